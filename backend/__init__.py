@@ -1,0 +1,1 @@
+"""Fieldline backend: the Flask app and its domain packages."""

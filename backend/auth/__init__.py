@@ -1,0 +1,1 @@
+"""Authentication, roles, data scopes, device credentials and the audit log."""

@@ -1,0 +1,53 @@
+"""Who is calling and which departments' records they may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from backend.errors import NotFound, OutOfScope
+from backend.org.models import Department
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller: a user or a device, with its department scope."""
+
+    kind: str  # "user", "device" or "system"
+    id: int
+    label: str
+    department_id: int
+    department_path: str
+    role: str | None = None
+    crew_id: int | None = None
+    vehicle_id: int | None = None
+    crew_ids: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def audit_name(self) -> str:
+        """Return the name written into the audit log, e.g. `user:3:alice`."""
+        return f"{self.kind}:{self.id}:{self.label}"
+
+    def sees_path(self, path: str) -> bool:
+        """Tell whether a department with this path is inside the caller's scope."""
+        return path.startswith(self.department_path)
+
+
+def scope_filter(
+    actor: Actor, department_column: InstrumentedAttribute[int]
+) -> ColumnElement[bool]:
+    """Return a WHERE clause keeping rows whose department is the actor's or below it."""
+    visible = select(Department.id).where(Department.path.startswith(actor.department_path))
+    return department_column.in_(visible)
+
+
+def ensure_department_in_scope(session: Session, actor: Actor, department_id: int) -> Department:
+    """Load a department the actor may act on, or raise 403/404."""
+    department = session.get(Department, department_id)
+    if department is None:
+        raise NotFound(f"Department {department_id} does not exist.")
+    if not actor.sees_path(department.path):
+        raise OutOfScope(f"Department {department_id} is outside your data scope.")
+    return department

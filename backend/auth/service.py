@@ -1,0 +1,155 @@
+"""Rules for logins, tokens, users and devices; plain functions over an explicit session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.auth.actor import Actor, ensure_department_in_scope, scope_filter
+from backend.auth.models import Device, LoginAttempt, RevokedToken, Role, User
+from backend.auth.passwords import hash_secret, new_device_secret, verify_secret
+from backend.errors import Conflict, NotFound, OutOfScope, Unprocessable
+from backend.org.models import Crew, Vehicle
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """What a login attempt came to: the user, or why not."""
+
+    user: User | None
+    throttled: bool = False
+
+
+def attempt_login(
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    remote_addr: str,
+    now: datetime,
+    max_failures: int,
+    window: timedelta,
+) -> LoginOutcome:
+    """Check a password, recording the attempt; too many recent failures throttle the pair."""
+    failures = (
+        session.scalar(
+            select(func.count())
+            .select_from(LoginAttempt)
+            .where(
+                LoginAttempt.username == username,
+                LoginAttempt.remote_addr == remote_addr,
+                LoginAttempt.succeeded.is_(False),
+                LoginAttempt.at > now - window,
+            )
+        )
+        or 0
+    )
+    if failures >= max_failures:
+        return LoginOutcome(user=None, throttled=True)
+    user = session.scalar(select(User).where(User.username == username))
+    ok = verify_secret(user.password_hash if user else None, password)
+    ok = ok and user is not None and user.active
+    session.add(LoginAttempt(username=username, remote_addr=remote_addr, succeeded=ok, at=now))
+    return LoginOutcome(user=user if ok else None)
+
+
+def authenticate_device(
+    *, session: Session, identifier: str, secret: str, now: datetime
+) -> Device | None:
+    """Return the active device whose secret matches, noting when it was last seen."""
+    device = session.scalar(select(Device).where(Device.identifier == identifier))
+    if not verify_secret(device.secret_hash if device else None, secret):
+        return None
+    if device is None or not device.active:
+        return None
+    device.last_seen_at = now
+    return device
+
+
+def revoke_token(
+    *, session: Session, jti: str, token_type: str, subject: str, expires_at: datetime
+) -> None:
+    """Add a token to the revocation list (idempotent)."""
+    if session.get(RevokedToken, jti) is None:
+        session.add(
+            RevokedToken(jti=jti, token_type=token_type, subject=subject, expires_at=expires_at)
+        )
+
+
+def list_users(*, actor: Actor) -> object:
+    """Return a select of the users in the actor's scope."""
+    return select(User).where(scope_filter(actor, User.department_id)).order_by(User.id)
+
+
+def get_user(*, session: Session, actor: Actor, user_id: int) -> User:
+    """Load a user in the actor's scope."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist.")
+    if not actor.sees_path(user.department.path):
+        raise OutOfScope(f"User {user_id} is outside your data scope.")
+    return user
+
+
+def create_user(*, session: Session, actor: Actor, data: dict[str, object]) -> User:
+    """Create a user in a department of the actor's scope."""
+    ensure_department_in_scope(session, actor, int(data["department_id"]))  # type: ignore[call-overload]
+    _check_role(str(data["role"]))
+    if session.scalar(select(User.id).where(User.username == data["username"])) is not None:
+        raise Conflict(f"Username '{data['username']}' is taken.")
+    password = str(data.pop("password"))
+    user = User(**data, password_hash=hash_secret(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def update_user(*, session: Session, actor: Actor, user_id: int, data: dict[str, object]) -> User:
+    """Change a user's name, role, department, phone, activity or password."""
+    user = get_user(session=session, actor=actor, user_id=user_id)
+    if "department_id" in data:
+        ensure_department_in_scope(session, actor, int(data["department_id"]))  # type: ignore[call-overload]
+    if "role" in data:
+        _check_role(str(data["role"]))
+    if "password" in data:
+        user.password_hash = hash_secret(str(data.pop("password")))
+    for key, value in data.items():
+        setattr(user, key, value)
+    session.flush()
+    return user
+
+
+def _check_role(role: str) -> None:
+    if role not in set(Role):
+        raise Unprocessable(
+            f"Unknown role '{role}'.",
+            errors=[{"field": "role", "in": "json", "messages": ["Unknown role."]}],
+        )
+
+
+def register_device(
+    *, session: Session, actor: Actor, data: dict[str, object]
+) -> tuple[Device, str]:
+    """Register a vehicle terminal or handheld; returns the device and its one-time secret."""
+    ensure_department_in_scope(session, actor, int(data["department_id"]))  # type: ignore[call-overload]
+    if session.scalar(select(Device.id).where(Device.identifier == data["identifier"])):
+        raise Conflict(f"Device '{data['identifier']}' is already registered.")
+    for key, model in (("crew_id", Crew), ("vehicle_id", Vehicle)):
+        if data.get(key) is not None and session.get(model, data[key]) is None:
+            raise Unprocessable(
+                f"{key} {data[key]} does not exist.",
+                errors=[{"field": key, "in": "json", "messages": ["Unknown id."]}],
+            )
+    secret = new_device_secret()
+    device = Device(**data, secret_hash=hash_secret(secret))
+    session.add(device)
+    session.flush()
+    return device, secret
+
+
+def list_devices(*, actor: Actor) -> object:
+    """Return a select of the devices in the actor's scope."""
+    return select(Device).where(scope_filter(actor, Device.department_id)).order_by(Device.id)

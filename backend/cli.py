@@ -1,0 +1,111 @@
+"""The `fieldline` command: database, demo data, API, embedded broker and workers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from backend.config import ROOT, Config
+from backend.db import is_sqlite
+
+
+def _create_app() -> Flask:
+    from backend.app import create_app
+
+    return create_app(Config())
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+def main() -> None:
+    """Fieldline: field service for utilities."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if is_sqlite(url) and url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+@db.command("upgrade")
+@click.option("--revision", default="heads", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (every domain branch) to DATABASE_URL."""
+    from backend import migrate
+
+    url = Config().DATABASE_URL
+    _ensure_sqlite_dir(url)
+    if not is_sqlite(url):
+        from sqlalchemy import text
+
+        from backend.db import make_engine
+
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        engine.dispose()
+    migrate.upgrade(url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.command("seed-demo")
+@with_appcontext
+def seed_demo() -> None:
+    """Create demo departments, logins, crews, vehicles and a day of orders (idempotent)."""
+    from backend.seed import DEMO_DEVICE_SECRET, DEMO_PASSWORD, seed_all
+
+    database = current_app.extensions["fieldline.db"]
+    seed_all(database)
+    click.echo(
+        f"demo data ready; users admin, dispatcher, callcenter, crew1 ... password "
+        f"'{DEMO_PASSWORD}'; device secret '{DEMO_DEVICE_SECRET}'"
+    )
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--broker-port",
+    default=1883,
+    show_default=True,
+    type=int,
+    help="Embedded broker port; the next free port is used when taken.",
+)
+@click.option("--no-broker", is_flag=True, help="Use MQTT_URL instead of an embedded broker.")
+def serve(host: str, port: int, broker_port: int, no_broker: bool) -> None:
+    """Start the embedded broker, the background workers and the API (the `make run` stack)."""
+    from werkzeug.serving import run_simple
+
+    from backend.app import create_app
+    from backend.broker import EmbeddedBroker
+    from backend.runtime import start_background_workers
+
+    if not no_broker:
+        broker = EmbeddedBroker(port=broker_port).start()
+        os.environ["MQTT_URL"] = broker.url
+    config = Config()
+    app = create_app(config)
+    start_background_workers(app)
+    click.echo(f"Fieldline API      http://{host}:{port}/api/v1")
+    click.echo(f"Dispatcher console http://{host}:{port}/")
+    click.echo(f"API explorer       http://{host}:{port}/api/docs")
+    click.echo(f"MQTT broker        {config.MQTT_URL}")
+    click.echo(
+        "Demo logins        admin / dispatcher / callcenter / crew1 ... password 'fieldline-demo'"
+    )
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+@main.command("paths")
+def paths() -> None:
+    """Show where Fieldline keeps its files."""
+    click.echo(f"root {ROOT}\npython {sys.executable}")

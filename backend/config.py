@@ -1,0 +1,72 @@
+"""Configuration read from the environment, with a test profile."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass
+class Config:
+    """Settings for one app instance; every field can be set by an environment variable."""
+
+    DATABASE_URL: str = field(
+        default_factory=lambda: _env("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'fieldline.db'}")
+    )
+    MQTT_URL: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))
+    MQTT_TOPIC_ROOT: str = field(default_factory=lambda: _env("MQTT_TOPIC_ROOT", "fieldline/v1"))
+    BLOB_DIR: str = field(default_factory=lambda: _env("BLOB_DIR", str(ROOT / "var" / "blobs")))
+    SECRET_KEY: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-change-me"))
+    DISPLAY_TIMEZONE: str = field(default_factory=lambda: _env("DISPLAY_TIMEZONE", "Asia/Shanghai"))
+    # Bodies above this get 413 before any parsing (blob chunks have their own limit).
+    MAX_CONTENT_LENGTH: int = field(
+        default_factory=lambda: int(_env("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024)))
+    )
+    JWT_ACCESS_TOKEN_EXPIRES: timedelta = field(
+        default_factory=lambda: timedelta(minutes=int(_env("JWT_ACCESS_MINUTES", "30")))
+    )
+    JWT_REFRESH_TOKEN_EXPIRES: timedelta = field(
+        default_factory=lambda: timedelta(days=int(_env("JWT_REFRESH_DAYS", "14")))
+    )
+    # Failed logins per username+address inside the window before further attempts get 429.
+    LOGIN_MAX_FAILURES: int = field(default_factory=lambda: int(_env("LOGIN_MAX_FAILURES", "5")))
+    LOGIN_FAILURE_WINDOW: timedelta = field(
+        default_factory=lambda: timedelta(minutes=int(_env("LOGIN_FAILURE_MINUTES", "15")))
+    )
+    TESTING: bool = False
+
+    # flask-smorest / OpenAPI
+    API_TITLE: str = "Fieldline"
+    API_VERSION: str = "1.0.0"
+    OPENAPI_VERSION: str = "3.0.3"
+    OPENAPI_URL_PREFIX: str = "/api"
+    OPENAPI_JSON_PATH: str = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH: str = "/docs"
+    # Served from the swagger-ui-bundle wheel by backend/apidocs.py: the explorer works offline.
+    OPENAPI_SWAGGER_UI_URL: str = "/api/docs-assets/"
+
+    def as_flask(self) -> dict[str, object]:
+        """Return the settings as a Flask config mapping."""
+        values = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        values["JWT_SECRET_KEY"] = self.SECRET_KEY
+        values["JWT_TOKEN_LOCATION"] = ["headers", "query_string"]
+        values["JWT_QUERY_STRING_NAME"] = "access_token"  # EventSource cannot set headers
+        values["JSON_SORT_KEYS"] = False
+        return values
+
+
+@dataclass
+class TestConfig(Config):
+    """Settings used by the test suite; the database URL is given by the fixture."""
+
+    TESTING: bool = True
+    SECRET_KEY: str = "test-secret-key-with-enough-length-for-hs256"  # noqa: S105
+    MQTT_URL: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))

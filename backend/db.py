@@ -1,0 +1,140 @@
+"""Engine, declarative base, column types and the unit-of-work session shared by every domain."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from geoalchemy2.admin.dialects.sqlite import init_spatialite, load_spatialite_driver
+from sqlalchemy import JSON, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on both backends (SQLite has no zone type)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: Fieldline stores UTC-aware times only")
+        value = value.astimezone(UTC)
+        # SQLite compares timestamps as text, so store one fixed format without an offset.
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention so migrations name constraints alike."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[str]: JSONType}
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UUIDPrimaryKey:
+    """Mixin for records that clients may create offline: the id is a UUID chosen by anyone."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+def is_sqlite(url: str) -> bool:
+    """Tell whether a database URL names the embedded SQLite/SpatiaLite backend."""
+    return url.startswith("sqlite")
+
+
+def _on_sqlite_connect(dbapi_conn: Any, record: Any) -> None:
+    os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+    load_spatialite_driver(dbapi_conn)
+    # pysqlite's own transaction handling fights SAVEPOINTs; SQLAlchemy emits BEGIN itself.
+    dbapi_conn.isolation_level = None
+    dbapi_conn.execute("PRAGMA foreign_keys = ON")
+    dbapi_conn.execute("PRAGMA busy_timeout = 30000")
+    if dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
+        dbapi_conn.execute("PRAGMA journal_mode = WAL")
+    dbapi_conn.execute("PRAGMA synchronous = NORMAL")
+    init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front: SQLite then has one writer at a time, which also
+    # keeps change numbers in commit order (the sync cursor relies on it) and avoids
+    # lock-upgrade deadlocks between the API and worker processes.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for PostgreSQL/PostGIS (psycopg 3) or SQLite/SpatiaLite (pysqlite3)."""
+    if is_sqlite(url):
+        import pysqlite3.dbapi2 as sqlite3  # the stdlib module cannot load extensions here
+
+        engine = create_engine(
+            url,
+            module=sqlite3,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            **kwargs,
+        )
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+class Database:
+    """One engine and session factory per app; tests rebind the factory to a connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """Return 'postgresql' or 'sqlite'."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def unit_of_work(self, actor: str = "system") -> Iterator[Session]:
+        """Run one unit of work outside a request: commit on success, roll back on error."""
+        session = self.session_factory()
+        session.info["actor"] = actor
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()

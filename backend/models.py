@@ -1,0 +1,8 @@
+"""Imports every domain's models so the metadata (and Alembic) sees all tables."""
+
+from backend.auth import audit as audit  # noqa: F401
+from backend.auth import models as auth_models  # noqa: F401
+from backend.db import Base
+from backend.org import models as org_models  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Organisation: departments, crews, vehicles and their specialties."""

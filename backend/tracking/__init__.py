@@ -1,0 +1,1 @@
+"""Vehicle tracking: MQTT ingest, positions, liveness, checkpoints and live feed."""

@@ -1,0 +1,1 @@
+"""Geometry, datums, GPS filters and geofences for Fieldline (never imports backend)."""

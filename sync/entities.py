@@ -1,0 +1,450 @@
+"""Declared merge policy of every synced entity: field kinds, validators and state machines.
+
+Read `ENTITIES` at the bottom as the table of what a device may write and how
+concurrent changes meet; `sync.merge.RULES` says what each `FieldKind` does.
+"""
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from sync.protocol import Op, RejectReason, format_time, parse_time, parse_uuid
+
+
+class FieldKind(StrEnum):
+    """How concurrent changes to a field are merged."""
+
+    APPEND = "append"  # written once (append-only records) or lists that only grow
+    STATE = "state"  # state machine: forward moves win, terminal states stay
+    SET = "set"  # key -> value map (checklists): keys merge independently
+    SCALAR = "scalar"  # both sides changed it to different values: conflict
+    READONLY = "readonly"  # server-owned: a device's change is rejected
+
+
+class FieldValueError(ValueError):
+    """A client value does not fit its field; the message says why."""
+
+
+class RejectionError(Exception):
+    """A mutation the server refuses; it becomes a `rejected` verdict."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+Validator = Callable[[object], object]
+"""Checks one client value and returns it normalised, or raises `FieldValueError`."""
+
+
+def text(max_length: int, *, blank: bool = True) -> Validator:
+    """Accept a string of at most `max_length` characters (non-blank unless `blank`)."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, str):
+            raise FieldValueError("must be a string")
+        if len(value) > max_length:
+            raise FieldValueError(f"must be at most {max_length} characters")
+        if not blank and not value.strip():
+            raise FieldValueError("must not be blank")
+        return value
+
+    return check
+
+
+def number(minimum: float | None = None, maximum: float | None = None) -> Validator:
+    """Accept a finite JSON number within bounds, as a float."""
+
+    def check(value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise FieldValueError("must be a number")
+        if not math.isfinite(value):
+            raise FieldValueError("must be finite")
+        if minimum is not None and value < minimum:
+            raise FieldValueError(f"must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise FieldValueError(f"must be at most {maximum}")
+        return float(value)
+
+    return check
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Validator:
+    """Accept a JSON integer (not a bool, not 3.0) within bounds."""
+
+    def check(value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FieldValueError("must be an integer")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise FieldValueError(f"must be between {minimum} and {maximum}")
+        return value
+
+    return check
+
+
+def boolean() -> Validator:
+    """Accept true or false."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, bool):
+            raise FieldValueError("must be true or false")
+        return value
+
+    return check
+
+
+def timestamp() -> Validator:
+    """Accept an RFC 3339 date-time with offset, normalised to UTC so equal instants match."""
+
+    def check(value: object) -> object:
+        moment = parse_time(value)
+        if moment is None:
+            raise FieldValueError("must be an RFC 3339 date-time with offset")
+        return format_time(moment)
+
+    return check
+
+
+def uuid_ref() -> Validator:
+    """Accept a canonical UUID string; normalise to lower case."""
+
+    def check(value: object) -> object:
+        parsed = parse_uuid(value)
+        if parsed is None:
+            raise FieldValueError("must be a UUID")
+        return str(parsed)
+
+    return check
+
+
+_SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def sha256() -> Validator:
+    """Accept a hex SHA-256 digest (a blob reference); normalise to lower case."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, str) or not _SHA256_RE.fullmatch(value):
+            raise FieldValueError("must be a SHA-256 hex digest")
+        return value.lower()
+
+    return check
+
+
+def choice(*options: str) -> Validator:
+    """Accept one of `options`."""
+
+    def check(value: object) -> object:
+        if value not in options:
+            raise FieldValueError(f"must be one of: {', '.join(options)}")
+        return value
+
+    return check
+
+
+def any_of(*validators: Validator) -> Validator:
+    """Accept what the first matching validator accepts; None passes as null."""
+
+    def check(value: object) -> object:
+        if value is None:
+            return None
+        reasons = []
+        for validate in validators:
+            try:
+                return validate(value)
+            except FieldValueError as exc:
+                reasons.append(str(exc))
+        raise FieldValueError(" or ".join(reasons))
+
+    return check
+
+
+def mapping(values: Validator, *, max_keys: int = 200, key_length: int = 64) -> Validator:
+    """Accept an object of non-blank string keys to values (a SET field's patch)."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, Mapping):
+            raise FieldValueError("must be an object")
+        if len(value) > max_keys:
+            raise FieldValueError(f"must have at most {max_keys} keys")
+        result: dict[str, object] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.strip() or len(key) > key_length:
+                raise FieldValueError(f"keys must be non-blank strings of at most {key_length}")
+            try:
+                result[key] = values(item)
+            except FieldValueError as exc:
+                raise FieldValueError(f"key {key!r}: {exc}") from exc
+        return result
+
+    return check
+
+
+def items(item: Validator, *, max_items: int = 200) -> Validator:
+    """Accept a list of items (an APPEND field's new items)."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, list):
+            raise FieldValueError("must be a list")
+        if len(value) > max_items:
+            raise FieldValueError(f"must have at most {max_items} items")
+        return [item(element) for element in value]
+
+    return check
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """Ordered states of a status field: a later state is a forward move.
+
+    Terminal states come last and never change once reached. `device_states`
+    are the states a device may set; the others are set by the server only.
+    """
+
+    states: tuple[str, ...]
+    terminal: frozenset[str]
+    device_states: frozenset[str]
+
+    def __post_init__(self) -> None:
+        if len(set(self.states)) != len(self.states):
+            raise ValueError("states must be distinct")
+        if not (self.terminal | self.device_states) <= set(self.states):
+            raise ValueError("terminal and device states must be declared states")
+        if set(self.states[len(self.states) - len(self.terminal) :]) != self.terminal:
+            raise ValueError("terminal states must come last")
+
+    def rank(self, state: str) -> int:
+        """Return the position of `state` in the forward order."""
+        return self.states.index(state)
+
+    def is_terminal(self, state: str) -> bool:
+        """Return whether `state` never changes once reached."""
+        return state in self.terminal
+
+    def forward(self, server_state: str, client_state: str) -> str:
+        """Return the state that wins when the server and a device disagree.
+
+        A terminal server state stays; otherwise the later state wins, so an
+        offline device's late "arrived" never undoes the server's "finished".
+        """
+        if self.is_terminal(server_state) or self.rank(client_state) <= self.rank(server_state):
+            return server_state
+        return client_state
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Merge kind and validation of one field.
+
+    Attributes:
+        kind: How concurrent changes merge.
+        validate: Checks and normalises a non-null client value.
+        required: Must be given when the record is created.
+        nullable: Accepts null.
+        machine: The state machine of a STATE field.
+        on_create: A READONLY field that a device may set when it creates the record.
+    """
+
+    kind: FieldKind
+    validate: Validator
+    required: bool = False
+    nullable: bool = False
+    machine: StateMachine | None = None
+    on_create: bool = False
+
+
+def scalar(validate: Validator, *, required: bool = False, nullable: bool = True) -> FieldSpec:
+    """Declare a SCALAR field."""
+    return FieldSpec(FieldKind.SCALAR, validate, required=required, nullable=nullable)
+
+
+def state(machine: StateMachine, *, required: bool = False) -> FieldSpec:
+    """Declare a STATE field following `machine`."""
+    return FieldSpec(FieldKind.STATE, choice(*machine.states), required=required, machine=machine)
+
+
+def set_of(values: Validator) -> FieldSpec:
+    """Declare a SET field: a map whose keys merge independently; a write is a patch."""
+    return FieldSpec(FieldKind.SET, mapping(values))
+
+
+def append(validate: Validator, *, required: bool = False, nullable: bool = False) -> FieldSpec:
+    """Declare an APPEND field."""
+    return FieldSpec(FieldKind.APPEND, validate, required=required, nullable=nullable)
+
+
+def readonly(validate: Validator, *, on_create: bool = False, required: bool = False) -> FieldSpec:
+    """Declare a READONLY (server-owned) field; `on_create` lets a device set it once."""
+    return FieldSpec(
+        FieldKind.READONLY, validate, required=required, nullable=True, on_create=on_create
+    )
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """What a device may do to one synced entity.
+
+    Attributes:
+        name: The wire name (`Mutation.entity`).
+        fields: Field name to its spec.
+        append_only: Records are only appended (`append`), never updated or deleted.
+        creatable: Devices may `create` records (mutable entities only).
+        deletable_in: States of the status field in which a device may `delete`.
+    """
+
+    name: str
+    fields: Mapping[str, FieldSpec]
+    append_only: bool = False
+    creatable: bool = True
+    deletable_in: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        kinds = [spec.kind for spec in self.fields.values()]
+        if self.append_only and (set(kinds) != {FieldKind.APPEND} or self.deletable_in):
+            raise ValueError(f"{self.name}: append-only entities hold APPEND fields only")
+        if kinds.count(FieldKind.STATE) > 1:
+            raise ValueError(f"{self.name}: at most one STATE field")
+        machine = self.machine
+        if self.deletable_in and (machine is None or not self.deletable_in <= set(machine.states)):
+            raise ValueError(f"{self.name}: deletable_in must name states of the status field")
+
+    @property
+    def status_field(self) -> str | None:
+        """Return the name of the STATE field, if any."""
+        return next((n for n, f in self.fields.items() if f.kind is FieldKind.STATE), None)
+
+    @property
+    def machine(self) -> StateMachine | None:
+        """Return the state machine of the STATE field, if any."""
+        name = self.status_field
+        return None if name is None else self.fields[name].machine
+
+    def allows(self, op: Op) -> bool:
+        """Return whether a device may send `op` for this entity."""
+        if self.append_only:
+            return op is Op.APPEND
+        allowed = {Op.CREATE: self.creatable, Op.UPDATE: True, Op.DELETE: bool(self.deletable_in)}
+        return allowed.get(op, False)
+
+    def normalize(self, values: Mapping[str, object]) -> dict[str, object]:
+        """Validate client values and return them normalised.
+
+        Raises:
+            RejectionError: UNKNOWN_FIELD for fields not declared here, INVALID_VALUE
+                for values their validator refuses (every problem is listed).
+        """
+        unknown = sorted(set(values) - set(self.fields))
+        if unknown:
+            detail = f"unknown field(s) for {self.name}: {', '.join(unknown)}"
+            raise RejectionError(RejectReason.UNKNOWN_FIELD, detail)
+        result: dict[str, object] = {}
+        problems: list[str] = []
+        for name, value in values.items():
+            spec = self.fields[name]
+            try:
+                if value is None and not spec.nullable:
+                    raise FieldValueError("may not be null")
+                result[name] = None if value is None else spec.validate(value)
+            except FieldValueError as exc:
+                problems.append(f"{name}: {exc}")
+        if problems:
+            raise RejectionError(RejectReason.INVALID_VALUE, "; ".join(problems))
+        return result
+
+
+# Recall is not a status: it is a timing event plus a reassignment, after which
+# the recalled crew's device is out of scope and the store rejects its writes
+# before they reach the merge engine.
+# fmt: off
+WORK_ORDER_STATUS = StateMachine(
+    states=(
+        "new", "issued", "received", "dispatched", "delivered", "accepted",
+        "departed", "arrived", "finished", "followed_up", "closed", "cancelled",
+    ),
+    terminal=frozenset({"closed", "cancelled"}),
+    device_states=frozenset({"delivered", "accepted", "departed", "arrived", "finished"}),
+)
+
+INSPECTION_STATUS = StateMachine(
+    states=("draft", "in_progress", "submitted", "closed"),
+    terminal=frozenset({"closed"}),
+    device_states=frozenset({"draft", "in_progress", "submitted"}),
+)
+
+# What a device may report; A-D happen at the call and repair centers. Keep in
+# step with the dispatch domain's timing points (sync must not import backend).
+DEVICE_TIMING_POINTS = ("E", "F", "G", "H", "finished", "unavailable", "available")
+DEVICE_EVENT_SOURCES = ("manual", "terminal", "geofence", "sync")
+
+WORK_ORDER = EntitySpec("work_order", creatable=False, fields={
+    "status":            state(WORK_ORDER_STATUS),
+    "remarks":           scalar(text(2000)),
+    "crew_note":         scalar(text(2000)),
+    "fault_cause":       scalar(text(200)),
+    "fault_description": scalar(text(4000)),
+    "repair_action":     scalar(text(4000)),
+    "materials_used":    scalar(text(2000)),
+    "code":              readonly(text(32)),
+    "order_type":        readonly(text(32)),
+    "premise_id":        readonly(uuid_ref()),
+    "crew_id":           readonly(uuid_ref()),
+})
+
+INSPECTION = EntitySpec("inspection", deletable_in=frozenset({"draft"}), fields={
+    "status":            state(INSPECTION_STATUS, required=True),
+    "result":            scalar(text(64)),
+    "checklist":         set_of(any_of(boolean(), text(64))),
+    "notes":             scalar(text(4000)),
+    "premise_id":        readonly(uuid_ref(), on_create=True),
+    "order_id":          readonly(uuid_ref(), on_create=True),
+})
+
+TIMING_EVENT = EntitySpec("timing_event", append_only=True, fields={
+    "order_id":          append(uuid_ref(), required=True),
+    "point":             append(choice(*DEVICE_TIMING_POINTS), required=True),
+    "occurred_at":       append(timestamp(), required=True),
+    "source":            append(choice(*DEVICE_EVENT_SOURCES), required=True),
+    "note":              append(text(500), nullable=True),
+})
+
+METER_READING = EntitySpec("meter_reading", append_only=True, fields={
+    "meter_id":          append(uuid_ref(), required=True),
+    "premise_id":        append(uuid_ref(), nullable=True),
+    "value":             append(number(minimum=0), required=True),
+    "reading_kind":      append(text(32, blank=False), required=True),
+    "read_at":           append(timestamp(), required=True),
+    "photo_sha256":      append(sha256(), nullable=True),
+})
+
+GPS_FIX = EntitySpec("gps_fix", append_only=True, fields={
+    "lat":               append(number(-90, 90), required=True),
+    "lon":               append(number(-180, 180), required=True),
+    "acc":               append(number(minimum=0), nullable=True),
+    "ts":                append(timestamp(), required=True),
+})
+
+PHOTO = EntitySpec("photo", append_only=True, fields={
+    "sha256":            append(sha256(), required=True),
+    "order_id":          append(uuid_ref(), nullable=True),
+    "inspection_id":     append(uuid_ref(), nullable=True),
+    "caption":           append(text(500), nullable=True),
+    "stage":             append(text(32), nullable=True),
+    "taken_at":          append(timestamp(), nullable=True),
+})
+
+NOTE = EntitySpec("note", append_only=True, fields={
+    "order_id":          append(uuid_ref(), required=True),
+    "text":              append(text(4000, blank=False), required=True),
+})
+# fmt: on
+
+ENTITIES: Mapping[str, EntitySpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (WORK_ORDER, INSPECTION, TIMING_EVENT, METER_READING, GPS_FIX, PHOTO, NOTE)
+    }
+)
