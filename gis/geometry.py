@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 import pyproj
-from shapely import ops
+import shapely
 from shapely.geometry import LineString, Point, Polygon
 
 WGS84_SRID: Final = 4326
@@ -69,7 +69,9 @@ def bearing_deg(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     dlmb = math.radians(lon2 - lon1)
     x = math.sin(dlmb) * math.cos(phi2)
     y = math.cos(phi1) * math.sin(phi2) - math.sin(phi1) * math.cos(phi2) * math.cos(dlmb)
-    return math.degrees(math.atan2(x, y)) % 360.0
+    bearing = math.degrees(math.atan2(x, y)) % 360.0
+    # A tiny negative angle modulo 360 rounds to 360.0, outside the promised range.
+    return 0.0 if bearing >= 360.0 else bearing
 
 
 def point_wkt(lon: float, lat: float) -> str:
@@ -148,7 +150,7 @@ def circle_polygon(lon: float, lat: float, radius_m: float, quad_segs: int = 16)
         raise ValueError(f"radius must be a positive number of metres, got {radius_m!r}")
     proj = local_projection(lon, lat)
     circle = Point(0.0, 0.0).buffer(radius_m, quad_segs=quad_segs)
-    return ops.transform(proj.to_wgs84.transform, circle)
+    return shapely.transform(circle, proj.to_wgs84.transform, interleaved=False)
 
 
 def point_feature(

@@ -8,7 +8,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 
 from backend.db import make_engine
-from backend.models import metadata
+from backend.models import metadatas
 
 
 def include_object(
@@ -24,7 +24,7 @@ def run_with(connection: Any) -> None:
     """Run the migrations on one connection."""
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=metadatas,
         render_as_batch=connection.dialect.name == "sqlite",
         include_object=include_object,
         process_revision_directives=alembic_helpers.writer,

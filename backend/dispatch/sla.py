@@ -392,7 +392,7 @@ def _measure(
     if start is not None and end is not None:
         status, duration = SegmentStatus.DONE, end - start
         odd = moved[rule.start] or moved[rule.end]
-    elif start is not None:
+    elif start is not None and last < rule.end:
         status = SegmentStatus.RUNNING
         if now is not None:
             duration, odd = now - start, moved[rule.start]

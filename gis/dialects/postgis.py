@@ -1,0 +1,30 @@
+"""PostGIS spelling of Fieldline's spatial operations (metres through geography)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geoalchemy2 import Geography
+from sqlalchemy import ColumnElement, cast, func
+
+SRID = 4326
+
+
+def make_point(lon: Any, lat: Any) -> ColumnElement[Any]:
+    """Build a WGS-84 point from longitude and latitude expressions."""
+    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), SRID)
+
+
+def distance_m(a: Any, b: Any) -> ColumnElement[float]:
+    """Geodesic distance in metres between two WGS-84 geometries."""
+    return func.ST_Distance(cast(a, Geography(srid=SRID)), cast(b, Geography(srid=SRID)))
+
+
+def within_distance(a: Any, b: Any, metres: float) -> ColumnElement[bool]:
+    """Whether two WGS-84 geometries lie within `metres` of each other (index-assisted)."""
+    return func.ST_DWithin(cast(a, Geography(srid=SRID)), cast(b, Geography(srid=SRID)), metres)
+
+
+def knn_order(column: Any, point: Any) -> ColumnElement[Any]:
+    """An ORDER BY term that walks a GiST index nearest-first (the `<->` operator)."""
+    return column.op("<->")(point)
