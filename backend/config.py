@@ -67,6 +67,8 @@ class Config:
 class TestConfig(Config):
     """Settings used by the test suite; the database URL is given by the fixture."""
 
+    __test__ = False  # not a pytest test class
+
     TESTING: bool = True
     SECRET_KEY: str = "test-secret-key-with-enough-length-for-hs256"  # noqa: S105
     MQTT_URL: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,25 @@ HTTP_SLUGS = {
     500: "internal-error",
     503: "service-unavailable",
 }
+
+
+class FieldErrorSchema(Schema):
+    """One invalid input field."""
+
+    field = fields.String()
+    messages = fields.List(fields.String())
+    in_ = fields.String(data_key="in")
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error response carries them."""
+
+    type = fields.String(metadata={"example": "/problems/validation-error"})
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.List(fields.Nested(FieldErrorSchema))
+    current_state = fields.String()
 
 
 class Problem(Exception):

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from geoalchemy2 import alembic_helpers
 from sqlalchemy import Connection
 
 from backend.config import ROOT
+
+
+def include_object(
+    obj: Any, name: str | None, obj_type: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Compare only Fieldline's own tables, not the spatial extensions' catalogues."""
+    if obj_type == "table" and reflected and compare_to is None:
+        return False
+    return bool(alembic_helpers.include_object(obj, name, obj_type, reflected, compare_to))
 
 
 def alembic_config(url: str, connection: Connection | None = None) -> AlembicConfig:

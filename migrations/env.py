@@ -8,16 +8,8 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 
 from backend.db import make_engine
+from backend.migrate import include_object
 from backend.models import metadatas
-
-
-def include_object(
-    obj: Any, name: str | None, obj_type: str, reflected: bool, compare_to: Any
-) -> bool:
-    """Compare only Fieldline's own tables, not the spatial extensions' catalogues."""
-    if obj_type == "table" and reflected and compare_to is None:
-        return False
-    return bool(alembic_helpers.include_object(obj, name, obj_type, reflected, compare_to))
 
 
 def run_with(connection: Any) -> None:

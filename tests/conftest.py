@@ -8,6 +8,9 @@ seeded with the demo organisation; each test runs inside a transaction that is r
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("FIELDLINE_FAST_HASH", "1")  # cheap argon2 parameters for test logins
+
 import tempfile
 import uuid
 from collections.abc import Iterator
