@@ -8,12 +8,8 @@ Create Date: 2026-11-26 06:50:29.746718
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import geoalchemy2
 from alembic import op
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
-
-
-import backend.db
 
 revision: str = '0002_change_feed'
 down_revision: str | Sequence[str] | None = '0001_foundation'
