@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else a random key kept under var/ for the demo stack."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = ROOT / "var" / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 @dataclass
@@ -24,7 +37,7 @@ class Config:
     MQTT_URL: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))
     MQTT_TOPIC_ROOT: str = field(default_factory=lambda: _env("MQTT_TOPIC_ROOT", "fieldline/v1"))
     BLOB_DIR: str = field(default_factory=lambda: _env("BLOB_DIR", str(ROOT / "var" / "blobs")))
-    SECRET_KEY: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-change-me"))
+    SECRET_KEY: str = field(default_factory=_secret_key)
     DISPLAY_TIMEZONE: str = field(default_factory=lambda: _env("DISPLAY_TIMEZONE", "Asia/Shanghai"))
     # Bodies above this get 413 before any parsing (blob chunks have their own limit).
     MAX_CONTENT_LENGTH: int = field(
