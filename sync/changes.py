@@ -50,8 +50,9 @@ class Change(SyncBase):
     __tablename__ = "sync_changes"
     __table_args__ = (Index("ix_sync_changes_txid_id", "txid", "id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=False)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     txid: Mapped[int] = mapped_column(BigInteger, default=0)
     entity: Mapped[str] = mapped_column(String(32))
     record_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -150,9 +151,12 @@ def _version_synced_records(session: Session, flush_context: Any, instances: Any
     for obj in session.new:
         if isinstance(obj, Synced):
             if getattr(obj, "id", None) is None:  # the change row needs the id before insert
-                obj.id = uuid.uuid4()
-            columns = [a.key for a in inspect(obj).mapper.column_attrs
-                       if a.key not in type(obj).__sync_ignore__]
+                obj.id = uuid.uuid4()  # type: ignore[attr-defined]
+            columns = [
+                a.key
+                for a in inspect(obj).mapper.column_attrs
+                if a.key not in type(obj).__sync_ignore__
+            ]
             pending.append((obj, "upsert", columns, {}))
     for obj in session.dirty:
         if isinstance(obj, Synced) and session.is_modified(obj, include_collections=False):
@@ -171,10 +175,28 @@ def _version_synced_records(session: Session, flush_context: Any, instances: Any
         new_scope = _scope(obj)
         old_scope = _scope(obj, previous) if previous else new_scope
         entity, record_id = type(obj).__sync_entity__, str(obj.id)
-        session.add(Change(id=version, txid=txid, entity=entity, record_id=record_id, op=op,
-                           scope_department_id=new_scope[0], scope_crew_id=new_scope[1],
-                           changed_at=now))
+        session.add(
+            Change(
+                id=version,
+                txid=txid,
+                entity=entity,
+                record_id=record_id,
+                op=op,
+                scope_department_id=new_scope[0],
+                scope_crew_id=new_scope[1],
+                changed_at=now,
+            )
+        )
         if old_scope != new_scope:  # tell devices of the old scope that the record left them
-            session.add(Change(id=versions[index * 2 + 1], txid=txid, entity=entity,
-                               record_id=record_id, op="leave", scope_department_id=old_scope[0],
-                               scope_crew_id=old_scope[1], changed_at=now))
+            session.add(
+                Change(
+                    id=versions[index * 2 + 1],
+                    txid=txid,
+                    entity=entity,
+                    record_id=record_id,
+                    op="leave",
+                    scope_department_id=old_scope[0],
+                    scope_crew_id=old_scope[1],
+                    changed_at=now,
+                )
+            )
