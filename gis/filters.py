@@ -126,6 +126,10 @@ class FixFilter:
     Memory is bounded by `FilterConfig.history_size` and `max_vehicles`. Not thread-safe:
     one ingest worker owns one filter.
 
+    Checks run in this order and the first that fails names the rejection: invalid,
+    null_island, future, poor_accuracy, duplicate, impossible_speed. Rejected fixes are not
+    remembered, so a redelivered rejected fix is judged (and rejected) again.
+
     The duplicate check only sees the retained history; the database's unique constraint on
     (vehicle, seq/ts) stays the guarantee.
     """

@@ -1,1 +1,1 @@
-"""Offline sync: wire contract, pure merge engine, and (later) store, change feed and blobs."""
+"""Offline sync: wire contract, pure merge engine, store, change feed, blobs and HTTP adapter."""

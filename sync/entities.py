@@ -192,7 +192,13 @@ def items(item: Validator, *, max_items: int = 200) -> Validator:
             raise FieldValueError("must be a list")
         if len(value) > max_items:
             raise FieldValueError(f"must have at most {max_items} items")
-        return [item(element) for element in value]
+        result = []
+        for index, element in enumerate(value):
+            try:
+                result.append(item(element))
+            except FieldValueError as exc:
+                raise FieldValueError(f"item {index}: {exc}") from exc
+        return result
 
     return check
 

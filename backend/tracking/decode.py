@@ -311,6 +311,8 @@ def decode_traccar_json(body: bytes) -> PositionFix:
     """
     obj = _load_object(body)
     device = _string(obj, "device_id", _MAX_ID_LEN)
+    if not _KEY.fullmatch(device):
+        raise DecodeError("out_of_range", "unsupported characters", field="device_id")
     location = _object(obj, "location")
     coords = _object(location, "coords")
     battery = location.get("battery")

@@ -56,7 +56,9 @@ def test_haversine_known_distances(
 
 
 @given(lons, lats, lons, lats)
-def test_haversine_is_symmetric_and_bounded(lon1: float, lat1: float, lon2: float, lat2: float) -> None:
+def test_haversine_is_symmetric_and_bounded(
+    lon1: float, lat1: float, lon2: float, lat2: float
+) -> None:
     d = haversine_m(lon1, lat1, lon2, lat2)
     assert 0 <= d <= math.pi * EARTH_RADIUS_M + 1e-6
     assert d == pytest.approx(haversine_m(lon2, lat2, lon1, lat1), abs=1e-6)
