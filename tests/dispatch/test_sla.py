@@ -20,7 +20,6 @@ from backend.dispatch.sla import (
     EventSource,
     InvalidPolicy,
     Responsible,
-    SegmentStatus,
     SlaPolicy,
     TimingEvent,
     TimingPoint,
@@ -102,7 +101,7 @@ def test_segment_breaches_only_past_its_limit(segment, same_site, minutes, respo
         responsible,
     )
     assert breach.duration - breach.limit == SEC
-    assert breach.status == SegmentStatus.DONE
+    assert breach.status == "done"
 
 
 @pytest.mark.parametrize(("same_site", "breached"), [(True, True), (False, False)])
@@ -188,7 +187,7 @@ def test_running_segment_measured_against_now(now_after_d, duration, color, brea
     assert (de.ended_at, de.clock_inconsistent) == (None, odd)
     assert [b.segment for b in breaches(result)] == (["DE"] if breached else [])
     assert breaches(result, include_running=False) == []
-    assert result.total.status == SegmentStatus.RUNNING
+    assert result.total.status == "running"
 
 
 @pytest.mark.parametrize(
@@ -359,7 +358,16 @@ EVENTS = st.lists(ANY_EVENT, max_size=16)
 FULL = st.tuples(*(events_for(st.just(p)) for p in POINTS)).map(list)
 NOW = st.none() | SECONDS.map(lambda s: T0 + s * SEC)
 SITE = st.booleans()
-FAST = settings(max_examples=150, deadline=None)
+FAST = settings(max_examples=100, deadline=None)
+
+
+def exact_color(ratio: Fraction) -> Color:
+    """The documented rule in exact arithmetic, to catch any float drift in the engine."""
+    if ratio < Fraction(1, 2):
+        return Color.GREEN
+    if ratio < Fraction(3, 4):
+        return Color.YELLOW
+    return Color.ORANGE if ratio <= 1 else Color.RED
 
 
 @FAST
@@ -388,7 +396,10 @@ def test_arrival_order_does_not_matter(data, events, same_site, now):
     shuffled = data.draw(st.permutations(events + again))
     expected = timeline(events, same_site=same_site, now=now)
     assert timeline(shuffled, same_site=same_site, now=now) == expected
-    assert all(s.duration is None or s.duration >= timedelta(0) for s in expected.segments)
+    for s in (*expected.segments, expected.total):
+        if s.duration is not None:  # the engine's hot path agrees with the exact rule
+            assert s.duration >= timedelta(0)
+            assert s.color == exact_color(Fraction(s.duration // US, s.limit // US))
 
 
 @FAST
@@ -403,15 +414,6 @@ def test_later_duplicate_changes_nothing(data, events, same_site, now):
         occurred_at=winner.occurred_at + data.draw(st.integers(1, 10**9)) * US,
     )
     assert timeline([*events, later], same_site=same_site, now=now) == before
-
-
-def exact_color(ratio: Fraction) -> Color:
-    """The documented rule in exact arithmetic, to catch any float drift in the engine."""
-    if ratio < Fraction(1, 2):
-        return Color.GREEN
-    if ratio < Fraction(3, 4):
-        return Color.YELLOW
-    return Color.ORANGE if ratio <= 1 else Color.RED
 
 
 @FAST
