@@ -224,3 +224,17 @@ def assert_problem(response: Any, status: int, slug: str | None = None) -> dict[
     if slug:
         assert body["type"] == f"/problems/{slug}", body
     return body
+
+
+@pytest.fixture
+def api_schema(app: Flask) -> Any:
+    """The app's OpenAPI spec loaded by schemathesis, calling the app in-process."""
+    import schemathesis
+
+    return schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+
+
+@pytest.fixture
+def admin_headers(client: FlaskClient, demo: DemoOrg) -> dict[str, str]:
+    """An Authorization header of the demo admin."""
+    return Api(client, "admin").headers
