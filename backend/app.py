@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter
 
 from backend import (
     models,  # noqa: F401 - register every table before the app is used
+    syncing,
     unit_of_work,
 )
 from backend.apidocs import assets
@@ -16,19 +19,49 @@ from backend.auth import guard
 from backend.auth.routes import blp as auth_blp
 from backend.config import Config
 from backend.db import Database
-from backend.errors import register_error_handlers
+from backend.dispatch.alert_routes import blp as alerts_blp
+from backend.dispatch.routes import blp as dispatch_blp
+from backend.errors import ProblemSchema, register_error_handlers
 from backend.health import blp as health_blp
 from backend.org.routes import blp as org_blp
+from backend.reports.routes import blp as reports_blp
+from backend.tracking.routes import blp as tracking_blp
+from backend.web.routes import blp as web_blp
+from sync.http import blp as sync_blp
 
-BLUEPRINTS = [health_blp, auth_blp, org_blp]
+BLUEPRINTS = [
+    health_blp,
+    auth_blp,
+    org_blp,
+    sync_blp,
+    dispatch_blp,
+    alerts_blp,
+    reports_blp,
+    tracking_blp,
+]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` bounded to the database's integer range: a bigger id is a 404, not a 500."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
+class FieldlineApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api documenting errors as RFC 9457 problems."""
+
+    ERROR_SCHEMA = ProblemSchema
 
 
 def create_app(config: Config | None = None, database: Database | None = None) -> Flask:
     """Build an app for a configuration; tests pass their own database."""
     config = config or Config()
     app = Flask(__name__)
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.config.from_mapping(config.as_flask())
     app.config["API_SPEC_OPTIONS"] = {
         "security": [{"bearerAuth": []}],
@@ -41,9 +74,11 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     logging.basicConfig(level=logging.INFO)
     unit_of_work.init_app(app, database or Database(config.DATABASE_URL))
     guard.init_app(app)
-    api = Api(app)
+    syncing.init_app(app)
+    api = FieldlineApi(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(assets)
+    app.register_blueprint(web_blp)  # the console: plain Flask, outside the API spec
     register_error_handlers(app)  # after Api(): ours replace smorest's JSON error bodies
     return app

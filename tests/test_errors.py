@@ -60,3 +60,8 @@ def test_unexpected_error_is_500_without_trace(backend):
     assert "secret internals" not in response.get_data(as_text=True)
     assert body["detail"]
     assert app is not broken
+
+
+def test_ids_beyond_the_database_range_are_404(api):
+    response = api("admin").get(f"/api/v1/users/{2**31}")
+    assert_problem(response, 404, "not-found")
