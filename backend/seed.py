@@ -177,3 +177,28 @@ def seed_all(database: object) -> None:
     assert isinstance(database, Database)  # noqa: S101 - typed loosely to keep imports light
     with database.unit_of_work(actor="seed") as session:
         seed_org(session)
+    seed_demo_orders(database)
+
+
+def seed_demo_orders(database: object, count: int = 30) -> int:
+    """Create yesterday's repair orders (display time zone) so reports show a real day."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from tqdm import tqdm
+
+    from backend.config import Config
+    from backend.db import Database
+    from backend.dispatch.demo import seed_day
+
+    assert isinstance(database, Database)  # noqa: S101 - typed loosely to keep imports light
+    zone = Config().DISPLAY_TIMEZONE
+    day = (datetime.now(ZoneInfo(zone)) - timedelta(days=1)).date()
+    with database.unit_of_work(actor="seed") as session:
+        return seed_day(
+            session,
+            day=day,
+            zone=zone,
+            count=count,
+            progress=lambda it: tqdm(it, desc=f"demo orders {day}", unit="order"),
+        )

@@ -22,7 +22,7 @@ def test_openapi_yaml_is_current(app):
 
 def test_every_operation_is_described_and_documents_problems(app):
     spec = current_spec(app)
-    assert "ProblemSchema" in str(spec["components"]["responses"]["DEFAULT_ERROR"])
+    assert "Problem" in str(spec["components"]["responses"]["DEFAULT_ERROR"])
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             if method == "parameters":

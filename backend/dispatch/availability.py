@@ -1,0 +1,118 @@
+"""Crew availability: a crew stands down (meal ...) and back; dispatch skips it meanwhile.
+
+Seed 001: crews of the same work type may not all be unavailable at once. The pool is every
+crew under the same repair center (the crews it can pick instead); the last available crew
+of a work type in its pool cannot stand down.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.auth.actor import Actor
+from backend.db import utcnow
+from backend.dispatch.models import CrewStatus
+from backend.errors import Conflict, Forbidden, NotFound, OutOfScope, Unprocessable
+from backend.org.models import Crew, Department, DepartmentKind
+
+
+def status_of(session: Session, crew_id: int) -> CrewStatus | None:
+    """Return the crew's status row (none means available: crews start on standby)."""
+    return session.get(CrewStatus, crew_id)
+
+
+def is_available(session: Session, crew_id: int) -> bool:
+    """Tell whether a crew takes orders now."""
+    status = status_of(session, crew_id)
+    return status is None or status.available
+
+
+def ensure_available(session: Session, crew: Crew) -> None:
+    """Raise 409 when dispatching to a crew that stood down."""
+    status = status_of(session, crew.id)
+    if status is not None and not status.available:
+        raise Conflict(
+            f"Crew {crew.name} is unavailable since {status.since.isoformat()} "
+            f"({status.reason}); pick another crew.",
+            crew_id=crew.id,
+        )
+
+
+def _pool_root(session: Session, department: Department) -> Department:
+    """Return the nearest repair center above a station (the dispatch pool)."""
+    node: Department | None = department
+    while node is not None:
+        if node.kind == DepartmentKind.REPAIR_CENTER:
+            return node
+        node = session.get(Department, node.parent_id) if node.parent_id else None
+    return department
+
+
+def pool(session: Session, crew: Crew, *, lock: bool = False) -> list[Crew]:
+    """Return the crews that can stand in for `crew` (same repair center), itself included."""
+    root = _pool_root(session, crew.department)
+    statement = (
+        select(Crew)
+        .join(Department, Crew.department_id == Department.id)
+        .where(Department.path.startswith(root.path))
+        .order_by(Crew.id)
+    )
+    if lock:
+        # Two crews standing down at once must not both pass the check (PostgreSQL).
+        statement = statement.with_for_update(of=Crew)
+    return list(session.scalars(statement))
+
+
+def set_availability(
+    *,
+    session: Session,
+    actor: Actor,
+    crew_id: int,
+    available: bool,
+    reason: str | None,
+    now: datetime | None = None,
+) -> CrewStatus:
+    """Mark a crew unavailable (with a reason) or back on standby."""
+    now = now or utcnow()
+    crew = session.get(Crew, crew_id)
+    if crew is None:
+        raise NotFound(f"Crew {crew_id} does not exist.")
+    if actor.kind == "device" or actor.role == "crew":
+        if crew_id not in (actor.crew_ids or {actor.crew_id}):
+            raise Forbidden("Crews change only their own availability.")
+    elif actor.kind == "user" and not actor.sees_path(crew.department.path):
+        raise OutOfScope(f"Crew {crew_id} is outside your data scope.")
+    if not available and not reason:
+        message = "Say why the crew is unavailable (meal, vehicle fault ...)."
+        raise Unprocessable(
+            message, errors=[{"field": "reason", "in": "json", "messages": [message]}]
+        )
+    if not available:
+        others = [c for c in pool(session, crew, lock=True) if c.id != crew.id]
+        for work_type in crew.work_types or []:
+            standing = [
+                c
+                for c in others
+                if work_type in (c.work_types or []) and is_available(session, c.id)
+            ]
+            if not standing:
+                raise Conflict(
+                    f"Crew {crew.name} is the last available {work_type} crew of its repair "
+                    f"center: crews of the same work type may not all be unavailable at once. "
+                    f"Wait until another {work_type} crew is back on standby.",
+                    crew_id=crew.id,
+                    work_type=work_type,
+                )
+    status = status_of(session, crew.id)
+    if status is None:
+        status = CrewStatus(crew_id=crew.id, changed_by=actor.audit_name)
+        session.add(status)
+    status.available = available
+    status.reason = None if available else reason
+    status.since = now
+    status.changed_by = actor.audit_name
+    session.flush()
+    return status

@@ -1,0 +1,122 @@
+"""After the repair: the crew's fault record, the customer follow-up call, closing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.auth.actor import Actor
+from backend.db import utcnow
+from backend.dispatch.events import append_event
+from backend.dispatch.models import FaultRecord, WorkOrder
+from backend.dispatch.service import (
+    CALL_CENTER_ROLES,
+    REPAIR_CENTER_ROLES,
+    _require_role,
+    get_order,
+)
+from backend.dispatch.states import Action, next_state
+from backend.errors import Conflict, Forbidden, NotFound
+
+
+def record_fault(
+    *,
+    session: Session,
+    actor: Actor,
+    order_id: uuid.UUID,
+    data: dict[str, Any],
+    now: datetime | None = None,
+) -> FaultRecord:
+    """The crew fills in (or corrects) the fault record once the repair is finished."""
+    now = now or utcnow()
+    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    if actor.kind == "device" or actor.role == "crew":
+        if order.crew_id not in (actor.crew_ids or {actor.crew_id}):
+            raise Forbidden(f"Work order {order.number} was not sent to your crew.")
+    next_state(order.status, Action.RECORD_FAULT)
+    record = session.scalar(select(FaultRecord).where(FaultRecord.order_id == order.id))
+    if record is None:
+        record = FaultRecord(
+            order_id=order.id,
+            department_id=order.department_id,
+            crew_id=order.crew_id,
+            filled_by=actor.audit_name,
+            filled_at=now,
+        )
+        session.add(record)
+    for key, value in data.items():
+        setattr(record, key, value)
+    record.filled_by, record.filled_at = actor.audit_name, now
+    session.flush()
+    return record
+
+
+def get_fault_record(*, session: Session, actor: Actor, order_id: uuid.UUID) -> FaultRecord:
+    """Return the order's fault record, or 404."""
+    order = get_order(session=session, actor=actor, order_id=order_id)
+    record = session.scalar(select(FaultRecord).where(FaultRecord.order_id == order.id))
+    if record is None:
+        raise NotFound(f"Work order {order.number} has no fault record yet.")
+    return record
+
+
+def follow_up(
+    *,
+    session: Session,
+    actor: Actor,
+    order_id: uuid.UUID,
+    result: str,
+    satisfied: bool,
+    now: datetime | None = None,
+) -> WorkOrder:
+    """The call center records the customer follow-up call (回访)."""
+    _require_role(actor, CALL_CENTER_ROLES, "record follow-up calls")
+    now = now or utcnow()
+    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    status = next_state(order.status, Action.FOLLOW_UP)
+    if session.scalar(select(FaultRecord.id).where(FaultRecord.order_id == order.id)) is None:
+        raise Conflict(
+            f"Work order {order.number} has no fault record yet; the crew fills it first.",
+            current_state=order.status,
+        )
+    order.status = status
+    order.follow_up_result, order.follow_up_satisfied = result, satisfied
+    order.updated_at = now
+    append_event(
+        session,
+        order,
+        point="follow_up",
+        occurred_at=now,
+        source="manual",
+        actor=actor.audit_name,
+        now=now,
+        details={"satisfied": satisfied},
+    )
+    session.flush()
+    return order
+
+
+def close_order(
+    *, session: Session, actor: Actor, order_id: uuid.UUID, now: datetime | None = None
+) -> WorkOrder:
+    """Close a followed-up order."""
+    _require_role(actor, CALL_CENTER_ROLES | REPAIR_CENTER_ROLES, "close orders")
+    now = now or utcnow()
+    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    order.status = next_state(order.status, Action.CLOSE)
+    order.closed_at = order.updated_at = now
+    append_event(
+        session,
+        order,
+        point="closed",
+        occurred_at=now,
+        source="system",
+        actor=actor.audit_name,
+        now=now,
+    )
+    session.flush()
+    return order

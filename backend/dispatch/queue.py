@@ -1,0 +1,50 @@
+"""Several open orders per vehicle, kept in working order."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.auth.actor import Actor
+from backend.dispatch.events import field_error
+from backend.dispatch.models import WorkOrder
+from backend.dispatch.service import REPAIR_CENTER_ROLES, _require_role
+from backend.dispatch.states import OPEN_CREW_STATES
+from backend.errors import NotFound, OutOfScope
+from backend.org.models import Vehicle
+
+
+def vehicle_queue(*, session: Session, actor: Actor, vehicle_id: int) -> list[WorkOrder]:
+    """Return a vehicle's open orders in the order the crew should work them."""
+    vehicle = session.get(Vehicle, vehicle_id)
+    if vehicle is None:
+        raise NotFound(f"Vehicle {vehicle_id} does not exist.")
+    if actor.kind == "user" and not actor.sees_path(vehicle.department.path):
+        if vehicle.crew_id not in actor.crew_ids:
+            raise OutOfScope(f"Vehicle {vehicle_id} is outside your data scope.")
+    return list(
+        session.scalars(
+            select(WorkOrder)
+            .where(WorkOrder.vehicle_id == vehicle_id, WorkOrder.status.in_(OPEN_CREW_STATES))
+            .order_by(WorkOrder.queue_position, WorkOrder.created_at)
+        )
+    )
+
+
+def reorder_queue(
+    *, session: Session, actor: Actor, vehicle_id: int, order_ids: list[uuid.UUID]
+) -> list[WorkOrder]:
+    """Set the order of a vehicle's open orders; the list must name each exactly once."""
+    _require_role(actor, REPAIR_CENTER_ROLES, "reorder vehicle queues")
+    queue = vehicle_queue(session=session, actor=actor, vehicle_id=vehicle_id)
+    if sorted(map(str, order_ids)) != sorted(str(o.id) for o in queue):
+        raise field_error(
+            "order_ids", "List each open order of the vehicle exactly once (see GET first)."
+        )
+    by_id = {o.id: o for o in queue}
+    for position, order_id in enumerate(order_ids, start=1):
+        by_id[order_id].queue_position = position
+    session.flush()
+    return sorted(queue, key=lambda o: o.queue_position or 0)

@@ -1,0 +1,267 @@
+"""Work orders, timing events, crews' availability, vehicle queues and SLA policies."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from backend.auth.guard import current_actor, requires
+from backend.auth.models import Role
+from backend.common import SelectPage
+from backend.dispatch import (
+    availability,
+    candidates,
+    closeout,
+    policies,
+    queue,
+    service,
+    timelines,
+)
+from backend.dispatch.events import record_timing_event
+from backend.dispatch.models import CrewStatus, FaultRecord, TimingEvent, WorkOrder
+from backend.dispatch.schemas import (
+    AvailabilitySchema,
+    CandidateSchema,
+    CrewStatusSchema,
+    DispatchSchema,
+    FaultRecordSchema,
+    FollowUpSchema,
+    IssueSchema,
+    OrderFilterSchema,
+    QueueSchema,
+    ReassignSchema,
+    RecallSchema,
+    SlaPolicyReadSchema,
+    SlaPolicySchema,
+    TimelineSchema,
+    TimingEventCreateSchema,
+    TimingEventReadSchema,
+    WorkOrderCreateSchema,
+    WorkOrderReadSchema,
+)
+from backend.unit_of_work import request_session
+
+blp = Blueprint("dispatch", __name__, url_prefix="/api/v1", description="Repair work orders")
+
+CALL = (Role.CALL_CENTER,)
+CENTER = (Role.REPAIR_CENTER, Role.SUPERVISOR)
+CREW = (Role.CREW,)
+
+
+def _ctx() -> dict[str, Any]:
+    return {"session": request_session(), "actor": current_actor()}
+
+
+@blp.route("/work-orders")
+class WorkOrders(MethodView):
+    """Repair work orders."""
+
+    @requires(devices=True)
+    @blp.arguments(OrderFilterSchema, location="query")
+    @blp.response(200, WorkOrderReadSchema(many=True))
+    @blp.paginate(SelectPage)
+    def get(self, filters: dict[str, Any]) -> Any:
+        """List the orders you may see, newest first."""
+        return service.list_orders(actor=current_actor(), filters=filters)
+
+    @requires(*CALL)
+    @blp.arguments(WorkOrderCreateSchema)
+    @blp.response(201, WorkOrderReadSchema)
+    @blp.alt_response(422, description="Problem (RFC 9457 problem+json)")
+    def post(self, data: dict[str, Any]) -> WorkOrder:
+        """Take a repair call (records A; with `repair_center_id` also issues it: B, C)."""
+        return service.create_order(**_ctx(), data=data)
+
+
+@blp.route("/work-orders/<uuid:order_id>")
+class WorkOrderById(MethodView):
+    """One work order."""
+
+    @requires(devices=True)
+    @blp.response(200, WorkOrderReadSchema)
+    def get(self, order_id: uuid.UUID) -> WorkOrder:
+        """Show a work order."""
+        return service.get_order(**_ctx(), order_id=order_id)
+
+
+@blp.route("/work-orders/<uuid:order_id>/issue", methods=["POST"])
+@requires(*CALL)
+@blp.arguments(IssueSchema)
+@blp.response(200, WorkOrderReadSchema)
+@blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+def issue(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
+    """Issue the order to a repair center (B, then C on arrival)."""
+    return service.issue_order(**_ctx(), order_id=order_id, **data)
+
+
+@blp.route("/work-orders/<uuid:order_id>/accept", methods=["POST"])
+@requires(*CENTER)
+@blp.response(200, WorkOrderReadSchema)
+@blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+def accept_at_center(order_id: uuid.UUID) -> WorkOrder:
+    """Accept the order at the repair center (stops its acceptance escalation)."""
+    return service.accept_at_center(**_ctx(), order_id=order_id)
+
+
+@blp.route("/work-orders/<uuid:order_id>/dispatch", methods=["POST"])
+@requires(*CENTER)
+@blp.arguments(DispatchSchema)
+@blp.response(200, WorkOrderReadSchema)
+@blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+def dispatch(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
+    """Dispatch the order to a crew and its vehicle (D)."""
+    return service.dispatch_order(**_ctx(), order_id=order_id, **data)
+
+
+@blp.route("/work-orders/<uuid:order_id>/recall", methods=["POST"])
+@requires(*CALL, *CENTER)
+@blp.arguments(RecallSchema)
+@blp.response(200, WorkOrderReadSchema)
+@blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+def recall(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
+    """Recall a misrouted order from its crew (repair center) or repair center (call center)."""
+    return service.recall_order(**_ctx(), order_id=order_id, reason=data["reason"])
+
+
+@blp.route("/work-orders/<uuid:order_id>/reassign", methods=["POST"])
+@requires(*CENTER)
+@blp.arguments(ReassignSchema)
+@blp.response(200, WorkOrderReadSchema)
+@blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+def reassign(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
+    """Recall the order from its crew and dispatch it to another crew."""
+    return service.reassign_order(**_ctx(), order_id=order_id, **data)
+
+
+@blp.route("/work-orders/<uuid:order_id>/events")
+class Events(MethodView):
+    """The order's append-only history."""
+
+    @requires(devices=True)
+    @blp.response(200, TimingEventReadSchema(many=True))
+    def get(self, order_id: uuid.UUID) -> list[TimingEvent]:
+        """List every event of the order in the order it was recorded."""
+        return service.history(**_ctx(), order_id=order_id)
+
+    @requires(*CREW, *CENTER, devices=True)
+    @blp.arguments(TimingEventCreateSchema)
+    @blp.response(201, TimingEventReadSchema)
+    @blp.alt_response(200, schema=TimingEventReadSchema, description="Replay of a known event")
+    @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+    def post(self, data: dict[str, Any], order_id: uuid.UUID) -> Any:
+        """Report a crew-side point: E received, F accepted, G departed, H arrived, finished."""
+        event, created = record_timing_event(**_ctx(), order_id=order_id, **data)
+        return event, 201 if created else 200
+
+
+@blp.route("/work-orders/<uuid:order_id>/timeline", methods=["GET"])
+@requires(devices=True)
+@blp.response(200, TimelineSchema)
+def timeline(order_id: uuid.UUID) -> dict[str, Any]:
+    """Show every segment with its duration, limit, color and responsible department."""
+    return timelines.timeline(**_ctx(), order_id=order_id)
+
+
+@blp.route("/work-orders/<uuid:order_id>/candidates", methods=["GET"])
+@requires(*CENTER)
+@blp.response(200, CandidateSchema(many=True))
+def order_candidates(order_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Rank available crews of the right specialty and region by current load."""
+    return candidates.candidates(**_ctx(), order_id=order_id)
+
+
+@blp.route("/work-orders/<uuid:order_id>/fault-record")
+class FaultRecordView(MethodView):
+    """The crew's fault record."""
+
+    @requires(devices=True)
+    @blp.response(200, FaultRecordSchema)
+    def get(self, order_id: uuid.UUID) -> FaultRecord:
+        """Show the fault record."""
+        return closeout.get_fault_record(**_ctx(), order_id=order_id)
+
+    @requires(*CREW, devices=True)
+    @blp.arguments(FaultRecordSchema)
+    @blp.response(200, FaultRecordSchema)
+    @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+    def put(self, data: dict[str, Any], order_id: uuid.UUID) -> FaultRecord:
+        """Fill in (or correct) the fault record after finishing."""
+        return closeout.record_fault(**_ctx(), order_id=order_id, data=data)
+
+
+@blp.route("/work-orders/<uuid:order_id>/follow-up", methods=["POST"])
+@requires(*CALL)
+@blp.arguments(FollowUpSchema)
+@blp.response(200, WorkOrderReadSchema)
+@blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+def follow_up(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
+    """Record the customer follow-up call."""
+    return closeout.follow_up(**_ctx(), order_id=order_id, **data)
+
+
+@blp.route("/work-orders/<uuid:order_id>/close", methods=["POST"])
+@requires(*CALL, *CENTER)
+@blp.response(200, WorkOrderReadSchema)
+@blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+def close(order_id: uuid.UUID) -> WorkOrder:
+    """Close a followed-up order."""
+    return closeout.close_order(**_ctx(), order_id=order_id)
+
+
+@blp.route("/vehicles/<int:vehicle_id>/queue")
+class VehicleQueue(MethodView):
+    """A vehicle's open orders, in working order."""
+
+    @requires(devices=True)
+    @blp.response(200, WorkOrderReadSchema(many=True))
+    def get(self, vehicle_id: int) -> list[WorkOrder]:
+        """List the vehicle's open orders."""
+        return queue.vehicle_queue(**_ctx(), vehicle_id=vehicle_id)
+
+    @requires(*CENTER)
+    @blp.arguments(QueueSchema)
+    @blp.response(200, WorkOrderReadSchema(many=True))
+    def put(self, data: dict[str, Any], vehicle_id: int) -> list[WorkOrder]:
+        """Reorder the vehicle's open orders."""
+        return queue.reorder_queue(**_ctx(), vehicle_id=vehicle_id, order_ids=data["order_ids"])
+
+
+@blp.route("/crews/<int:crew_id>/availability")
+class Availability(MethodView):
+    """Whether a crew takes orders."""
+
+    @requires(devices=True)
+    @blp.response(200, CrewStatusSchema)
+    def get(self, crew_id: int) -> Any:
+        """Show the crew's availability (standby unless it stood down)."""
+        status = availability.status_of(request_session(), crew_id)
+        return status or CrewStatus(crew_id=crew_id, available=True, changed_by="-")
+
+    @requires(*CREW, *CENTER, devices=True)
+    @blp.arguments(AvailabilitySchema)
+    @blp.response(200, CrewStatusSchema)
+    @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
+    def put(self, data: dict[str, Any], crew_id: int) -> CrewStatus:
+        """Stand the crew down (meal ...) with a reason, or back on standby."""
+        return availability.set_availability(**_ctx(), crew_id=crew_id, **data)
+
+
+@blp.route("/sla-policies", methods=["GET"])
+@requires()
+@blp.response(200, SlaPolicyReadSchema(many=True))
+def list_policies() -> list[dict[str, Any]]:
+    """List the SLA policies per region and order type (and the seed default)."""
+    return policies.list_policies(session=request_session())
+
+
+@blp.route("/sla-policies/<region_code>/<order_type>", methods=["PUT"])
+@requires(Role.SUPERVISOR)
+@blp.arguments(SlaPolicySchema)
+@blp.response(200, SlaPolicyReadSchema)
+@blp.alt_response(422, description="Problem (RFC 9457 problem+json)")
+def put_policy(data: dict[str, Any], region_code: str, order_type: str) -> dict[str, Any]:
+    """Set the SLA limits of a region and order type (`*` matches any)."""
+    return policies.put_policy(**_ctx(), region_code=region_code, order_type=order_type, data=data)

@@ -1,0 +1,291 @@
+"""Request and response schemas for work orders, timing events, alerts and availability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from backend.common import PointField
+from backend.dispatch.sla import EventSource
+from backend.org.models import Specialty
+
+ORDER_TYPES = ["electric", "water"]
+SPECIALTIES = [s.value for s in Specialty]
+CREW_POINTS = ["E", "F", "G", "H", "finished"]
+
+
+class WorkOrderCreateSchema(Schema):
+    """A repair call taken by the call center; name a repair center to issue it at once."""
+
+    id = fields.UUID(load_default=None)
+    order_type = fields.String(required=True, validate=validate.OneOf(ORDER_TYPES))
+    priority = fields.Integer(load_default=2, validate=validate.Range(1, 3), strict=True)
+    region_code = fields.String(load_default=None, validate=validate.Length(1, 32))
+    caller_name = fields.String(load_default=None, validate=validate.Length(max=200))
+    caller_phone = fields.String(load_default=None, validate=validate.Length(max=32))
+    customer_id = fields.Integer(load_default=None, strict=True)
+    premise_id = fields.Integer(load_default=None, strict=True)
+    address = fields.String(load_default=None, validate=validate.Length(max=400))
+    location = PointField(load_default=None, allow_none=True)
+    fault_type = fields.String(required=True, validate=validate.Length(1, 64))
+    specialty = fields.String(required=True, validate=validate.OneOf(SPECIALTIES))
+    voltage_level = fields.String(load_default=None, validate=validate.Length(max=16))
+    description = fields.String(load_default=None, validate=validate.Length(max=4000))
+    hung_up_at = fields.AwareDateTime(required=True, metadata={"description": "Point A"})
+    call_center_id = fields.Integer(load_default=None, strict=True)
+    repair_center_id = fields.Integer(load_default=None, strict=True)
+    issued_at = fields.AwareDateTime(load_default=None, metadata={"description": "Point B"})
+
+
+class WorkOrderReadSchema(Schema):
+    """A work order."""
+
+    id = fields.UUID()
+    number = fields.String()
+    order_type = fields.String()
+    status = fields.String()
+    priority = fields.Integer()
+    region_code = fields.String()
+    caller_name = fields.String(allow_none=True)
+    caller_phone = fields.String(allow_none=True)
+    customer_id = fields.Integer(allow_none=True)
+    premise_id = fields.Integer(allow_none=True)
+    address = fields.String(allow_none=True)
+    location = PointField(allow_none=True)
+    fault_type = fields.String()
+    specialty = fields.String()
+    voltage_level = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    department_id = fields.Integer()
+    call_center_id = fields.Integer()
+    repair_center_id = fields.Integer(allow_none=True)
+    crew_id = fields.Integer(allow_none=True)
+    vehicle_id = fields.Integer(allow_none=True)
+    queue_position = fields.Integer(allow_none=True)
+    same_site = fields.Boolean(allow_none=True)
+    dispatch_round = fields.Integer()
+    follow_up_result = fields.String(allow_none=True)
+    follow_up_satisfied = fields.Boolean(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+    closed_at = fields.AwareDateTime(allow_none=True)
+    version = fields.Integer()
+
+
+class OrderFilterSchema(Schema):
+    """Filters for the order list."""
+
+    status = fields.String()
+    crew_id = fields.Integer()
+    vehicle_id = fields.Integer()
+    repair_center_id = fields.Integer()
+    order_type = fields.String()
+    open = fields.Boolean()
+
+
+class IssueSchema(Schema):
+    """Issue to a repair center."""
+
+    repair_center_id = fields.Integer(required=True, strict=True)
+    issued_at = fields.AwareDateTime(load_default=None)
+
+
+class DispatchSchema(Schema):
+    """Dispatch to a crew and (optionally a named) vehicle of that crew."""
+
+    crew_id = fields.Integer(required=True, strict=True)
+    vehicle_id = fields.Integer(load_default=None, strict=True)
+
+
+class RecallSchema(Schema):
+    """Recall a misrouted order."""
+
+    reason = fields.String(required=True, validate=validate.Length(1, 400))
+
+
+class ReassignSchema(DispatchSchema):
+    """Recall from the current crew and dispatch to another."""
+
+    reason = fields.String(required=True, validate=validate.Length(1, 400))
+
+
+class TimingEventCreateSchema(Schema):
+    """A crew-side timing point; `event_id` makes retries idempotent."""
+
+    event_id = fields.String(load_default=None, validate=validate.Length(1, 64))
+    point = fields.String(required=True, validate=validate.OneOf(CREW_POINTS))
+    occurred_at = fields.AwareDateTime(required=True)
+    source = fields.String(
+        load_default=EventSource.MANUAL.value,
+        validate=validate.OneOf([s.value for s in EventSource]),
+    )
+    details = fields.Dict(load_default=dict)
+
+
+class TimingEventReadSchema(Schema):
+    """A stored timing or lifecycle event."""
+
+    id = fields.UUID()
+    event_id = fields.String()
+    point = fields.String()
+    occurred_at = fields.AwareDateTime()
+    recorded_at = fields.AwareDateTime()
+    device_time = fields.AwareDateTime(allow_none=True)
+    source = fields.String()
+    actor = fields.String()
+    dispatch_round = fields.Integer()
+    backfilled = fields.Boolean()
+    clock_corrected = fields.Boolean()
+    crew_id = fields.Integer(allow_none=True)
+    details = fields.Dict()
+
+
+class SegmentSchema(Schema):
+    """One measured segment (or the A->H total)."""
+
+    segment = fields.String()
+    status = fields.String()
+    started_at = fields.AwareDateTime(allow_none=True)
+    ended_at = fields.AwareDateTime(allow_none=True)
+    duration_s = fields.Float(allow_none=True)
+    limit_s = fields.Float()
+    percent_used = fields.Float(allow_none=True)
+    color = fields.String(allow_none=True)
+    breached = fields.Boolean()
+    clock_inconsistent = fields.Boolean()
+    responsible = fields.String(allow_none=True)
+    responsible_department_id = fields.Integer(allow_none=True)
+
+
+class TimelineSchema(Schema):
+    """An order's computed timeline."""
+
+    order_id = fields.UUID()
+    same_site = fields.Boolean()
+    points = fields.Dict(keys=fields.String(), values=fields.AwareDateTime(allow_none=True))
+    segments = fields.List(fields.Nested(SegmentSchema))
+    total = fields.Nested(SegmentSchema)
+    breaches = fields.List(fields.Dict())
+
+
+class FaultRecordSchema(Schema):
+    """What the crew found and did."""
+
+    id = fields.UUID(dump_only=True)
+    order_id = fields.UUID(dump_only=True)
+    cause = fields.String(required=True, validate=validate.Length(1, 200))
+    actions_taken = fields.String(load_default=None, validate=validate.Length(max=4000))
+    equipment = fields.String(load_default=None, validate=validate.Length(max=200))
+    materials = fields.List(fields.String(validate=validate.Length(1, 200)), load_default=list)
+    restored_at = fields.AwareDateTime(load_default=None)
+    filled_by = fields.String(dump_only=True)
+    filled_at = fields.AwareDateTime(dump_only=True)
+    version = fields.Integer(dump_only=True)
+
+
+class FollowUpSchema(Schema):
+    """The customer follow-up call."""
+
+    result = fields.String(required=True, validate=validate.Length(1, 2000))
+    satisfied = fields.Boolean(required=True)
+
+
+class QueueSchema(Schema):
+    """A vehicle's open orders in working order."""
+
+    order_ids = fields.List(fields.UUID(), required=True)
+
+
+class CandidateSchema(Schema):
+    """A crew that may take the order."""
+
+    crew_id = fields.Integer()
+    crew_name = fields.String()
+    department_id = fields.Integer()
+    load = fields.Integer()
+    same_site = fields.Boolean()
+    vehicles = fields.List(fields.Dict())
+
+
+class AvailabilitySchema(Schema):
+    """Stand down (with a reason) or back on standby."""
+
+    available = fields.Boolean(required=True)
+    reason = fields.String(load_default=None, validate=validate.Length(1, 200))
+
+
+class CrewStatusSchema(Schema):
+    """A crew's availability."""
+
+    crew_id = fields.Integer()
+    available = fields.Boolean()
+    reason = fields.String(allow_none=True)
+    since = fields.AwareDateTime()
+    changed_by = fields.String()
+
+
+class AlertSchema(Schema):
+    """An acceptance escalation."""
+
+    id = fields.Integer()
+    order_id = fields.UUID()
+    tier = fields.String()
+    stage = fields.Integer()
+    dispatch_round = fields.Integer()
+    department_id = fields.Integer()
+    phones = fields.List(fields.String())
+    message = fields.String()
+    due_at = fields.AwareDateTime()
+    created_at = fields.AwareDateTime()
+    acknowledged_at = fields.AwareDateTime(allow_none=True)
+    acknowledged_by = fields.String(allow_none=True)
+
+
+class AlertFilterSchema(Schema):
+    """Alert list filters."""
+
+    open = fields.Boolean(load_default=False)
+
+
+class StreamArgsSchema(Schema):
+    """Live feed options."""
+
+    after = fields.Integer(load_default=None)
+    max_seconds = fields.Float(load_default=300.0, validate=validate.Range(0, 3600))
+    poll_seconds = fields.Float(load_default=1.0, validate=validate.Range(0.05, 60))
+
+
+class SlaPolicySchema(Schema):
+    """SLA limits (minutes) and responsible parties; see `SlaPolicy.to_dict`."""
+
+    version = fields.Integer(load_default=1)
+    limits_minutes = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    responsible = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class SlaPolicyReadSchema(SlaPolicySchema):
+    """A stored policy."""
+
+    region_code = fields.String()
+    order_type = fields.String()
+
+
+def dump_segment(segment: Any, department_id: int | None) -> dict[str, Any]:
+    """Turn an engine `SegmentResult` into the wire form."""
+    return {
+        "segment": segment.segment,
+        "status": str(segment.status),
+        "started_at": segment.started_at,
+        "ended_at": segment.ended_at,
+        "duration_s": segment.duration.total_seconds() if segment.duration is not None else None,
+        "limit_s": segment.limit.total_seconds(),
+        "percent_used": round(segment.percent_used, 2)
+        if segment.percent_used is not None
+        else None,
+        "color": str(segment.color) if segment.color else None,
+        "breached": segment.breached,
+        "clock_inconsistent": segment.clock_inconsistent,
+        "responsible": str(segment.responsible) if segment.responsible else None,
+        "responsible_department_id": department_id,
+    }

@@ -1,0 +1,423 @@
+"""Work-order rules: create, issue, accept, dispatch, recall, reassign, fault record, close.
+
+Every function is keyword-only, takes the session and actor, flushes and never commits.
+`record_timing_event` and `mark_delivered` (crew-side points) live in `events` and are
+re-exported here: other domains import them from `backend.dispatch.service`.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2.shape import to_shape
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from backend.auth.actor import Actor
+from backend.db import utcnow
+from backend.dispatch.availability import ensure_available
+from backend.dispatch.events import (
+    append_event,
+    check_not_future,
+    field_error,
+    load_order,
+    mark_delivered,
+    record_timing_event,
+    refresh_sla,
+)
+from backend.dispatch.models import TimingEvent, WorkOrder
+from backend.dispatch.states import OPEN_CREW_STATES, Action, OrderStatus, can, next_state
+from backend.errors import Forbidden, OutOfScope
+from backend.org.models import Crew, Department, DepartmentKind, Vehicle
+
+__all__ = ["mark_delivered", "record_timing_event"]
+
+SAME_SITE_METRES = 300.0
+CALL_CENTER_ROLES = frozenset({"call_center", "admin"})
+REPAIR_CENTER_ROLES = frozenset({"repair_center", "supervisor", "admin"})
+
+
+def _visible_departments(actor: Actor) -> Select[tuple[int]]:
+    return select(Department.id).where(Department.path.startswith(actor.department_path))
+
+
+def visible_filter(actor: Actor) -> ColumnElement[bool]:
+    """Orders the actor may see: owned, created or received in scope, or sent to its crews."""
+    visible = _visible_departments(actor)
+    crews = select(Crew.id).where(Crew.department_id.in_(visible))
+    clauses = [
+        WorkOrder.department_id.in_(visible),
+        WorkOrder.call_center_id.in_(visible),
+        WorkOrder.repair_center_id.in_(visible),
+        WorkOrder.crew_id.in_(crews),
+    ]
+    if actor.crew_ids:
+        clauses.append(WorkOrder.crew_id.in_(sorted(actor.crew_ids)))
+    return or_(*clauses)
+
+
+def list_orders(*, actor: Actor, filters: dict[str, Any]) -> Select[tuple[WorkOrder]]:
+    """Return a select of visible orders, newest first, optionally filtered."""
+    statement = select(WorkOrder).where(visible_filter(actor))
+    for key in ("status", "crew_id", "vehicle_id", "repair_center_id", "order_type"):
+        if filters.get(key) is not None:
+            statement = statement.where(getattr(WorkOrder, key) == filters[key])
+    if filters.get("open"):
+        statement = statement.where(WorkOrder.status != OrderStatus.CLOSED)
+    return statement.order_by(WorkOrder.created_at.desc(), WorkOrder.number.desc())
+
+
+def get_order(
+    *, session: Session, actor: Actor, order_id: uuid.UUID, lock: bool = False
+) -> WorkOrder:
+    """Load an order the actor may see, or raise 404/403."""
+    order = load_order(session, order_id, lock=lock)
+    if actor.kind == "system":
+        return order
+    visible = session.scalar(
+        select(func.count()).where(WorkOrder.id == order.id, visible_filter(actor))
+    )
+    if not visible:
+        raise OutOfScope(f"Work order {order.number} is outside your data scope.")
+    return order
+
+
+def _require_role(actor: Actor, roles: frozenset[str], what: str) -> None:
+    if actor.kind == "system":
+        return
+    if actor.kind != "user" or actor.role not in roles:
+        raise Forbidden(f"Only {' or '.join(sorted(roles - {'admin'}))} may {what}.")
+
+
+def _department(session: Session, department_id: int, kind: str) -> Department:
+    # Any repair center may receive: the call center issues across the tree.
+    department = session.get(Department, department_id)
+    if department is None or department.kind != kind:
+        raise field_error(f"{kind}_id", f"Department {department_id} is not a {kind}.")
+    return department
+
+
+def _number(now: datetime) -> str:
+    return f"WO{now:%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
+
+
+def create_order(
+    *, session: Session, actor: Actor, data: dict[str, Any], now: datetime | None = None
+) -> WorkOrder:
+    """Take a repair call: record A (the caller hung up) and, if a center is named, issue it."""
+    _require_role(actor, CALL_CENTER_ROLES, "take repair calls")
+    now = now or utcnow()
+    data = dict(data)
+    hung_up_at = data.pop("hung_up_at")
+    check_not_future(hung_up_at, now, "hung_up_at")
+    repair_center_id = data.pop("repair_center_id", None)
+    issued_at = data.pop("issued_at", None)
+    call_center_id = data.pop("call_center_id", None) or actor.department_id
+    call_center = session.get(Department, call_center_id)
+    if call_center is None or (actor.kind != "system" and not actor.sees_path(call_center.path)):
+        raise field_error("call_center_id", f"Department {call_center_id} is not in your scope.")
+    if not data.get("region_code"):
+        data["region_code"] = call_center.region_code or "default"
+    order = WorkOrder(
+        id=data.pop("id", None) or uuid.uuid4(),
+        number=_number(now),
+        status=OrderStatus.NEW,
+        call_center_id=call_center.id,
+        department_id=call_center.id,
+        created_at=now,
+        updated_at=now,
+        **data,
+    )
+    session.add(order)
+    session.flush()
+    append_event(
+        session,
+        order,
+        point="A",
+        occurred_at=min(hung_up_at, now),
+        source="manual",
+        actor=actor.audit_name,
+        now=now,
+    )
+    if repair_center_id is not None:
+        issue_order(
+            session=session,
+            actor=actor,
+            order_id=order.id,
+            repair_center_id=repair_center_id,
+            issued_at=issued_at,
+            now=now,
+        )
+    else:
+        refresh_sla(session, order)
+    return order
+
+
+def issue_order(
+    *,
+    session: Session,
+    actor: Actor,
+    order_id: uuid.UUID,
+    repair_center_id: int,
+    issued_at: datetime | None = None,
+    now: datetime | None = None,
+) -> WorkOrder:
+    """Issue the order to a repair center: B when the call center issued it, C on arrival."""
+    _require_role(actor, CALL_CENTER_ROLES, "issue work orders")
+    now = now or utcnow()
+    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    order.status = next_state(order.status, Action.ISSUE)
+    center = _department(session, repair_center_id, DepartmentKind.REPAIR_CENTER)
+    if issued_at is not None:
+        check_not_future(issued_at, now, "issued_at")
+    order.repair_center_id = center.id
+    order.department_id = center.id
+    order.updated_at = now
+    session.flush()
+    b_time = min(issued_at, now) if issued_at else now
+    append_event(
+        session,
+        order,
+        point="B",
+        occurred_at=b_time,
+        source="manual" if issued_at else "system",
+        actor=actor.audit_name,
+        now=now,
+    )
+    # Fieldline delivers to the repair center's queue in the same transaction: C is now.
+    append_event(
+        session,
+        order,
+        point="C",
+        occurred_at=now,
+        source="system",
+        actor=actor.audit_name,
+        now=now,
+        details={"repair_center_id": center.id},
+    )
+    refresh_sla(session, order)
+    return order
+
+
+def accept_at_center(
+    *, session: Session, actor: Actor, order_id: uuid.UUID, now: datetime | None = None
+) -> WorkOrder:
+    """The repair center takes the order on (stops the acceptance escalation)."""
+    _require_role(actor, REPAIR_CENTER_ROLES, "accept orders for a repair center")
+    now = now or utcnow()
+    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    order.status = next_state(order.status, Action.CENTER_ACCEPT)
+    append_event(
+        session,
+        order,
+        point="center_accepted",
+        occurred_at=now,
+        source="system",
+        actor=actor.audit_name,
+        now=now,
+    )
+    session.flush()
+    return order
+
+
+def _distance_m(a: Any, b: Any) -> float:
+    pa, pb = to_shape(a), to_shape(b)
+    lat = math.radians((pa.y + pb.y) / 2)
+    dx = math.radians(pb.x - pa.x) * math.cos(lat) * 6_371_000
+    dy = math.radians(pb.y - pa.y) * 6_371_000
+    return math.hypot(dx, dy)
+
+
+def same_site(crew: Crew, center: Department | None) -> bool:
+    """Tell whether a crew works from its repair center's site (DE limit 2 instead of 4 min)."""
+    station = crew.department
+    if center is None or station.id == center.id:
+        return station.id == getattr(center, "id", None)
+    if station.site is None or center.site is None:
+        return False
+    return _distance_m(station.site, center.site) <= SAME_SITE_METRES
+
+
+def _crew_and_vehicle(
+    session: Session, actor: Actor, order: WorkOrder, crew_id: int, vehicle_id: int | None
+) -> tuple[Crew, Vehicle]:
+    crew = session.get(Crew, crew_id)
+    if crew is None:
+        raise field_error("crew_id", f"Crew {crew_id} does not exist.")
+    if actor.kind != "system" and not actor.sees_path(crew.department.path):
+        raise OutOfScope(f"Crew {crew_id} is outside your data scope.")
+    if order.specialty not in (crew.work_types or []):
+        raise field_error(
+            "crew_id",
+            f"Crew {crew.name} covers {', '.join(crew.work_types) or 'nothing'}, "
+            f"not {order.specialty}.",
+        )
+    ensure_available(session, crew)
+    if vehicle_id is None:
+        vehicle = session.scalar(select(Vehicle).where(Vehicle.crew_id == crew.id).limit(1))
+        if vehicle is None:
+            raise field_error("vehicle_id", f"Crew {crew.name} has no vehicle; name one.")
+    else:
+        vehicle = session.get(Vehicle, vehicle_id)
+        if vehicle is None or vehicle.crew_id != crew.id:
+            raise field_error("vehicle_id", f"Vehicle {vehicle_id} is not crew {crew.name}'s.")
+    return crew, vehicle
+
+
+def _queue_terminal(session: Session, order: WorkOrder, vehicle: Vehicle, kind: str) -> None:
+    """Queue an order or recall for the vehicle terminal (tracking publishes it over MQTT)."""
+    try:
+        from backend.tracking.models import OutboundMessage
+    except ImportError:  # pragma: no cover - tracking not installed
+        return
+    payload: dict[str, Any] = {"order_id": str(order.id), "number": order.number, "kind": kind}
+    if kind == "order":
+        location = to_shape(order.location) if order.location is not None else None
+        payload.update(
+            address=order.address,
+            fault_type=order.fault_type,
+            priority=order.priority,
+            lat=location.y if location else None,
+            lon=location.x if location else None,
+            queue_position=order.queue_position,
+        )
+    session.add(
+        OutboundMessage(
+            message_id=str(uuid.uuid4()),
+            vehicle_id=vehicle.id,
+            kind=kind,
+            order_id=str(order.id),
+            payload=payload,
+        )
+    )
+
+
+def dispatch_order(
+    *,
+    session: Session,
+    actor: Actor,
+    order_id: uuid.UUID,
+    crew_id: int,
+    vehicle_id: int | None = None,
+    now: datetime | None = None,
+) -> WorkOrder:
+    """Send the order to a crew and its vehicle (D); it joins the end of the vehicle's queue."""
+    _require_role(actor, REPAIR_CENTER_ROLES, "dispatch orders")
+    now = now or utcnow()
+    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    status = next_state(order.status, Action.DISPATCH)
+    crew, vehicle = _crew_and_vehicle(session, actor, order, crew_id, vehicle_id)
+    last = session.scalar(
+        select(func.max(WorkOrder.queue_position)).where(
+            WorkOrder.vehicle_id == vehicle.id, WorkOrder.status.in_(OPEN_CREW_STATES)
+        )
+    )
+    order.status = status
+    order.crew_id, order.vehicle_id = crew.id, vehicle.id
+    order.queue_position = (last or 0) + 1
+    order.same_site = same_site(crew, order.repair_center)
+    order.updated_at = now
+    session.flush()
+    append_event(
+        session,
+        order,
+        point="D",
+        occurred_at=now,
+        source="system",
+        actor=actor.audit_name,
+        now=now,
+        details={"crew_id": crew.id, "vehicle_id": vehicle.id},
+    )
+    _queue_terminal(session, order, vehicle, "order")
+    refresh_sla(session, order)
+    return order
+
+
+def recall_order(
+    *,
+    session: Session,
+    actor: Actor,
+    order_id: uuid.UUID,
+    reason: str,
+    now: datetime | None = None,
+) -> WorkOrder:
+    """The sender takes a misrouted order back: from the crew (repair center) or the center.
+
+    A recall from a crew also queues a recall message for the vehicle terminal.
+    """
+    now = now or utcnow()
+    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    if can(order.status, Action.RECALL_FROM_CREW):
+        _require_role(actor, REPAIR_CENTER_ROLES, "recall orders from crews")
+        tier, action = "crew", Action.RECALL_FROM_CREW
+    else:
+        _require_role(actor, CALL_CENTER_ROLES, "recall orders from repair centers")
+        tier, action = "center", Action.RECALL_FROM_CENTER
+    status = next_state(order.status, action)
+    details = {
+        "tier": tier,
+        "reason": reason,
+        "crew_id": order.crew_id,
+        "vehicle_id": order.vehicle_id,
+        "repair_center_id": order.repair_center_id,
+    }
+    vehicle = order.vehicle
+    append_event(
+        session,
+        order,
+        point="recalled",
+        occurred_at=now,
+        source="system",
+        actor=actor.audit_name,
+        now=now,
+        details=details,
+    )
+    session.flush()
+    if tier == "crew" and vehicle is not None:
+        _queue_terminal(session, order, vehicle, "recall")
+    order.status = status
+    order.dispatch_round += 1
+    order.crew_id = order.vehicle_id = order.queue_position = None
+    order.same_site = None
+    if tier == "center":
+        order.repair_center_id = None
+        order.department_id = order.call_center_id
+    order.updated_at = now
+    refresh_sla(session, order)
+    return order
+
+
+def reassign_order(
+    *,
+    session: Session,
+    actor: Actor,
+    order_id: uuid.UUID,
+    crew_id: int,
+    vehicle_id: int | None,
+    reason: str,
+    now: datetime | None = None,
+) -> WorkOrder:
+    """Recall the order from its crew and dispatch it to another, in one step."""
+    order = get_order(session=session, actor=actor, order_id=order_id)
+    if not can(order.status, Action.RECALL_FROM_CREW):
+        next_state(order.status, Action.RECALL_FROM_CREW)
+    recall_order(session=session, actor=actor, order_id=order_id, reason=reason, now=now)
+    return dispatch_order(
+        session=session,
+        actor=actor,
+        order_id=order_id,
+        crew_id=crew_id,
+        vehicle_id=vehicle_id,
+        now=now,
+    )
+
+
+def history(*, session: Session, actor: Actor, order_id: uuid.UUID) -> list[TimingEvent]:
+    """Return the order's whole event history, in recorded order."""
+    from backend.dispatch.events import order_events
+
+    order = get_order(session=session, actor=actor, order_id=order_id)
+    return order_events(session, order.id)

@@ -1,0 +1,1 @@
+"""Reports: SLA compliance, vehicle busy time, daily call-center figures; exports."""

@@ -1,0 +1,98 @@
+"""Helpers for dispatch tests: actors for demo users and orders walked to a given point."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.auth.actor import Actor
+from backend.auth.models import User
+from backend.dispatch import service
+from backend.dispatch.events import record_timing_event
+from backend.dispatch.models import WorkOrder
+from backend.org.models import CrewMember
+from backend.seed import DemoOrg
+
+T0 = datetime.fromisoformat("2026-03-02T08:00:00+00:00")
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def actor(session: Session, username: str) -> Actor:
+    user = session.scalar(select(User).where(User.username == username))
+    assert user is not None
+    crews = frozenset(
+        session.scalars(select(CrewMember.crew_id).where(CrewMember.user_id == user.id))
+    )
+    return Actor(
+        kind="user",
+        id=user.id,
+        label=user.username,
+        department_id=user.department_id,
+        department_path=user.department.path,
+        role=user.role,
+        crew_id=min(crews) if crews else None,
+        crew_ids=crews,
+    )
+
+
+def new_order(session: Session, demo: DemoOrg, *, at: datetime = T0, **extra: Any) -> WorkOrder:
+    """Take a call at `at` (A) and issue it to the North repair center at A+1 min (B, C)."""
+    data = {
+        "order_type": "electric",
+        "fault_type": "no power",
+        "specialty": "low_voltage",
+        "address": "12 West Lake Rd",
+        "hung_up_at": at,
+        **extra,
+    }
+    order = service.create_order(
+        session=session, actor=actor(session, "callcenter"), data=data, now=at
+    )
+    service.issue_order(
+        session=session,
+        actor=actor(session, "callcenter"),
+        order_id=order.id,
+        repair_center_id=demo.departments["RC-N"].id,
+        now=at + minutes(1),
+    )
+    return order
+
+
+def walk(
+    session: Session,
+    demo: DemoOrg,
+    order: WorkOrder,
+    offsets: dict[str, float],
+    *,
+    crew: str = "Urban Crew 1",
+    crew_user: str = "crew1",
+) -> WorkOrder:
+    """Dispatch (D) and report E.. at the given minute offsets from T0."""
+    if "D" in offsets:
+        service.dispatch_order(
+            session=session,
+            actor=actor(session, "dispatcher"),
+            order_id=order.id,
+            crew_id=demo.crews[crew].id,
+            now=T0 + minutes(offsets["D"]),
+        )
+    for point in ("E", "F", "G", "H", "finished"):
+        if point in offsets:
+            at = T0 + minutes(offsets[point])
+            record_timing_event(
+                session=session,
+                actor=actor(session, crew_user),
+                order_id=order.id,
+                point=point,
+                occurred_at=at,
+                source="terminal",
+                event_id=f"{order.id}-{point}",
+                now=at,
+            )
+    return order
