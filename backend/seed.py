@@ -46,6 +46,7 @@ USERS = [
     ("crew3", "Zhou Qiang (10 kV crew)", Role.CREW, "ST-SUB"),
     ("crew4", "Wu Lei (emergency crew)", Role.CREW, "ST-EMR"),
     ("crew5", "Zheng Tao (water crew)", Role.CREW, "ST-WAT"),
+    ("crew6", "Ma Jun (urban crew)", Role.CREW, "ST-URB"),
     ("inspector", "Huang Bo (inspector)", Role.INSPECTOR, "ST-URB"),
     ("archivist", "Lin Fang (archivist)", Role.ARCHIVIST, "ROOT"),
 ]
@@ -63,6 +64,15 @@ CREWS = [
     ("Suburban Crew 1", "ST-SUB", ["10kv"], [("crew3", "10kv", True)], "ZJ-A2001", "T-2001"),
     ("Emergency Crew 1", "ST-EMR", ["10kv"], [("crew4", "10kv", True)], "ZJ-A3001", "T-3001"),
     ("Water Crew 1", "ST-WAT", ["water"], [("crew5", "water", True)], "ZJ-A4001", "T-4001"),
+    # A second low-voltage crew, so one of them can stand down for a meal (seed 001's rule).
+    (
+        "Urban Crew 2",
+        "ST-URB",
+        ["low_voltage"],
+        [("crew6", "low_voltage", True)],
+        "ZJ-A1002",
+        "T-1002",
+    ),
 ]
 
 

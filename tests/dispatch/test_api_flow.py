@@ -43,7 +43,8 @@ def test_walk_a_to_h_and_close(api, demo):
         center.post(f"/api/v1/work-orders/{oid}/accept").get_json()["status"] == "center_accepted"
     )
     cands = center.get(f"/api/v1/work-orders/{oid}/candidates").get_json()
-    assert [c["crew_name"] for c in cands] == ["Urban Crew 1"]
+    # Both low-voltage crews qualify; with equal load the crew sharing the center's site leads.
+    assert sorted(c["crew_name"] for c in cands) == ["Urban Crew 1", "Urban Crew 2"]
     r = center.post(
         f"/api/v1/work-orders/{oid}/dispatch", json={"crew_id": demo.crews["Urban Crew 1"].id}
     )

@@ -70,8 +70,9 @@ def test_vehicle_busy_exact(api, three_orders, demo):
         for r in body["hours"]
         if r["department"] == "Urban Station (low voltage)" and r["specialty"] == "low_voltage"
     ]
-    # T0 is 16:00 in Asia/Shanghai; order 3 is still open at the window's end.
-    assert urban == [(16, 46.5, 0.775), (17, 28.0, 0.4667), (18, 55.0, 0.9167)]
+    # T0 is 16:00 in Asia/Shanghai; order 3 is still open at the window's end. The station has
+    # two low-voltage vehicles, so an hour offers 120 vehicle-minutes.
+    assert urban == [(16, 46.5, 0.3875), (17, 28.0, 0.2333), (18, 55.0, 0.4583)]
     water = [r["busy_minutes"] for r in body["hours"] if r["specialty"] == "water"]
     assert water == [0, 0, 0]
 
