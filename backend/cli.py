@@ -81,7 +81,8 @@ def seed_demo() -> None:
     help="Embedded broker port; the next free port is used when taken.",
 )
 @click.option("--no-broker", is_flag=True, help="Use MQTT_URL instead of an embedded broker.")
-def serve(host: str, port: int, broker_port: int, no_broker: bool) -> None:
+@click.option("--simulate", default=0, type=int, help="Drive this many demo vehicles.")
+def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int) -> None:
     """Start the embedded broker, the background workers and the API (the `make run` stack)."""
     from werkzeug.serving import run_simple
 
@@ -92,6 +93,9 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool) -> None:
     if not no_broker:
         broker = EmbeddedBroker(port=broker_port).start()
         os.environ["MQTT_URL"] = broker.url
+        os.environ.setdefault("MQTT_VERSION", "4")  # amqtt speaks MQTT 3.1.1 only
+    if simulate:
+        os.environ["FIELDLINE_SIMULATE"] = str(simulate)
     config = Config()
     app = create_app(config)
     start_background_workers(app)
@@ -105,7 +109,28 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
+@main.command("worker")
+@click.option("--interval", default=15.0, show_default=True, type=float, help="Seconds per tick.")
+@click.option("--once", is_flag=True, help="Run one tick and exit.")
+@with_appcontext
+def worker(interval: float, once: bool) -> None:
+    """Run the acceptance-escalation worker (derives due alerts from the database each tick)."""
+    from backend.dispatch.escalation import run_worker
+
+    raised = run_worker(current_app.extensions["fieldline.db"], interval=interval, once=once)
+    click.echo(f"escalation worker stopped; {raised} alerts raised")
+
+
 @main.command("paths")
 def paths() -> None:
     """Show where Fieldline keeps its files."""
     click.echo(f"root {ROOT}\npython {sys.executable}")
+
+
+def _register_domains() -> None:
+    from backend.tracking.cli import register as register_tracking
+
+    register_tracking(main)
+
+
+_register_domains()

@@ -27,4 +27,11 @@ def within_distance(a: Any, b: Any, metres: float) -> ColumnElement[bool]:
 
 def knn_order(column: Any, point: Any) -> ColumnElement[Any]:
     """An ORDER BY term that walks a GiST index nearest-first (the `<->` operator)."""
-    return column.op("<->")(point)
+    order: ColumnElement[Any] = column.op("<->")(point)
+    return order
+
+
+def index_window(table: str, column: Any, lon: float, lat: float, degrees: float) -> Any:
+    """A WHERE clause the GiST index answers: the column's box overlaps a square around a point."""
+    del table  # PostGIS finds the index from the column itself
+    return column.op("&&")(func.ST_Expand(make_point(lon, lat), degrees))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, func, literal_column, select, table
 
 SRID = 4326
 
@@ -27,3 +27,22 @@ def within_distance(a: Any, b: Any, metres: float) -> ColumnElement[bool]:
 def knn_order(column: Any, point: Any) -> ColumnElement[Any]:
     """An ORDER BY term nearest-first (SpatiaLite has no KNN operator; the R*Tree prefilters)."""
     return distance_m(column, point)
+
+
+def index_window(table: str, column: Any, lon: float, lat: float, degrees: float) -> Any:
+    """A WHERE clause answered by the table's R*Tree (SpatiaLite's `SpatialIndex` table)."""
+    window: Any = (
+        select(literal_column("ROWID"))
+        .select_from(table_valued_spatial_index())
+        .where(
+            literal_column("f_table_name") == table,
+            literal_column("f_geometry_column") == column.key,
+            literal_column("search_frame") == func.BuildCircleMbr(lon, lat, degrees, SRID),
+        )
+    )
+    return literal_column(f"{table}.ROWID").in_(window)
+
+
+def table_valued_spatial_index() -> Any:
+    """The virtual table through which SpatiaLite queries any R*Tree spatial index."""
+    return table("SpatialIndex")

@@ -1,0 +1,160 @@
+"""Tracking commands: ingest, vehicles credentials, tracking partitions, simulate."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from backend.config import ROOT, Config
+
+
+@click.command("ingest")
+@click.option(
+    "--client-id", envvar="INGEST_CLIENT_ID", default="fieldline-ingest", show_default=True
+)
+@click.option(
+    "--shared-group",
+    envvar="INGEST_SHARED_GROUP",
+    default=None,
+    help="MQTT 5 shared subscription group ($share/GROUP/...) so workers split the stream.",
+)
+@click.option("--batch-size", envvar="INGEST_BATCH_SIZE", default=500, show_default=True, type=int)
+@click.option("--username", envvar="MQTT_USERNAME", default=None)
+@click.option("--password", envvar="MQTT_PASSWORD", default=None)
+@click.option("--no-orders", is_flag=True, help="Do not publish queued orders from this worker.")
+@click.option(
+    "--mqtt-version",
+    envvar="MQTT_VERSION",
+    default=5,
+    show_default=True,
+    type=click.Choice(["4", "5"]),
+    help="5 for Mosquitto/EMQX; 4 (3.1.1) for the embedded amqtt broker.",
+)
+def ingest(
+    client_id: str,
+    shared_group: str | None,
+    batch_size: int,
+    username: str | None,
+    password: str | None,
+    no_orders: bool,
+    mqtt_version: str,
+) -> None:
+    """Run an MQTT ingest worker: store positions and terminal events, publish orders."""
+    from backend.db import Database
+    from backend.tracking.ingest import IngestSettings, run_forever
+
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    config = Config()
+    settings = IngestSettings(
+        mqtt_url=config.MQTT_URL,
+        topic_root=config.MQTT_TOPIC_ROOT,
+        client_id=client_id,
+        username=username,
+        password=password,
+        shared_group=shared_group,
+        batch_size=batch_size,
+        publish_orders=not no_orders,
+        mqtt_version=int(mqtt_version),
+    )
+    click.echo(f"ingest {client_id} from {config.MQTT_URL} topics {settings.topics()}")
+    run_forever(Database(config.DATABASE_URL), settings)
+
+
+@click.group("vehicles")
+def vehicles() -> None:
+    """Vehicle terminals."""
+
+
+@vehicles.command("credentials")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=ROOT / "var" / "mosquitto",
+    show_default=True,
+    help="Folder for Mosquitto's `passwd` and `acl` files.",
+)
+@click.option("--rotate", is_flag=True, help="Renew every password, not only missing ones.")
+@click.option("--service-user", multiple=True, default=["ingest"], show_default=True)
+def credentials(out: Path, rotate: bool, service_user: tuple[str, ...]) -> None:
+    """Generate per-vehicle MQTT logins and write Mosquitto's password and ACL files."""
+    from backend.db import Database
+    from backend.tracking import credentials as creds
+
+    config = Config()
+    with Database(config.DATABASE_URL).unit_of_work(actor="system:credentials") as session:
+        issued = creds.issue(session, rotate=rotate, service_users=service_user)
+        passwd, acl = creds.write_files(session, out, config.MQTT_TOPIC_ROOT)
+    for item in issued:
+        click.echo(f"{item.role:8} {item.username:24} {item.password}")
+    click.echo(f"{len(issued)} new password(s), shown once. Wrote {passwd} and {acl}.")
+    click.echo("Reload Mosquitto (SIGHUP) to apply.")
+
+
+@click.group("tracking")
+def tracking() -> None:
+    """Position storage maintenance."""
+
+
+@tracking.command("partitions")
+@click.option("--months-ahead", default=3, show_default=True, type=int)
+@click.option(
+    "--retention-months",
+    envvar="POSITIONS_RETENTION_MONTHS",
+    default=13,
+    show_default=True,
+    type=int,
+    help="Drop monthly partitions that ended more than this many months ago.",
+)
+def partitions(months_ahead: int, retention_months: int) -> None:
+    """Create upcoming monthly position partitions and drop expired ones (PostgreSQL)."""
+    from backend.db import Database
+    from backend.tracking.partitions import drop_expired, ensure_partitions
+
+    database = Database(Config().DATABASE_URL)
+    if database.dialect != "postgresql":
+        click.echo("SQLite keeps positions in one table; nothing to do.")
+        return
+    now = datetime.now(UTC)
+    with database.engine.begin() as conn:
+        names = ensure_partitions(conn, now, months_ahead)
+        dropped = drop_expired(conn, now, retention_months)
+    click.echo(f"partitions: {', '.join(names)}; dropped: {', '.join(dropped) or 'none'}")
+
+
+@click.command("simulate")
+@click.option("--vehicles", "count", default=4, show_default=True, type=int)
+@click.option("--rate", default=1.0, show_default=True, type=float, help="Fixes per second each.")
+@click.option("--duration", default=0.0, type=float, help="Seconds to run; 0 runs until Ctrl-C.")
+@click.option("--outage-every", default=0.0, type=float, help="Mean seconds between outages.")
+@click.option("--seed", default=None, type=int)
+def simulate(
+    count: int, rate: float, duration: float, outage_every: float, seed: int | None
+) -> None:
+    """Drive simulated vehicles over MQTT: positions, acks and order events like real terminals."""
+    from backend.tracking.simulator import SimulatorSettings, run_simulator
+
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    config = Config()
+    settings = SimulatorSettings(
+        mqtt_url=config.MQTT_URL,
+        topic_root=config.MQTT_TOPIC_ROOT,
+        database_url=config.DATABASE_URL,
+        vehicles=count,
+        rate_hz=rate,
+        duration_s=duration,
+        outage_every_s=outage_every,
+        seed=seed,
+        password=os.environ.get("SIMULATOR_MQTT_PASSWORD"),
+    )
+    stats = run_simulator(settings)
+    click.echo(f"simulator done: {stats}")
+
+
+def register(main: click.Group) -> None:
+    """Add the tracking commands to the `fieldline` command."""
+    for command in (ingest, vehicles, tracking, simulate):
+        main.add_command(command)

@@ -1,0 +1,290 @@
+"""The MQTT ingest worker: paho receives and decodes, a writer thread stores batches, then acks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import OperationalError
+
+from backend.db import Database, utcnow
+from backend.tracking.decode import DecodeError, decode_mqtt, parse_topic
+from backend.tracking.models import PositionSource
+from backend.tracking.pipeline import BatchReport, Inbound, Pipeline
+from backend.tracking.store import bump_counters, refresh_liveness
+from backend.tracking.terminal import mark_published, pending_messages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestSettings:
+    """How the worker connects and batches; every field has an environment variable in the CLI."""
+
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    topic_root: str = "fieldline/v1"
+    client_id: str = "fieldline-ingest"
+    username: str | None = None
+    password: str | None = None
+    # MQTT 5 shared subscription group: several workers split the stream.
+    shared_group: str | None = None
+    owntracks: bool = True
+    # The broker keeps the session (and queued QoS 1 messages) this long while we are away.
+    session_expiry_s: int = 7 * 24 * 3600
+    batch_size: int = 500
+    queue_size: int = 20_000
+    # How long the writer waits for more messages before writing a partial batch.
+    linger_s: float = 0.005
+    liveness_every_s: float = 5.0
+    outbox_every_s: float = 1.0
+    keepalive_s: int = 30
+    publish_orders: bool = True
+    # 5 for Mosquitto/EMQX; 4 (MQTT 3.1.1, clean_session=False) for the embedded amqtt broker.
+    mqtt_version: int = 5
+    extra_topics: list[str] = field(default_factory=list)
+
+    def topics(self) -> list[str]:
+        """Return the subscriptions, prefixed with the shared group when one is set."""
+        topics = [f"{self.topic_root}/vehicles/+/+", *self.extra_topics]
+        if self.owntracks:
+            topics.append("owntracks/+/+")
+        if self.shared_group:
+            topics = [f"$share/{self.shared_group}/{t}" for t in topics]
+        return topics
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    inbound: Inbound
+    mid: int
+    qos: int
+
+
+def _decode(topic: str, payload: bytes, root: str) -> Inbound:
+    now = utcnow()
+    ref = parse_topic(topic, root)
+    key = ref.vehicle if ref is not None else "-"
+    source = PositionSource.OWNTRACKS if ref is not None and ref.kind == "owntracks" else "mqtt"
+    try:
+        value: Any = decode_mqtt(topic, payload, root=root)
+    except DecodeError as exc:
+        value = exc
+    except Exception as exc:  # noqa: BLE001 - a decoder bug must cost one message, not the worker
+        log.exception("decoder failed on %s", topic[:200])
+        value = DecodeError("malformed_json", type(exc).__name__)
+    return Inbound(key=key, value=value, received_at=now, source=source, topic_vehicle=key)
+
+
+class IngestWorker:
+    """Receives over MQTT, writes in batches, acknowledges only what is committed."""
+
+    def __init__(self, database: Database, settings: IngestSettings) -> None:
+        self.database = database
+        self.settings = settings
+        self.pipeline = Pipeline()
+        self.queue: queue.Queue[_Received] = queue.Queue(maxsize=settings.queue_size)
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        self.stored = 0
+        self.batches = 0
+        self.connects = 0
+        self._threads: list[threading.Thread] = []
+        self.client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        v5 = s.mqtt_version == 5
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if s.username:
+            client.username_pw_set(s.username, s.password)
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        self.connects += 1
+        log.info("connected (session present: %s)", flags.session_present)
+        client.subscribe([(t, 1) for t in self.settings.topics()])
+        self.connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.connected.clear()
+        if not self.stopping.is_set():
+            log.warning("disconnected (%s); paho reconnects", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        # Decode only; a full queue blocks here, which stops reading from the socket: the
+        # broker then holds the messages instead of us dropping them.
+        if msg.topic.startswith("$"):  # broker internals ($SYS) that a `+` let through
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
+            return
+        inbound = _decode(msg.topic, bytes(msg.payload), self.settings.topic_root)
+        self.queue.put(_Received(inbound, msg.mid, msg.qos))
+
+    def start(self) -> IngestWorker:
+        """Connect (retrying in the background) and start the writer and outbox threads."""
+        s = self.settings
+        parts = urlsplit(s.mqtt_url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 1883
+        if s.mqtt_version == 5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = s.session_expiry_s
+            props.ReceiveMaximum = min(65535, max(s.batch_size * 2, 100))
+            self.client.connect_async(
+                host, port, keepalive=s.keepalive_s, clean_start=False, properties=props
+            )
+        else:
+            self.client.connect_async(host, port, keepalive=s.keepalive_s)
+        self.client.loop_start()
+        for target, name in ((self._write_loop, "ingest-writer"), (self._outbox_loop, "outbox")):
+            if name == "outbox" and not s.publish_orders:
+                continue
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        """Finish the current batch, then disconnect (the session stays on the broker)."""
+        self.stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _take_batch(self) -> list[_Received]:
+        try:
+            first = self.queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.linger_s
+        while len(batch) < self.settings.batch_size:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.001)
+        return batch
+
+    def _write_loop(self) -> None:
+        next_liveness = time.monotonic()
+        while not self.stopping.is_set():
+            batch = self._take_batch()
+            if batch:
+                self._write(batch)
+            if time.monotonic() >= next_liveness:
+                next_liveness = time.monotonic() + self.settings.liveness_every_s
+                self._liveness()
+
+    def _write(self, batch: list[_Received]) -> BatchReport | None:
+        report = self._commit([r.inbound for r in batch])
+        if report is None:
+            return None  # stopping: unacked messages come back with the session
+        # Committed: now, and only now, the broker may forget these messages.
+        for received in batch:
+            if received.qos > 0:
+                self.client.ack(received.mid, received.qos)
+        self.stored += report.stored
+        self.batches += 1
+        return report
+
+    def _commit(self, items: list[Inbound]) -> BatchReport | None:
+        """Write a batch, retrying while the database is down; isolate a poison message."""
+        while not self.stopping.is_set():
+            try:
+                with self.database.unit_of_work(actor="system:ingest") as session:
+                    return self.pipeline.process(session, items)
+            except OperationalError:
+                log.exception("database unavailable; retrying the batch")
+                time.sleep(1)
+            except Exception:  # noqa: BLE001 - one bad message must not stop the stream
+                log.exception("batch failed; writing its messages one by one")
+                return self._one_by_one(items)
+        return None
+
+    def _one_by_one(self, items: list[Inbound]) -> BatchReport:
+        total = BatchReport()
+        for item in items:
+            try:
+                with self.database.unit_of_work(actor="system:ingest") as session:
+                    total.stored += self.pipeline.process(session, [item]).stored
+            except Exception:  # noqa: BLE001 - counted, acknowledged, never retried forever
+                log.exception("message from %s failed; counted as internal_error", item.key)
+                with self.database.unit_of_work(actor="system:ingest") as session:
+                    bump_counters(session, Counter({(item.key, "internal_error"): 1}), utcnow())
+        return total
+
+    def _liveness(self) -> None:
+        try:
+            with self.database.unit_of_work(actor="system:ingest") as session:
+                changes = refresh_liveness(session, utcnow())
+            for vehicle_id, state in changes:
+                log.info("vehicle %s is %s", vehicle_id, state)
+        except Exception:  # noqa: BLE001 - liveness is retried on the next tick
+            log.exception("liveness check failed")
+
+    def _outbox_loop(self) -> None:
+        while not self.stopping.wait(self.settings.outbox_every_s):
+            if self.connected.is_set():
+                try:
+                    self.publish_pending()
+                except Exception:  # noqa: BLE001 - the queue is in the database; retry later
+                    log.exception("outbox failed; retrying")
+
+    def publish_pending(self) -> int:
+        """Publish queued orders and recalls QoS 1; mark each once the broker has it."""
+        sent = 0
+        with self.database.unit_of_work(actor="system:outbox") as session:
+            pending = [(m.message_id, vid, m.payload) for m, vid in pending_messages(session)]
+        for message_id, vid, payload in pending:
+            info = self.client.publish(
+                f"{self.settings.topic_root}/vehicles/{vid}/orders",
+                json.dumps(payload, default=str),
+                qos=1,
+            )
+            try:
+                info.wait_for_publish(timeout=10)
+            except RuntimeError:
+                break
+            if not info.is_published():
+                break
+            with self.database.unit_of_work(actor="system:outbox") as session:
+                mark_published(session, message_id, utcnow())
+            sent += 1
+        return sent
+
+
+def run_forever(database: Database, settings: IngestSettings) -> None:
+    """Run a worker until interrupted (the `fieldline ingest` command)."""
+    worker = IngestWorker(database, settings).start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        worker.stop()

@@ -1,0 +1,134 @@
+"""Nearest free vehicle for an order: index-assisted candidates, then exact distance and ETA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from backend.auth.actor import Actor, scope_filter
+from backend.org.models import Vehicle
+from backend.tracking.models import Assignment, Liveness, VehicleState
+from gis.queries import distance_m, eta_minutes, index_window, make_point, nearest_first
+
+# KNN orders by planar degrees; take extra candidates and re-rank them by geodesic metres.
+_OVERSAMPLE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A vehicle that could take the order, with its distance and a driving estimate."""
+
+    vehicle_id: int
+    plate: str
+    specialty: str
+    department_id: int
+    distance_m: float
+    eta_min: float
+    liveness: str
+    lon: float
+    lat: float
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form for the API and dispatch's ranking."""
+        return {
+            "vehicle_id": self.vehicle_id,
+            "plate": self.plate,
+            "specialty": self.specialty,
+            "department_id": self.department_id,
+            "distance_m": round(self.distance_m, 1),
+            "eta_min": round(self.eta_min, 1),
+            "liveness": self.liveness,
+            "position": {"lon": self.lon, "lat": self.lat},
+        }
+
+
+def nearest_free_vehicles(
+    *,
+    session: Session,
+    actor: Actor | None,
+    lon: float,
+    lat: float,
+    specialty: str | None = None,
+    limit: int = 5,
+    max_distance_m: float = 50_000.0,
+    include_busy: bool = False,
+) -> list[Candidate]:
+    """Rank available vehicles (matching specialty, in scope, not offline) by distance.
+
+    PostGIS walks the GiST index nearest-first (`<->`); SpatiaLite prefilters with the R*Tree.
+    Free means available on the terminal and holding no active order, unless `include_busy`.
+    """
+    dialect = session.get_bind().dialect.name
+    point = make_point(dialect, lon, lat)
+    metres = distance_m(dialect, VehicleState.geom, point)
+    query = (
+        select(VehicleState, Vehicle.plate, Vehicle.specialty, Vehicle.department_id, metres)
+        .join(Vehicle, Vehicle.id == VehicleState.vehicle_id)
+        .where(
+            VehicleState.available.is_(True),
+            VehicleState.liveness != Liveness.OFFLINE.value,
+            index_window(dialect, "vehicle_states", VehicleState.geom, lon, lat, max_distance_m),
+        )
+        .order_by(nearest_first(dialect, VehicleState.geom, point))
+        .limit(limit * _OVERSAMPLE)
+    )
+    if specialty:
+        query = query.where(Vehicle.specialty == specialty)
+    if actor is not None:
+        query = query.where(scope_filter(actor, Vehicle.department_id))
+    if not include_busy:
+        busy = exists().where(
+            Assignment.vehicle_id == VehicleState.vehicle_id, Assignment.active.is_(True)
+        )
+        query = query.where(~busy)
+    found = [
+        Candidate(
+            vehicle_id=state.vehicle_id,
+            plate=plate,
+            specialty=vehicle_specialty,
+            department_id=department_id,
+            distance_m=float(distance),
+            eta_min=eta_minutes(float(distance)),
+            liveness=state.liveness,
+            lon=state.lon,
+            lat=state.lat,
+        )
+        for state, plate, vehicle_specialty, department_id, distance in session.execute(query)
+        if distance is not None and distance <= max_distance_m
+    ]
+    found.sort(key=lambda c: (c.distance_m, c.vehicle_id))
+    return found[:limit]
+
+
+def with_distances(
+    *, session: Session, ranked: list[dict[str, Any]], lon: float, lat: float
+) -> list[dict[str, Any]]:
+    """Add each candidate crew's vehicle distances and ETA, then rank by load, then nearness.
+
+    `ranked` is dispatch's candidate list (`crew_id`, `load`, `vehicles: [{id, plate}]`); a
+    crew without a located vehicle sorts after located ones of the same load.
+    """
+    dialect = session.get_bind().dialect.name
+    metres = distance_m(dialect, VehicleState.geom, make_point(dialect, lon, lat))
+    ids = [v["id"] for crew in ranked for v in crew.get("vehicles", [])]
+    rows = session.execute(
+        select(VehicleState.vehicle_id, metres).where(VehicleState.vehicle_id.in_(ids))
+    )
+    found = {vehicle_id: distance for vehicle_id, distance in rows}
+    for crew in ranked:
+        best: float | None = None
+        for vehicle in crew.get("vehicles", []):
+            distance = found.get(vehicle["id"])
+            vehicle["distance_m"] = None if distance is None else round(float(distance), 1)
+            vehicle["eta_min"] = None if distance is None else round(eta_minutes(distance), 1)
+            if distance is not None and (best is None or distance < best):
+                best = float(distance)
+        crew["distance_m"] = None if best is None else round(best, 1)
+        crew["eta_min"] = None if best is None else round(eta_minutes(best), 1)
+    return sorted(
+        ranked,
+        key=lambda c: (c["load"], c["distance_m"] is None, c["distance_m"] or 0.0, c["crew_id"]),
+    )

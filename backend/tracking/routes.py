@@ -1,0 +1,156 @@
+"""Live vehicles, track history, nearest free vehicle, live feed, metrics and OsmAnd ingest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Response, current_app, request, stream_with_context
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from backend.auth.guard import current_actor, requires
+from backend.auth.models import Role
+from backend.errors import Unauthorized, Unprocessable
+from backend.tracking import feed, nearest, service
+from backend.tracking import runtime as _runtime  # noqa: F401 - registers the serve workers
+from backend.tracking.decode import DecodeError, decode_osmand, decode_traccar_json
+from backend.tracking.models import PositionSource
+from backend.unit_of_work import database, request_session
+from gis.datum import Datum
+
+blp = Blueprint("tracking", __name__, url_prefix="/api/v1/tracking", description="Vehicle tracking")
+
+VIEWERS = (Role.REPAIR_CENTER, Role.SUPERVISOR, Role.CALL_CENTER, Role.AUDITOR)
+_DATUMS = [Datum.WGS84.value, Datum.GCJ02.value]
+
+
+class DatumArgs(Schema):
+    """Output datum: WGS-84, or GCJ-02 for Chinese base maps."""
+
+    datum = fields.String(load_default="wgs84", validate=validate.OneOf(_DATUMS))
+
+
+class TrackArgs(DatumArgs):
+    """The time window of a track (default: the last hour)."""
+
+    since = fields.AwareDateTime(load_default=None)
+    until = fields.AwareDateTime(load_default=None)
+
+
+class NearestArgs(Schema):
+    """Where the work is and what it needs."""
+
+    lon = fields.Float(required=True, validate=validate.Range(-180, 180))
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    specialty = fields.String(load_default=None)
+    limit = fields.Integer(load_default=5, validate=validate.Range(1, 50))
+    max_distance_m = fields.Float(load_default=50_000, validate=validate.Range(1, 500_000))
+
+
+class FeedArgs(Schema):
+    """`max_seconds` ends the stream (tests, polling clients)."""
+
+    max_seconds = fields.Float(load_default=None, validate=validate.Range(0, 86_400))
+
+
+@blp.route("/vehicles")
+@requires(*VIEWERS)
+@blp.arguments(DatumArgs, location="query")
+def live_vehicles(args: dict[str, Any]) -> Any:
+    """List visible vehicles with their current position and state (GeoJSON)."""
+    actor = current_actor()
+    return service.live_vehicles(session=request_session(), actor=actor, datum=Datum(args["datum"]))
+
+
+@blp.route("/vehicles/<int:vehicle_id>/track")
+@requires(*VIEWERS)
+@blp.arguments(TrackArgs, location="query")
+def vehicle_track(args: dict[str, Any], vehicle_id: int) -> Any:
+    """Return a vehicle's track for a time window as GeoJSON (optionally in GCJ-02)."""
+    until = args["until"] or datetime.now(UTC)
+    since = args["since"] or until - timedelta(hours=1)
+    return service.track(
+        session=request_session(),
+        actor=current_actor(),
+        vehicle_id=vehicle_id,
+        since=since,
+        until=until,
+        datum=Datum(args["datum"]),
+    )
+
+
+@blp.route("/nearest")
+@requires(*VIEWERS)
+@blp.arguments(NearestArgs, location="query")
+def nearest_vehicles(args: dict[str, Any]) -> Any:
+    """Rank free vehicles of a specialty by distance, with an ETA estimate."""
+    found = nearest.nearest_free_vehicles(session=request_session(), actor=current_actor(), **args)
+    return {"candidates": [c.as_dict() for c in found]}
+
+
+@blp.route("/feed")
+@requires(*VIEWERS)
+@blp.arguments(FeedArgs, location="query")
+def live_feed(args: dict[str, Any]) -> Response:
+    """Stream positions, vehicle states and order checkpoints (text/event-stream)."""
+    events = feed.stream(
+        database().session_factory,
+        current_actor(),
+        datetime.min.replace(tzinfo=UTC),
+        args["max_seconds"],
+    )
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return Response(stream_with_context(events), mimetype="text/event-stream", headers=headers)
+
+
+@blp.route("/metrics")
+@requires(Role.SUPERVISOR, Role.AUDITOR)
+def metrics() -> Response:
+    """Return the ingest counters (stored, duplicates, each filter) in Prometheus format."""
+    return Response(service.metrics_text(request_session()), mimetype="text/plain")
+
+
+@blp.route("/osmand", methods=["GET", "POST"])
+@blp.doc(security=[])
+def osmand() -> Any:
+    """Accept an OsmAnd / Traccar Client fix; the device authenticates with its secret.
+
+    The secret comes as HTTP Basic auth (username = device identifier) or a `key` parameter.
+    """
+    ingest: service.HttpIngest = current_app.extensions.setdefault(
+        "fieldline.http_ingest", service.HttpIngest()
+    )
+    session = request_session()
+    identifier, secret = _device_credentials()
+    device = ingest.devices.check(session, identifier, secret)
+    fix: Any
+    try:
+        if request.is_json:
+            fix, source = decode_traccar_json(request.get_data()), PositionSource.TRACCAR
+        else:
+            params = {**request.args.to_dict(), **request.form.to_dict()}
+            params.pop("key", None)
+            fix, source = decode_osmand(params), PositionSource.OSMAND
+    except DecodeError as exc:
+        fix, source = exc, PositionSource.OSMAND
+    if isinstance(fix, DecodeError):
+        raise Unprocessable(
+            f"The fix was rejected: {fix}.", errors={fix.field or "_": [fix.reason]}
+        )
+    report = ingest.ingest(session=session, device=device, fix=fix, source=source)
+    return {"stored": report.stored}
+
+
+def _device_credentials() -> tuple[str, str]:
+    auth = request.authorization
+    if auth is not None and auth.username and auth.password:
+        return auth.username, auth.password
+    identifier = request.args.get("id") or request.args.get("deviceid")
+    if identifier is None and request.is_json:
+        body = request.get_json(silent=True)
+        identifier = body.get("device_id") if isinstance(body, dict) else None
+    secret = request.args.get("key") or request.form.get("key")
+    if not identifier or not secret:
+        raise Unauthorized("Send the device identifier and secret (Basic auth or `key`).")
+    return identifier, secret

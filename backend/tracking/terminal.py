@@ -1,0 +1,279 @@
+"""Orders to terminals and what terminals answer: acks (E) and events (F, G, H, ...)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.tracking.decode import EventType, OrderAck, TerminalEvent
+from backend.tracking.models import Assignment, Checkpoint, OutboundMessage, TerminalMessage
+from backend.tracking.store import VehicleRef, set_available
+
+log = logging.getLogger(__name__)
+
+# The timing point each terminal event proves.
+EVENT_POINTS: dict[EventType, str] = {
+    EventType.ACCEPTED: "F",
+    EventType.DEPARTED: "G",
+    EventType.ARRIVED: "H",
+}
+
+
+def enqueue_order(
+    *,
+    session: Session,
+    vehicle_id: int,
+    order_id: str,
+    site: tuple[float, float],
+    payload: dict[str, Any],
+    kind: str = "order",
+) -> OutboundMessage:
+    """Queue an order (or recall) for the vehicle's terminal; the worker publishes it.
+
+    The queue row is written in the caller's transaction, so a dispatched order is never lost
+    between the commit and the publish. A vehicle may hold several orders.
+    """
+    message = OutboundMessage(
+        message_id=uuid.uuid4().hex,
+        vehicle_id=vehicle_id,
+        kind=kind,
+        order_id=order_id,
+        payload={**payload, "order_id": order_id, "kind": kind},
+    )
+    message.payload["message_id"] = message.message_id
+    session.add(message)
+    assignment = session.scalar(
+        select(Assignment).where(
+            Assignment.vehicle_id == vehicle_id, Assignment.order_id == order_id
+        )
+    )
+    if kind == "recall":
+        if assignment is not None:
+            assignment.active = False
+    elif assignment is None:
+        session.add(
+            Assignment(vehicle_id=vehicle_id, order_id=order_id, site_lon=site[0], site_lat=site[1])
+        )
+    else:
+        assignment.active = True
+        assignment.site_lon, assignment.site_lat = site
+    session.flush()
+    return message
+
+
+def _remember(
+    session: Session,
+    vehicle: VehicleRef,
+    event_id: str,
+    kind: str,
+    order_id: str | None,
+    ts: datetime,
+) -> TerminalMessage | None:
+    """Store the message once; None when this event id was already seen (a replay)."""
+    if session.scalar(
+        select(TerminalMessage.id).where(
+            TerminalMessage.vehicle_id == vehicle.id, TerminalMessage.event_id == event_id
+        )
+    ):
+        return None
+    row = TerminalMessage(
+        vehicle_id=vehicle.id, event_id=event_id, kind=kind, order_id=order_id, occurred_at=ts
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # another worker stored it between our check and insert
+        return None
+    return row
+
+
+def _assignment(session: Session, vehicle_id: int, order_id: str) -> Assignment | None:
+    found = session.scalar(
+        select(Assignment).where(
+            Assignment.vehicle_id == vehicle_id, Assignment.order_id == order_id
+        )
+    )
+    if found is None:
+        found = assignment_from_queue(session, vehicle_id, order_id)
+    return found if found is not None and found.active else None
+
+
+def assignment_from_queue(session: Session, vehicle_id: int, order_id: str) -> Assignment | None:
+    """Create the vehicle's assignment from an order message dispatch queued directly."""
+    message = session.scalar(
+        select(OutboundMessage)
+        .where(
+            OutboundMessage.vehicle_id == vehicle_id,
+            OutboundMessage.order_id == order_id,
+            OutboundMessage.kind == "order",
+        )
+        .order_by(OutboundMessage.id.desc())
+        .limit(1)
+    )
+    if message is None:
+        return None
+    lon, lat = message.payload.get("lon"), message.payload.get("lat")
+    assignment = Assignment(
+        vehicle_id=vehicle_id,
+        order_id=order_id,
+        site_lon=lon if isinstance(lon, int | float) else None,
+        site_lat=lat if isinstance(lat, int | float) else None,
+        dispatched_at=message.created_at,
+    )
+    session.add(assignment)
+    session.flush()
+    return assignment
+
+
+def record_checkpoint(
+    session: Session,
+    *,
+    vehicle_id: int,
+    order_id: str,
+    point: str,
+    source: str,
+    occurred_at: datetime,
+    event_id: str,
+    backfilled: bool = False,
+    evidence: dict[str, Any] | None = None,
+) -> bool:
+    """Keep one source's claim of a timing point and hand it to dispatch; False if known."""
+    exists = session.scalar(
+        select(Checkpoint.id).where(
+            Checkpoint.order_id == order_id, Checkpoint.point == point, Checkpoint.source == source
+        )
+    )
+    if exists:
+        return False
+    session.add(
+        Checkpoint(
+            vehicle_id=vehicle_id,
+            order_id=order_id,
+            point=point,
+            source=source,
+            occurred_at=occurred_at,
+            backfilled=backfilled,
+            evidence=evidence or {},
+        )
+    )
+    session.flush()
+    from backend.tracking import dispatch_link
+
+    dispatch_link.timing_point(
+        session,
+        order_id=order_id,
+        point=point,
+        source=source,
+        occurred_at=occurred_at,
+        event_id=event_id,
+        backfilled=backfilled,
+        evidence=evidence or {},
+        vehicle_id=vehicle_id,
+    )
+    return True
+
+
+def apply_event(session: Session, vehicle: VehicleRef, event: TerminalEvent, now: datetime) -> str:
+    """Apply a terminal event once by its id; return the outcome that is also stored."""
+    row = _remember(session, vehicle, event.event_id, str(event.type), event.order_id, event.ts)
+    if row is None:
+        return "replayed"
+    if event.type in (EventType.AVAILABLE, EventType.UNAVAILABLE):
+        set_available(session, vehicle.id, event.type == EventType.AVAILABLE, now)
+        return row.outcome
+    assignment = _assignment(session, vehicle.id, event.order_id or "")
+    if assignment is None:
+        row.outcome = "order_not_held"
+        return row.outcome
+    if event.type == EventType.ACCEPTED and assignment.accepted_at is None:
+        assignment.accepted_at = event.ts
+    if event.type == EventType.FINISHED:
+        assignment.active = False
+    point = EVENT_POINTS.get(event.type)
+    if point is not None:
+        record_checkpoint(
+            session,
+            vehicle_id=vehicle.id,
+            order_id=assignment.order_id,
+            point=point,
+            source="terminal",
+            occurred_at=event.ts,
+            event_id=f"{vehicle.vid}:{event.event_id}",
+        )
+    return row.outcome
+
+
+def apply_ack(session: Session, vehicle: VehicleRef, ack: OrderAck, now: datetime) -> str:
+    """Apply a terminal's receipt of an order: the message is delivered and point E is set."""
+    row = _remember(session, vehicle, f"ack:{ack.message_id}", "ack", ack.order_id, ack.ts)
+    if row is None:
+        return "replayed"
+    message = session.scalar(
+        select(OutboundMessage).where(
+            OutboundMessage.message_id == ack.message_id, OutboundMessage.vehicle_id == vehicle.id
+        )
+    )
+    if message is None or message.order_id != ack.order_id:
+        row.outcome = "unknown_message"
+        return row.outcome
+    if message.acked_at is None:
+        message.acked_at = now
+    if message.kind != "order":
+        return row.outcome
+    assignment = _assignment(session, vehicle.id, ack.order_id)
+    if assignment is not None and assignment.acked_at is None:
+        assignment.acked_at = ack.ts
+    record_checkpoint(
+        session,
+        vehicle_id=vehicle.id,
+        order_id=ack.order_id,
+        point="E",
+        source="terminal",
+        occurred_at=ack.ts,
+        event_id=f"{vehicle.vid}:ack:{ack.message_id}",
+    )
+    return row.outcome
+
+
+def pending_messages(session: Session, limit: int = 100) -> list[tuple[OutboundMessage, str]]:
+    """Return unpublished messages, oldest first, each with its terminal's vid."""
+    from backend.org.models import Vehicle
+
+    rows = session.execute(
+        select(OutboundMessage, Vehicle.terminal_id, Vehicle.id)
+        .join(Vehicle, Vehicle.id == OutboundMessage.vehicle_id)
+        .where(OutboundMessage.published_at.is_(None))
+        .order_by(OutboundMessage.id)
+        .limit(limit)
+    ).all()
+    return [(message, terminal or str(vid)) for message, terminal, vid in rows]
+
+
+def mark_published(session: Session, message_id: str, now: datetime) -> None:
+    """Record that the broker accepted the message (QoS 1 PUBACK); track what the vehicle holds."""
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.message_id == message_id)
+        .values(published_at=now, attempts=OutboundMessage.attempts + 1)
+    )
+    message = session.scalar(
+        select(OutboundMessage).where(OutboundMessage.message_id == message_id)
+    )
+    if message is None:
+        return
+    if message.kind == "recall":
+        session.execute(
+            update(Assignment)
+            .where(
+                Assignment.vehicle_id == message.vehicle_id, Assignment.order_id == message.order_id
+            )
+            .values(active=False)
+        )
+    else:
+        _assignment(session, message.vehicle_id, message.order_id)
