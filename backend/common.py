@@ -14,6 +14,18 @@ from sqlalchemy import Select, func, select
 from backend.unit_of_work import request_session
 
 
+class DbInteger(fields.Integer):
+    """An integer that fits the database's integer columns: a larger one is a 422, not a 500."""
+
+    default_error_messages = {"range": "Must be between -2147483648 and 2147483647."}
+
+    def _validated(self, value: Any) -> int:
+        number = super()._validated(value)
+        if not -(2**31) <= number <= 2**31 - 1:
+            raise self.make_error("range")
+        return number
+
+
 class LatLonSchema(Schema):
     """A WGS-84 point as latitude and longitude in degrees."""
 

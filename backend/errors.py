@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, json
 from marshmallow import Schema, fields
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException) -> Response:
         return _http_problem(exc)
+
+    @app.errorhandler(DataError)
+    def handle_data_error(exc: DataError) -> Response:
+        # The database refused a value (out of range, malformed): input the schemas let through.
+        log.warning("database refused a value: %s", exc.orig)
+        return problem_response(
+            Unprocessable(
+                "A value does not fit its field (out of range or malformed); nothing was written."
+            ).to_dict()
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

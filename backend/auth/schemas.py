@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from backend.auth.models import DeviceKind, Role
+from backend.common import DbInteger
 
 ROLES = [r.value for r in Role]
 
@@ -36,7 +37,7 @@ class UserReadSchema(Schema):
     username = fields.String()
     full_name = fields.String()
     role = fields.String()
-    department_id = fields.Integer()
+    department_id = DbInteger()
     phone = fields.String(allow_none=True)
     active = fields.Boolean()
     created_at = fields.DateTime()
@@ -49,7 +50,7 @@ class UserCreateSchema(Schema):
     full_name = fields.String(required=True, validate=validate.Length(1, 200))
     password = fields.String(required=True, validate=validate.Length(8, 256), load_only=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    department_id = fields.Integer(required=True, strict=True)
+    department_id = DbInteger(required=True, strict=True)
     phone = fields.String(load_default=None, validate=validate.Length(max=32))
 
 
@@ -59,7 +60,7 @@ class UserUpdateSchema(Schema):
     full_name = fields.String(validate=validate.Length(1, 200))
     password = fields.String(validate=validate.Length(8, 256), load_only=True)
     role = fields.String(validate=validate.OneOf(ROLES))
-    department_id = fields.Integer(strict=True)
+    department_id = DbInteger(strict=True)
     phone = fields.String(allow_none=True, validate=validate.Length(max=32))
     active = fields.Boolean()
 
@@ -81,9 +82,9 @@ class MeSchema(Schema):
     id = fields.Integer()
     label = fields.String()
     role = fields.String(allow_none=True)
-    department_id = fields.Integer()
-    crew_id = fields.Integer(allow_none=True)
-    vehicle_id = fields.Integer(allow_none=True)
+    department_id = DbInteger()
+    crew_id = DbInteger(allow_none=True)
+    vehicle_id = DbInteger(allow_none=True)
 
 
 class DeviceCreateSchema(Schema):
@@ -91,9 +92,9 @@ class DeviceCreateSchema(Schema):
 
     identifier = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{2,64}$"))
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in DeviceKind]))
-    department_id = fields.Integer(required=True, strict=True)
-    crew_id = fields.Integer(load_default=None, strict=True)
-    vehicle_id = fields.Integer(load_default=None, strict=True)
+    department_id = DbInteger(required=True, strict=True)
+    crew_id = DbInteger(load_default=None, strict=True)
+    vehicle_id = DbInteger(load_default=None, strict=True)
 
 
 class DeviceReadSchema(Schema):
@@ -102,9 +103,9 @@ class DeviceReadSchema(Schema):
     id = fields.Integer()
     identifier = fields.String()
     kind = fields.String()
-    department_id = fields.Integer()
-    crew_id = fields.Integer(allow_none=True)
-    vehicle_id = fields.Integer(allow_none=True)
+    department_id = DbInteger()
+    crew_id = DbInteger(allow_none=True)
+    vehicle_id = DbInteger(allow_none=True)
     active = fields.Boolean()
     last_seen_at = fields.DateTime(allow_none=True)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from backend.common import PointField
+from backend.common import DbInteger, PointField
 from backend.dispatch.sla import EventSource
 from backend.org.models import Specialty
 
@@ -24,8 +24,8 @@ class WorkOrderCreateSchema(Schema):
     region_code = fields.String(load_default=None, validate=validate.Length(1, 32))
     caller_name = fields.String(load_default=None, validate=validate.Length(max=200))
     caller_phone = fields.String(load_default=None, validate=validate.Length(max=32))
-    customer_id = fields.Integer(load_default=None, strict=True)
-    premise_id = fields.Integer(load_default=None, strict=True)
+    customer_id = DbInteger(load_default=None, strict=True)
+    premise_id = DbInteger(load_default=None, strict=True)
     address = fields.String(load_default=None, validate=validate.Length(max=400))
     location = PointField(load_default=None, allow_none=True)
     fault_type = fields.String(required=True, validate=validate.Length(1, 64))
@@ -33,8 +33,8 @@ class WorkOrderCreateSchema(Schema):
     voltage_level = fields.String(load_default=None, validate=validate.Length(max=16))
     description = fields.String(load_default=None, validate=validate.Length(max=4000))
     hung_up_at = fields.AwareDateTime(required=True, metadata={"description": "Point A"})
-    call_center_id = fields.Integer(load_default=None, strict=True)
-    repair_center_id = fields.Integer(load_default=None, strict=True)
+    call_center_id = DbInteger(load_default=None, strict=True)
+    repair_center_id = DbInteger(load_default=None, strict=True)
     issued_at = fields.AwareDateTime(load_default=None, metadata={"description": "Point B"})
 
 
@@ -49,19 +49,19 @@ class WorkOrderReadSchema(Schema):
     region_code = fields.String()
     caller_name = fields.String(allow_none=True)
     caller_phone = fields.String(allow_none=True)
-    customer_id = fields.Integer(allow_none=True)
-    premise_id = fields.Integer(allow_none=True)
+    customer_id = DbInteger(allow_none=True)
+    premise_id = DbInteger(allow_none=True)
     address = fields.String(allow_none=True)
     location = PointField(allow_none=True)
     fault_type = fields.String()
     specialty = fields.String()
     voltage_level = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
-    department_id = fields.Integer()
-    call_center_id = fields.Integer()
-    repair_center_id = fields.Integer(allow_none=True)
-    crew_id = fields.Integer(allow_none=True)
-    vehicle_id = fields.Integer(allow_none=True)
+    department_id = DbInteger()
+    call_center_id = DbInteger()
+    repair_center_id = DbInteger(allow_none=True)
+    crew_id = DbInteger(allow_none=True)
+    vehicle_id = DbInteger(allow_none=True)
     queue_position = fields.Integer(allow_none=True)
     same_site = fields.Boolean(allow_none=True)
     dispatch_round = fields.Integer()
@@ -77,9 +77,9 @@ class OrderFilterSchema(Schema):
     """Filters for the order list."""
 
     status = fields.String()
-    crew_id = fields.Integer()
-    vehicle_id = fields.Integer()
-    repair_center_id = fields.Integer()
+    crew_id = DbInteger()
+    vehicle_id = DbInteger()
+    repair_center_id = DbInteger()
     order_type = fields.String()
     open = fields.Boolean()
 
@@ -87,15 +87,15 @@ class OrderFilterSchema(Schema):
 class IssueSchema(Schema):
     """Issue to a repair center."""
 
-    repair_center_id = fields.Integer(required=True, strict=True)
+    repair_center_id = DbInteger(required=True, strict=True)
     issued_at = fields.AwareDateTime(load_default=None)
 
 
 class DispatchSchema(Schema):
     """Dispatch to a crew and (optionally a named) vehicle of that crew."""
 
-    crew_id = fields.Integer(required=True, strict=True)
-    vehicle_id = fields.Integer(load_default=None, strict=True)
+    crew_id = DbInteger(required=True, strict=True)
+    vehicle_id = DbInteger(load_default=None, strict=True)
 
 
 class RecallSchema(Schema):
@@ -137,7 +137,7 @@ class TimingEventReadSchema(Schema):
     dispatch_round = fields.Integer()
     backfilled = fields.Boolean()
     clock_corrected = fields.Boolean()
-    crew_id = fields.Integer(allow_none=True)
+    crew_id = DbInteger(allow_none=True)
     details = fields.Dict()
 
 
@@ -155,7 +155,7 @@ class SegmentSchema(Schema):
     breached = fields.Boolean()
     clock_inconsistent = fields.Boolean()
     responsible = fields.String(allow_none=True)
-    responsible_department_id = fields.Integer(allow_none=True)
+    responsible_department_id = DbInteger(allow_none=True)
 
 
 class TimelineSchema(Schema):
@@ -200,9 +200,9 @@ class QueueSchema(Schema):
 class CandidateSchema(Schema):
     """A crew that may take the order."""
 
-    crew_id = fields.Integer()
+    crew_id = DbInteger()
     crew_name = fields.String()
-    department_id = fields.Integer()
+    department_id = DbInteger()
     load = fields.Integer()
     same_site = fields.Boolean()
     vehicles = fields.List(fields.Dict())
@@ -218,7 +218,7 @@ class AvailabilitySchema(Schema):
 class CrewStatusSchema(Schema):
     """A crew's availability."""
 
-    crew_id = fields.Integer()
+    crew_id = DbInteger()
     available = fields.Boolean()
     reason = fields.String(allow_none=True)
     since = fields.AwareDateTime()
@@ -233,7 +233,7 @@ class AlertSchema(Schema):
     tier = fields.String()
     stage = fields.Integer()
     dispatch_round = fields.Integer()
-    department_id = fields.Integer()
+    department_id = DbInteger()
     phones = fields.List(fields.String())
     message = fields.String()
     due_at = fields.AwareDateTime()
@@ -251,7 +251,7 @@ class AlertFilterSchema(Schema):
 class StreamArgsSchema(Schema):
     """Live feed options."""
 
-    after = fields.Integer(load_default=None)
+    after = DbInteger(load_default=None)
     max_seconds = fields.Float(load_default=300.0, validate=validate.Range(0, 3600))
     poll_seconds = fields.Float(load_default=1.0, validate=validate.Range(0.05, 60))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from backend.common import PointField
+from backend.common import DbInteger, PointField
 from backend.org.models import DepartmentKind, Specialty
 
 KINDS = [k.value for k in DepartmentKind]
@@ -19,7 +19,7 @@ class DepartmentReadSchema(Schema):
     code = fields.String()
     name = fields.String()
     kind = fields.String()
-    parent_id = fields.Integer(allow_none=True)
+    parent_id = DbInteger(allow_none=True)
     region_code = fields.String(allow_none=True)
     address = fields.String(allow_none=True)
     site = PointField(allow_none=True)
@@ -34,7 +34,7 @@ class DepartmentCreateSchema(Schema):
     code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$"))
     name = fields.String(required=True, validate=validate.Length(1, 200))
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    parent_id = fields.Integer(required=True, strict=True)
+    parent_id = DbInteger(required=True, strict=True)
     region_code = fields.String(load_default=None, validate=validate.Length(max=32))
     address = fields.String(load_default=None, validate=validate.Length(max=400))
     site = PointField(load_default=None, allow_none=True)
@@ -60,7 +60,7 @@ class DepartmentUpdateSchema(Schema):
 class CrewMemberSchema(Schema):
     """A member of a crew."""
 
-    user_id = fields.Integer(required=True, strict=True)
+    user_id = DbInteger(required=True, strict=True)
     work_type = fields.String(required=True, validate=validate.OneOf(SPECIALTIES))
     receives_orders = fields.Boolean(load_default=False)
 
@@ -70,7 +70,7 @@ class CrewReadSchema(Schema):
 
     id = fields.Integer()
     name = fields.String()
-    department_id = fields.Integer()
+    department_id = DbInteger()
     work_types = fields.List(fields.String())
     members = fields.List(fields.Nested(CrewMemberSchema))
 
@@ -79,7 +79,7 @@ class CrewCreateSchema(Schema):
     """A new crew."""
 
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    department_id = fields.Integer(required=True, strict=True)
+    department_id = DbInteger(required=True, strict=True)
     work_types = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)), required=True)
     members = fields.List(fields.Nested(CrewMemberSchema), load_default=list)
 
@@ -97,8 +97,8 @@ class VehicleReadSchema(Schema):
 
     id = fields.Integer()
     plate = fields.String()
-    department_id = fields.Integer()
-    crew_id = fields.Integer(allow_none=True)
+    department_id = DbInteger()
+    crew_id = DbInteger(allow_none=True)
     specialty = fields.String()
     terminal_id = fields.String(allow_none=True)
     datum = fields.String()
@@ -109,8 +109,8 @@ class VehicleCreateSchema(Schema):
     """A new vehicle."""
 
     plate = fields.String(required=True, validate=validate.Length(1, 32))
-    department_id = fields.Integer(required=True, strict=True)
-    crew_id = fields.Integer(load_default=None, strict=True)
+    department_id = DbInteger(required=True, strict=True)
+    crew_id = DbInteger(load_default=None, strict=True)
     specialty = fields.String(required=True, validate=validate.OneOf(SPECIALTIES))
     terminal_id = fields.String(load_default=None, validate=validate.Length(1, 64))
     datum = fields.String(load_default="wgs84", validate=validate.OneOf(["wgs84", "gcj02", "bd09"]))
@@ -122,7 +122,7 @@ class VehicleCreateSchema(Schema):
 class VehicleUpdateSchema(Schema):
     """Changes to a vehicle."""
 
-    crew_id = fields.Integer(allow_none=True, strict=True)
+    crew_id = DbInteger(allow_none=True, strict=True)
     specialty = fields.String(validate=validate.OneOf(SPECIALTIES))
     terminal_id = fields.String(allow_none=True, validate=validate.Length(1, 64))
     datum = fields.String(validate=validate.OneOf(["wgs84", "gcj02", "bd09"]))

@@ -1,0 +1,1 @@
+"""The photo and document archive (minimal: photos referencing content-addressed blobs)."""

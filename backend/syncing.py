@@ -1,0 +1,170 @@
+"""Plugs the backend into offline sync: synced entities, the request session and the caller."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.archive.models import Photo
+from backend.auth.actor import Actor
+from backend.auth.guard import current_actor, requires
+from backend.auth.models import Role
+from backend.dispatch.events import record_timing_event
+from backend.dispatch.models import TimingEvent, WorkOrder
+from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, Problem
+from backend.inspection.models import GpsFix, Inspection, MeterReading
+from backend.org.models import Department
+from backend.unit_of_work import request_session
+from sync.entities import (
+    GPS_FIX,
+    INSPECTION,
+    METER_READING,
+    PHOTO,
+    TIMING_EVENT,
+    WORK_ORDER,
+    RejectionError,
+)
+from sync.protocol import RejectReason, format_time, parse_time
+from sync.registry import EntityAdapter, SyncActor, SyncHooks, registry
+
+RESOLVER_ROLES = frozenset({Role.REPAIR_CENTER, Role.SUPERVISOR, Role.ADMIN})
+
+
+def sync_actor(session: Session, actor: Actor) -> SyncActor:
+    """Reduce an authenticated actor to its sync scope."""
+    if actor.kind == "device":
+        departments = frozenset({actor.department_id})
+    else:
+        departments = frozenset(
+            session.scalars(
+                select(Department.id).where(Department.path.startswith(actor.department_path))
+            )
+        )
+    return SyncActor(
+        name=actor.audit_name,
+        kind=actor.kind,
+        department_id=actor.department_id,
+        crew_id=actor.crew_id,
+        crew_ids=actor.crew_ids,
+        department_ids=departments,
+        can_resolve=actor.kind == "user" and actor.role in RESOLVER_ROLES,
+    )
+
+
+def _request_actor() -> SyncActor:
+    actor: Actor = requires(devices=True)(current_actor)()
+    return sync_actor(request_session(), actor)
+
+
+def _inspection_in_scope(
+    session: Any, actor: SyncActor, record: Any, values: Mapping[str, object]
+) -> str | None:
+    """A photo may only be attached to an inspection the caller may see."""
+    raw = values.get("inspection_id")
+    if not isinstance(raw, str):
+        return None
+    try:
+        inspection = session.get(Inspection, uuid.UUID(raw))
+    except ValueError:
+        return None
+    if inspection is not None and not actor.sees(inspection.department_id, inspection.crew_id):
+        return f"inspection {raw} is outside your scope"
+    return None
+
+
+def _work_order_fields(order: WorkOrder) -> dict[str, object]:
+    """What a crew's handheld shows of an order (orders change through the dispatch API)."""
+    return {
+        "number": order.number,
+        "order_type": order.order_type,
+        "status": order.status,
+        "priority": order.priority,
+        "fault_type": order.fault_type,
+        "specialty": order.specialty,
+        "description": order.description,
+        "address": order.address,
+        "caller_name": order.caller_name,
+        "caller_phone": order.caller_phone,
+        "customer_id": order.customer_id,
+        "premise_id": order.premise_id,
+        "crew_id": order.crew_id,
+        "vehicle_id": order.vehicle_id,
+        "queue_position": order.queue_position,
+    }
+
+
+def _timing_event_fields(event: TimingEvent) -> dict[str, object]:
+    return {
+        "order_id": str(event.order_id),
+        "point": event.point,
+        "occurred_at": format_time(event.occurred_at),
+        "source": event.source,
+        "note": (event.details or {}).get("note"),
+    }
+
+
+def _rejection(exc: Problem) -> RejectionError:
+    if isinstance(exc, Forbidden):
+        return RejectionError(RejectReason.OUT_OF_SCOPE, exc.detail)
+    if isinstance(exc, NotFound):
+        return RejectionError(RejectReason.NOT_FOUND, exc.detail)
+    if isinstance(exc, InvalidTransition):
+        return RejectionError(RejectReason.SERVER_STATE, exc.detail)
+    if isinstance(exc, Conflict):  # e.g. the order was recalled from the crew
+        return RejectionError(RejectReason.OUT_OF_SCOPE, exc.detail)
+    return RejectionError(RejectReason.INVALID_VALUE, exc.detail)
+
+
+def _create_timing_event(
+    session: Any,
+    actor: SyncActor,
+    record_id: uuid.UUID,
+    values: Mapping[str, object],
+    correction: timedelta,
+) -> TimingEvent:
+    """Record a point through the dispatch service (state machine, SLA, idempotency).
+
+    The device's record id becomes the event id, so a replayed append finds the event.
+    """
+    occurred = parse_time(values["occurred_at"])
+    assert occurred is not None  # noqa: S101 - validated by the entity spec
+    note = values.get("note")
+    try:
+        event, _created = record_timing_event(
+            session=session,
+            actor=current_actor(),
+            order_id=uuid.UUID(str(values["order_id"])),
+            point=str(values["point"]),
+            occurred_at=occurred + correction,
+            source=str(values["source"]),
+            event_id=str(record_id),
+            details={"note": note} if note else None,
+        )
+    except Problem as exc:
+        raise _rejection(exc) from exc
+    return event
+
+
+ADAPTERS = (
+    EntityAdapter(WORK_ORDER, WorkOrder, read=_work_order_fields, pushable=False),
+    EntityAdapter(
+        TIMING_EVENT, TimingEvent, create=_create_timing_event, read=_timing_event_fields
+    ),
+    EntityAdapter(INSPECTION, Inspection),
+    EntityAdapter(METER_READING, MeterReading, blob_fields=("photo_sha256",)),
+    EntityAdapter(GPS_FIX, GpsFix),
+    EntityAdapter(PHOTO, Photo, authorize=_inspection_in_scope, blob_fields=("sha256",)),
+)
+
+
+def init_app(app: Flask) -> None:
+    """Register the synced entities and the request hooks."""
+    for adapter in ADAPTERS:
+        registry.register(adapter)
+    registry.hooks = SyncHooks(session=request_session, actor=_request_actor)

@@ -1,0 +1,189 @@
+"""Sync throughput: push apply rate against a raw bulk insert, and pull latency at scale.
+
+Usage: python bench/bench_sync.py [--mutations N] [--records N] [--in-scope N] [--url URL]
+
+Without --url it uses a fresh SpatiaLite file; pass a PostgreSQL URL (an empty database with
+PostGIS) to measure there. Prints absolute figures and ratios; no thresholds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+from sqlalchemy import insert, select  # noqa: E402
+
+from backend import migrate  # noqa: E402
+from backend.app import create_app  # noqa: E402
+from backend.config import TestConfig  # noqa: E402
+from backend.db import Database  # noqa: E402
+from backend.inspection.models import MeterReading  # noqa: E402
+from backend.org.models import Crew  # noqa: E402
+from backend.seed import DEMO_DEVICE_SECRET, seed_org  # noqa: E402
+from sync.changes import Change, next_versions  # noqa: E402
+from sync.protocol import format_time  # noqa: E402
+
+BATCH = 500
+
+
+def _reading_fields() -> dict[str, object]:
+    return {
+        "meter_id": str(uuid.uuid4()),
+        "value": 1042.5,
+        "reading_kind": "kwh",
+        "read_at": format_time(datetime.now(UTC)),
+    }
+
+
+def bench_push(app, database: Database, token: str, crew: Crew, count: int) -> None:
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    mutations = [
+        {
+            "mutation_id": str(uuid.uuid4()),
+            "entity": "meter_reading",
+            "id": str(uuid.uuid4()),
+            "op": "append",
+            "base_version": None,
+            "fields": _reading_fields(),
+            "occurred_at": format_time(datetime.now(UTC)),
+        }
+        for _ in range(count)
+    ]
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        body = {
+            "device_id": "bench",
+            "batch_id": str(uuid.uuid4()),
+            "sent_at": format_time(datetime.now(UTC)),
+            "mutations": mutations[start : start + BATCH],
+        }
+        reply = client.post("/api/v1/sync/push", json=body, headers=headers)
+        assert reply.status_code == 200, reply.get_json()
+    push_s = time.perf_counter() - started
+
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "department_id": crew.department_id,
+            "crew_id": crew.id,
+            "created_by": "bench",
+            "occurred_at": now,
+            "recorded_at": now,
+            "clock_corrected": False,
+            "version": 0,
+            "field_versions": {},
+            "deleted": False,
+            "meter_id": uuid.uuid4(),
+            "value": 1042.5,
+            "reading_kind": "kwh",
+            "read_at": now,
+        }
+        for _ in range(count)
+    ]
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        with database.unit_of_work() as session:
+            session.execute(insert(MeterReading), rows[start : start + BATCH])
+    raw_s = time.perf_counter() - started
+    print(
+        f"push apply:  {count / push_s:9.0f} mutations/s  ({count} in {push_s:.2f} s, HTTP+merge)"
+    )
+    print(f"raw insert:  {count / raw_s:9.0f} rows/s       ({count} in {raw_s:.2f} s, bulk core)")
+    print(f"ratio raw/push: {raw_s and push_s / raw_s:.1f}x slower through sync")
+
+
+def seed_feed(database: Database, crews: list[Crew], total: int, in_scope: int) -> None:
+    """Insert `total` readings and their change rows; `in_scope` belong to crews[0]."""
+    now = datetime.now(UTC)
+    with database.unit_of_work() as session:
+        versions = next_versions(session, total)
+    for start in range(0, total, 5000):
+        records, changes = [], []
+        for index in range(start, min(total, start + 5000)):
+            crew = crews[0] if index % (total // in_scope) == 0 else crews[1 + index % 3]
+            record_id = uuid.uuid4()
+            version = versions[index]
+            records.append({
+                "id": record_id, "department_id": crew.department_id, "crew_id": crew.id,
+                "created_by": "bench", "occurred_at": now, "recorded_at": now,
+                "clock_corrected": False, "version": version, "field_versions": {},
+                "deleted": False, "meter_id": uuid.uuid4(), "value": 1.0, "reading_kind": "kwh",
+                "read_at": now,
+            })  # fmt: skip
+            changes.append({
+                "id": version, "txid": 0, "entity": "meter_reading",
+                "record_id": str(record_id), "op": "upsert",
+                "scope_department_id": crew.department_id, "scope_crew_id": crew.id,
+                "changed_at": now,
+            })  # fmt: skip
+        with database.unit_of_work() as session:
+            session.execute(insert(MeterReading), records)
+            if session.get_bind().dialect.name == "postgresql":
+                from sqlalchemy import text
+
+                txid = session.execute(text("SELECT pg_current_xact_id()::text::bigint"))
+                tx = int(txid.scalar_one())
+                for change in changes:
+                    change["txid"] = tx
+            session.execute(insert(Change), changes)
+
+
+def bench_pull(app, token: str, expected: int) -> None:
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    cursor, got, pages, slowest = "", 0, 0, 0.0
+    started = time.perf_counter()
+    while True:
+        page_start = time.perf_counter()
+        reply = client.get(f"/api/v1/sync/pull?limit=1000&cursor={cursor}", headers=headers)
+        slowest = max(slowest, time.perf_counter() - page_start)
+        body = reply.get_json()
+        got += len(body["changes"])
+        cursor, pages = body["cursor"], pages + 1
+        if not body["has_more"]:
+            break
+    total_s = time.perf_counter() - started
+    print(f"pull:        {got} changes in scope (expected >= {expected}) in {pages} pages")
+    print(f"pull total:  {total_s * 1000:8.0f} ms   slowest page {slowest * 1000:.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mutations", type=int, default=5000)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--in-scope", type=int, default=10_000)
+    parser.add_argument("--url", default="")
+    args = parser.parse_args()
+    url = args.url or f"sqlite:///{tempfile.mkdtemp(prefix='bench-sync-')}/bench.db"
+    print(f"python {platform.python_version()}  db {url.split(':')[0]}")
+    migrate.upgrade(url)
+    database = Database(url)
+    app = create_app(TestConfig(DATABASE_URL=url), database=database)
+    with database.unit_of_work(actor="seed") as session:
+        seed_org(session)
+    with database.unit_of_work() as session:
+        crews = list(session.scalars(select(Crew).order_by(Crew.id)))
+    login = app.test_client().post(
+        "/api/v1/auth/device-login", json={"identifier": "H-1001", "secret": DEMO_DEVICE_SECRET}
+    )
+    token = login.get_json()["access_token"]
+    bench_push(app, database, token, crews[0], args.mutations)
+    started = time.perf_counter()
+    seed_feed(database, crews, args.records, args.in_scope)
+    print(f"seeded {args.records} records in {time.perf_counter() - started:.1f} s")
+    bench_pull(app, token, args.in_scope)
+    database.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Content-addressed blobs (photos, documents): resumable upload, verification, EXIF, GC."""

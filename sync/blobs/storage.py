@@ -1,0 +1,98 @@
+"""Where blob bytes live: an interface, and the local-directory implementation."""
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Protocol
+
+
+class BlobStorage(Protocol):
+    """Byte storage for blobs; partial uploads are kept apart from verified blobs."""
+
+    def partial_size(self, sha256: str) -> int:
+        """Return how many bytes of an unfinished upload are stored."""
+
+    def write_partial(self, sha256: str, offset: int, data: bytes) -> int:
+        """Write `data` at `offset` of the unfinished upload; return its new size."""
+
+    def discard_partial(self, sha256: str) -> None:
+        """Forget an unfinished upload."""
+
+    def partial_digest(self, sha256: str) -> str:
+        """Return the SHA-256 hex digest of the unfinished upload's bytes."""
+
+    def promote(self, sha256: str) -> None:
+        """Turn a verified upload into the stored blob."""
+
+    def read(self, name: str) -> bytes:
+        """Return a stored blob (or derived file such as `<sha>.thumb.jpg`)."""
+
+    def write(self, name: str, data: bytes) -> None:
+        """Store a derived file."""
+
+    def exists(self, name: str) -> bool:
+        """Return whether a stored blob or derived file exists."""
+
+    def delete(self, name: str) -> None:
+        """Delete a stored blob or derived file (missing is fine)."""
+
+
+class LocalBlobStorage:
+    """Blobs in a local directory: `<root>/<aa>/<sha>`, partial uploads in `<root>/partial/`."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        (self.root / "partial").mkdir(parents=True, exist_ok=True)
+
+    def _partial(self, sha256: str) -> Path:
+        return self.root / "partial" / sha256
+
+    def _path(self, name: str) -> Path:
+        if "/" in name or ".." in name:
+            raise ValueError(f"bad blob name {name!r}")
+        return self.root / name[:2] / name
+
+    def partial_size(self, sha256: str) -> int:
+        path = self._partial(sha256)
+        return path.stat().st_size if path.exists() else 0
+
+    def write_partial(self, sha256: str, offset: int, data: bytes) -> int:
+        path = self._partial(sha256)
+        with path.open("r+b" if path.exists() else "wb") as handle:
+            handle.seek(offset)
+            handle.write(data)
+            handle.truncate(offset + len(data))
+            handle.flush()
+            os.fsync(handle.fileno())
+        return offset + len(data)
+
+    def discard_partial(self, sha256: str) -> None:
+        self._partial(sha256).unlink(missing_ok=True)
+
+    def partial_digest(self, sha256: str) -> str:
+        digest = hashlib.sha256()
+        with self._partial(sha256).open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def promote(self, sha256: str) -> None:
+        target = self._path(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._partial(sha256), target)
+
+    def read(self, name: str) -> bytes:
+        return self._path(name).read_bytes()
+
+    def write(self, name: str, data: bytes) -> None:
+        target = self._path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).exists()
+
+    def delete(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)

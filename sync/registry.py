@@ -1,0 +1,133 @@
+"""Where the backend plugs its synced models and request context into the sync service.
+
+`sync` never imports `backend`: at app creation the backend registers one `EntityAdapter`
+per synced entity (its model class, scope columns, extra authorization) and the callables
+that give the HTTP layer this request's session and caller (`SyncHooks`).
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from sync.entities import ENTITIES, EntitySpec
+
+
+@dataclass(frozen=True)
+class SyncActor:
+    """Who pushes or pulls, reduced to what scope checks need.
+
+    Attributes:
+        name: Audit name such as `device:3:H-1001`; also the writer of fields it changes.
+        kind: `device` or `user`.
+        department_id: The caller's own department (stamped on records it creates).
+        crew_id: The crew a device belongs to (stamped on records it creates).
+        crew_ids: Crews whose records the caller works on.
+        department_ids: Departments whose crew-less (reference) records the caller sees;
+            a user sees every record of these departments.
+        can_resolve: May resolve queued conflicts (dispatchers, supervisors, admins).
+    """
+
+    name: str
+    kind: str
+    department_id: int
+    crew_id: int | None = None
+    crew_ids: frozenset[int] = frozenset()
+    department_ids: frozenset[int] = frozenset()
+    can_resolve: bool = False
+
+    def sees(self, department_id: int | None, crew_id: int | None) -> bool:
+        """Return whether a record with this scope is inside the caller's scope."""
+        if self.kind == "device":
+            if crew_id is not None:
+                return crew_id in self.crew_ids
+            return department_id in self.department_ids
+        return department_id in self.department_ids
+
+
+# (session, actor, record or None, normalised client values) -> a refusal reason or None.
+Authorizer = Callable[[Any, SyncActor, Any, Mapping[str, object]], str | None]
+
+
+def _allow(session: Any, actor: SyncActor, record: Any, values: Mapping[str, object]) -> None:
+    return None
+
+
+# (session, actor, record id, normalised values, clock correction to add to device times)
+# -> the new record; raises `sync.entities.RejectionError` to refuse. For records a domain
+# service must create.
+Creator = Callable[[Any, SyncActor, UUID, Mapping[str, object], timedelta], Any]
+# record -> wire fields, for models whose columns are not named like the spec's fields.
+Reader = Callable[[Any], dict[str, object]]
+
+
+@dataclass(frozen=True)
+class EntityAdapter:
+    """How one entity's records are stored.
+
+    Attributes:
+        spec: The merge policy (from `sync.entities`).
+        model: The ORM class (uses the `sync.changes.Synced` mixin and a UUID `id`);
+            every field of `spec` is a column of the same name.
+        authorize: Extra apply-time check beyond scope (e.g. a referenced order in scope).
+        blob_fields: Fields holding blob SHA-256 references (GC keeps those blobs).
+        time_field: Column receiving the skew-corrected `occurred_at`, if any.
+        create: Creates new records through a domain service instead of the model.
+        read: Reads a record's wire fields (default: the columns named like the fields).
+        pushable: False for records devices only pull (they change through other APIs).
+    """
+
+    spec: EntitySpec
+    model: type[Any]
+    authorize: Authorizer = _allow
+    blob_fields: tuple[str, ...] = ()
+    time_field: str | None = "occurred_at"
+    create: Creator | None = None
+    read: Reader | None = None
+    pushable: bool = True
+
+    @property
+    def scope_columns(self) -> tuple[str, str | None]:
+        """Return the (department, crew) column names of the model."""
+        scope: tuple[str, str | None] = self.model.__sync_scope__
+        return scope
+
+
+@dataclass(frozen=True)
+class SyncHooks:
+    """Request context the HTTP layer needs from the backend.
+
+    Attributes:
+        session: Returns this request's session (the request commits it once).
+        actor: Authenticates the caller (devices included) and returns it.
+    """
+
+    session: Callable[[], Any]
+    actor: Callable[[], SyncActor]
+
+
+@dataclass
+class Registry:
+    """Adapters by entity name, plus the request hooks."""
+
+    adapters: dict[str, EntityAdapter] = field(default_factory=dict)
+    hooks: SyncHooks | None = None
+
+    def register(self, adapter: EntityAdapter) -> None:
+        """Register (or replace) the adapter of one entity."""
+        if ENTITIES.get(adapter.spec.name) is not adapter.spec and adapter.spec.name in ENTITIES:
+            raise ValueError(f"{adapter.spec.name}: use the spec declared in sync.entities")
+        self.adapters[adapter.spec.name] = adapter
+
+    def get(self, entity: str) -> EntityAdapter | None:
+        """Return the adapter of an entity, or None when it is not synced here."""
+        return self.adapters.get(entity)
+
+    def by_model_entity(self) -> Mapping[str, EntityAdapter]:
+        """Return the adapters keyed by the model's `__sync_entity__` (the change-feed name)."""
+        return {a.model.__sync_entity__: a for a in self.adapters.values()}
+
+
+registry = Registry()
+"""The process-wide registry the backend fills in `create_app`."""
