@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,11 @@ from backend.app import create_app
 from backend.config import TestConfig
 from backend.db import Database
 from backend.seed import DEMO_PASSWORD, DemoOrg, seed_org
+
+# CI runs each property with a fixed seed so a red build always reproduces; locally they explore.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 PG_ADMIN_URL = os.environ.get("FIELDLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [
@@ -95,12 +101,18 @@ def backend_runs() -> Iterator[dict[str, BackendRun]]:
         run.close()
 
 
-@pytest.fixture(params=BACKENDS, scope="session")
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, backend_runs: dict[str, BackendRun]) -> BackendRun:
+    """The backend's database and app for this test.
+
+    Tests that commit for real (they ask for `committed_db`) get a database of their own, so
+    what they leave behind never shows up in the rolled-back tests' database.
+    """
     name = request.param
-    if name not in backend_runs:
-        backend_runs[name] = _postgis_run() if name == "postgis" else _spatialite_run()
-    return backend_runs[name]
+    key = f"{name}-committed" if "committed_db" in request.fixturenames else name
+    if key not in backend_runs:
+        backend_runs[key] = _postgis_run() if name == "postgis" else _spatialite_run()
+    return backend_runs[key]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

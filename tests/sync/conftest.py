@@ -106,7 +106,7 @@ def _ensure_second_handheld(backend: BackendRun) -> None:
 
 def token(backend: BackendRun, who: str) -> str:
     """Log a device (identifier starting `H-`/`T-`) or a demo user in; cached per backend."""
-    key = (backend.name, who)
+    key = (backend.url, who)
     if key not in _TOKENS:
         client = backend.app.test_client()
         if who.startswith(("H-", "T-")):
