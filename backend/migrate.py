@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -28,6 +30,15 @@ def alembic_config(url: str, connection: Connection | None = None) -> AlembicCon
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:
         config.attributes["connection"] = connection
+    # New revisions come out ruff-formatted, as `make lint` wants them.
+    ruff = Path(sys.executable).with_name("ruff")
+    if ruff.exists():
+        config.set_section_option("post_write_hooks", "hooks", "ruff")
+        config.set_section_option("post_write_hooks", "ruff.type", "exec")
+        config.set_section_option("post_write_hooks", "ruff.executable", str(ruff))
+        config.set_section_option(
+            "post_write_hooks", "ruff.options", "format REVISION_SCRIPT_FILENAME"
+        )
     return config
 
 
