@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -15,13 +15,15 @@ from backend.archive.models import Photo
 from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
 from backend.auth.models import Role
+from backend.dispatch.closeout import record_fault
 from backend.dispatch.events import record_timing_event
-from backend.dispatch.models import TimingEvent, WorkOrder
+from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
 from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, Problem
 from backend.inspection.models import GpsFix, Inspection, MeterReading
 from backend.org.models import Department
 from backend.unit_of_work import request_session
 from sync.entities import (
+    FAULT_RECORD,
     GPS_FIX,
     INSPECTION,
     METER_READING,
@@ -79,11 +81,12 @@ def _inspection_in_scope(
 
 
 def _work_order_fields(order: WorkOrder) -> dict[str, object]:
-    """What a crew's handheld shows of an order (orders change through the dispatch API)."""
+    """What a crew's handheld shows of an order (`sync.entities.WORK_ORDER`)."""
     return {
         "number": order.number,
         "order_type": order.order_type,
         "status": order.status,
+        "crew_note": order.crew_note,
         "priority": order.priority,
         "fault_type": order.fault_type,
         "specialty": order.specialty,
@@ -151,8 +154,121 @@ def _create_timing_event(
     return event
 
 
+# A device's forward move of an order's status is the crew reporting this timing point.
+STATUS_POINTS: Mapping[str, str] = {
+    "accepted": "F",
+    "en_route": "G",
+    "on_site": "H",
+    "finished": "finished",
+}
+
+
+def _update_work_order(
+    session: Any,
+    actor: SyncActor,
+    order: WorkOrder,
+    values: Mapping[str, object],
+    mutation_id: uuid.UUID,
+    occurred: datetime,
+) -> None:
+    """Apply a crew's pushed order change: a status move is recorded as its timing point.
+
+    The point goes through `record_timing_event` (source `sync`, the mutation id as the event
+    id, the skew-corrected device time), so the dispatch state machine, SLA timeline,
+    idempotency and recall checks decide; a refusal rejects the whole mutation.
+    """
+    status = values.get("status")
+    if status is not None:
+        point = STATUS_POINTS.get(str(status))
+        if point is None:  # pragma: no cover - the spec lets devices set only these
+            raise RejectionError(RejectReason.SERVER_STATE, f"status {status!r} is server-owned")
+        try:
+            record_timing_event(
+                session=session,
+                actor=current_actor(),
+                order_id=order.id,
+                point=point,
+                occurred_at=occurred,
+                source="sync",
+                event_id=str(mutation_id),
+            )
+        except Problem as exc:
+            raise _rejection(exc) from exc
+        if order.status != status:  # the point was recorded but the order did not move
+            detail = f"work order {order.number} is {order.status}, not {status}"
+            raise RejectionError(RejectReason.SERVER_STATE, detail)
+    if "crew_note" in values:
+        order.crew_note = values["crew_note"]  # type: ignore[assignment]
+
+
+def _fault_data(values: Mapping[str, object]) -> dict[str, Any]:
+    data = {k: v for k, v in values.items() if k not in ("order_id", "filled_by", "filled_at")}
+    if data.get("restored_at") is not None:
+        data["restored_at"] = parse_time(data["restored_at"])
+    if "materials" in data and data["materials"] is None:
+        data["materials"] = []
+    return data
+
+
+def _create_fault_record(
+    session: Any,
+    actor: SyncActor,
+    record_id: uuid.UUID,
+    values: Mapping[str, object],
+    correction: timedelta,
+) -> FaultRecord:
+    """Fill in an order's fault record through the dispatch service (crew and state checks)."""
+    order_id = uuid.UUID(str(values["order_id"]))
+    existing = session.scalar(select(FaultRecord.id).where(FaultRecord.order_id == order_id))
+    if existing is not None:
+        detail = (
+            f"work order {order_id} already has fault record {existing}; pull it and send an update"
+        )
+        raise RejectionError(RejectReason.ID_REUSED, detail)
+    try:
+        return record_fault(
+            session=session,
+            actor=current_actor(),
+            order_id=order_id,
+            data=_fault_data(values),
+            record_id=record_id,
+        )
+    except Problem as exc:
+        raise _rejection(exc) from exc
+
+
+def _update_fault_record(
+    session: Any,
+    actor: SyncActor,
+    record: FaultRecord,
+    values: Mapping[str, object],
+    mutation_id: uuid.UUID,
+    occurred: datetime,
+) -> None:
+    """Correct a fault record through the dispatch service (the crew must still hold the order)."""
+    try:
+        record_fault(
+            session=session,
+            actor=current_actor(),
+            order_id=record.order_id,
+            data=_fault_data(values),
+            now=occurred,
+        )
+    except Problem as exc:
+        raise _rejection(exc) from exc
+
+
 ADAPTERS = (
-    EntityAdapter(WORK_ORDER, WorkOrder, read=_work_order_fields, pushable=False),
+    EntityAdapter(
+        WORK_ORDER, WorkOrder, read=_work_order_fields, update=_update_work_order, time_field=None
+    ),
+    EntityAdapter(
+        FAULT_RECORD,
+        FaultRecord,
+        create=_create_fault_record,
+        update=_update_fault_record,
+        time_field=None,
+    ),
     EntityAdapter(
         TIMING_EVENT, TimingEvent, create=_create_timing_event, read=_timing_event_fields
     ),

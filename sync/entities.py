@@ -362,17 +362,20 @@ class EntitySpec:
         return result
 
 
-# Recall is not a status: it is a timing event plus a reassignment, after which
-# the recalled crew's device is out of scope and the store rejects its writes
-# before they reach the merge engine.
+# The dispatch domain's order states (backend/dispatch/states.py, `OrderStatus`), in forward
+# order; keep them in step (sync must not import backend). A device moves an order only
+# forward through the crew-side states; the backend applies each move as the matching timing
+# point (accepted F, en_route G, on_site H, finished) through the dispatch service, so the
+# order's state machine, SLA timeline and recall checks decide. Recall is not a status: it
+# is a timing event plus a reassignment, after which the recalled crew's writes are refused.
 # fmt: off
 WORK_ORDER_STATUS = StateMachine(
     states=(
-        "new", "issued", "received", "dispatched", "delivered", "accepted",
-        "departed", "arrived", "finished", "followed_up", "closed", "cancelled",
+        "new", "at_repair_center", "center_accepted", "dispatched", "delivered",
+        "accepted", "en_route", "on_site", "finished", "followed_up", "closed",
     ),
-    terminal=frozenset({"closed", "cancelled"}),
-    device_states=frozenset({"delivered", "accepted", "departed", "arrived", "finished"}),
+    terminal=frozenset({"closed"}),
+    device_states=frozenset({"accepted", "en_route", "on_site", "finished"}),
 )
 
 INSPECTION_STATUS = StateMachine(
@@ -386,18 +389,38 @@ INSPECTION_STATUS = StateMachine(
 DEVICE_TIMING_POINTS = ("E", "F", "G", "H", "finished", "unavailable", "available")
 DEVICE_EVENT_SOURCES = ("manual", "terminal", "geofence", "sync")
 
+# A device may push `status` (forward, crew-side states) and `crew_note`; the rest is what
+# the handheld shows of the order and is set by dispatch only.
 WORK_ORDER = EntitySpec("work_order", creatable=False, fields={
     "status":            state(WORK_ORDER_STATUS),
-    "remarks":           scalar(text(2000)),
     "crew_note":         scalar(text(2000)),
-    "fault_cause":       scalar(text(200)),
-    "fault_description": scalar(text(4000)),
-    "repair_action":     scalar(text(4000)),
-    "materials_used":    scalar(text(2000)),
-    "code":              readonly(text(32)),
-    "order_type":        readonly(text(32)),
-    "premise_id":        readonly(uuid_ref()),
-    "crew_id":           readonly(uuid_ref()),
+    "number":            readonly(text(32)),
+    "order_type":        readonly(text(16)),
+    "priority":          readonly(integer()),
+    "fault_type":        readonly(text(64)),
+    "specialty":         readonly(text(32)),
+    "description":       readonly(text(20000)),
+    "address":           readonly(text(400)),
+    "caller_name":       readonly(text(200)),
+    "caller_phone":      readonly(text(32)),
+    "customer_id":       readonly(integer()),
+    "premise_id":        readonly(integer()),
+    "crew_id":           readonly(integer()),
+    "vehicle_id":        readonly(integer()),
+    "queue_position":    readonly(integer()),
+})
+
+# What the crew found and did; one per order, filled once the repair is finished (the
+# backend creates and updates it through the dispatch service's `record_fault`).
+FAULT_RECORD = EntitySpec("fault_record", fields={
+    "order_id":          readonly(uuid_ref(), on_create=True, required=True),
+    "cause":             FieldSpec(FieldKind.SCALAR, text(200, blank=False), required=True),
+    "actions_taken":     scalar(text(4000)),
+    "equipment":         scalar(text(200)),
+    "materials":         scalar(items(text(200, blank=False), max_items=100)),
+    "restored_at":       scalar(timestamp()),
+    "filled_by":         readonly(text(120)),
+    "filled_at":         readonly(timestamp()),
 })
 
 INSPECTION = EntitySpec("inspection", deletable_in=frozenset({"draft"}), fields={
@@ -451,6 +474,15 @@ NOTE = EntitySpec("note", append_only=True, fields={
 ENTITIES: Mapping[str, EntitySpec] = MappingProxyType(
     {
         spec.name: spec
-        for spec in (WORK_ORDER, INSPECTION, TIMING_EVENT, METER_READING, GPS_FIX, PHOTO, NOTE)
+        for spec in (
+            WORK_ORDER,
+            FAULT_RECORD,
+            INSPECTION,
+            TIMING_EVENT,
+            METER_READING,
+            GPS_FIX,
+            PHOTO,
+            NOTE,
+        )
     }
 )

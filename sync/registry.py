@@ -7,7 +7,7 @@ that give the HTTP layer this request's session and caller (`SyncHooks`).
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -58,6 +58,10 @@ def _allow(session: Any, actor: SyncActor, record: Any, values: Mapping[str, obj
 # -> the new record; raises `sync.entities.RejectionError` to refuse. For records a domain
 # service must create.
 Creator = Callable[[Any, SyncActor, UUID, Mapping[str, object], timedelta], Any]
+# (session, actor, record, merged values to write, mutation id, the mutation's occurred_at on
+# the server clock) -> None; writes the values through a domain service instead of plain
+# column writes, raising `sync.entities.RejectionError` to refuse (what it wrote is undone).
+Updater = Callable[[Any, SyncActor, Any, Mapping[str, object], UUID, datetime], None]
 # record -> wire fields, for models whose columns are not named like the spec's fields.
 Reader = Callable[[Any], dict[str, object]]
 
@@ -74,6 +78,7 @@ class EntityAdapter:
         blob_fields: Fields holding blob SHA-256 references (GC keeps those blobs).
         time_field: Column receiving the skew-corrected `occurred_at`, if any.
         create: Creates new records through a domain service instead of the model.
+        update: Applies merged writes to a stored record through a domain service.
         read: Reads a record's wire fields (default: the columns named like the fields).
         pushable: False for records devices only pull (they change through other APIs).
     """
@@ -84,6 +89,7 @@ class EntityAdapter:
     blob_fields: tuple[str, ...] = ()
     time_field: str | None = "occurred_at"
     create: Creator | None = None
+    update: Updater | None = None
     read: Reader | None = None
     pushable: bool = True
 

@@ -508,8 +508,19 @@ def _write(
     if result.delete:
         record.deleted = True
     elif result.writes.values:
-        for name, value in result.writes.values.items():
-            setattr(record, name, from_wire(adapter, name, value))
+        if adapter.update is not None:
+            with ctx.session.begin_nested():  # a refusal undoes what the service wrote
+                adapter.update(
+                    ctx.session,
+                    ctx.actor,
+                    record,
+                    result.writes.values,
+                    mutation.mutation_id,
+                    _occurred(ctx, mutation),
+                )
+        else:
+            for name, value in result.writes.values.items():
+                setattr(record, name, from_wire(adapter, name, value))
         writers = dict.fromkeys(("@" + n for n in result.writes.values), ctx.actor.name)
         for name, changed in result.writes.changed_keys.items():
             writers.update(dict.fromkeys((f"@{name}.{k}" for k in changed), ctx.actor.name))

@@ -30,8 +30,13 @@ def record_fault(
     order_id: uuid.UUID,
     data: dict[str, Any],
     now: datetime | None = None,
+    record_id: uuid.UUID | None = None,
 ) -> FaultRecord:
-    """The crew fills in (or corrects) the fault record once the repair is finished."""
+    """The crew fills in (or corrects) the fault record once the repair is finished.
+
+    `record_id` is the id a new record gets (an offline handheld chooses it); it is ignored
+    when the order already has a record.
+    """
     now = now or utcnow()
     order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
     if actor.kind == "device" or actor.role == "crew":
@@ -41,6 +46,7 @@ def record_fault(
     record = session.scalar(select(FaultRecord).where(FaultRecord.order_id == order.id))
     if record is None:
         record = FaultRecord(
+            id=record_id or uuid.uuid4(),
             order_id=order.id,
             department_id=order.department_id,
             crew_id=order.crew_id,

@@ -46,6 +46,8 @@ class WorkOrder(UUIDPrimaryKey, Synced, Audited, Base):
     specialty: Mapped[str] = mapped_column(String(32))
     voltage_level: Mapped[str | None] = mapped_column(String(16))
     description: Mapped[str | None] = mapped_column(Text)
+    # The crew's own note on the order, written from the handheld (synced as a scalar).
+    crew_note: Mapped[str | None] = mapped_column(Text)
 
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     call_center_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)

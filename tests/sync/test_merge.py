@@ -161,7 +161,7 @@ RECORD_CASES = [
      create({"status": "draft", "order_id": str(UUID(int=2))}, entity="inspection"), REJECTED,
      RejectReason.READONLY_FIELD, {}),
     ("devices never create work orders", "work_order", None,
-     create({"remarks": "x"}, entity="work_order"), REJECTED, RejectReason.OP_NOT_ALLOWED, {}),
+     create({"crew_note": "x"}, entity="work_order"), REJECTED, RejectReason.OP_NOT_ALLOWED, {}),
     ("append new event", "timing_event", None,
      create(EVENT, entity="timing_event", op=Op.APPEND), APPLIED, None, EVENT),
     ("append replayed, identical", "timing_event", record(STORED_EVENT),
@@ -299,13 +299,13 @@ def test_terminal_state_stays():
     assert (result.kind, dict(result.writes.values)) == (MERGED, {})
 
 
-def test_late_arrived_never_undoes_finished_on_a_work_order():
+def test_late_on_site_never_undoes_finished_on_a_work_order():
     server = record({"status": "finished"}, field_versions={"status": 5})
-    late = mutation({"status": "arrived", "fault_cause": "tree"}, base=3, entity="work_order")
+    late = mutation({"status": "on_site", "crew_note": "tree"}, base=3, entity="work_order")
     result = merge(WORK_ORDER, server, late)
     assert result.kind is MERGED
-    assert dict(result.writes.values) == {"fault_cause": "tree"}
-    assert result.applied_fields == ("fault_cause",)
+    assert dict(result.writes.values) == {"crew_note": "tree"}
+    assert result.applied_fields == ("crew_note",)
 
 
 def test_timestamps_and_uuids_are_normalised_so_equal_values_do_not_conflict():
@@ -456,10 +456,10 @@ def test_entity_declaration_errors(spec, error):
     ("server_state", "client_state", "winner"),
     [
         ("dispatched", "accepted", "accepted"),
-        ("arrived", "departed", "arrived"),
+        ("delivered", "accepted", "accepted"),
+        ("on_site", "en_route", "on_site"),
         ("finished", "finished", "finished"),
         ("closed", "finished", "closed"),
-        ("cancelled", "arrived", "cancelled"),
         ("followed_up", "finished", "followed_up"),
     ],
 )
