@@ -1,10 +1,18 @@
-"""Candidate crews for an order: right specialty and region, available, least loaded first."""
+"""Candidate crews for an order: right specialty and region, available, ranked for dispatch.
+
+Ranking (`rank_key`): free crews (no open order) first; then by ETA of the crew's nearest
+vehicle to the fault, in whole minutes (tracking's estimate; crews without a recent vehicle
+position after located ones); then fewer open orders; then the crew sharing the repair
+center's site; then the exact distance; then crew id.
+"""
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
+from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -14,6 +22,7 @@ from backend.dispatch.models import WorkOrder
 from backend.dispatch.service import get_order, same_site
 from backend.dispatch.states import OPEN_CREW_STATES
 from backend.org.models import Crew, Department, Vehicle
+from backend.tracking.nearest import annotate_distances
 
 
 def crew_loads(session: Session) -> dict[int, int]:
@@ -26,8 +35,22 @@ def crew_loads(session: Session) -> dict[int, int]:
     return {int(crew_id): int(count) for crew_id, count in rows}
 
 
+def rank_key(crew: dict[str, Any]) -> tuple[Any, ...]:
+    """Sort key of a candidate crew (see the module docstring)."""
+    eta = crew.get("eta_min")
+    return (
+        crew["load"] > 0,
+        eta is None,
+        0 if eta is None else math.floor(eta + 0.5),
+        crew["load"],
+        not crew["same_site"],
+        crew.get("distance_m") or 0.0,
+        crew["crew_id"],
+    )
+
+
 def candidates(*, session: Session, actor: Actor, order_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Rank the crews that may take an order (the tracking domain adds distance later)."""
+    """Rank the crews that may take an order, with their vehicles' distance and ETA."""
     order = get_order(session=session, actor=actor, order_id=order_id)
     loads = crew_loads(session)
     crews = session.scalars(
@@ -52,7 +75,14 @@ def candidates(*, session: Session, actor: Actor, order_id: uuid.UUID) -> list[d
                 "load": loads.get(crew.id, 0),
                 "same_site": same_site(crew, order.repair_center),
                 "vehicles": [{"id": v.id, "plate": v.plate} for v in vehicles],
+                "distance_m": None,
+                "eta_min": None,
             }
         )
-    ranked.sort(key=lambda c: (c["load"], not c["same_site"], c["crew_id"]))
-    return ranked
+    if order.location is not None:
+        site = to_shape(order.location)
+        annotate_distances(session=session, ranked=ranked, lon=site.x, lat=site.y)
+    else:
+        for vehicle in (v for crew in ranked for v in crew["vehicles"]):
+            vehicle.update(distance_m=None, eta_min=None)
+    return sorted(ranked, key=rank_key)

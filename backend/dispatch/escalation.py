@@ -168,11 +168,35 @@ def tick(
             with session.begin_nested():
                 session.add(alert)
                 session.flush()
+                queue_delivery(session, alert)
         except IntegrityError:  # another worker inserted it first: exactly once still holds
             continue
         inserted.append(alert)
         log.warning("alert %s: %s", alert.id, alert.message)
     return inserted
+
+
+def queue_delivery(session: Session, alert: Alert) -> None:
+    """Queue the alert for MQTT (and, with ALERT_WEBHOOK_URL set, webhook) delivery.
+
+    The row is written in the alert's own transaction, so a crash loses no delivery; the
+    ingest worker's outbox loop publishes it QoS 1 on `{root}/alerts/{department_id}`.
+    """
+    from backend.dispatch.schemas import AlertSchema
+    from backend.tracking.models import AlertOutbox
+
+    webhook = os.environ.get("ALERT_WEBHOOK_URL") or None
+    session.add(
+        AlertOutbox(
+            alert_id=alert.id,
+            department_id=alert.department_id,
+            payload=AlertSchema().dump(alert),
+            created_at=alert.created_at,
+            webhook_url=webhook,
+            webhook_next_at=alert.created_at if webhook else None,
+        )
+    )
+    session.flush()
 
 
 def run_worker(

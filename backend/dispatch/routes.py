@@ -169,7 +169,10 @@ def timeline(order_id: uuid.UUID) -> dict[str, Any]:
 @requires(*CENTER)
 @blp.response(200, CandidateSchema(many=True))
 def order_candidates(order_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Rank available crews of the right specialty and region by current load."""
+    """Rank available crews of the right specialty and region, with distance and ETA.
+
+    Free crews first, then nearest vehicle's ETA (whole minutes), load, same-site crew.
+    """
     return candidates.candidates(**_ctx(), order_id=order_id)
 
 

@@ -197,15 +197,30 @@ class QueueSchema(Schema):
     order_ids = fields.List(fields.UUID(), required=True)
 
 
+class CandidateVehicleSchema(Schema):
+    """One of the crew's vehicles, with its distance to the fault (None: no recent position)."""
+
+    id = DbInteger()
+    plate = fields.String()
+    distance_m = fields.Float(allow_none=True)
+    eta_min = fields.Float(allow_none=True)
+
+
 class CandidateSchema(Schema):
-    """A crew that may take the order."""
+    """A crew that may take the order; distance and ETA are those of its nearest vehicle."""
 
     crew_id = DbInteger()
     crew_name = fields.String()
     department_id = DbInteger()
     load = fields.Integer()
     same_site = fields.Boolean()
-    vehicles = fields.List(fields.Dict())
+    distance_m = fields.Float(
+        allow_none=True, metadata={"description": "metres to the fault; null: no recent fix"}
+    )
+    eta_min = fields.Float(
+        allow_none=True, metadata={"description": "estimated driving minutes; null: no recent fix"}
+    )
+    vehicles = fields.List(fields.Nested(CandidateVehicleSchema))
 
 
 class AvailabilitySchema(Schema):

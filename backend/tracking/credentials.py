@@ -118,6 +118,7 @@ def acl_file(service_users: list[str], root: str = "fieldline/v1") -> str:
             f"user {user}",
             f"topic read {root}/vehicles/+/+",
             f"topic write {root}/vehicles/+/orders",
+            f"topic readwrite {root}/alerts/+",
             "topic read owntracks/+/+",
             "",
         ]
@@ -155,7 +156,11 @@ def topic_allowed(
     root_levels = root.split("/")
     n = len(root_levels)
     under_root = levels[:n] == root_levels and len(levels) == n + 3 and levels[n] == "vehicles"
+    # Escalation alerts go to {root}/alerts/{department_id}; only services publish them.
+    alerts = levels[:n] == root_levels and len(levels) == n + 2 and levels[n] == "alerts"
     if role == "service":
+        if alerts:
+            return "#" not in topic and (action != "publish" or "+" not in topic)
         if action == "publish":
             return (
                 under_root and levels[n + 2] == "orders" and "+" not in topic and "#" not in topic

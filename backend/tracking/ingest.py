@@ -7,6 +7,7 @@ import logging
 import queue
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,14 @@ from backend.tracking.decode import DecodeError, decode_mqtt, parse_topic
 from backend.tracking.models import PositionSource
 from backend.tracking.pipeline import BatchReport, Inbound, Pipeline
 from backend.tracking.store import bump_counters, refresh_liveness
-from backend.tracking.terminal import mark_published, pending_messages
+from backend.tracking.terminal import (
+    due_webhooks,
+    mark_alert_published,
+    mark_published,
+    pending_alerts,
+    pending_messages,
+    record_webhook,
+)
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +262,35 @@ class IngestWorker:
             if self.connected.is_set():
                 try:
                     self.publish_pending()
+                    self.publish_alerts()
                 except Exception:  # noqa: BLE001 - the queue is in the database; retry later
                     log.exception("outbox failed; retrying")
+            try:
+                post_alert_webhooks(self.database)
+            except Exception:  # noqa: BLE001 - retried on the next tick
+                log.exception("alert webhooks failed; retrying")
+
+    def publish_alerts(self) -> int:
+        """Publish queued escalation alerts QoS 1 on `{root}/alerts/{department_id}`."""
+        sent = 0
+        with self.database.unit_of_work(actor="system:outbox") as session:
+            pending = [(a.id, a.department_id, a.payload) for a in pending_alerts(session)]
+        for outbox_id, department_id, payload in pending:
+            info = self.client.publish(
+                f"{self.settings.topic_root}/alerts/{department_id}",
+                json.dumps(payload, default=str),
+                qos=1,
+            )
+            try:
+                info.wait_for_publish(timeout=10)
+            except RuntimeError:
+                break
+            if not info.is_published():
+                break
+            with self.database.unit_of_work(actor="system:outbox") as session:
+                mark_alert_published(session, outbox_id, utcnow())
+            sent += 1
+        return sent
 
     def publish_pending(self) -> int:
         """Publish queued orders and recalls QoS 1; mark each once the broker has it."""
@@ -278,6 +313,38 @@ class IngestWorker:
                 mark_published(session, message_id, utcnow())
             sent += 1
         return sent
+
+
+def post_alert_webhooks(database: Database, timeout: float = 5.0) -> int:
+    """POST each due alert (JSON) to the webhook URL it was queued with; return how many took.
+
+    Any 2xx answer delivers it; anything else is retried with backoff (see `record_webhook`).
+    """
+    delivered = 0
+    with database.unit_of_work(actor="system:outbox") as session:
+        due = [(a.id, a.webhook_url, a.payload) for a in due_webhooks(session, utcnow())]
+    for outbox_id, url, payload in due:
+        error: str | None = None
+        if not str(url).lower().startswith(("http://", "https://")):
+            with database.unit_of_work(actor="system:outbox") as session:
+                record_webhook(session, outbox_id, utcnow(), f"not an http(s) URL: {url}")
+            continue
+        request = urllib.request.Request(  # noqa: S310 - an operator-configured http(s) URL
+            str(url),
+            data=json.dumps(payload, default=str).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                if not 200 <= response.status < 300:
+                    error = f"HTTP {response.status}"
+        except Exception as exc:  # noqa: BLE001 - any failure is retried later
+            error = f"{type(exc).__name__}: {exc}"
+        with database.unit_of_work(actor="system:outbox") as session:
+            record_webhook(session, outbox_id, utcnow(), error)
+        delivered += error is None
+    return delivered
 
 
 def run_forever(database: Database, settings: IngestSettings) -> None:

@@ -165,6 +165,31 @@ class OutboundMessage(Base):
     attempts: Mapped[int] = mapped_column(default=0)
 
 
+class AlertOutbox(Base):
+    """An escalation alert to publish on `{root}/alerts/{department_id}` (and to a webhook).
+
+    Written in the transaction that raises the alert, so a crash between the commit and the
+    publish loses nothing; the ingest worker's outbox loop delivers it (at least once).
+    """
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (Index("ix_alert_outbox_pending", "published_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), unique=True)
+    department_id: Mapped[int] = mapped_column()
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(default=0)
+    # ALERT_WEBHOOK_URL when the alert was raised; None: no webhook delivery.
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    webhook_sent_at: Mapped[datetime | None] = mapped_column()
+    webhook_attempts: Mapped[int] = mapped_column(default=0)
+    webhook_next_at: Mapped[datetime | None] = mapped_column(index=True)
+    webhook_error: Mapped[str | None] = mapped_column(String(300))
+
+
 class IngestCounter(Base):
     """Running totals of what the ingest stored, dropped and why, per vehicle (or topic key)."""
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, scope_filter
+from backend.db import utcnow
 from backend.org.models import Vehicle
 from backend.tracking.models import Assignment, Liveness, VehicleState
 from gis.queries import distance_m, eta_minutes, index_window, make_point, nearest_first
@@ -103,31 +105,71 @@ def nearest_free_vehicles(
     return found[:limit]
 
 
-def with_distances(
-    *, session: Session, ranked: list[dict[str, Any]], lon: float, lat: float
-) -> list[dict[str, Any]]:
-    """Add each candidate crew's vehicle distances and ETA, then rank by load, then nearness.
+# A position older than this (or from an offline vehicle) is no basis for an ETA.
+RECENT_POSITION = timedelta(minutes=15)
 
-    `ranked` is dispatch's candidate list (`crew_id`, `load`, `vehicles: [{id, plate}]`); a
-    crew without a located vehicle sorts after located ones of the same load.
+
+def vehicle_distances(
+    *,
+    session: Session,
+    vehicle_ids: list[int],
+    lon: float,
+    lat: float,
+    now: datetime | None = None,
+    max_age: timedelta = RECENT_POSITION,
+) -> dict[int, float]:
+    """Return metres from each vehicle's current position to (lon, lat).
+
+    Only vehicles with a recent position count: not offline, newest fix at most `max_age`
+    old, and not declared unavailable from the terminal. The others are absent.
     """
+    if not vehicle_ids:
+        return {}
     dialect = session.get_bind().dialect.name
     metres = distance_m(dialect, VehicleState.geom, make_point(dialect, lon, lat))
-    ids = [v["id"] for crew in ranked for v in crew.get("vehicles", [])]
     rows = session.execute(
-        select(VehicleState.vehicle_id, metres).where(VehicleState.vehicle_id.in_(ids))
+        select(VehicleState.vehicle_id, metres).where(
+            VehicleState.vehicle_id.in_(vehicle_ids),
+            VehicleState.available.is_(True),
+            VehicleState.liveness != Liveness.OFFLINE.value,
+            VehicleState.ts >= (now or utcnow()) - max_age,
+        )
     )
-    found = {vehicle_id: distance for vehicle_id, distance in rows}
+    return {vehicle_id: float(d) for vehicle_id, d in rows if d is not None}
+
+
+def annotate_distances(
+    *, session: Session, ranked: list[dict[str, Any]], lon: float, lat: float
+) -> list[dict[str, Any]]:
+    """Add `distance_m` / `eta_min` to each crew and each of its vehicles (None: no recent fix).
+
+    `ranked` is dispatch's candidate list (`crew_id`, `vehicles: [{id, ...}]`); a crew's figures
+    are those of its nearest vehicle. The list is changed in place and returned unsorted.
+    """
+    ids = [v["id"] for crew in ranked for v in crew.get("vehicles", [])]
+    found = vehicle_distances(session=session, vehicle_ids=ids, lon=lon, lat=lat)
     for crew in ranked:
         best: float | None = None
         for vehicle in crew.get("vehicles", []):
             distance = found.get(vehicle["id"])
-            vehicle["distance_m"] = None if distance is None else round(float(distance), 1)
+            vehicle["distance_m"] = None if distance is None else round(distance, 1)
             vehicle["eta_min"] = None if distance is None else round(eta_minutes(distance), 1)
             if distance is not None and (best is None or distance < best):
-                best = float(distance)
+                best = distance
         crew["distance_m"] = None if best is None else round(best, 1)
         crew["eta_min"] = None if best is None else round(eta_minutes(best), 1)
+    return ranked
+
+
+def with_distances(
+    *, session: Session, ranked: list[dict[str, Any]], lon: float, lat: float
+) -> list[dict[str, Any]]:
+    """Annotate distances (see `annotate_distances`), then rank by load, then nearness.
+
+    A crew without a located vehicle sorts after located ones of the same load. Dispatch's
+    candidate endpoint ranks with its own rule (`backend.dispatch.candidates.rank_key`).
+    """
+    annotate_distances(session=session, ranked=ranked, lon=lon, lat=lat)
     return sorted(
         ranked,
         key=lambda c: (c["load"], c["distance_m"] is None, c["distance_m"] or 0.0, c["crew_id"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.tracking.decode import EventType, OrderAck, TerminalEvent
-from backend.tracking.models import Assignment, Checkpoint, OutboundMessage, TerminalMessage
+from backend.tracking.models import (
+    AlertOutbox,
+    Assignment,
+    Checkpoint,
+    OutboundMessage,
+    TerminalMessage,
+)
 from backend.tracking.store import VehicleRef, set_available
 
 log = logging.getLogger(__name__)
@@ -277,3 +283,61 @@ def mark_published(session: Session, message_id: str, now: datetime) -> None:
         )
     else:
         _assignment(session, message.vehicle_id, message.order_id)
+
+
+# Escalation alerts share the outbox loop: dispatch's worker queues them in `alert_outbox`.
+
+# Webhook retries back off 2, 4, 8 ... seconds up to 5 minutes; after this many it gives up.
+WEBHOOK_MAX_ATTEMPTS = 12
+
+
+def pending_alerts(session: Session, limit: int = 100) -> list[AlertOutbox]:
+    """Return alerts not yet published over MQTT, oldest first."""
+    return list(
+        session.scalars(
+            select(AlertOutbox)
+            .where(AlertOutbox.published_at.is_(None))
+            .order_by(AlertOutbox.id)
+            .limit(limit)
+        )
+    )
+
+
+def mark_alert_published(session: Session, outbox_id: int, now: datetime) -> None:
+    """Record that the broker accepted the alert (QoS 1 PUBACK)."""
+    session.execute(
+        update(AlertOutbox)
+        .where(AlertOutbox.id == outbox_id)
+        .values(published_at=now, attempts=AlertOutbox.attempts + 1)
+    )
+
+
+def due_webhooks(session: Session, now: datetime, limit: int = 20) -> list[AlertOutbox]:
+    """Return alerts whose webhook post is due (first try or a retry), oldest first."""
+    return list(
+        session.scalars(
+            select(AlertOutbox)
+            .where(AlertOutbox.webhook_next_at.is_not(None), AlertOutbox.webhook_next_at <= now)
+            .order_by(AlertOutbox.id)
+            .limit(limit)
+        )
+    )
+
+
+def record_webhook(session: Session, outbox_id: int, now: datetime, error: str | None) -> None:
+    """Record a webhook attempt: delivered (error None), or retried later, or given up."""
+    row = session.get(AlertOutbox, outbox_id)
+    if row is None:
+        return
+    row.webhook_attempts += 1
+    row.webhook_error = None if error is None else error[:300]
+    if error is None:
+        row.webhook_sent_at, row.webhook_next_at = now, None
+    elif row.webhook_attempts >= WEBHOOK_MAX_ATTEMPTS:
+        row.webhook_next_at = None
+        log.error(
+            "alert %s: webhook given up after %s attempts", row.alert_id, row.webhook_attempts
+        )
+    else:
+        row.webhook_next_at = now + timedelta(seconds=min(2**row.webhook_attempts, 300))
+    session.flush()

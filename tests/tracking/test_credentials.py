@@ -37,6 +37,11 @@ ROOT = "fieldline/v1"
         ("ingest", "service", "subscribe", "#", False),
         ("ingest", "service", "publish", f"{ROOT}/vehicles/T-1/orders", True),
         ("ingest", "service", "publish", f"{ROOT}/vehicles/T-1/position", False),
+        ("ingest", "service", "publish", f"{ROOT}/alerts/7", True),
+        ("ingest", "service", "publish", f"{ROOT}/alerts/+", False),
+        ("ingest", "service", "subscribe", f"{ROOT}/alerts/+", True),
+        ("T-1", "vehicle", "publish", f"{ROOT}/alerts/7", False),
+        ("T-1", "vehicle", "subscribe", f"{ROOT}/alerts/7", False),
         (None, "vehicle", "publish", f"{ROOT}/vehicles/T-1/position", False),
     ],
 )
