@@ -134,3 +134,37 @@ def _register_domains() -> None:
 
 
 _register_domains()
+
+
+@main.group()
+def blobs() -> None:
+    """Photos and documents uploaded by handhelds."""
+
+
+@blobs.command("gc")
+@click.option(
+    "--grace-days",
+    default=7,
+    show_default=True,
+    type=int,
+    help="Keep blobs touched more recently than this, referenced or not.",
+)
+@with_appcontext
+def blobs_gc(grace_days: int) -> None:
+    """Delete blobs no record references (never one a record, even a deleted one, still uses)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sync.blobs.service import collect_garbage
+    from sync.http import blob_storage
+    from sync.registry import registry
+
+    database = current_app.extensions["fieldline.db"]
+    with database.unit_of_work(actor="blob-gc") as session:
+        deleted = collect_garbage(
+            session,
+            blob_storage(),
+            registry,
+            now=datetime.now(UTC),
+            grace=timedelta(days=grace_days),
+        )
+    click.echo(f"deleted {len(deleted)} unreferenced blob(s)")
