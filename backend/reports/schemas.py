@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 FORMATS = ["json", "csv", "xlsx"]
+# Reports slice their window by the hour; a year is the longest a dispatcher asks for.
+MAX_WINDOW = timedelta(days=366)
 
 
 class ExportSchema(Schema):
@@ -24,6 +28,8 @@ class PeriodSchema(ExportSchema):
     def _ordered(self, data: dict[str, object], **kwargs: object) -> None:
         if data["to"] <= data["from_"]:  # type: ignore[operator]
             raise ValidationError("'to' must be after 'from'.", "to")
+        if data["to"] - data["from_"] > MAX_WINDOW:  # type: ignore[operator]
+            raise ValidationError("A report covers at most 366 days.", "to")
 
 
 class DaySchema(ExportSchema):

@@ -152,3 +152,12 @@ def test_demo_day_is_idempotent_and_reported(api, session, demo):
     summary = body["summary"][0]
     assert summary["calls"] == 8 and summary["issued"] == 8
     assert summary["closed"] == 5 and summary["open"] == 3
+
+
+def test_report_window_is_bounded(api):
+    from tests.conftest import assert_problem
+
+    query = {"from": "1900-01-01T00:00:00Z", "to": "2900-01-01T00:00:00Z"}
+    response = api("dispatcher").get("/api/v1/reports/vehicle-busy", query_string=query)
+    body = assert_problem(response, 422, "validation-error")
+    assert body["errors"][0]["field"] == "to"
