@@ -67,10 +67,11 @@ class SelectPage(Page):  # type: ignore[misc]
     @property
     def items(self) -> list[Any]:
         statement: Select[Any] = self.collection
+        first = self.page_params.first_item
+        if first > 2**31:  # no table holds that many rows; the drivers refuse such offsets
+            return []
         return list(
-            request_session().scalars(
-                statement.offset(self.page_params.first_item).limit(self.page_params.page_size)
-            )
+            request_session().scalars(statement.offset(first).limit(self.page_params.page_size))
         )
 
     @property

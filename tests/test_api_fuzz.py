@@ -26,7 +26,7 @@ def test_no_server_errors_and_problems_for_errors(api_schema, admin_headers):
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=4,
+            max_examples=12,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,

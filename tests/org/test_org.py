@@ -86,3 +86,8 @@ def test_pagination_headers(api):
     response = api("admin").get("/api/v1/departments?page=1&page_size=2")
     assert len(response.get_json()) == 2
     assert '"total": 7' in response.headers["X-Pagination"]
+
+
+def test_page_far_beyond_the_data_is_empty(api):
+    response = api("admin").get(f"/api/v1/departments?page={10**20}")
+    assert response.status_code == 200 and response.get_json() == []
