@@ -3,6 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SIMULATE ?= 4
 export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
 
 .PHONY: run test lint bench install system-run system-test services openapi clean
@@ -29,7 +30,7 @@ services:
 run: system-run $(STAMP)
 	$(BIN)/fieldline db upgrade
 	$(BIN)/fieldline seed-demo
-	$(BIN)/fieldline serve
+	$(BIN)/fieldline serve --simulate $(SIMULATE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
