@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import socket
+import time
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+import paho.mqtt.client as mqtt
 from flask import Response, current_app, jsonify
 from flask_smorest import Blueprint
 from sqlalchemy import text
@@ -17,13 +19,20 @@ blp = Blueprint("health", __name__, description="Health checks")
 
 
 def broker_reachable(mqtt_url: str, timeout: float = 1.0) -> bool:
-    """Tell whether the MQTT broker accepts TCP connections."""
+    """Tell whether an MQTT broker answers a CONNECT (a refused login still counts as up)."""
     parts = urlsplit(mqtt_url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"health-{uuid.uuid4().hex}")
+    answered: list[object] = []
+    client.on_connect = lambda *args: answered.append(args[3])
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 1883), timeout):
-            return True
+        client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, keepalive=5)
+        deadline = time.monotonic() + timeout
+        while not answered and time.monotonic() < deadline:
+            client.loop(timeout=0.05)
+        client.disconnect()
     except OSError:
         return False
+    return bool(answered)
 
 
 def database_status() -> dict[str, Any]:

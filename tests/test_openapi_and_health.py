@@ -49,7 +49,8 @@ def test_spec_is_served(client):
 def test_health_reports_revision_and_broker(client):
     body = client.get("/healthz").get_json()
     assert body["status"] == "ok"
-    assert body["database"]["revisions"] and body["broker"]["ok"] in (True, False)
+    assert body["database"]["revisions"]
+    assert body["broker"]["ok"] is True  # the real Mosquitto the suite runs against
 
 
 def test_health_is_503_when_database_is_down():
