@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-SIMULATE ?= 4
+SIMULATE ?= 5
 export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
 
 .PHONY: run test lint bench install system-run system-test services openapi clean
