@@ -32,6 +32,7 @@ from backend.dispatch.models import TimingEvent, WorkOrder
 from backend.dispatch.states import OPEN_CREW_STATES, Action, OrderStatus, can, next_state
 from backend.errors import Forbidden, OutOfScope
 from backend.org.models import Crew, Department, DepartmentKind, Vehicle
+from backend.tracking.terminal import enqueue_order
 
 __all__ = ["mark_delivered", "record_timing_event"]
 
@@ -269,13 +270,9 @@ def _crew_and_vehicle(
 
 def _queue_terminal(session: Session, order: WorkOrder, vehicle: Vehicle, kind: str) -> None:
     """Queue an order or recall for the vehicle terminal (tracking publishes it over MQTT)."""
-    try:
-        from backend.tracking.models import OutboundMessage
-    except ImportError:  # pragma: no cover - tracking not installed
-        return
-    payload: dict[str, Any] = {"order_id": str(order.id), "number": order.number, "kind": kind}
+    location = to_shape(order.location) if order.location is not None else None
+    payload: dict[str, Any] = {"number": order.number}
     if kind == "order":
-        location = to_shape(order.location) if order.location is not None else None
         payload.update(
             address=order.address,
             fault_type=order.fault_type,
@@ -284,14 +281,13 @@ def _queue_terminal(session: Session, order: WorkOrder, vehicle: Vehicle, kind: 
             lon=location.x if location else None,
             queue_position=order.queue_position,
         )
-    session.add(
-        OutboundMessage(
-            message_id=str(uuid.uuid4()),
-            vehicle_id=vehicle.id,
-            kind=kind,
-            order_id=str(order.id),
-            payload=payload,
-        )
+    enqueue_order(
+        session=session,
+        vehicle_id=vehicle.id,
+        order_id=str(order.id),
+        site=(location.x, location.y) if location else None,
+        payload=payload,
+        kind=kind,
     )
 
 

@@ -64,7 +64,12 @@ class IngestSettings:
 
     def topics(self) -> list[str]:
         """Return the subscriptions, prefixed with the shared group when one is set."""
-        topics = [f"{self.topic_root}/vehicles/+/+", *self.extra_topics]
+        # Only what terminals publish: the orders topic carries our own messages to them.
+        topics = [
+            f"{self.topic_root}/vehicles/+/{leaf}"
+            for leaf in ("position", "event", "ack", "status")
+        ]
+        topics += self.extra_topics
         if self.owntracks:
             topics.append("owntracks/+/+")
         if self.shared_group:

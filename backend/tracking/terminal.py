@@ -36,14 +36,15 @@ def enqueue_order(
     session: Session,
     vehicle_id: int,
     order_id: str,
-    site: tuple[float, float],
+    site: tuple[float, float] | None,
     payload: dict[str, Any],
     kind: str = "order",
 ) -> OutboundMessage:
     """Queue an order (or recall) for the vehicle's terminal; the worker publishes it.
 
     The queue row is written in the caller's transaction, so a dispatched order is never lost
-    between the commit and the publish. A vehicle may hold several orders.
+    between the commit and the publish. A vehicle may hold several orders. Without a `site`
+    (the order has no location yet) there is no geofence arrival, only the terminal's word.
     """
     message = OutboundMessage(
         message_id=uuid.uuid4().hex,
@@ -64,11 +65,16 @@ def enqueue_order(
             assignment.active = False
     elif assignment is None:
         session.add(
-            Assignment(vehicle_id=vehicle_id, order_id=order_id, site_lon=site[0], site_lat=site[1])
+            Assignment(
+                vehicle_id=vehicle_id,
+                order_id=order_id,
+                site_lon=site[0] if site else None,
+                site_lat=site[1] if site else None,
+            )
         )
     else:
         assignment.active = True
-        assignment.site_lon, assignment.site_lat = site
+        assignment.site_lon, assignment.site_lat = site if site else (None, None)
     session.flush()
     return message
 
@@ -105,36 +111,7 @@ def _assignment(session: Session, vehicle_id: int, order_id: str) -> Assignment 
             Assignment.vehicle_id == vehicle_id, Assignment.order_id == order_id
         )
     )
-    if found is None:
-        found = assignment_from_queue(session, vehicle_id, order_id)
     return found if found is not None and found.active else None
-
-
-def assignment_from_queue(session: Session, vehicle_id: int, order_id: str) -> Assignment | None:
-    """Create the vehicle's assignment from an order message dispatch queued directly."""
-    message = session.scalar(
-        select(OutboundMessage)
-        .where(
-            OutboundMessage.vehicle_id == vehicle_id,
-            OutboundMessage.order_id == order_id,
-            OutboundMessage.kind == "order",
-        )
-        .order_by(OutboundMessage.id.desc())
-        .limit(1)
-    )
-    if message is None:
-        return None
-    lon, lat = message.payload.get("lon"), message.payload.get("lat")
-    assignment = Assignment(
-        vehicle_id=vehicle_id,
-        order_id=order_id,
-        site_lon=lon if isinstance(lon, int | float) else None,
-        site_lat=lat if isinstance(lat, int | float) else None,
-        dispatched_at=message.created_at,
-    )
-    session.add(assignment)
-    session.flush()
-    return assignment
 
 
 def record_checkpoint(
