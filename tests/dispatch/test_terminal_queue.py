@@ -1,0 +1,33 @@
+"""Dispatching queues the order for the vehicle terminal the way tracking delivers it."""
+
+from sqlalchemy import select
+
+from backend.tracking.models import Assignment, OutboundMessage
+from tests.dispatch.test_bad_input import dispatched
+
+
+def test_dispatch_queues_a_deliverable_message_and_holds_the_vehicle(api, demo, session):
+    oid = dispatched(api, demo)
+    message = session.scalars(select(OutboundMessage).where(OutboundMessage.order_id == oid)).one()
+    # The terminal acks with the message id; without it in the payload E could never be set.
+    assert message.payload["message_id"] == message.message_id
+    assert message.payload["order_id"] == oid and message.payload["kind"] == "order"
+    assert message.vehicle_id == demo.vehicles["ZJ-A1001"].id
+    assignment = session.scalars(select(Assignment).where(Assignment.order_id == oid)).one()
+    assert assignment.active and assignment.site_lon is not None  # the geofence knows the site
+
+
+def test_recall_queues_a_recall_and_frees_the_vehicle(api, demo, session):
+    oid = dispatched(api, demo)
+    response = api("dispatcher").post(
+        f"/api/v1/work-orders/{oid}/recall", json={"reason": "wrong station"}
+    )
+    assert response.status_code == 200, response.get_json()
+    kinds = session.scalars(
+        select(OutboundMessage.kind)
+        .where(OutboundMessage.order_id == oid)
+        .order_by(OutboundMessage.id)
+    ).all()
+    assert kinds == ["order", "recall"]
+    assignment = session.scalars(select(Assignment).where(Assignment.order_id == oid)).one()
+    assert not assignment.active
