@@ -18,6 +18,7 @@ from backend.dispatch.service import (
     REPAIR_CENTER_ROLES,
     _require_role,
     get_order,
+    system_step,
 )
 from backend.dispatch.states import Action, next_state
 from backend.errors import Conflict, Forbidden, NotFound
@@ -111,18 +112,14 @@ def close_order(
 ) -> WorkOrder:
     """Close a followed-up order."""
     _require_role(actor, CALL_CENTER_ROLES | REPAIR_CENTER_ROLES, "close orders")
-    now = now or utcnow()
-    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
-    order.status = next_state(order.status, Action.CLOSE)
-    order.closed_at = order.updated_at = now
-    append_event(
-        session,
-        order,
+    order = system_step(
+        session=session,
+        actor=actor,
+        order_id=order_id,
+        action=Action.CLOSE,
         point="closed",
-        occurred_at=now,
-        source="system",
-        actor=actor.audit_name,
         now=now,
     )
+    order.closed_at = order.updated_at
     session.flush()
     return order

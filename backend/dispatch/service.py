@@ -208,13 +208,34 @@ def accept_at_center(
 ) -> WorkOrder:
     """The repair center takes the order on (stops the acceptance escalation)."""
     _require_role(actor, REPAIR_CENTER_ROLES, "accept orders for a repair center")
+    return system_step(
+        session=session,
+        actor=actor,
+        order_id=order_id,
+        action=Action.CENTER_ACCEPT,
+        point="center_accepted",
+        now=now,
+    )
+
+
+def system_step(
+    *,
+    session: Session,
+    actor: Actor,
+    order_id: uuid.UUID,
+    action: Action,
+    point: str,
+    now: datetime | None,
+) -> WorkOrder:
+    """Move the order by `action` now and record `point` as a system event (roles checked)."""
     now = now or utcnow()
     order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
-    order.status = next_state(order.status, Action.CENTER_ACCEPT)
+    order.status = next_state(order.status, action)
+    order.updated_at = now
     append_event(
         session,
         order,
-        point="center_accepted",
+        point=point,
         occurred_at=now,
         source="system",
         actor=actor.audit_name,
