@@ -9,7 +9,9 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from backend.db import Database, utcnow
 from backend.tracking.decode import DecodeError, decode_mqtt, parse_topic
@@ -277,37 +280,34 @@ class IngestWorker:
 
     def publish_alerts(self) -> int:
         """Publish queued escalation alerts QoS 1 on `{root}/alerts/{department_id}`."""
-        sent = 0
         with self.database.unit_of_work(actor="system:outbox") as session:
-            pending = [(a.id, a.department_id, a.payload) for a in pending_alerts(session)]
-        for outbox_id, department_id, payload in pending:
-            info = self.client.publish(
-                f"{self.settings.topic_root}/alerts/{department_id}",
-                json.dumps(payload, default=str),
-                qos=1,
-            )
-            try:
-                info.wait_for_publish(timeout=10)
-            except RuntimeError:
-                break
-            if not info.is_published():
-                break
-            with self.database.unit_of_work(actor="system:outbox") as session:
-                mark_alert_published(session, outbox_id, utcnow())
-            sent += 1
-        return sent
+            pending = [
+                (f"{self.settings.topic_root}/alerts/{a.department_id}", a.payload, a.id)
+                for a in pending_alerts(session)
+            ]
+        return self._publish_each(pending, mark_alert_published)
 
     def publish_pending(self) -> int:
         """Publish queued orders and recalls QoS 1; mark each once the broker has it."""
-        sent = 0
         with self.database.unit_of_work(actor="system:outbox") as session:
-            pending = [(m.message_id, vid, m.payload) for m, vid in pending_messages(session)]
-        for message_id, vid, payload in pending:
-            info = self.client.publish(
-                f"{self.settings.topic_root}/vehicles/{vid}/orders",
-                json.dumps(payload, default=str),
-                qos=1,
-            )
+            pending = [
+                (f"{self.settings.topic_root}/vehicles/{vid}/orders", m.payload, m.message_id)
+                for m, vid in pending_messages(session)
+            ]
+        return self._publish_each(pending, mark_published)
+
+    def _publish_each(
+        self,
+        items: list[tuple[str, Any, Any]],
+        mark: Callable[[Session, Any, datetime], None],
+    ) -> int:
+        """Publish (topic, payload, key) in order; mark each once the broker has it.
+
+        Stops at the first one the broker did not take: it stays queued for the next pass.
+        """
+        sent = 0
+        for topic, payload, key in items:
+            info = self.client.publish(topic, json.dumps(payload, default=str), qos=1)
             try:
                 info.wait_for_publish(timeout=10)
             except RuntimeError:
@@ -315,7 +315,7 @@ class IngestWorker:
             if not info.is_published():
                 break
             with self.database.unit_of_work(actor="system:outbox") as session:
-                mark_published(session, message_id, utcnow())
+                mark(session, key, utcnow())
             sent += 1
         return sent
 
