@@ -13,6 +13,7 @@ from backend.org.models import Crew
 from backend.syncing import ADAPTERS
 from sync import store
 from sync.protocol import MAX_BATCH
+from sync.store import apply as store_apply
 from tests.sync.helpers import batch, inspection, mutation, reading
 
 URBAN = "H-1001"
@@ -211,14 +212,14 @@ def test_a_failure_mid_batch_applies_nothing(http, committed_db, monkeypatch):
     device = http(URBAN)
     first = mutation("meter_reading", "append", reading())
     second = mutation("meter_reading", "append", reading())
-    original = store._write
+    original = store_apply._write
 
     def explode(ctx, adapter, mut, record, result):
         if mut.mutation_id == uuid.UUID(second["mutation_id"]):
             raise RuntimeError("disk full")
         return original(ctx, adapter, mut, record, result)
 
-    monkeypatch.setattr(store, "_write", explode)
+    monkeypatch.setattr(store_apply, "_write", explode)
     reply = device.request("POST", "/api/v1/sync/push", json_body=batch(first, second))
     assert reply.status == 500
     with committed_db.unit_of_work() as session:

@@ -1,0 +1,56 @@
+"""Persistence of sync: apply a push through the merge engine, page the change feed, conflicts.
+
+Tables live on `SyncBase`: stored verdicts by `mutation_id` (idempotent replay), the conflict
+queue, purged ids (tombstones that outlive their rows), blob metadata and device clock skew.
+Nothing here commits: the request (or the caller's unit of work) is the commit point.
+"""
+
+from sync.store.apply import SKEW_TOLERANCE, PushOutcome, purge, push, verdict_counts
+from sync.store.conflicts import get_conflict, list_conflicts, resolve
+from sync.store.errors import SyncError
+from sync.store.feed import MAX_PULL_LIMIT, Cursor, PullPage, blob_states, pull
+from sync.store.records import (
+    from_wire,
+    record_fields,
+    record_scope,
+    server_record,
+    store_writes,
+    to_wire,
+)
+from sync.store.tables import (
+    BlobRecord,
+    DeviceClock,
+    StoredMutation,
+    SyncConflict,
+    Tombstone,
+    UTCTime,
+)
+
+__all__ = [
+    "MAX_PULL_LIMIT",
+    "SKEW_TOLERANCE",
+    "BlobRecord",
+    "Cursor",
+    "DeviceClock",
+    "PullPage",
+    "PushOutcome",
+    "StoredMutation",
+    "SyncConflict",
+    "SyncError",
+    "Tombstone",
+    "UTCTime",
+    "blob_states",
+    "from_wire",
+    "get_conflict",
+    "list_conflicts",
+    "pull",
+    "purge",
+    "push",
+    "record_fields",
+    "record_scope",
+    "resolve",
+    "server_record",
+    "store_writes",
+    "to_wire",
+    "verdict_counts",
+]

@@ -1,0 +1,316 @@
+"""Apply a push batch through the merge engine; purge records behind tombstones."""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.entities import RejectionError
+from sync.merge import MergeResult, ServerRecord, Writes, merge, unknown_entity
+from sync.protocol import Mutation, PushBatch, RejectReason, Verdict, VerdictKind
+from sync.registry import EntityAdapter, Registry, SyncActor
+from sync.store.records import from_wire, record_scope, server_record
+from sync.store.tables import DeviceClock, StoredMutation, SyncConflict, Tombstone
+
+# A device clock further off than this is corrected (and the correction flagged).
+SKEW_TOLERANCE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """The verdicts of a push and the clock estimate it was applied with."""
+
+    verdicts: tuple[Verdict | dict[str, object], ...]
+    skew_seconds: float
+    clock_corrected: bool
+
+    def to_wire(self) -> dict[str, object]:
+        """Return the JSON-ready reply."""
+        return {
+            "verdicts": [v if isinstance(v, dict) else v.to_wire() for v in self.verdicts],
+            "clock": {"skew_seconds": self.skew_seconds, "corrected": self.clock_corrected},
+        }
+
+
+@dataclass
+class _Context:
+    session: Session
+    actor: SyncActor
+    registry: Registry
+    batch: PushBatch
+    now: datetime
+    skew: timedelta
+    corrected: bool
+    # In order: a stored verdict (replay) or what was decided, finished after the flush.
+    entries: list[dict[str, object] | tuple[Mutation, MergeResult, Any]] = field(
+        default_factory=list
+    )
+    stored: dict[str, StoredMutation] = field(default_factory=dict)
+    loaded: dict[tuple[str, str], Any] = field(default_factory=dict)
+    tombstones: set[tuple[str, str]] = field(default_factory=set)
+    touched: set[tuple[str, str]] = field(default_factory=set)
+    key_writes: list[tuple[Any, Writes]] = field(default_factory=list)
+
+
+def push(
+    session: Session, actor: SyncActor, batch: PushBatch, *, registry: Registry, now: datetime
+) -> PushOutcome:
+    """Apply a validated batch mutation by mutation; the caller commits all of it or nothing.
+
+    Records, stored verdicts and tombstones are read in one query each and written in one
+    flush; a record touched twice in a batch is flushed before its second merge.
+    """
+    skew = now - batch.sent_at
+    corrected = abs(skew) > SKEW_TOLERANCE
+    session.add(
+        DeviceClock(
+            device=actor.name,
+            batch_id=str(batch.batch_id),
+            sent_at=batch.sent_at,
+            received_at=now,
+            skew_seconds=skew.total_seconds(),
+            corrected=corrected,
+        )
+    )
+    ctx = _Context(session, actor, registry, batch, now, skew, corrected)
+    _prefetch(ctx)
+    for mutation in batch.mutations:
+        _apply_one(ctx, mutation)
+    _flush(ctx)
+    verdicts = [_finish(ctx, entry) for entry in ctx.entries]
+    session.flush()
+    return PushOutcome(tuple(verdicts), round(skew.total_seconds(), 3), corrected)
+
+
+def _prefetch(ctx: _Context) -> None:
+    session, mutations = ctx.session, ctx.batch.mutations
+    ids = [str(m.mutation_id) for m in mutations]
+    query = select(StoredMutation).where(StoredMutation.mutation_id.in_(ids))
+    ctx.stored = {s.mutation_id: s for s in session.scalars(query)}
+    lock = session.get_bind().dialect.name == "postgresql"
+    by_entity: dict[str, set[uuid.UUID]] = {}
+    for mutation in mutations:
+        if ctx.registry.get(mutation.entity) is not None:
+            by_entity.setdefault(mutation.entity, set()).add(mutation.id)
+    for entity, record_ids in by_entity.items():
+        adapter = ctx.registry.adapters[entity]
+        model = adapter.model
+        records: Any = select(model).where(model.id.in_(sorted(record_ids)))
+        records = records.execution_options(populate_existing=True).order_by(model.id)
+        # Locked in id order, so two concurrent pushes cannot deadlock on the same records.
+        for record in session.scalars(records.with_for_update() if lock else records):
+            ctx.loaded[(entity, str(record.id))] = record
+        missing = [str(i) for i in record_ids if (entity, str(i)) not in ctx.loaded]
+        if missing:
+            gone = select(Tombstone.record_id).where(
+                Tombstone.entity == entity, Tombstone.record_id.in_(missing)
+            )
+            ctx.tombstones.update((entity, r) for r in session.scalars(gone))
+
+
+def _flush(ctx: _Context) -> None:
+    """Flush (the change feed numbers the writes), then note set-key versions."""
+    ctx.session.flush()
+    for record, writes in ctx.key_writes:
+        extra: dict[str, object] = {}
+        for name, changed in writes.changed_keys.items():
+            for key in changed:
+                extra[f"{name}.{key}"] = record.version
+        record.field_versions = {**(record.field_versions or {}), **extra}
+    ctx.key_writes.clear()
+
+
+def _occurred(ctx: _Context, mutation: Mutation) -> datetime:
+    """Return the mutation's time on the server clock; never later than now."""
+    if mutation.occurred_at is None:
+        return ctx.now
+    moment = mutation.occurred_at + ctx.skew if ctx.corrected else mutation.occurred_at
+    return min(moment, ctx.now)
+
+
+def _apply_one(ctx: _Context, mutation: Mutation) -> None:
+    stored = ctx.stored.get(str(mutation.mutation_id))
+    if stored is not None:
+        original = stored.verdict["verdict"]
+        ctx.entries.append(
+            {**stored.verdict, "verdict": VerdictKind.DUPLICATE.value, "original": original}
+        )
+        return
+    adapter = ctx.registry.get(mutation.entity)
+    record: Any = None
+    if adapter is None:
+        result = unknown_entity(mutation)
+    else:
+        record, result = _judge(ctx, adapter, mutation)
+    if adapter is not None and result.kind is not VerdictKind.REJECTED:
+        try:
+            record = _write(ctx, adapter, mutation, record, result)
+        except RejectionError as exc:
+            result = MergeResult.rejected(exc.reason, exc.detail)
+        else:
+            ctx.touched.add((mutation.entity, str(mutation.id)))
+    ctx.entries.append((mutation, result, record))
+
+
+def _finish(
+    ctx: _Context, entry: dict[str, object] | tuple[Mutation, MergeResult, Any]
+) -> Verdict | dict[str, object]:
+    if isinstance(entry, dict):
+        return entry
+    mutation, result, record = entry
+    verdict = result.verdict(mutation, None if record is None else int(record.version))
+    ctx.session.add(
+        StoredMutation(
+            mutation_id=str(mutation.mutation_id),
+            batch_id=str(ctx.batch.batch_id),
+            device=ctx.actor.name,
+            entity=mutation.entity,
+            record_id=str(mutation.id),
+            verdict=verdict.to_wire(),
+            occurred_at=_occurred(ctx, mutation),
+            device_occurred_at=mutation.occurred_at,
+            clock_corrected=ctx.corrected and mutation.occurred_at is not None,
+            received_at=ctx.now,
+        )
+    )
+    return verdict
+
+
+def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[Any, MergeResult]:
+    if not adapter.pushable:
+        detail = f"{adapter.spec.name} records change through their own API, not sync pushes"
+        return None, MergeResult.rejected(RejectReason.OP_NOT_ALLOWED, detail)
+    key = (mutation.entity, str(mutation.id))
+    if key in ctx.touched:
+        _flush(ctx)  # an earlier mutation of this batch changed it: merge against that
+    record = ctx.loaded.get(key)
+    name = f"{adapter.spec.name} {mutation.id}"
+    server: ServerRecord | None
+    if record is not None:
+        if not ctx.actor.sees(*record_scope(adapter, record)):
+            detail = (
+                f"{name} is outside your scope (it belongs to another crew or department, "
+                "or was reassigned); the change was not applied"
+            )
+            return record, MergeResult.rejected(RejectReason.OUT_OF_SCOPE, detail)
+        server = server_record(adapter, record, ctx.actor.name)
+    elif key in ctx.tombstones:
+        server = ServerRecord(id=mutation.id, version=0, fields={}, deleted=True)
+    else:
+        server = None
+    result = merge(adapter.spec, server, mutation)
+    if result.kind is VerdictKind.REJECTED:
+        return record, result
+    refusal = adapter.authorize(ctx.session, ctx.actor, record, mutation.fields)
+    if refusal is not None:
+        return record, MergeResult.rejected(RejectReason.OUT_OF_SCOPE, f"{name}: {refusal}")
+    return record, result
+
+
+def _write(
+    ctx: _Context, adapter: EntityAdapter, mutation: Mutation, record: Any, result: MergeResult
+) -> Any:
+    if record is None and adapter.create is not None:
+        with ctx.session.begin_nested():  # a refusal undoes what the service wrote
+            record = adapter.create(
+                ctx.session,
+                ctx.actor,
+                mutation.id,
+                result.writes.values,
+                ctx.skew if ctx.corrected else timedelta(0),
+            )
+        ctx.loaded[(mutation.entity, str(mutation.id))] = record
+        return record
+    if record is None:
+        record = _create(ctx, adapter, mutation)
+        ctx.loaded[(mutation.entity, str(mutation.id))] = record
+    if result.delete:
+        record.deleted = True
+    elif result.writes.values:
+        if adapter.update is not None:
+            with ctx.session.begin_nested():  # a refusal undoes what the service wrote
+                adapter.update(
+                    ctx.session,
+                    ctx.actor,
+                    record,
+                    result.writes.values,
+                    mutation.mutation_id,
+                    _occurred(ctx, mutation),
+                )
+        else:
+            for name, value in result.writes.values.items():
+                setattr(record, name, from_wire(adapter, name, value))
+        writers = dict.fromkeys(("@" + n for n in result.writes.values), ctx.actor.name)
+        for name, changed in result.writes.changed_keys.items():
+            writers.update(dict.fromkeys((f"@{name}.{k}" for k in changed), ctx.actor.name))
+        # The change feed merges its versions into these on flush; key versions follow it.
+        record.field_versions = {**(record.field_versions or {}), **writers}
+        if result.writes.changed_keys:
+            ctx.key_writes.append((record, result.writes))
+    dept, crew = record_scope(adapter, record)
+    for conflict in result.conflicts:
+        ctx.session.add(
+            SyncConflict(
+                entity=adapter.spec.name,
+                record_id=str(mutation.id),
+                field=conflict.field,
+                key=conflict.key,
+                server_value=conflict.server,
+                client_value=conflict.client,
+                mutation_id=str(mutation.mutation_id),
+                device=ctx.actor.name,
+                department_id=dept,
+                crew_id=crew,
+                created_at=ctx.now,
+            )
+        )
+    return record
+
+
+def _create(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> Any:
+    dept_col, crew_col = adapter.scope_columns
+    values: dict[str, object] = {"id": mutation.id, dept_col: ctx.actor.department_id}
+    if crew_col:
+        values[crew_col] = ctx.actor.crew_id
+    if adapter.time_field:
+        values[adapter.time_field] = _occurred(ctx, mutation)
+        if ctx.corrected and "clock_corrected" in adapter.model.__table__.columns:
+            values["clock_corrected"] = True
+    if "created_by" in adapter.model.__table__.columns:
+        values["created_by"] = ctx.actor.name
+    record = adapter.model(**values)
+    ctx.session.add(record)
+    return record
+
+
+def purge(session: Session, adapter: EntityAdapter, record_id: uuid.UUID, actor: str) -> None:
+    """Delete a record's row for good, keeping its id as a tombstone."""
+    record = session.get(adapter.model, record_id)
+    if record is not None and not record.deleted:
+        record.deleted = True  # the change feed tells devices before the row goes
+        session.flush()
+    if record is not None:
+        session.delete(record)
+    if session.get(Tombstone, (adapter.spec.name, str(record_id))) is None:
+        session.add(
+            Tombstone(
+                entity=adapter.spec.name,
+                record_id=str(record_id),
+                purged_at=datetime.now(UTC),
+                purged_by=actor,
+            )
+        )
+    session.flush()
+
+
+def verdict_counts(verdicts: Iterable[Verdict | dict[str, object]]) -> dict[str, int]:
+    """Count verdict kinds (for logs and the benchmark)."""
+    counts: dict[str, int] = {}
+    for verdict in verdicts:
+        kind = verdict["verdict"] if isinstance(verdict, dict) else verdict.kind.value
+        counts[str(kind)] = counts.get(str(kind), 0) + 1
+    return counts

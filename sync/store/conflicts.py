@@ -1,0 +1,92 @@
+"""The conflict queue: list, load and resolve conflicts in the caller's scope."""
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.entities import RejectionError
+from sync.merge import Resolution, resolve_conflict
+from sync.protocol import FieldConflict
+from sync.registry import Registry, SyncActor
+from sync.store.errors import SyncError
+from sync.store.records import _load, record_fields, server_record, store_writes
+from sync.store.tables import SyncConflict
+
+
+def list_conflicts(
+    session: Session, actor: SyncActor, *, status: str | None, limit: int = 200
+) -> list[SyncConflict]:
+    """Return queued conflicts in the caller's scope, oldest first."""
+    query = select(SyncConflict).where(SyncConflict.department_id.in_(sorted(actor.department_ids)))
+    if status:
+        query = query.where(SyncConflict.status == status)
+    return list(session.scalars(query.order_by(SyncConflict.id).limit(limit)))
+
+
+def get_conflict(session: Session, actor: SyncActor, conflict_id: int) -> SyncConflict:
+    """Load one conflict in the caller's scope or raise a 404."""
+    conflict = session.get(SyncConflict, conflict_id)
+    if conflict is None or not actor.sees(conflict.department_id, None):
+        raise SyncError(404, "not-found", "Not found", f"conflict {conflict_id} does not exist")
+    return conflict
+
+
+def resolve(
+    session: Session,
+    actor: SyncActor,
+    *,
+    registry: Registry,
+    conflict_id: int,
+    resolution: Resolution,
+    value: object = None,
+    now: datetime,
+) -> SyncConflict:
+    """Settle a queued conflict: keep the server value, take the client's, or store an edit."""
+    if not actor.can_resolve:
+        raise SyncError(403, "forbidden", "Not allowed", "only dispatchers resolve conflicts")
+    conflict = get_conflict(session, actor, conflict_id)
+    if conflict.status != "open":
+        raise SyncError(
+            409,
+            "sync-conflict-resolved",
+            "Conflict already resolved",
+            f"conflict {conflict_id} was resolved by {conflict.resolved_by}",
+        )
+    adapter = registry.get(conflict.entity)
+    record = None if adapter is None else _load(session, adapter, uuid.UUID(conflict.record_id))
+    if adapter is None or record is None:
+        raise SyncError(
+            409,
+            "sync-conflict-unresolvable",
+            "Conflict cannot be resolved",
+            f"{conflict.entity} {conflict.record_id} no longer exists",
+        )
+    server = server_record(adapter, record, None)
+    queued = FieldConflict(
+        conflict.field, conflict.server_value, conflict.client_value, conflict.key
+    )
+    try:
+        writes = resolve_conflict(adapter.spec, server, queued, resolution, value)
+    except RejectionError as exc:  # pragma: no cover - resolve_conflict wraps these
+        raise SyncError(422, "sync-conflict-unresolvable", "Invalid value", exc.detail) from exc
+    except Exception as exc:
+        slug = getattr(exc, "type", None)
+        if not isinstance(slug, str):
+            raise
+        status = 409 if slug == "sync-conflict-stale" else 422
+        raise SyncError(status, slug, getattr(exc, "title", "Conflict"), str(exc)) from exc
+    if writes.values:
+        store_writes(session, adapter, record, writes, actor.name)
+    stored = record_fields(adapter, record)[conflict.field]
+    if conflict.key is not None and isinstance(stored, Mapping):
+        stored = stored.get(conflict.key)
+    conflict.status = "resolved"
+    conflict.resolution = resolution.value
+    conflict.resolved_value = stored
+    conflict.resolved_by = actor.name
+    conflict.resolved_at = now
+    session.flush()
+    return conflict

@@ -1,0 +1,161 @@
+"""Page the change feed: cursors, scope and the entries a device pulls."""
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from sync.changes import Change, pull_horizon
+from sync.registry import EntityAdapter, Registry, SyncActor
+from sync.store.errors import SyncError
+from sync.store.records import record_fields, record_scope
+from sync.store.tables import BlobRecord
+
+MAX_PULL_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in the change feed: the last (txid, id) delivered."""
+
+    txid: int = 0
+    id: int = 0
+
+    def encode(self) -> str:
+        """Return the opaque wire form."""
+        return f"v1.{self.txid}.{self.id}"
+
+    @classmethod
+    def decode(cls, text: str | None) -> "Cursor":
+        """Parse a wire cursor; None or empty starts from the beginning."""
+        if not text:
+            return cls()
+        parts = text.split(".")
+        valid = len(parts) == 3 and parts[0] == "v1" and all(p.isdigit() for p in parts[1:])
+        if not valid or any(int(p) >= 2**63 for p in parts[1:]):
+            raise SyncError(400, "sync-bad-cursor", "Invalid cursor", f"cursor {text!r} is invalid")
+        return cls(int(parts[1]), int(parts[2]))
+
+
+@dataclass(frozen=True)
+class PullPage:
+    """Changes after a cursor, within the caller's scope."""
+
+    changes: tuple[dict[str, object], ...]
+    cursor: Cursor
+    has_more: bool
+
+    def to_wire(self) -> dict[str, object]:
+        """Return the JSON-ready reply."""
+        return {
+            "changes": list(self.changes),
+            "cursor": self.cursor.encode(),
+            "has_more": self.has_more,
+        }
+
+
+def _scope_clause(actor: SyncActor) -> Any:
+    if actor.kind == "device":
+        return or_(
+            Change.scope_crew_id.in_(sorted(actor.crew_ids)),
+            and_(
+                Change.scope_crew_id.is_(None),
+                Change.scope_department_id.in_(sorted(actor.department_ids)),
+            ),
+        )
+    return Change.scope_department_id.in_(sorted(actor.department_ids))
+
+
+def pull(
+    session: Session, actor: SyncActor, *, registry: Registry, cursor: Cursor, limit: int
+) -> PullPage:
+    """Return the next page of changes in scope; never skips a late-committing transaction."""
+    limit = max(1, min(limit, MAX_PULL_LIMIT))
+    horizon = pull_horizon(session)
+    after = or_(Change.txid > cursor.txid, and_(Change.txid == cursor.txid, Change.id > cursor.id))
+    rows = session.execute(
+        select(Change.txid, Change.id, Change.entity, Change.record_id, Change.op)
+        .where(after, Change.txid < horizon, _scope_clause(actor))
+        .order_by(Change.txid, Change.id)
+        .limit(limit + 1)
+    ).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if not rows:
+        return PullPage((), cursor, False)
+    last: dict[tuple[str, str], tuple[int, str]] = {}
+    for _txid, change_id, entity, record_id, op in rows:
+        last.pop((entity, record_id), None)  # keep the latest entry, in feed order
+        last[(entity, record_id)] = (change_id, op)
+    adapters = registry.by_model_entity()
+    records = _load_records(session, adapters, last)
+    changes = []
+    for (entity, record_id), (change_id, op) in last.items():
+        adapter = adapters.get(entity)
+        if adapter is None:
+            continue
+        entry = _entry(session, actor, adapter, records.get((entity, record_id)), record_id, op)
+        if entry is not None:
+            changes.append({**entry, "change": change_id})
+    return PullPage(tuple(changes), Cursor(rows[-1][0], rows[-1][1]), has_more)
+
+
+def _load_records(
+    session: Session,
+    adapters: Mapping[str, EntityAdapter],
+    wanted: Iterable[tuple[str, str]],
+) -> dict[tuple[str, str], Any]:
+    by_entity: dict[str, list[uuid.UUID]] = {}
+    for entity, record_id in wanted:
+        if entity in adapters:
+            by_entity.setdefault(entity, []).append(uuid.UUID(record_id))
+    found: dict[tuple[str, str], Any] = {}
+    for entity, ids in by_entity.items():
+        model = adapters[entity].model
+        for record in session.scalars(select(model).where(model.id.in_(ids))):
+            found[(entity, str(record.id))] = record
+    return found
+
+
+def _entry(
+    session: Session,
+    actor: SyncActor,
+    adapter: EntityAdapter,
+    record: Any,
+    record_id: str,
+    op: str,
+) -> dict[str, object] | None:
+    head = {"entity": adapter.spec.name, "id": record_id}
+    if record is None or record.deleted or op == "delete":
+        return {**head, "op": "delete", "version": None if record is None else record.version}
+    if not actor.sees(*record_scope(adapter, record)):
+        # A record that left the scope; an earlier upsert of it is withheld, the leave says so.
+        return {**head, "op": "leave", "version": record.version} if op == "leave" else None
+    entry: dict[str, object] = {
+        **head,
+        "op": "upsert",
+        "version": record.version,
+        "fields": record_fields(adapter, record),
+    }
+    if adapter.blob_fields:
+        entry["blobs"] = blob_states(
+            session, [getattr(record, f) for f in adapter.blob_fields if getattr(record, f)]
+        )
+    return entry
+
+
+def blob_states(session: Session, hashes: Sequence[str]) -> dict[str, str]:
+    """Return `stored` or `pending` (not arrived yet) for each referenced blob."""
+    if not hashes:
+        return {}
+    complete = set(
+        session.scalars(
+            select(BlobRecord.sha256).where(
+                BlobRecord.sha256.in_(list(hashes)), BlobRecord.complete.is_(True)
+            )
+        )
+    )
+    return {sha: "stored" if sha in complete else "pending" for sha in hashes}

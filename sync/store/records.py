@@ -1,0 +1,111 @@
+"""Stored records as the merge engine and the wire see them, and back."""
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import TypeDecorator
+from sqlalchemy.orm import Session
+
+from sync.merge import ServerRecord, Writes
+from sync.protocol import format_time, parse_time
+from sync.registry import EntityAdapter
+
+
+def to_wire(value: object) -> object:
+    """Return a column value as JSON data (UUIDs and times as strings)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return format_time(value)
+    return value
+
+
+def _python_type(adapter: EntityAdapter, name: str) -> type[Any] | None:
+    column_type = adapter.model.__table__.columns[name].type
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    try:
+        python_type: type[Any] = column_type.python_type
+    except NotImplementedError:
+        return None
+    return python_type
+
+
+def from_wire(adapter: EntityAdapter, name: str, value: object) -> object:
+    """Return a normalised wire value as the column's Python value."""
+    if value is None:
+        return None
+    python_type = _python_type(adapter, name)
+    if python_type is uuid.UUID:
+        return uuid.UUID(str(value))
+    if python_type is datetime:
+        return parse_time(value)
+    return value
+
+
+def record_fields(adapter: EntityAdapter, record: Any) -> dict[str, object]:
+    """Return the spec fields of a record as wire values."""
+    if adapter.read is not None:
+        return adapter.read(record)
+    return {name: to_wire(getattr(record, name)) for name in adapter.spec.fields}
+
+
+def record_scope(adapter: EntityAdapter, record: Any) -> tuple[int | None, int | None]:
+    """Return the (department, crew) a record is visible in."""
+    dept_col, crew_col = adapter.scope_columns
+    dept = getattr(record, dept_col, None) if dept_col else None
+    crew = getattr(record, crew_col, None) if crew_col else None
+    return dept, crew
+
+
+def server_record(adapter: EntityAdapter, record: Any, writer: str | None) -> ServerRecord:
+    """Build the merge engine's view of a stored record.
+
+    `field_versions` holds, beside the plain field versions written by the change feed,
+    `field.key` versions of set keys and `@field` / `@field.key` writers. A field last written
+    by the same `writer` counts as unchanged: a device's own earlier write is not a concurrent
+    change (that write was itself merged against everything before it).
+    """
+    stored: Mapping[str, Any] = record.field_versions or {}
+    versions: dict[str, int] = {}
+    keys: dict[str, dict[str, int]] = {}
+    for name, value in stored.items():
+        if name.startswith("@"):
+            continue
+        own = writer is not None and stored.get("@" + name) == writer
+        version = 0 if own else int(value)
+        if "." in name:
+            field_name, key = name.split(".", 1)
+            keys.setdefault(field_name, {})[key] = version
+        else:
+            versions[name] = version
+    return ServerRecord(
+        id=record.id,
+        version=int(record.version),
+        fields=record_fields(adapter, record),
+        field_versions=versions,
+        key_versions=keys,
+        deleted=bool(record.deleted),
+    )
+
+
+def store_writes(
+    session: Session, adapter: EntityAdapter, record: Any, writes: Writes, writer: str
+) -> None:
+    """Write merged values into a record and note the writer of each field and set key."""
+    for name, value in writes.values.items():
+        setattr(record, name, from_wire(adapter, name, value))
+    session.flush()  # the change feed assigns the version here
+    extra: dict[str, object] = {"@" + name: writer for name in writes.values}
+    for name, changed in writes.changed_keys.items():
+        for key in changed:
+            extra[f"{name}.{key}"] = record.version
+            extra[f"@{name}.{key}"] = writer
+    record.field_versions = {**(record.field_versions or {}), **extra}
+
+
+def _load(session: Session, adapter: EntityAdapter, record_id: uuid.UUID) -> Any:
+    lock = session.get_bind().dialect.name == "postgresql"
+    return session.get(adapter.model, record_id, with_for_update=lock, populate_existing=True)

@@ -1,0 +1,144 @@
+"""Sync tables on `SyncBase`: verdicts, conflicts, tombstones, blobs and device clocks."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sync.changes import SyncBase
+from sync.protocol import format_time
+
+
+class UTCTime(TypeDecorator[datetime]):
+    """Aware UTC timestamps on both backends (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StoredMutation(SyncBase):
+    """The verdict of one mutation, kept so a replay gets the same answer."""
+
+    __tablename__ = "sync_mutations"
+
+    mutation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(36), index=True)
+    device: Mapped[str] = mapped_column(String(120), index=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(36), index=True)
+    verdict: Mapped[dict[str, Any]] = mapped_column(JSON)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCTime())
+    device_occurred_at: Mapped[datetime | None] = mapped_column(UTCTime())
+    clock_corrected: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(UTCTime())
+
+
+class SyncConflict(SyncBase):
+    """A field (or set key) both sides changed to different values; the server value stands."""
+
+    __tablename__ = "sync_conflicts"
+    __table_args__ = (Index("ix_sync_conflicts_status_department", "status", "department_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(36), index=True)
+    field: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str | None] = mapped_column(String(64))
+    server_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    client_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    mutation_id: Mapped[str] = mapped_column(String(36), index=True)
+    device: Mapped[str] = mapped_column(String(120))
+    department_id: Mapped[int | None] = mapped_column(Integer)
+    crew_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCTime())
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    resolved_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(120))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCTime())
+
+    def to_wire(self) -> dict[str, object]:
+        """Return the JSON-ready form."""
+        return {
+            "id": self.id,
+            "entity": self.entity,
+            "record_id": self.record_id,
+            "field": self.field,
+            "key": self.key,
+            "server": self.server_value,
+            "client": self.client_value,
+            "mutation_id": self.mutation_id,
+            "device": self.device,
+            "status": self.status,
+            "created_at": format_time(self.created_at),
+            "resolution": self.resolution,
+            "resolved_value": self.resolved_value,
+            "resolved_by": self.resolved_by,
+            "resolved_at": None if self.resolved_at is None else format_time(self.resolved_at),
+        }
+
+
+class Tombstone(SyncBase):
+    """An id whose row was purged: a stale device's create or update must not bring it back."""
+
+    __tablename__ = "sync_tombstones"
+
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    purged_at: Mapped[datetime] = mapped_column(UTCTime())
+    purged_by: Mapped[str] = mapped_column(String(120))
+
+
+class BlobRecord(SyncBase):
+    """A content-addressed blob: how much has arrived, and what was read from it."""
+
+    __tablename__ = "sync_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    taken_at: Mapped[datetime | None] = mapped_column(UTCTime())
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    has_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False)
+    uploaded_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCTime())
+
+
+class DeviceClock(SyncBase):
+    """One clock-skew estimate: server receive time minus the device's `sent_at`."""
+
+    __tablename__ = "sync_device_clocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device: Mapped[str] = mapped_column(String(120), index=True)
+    batch_id: Mapped[str] = mapped_column(String(36))
+    sent_at: Mapped[datetime] = mapped_column(UTCTime())
+    received_at: Mapped[datetime] = mapped_column(UTCTime())
+    skew_seconds: Mapped[float] = mapped_column(Float)
+    corrected: Mapped[bool] = mapped_column(Boolean)
