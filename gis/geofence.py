@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -107,7 +108,7 @@ def fix_order(fix: TrackFix) -> tuple[datetime, float, float, float, float]:
     return (fix.ts, fix.lat, fix.lon, _or(fix.acc, -1.0), _or(fix.speed, -1.0))
 
 
-class _Detector:
+class _Detector(ABC):
     """Consumes fixes in time order and fires one checkpoint at most."""
 
     def __init__(self) -> None:
@@ -142,11 +143,13 @@ class _Detector:
             self.feed(fix)
         return [] if self.fired is None else [self.fired]
 
+    @abstractmethod
     def _consume(self, fix: TrackFix) -> Checkpoint | None:
-        raise NotImplementedError
+        """Judge one fix, in time order; return the checkpoint when it fires."""
 
+    @abstractmethod
     def _reset(self) -> None:
-        raise NotImplementedError
+        """Forget everything fed so far."""
 
 
 class ArrivalDetector(_Detector):
