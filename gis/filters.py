@@ -138,6 +138,25 @@ class FixFilter:
         self.config = config or FilterConfig()
         self._tracks: OrderedDict[str, _Track] = OrderedDict()
         self._counts: Counter[tuple[str, RejectReason]] = Counter()
+        # Tracks as they were before the open batch touched them (None: vehicle was new).
+        self._journal: dict[str, _Track | None] | None = None
+
+    def begin(self) -> None:
+        """Start a batch whose acceptances `rollback` can undo (its transaction may fail)."""
+        self._journal = {}
+
+    def commit(self) -> None:
+        """Keep what the batch accepted."""
+        self._journal = None
+
+    def rollback(self) -> None:
+        """Forget what the batch accepted: a retried batch must not meet itself as duplicates."""
+        for vehicle, track in (self._journal or {}).items():
+            if track is None:
+                self._tracks.pop(vehicle, None)
+            else:
+                self._tracks[vehicle] = track
+        self._journal = None
 
     def check(self, fix: FixLike, now: datetime) -> Rejection | None:
         """Judge `fix` at server time `now`; remember it if accepted.
@@ -207,6 +226,10 @@ class FixFilter:
 
     def _track(self, vehicle: str) -> _Track:
         track = self._tracks.get(vehicle)
+        if self._journal is not None and vehicle not in self._journal:
+            self._journal[vehicle] = (
+                None if track is None else _Track(list(track.accepted), list(track.suspects))
+            )
         if track is None:
             track = self._tracks[vehicle] = _Track()
             if len(self._tracks) > self.config.max_vehicles:

@@ -85,6 +85,7 @@ class _Received:
     inbound: Inbound
     mid: int
     qos: int
+    connection: int  # which connection delivered it: packet ids are per connection
 
 
 def _decode(topic: str, payload: bytes, root: str) -> Inbound:
@@ -159,7 +160,7 @@ class IngestWorker:
                 self.client.ack(msg.mid, msg.qos)
             return
         inbound = _decode(msg.topic, bytes(msg.payload), self.settings.topic_root)
-        self.queue.put(_Received(inbound, msg.mid, msg.qos))
+        self.queue.put(_Received(inbound, msg.mid, msg.qos, self.connects))
 
     def start(self) -> IngestWorker:
         """Connect (retrying in the background) and start the writer and outbox threads."""
@@ -211,45 +212,67 @@ class IngestWorker:
     def _write_loop(self) -> None:
         next_liveness = time.monotonic()
         while not self.stopping.is_set():
-            batch = self._take_batch()
-            if batch:
-                self._write(batch)
-            if time.monotonic() >= next_liveness:
-                next_liveness = time.monotonic() + self.settings.liveness_every_s
-                self._liveness()
+            try:
+                batch = self._take_batch()
+                if batch:
+                    self._write(batch)
+                if time.monotonic() >= next_liveness:
+                    next_liveness = time.monotonic() + self.settings.liveness_every_s
+                    self._liveness()
+            except Exception:  # noqa: BLE001 - the writer must outlive any one failure
+                # Nothing of the batch was acknowledged: the broker redelivers it.
+                log.exception("writer pass failed; continuing")
+                time.sleep(1)
 
     def _write(self, batch: list[_Received]) -> BatchReport | None:
         report = self._commit([r.inbound for r in batch])
         if report is None:
             return None  # stopping: unacked messages come back with the session
-        # Committed: now, and only now, the broker may forget these messages.
+        # Committed: now, and only now, the broker may forget these messages. Packet ids of an
+        # earlier connection mean nothing now (the broker redelivers those messages anew).
         for received in batch:
-            if received.qos > 0:
+            if received.qos > 0 and received.connection == self.connects:
                 self.client.ack(received.mid, received.qos)
         self.stored += report.stored
         self.batches += 1
+        return report
+
+    def _process(self, items: list[Inbound]) -> BatchReport:
+        """Write items in one transaction; the filter forgets them if it does not commit."""
+        self.pipeline.filter.begin()
+        try:
+            with self.database.unit_of_work(actor="system:ingest") as session:
+                report = self.pipeline.process(session, items)
+        except BaseException:
+            self.pipeline.filter.rollback()
+            raise
+        self.pipeline.filter.commit()
         return report
 
     def _commit(self, items: list[Inbound]) -> BatchReport | None:
         """Write a batch, retrying while the database is down; isolate a poison message."""
         while not self.stopping.is_set():
             try:
-                with self.database.unit_of_work(actor="system:ingest") as session:
-                    return self.pipeline.process(session, items)
+                try:
+                    return self._process(items)
+                except OperationalError:
+                    raise
+                except Exception:  # noqa: BLE001 - one bad message must not stop the stream
+                    log.exception("batch failed; writing its messages one by one")
+                    return self._one_by_one(items)
             except OperationalError:
                 log.exception("database unavailable; retrying the batch")
                 time.sleep(1)
-            except Exception:  # noqa: BLE001 - one bad message must not stop the stream
-                log.exception("batch failed; writing its messages one by one")
-                return self._one_by_one(items)
         return None
 
     def _one_by_one(self, items: list[Inbound]) -> BatchReport:
+        """Write each item alone; a database outage propagates so the batch is retried."""
         total = BatchReport()
         for item in items:
             try:
-                with self.database.unit_of_work(actor="system:ingest") as session:
-                    total.stored += self.pipeline.process(session, [item]).stored
+                total.stored += self._process([item]).stored
+            except OperationalError:
+                raise
             except Exception:  # noqa: BLE001 - counted, acknowledged, never retried forever
                 log.exception("message from %s failed; counted as internal_error", item.key)
                 with self.database.unit_of_work(actor="system:ingest") as session:

@@ -231,3 +231,25 @@ def test_never_raises_and_stays_bounded(
             accepted.setdefault(vehicle, []).append(fix)
     assert flt.tracked_vehicles <= 2
     assert sum(flt.counters().values()) + sum(map(len, accepted.values())) == len(rows)
+
+
+def test_rollback_forgets_a_failed_batch_so_its_retry_is_accepted() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gis.filters import FixFilter
+
+    class Fix:
+        def __init__(self, ts, seq):
+            self.vehicle, self.ts, self.seq = "T-1", ts, seq
+            self.lat, self.lon, self.acc = 30.25, 120.14, 5.0
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    fixes = [Fix(now - timedelta(seconds=10 - i), i) for i in range(3)]
+    fix_filter = FixFilter()
+    fix_filter.begin()
+    assert all(fix_filter.check(f, now) is None for f in fixes)
+    fix_filter.rollback()  # the batch's transaction failed
+    fix_filter.begin()
+    assert all(fix_filter.check(f, now) is None for f in fixes)  # the retry is not "duplicate"
+    fix_filter.commit()
+    assert fix_filter.check(fixes[0], now).reason == "duplicate"
