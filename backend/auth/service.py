@@ -12,7 +12,7 @@ from backend.auth.actor import Actor, ensure_department_in_scope, scope_filter
 from backend.auth.models import Device, LoginAttempt, RevokedToken, Role, User
 from backend.auth.passwords import hash_secret, new_device_secret, verify_secret
 from backend.errors import Conflict, NotFound, OutOfScope, Unprocessable
-from backend.org.models import Crew, Vehicle
+from backend.org import service as org
 
 
 @dataclass(frozen=True)
@@ -137,12 +137,11 @@ def register_device(
     ensure_department_in_scope(session, actor, int(data["department_id"]))  # type: ignore[call-overload]
     if session.scalar(select(Device.id).where(Device.identifier == data["identifier"])):
         raise Conflict(f"Device '{data['identifier']}' is already registered.")
-    for key, model in (("crew_id", Crew), ("vehicle_id", Vehicle)):
-        if data.get(key) is not None and session.get(model, data[key]) is None:
-            raise Unprocessable(
-                f"{key} {data[key]} does not exist.",
-                errors=[{"field": key, "in": "json", "messages": ["Unknown id."]}],
-            )
+    # Binding a device to a crew or vehicle grants it their orders: both must be in scope.
+    if data.get("crew_id") is not None:
+        org.get_crew(session=session, actor=actor, crew_id=int(data["crew_id"]))  # type: ignore[call-overload]
+    if data.get("vehicle_id") is not None:
+        org.get_vehicle(session=session, actor=actor, vehicle_id=int(data["vehicle_id"]))  # type: ignore[call-overload]
     secret = new_device_secret()
     device = Device(**data, secret_hash=hash_secret(secret))
     session.add(device)

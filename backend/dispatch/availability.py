@@ -66,6 +66,25 @@ def pool(session: Session, crew: Crew, *, lock: bool = False) -> list[Crew]:
     return list(session.scalars(statement))
 
 
+def _crew_for(session: Session, actor: Actor, crew_id: int) -> Crew:
+    """Load a crew the actor may see: its own (crew member, device) or one in its scope."""
+    crew = session.get(Crew, crew_id)
+    if crew is None:
+        raise NotFound(f"Crew {crew_id} does not exist.")
+    own = crew_id in (actor.crew_ids or {actor.crew_id})
+    if not own and (actor.kind != "user" or not actor.sees_path(crew.department.path)):
+        raise OutOfScope(f"Crew {crew_id} is outside your data scope.")
+    return crew
+
+
+def get_availability(*, session: Session, actor: Actor, crew_id: int) -> CrewStatus:
+    """Return the crew's status (standby unless it stood down)."""
+    crew = _crew_for(session, actor, crew_id)
+    return status_of(session, crew.id) or CrewStatus(
+        crew_id=crew.id, available=True, changed_by="-"
+    )
+
+
 def set_availability(
     *,
     session: Session,

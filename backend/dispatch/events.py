@@ -280,12 +280,6 @@ def record_timing_event(
         unknown point or source).
     """
     now = now or utcnow()
-    if event_id:
-        existing = session.scalar(select(TimingEvent).where(TimingEvent.event_id == event_id))
-        if existing is not None:
-            if existing.order_id != order_id or existing.point != point:
-                raise Conflict(f"Event id {event_id} was already used for another event.")
-            return existing, False
     if point not in POINT_ACTIONS:
         raise field_error("point", f"Crews report E, F, G, H or finished, not {point!r}.")
     try:
@@ -293,7 +287,14 @@ def record_timing_event(
     except ValueError:
         raise field_error("source", f"Unknown source {source!r}.") from None
     order = load_order(session, order_id, lock=True)
+    # Authorize before answering a replay: an event id must not reveal another crew's event.
     _check_crew(session, actor, order, vehicle_id)
+    if event_id:
+        existing = session.scalar(select(TimingEvent).where(TimingEvent.event_id == event_id))
+        if existing is not None:
+            if existing.order_id != order_id or existing.point != point:
+                raise Conflict(f"Event id {event_id} was already used for another event.")
+            return existing, False
     ahead = check_not_future(occurred_at, now)
     device_time = occurred_at if ahead else None
     effective = now if ahead else occurred_at  # a future device time never moves the timeline

@@ -21,9 +21,10 @@ def vehicle_queue(*, session: Session, actor: Actor, vehicle_id: int) -> list[Wo
     vehicle = session.get(Vehicle, vehicle_id)
     if vehicle is None:
         raise NotFound(f"Vehicle {vehicle_id} does not exist.")
-    if actor.kind == "user" and not actor.sees_path(vehicle.department.path):
-        if vehicle.crew_id not in actor.crew_ids:
-            raise OutOfScope(f"Vehicle {vehicle_id} is outside your data scope.")
+    own_vehicle = actor.vehicle_id == vehicle_id or vehicle.crew_id in actor.crew_ids
+    in_scope = actor.kind == "user" and actor.sees_path(vehicle.department.path)
+    if not (own_vehicle or in_scope):  # a device sees only its own crew's vehicle
+        raise OutOfScope(f"Vehicle {vehicle_id} is outside your data scope.")
     return list(
         session.scalars(
             select(WorkOrder)

@@ -240,8 +240,7 @@ class Availability(MethodView):
     @blp.response(200, CrewStatusSchema)
     def get(self, crew_id: int) -> Any:
         """Show the crew's availability (standby unless it stood down)."""
-        status = availability.status_of(request_session(), crew_id)
-        return status or CrewStatus(crew_id=crew_id, available=True, changed_by="-")
+        return availability.get_availability(**_ctx(), crew_id=crew_id)
 
     @requires(*CREW, *CENTER, devices=True)
     @blp.arguments(AvailabilitySchema)
