@@ -13,7 +13,7 @@ from sync.entities import RejectionError
 from sync.merge import MergeResult, ServerRecord, Writes, merge, unknown_entity
 from sync.protocol import Mutation, PushBatch, RejectReason, Verdict, VerdictKind
 from sync.registry import EntityAdapter, Registry, SyncActor
-from sync.store.records import from_wire, record_scope, server_record
+from sync.store.records import from_wire, note_writer, record_scope, server_record
 from sync.store.tables import DeviceClock, StoredMutation, SyncConflict, Tombstone
 
 # A device clock further off than this is corrected (and the correction flagged).
@@ -53,7 +53,7 @@ class _Context:
     loaded: dict[tuple[str, str], Any] = field(default_factory=dict)
     tombstones: set[tuple[str, str]] = field(default_factory=set)
     touched: set[tuple[str, str]] = field(default_factory=set)
-    key_writes: list[tuple[Any, Writes]] = field(default_factory=list)
+    key_writes: list[tuple[Any, Writes, str]] = field(default_factory=list)
 
 
 def push(
@@ -113,14 +113,10 @@ def _prefetch(ctx: _Context) -> None:
 
 
 def _flush(ctx: _Context) -> None:
-    """Flush (the change feed numbers the writes), then note set-key versions."""
+    """Flush (the change feed numbers the writes), then note set-key versions and writers."""
     ctx.session.flush()
-    for record, writes in ctx.key_writes:
-        extra: dict[str, object] = {}
-        for name, changed in writes.changed_keys.items():
-            for key in changed:
-                extra[f"{name}.{key}"] = record.version
-        record.field_versions = {**(record.field_versions or {}), **extra}
+    for record, writes, writer in ctx.key_writes:
+        note_writer(record, writes, writer)
     ctx.key_writes.clear()
 
 
@@ -244,13 +240,8 @@ def _write(
         else:
             for name, value in result.writes.values.items():
                 setattr(record, name, from_wire(adapter, name, value))
-        writers = dict.fromkeys(("@" + n for n in result.writes.values), ctx.actor.name)
-        for name, changed in result.writes.changed_keys.items():
-            writers.update(dict.fromkeys((f"@{name}.{k}" for k in changed), ctx.actor.name))
-        # The change feed merges its versions into these on flush; key versions follow it.
-        record.field_versions = {**(record.field_versions or {}), **writers}
-        if result.writes.changed_keys:
-            ctx.key_writes.append((record, result.writes))
+        # Writers and key versions are noted after the flush, once the change feed numbered it.
+        ctx.key_writes.append((record, result.writes, ctx.actor.name))
     dept, crew = record_scope(adapter, record)
     for conflict in result.conflicts:
         ctx.session.add(

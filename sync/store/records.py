@@ -74,7 +74,9 @@ def server_record(adapter: EntityAdapter, record: Any, writer: str | None) -> Se
     for name, value in stored.items():
         if name.startswith("@"):
             continue
-        own = writer is not None and stored.get("@" + name) == writer
+        # The mark names the writer *and* the version it wrote: once anyone else changes the
+        # field (sync or not), the version moves on and the mark no longer matches.
+        own = writer is not None and stored.get("@" + name) == writer_mark(writer, int(value))
         version = 0 if own else int(value)
         if "." in name:
             field_name, key = name.split(".", 1)
@@ -91,6 +93,23 @@ def server_record(adapter: EntityAdapter, record: Any, writer: str | None) -> Se
     )
 
 
+def writer_mark(writer: str, version: int) -> str:
+    """Return the `@field` mark: who wrote the field at which version."""
+    return f"{writer}#{version}"
+
+
+def note_writer(record: Any, writes: Writes, writer: str) -> None:
+    """After the flush: note set-key versions and who wrote each field and key at which version."""
+    versions: dict[str, Any] = dict(record.field_versions or {})
+    for name in writes.values:
+        versions["@" + name] = writer_mark(writer, int(versions.get(name, record.version)))
+    for name, changed in writes.changed_keys.items():
+        for key in changed:
+            versions[f"{name}.{key}"] = record.version
+            versions[f"@{name}.{key}"] = writer_mark(writer, int(record.version))
+    record.field_versions = versions
+
+
 def store_writes(
     session: Session, adapter: EntityAdapter, record: Any, writes: Writes, writer: str
 ) -> None:
@@ -98,12 +117,7 @@ def store_writes(
     for name, value in writes.values.items():
         setattr(record, name, from_wire(adapter, name, value))
     session.flush()  # the change feed assigns the version here
-    extra: dict[str, object] = {"@" + name: writer for name in writes.values}
-    for name, changed in writes.changed_keys.items():
-        for key in changed:
-            extra[f"{name}.{key}"] = record.version
-            extra[f"@{name}.{key}"] = writer
-    record.field_versions = {**(record.field_versions or {}), **extra}
+    note_writer(record, writes, writer)
 
 
 def _load(session: Session, adapter: EntityAdapter, record_id: uuid.UUID) -> Any:

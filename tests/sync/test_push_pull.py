@@ -73,6 +73,21 @@ def test_own_successive_edits_never_conflict(http):
         assert verdict["verdict"] == "applied", verdict
 
 
+def test_an_edit_made_outside_sync_ends_the_devices_ownership(http, committed_db):
+    a = http(URBAN)
+    record_id, version = create_inspection(a)
+    [mine] = push(a, mutation("inspection", "update", {"notes": "mine"},
+                              record_id=record_id, base=version))  # fmt: skip
+    assert mine["verdict"] == "applied"
+    # The dispatcher corrects the note through the API, not through sync.
+    with committed_db.unit_of_work(actor="user:dispatcher") as session:
+        session.get(Inspection, uuid.UUID(record_id)).notes = "corrected"
+    [stale] = push(a, mutation("inspection", "update", {"notes": "mine again"},
+                               record_id=record_id, base=mine["version"]))  # fmt: skip
+    assert stale["verdict"] == "conflict", stale  # the correction is not silently overwritten
+    assert stale["conflicts"][0]["server"] == "corrected"
+
+
 def test_status_moves_forward_only_and_checklists_merge(http):
     a, b = http(URBAN), http(URBAN_B)
     record_id, version = create_inspection(a)
