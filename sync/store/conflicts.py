@@ -12,6 +12,7 @@ from sync.merge import Resolution, resolve_conflict
 from sync.protocol import FieldConflict
 from sync.registry import Registry, SyncActor
 from sync.store.errors import SyncError
+from sync.store.feed import scope_clause
 from sync.store.records import _load, record_fields, server_record, store_writes
 from sync.store.tables import SyncConflict
 
@@ -20,7 +21,9 @@ def list_conflicts(
     session: Session, actor: SyncActor, *, status: str | None, limit: int = 200
 ) -> list[SyncConflict]:
     """Return queued conflicts in the caller's scope, oldest first."""
-    query = select(SyncConflict).where(SyncConflict.department_id.in_(sorted(actor.department_ids)))
+    query = select(SyncConflict).where(
+        scope_clause(actor, SyncConflict.department_id, SyncConflict.crew_id)
+    )
     if status:
         query = query.where(SyncConflict.status == status)
     return list(session.scalars(query.order_by(SyncConflict.id).limit(limit)))
@@ -29,7 +32,7 @@ def list_conflicts(
 def get_conflict(session: Session, actor: SyncActor, conflict_id: int) -> SyncConflict:
     """Load one conflict in the caller's scope or raise a 404."""
     conflict = session.get(SyncConflict, conflict_id)
-    if conflict is None or not actor.sees(conflict.department_id, None):
+    if conflict is None or not actor.sees(conflict.department_id, conflict.crew_id):
         raise SyncError(404, "not-found", "Not found", f"conflict {conflict_id} does not exist")
     return conflict
 

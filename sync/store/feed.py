@@ -57,16 +57,14 @@ class PullPage:
         }
 
 
-def _scope_clause(actor: SyncActor) -> Any:
+def scope_clause(actor: SyncActor, department: Any, crew: Any) -> Any:
+    """WHERE clause for rows scoped by (department, crew) columns, as `SyncActor.sees` rules."""
     if actor.kind == "device":
         return or_(
-            Change.scope_crew_id.in_(sorted(actor.crew_ids)),
-            and_(
-                Change.scope_crew_id.is_(None),
-                Change.scope_department_id.in_(sorted(actor.department_ids)),
-            ),
+            crew.in_(sorted(actor.crew_ids)),
+            and_(crew.is_(None), department.in_(sorted(actor.department_ids))),
         )
-    return Change.scope_department_id.in_(sorted(actor.department_ids))
+    return department.in_(sorted(actor.department_ids))
 
 
 def pull(
@@ -78,7 +76,11 @@ def pull(
     after = or_(Change.txid > cursor.txid, and_(Change.txid == cursor.txid, Change.id > cursor.id))
     rows = session.execute(
         select(Change.txid, Change.id, Change.entity, Change.record_id, Change.op)
-        .where(after, Change.txid < horizon, _scope_clause(actor))
+        .where(
+            after,
+            Change.txid < horizon,
+            scope_clause(actor, Change.scope_department_id, Change.scope_crew_id),
+        )
         .order_by(Change.txid, Change.id)
         .limit(limit + 1)
     ).all()

@@ -64,6 +64,22 @@ def test_concurrent_scalar_edits_conflict_only_when_values_differ(http):
     assert other["applied_fields"] == ["result"]  # the other field is not lost
 
 
+def test_another_crews_device_never_sees_the_conflict(http):
+    a, b = http(URBAN), http(URBAN_B)
+    record_id, version = create_inspection(a)
+    push(a, mutation("inspection", "update", {"notes": "x"}, record_id=record_id, base=version))
+    [other] = push(b, mutation("inspection", "update", {"notes": "y"},
+                               record_id=record_id, base=version))  # fmt: skip
+    assert other["verdict"] == "conflict"
+    mine = b.request("GET", "/api/v1/sync/conflicts").body["conflicts"]
+    conflict = next(c for c in mine if c["record_id"] == record_id)
+    outsider = http("H-1002")  # Urban Crew 2: same station, another crew
+    listed = outsider.request("GET", "/api/v1/sync/conflicts").body["conflicts"]
+    assert all(c["record_id"] != record_id for c in listed)
+    shown = outsider.request("GET", f"/api/v1/sync/conflicts/{conflict['id']}")
+    assert shown.status == 404
+
+
 def test_own_successive_edits_never_conflict(http):
     a = http(URBAN)
     record_id, version = create_inspection(a)
