@@ -64,19 +64,24 @@ def _request_actor() -> SyncActor:
     return sync_actor(request_session(), actor)
 
 
-def _inspection_in_scope(
+# Records a pushed record may point at; each must be inside the caller's scope.
+REFERENCES: dict[str, Any] = {"inspection_id": Inspection, "order_id": WorkOrder}
+
+
+def _references_in_scope(
     session: Any, actor: SyncActor, record: Any, values: Mapping[str, object]
 ) -> str | None:
-    """A photo may only be attached to an inspection the caller may see."""
-    raw = values.get("inspection_id")
-    if not isinstance(raw, str):
-        return None
-    try:
-        inspection = session.get(Inspection, uuid.UUID(raw))
-    except ValueError:
-        return None
-    if inspection is not None and not actor.sees(inspection.department_id, inspection.crew_id):
-        return f"inspection {raw} is outside your scope"
+    """Refuse a record that points at an inspection or order the caller may not see."""
+    for field_name, model in REFERENCES.items():
+        raw = values.get(field_name)
+        if not isinstance(raw, str):
+            continue
+        try:
+            target = session.get(model, uuid.UUID(raw))
+        except ValueError:
+            continue  # the entity spec has already refused a malformed id
+        if target is not None and not actor.sees(target.department_id, target.crew_id):
+            return f"{field_name} {raw} is outside your scope"
     return None
 
 
@@ -272,10 +277,10 @@ ADAPTERS = (
     EntityAdapter(
         TIMING_EVENT, TimingEvent, create=_create_timing_event, read=_timing_event_fields
     ),
-    EntityAdapter(INSPECTION, Inspection),
+    EntityAdapter(INSPECTION, Inspection, authorize=_references_in_scope),
     EntityAdapter(METER_READING, MeterReading, blob_fields=("photo_sha256",)),
     EntityAdapter(GPS_FIX, GpsFix),
-    EntityAdapter(PHOTO, Photo, authorize=_inspection_in_scope, blob_fields=("sha256",)),
+    EntityAdapter(PHOTO, Photo, authorize=_references_in_scope, blob_fields=("sha256",)),
 )
 
 

@@ -295,3 +295,21 @@ def test_crew_note_conflicts_with_a_dispatchers_different_edit_only(
     with committed_db.unit_of_work() as session:
         order = session.get(WorkOrder, uuid.UUID(order_id))
         assert order is not None and order.crew_note == "call the caller first"
+
+
+def test_records_cannot_point_at_another_crews_order(committed_db, http):
+    order_id = _dispatched_order(committed_db)  # Urban Crew 1's order
+    outsider = http("H-2001")  # the suburban crew's handheld
+    photo = mutation("photo", "append", {"sha256": "cd" * 32, "order_id": order_id})
+    inspection = mutation("inspection", "create", {"status": "draft", "order_id": order_id})
+    for record in (photo, inspection):
+        reply = outsider.request("POST", "/api/v1/sync/push", json_body=batch(record))
+        [verdict] = reply.body["verdicts"]
+        assert verdict["verdict"] == "rejected", verdict
+        assert verdict["problem"]["type"].endswith("sync-out-of-scope"), verdict
+    own = http("H-1001").request(
+        "POST", "/api/v1/sync/push", json_body=batch(mutation("photo", "append",
+                                                              {"sha256": "ef" * 32,
+                                                               "order_id": order_id}))
+    )  # fmt: skip
+    assert own.body["verdicts"][0]["verdict"] == "applied"
