@@ -154,17 +154,14 @@ def blobs_gc(grace_days: int) -> None:
     """Delete blobs no record references (never one a record, even a deleted one, still uses)."""
     from datetime import UTC, datetime, timedelta
 
-    from sync.blobs.service import collect_garbage
+    from sync.blobs.service import collect_garbage, remove_files
     from sync.http import blob_storage
     from sync.registry import registry
 
     database = current_app.extensions["fieldline.db"]
     with database.unit_of_work(actor="blob-gc") as session:
         deleted = collect_garbage(
-            session,
-            blob_storage(),
-            registry,
-            now=datetime.now(UTC),
-            grace=timedelta(days=grace_days),
+            session, registry, now=datetime.now(UTC), grace=timedelta(days=grace_days)
         )
+    remove_files(blob_storage(), deleted)  # only once the rows are gone for good
     click.echo(f"deleted {len(deleted)} unreferenced blob(s)")

@@ -205,23 +205,31 @@ def referenced(session: Session, registry: Registry) -> set[str]:
 
 def collect_garbage(
     session: Session,
-    storage: BlobStorage,
     registry: Registry,
     *,
     now: datetime,
     grace: timedelta = timedelta(days=7),
 ) -> list[str]:
-    """Delete blobs untouched for `grace` that no record references; return their hashes."""
+    """Delete the rows of blobs untouched for `grace` that no record references.
+
+    Only rows: remove the files with `remove_files` once this transaction has committed, so a
+    rollback never leaves a blob marked complete whose bytes are gone.
+    """
     keep = referenced(session, registry)
     stale = session.scalars(select(BlobRecord).where(BlobRecord.updated_at < now - grace))
     deleted = []
     for blob in stale:
         if blob.sha256 in keep:
             continue
-        storage.delete(blob.sha256)
-        storage.delete(f"{blob.sha256}.thumb.jpg")
-        storage.discard_partial(blob.sha256)
         session.delete(blob)
         deleted.append(blob.sha256)
     session.flush()
     return deleted
+
+
+def remove_files(storage: BlobStorage, hashes: list[str]) -> None:
+    """Remove the stored bytes, thumbnails and partial uploads of collected blobs."""
+    for sha256 in hashes:
+        storage.delete(sha256)
+        storage.delete(f"{sha256}.thumb.jpg")
+        storage.discard_partial(sha256)

@@ -117,7 +117,8 @@ def test_gc_never_deletes_a_referenced_blob(http, sync_app, committed_db):
     storage = sync_app.extensions["fieldline.blobs"]
     later = datetime.now(UTC) + timedelta(days=30)
     with committed_db.unit_of_work() as session:
-        deleted = blobs.collect_garbage(session, storage, registry, now=later)
+        deleted = blobs.collect_garbage(session, registry, now=later)
+    blobs.remove_files(storage, deleted)  # after the commit
     assert dropped_sha in deleted and kept_sha not in deleted
     with committed_db.unit_of_work() as session:
         assert session.get(BlobRecord, kept_sha) is not None
