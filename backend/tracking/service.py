@@ -177,9 +177,13 @@ class HttpIngest:
         """Store one fix from an authenticated device; it may only report for itself."""
         if isinstance(fix, PositionFix) and fix.vehicle not in (device.identifier, ""):
             raise OutOfScope("A device may only report its own position.")
-        key = device.identifier
+        vehicle = session.get(Vehicle, device.vehicle_id) if device.vehicle_id else None
+        if vehicle is None:
+            raise OutOfScope("This device is not fitted to a vehicle; it cannot report positions.")
+        # Stored under the device's own vehicle, whatever its identifier looks like.
+        key = vehicle.terminal_id or str(vehicle.id)
         if isinstance(fix, PositionFix):
-            fix = PositionFix(**{**_fields(fix), "vehicle": device.identifier})
+            fix = PositionFix(**{**_fields(fix), "vehicle": key})
         item = Inbound(key=key, value=fix, received_at=utcnow(), source=source)
         with self._lock:
             return self.pipeline.process(session, [item])

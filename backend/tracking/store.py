@@ -12,7 +12,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from backend.auth.models import Device
 from backend.db import utcnow
 from backend.org.models import Vehicle
 from backend.tracking.decode import PositionFix
@@ -44,27 +43,13 @@ class VehicleDirectory:
         self._reload_after = reload_after
 
     def load(self, session: Session) -> None:
-        """Read terminal ids and vehicle-terminal device identifiers."""
-        by_key: dict[str, VehicleRef] = {}
-        vehicles = {v.id: v for v in session.scalars(select(Vehicle))}
-        for vehicle in vehicles.values():
-            ref = _ref(vehicle)
-            by_key[str(vehicle.id)] = ref
-            if vehicle.terminal_id:
-                by_key[vehicle.terminal_id] = ref
-        rows = session.execute(
-            select(Device.identifier, Device.vehicle_id).where(
-                Device.vehicle_id.is_not(None), Device.active.is_(True)
-            )
-        )
-        for identifier, vehicle_id in rows:
-            if vehicle_id in vehicles:
-                by_key.setdefault(identifier, _ref(vehicles[vehicle_id]))
-        self._by_key = by_key
+        """Read every vehicle under its vid (terminal id, else its numeric id)."""
+        refs = (_ref(vehicle) for vehicle in session.scalars(select(Vehicle)))
+        self._by_key = {ref.vid: ref for ref in refs}
         self._loaded_at = utcnow()
 
     def resolve(self, session: Session, key: str) -> VehicleRef | None:
-        """Return the vehicle for a vid, device identifier or OwnTracks `user/device`."""
+        """Return the vehicle for a vid or an OwnTracks `user/device` (the user is the vid)."""
         ref = self._lookup(key)
         if ref is None and (
             self._loaded_at is None or utcnow() - self._loaded_at > self._reload_after
@@ -74,12 +59,9 @@ class VehicleDirectory:
         return ref
 
     def _lookup(self, key: str) -> VehicleRef | None:
-        ref = self._by_key.get(key)
-        if ref is None and "/" in key:
-            # OwnTracks `user/device`: the user is the vid (its MQTT login), else the device.
-            user, device = key.split("/", 1)
-            ref = self._by_key.get(user) or self._by_key.get(device)
-        return ref
+        # OwnTracks `user/device`: the user is the vid, which is also its MQTT login, so the
+        # broker's ACL vouches for it; the device level is the publisher's own choice.
+        return self._by_key.get(key.split("/", 1)[0])
 
 
 def _ref(vehicle: Vehicle) -> VehicleRef:

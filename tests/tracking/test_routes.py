@@ -187,3 +187,29 @@ def test_dispatch_candidates_get_distance_and_eta(session: Session, demo: DemoOr
     assert [c["crew_id"] for c in out] == [8, 9, 6, 7]  # load first, then the nearer vehicle
     assert out[0]["distance_m"] < out[1]["distance_m"] and out[0]["eta_min"] > 0
     assert out[2]["distance_m"] is None
+
+
+def test_osmand_stores_under_the_devices_own_vehicle(
+    client: Any, session: Session, demo: DemoOrg
+) -> None:
+    from backend.auth.models import Device
+    from backend.auth.passwords import hash_secret
+
+    # A phone registered with an identifier that happens to be another vehicle's terminal id
+    # format: its fixes still belong to the vehicle it is fitted to.
+    phone = Device(identifier="5", kind="vehicle_terminal", secret_hash=hash_secret("s3cret"),
+                   department_id=demo.departments["ST-WAT"].id,
+                   vehicle_id=demo.vehicles["ZJ-A4001"].id)  # fmt: skip
+    session.add(phone)
+    session.flush()
+    ts = int((utcnow() - timedelta(seconds=3)).timestamp())
+    ok = client.post(f"/api/v1/tracking/osmand?id=5&lat=30.25&lon=120.14&timestamp={ts}&key=s3cret")
+    assert ok.get_json() == {"stored": 1}, ok.get_data(as_text=True)
+    stored = session.scalars(select(Position).where(Position.source == "osmand")).one()
+    assert stored.vehicle_id == demo.vehicles["ZJ-A4001"].id
+    # A handheld (no vehicle) is no position source: the endpoint does not admit it.
+    response = client.post(
+        f"/api/v1/tracking/osmand?id=H-1001&lat=30.25&lon=120.14&timestamp={ts}"
+        f"&key={DEMO_DEVICE_SECRET}"
+    )
+    assert_problem(response, 401)
