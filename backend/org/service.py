@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from backend.auth.actor import Actor, ensure_department_in_scope, scope_filter
 from backend.auth.models import User
@@ -67,7 +67,12 @@ def update_department(
 
 def list_crews(*, actor: Actor) -> Select[tuple[Crew]]:
     """Return a select of the crews the actor sees."""
-    return select(Crew).where(scope_filter(actor, Crew.department_id)).order_by(Crew.id)
+    return (
+        select(Crew)
+        .where(scope_filter(actor, Crew.department_id))
+        .options(selectinload(Crew.members))  # the list shows members: one query, not N
+        .order_by(Crew.id)
+    )
 
 
 def get_crew(*, session: Session, actor: Actor, crew_id: int) -> Crew:

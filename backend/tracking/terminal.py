@@ -134,18 +134,20 @@ def record_checkpoint(
     )
     if exists:
         return False
-    session.add(
-        Checkpoint(
-            vehicle_id=vehicle_id,
-            order_id=order_id,
-            point=point,
-            source=source,
-            occurred_at=occurred_at,
-            backfilled=backfilled,
-            evidence=evidence or {},
-        )
+    claim = Checkpoint(
+        vehicle_id=vehicle_id,
+        order_id=order_id,
+        point=point,
+        source=source,
+        occurred_at=occurred_at,
+        backfilled=backfilled,
+        evidence=evidence or {},
     )
-    session.flush()
+    try:
+        with session.begin_nested():  # two workers may see the same arrival at once
+            session.add(claim)
+    except IntegrityError:
+        return False
     from backend.tracking import dispatch_link
 
     dispatch_link.timing_point(
