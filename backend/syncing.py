@@ -56,7 +56,14 @@ def sync_actor(session: Session, actor: Actor) -> SyncActor:
         crew_ids=actor.crew_ids,
         department_ids=departments,
         can_resolve=actor.kind == "user" and actor.role in RESOLVER_ROLES,
+        origin=actor,
     )
+
+
+def _caller(actor: SyncActor) -> Actor:
+    """Return the backend actor behind a sync actor (services take it explicitly)."""
+    assert isinstance(actor.origin, Actor)  # noqa: S101 - sync_actor always sets it
+    return actor.origin
 
 
 def _request_actor() -> SyncActor:
@@ -146,7 +153,7 @@ def _create_timing_event(
     try:
         event, _created = record_timing_event(
             session=session,
-            actor=current_actor(),
+            actor=_caller(actor),
             order_id=uuid.UUID(str(values["order_id"])),
             point=str(values["point"]),
             occurred_at=occurred + correction,
@@ -190,7 +197,7 @@ def _update_work_order(
         try:
             record_timing_event(
                 session=session,
-                actor=current_actor(),
+                actor=_caller(actor),
                 order_id=order.id,
                 point=point,
                 occurred_at=occurred,
@@ -233,7 +240,7 @@ def _create_fault_record(
     try:
         return record_fault(
             session=session,
-            actor=current_actor(),
+            actor=_caller(actor),
             order_id=order_id,
             data=_fault_data(values),
             record_id=record_id,
@@ -254,7 +261,7 @@ def _update_fault_record(
     try:
         record_fault(
             session=session,
-            actor=current_actor(),
+            actor=_caller(actor),
             order_id=record.order_id,
             data=_fault_data(values),
             now=occurred,

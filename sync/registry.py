@@ -27,6 +27,8 @@ class SyncActor:
         department_ids: Departments whose crew-less (reference) records the caller sees;
             a user sees every record of these departments.
         can_resolve: May resolve queued conflicts (dispatchers, supervisors, admins).
+        origin: The application's own caller object, handed back to its services by the
+            adapters; sync never looks inside it.
     """
 
     name: str
@@ -36,6 +38,7 @@ class SyncActor:
     crew_ids: frozenset[int] = frozenset()
     department_ids: frozenset[int] = frozenset()
     can_resolve: bool = False
+    origin: object = None
 
     def sees(self, department_id: int | None, crew_id: int | None) -> bool:
         """Return whether a record with this scope is inside the caller's scope."""
