@@ -94,12 +94,18 @@ def pull(
         last[(entity, record_id)] = (change_id, op)
     adapters = registry.by_model_entity()
     records = _load_records(session, adapters, last)
+    # One query for the whole page's photo/reading blobs, not one per record.
+    stored = _complete(
+        session,
+        [h for (entity, _), r in records.items() for h in _blobs(adapters.get(entity), r)],
+    )
     changes = []
     for (entity, record_id), (change_id, op) in last.items():
         adapter = adapters.get(entity)
         if adapter is None:
             continue
-        entry = _entry(session, actor, adapter, records.get((entity, record_id)), record_id, op)
+        record = records.get((entity, record_id))
+        entry = _entry(actor, adapter, record, record_id, op, stored)
         if entry is not None:
             changes.append({**entry, "change": change_id})
     return PullPage(tuple(changes), Cursor(rows[-1][0], rows[-1][1]), has_more)
@@ -122,13 +128,20 @@ def _load_records(
     return found
 
 
+def _blobs(adapter: EntityAdapter | None, record: Any) -> list[str]:
+    """Return the blob hashes a loaded record references."""
+    if adapter is None or record is None:
+        return []
+    return [getattr(record, f) for f in adapter.blob_fields if getattr(record, f)]
+
+
 def _entry(
-    session: Session,
     actor: SyncActor,
     adapter: EntityAdapter,
     record: Any,
     record_id: str,
     op: str,
+    stored: set[str],
 ) -> dict[str, object] | None:
     head = {"entity": adapter.spec.name, "id": record_id}
     if record is None or record.deleted or op == "delete":
@@ -143,21 +156,26 @@ def _entry(
         "fields": record_fields(adapter, record),
     }
     if adapter.blob_fields:
-        entry["blobs"] = blob_states(
-            session, [getattr(record, f) for f in adapter.blob_fields if getattr(record, f)]
-        )
+        entry["blobs"] = {
+            sha: "stored" if sha in stored else "pending" for sha in _blobs(adapter, record)
+        }
     return entry
 
 
 def blob_states(session: Session, hashes: Sequence[str]) -> dict[str, str]:
     """Return `stored` or `pending` (not arrived yet) for each referenced blob."""
+    complete = _complete(session, hashes)
+    return {sha: "stored" if sha in complete else "pending" for sha in hashes}
+
+
+def _complete(session: Session, hashes: Sequence[str]) -> set[str]:
+    """Return which of these blobs have fully arrived."""
     if not hashes:
-        return {}
-    complete = set(
+        return set()
+    return set(
         session.scalars(
             select(BlobRecord.sha256).where(
-                BlobRecord.sha256.in_(list(hashes)), BlobRecord.complete.is_(True)
+                BlobRecord.sha256.in_(list(set(hashes))), BlobRecord.complete.is_(True)
             )
         )
     )
-    return {sha: "stored" if sha in complete else "pending" for sha in hashes}
