@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.archive.models import Photo
-from backend.auth.actor import Actor
+from backend.auth.actor import Actor, visible_departments
 from backend.auth.guard import current_actor, requires
 from backend.auth.models import Role
 from backend.dispatch.closeout import record_fault
@@ -20,7 +20,6 @@ from backend.dispatch.events import record_timing_event
 from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
 from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, Problem
 from backend.inspection.models import GpsFix, Inspection, MeterReading
-from backend.org.models import Department
 from backend.unit_of_work import request_session
 from sync.entities import (
     FAULT_RECORD,
@@ -43,11 +42,7 @@ def sync_actor(session: Session, actor: Actor) -> SyncActor:
     if actor.kind == "device":
         departments = frozenset({actor.department_id})
     else:
-        departments = frozenset(
-            session.scalars(
-                select(Department.id).where(Department.path.startswith(actor.department_path))
-            )
-        )
+        departments = frozenset(session.scalars(visible_departments(actor)))
     return SyncActor(
         name=actor.audit_name,
         kind=actor.kind,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from backend.errors import NotFound, OutOfScope
@@ -35,12 +35,16 @@ class Actor:
         return path.startswith(self.department_path)
 
 
+def visible_departments(actor: Actor) -> Select[tuple[int]]:
+    """Return a select of the ids of the actor's department and every department below it."""
+    return select(Department.id).where(Department.path.startswith(actor.department_path))
+
+
 def scope_filter(
     actor: Actor, department_column: InstrumentedAttribute[int]
 ) -> ColumnElement[bool]:
     """Return a WHERE clause keeping rows whose department is the actor's or below it."""
-    visible = select(Department.id).where(Department.path.startswith(actor.department_path))
-    return department_column.in_(visible)
+    return department_column.in_(visible_departments(actor))
 
 
 def ensure_department_in_scope(session: Session, actor: Actor, department_id: int) -> Department:

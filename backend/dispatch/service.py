@@ -16,7 +16,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from backend.auth.actor import Actor
+from backend.auth.actor import Actor, visible_departments
 from backend.db import utcnow
 from backend.dispatch.availability import ensure_available
 from backend.dispatch.events import (
@@ -41,13 +41,9 @@ CALL_CENTER_ROLES = frozenset({"call_center", "admin"})
 REPAIR_CENTER_ROLES = frozenset({"repair_center", "supervisor", "admin"})
 
 
-def _visible_departments(actor: Actor) -> Select[tuple[int]]:
-    return select(Department.id).where(Department.path.startswith(actor.department_path))
-
-
 def visible_filter(actor: Actor) -> ColumnElement[bool]:
     """Orders the actor may see: owned, created or received in scope, or sent to its crews."""
-    visible = _visible_departments(actor)
+    visible = visible_departments(actor)
     crews = select(Crew.id).where(Crew.department_id.in_(visible))
     clauses = [
         WorkOrder.department_id.in_(visible),
