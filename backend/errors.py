@@ -122,6 +122,11 @@ class Unprocessable(Problem):
     status, slug, title = 422, "validation-error", "Invalid input"
 
 
+def field_error(field: str, message: str, location: str = "json") -> Unprocessable:
+    """Return a 422 problem naming one invalid input field."""
+    return Unprocessable(message, errors=[{"field": field, "in": location, "messages": [message]}])
+
+
 class TooManyRequests(Problem):
     """Rate limit reached."""
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor, ensure_department_in_scope, scope_filter
 from backend.auth.models import Device, LoginAttempt, RevokedToken, Role, User
 from backend.auth.passwords import hash_secret, new_device_secret, verify_secret
-from backend.errors import Conflict, NotFound, OutOfScope, Unprocessable
+from backend.errors import Conflict, NotFound, OutOfScope, field_error
 from backend.org import service as org
 
 
@@ -124,10 +124,7 @@ def update_user(*, session: Session, actor: Actor, user_id: int, data: dict[str,
 
 def _check_role(role: str) -> None:
     if role not in set(Role):
-        raise Unprocessable(
-            f"Unknown role '{role}'.",
-            errors=[{"field": "role", "in": "json", "messages": ["Unknown role."]}],
-        )
+        raise field_error("role", f"Unknown role '{role}'.")
 
 
 def register_device(

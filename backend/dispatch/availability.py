@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor
 from backend.db import utcnow
 from backend.dispatch.models import CrewStatus
-from backend.errors import Conflict, Forbidden, NotFound, OutOfScope, Unprocessable
+from backend.errors import Conflict, Forbidden, NotFound, OutOfScope, field_error
 from backend.org.models import Crew, Department, DepartmentKind
 
 
@@ -105,10 +105,7 @@ def set_availability(
     elif actor.kind == "user" and not actor.sees_path(crew.department.path):
         raise OutOfScope(f"Crew {crew_id} is outside your data scope.")
     if not available and not reason:
-        message = "Say why the crew is unavailable (meal, vehicle fault ...)."
-        raise Unprocessable(
-            message, errors=[{"field": "reason", "in": "json", "messages": [message]}]
-        )
+        raise field_error("reason", "Say why the crew is unavailable (meal, vehicle fault ...).")
     if not available:
         others = [c for c in pool(session, crew, lock=True) if c.id != crew.id]
         for work_type in crew.work_types or []:

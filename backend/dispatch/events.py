@@ -28,7 +28,13 @@ from backend.dispatch import sla
 from backend.dispatch.models import SlaBreach, TimingEvent, WorkOrder
 from backend.dispatch.policies import policy_for
 from backend.dispatch.states import OPEN_CREW_STATES, POINT_ACTIONS, STATE_POINT, can, next_state
-from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
+from backend.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    field_error,
+)
 
 # A device time further ahead of the server than this is refused; closer, it is clamped.
 FUTURE_TOLERANCE = timedelta(minutes=2)
@@ -36,11 +42,6 @@ POINTS = "ABCDEFGH"
 # A recall invalidates the points from here on that were recorded before it.
 RECALL_REWIND = {"crew": POINTS.index("D"), "center": POINTS.index("B")}
 CREW_ROLES = frozenset({"crew"})
-
-
-def field_error(field: str, message: str) -> Unprocessable:
-    """Return a 422 problem naming one JSON field."""
-    return Unprocessable(message, errors=[{"field": field, "in": "json", "messages": [message]}])
 
 
 def check_not_future(occurred_at: datetime, now: datetime, field: str = "occurred_at") -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor
 from backend.dispatch.models import SlaPolicyRecord
 from backend.dispatch.sla import InvalidPolicy, SlaPolicy
-from backend.errors import Unprocessable
+from backend.errors import field_error
 
 ANY = "*"
 
@@ -70,9 +70,7 @@ def put_policy(
     try:
         policy = SlaPolicy.from_dict(data).to_dict()
     except InvalidPolicy as exc:
-        raise Unprocessable(
-            str(exc), errors=[{"field": "policy", "in": "json", "messages": [str(exc)]}]
-        ) from None
+        raise field_error("policy", str(exc)) from None
     record = session.scalar(
         select(SlaPolicyRecord).where(
             SlaPolicyRecord.region_code == region_code, SlaPolicyRecord.order_type == order_type

@@ -8,11 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
-from backend.dispatch.events import field_error
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.service import REPAIR_CENTER_ROLES, _require_role
 from backend.dispatch.states import OPEN_CREW_STATES
-from backend.errors import NotFound, OutOfScope
+from backend.errors import NotFound, OutOfScope, field_error
 from backend.org.models import Vehicle
 
 

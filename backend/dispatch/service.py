@@ -22,7 +22,6 @@ from backend.dispatch.availability import ensure_available
 from backend.dispatch.events import (
     append_event,
     check_not_future,
-    field_error,
     load_order,
     mark_delivered,
     record_timing_event,
@@ -30,7 +29,7 @@ from backend.dispatch.events import (
 )
 from backend.dispatch.models import TimingEvent, WorkOrder
 from backend.dispatch.states import OPEN_CREW_STATES, Action, OrderStatus, can, next_state
-from backend.errors import Forbidden, OutOfScope
+from backend.errors import Forbidden, OutOfScope, field_error
 from backend.org.models import Crew, Department, DepartmentKind, Vehicle
 from backend.tracking.terminal import enqueue_order
 

@@ -9,12 +9,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from backend.auth.actor import Actor, ensure_department_in_scope, scope_filter
 from backend.auth.models import User
-from backend.errors import Conflict, NotFound, OutOfScope, Unprocessable
+from backend.errors import Conflict, NotFound, OutOfScope, field_error
 from backend.org.models import Crew, CrewMember, Department, Vehicle
-
-
-def _field_error(field: str, message: str) -> Unprocessable:
-    return Unprocessable(message, errors=[{"field": field, "in": "json", "messages": [message]}])
 
 
 def list_departments(*, actor: Actor) -> Select[tuple[Department]]:
@@ -91,9 +87,9 @@ def _members(session: Session, actor: Actor, rows: list[dict[str, Any]]) -> list
     for row in rows:
         user = session.get(User, row["user_id"])
         if user is None or not actor.sees_path(user.department.path):
-            raise _field_error("members", f"User {row['user_id']} does not exist in your scope.")
+            raise field_error("members", f"User {row['user_id']} does not exist in your scope.")
         if row["user_id"] in seen:
-            raise _field_error("members", f"User {row['user_id']} is listed twice.")
+            raise field_error("members", f"User {row['user_id']} is listed twice.")
         seen.add(row["user_id"])
         members.append(CrewMember(**row))
     return members
