@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from backend.auth.models import User
 from backend.errors import NotFound, OutOfScope
-from backend.org.models import Department
+from backend.org.models import CrewMember, Department
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,23 @@ class Actor:
     def sees_path(self, path: str) -> bool:
         """Tell whether a department with this path is inside the caller's scope."""
         return path.startswith(self.department_path)
+
+
+def actor_for_user(session: Session, user: User) -> Actor:
+    """Build the actor of a user: its department scope and the crews it belongs to."""
+    crew_ids = frozenset(
+        session.scalars(select(CrewMember.crew_id).where(CrewMember.user_id == user.id))
+    )
+    return Actor(
+        kind="user",
+        id=user.id,
+        label=user.username,
+        department_id=user.department_id,
+        department_path=user.department.path,
+        role=user.role,
+        crew_id=min(crew_ids) if crew_ids else None,
+        crew_ids=crew_ids,
+    )
 
 
 def visible_departments(actor: Actor) -> Select[tuple[int]]:

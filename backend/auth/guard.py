@@ -8,12 +8,11 @@ from typing import Any, TypeVar
 
 from flask import Flask, g
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
-from sqlalchemy import select
 
-from backend.auth.actor import Actor
+from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import Device, RevokedToken, User
 from backend.errors import Forbidden, Unauthorized, problem_response
-from backend.org.models import Crew, CrewMember, Department
+from backend.org.models import Department
 from backend.unit_of_work import request_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,21 +65,7 @@ def _load_actor(claims: dict[str, Any]) -> Actor:
     user = session.get(User, subject)
     if user is None or not user.active:
         raise Unauthorized("The account is unknown or disabled.")
-    department = session.get(Department, user.department_id)
-    assert department is not None  # noqa: S101 - guaranteed by the foreign key
-    crew_ids = frozenset(
-        session.scalars(select(CrewMember.crew_id).join(Crew).where(CrewMember.user_id == user.id))
-    )
-    return Actor(
-        kind="user",
-        id=user.id,
-        label=user.username,
-        department_id=department.id,
-        department_path=department.path,
-        role=user.role,
-        crew_id=min(crew_ids) if crew_ids else None,
-        crew_ids=crew_ids,
-    )
+    return actor_for_user(session, user)
 
 
 def current_actor() -> Actor:

@@ -11,13 +11,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.actor import Actor
+from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import User
 from backend.common import point_element
 from backend.dispatch import closeout, service
 from backend.dispatch.events import record_timing_event
 from backend.dispatch.models import WorkOrder
-from backend.org.models import CrewMember
 
 DEMO_NAMESPACE = uuid.UUID("5b0c7d4e-8f51-4f1e-9a55-0d1a2c3b4e5f")
 
@@ -45,19 +44,7 @@ def _actor(session: Session, username: str) -> Actor:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise LookupError(f"demo user {username} is missing; seed the organisation first")
-    crews = frozenset(
-        session.scalars(select(CrewMember.crew_id).where(CrewMember.user_id == user.id))
-    )
-    return Actor(
-        kind="user",
-        id=user.id,
-        label=user.username,
-        department_id=user.department_id,
-        department_path=user.department.path,
-        role=user.role,
-        crew_id=min(crews) if crews else None,
-        crew_ids=crews,
-    )
+    return actor_for_user(session, user)
 
 
 def _minutes(rng: random.Random, lo: float, hi: float) -> timedelta:

@@ -8,12 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.actor import Actor
+from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import User
 from backend.dispatch import service
 from backend.dispatch.events import record_timing_event
 from backend.dispatch.models import WorkOrder
-from backend.org.models import CrewMember
 from backend.seed import DemoOrg
 
 T0 = datetime.fromisoformat("2026-03-02T08:00:00+00:00")
@@ -26,19 +25,7 @@ def minutes(n: float) -> timedelta:
 def actor(session: Session, username: str) -> Actor:
     user = session.scalar(select(User).where(User.username == username))
     assert user is not None
-    crews = frozenset(
-        session.scalars(select(CrewMember.crew_id).where(CrewMember.user_id == user.id))
-    )
-    return Actor(
-        kind="user",
-        id=user.id,
-        label=user.username,
-        department_id=user.department_id,
-        department_path=user.department.path,
-        role=user.role,
-        crew_id=min(crews) if crews else None,
-        crew_ids=crews,
-    )
+    return actor_for_user(session, user)
 
 
 def new_order(session: Session, demo: DemoOrg, *, at: datetime = T0, **extra: Any) -> WorkOrder:
