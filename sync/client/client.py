@@ -276,17 +276,22 @@ class SyncClient:
         ).fetchone()
         if row is None or row[0] is None:
             return
-        local = json.loads(row[0])
+        local = self._local_view(entity, record_id, json.loads(row[0]))
+        self.db.execute(
+            "UPDATE records SET local = ?, deleted = 0 WHERE entity = ? AND id = ?",
+            (json.dumps(local), entity, record_id),
+        )
+
+    def _local_view(self, entity: str, record_id: str, server: dict[str, Any]) -> dict[str, Any]:
+        """The server's copy with the outbox's unsent edits laid on top, in order."""
+        local = server
         pending = self.db.execute(
             "SELECT fields FROM outbox WHERE entity = ? AND id = ? AND op != 'delete' ORDER BY seq",
             (entity, record_id),
         )
         for (fields,) in pending:
             local = _patch(entity, local, json.loads(fields))
-        self.db.execute(
-            "UPDATE records SET local = ?, deleted = 0 WHERE entity = ? AND id = ?",
-            (json.dumps(local), entity, record_id),
-        )
+        return local
 
     # ------------------------------------------------------------------ pull
     def pull(self, limit: int = 200) -> int:
@@ -325,13 +330,7 @@ class SyncClient:
                     (entity, record_id),
                 )
             return
-        local = dict(change["fields"])
-        pending = self.db.execute(
-            "SELECT fields FROM outbox WHERE entity = ? AND id = ? AND op != 'delete' ORDER BY seq",
-            (entity, record_id),
-        )
-        for (fields,) in pending:
-            local = _patch(entity, local, json.loads(fields))
+        local = self._local_view(entity, record_id, dict(change["fields"]))
         self.db.execute(
             "INSERT INTO records (entity, id, version, server, local, deleted) "
             "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (entity, id) DO UPDATE SET "
