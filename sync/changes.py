@@ -124,7 +124,8 @@ def pull_horizon(session: Session) -> int:
     return NO_HORIZON
 
 
-def _scope(obj: Any, values: dict[str, Any] | None = None) -> tuple[int | None, int | None]:
+def scope_of(obj: Any, values: dict[str, Any] | None = None) -> tuple[int | None, int | None]:
+    """Return the (department, crew) a synced record is visible in (`values` override)."""
     dept_col, crew_col = type(obj).__sync_scope__
     source = values if values is not None else {}
     dept = source.get(dept_col, getattr(obj, dept_col, None)) if dept_col else None
@@ -172,8 +173,8 @@ def _version_synced_records(session: Session, flush_context: Any, instances: Any
         version = versions[index * 2]
         obj.version = version
         obj.field_versions = {**(obj.field_versions or {}), **dict.fromkeys(changed, version)}
-        new_scope = _scope(obj)
-        old_scope = _scope(obj, previous) if previous else new_scope
+        new_scope = scope_of(obj)
+        old_scope = scope_of(obj, previous) if previous else new_scope
         entity, record_id = type(obj).__sync_entity__, str(obj.id)
         session.add(
             Change(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import TypeDecorator
 from sqlalchemy.orm import Session
 
+from sync.changes import scope_of
 from sync.merge import ServerRecord, Writes
 from sync.protocol import format_time, parse_time
 from sync.registry import EntityAdapter
@@ -54,10 +55,7 @@ def record_fields(adapter: EntityAdapter, record: Any) -> dict[str, object]:
 
 def record_scope(adapter: EntityAdapter, record: Any) -> tuple[int | None, int | None]:
     """Return the (department, crew) a record is visible in."""
-    dept_col, crew_col = adapter.scope_columns
-    dept = getattr(record, dept_col, None) if dept_col else None
-    crew = getattr(record, crew_col, None) if crew_col else None
-    return dept, crew
+    return scope_of(record)
 
 
 def server_record(adapter: EntityAdapter, record: Any, writer: str | None) -> ServerRecord:
