@@ -15,6 +15,7 @@ from backend import (
     unit_of_work,
 )
 from backend.apidocs import assets
+from backend.archive.routes import blp as archive_blp
 from backend.auth import guard
 from backend.auth.routes import blp as auth_blp
 from backend.config import Config
@@ -38,6 +39,7 @@ BLUEPRINTS = [
     alerts_blp,
     reports_blp,
     tracking_blp,
+    archive_blp,
 ]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

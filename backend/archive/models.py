@@ -1,15 +1,28 @@
-"""Photos: records referencing content-addressed blobs (which may arrive later)."""
+"""The customer archive: files (customers, premises, meters), versions, documents, photos."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.archive.documents import CustomerDocument, ImportJob
+from backend.archive.records import ArchiveVersion, Customer, Meter, MeterType, Premise
 from backend.db import Base
 from backend.inspection.models import Captured
+
+__all__ = [
+    "ArchiveVersion",
+    "Customer",
+    "CustomerDocument",
+    "ImportJob",
+    "Meter",
+    "MeterType",
+    "Photo",
+    "Premise",
+]
 
 
 class Photo(Captured, Base):
@@ -21,6 +34,8 @@ class Photo(Captured, Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     order_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     inspection_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    premise_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("premises.id"), index=True)
     caption: Mapped[str | None] = mapped_column(String(500))
     stage: Mapped[str | None] = mapped_column(String(32))
     taken_at: Mapped[datetime | None] = mapped_column()

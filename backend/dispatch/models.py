@@ -35,9 +35,12 @@ class WorkOrder(UUIDPrimaryKey, Synced, Audited, Base):
     region_code: Mapped[str] = mapped_column(String(32), index=True)
     caller_name: Mapped[str | None] = mapped_column(String(200))
     caller_phone: Mapped[str | None] = mapped_column(String(32))
-    # Links into the customer archive; nullable until that domain exists.
-    customer_id: Mapped[int | None] = mapped_column()
-    premise_id: Mapped[int | None] = mapped_column()
+    # The caller's account and premise in the customer archive (one UUID id type everywhere).
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    premise_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("premises.id"), index=True)
+    # Integer references written before the archive existed, kept as they were (revision 1000).
+    legacy_customer_no: Mapped[int | None] = mapped_column()
+    legacy_premise_no: Mapped[int | None] = mapped_column()
     address: Mapped[str | None] = mapped_column(String(400))
     location: Mapped[WKBElement | None] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False)

@@ -16,6 +16,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from backend.archive.links import link_archive
 from backend.auth.actor import Actor, visible_departments
 from backend.db import utcnow
 from backend.dispatch.availability import ensure_available
@@ -117,6 +118,7 @@ def create_order(
         raise field_error("call_center_id", f"Department {call_center_id} is not in your scope.")
     if not data.get("region_code"):
         data["region_code"] = call_center.region_code or "default"
+    link_archive(session, data)
     order = WorkOrder(
         id=data.pop("id", None) or uuid.uuid4(),
         number=_number(now),

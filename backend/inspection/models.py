@@ -41,7 +41,10 @@ class Inspection(Captured, Audited, Base):
     result: Mapped[str | None] = mapped_column(String(64))
     checklist: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str | None] = mapped_column(Text)
-    premise_id: Mapped[uuid.UUID | None] = mapped_column()
+    premise_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("premises.id"), index=True)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    # A premise id pushed before the archive existed (it named no stored premise), kept as text.
+    legacy_premise_ref: Mapped[str | None] = mapped_column(String(64))
     order_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
 
@@ -51,6 +54,8 @@ class MeterReading(Captured, Base):
     __tablename__ = "meter_readings"
     __sync_entity__ = "meter_reading"
 
+    # The archive's meter (`meters.id`); checked when pushed, not a constraint, because
+    # readings taken before the archive existed name meters it does not hold.
     meter_id: Mapped[uuid.UUID] = mapped_column(index=True)
     premise_id: Mapped[uuid.UUID | None] = mapped_column()
     value: Mapped[float] = mapped_column()

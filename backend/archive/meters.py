@@ -1,0 +1,149 @@
+"""Meters of a premise: versions, due dates from their type's intervals, readings."""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.archive import versions
+from backend.archive.access import ArchiveAction, require
+from backend.archive.records import Meter, MeterType, Premise
+from backend.archive.service import get_customer, get_premise
+from backend.archive.vocab import AccountStatus, Source
+from backend.auth.actor import Actor
+from backend.errors import Conflict, NotFound, field_error
+from backend.inspection.models import MeterReading
+
+METER_EDITABLE = (
+    "meter_type", "multiplier", "reading_method", "installed_on", "calibrated_on", "seals",
+    "faults", "status",
+)  # fmt: skip
+
+
+def add_months(day: date, months: int) -> date:
+    """Return the same day `months` later (the month's last day when it is shorter)."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def due_dates(meter: Meter, meter_type: MeterType) -> dict[str, date | None]:
+    """Return when the meter is due for replacement and for calibration.
+
+    Replacement counts from installation; calibration from the last calibration, or from
+    installation when it was never calibrated after.
+    """
+    calibrated = meter.calibrated_on or meter.installed_on
+    return {
+        "replacement_due": add_months(meter.installed_on, meter_type.replacement_months),
+        "calibration_due": add_months(calibrated, meter_type.calibration_months),
+    }
+
+
+def _meter_type(session: Session, code: str) -> MeterType:
+    found = session.get(MeterType, code)
+    if found is None:
+        raise field_error("meter_type", f"Unknown meter type {code!r}.")
+    return found
+
+
+def add_meter(
+    *, session: Session, actor: Actor, premise_id: uuid.UUID, data: dict[str, Any],
+    source: str = Source.UI, reason: str = "meter installed",
+) -> Meter:  # fmt: skip
+    """Add a meter to a premise (version 1 of the meter)."""
+    require(actor, ArchiveAction.EDIT_METER)
+    premise = get_premise(session=session, actor=actor, premise_id=premise_id)
+    _meter_type(session, data["meter_type"])
+    if session.scalar(select(Meter.id).where(Meter.number == data["number"])) is not None:
+        raise field_error("number", f"Meter {data['number']} already exists.")
+    meter = Meter(
+        **data, premise_id=premise.id, customer_id=premise.customer_id,
+        department_id=premise.department_id,
+    )  # fmt: skip
+    versions.create(session, meter, actor=actor.audit_name, reason=reason, source=source)
+    return meter
+
+
+def get_meter(*, session: Session, actor: Actor, meter_id: uuid.UUID) -> Meter:
+    """Load a meter whose customer is in the actor's scope."""
+    meter = session.get(Meter, meter_id)
+    if meter is None:
+        raise NotFound(f"Meter {meter_id} does not exist.")
+    get_customer(session=session, actor=actor, customer_id=meter.customer_id)
+    return meter
+
+
+def change_meter(
+    *, session: Session, actor: Actor, meter: Meter, changes: dict[str, Any], reason: str,
+    source: str = Source.UI, base_version: int | None = None,
+) -> Meter:  # fmt: skip
+    """Append a version of a meter (faults, seals, calibration, replacement ...)."""
+    require(actor, ArchiveAction.EDIT_METER)
+    customer = get_customer(session=session, actor=actor, customer_id=meter.customer_id)
+    if customer.status == AccountStatus.CLOSED:
+        raise Conflict(f"Account {customer.account_number} is closed; its file is read-only.")
+    unknown = sorted(set(changes) - set(METER_EDITABLE))
+    if unknown:
+        raise field_error(unknown[0], f"{unknown[0]} cannot be changed this way.")
+    if "meter_type" in changes:
+        _meter_type(session, changes["meter_type"])
+    versions.append(
+        session, meter, changes, actor=actor.audit_name, reason=reason, source=source,
+        base_version=base_version,
+    )  # fmt: skip
+    return meter
+
+
+def note_reading(
+    session: Session, meter: Meter, *, value: float, read_at: datetime, actor: str, source: str
+) -> None:
+    """Move the meter's last reading forward (a version) when a newer reading arrives."""
+    if meter.last_read_at is not None and read_at <= meter.last_read_at:
+        return  # an older reading synced late: history only, the head stays
+    versions.append(
+        session, meter, {"last_reading": value, "last_read_at": read_at}, actor=actor,
+        reason="meter reading", source=source,
+    )  # fmt: skip
+
+
+def readings(session: Session, meter_id: uuid.UUID) -> list[MeterReading]:
+    """Return a meter's readings, newest first."""
+    return list(
+        session.scalars(
+            select(MeterReading)
+            .where(MeterReading.meter_id == meter_id, MeterReading.deleted.is_(False))
+            .order_by(MeterReading.read_at.desc())
+        )
+    )
+
+
+def meter_types(session: Session) -> list[MeterType]:
+    """Return the meter types and their intervals."""
+    return list(session.scalars(select(MeterType).order_by(MeterType.code)))
+
+
+def set_meter_type(*, session: Session, actor: Actor, data: dict[str, Any]) -> MeterType:
+    """Create or change a meter type's intervals (due dates follow at once)."""
+    require(actor, ArchiveAction.CONFIGURE)
+    found = session.get(MeterType, data["code"])
+    if found is None:
+        found = MeterType(**data)
+        session.add(found)
+    else:
+        for key, value in data.items():
+            setattr(found, key, value)
+    session.flush()
+    return found
+
+
+def premise_of(session: Session, meter: Meter) -> Premise:
+    """Return the premise a meter is at."""
+    premise = session.get(Premise, meter.premise_id)
+    assert premise is not None  # noqa: S101 - a foreign key
+    return premise

@@ -1,0 +1,58 @@
+"""Builders of customer files for the archive tests."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+_numbers = itertools.count(1)
+
+
+def customer_body(**overrides: Any) -> dict[str, Any]:
+    """A valid new-customer request (one premise with a point)."""
+    n = next(_numbers)
+    body: dict[str, Any] = {
+        "account_number": f"HZ-T{n:06d}",
+        "name": "杭州西湖茶叶有限公司",
+        "customer_type": "non_residential",
+        "voltage_level": "10kV",
+        "contract_capacity_kw": 630.0,
+        "region_code": "HZ",
+        "contacts": [{"name": "王芳", "phone": "+86 138 0000 1234", "role": "electrician"}],
+        "contract_number": f"C-{n:05d}",
+        "contract_expires_on": "2028-06-30",
+        "supply_scheme": "single 10 kV supply from line 西湖线",
+        "premises": [
+            {
+                "address": "浙江省杭州市西湖区龙井路1号",
+                "location": {"lat": 30.2329, "lon": 120.1234},
+                "line_name": "西湖线",
+            }
+        ],
+        "reason": "new connection",
+    }
+    body.update(overrides)
+    return body
+
+
+def meter_body(**overrides: Any) -> dict[str, Any]:
+    """A valid new-meter request."""
+    n = next(_numbers)
+    body: dict[str, Any] = {
+        "number": f"M{n:08d}",
+        "meter_type": "three_phase",
+        "multiplier": 40.0,
+        "reading_method": "remote",
+        "installed_on": "2024-02-29",
+        "seals": ["S-0001"],
+    }
+    body.update(overrides)
+    return body
+
+
+def open_file(api: Any, **overrides: Any) -> dict[str, Any]:
+    """Open a customer file as the archivist and return its view."""
+    response = api.post("/api/v1/customers", json=customer_body(**overrides))
+    assert response.status_code == 201, response.get_json()
+    body: dict[str, Any] = response.get_json()
+    return body

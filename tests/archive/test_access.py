@@ -1,0 +1,53 @@
+"""Field-level permissions and data scope of customer files."""
+
+from __future__ import annotations
+
+from tests.archive.helpers import open_file
+from tests.conftest import assert_problem
+
+
+def test_crew_sees_contacts_but_not_contract(api, demo):
+    archivist = api("archivist")
+    body = open_file(archivist, department_id=demo.departments["ST-URB"].id)
+    crew = api("crew1").get(f"/api/v1/customers/{body['id']}").get_json()
+    assert crew["contacts"][0]["phone"] == "+86 138 0000 1234"
+    for hidden in ("contract_number", "contract_expires_on", "supply_scheme"):
+        assert hidden not in crew
+        assert hidden in crew["hidden_fields"]
+    versions = api("crew1").get(f"/api/v1/customers/{body['id']}/versions").get_json()
+    assert "contract_number" not in versions[0]["data"]
+
+
+def test_phones_masked_for_roles_without_contact_rights(api, demo):
+    body = open_file(api("archivist"), department_id=demo.departments["ST-URB"].id)
+    seen = api("auditor").get(f"/api/v1/customers/{body['id']}").get_json()
+    assert seen["contacts"][0]["phone"] == "*" * 13 + "1234"
+    assert seen["contract_number"] == body["contract_number"]
+
+
+def test_scope_by_owning_department(api, demo):
+    body = open_file(api("archivist"), department_id=demo.departments["ST-SUB"].id)
+    assert_problem(api("crew1").get(f"/api/v1/customers/{body['id']}"), 403)
+    listed = api("crew1").get(f"/api/v1/customers?account_number={body['account_number']}")
+    assert listed.get_json() == []
+    assert api("crew3").get(f"/api/v1/customers/{body['id']}").status_code == 200
+
+
+def test_crew_may_not_edit_and_cannot_open_elsewhere(api, demo):
+    body = open_file(api("archivist"), department_id=demo.departments["ST-URB"].id)
+    crew = api("crew1")
+    assert_problem(
+        crew.patch(f"/api/v1/customers/{body['id']}", json={"name": "x", "reason": "r"}), 403
+    )
+    supervisor = api("supervisor")  # RC-N: cannot give a file to a department outside it
+    response = supervisor.post(
+        "/api/v1/customers",
+        json={**_body(), "department_id": demo.departments["CALL"].id},
+    )
+    assert_problem(response, 422)
+
+
+def _body():
+    from tests.archive.helpers import customer_body
+
+    return customer_body()
