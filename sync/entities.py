@@ -62,7 +62,11 @@ def number(minimum: float | None = None, maximum: float | None = None) -> Valida
     def check(value: object) -> object:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FieldValueError("must be a number")
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer beyond any float: 10**400
+            finite = False
+        if not finite:
             raise FieldValueError("must be finite")
         if minimum is not None and value < minimum:
             raise FieldValueError(f"must be at least {minimum}")

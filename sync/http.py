@@ -1,12 +1,14 @@
 """HTTP endpoints of offline sync and blobs (a flask-smorest blueprint; no backend imports)."""
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from flask import Response, current_app, json, request
+from flask import Response, current_app, g, json, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, Page
+from sqlalchemy import func, select
 
 from sync import store
 from sync.blobs import service as blobs
@@ -14,6 +16,15 @@ from sync.blobs.storage import BlobStorage, LocalBlobStorage
 from sync.merge import Resolution
 from sync.protocol import ProtocolError, parse_push
 from sync.registry import SyncActor, SyncHooks, registry
+from sync.schemas import (
+    ConflictQuerySchema,
+    ConflictSchema,
+    PullPageSchema,
+    PullQuerySchema,
+    PushReplySchema,
+    PushRequestSchema,
+    ResolveSchema,
+)
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Offline sync and blobs.")
 
@@ -59,9 +70,35 @@ def _hooks() -> SyncHooks:
 
 
 def _context() -> tuple[Any, SyncActor]:
+    """Return this request's session and caller (authenticated once per request)."""
     hooks = _hooks()
-    actor = hooks.actor()
+    actor: SyncActor | None = g.get("sync_actor")
+    if actor is None:
+        actor = g.sync_actor = hooks.actor()
     return hooks.session(), actor
+
+
+@_typed(blp.before_request)
+def _authenticate() -> None:
+    """Authenticate before any argument is validated: an anonymous caller learns nothing."""
+    _context()
+
+
+class QueryPage(Page):  # type: ignore[misc]
+    """flask-smorest pagination (`page`, `page_size`, `X-Pagination`) over a `select()`."""
+
+    @property
+    def items(self) -> list[Any]:
+        first = self.page_params.first_item
+        if first > 2**31:  # no table holds that many rows; the drivers refuse such offsets
+            return []
+        statement = self.collection.offset(first).limit(self.page_params.page_size)
+        return list(_hooks().session().scalars(statement))
+
+    @property
+    def item_count(self) -> int:
+        count = select(func.count()).select_from(self.collection.order_by(None).subquery())
+        return int(_hooks().session().scalar(count) or 0)
 
 
 def blob_storage() -> BlobStorage:
@@ -77,71 +114,69 @@ def _int_arg(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise store.SyncError(400, "bad-request", "Bad request", f"{name} must be an integer")
     return int(raw)
 
 
+PUSH_BODY = {"content": {"application/json": {"schema": PushRequestSchema}}}
+
+
 @_typed(blp.route("/sync/push", methods=["POST"]))
-@_typed(blp.response(200))
+@_typed(blp.doc(summary="Push a batch of mutations", requestBody=PUSH_BODY))
+@_typed(blp.response(200, PushReplySchema))
 @_typed(
-    blp.doc(
-        summary="Push a batch of mutations",
-        requestBody={"content": {"application/json": {"schema": {"type": "object"}}}},
-    )
+    blp.alt_response(422, description="Malformed batch (`sync-protocol-error`), nothing applied")
 )
 def push() -> dict[str, object]:
     """Apply a batch atomically; one verdict per mutation (replays are idempotent)."""
-    batch = parse_push(request.get_json(silent=True))
     session, actor = _context()
+    batch = parse_push(request.get_json(silent=True))
     now = datetime.now(UTC)
     return store.push(session, actor, batch, registry=registry, now=now).to_wire()
 
 
 @_typed(blp.route("/sync/pull", methods=["GET"]))
-@_typed(blp.response(200))
-def pull() -> dict[str, object]:
+@_typed(blp.arguments(PullQuerySchema, location="query", as_kwargs=True))
+@_typed(blp.response(200, PullPageSchema))
+@_typed(blp.alt_response(400, description="Invalid cursor"))
+def pull(cursor: str | None = None, limit: int = 200) -> dict[str, object]:
     """Return changes in your scope after `cursor` (tombstones and scope leaves included)."""
     session, actor = _context()
-    cursor = store.Cursor.decode(request.args.get("cursor"))
-    page = store.pull(
-        session, actor, registry=registry, cursor=cursor, limit=_int_arg("limit", 200)
-    )
+    position = store.Cursor.decode(cursor)
+    page = store.pull(session, actor, registry=registry, cursor=position, limit=limit)
     return page.to_wire()
 
 
 @_typed(blp.route("/sync/conflicts", methods=["GET"]))
-@_typed(blp.response(200))
-def list_conflicts() -> dict[str, object]:
-    """List queued conflicts in your scope (`status=open|resolved`)."""
-    session, actor = _context()
-    found = store.list_conflicts(session, actor, status=request.args.get("status"))
-    return {"conflicts": [c.to_wire() for c in found]}
+@_typed(blp.arguments(ConflictQuerySchema, location="query", as_kwargs=True))
+@_typed(blp.response(200, ConflictSchema(many=True)))
+@_typed(blp.paginate(QueryPage))
+def list_conflicts(status: str | None = None, record_id: uuid.UUID | None = None) -> Any:
+    """List queued conflicts in your scope, oldest first (`status=open|resolved`, `record_id`)."""
+    _session, actor = _context()
+    return store.conflicts_query(actor, status=status, record_id=record_id)
 
 
 @_typed(blp.route("/sync/conflicts/<int:conflict_id>", methods=["GET"]))
-@_typed(blp.response(200))
-def get_conflict(conflict_id: int) -> dict[str, object]:
+@_typed(blp.response(200, ConflictSchema))
+@_typed(blp.alt_response(404, description="No such conflict in your scope"))
+def get_conflict(conflict_id: int) -> Any:
     """Show one conflict with the server and client values."""
     session, actor = _context()
-    return store.get_conflict(session, actor, conflict_id).to_wire()
+    return store.get_conflict(session, actor, conflict_id)
 
 
 @_typed(blp.route("/sync/conflicts/<int:conflict_id>/resolve", methods=["POST"]))
-@_typed(blp.response(200))
-def resolve_conflict(conflict_id: int) -> dict[str, object]:
+@_typed(blp.arguments(ResolveSchema))
+@_typed(blp.response(200, ConflictSchema))
+@_typed(blp.alt_response(403, description="Only dispatchers resolve conflicts"))
+@_typed(blp.alt_response(404, description="No such conflict in your scope"))
+@_typed(blp.alt_response(409, description="Already resolved, or the record changed or is gone"))
+def resolve_conflict(body: dict[str, Any], conflict_id: int) -> Any:
     """Resolve a conflict: `take_server`, `take_client` or `edit` with `value`; audited."""
-    body = request.get_json(silent=True)
-    choices = [r.value for r in Resolution]
-    if not isinstance(body, dict) or body.get("resolution") not in choices:
-        raise store.SyncError(
-            422,
-            "validation-error",
-            "Invalid input",
-            f"resolution must be one of {', '.join(choices)}",
-        )
     session, actor = _context()
-    conflict = store.resolve(
+    return store.resolve(
         session,
         actor,
         registry=registry,
@@ -150,7 +185,6 @@ def resolve_conflict(conflict_id: int) -> dict[str, object]:
         value=body.get("value"),
         now=datetime.now(UTC),
     )
-    return conflict.to_wire()
 
 
 def _chunk() -> blobs.Chunk:

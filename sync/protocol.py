@@ -8,13 +8,16 @@ more than `MAX_BATCH` mutations) is a `ProtocolError`: the whole batch is
 refused with field errors. A well-formed mutation that the server cannot
 accept (unknown entity, unknown field, bad value, stale or deleted record)
 is not a protocol error: it gets its own `rejected` verdict so that one bad
-record never blocks a device's outbox.
+record never blocks a device's outbox. So is a mutation holding text no
+database can store (NUL, a lone surrogate) or a time outside years 1-9999 once
+in UTC: `parse_push` notes it as the mutation's `defect`, the same on both
+backends, and the store rejects just that mutation.
 """
 
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Self
@@ -27,6 +30,7 @@ _UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 # RFC 3339 section 5.6: seconds and an offset are mandatory.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _RFC3339_RE = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
 )
@@ -106,7 +110,11 @@ class Problem:
 
 @dataclass(frozen=True)
 class Mutation:
-    """One client change to one record, as sent in a push."""
+    """One client change to one record, as sent in a push.
+
+    `defect` (never sent; set by `parse_push`) says why the mutation cannot be stored at all,
+    e.g. a NUL character in a field: it is rejected with that reason, alone.
+    """
 
     mutation_id: uuid.UUID
     entity: str
@@ -115,6 +123,7 @@ class Mutation:
     base_version: int | None
     fields: Mapping[str, object]
     occurred_at: datetime | None
+    defect: str | None = field(default=None, compare=False)
 
     def to_wire(self) -> dict[str, object]:
         """Return the JSON-ready form (what `parse_push` accepts)."""
@@ -226,6 +235,54 @@ def parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(value.upper()).astimezone(UTC)
     except ValueError:  # e.g. February 30th: matches the shape, not the calendar
         return None
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        return None
+
+
+def time_out_of_range(value: object) -> bool:
+    """Return whether an RFC 3339 string is a real local time outside years 1-9999 in UTC."""
+    if not isinstance(value, str) or not _RFC3339_RE.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except OverflowError:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+def unstorable_text(value: object) -> str | None:
+    """Return why some string in a JSON value (keys included) cannot be stored, or None.
+
+    PostgreSQL refuses NUL in text and lone surrogates are not UTF-8; SQLite would keep them.
+    Iterative, so a deeply nested value cannot exhaust the stack.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "contains a NUL character"
+            if _SURROGATE_RE.search(item):
+                return "contains a lone UTF-16 surrogate (not valid Unicode)"
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
+def storable(value: object) -> object:
+    """Return a JSON value with NUL and lone surrogates replaced by U+FFFD (for echoing back)."""
+    if isinstance(value, str):
+        return _SURROGATE_RE.sub("\ufffd", value.replace("\x00", "\ufffd"))
+    if isinstance(value, Mapping):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
 
 
 def parse_uuid(value: object) -> uuid.UUID | None:
@@ -345,7 +402,12 @@ def _parse_mutation(item: object, prefix: str, errors: _Errors) -> Mutation | No
     base_version = _parse_base_version(item["base_version"], op, prefix + "base_version", errors)
     fields = _parse_fields(item["fields"], op, prefix + "fields", errors)
     occurred_at = item["occurred_at"]
-    occurred = None if occurred_at is None else errors.time(occurred_at, prefix + "occurred_at")
+    occurred = None
+    defect = _defect(entity, fields)
+    if time_out_of_range(occurred_at):
+        defect = defect or f"occurred_at {occurred_at} is outside years 1-9999 in UTC"
+    elif occurred_at is not None:
+        occurred = errors.time(occurred_at, prefix + "occurred_at")
     if (
         len(errors.by_path) > before
         or mutation_id is None
@@ -355,7 +417,21 @@ def _parse_mutation(item: object, prefix: str, errors: _Errors) -> Mutation | No
         or fields is None
     ):
         return None
-    return Mutation(mutation_id, entity, record_id, op, base_version, fields, occurred)
+    if defect is not None:
+        entity = str(storable(entity))
+    return Mutation(mutation_id, entity, record_id, op, base_version, fields, occurred, defect)
+
+
+def _defect(entity: str | None, fields: Mapping[str, object] | None) -> str | None:
+    """Return why a well-formed mutation cannot be stored (it is rejected alone), or None."""
+    problem = unstorable_text(entity)
+    if problem is not None:
+        return f"entity {problem}"
+    for name, value in (fields or {}).items():
+        problem = unstorable_text(name) or unstorable_text(value)
+        if problem is not None:
+            return f"fields.{storable(name)} {problem}"
+    return None
 
 
 def _parse_op(value: object, path: str, errors: _Errors) -> Op | None:

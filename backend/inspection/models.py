@@ -18,7 +18,8 @@ class Captured(UUIDPrimaryKey, Synced):
     """Columns of every record a crew captures: scope, author and both clocks.
 
     `occurred_at` is the device's time corrected by the batch's clock skew (never in the
-    future); `recorded_at` is when the server stored it.
+    future); `recorded_at` is when the server stored it. When the device time was corrected,
+    `clock_corrected` is set and `device_time` keeps what the device said.
     """
 
     __sync_scope__ = ("department_id", "crew_id")
@@ -29,6 +30,8 @@ class Captured(UUIDPrimaryKey, Synced):
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     clock_corrected: Mapped[bool] = mapped_column(default=False)
+    # The device's own time when `occurred_at` was corrected (skew) or clamped (future).
+    device_time: Mapped[datetime | None] = mapped_column()
 
 
 class Inspection(Captured, Audited, Base):

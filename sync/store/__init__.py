@@ -6,7 +6,7 @@ Nothing here commits: the request (or the caller's unit of work) is the commit p
 """
 
 from sync.store.apply import SKEW_TOLERANCE, PushOutcome, purge, push, verdict_counts
-from sync.store.conflicts import get_conflict, list_conflicts, resolve
+from sync.store.conflicts import conflicts_query, get_conflict, resolve
 from sync.store.errors import SyncError
 from sync.store.feed import MAX_PULL_LIMIT, Cursor, PullPage, blob_states, pull
 from sync.store.records import (
@@ -41,8 +41,8 @@ __all__ = [
     "UTCTime",
     "blob_states",
     "from_wire",
+    "conflicts_query",
     "get_conflict",
-    "list_conflicts",
     "pull",
     "purge",
     "push",

@@ -1,19 +1,26 @@
 """Apply a push batch through the merge engine; purge records behind tombstones."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync.entities import RejectionError
 from sync.merge import MergeResult, ServerRecord, Writes, merge, unknown_entity
-from sync.protocol import Mutation, PushBatch, RejectReason, Verdict, VerdictKind
+from sync.protocol import Mutation, PushBatch, RejectReason, Verdict, VerdictKind, storable
 from sync.registry import EntityAdapter, Registry, SyncActor
-from sync.store.records import from_wire, note_writer, record_scope, server_record
+from sync.store.records import (
+    column_problem,
+    from_wire,
+    note_writer,
+    record_scope,
+    server_record,
+)
 from sync.store.tables import DeviceClock, StoredMutation, SyncConflict, Tombstone
 
 # A device clock further off than this is corrected (and the correction flagged).
@@ -54,6 +61,8 @@ class _Context:
     tombstones: set[tuple[str, str]] = field(default_factory=set)
     touched: set[tuple[str, str]] = field(default_factory=set)
     key_writes: list[tuple[Any, Writes, str]] = field(default_factory=list)
+    # Each mutation's occurred_at on the server clock (None: not representable).
+    times: dict[uuid.UUID, datetime | None] = field(default_factory=dict)
 
 
 def push(
@@ -89,7 +98,10 @@ def push(
 def _prefetch(ctx: _Context) -> None:
     session, mutations = ctx.session, ctx.batch.mutations
     ids = [str(m.mutation_id) for m in mutations]
-    query = select(StoredMutation).where(StoredMutation.mutation_id.in_(ids))
+    # Only this principal's verdicts: another device's mutation id is not a replay of ours.
+    query = select(StoredMutation).where(
+        StoredMutation.device == ctx.actor.name, StoredMutation.mutation_id.in_(ids)
+    )
     ctx.stored = {s.mutation_id: s for s in session.scalars(query)}
     lock = session.get_bind().dialect.name == "postgresql"
     by_entity: dict[str, set[uuid.UUID]] = {}
@@ -120,12 +132,40 @@ def _flush(ctx: _Context) -> None:
     ctx.key_writes.clear()
 
 
-def _occurred(ctx: _Context, mutation: Mutation) -> datetime:
-    """Return the mutation's time on the server clock; never later than now."""
+def _server_time(ctx: _Context, mutation: Mutation) -> datetime | None:
+    """Return the mutation's time on the server clock, never later than now.
+
+    None when the skew correction moves it before year 1 (it is then rejected).
+    """
     if mutation.occurred_at is None:
         return ctx.now
-    moment = mutation.occurred_at + ctx.skew if ctx.corrected else mutation.occurred_at
+    try:
+        moment = mutation.occurred_at + ctx.skew if ctx.corrected else mutation.occurred_at
+    except OverflowError:
+        return None if ctx.skew < timedelta(0) else ctx.now
     return min(moment, ctx.now)
+
+
+def _occurred(ctx: _Context, mutation: Mutation) -> datetime:
+    moment = ctx.times.get(mutation.mutation_id)
+    return ctx.now if moment is None else moment
+
+
+def _corrected(ctx: _Context, mutation: Mutation) -> bool:
+    """Return whether the device's time was shifted (skew) or clamped (ahead of the server)."""
+    return mutation.occurred_at is not None and _occurred(ctx, mutation) != mutation.occurred_at
+
+
+def _defect(ctx: _Context, mutation: Mutation) -> MergeResult | None:
+    """Reject a mutation that no backend could store, before anything of it is written."""
+    if mutation.defect is not None:
+        return MergeResult.rejected(RejectReason.INVALID_VALUE, mutation.defect)
+    moment = _server_time(ctx, mutation)
+    if moment is None:
+        detail = "occurred_at corrected by the device's clock skew falls before year 1"
+        return MergeResult.rejected(RejectReason.INVALID_VALUE, detail)
+    ctx.times[mutation.mutation_id] = moment
+    return None
 
 
 def _apply_one(ctx: _Context, mutation: Mutation) -> None:
@@ -138,7 +178,10 @@ def _apply_one(ctx: _Context, mutation: Mutation) -> None:
         return
     adapter = ctx.registry.get(mutation.entity)
     record: Any = None
-    if adapter is None:
+    defect = _defect(ctx, mutation)
+    if defect is not None:
+        result = defect
+    elif adapter is None:
         result = unknown_entity(mutation)
     else:
         record, result = _judge(ctx, adapter, mutation)
@@ -159,6 +202,10 @@ def _finish(
         return entry
     mutation, result, record = entry
     verdict = result.verdict(mutation, None if record is None else int(record.version))
+    wire = verdict.to_wire()
+    # A rejection's detail may quote a NUL or lone surrogate the client sent; store (and
+    # answer) it replaced, so the stored verdict and its replay are the same on both backends.
+    cleaned = storable(wire)
     ctx.session.add(
         StoredMutation(
             mutation_id=str(mutation.mutation_id),
@@ -166,14 +213,14 @@ def _finish(
             device=ctx.actor.name,
             entity=mutation.entity,
             record_id=str(mutation.id),
-            verdict=verdict.to_wire(),
+            verdict=cleaned,
             occurred_at=_occurred(ctx, mutation),
             device_occurred_at=mutation.occurred_at,
-            clock_corrected=ctx.corrected and mutation.occurred_at is not None,
+            clock_corrected=_corrected(ctx, mutation),
             received_at=ctx.now,
         )
     )
-    return verdict
+    return verdict if cleaned == wire else cast(dict[str, object], cleaned)
 
 
 def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[Any, MergeResult]:
@@ -201,6 +248,9 @@ def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[A
     result = merge(adapter.spec, server, mutation)
     if result.kind is VerdictKind.REJECTED:
         return record, result
+    unfit = column_problem(adapter, result.writes.values)
+    if unfit is not None:
+        return record, MergeResult.rejected(RejectReason.INVALID_VALUE, unfit)
     refusal = adapter.authorize(ctx.session, ctx.actor, record, mutation.fields)
     if refusal is not None:
         return record, MergeResult.rejected(RejectReason.OUT_OF_SCOPE, f"{name}: {refusal}")
@@ -211,7 +261,7 @@ def _write(
     ctx: _Context, adapter: EntityAdapter, mutation: Mutation, record: Any, result: MergeResult
 ) -> Any:
     if record is None and adapter.create is not None:
-        with ctx.session.begin_nested():  # a refusal undoes what the service wrote
+        with _service_call(ctx):  # a refusal undoes what the service wrote
             record = adapter.create(
                 ctx.session,
                 ctx.actor,
@@ -228,7 +278,7 @@ def _write(
         record.deleted = True
     elif result.writes.values:
         if adapter.update is not None:
-            with ctx.session.begin_nested():  # a refusal undoes what the service wrote
+            with _service_call(ctx):  # a refusal undoes what the service wrote
                 adapter.update(
                     ctx.session,
                     ctx.actor,
@@ -267,15 +317,29 @@ def _create(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> Any:
     values: dict[str, object] = {"id": mutation.id, dept_col: ctx.actor.department_id}
     if crew_col:
         values[crew_col] = ctx.actor.crew_id
+    columns = adapter.model.__table__.columns
     if adapter.time_field:
         values[adapter.time_field] = _occurred(ctx, mutation)
-        if ctx.corrected and "clock_corrected" in adapter.model.__table__.columns:
+        if _corrected(ctx, mutation) and "clock_corrected" in columns:
             values["clock_corrected"] = True
-    if "created_by" in adapter.model.__table__.columns:
+            if "device_time" in columns:
+                values["device_time"] = mutation.occurred_at
+    if "created_by" in columns:
         values["created_by"] = ctx.actor.name
     record = adapter.model(**values)
     ctx.session.add(record)
     return record
+
+
+@contextmanager
+def _service_call(ctx: _Context) -> Iterator[None]:
+    """Run a domain service in a savepoint: a refusal (or a time it cannot shift) undoes it."""
+    try:
+        with ctx.session.begin_nested():
+            yield
+    except OverflowError as exc:  # a device time plus the clock correction beyond year 9999
+        detail = "a time shifted by the device's clock correction is outside years 1-9999"
+        raise RejectionError(RejectReason.INVALID_VALUE, detail) from exc
 
 
 def purge(session: Session, adapter: EntityAdapter, record_id: uuid.UUID, actor: str) -> None:

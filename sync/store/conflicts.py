@@ -3,30 +3,39 @@
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from sync.entities import RejectionError
 from sync.merge import Resolution, resolve_conflict
-from sync.protocol import FieldConflict
+from sync.protocol import FieldConflict, storable, unstorable_text
 from sync.registry import Registry, SyncActor
 from sync.store.errors import SyncError
 from sync.store.feed import scope_clause
-from sync.store.records import _load, record_fields, server_record, store_writes
+from sync.store.records import (
+    _load,
+    column_problem,
+    record_fields,
+    server_record,
+    store_writes,
+)
 from sync.store.tables import SyncConflict
 
 
-def list_conflicts(
-    session: Session, actor: SyncActor, *, status: str | None, limit: int = 200
-) -> list[SyncConflict]:
-    """Return queued conflicts in the caller's scope, oldest first."""
+def conflicts_query(
+    actor: SyncActor, *, status: str | None, record_id: uuid.UUID | None = None
+) -> Select[Any]:
+    """Return the select of queued conflicts in the caller's scope, oldest first (to page)."""
     query = select(SyncConflict).where(
         scope_clause(actor, SyncConflict.department_id, SyncConflict.crew_id)
     )
     if status:
         query = query.where(SyncConflict.status == status)
-    return list(session.scalars(query.order_by(SyncConflict.id).limit(limit)))
+    if record_id is not None:
+        query = query.where(SyncConflict.record_id == str(record_id))
+    return query.order_by(SyncConflict.id)
 
 
 def get_conflict(session: Session, actor: SyncActor, conflict_id: int) -> SyncConflict:
@@ -81,6 +90,9 @@ def resolve(
             raise
         status = 409 if slug == "sync-conflict-stale" else 422
         raise SyncError(status, slug, getattr(exc, "title", "Conflict"), str(exc)) from exc
+    unfit = unstorable_text(dict(writes.values)) or column_problem(adapter, writes.values)
+    if unfit is not None:
+        raise SyncError(422, "sync-invalid-value", "Invalid value", f"value: {storable(unfit)}")
     if writes.values:
         store_writes(session, adapter, record, writes, actor.name)
     stored = record_fields(adapter, record)[conflict.field]

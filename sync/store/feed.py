@@ -34,7 +34,11 @@ class Cursor:
         if not text:
             return cls()
         parts = text.split(".")
-        valid = len(parts) == 3 and parts[0] == "v1" and all(p.isdigit() for p in parts[1:])
+        valid = (
+            len(parts) == 3
+            and parts[0] == "v1"
+            and all(p.isascii() and p.isdigit() for p in parts[1:])
+        )
         if not valid or any(int(p) >= 2**63 for p in parts[1:]):
             raise SyncError(400, "sync-bad-cursor", "Invalid cursor", f"cursor {text!r} is invalid")
         return cls(int(parts[1]), int(parts[2]))

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TypeDecorator
+from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, TypeDecorator
 from sqlalchemy.orm import Session
 
 from sync.changes import scope_of
@@ -44,6 +44,43 @@ def from_wire(adapter: EntityAdapter, name: str, value: object) -> object:
     if python_type is datetime:
         return parse_time(value)
     return value
+
+
+# Signed ranges of the integer column types on PostgreSQL (SQLite would keep anything).
+_INTEGER_BITS: tuple[tuple[type[Any], int], ...] = (
+    (SmallInteger, 16),
+    (BigInteger, 64),
+    (Integer, 32),
+)
+
+
+def column_problem(adapter: EntityAdapter, values: Mapping[str, object]) -> str | None:
+    """Return why a value does not fit the column it is written to, or None.
+
+    The entity specs bound most values already; this is the backstop that makes an over-long
+    string or an integer overflow a per-mutation rejection on both backends, where PostgreSQL
+    would otherwise refuse the whole batch at flush and SQLite would store it.
+    """
+    columns = adapter.model.__table__.columns
+    for name, value in values.items():
+        if name not in columns or value is None or isinstance(value, bool):
+            continue
+        column_type = columns[name].type
+        if isinstance(column_type, TypeDecorator):
+            column_type = column_type.impl_instance
+        if isinstance(value, str) and isinstance(column_type, String):
+            if column_type.length is not None and len(value) > column_type.length:
+                return f"{name}: longer than {column_type.length} characters"
+        elif isinstance(value, int) and isinstance(column_type, Integer):
+            bits = next(b for kind, b in _INTEGER_BITS if isinstance(column_type, kind))
+            if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+                return f"{name}: {value} is out of range for a {bits}-bit integer"
+        elif isinstance(value, int) and isinstance(column_type, Float):
+            try:
+                float(value)
+            except OverflowError:
+                return f"{name}: {value} is too large for a number"
+    return None
 
 
 def record_fields(adapter: EntityAdapter, record: Any) -> dict[str, object]:

@@ -39,14 +39,19 @@ class UTCTime(TypeDecorator[datetime]):
 
 
 class StoredMutation(SyncBase):
-    """The verdict of one mutation, kept so a replay gets the same answer."""
+    """The verdict of one mutation, kept so a replay gets the same answer.
+
+    Keyed by (principal, mutation id): a mutation id is unique per device or user only, so
+    another principal reusing one gets its own mutation applied, never this verdict.
+    """
 
     __tablename__ = "sync_mutations"
 
+    # The principal's audit name (`device:3:H-1001`, `user:5:alice`).
+    device: Mapped[str] = mapped_column(String(120), primary_key=True, index=True)
     mutation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(36), index=True)
-    device: Mapped[str] = mapped_column(String(120), index=True)
-    entity: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(128))
     record_id: Mapped[str] = mapped_column(String(36), index=True)
     verdict: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime | None] = mapped_column(UTCTime())

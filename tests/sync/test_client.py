@@ -36,8 +36,10 @@ def test_two_devices_and_a_dispatcher_converge_with_the_documented_verdicts(make
     # Read-your-writes before the conflict is settled: B sees the server's notes.
     b.pull()
     assert b.get("inspection", record)["notes"] == "cable cut"
-    conflicts = dispatcher.transport.request("GET", "/api/v1/sync/conflicts?status=open").body
-    [conflict] = [c for c in conflicts["conflicts"] if c["record_id"] == record]
+    conflicts = dispatcher.transport.request(
+        "GET", f"/api/v1/sync/conflicts?status=open&record_id={record}"
+    ).body
+    [conflict] = [c for c in conflicts if c["record_id"] == record]
     resolved = dispatcher.transport.request(
         "POST",
         f"/api/v1/sync/conflicts/{conflict['id']}/resolve",

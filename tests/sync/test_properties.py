@@ -196,8 +196,13 @@ class SyncMachine(RuleBasedStateMachine):
     @rule(take=st.sampled_from(("take_server", "take_client")))
     def resolve(self, take: str) -> None:
         dispatcher = self.clients["D"].transport
-        listed = dispatcher.request("GET", "/api/v1/sync/conflicts?status=open").body
-        mine = [c for c in listed["conflicts"] if c["record_id"] in self.records]
+        mine = [
+            conflict
+            for record_id in self.records
+            for conflict in dispatcher.request(
+                "GET", f"/api/v1/sync/conflicts?status=open&record_id={record_id}"
+            ).body
+        ]
         if not mine:
             return
         conflict = mine[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -71,10 +72,10 @@ def test_another_crews_device_never_sees_the_conflict(http):
     [other] = push(b, mutation("inspection", "update", {"notes": "y"},
                                record_id=record_id, base=version))  # fmt: skip
     assert other["verdict"] == "conflict"
-    mine = b.request("GET", "/api/v1/sync/conflicts").body["conflicts"]
+    mine = b.request("GET", f"/api/v1/sync/conflicts?record_id={record_id}").body
     conflict = next(c for c in mine if c["record_id"] == record_id)
     outsider = http("H-1002")  # Urban Crew 2: same station, another crew
-    listed = outsider.request("GET", "/api/v1/sync/conflicts").body["conflicts"]
+    listed = outsider.request("GET", f"/api/v1/sync/conflicts?record_id={record_id}").body
     assert all(c["record_id"] != record_id for c in listed)
     shown = outsider.request("GET", f"/api/v1/sync/conflicts/{conflict['id']}")
     assert shown.status == 404
@@ -239,6 +240,10 @@ def assert_reply_problem(reply, status, slug):
     return reply.body
 
 
+def _stored(mutation_id: str) -> Any:
+    return select(store.StoredMutation).where(store.StoredMutation.mutation_id == mutation_id)
+
+
 def test_a_failure_mid_batch_applies_nothing(http, committed_db, monkeypatch):
     device = http(URBAN)
     first = mutation("meter_reading", "append", reading())
@@ -255,7 +260,7 @@ def test_a_failure_mid_batch_applies_nothing(http, committed_db, monkeypatch):
     assert reply.status == 500
     with committed_db.unit_of_work() as session:
         assert session.get(MeterReading, uuid.UUID(first["id"])) is None
-        assert session.get(store.StoredMutation, first["mutation_id"]) is None
+        assert session.scalars(_stored(first["mutation_id"])).first() is None
 
 
 def test_clock_skew_is_estimated_corrected_and_flagged(http, committed_db):
@@ -270,7 +275,7 @@ def test_clock_skew_is_estimated_corrected_and_flagged(http, committed_db):
         record = session.get(MeterReading, uuid.UUID(item["id"]))
         assert record.clock_corrected
         assert abs(record.occurred_at - datetime.now(UTC)) < timedelta(minutes=1)
-        stored = session.get(store.StoredMutation, item["mutation_id"])
+        stored = session.scalars(_stored(item["mutation_id"])).one()
         assert stored.clock_corrected and stored.device_occurred_at < stored.occurred_at
 
 
@@ -310,7 +315,9 @@ def test_dispatcher_resolves_conflicts_with_audit(http):
     [conflict] = push(b, mutation("inspection", "update", {"notes": "client"},
                                   record_id=record_id, base=version))  # fmt: skip
     assert conflict["verdict"] == "conflict"
-    listed = dispatcher.request("GET", "/api/v1/sync/conflicts?status=open").body["conflicts"]
+    listed = dispatcher.request(
+        "GET", f"/api/v1/sync/conflicts?status=open&record_id={record_id}"
+    ).body
     queued = next(c for c in listed if c["record_id"] == record_id)
     assert (queued["server"], queued["client"]) == ("server", "client")
     forbidden = a.request("POST", f"/api/v1/sync/conflicts/{queued['id']}/resolve",

@@ -220,8 +220,12 @@ def test_fault_records_sync_and_concurrent_edits_conflict_only_when_different(
         assert stored is not None
         assert (stored.cause, stored.actions_taken, stored.equipment) == (
             "storm damage", "replaced fuse", "pole 17")  # fmt: skip
-    queue = http("dispatcher").request("GET", "/api/v1/sync/conflicts?status=open").body
-    mine = [c for c in queue["conflicts"] if c["record_id"] == record_id]
+    queue = (
+        http("dispatcher")
+        .request("GET", f"/api/v1/sync/conflicts?status=open&record_id={record_id}")
+        .body
+    )
+    mine = [c for c in queue if c["record_id"] == record_id]
     assert [(c["entity"], c["field"], c["server"], c["client"]) for c in mine] == [
         ("fault_record", "cause", "storm damage", "fallen tree")
     ]
@@ -288,8 +292,12 @@ def test_crew_note_conflicts_with_a_dispatchers_different_edit_only(
                      record_id=order_id, base=base)  # fmt: skip
     verdict = _push(http, "H-1001", other)["verdicts"][0]
     assert verdict["verdict"] == "conflict", verdict
-    queue = http("dispatcher").request("GET", "/api/v1/sync/conflicts?status=open").body
-    mine = [(c["field"], c["server"], c["client"]) for c in queue["conflicts"]
+    queue = (
+        http("dispatcher")
+        .request("GET", f"/api/v1/sync/conflicts?status=open&record_id={order_id}")
+        .body
+    )
+    mine = [(c["field"], c["server"], c["client"]) for c in queue
             if c["record_id"] == order_id]  # fmt: skip
     assert mine == [("crew_note", "call the caller first", "gate locked")]
     with committed_db.unit_of_work() as session:
