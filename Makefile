@@ -6,7 +6,13 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SIMULATE ?= 5
 export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
 
-.PHONY: run test lint bench install system-run system-test services openapi clean
+.PHONY: run test lint bench install system-run system-test services openapi clean console console-deps
+
+# The console: npm packages from the committed lockfile, bundled by esbuild into
+# backend/web/static/dist/ (built, not committed; every entry point below builds it).
+NPM_STAMP := node_modules/.installed-$(shell cksum package-lock.json | cut -d' ' -f1)
+CONSOLE_SOURCES := $(wildcard backend/web/src/*) backend/web/build.mjs
+CONSOLE_BUNDLE := backend/web/static/dist/console.js
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,17 +23,32 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -f node_modules/.installed-*
+	touch $(NPM_STAMP)
+
+console-deps:
+	command -v npm >/dev/null || scripts/ensure-system-packages.sh nodejs npm
+
+$(CONSOLE_BUNDLE): $(NPM_STAMP) $(CONSOLE_SOURCES)
+	node backend/web/build.mjs
+
+## console: build the dispatcher console bundle
+console: console-deps $(CONSOLE_BUNDLE)
+
 system-run:
 	scripts/ensure-system-packages.sh libsqlite3-mod-spatialite
 
 system-test: system-run
 	scripts/ensure-system-packages.sh postgresql-15-postgis-3
+	command -v chromium >/dev/null || scripts/ensure-system-packages.sh chromium
 
 services:
 	scripts/ensure-services.sh
 
 ## run: migrate the embedded SQLite/SpatiaLite database, seed demo data, start broker + API + console
-run: system-run $(STAMP)
+run: system-run console $(STAMP)
 	$(BIN)/fieldline db upgrade
 	$(BIN)/fieldline seed-demo
 	$(BIN)/fieldline serve --simulate $(SIMULATE)
@@ -38,7 +59,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 ## test: lint, types, then the whole suite on PostGIS and SpatiaLite
-test: system-test services lint
+test: system-test services lint console
 	$(BIN)/pytest
 
 ## bench: benchmarks printing ratios against in-process baselines
@@ -49,4 +70,4 @@ openapi: $(STAMP)
 	$(BIN)/fieldline openapi write --format=yaml openapi.yaml
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache backend/web/static/dist

@@ -39,6 +39,30 @@ class Config:
     BLOB_DIR: str = field(default_factory=lambda: _env("BLOB_DIR", str(ROOT / "var" / "blobs")))
     SECRET_KEY: str = field(default_factory=_secret_key)
     DISPLAY_TIMEZONE: str = field(default_factory=lambda: _env("DISPLAY_TIMEZONE", "Asia/Shanghai"))
+    # The console's optional basemap: Leaflet tile URL template(s), `|` between a base layer and
+    # overlays (e.g. Tianditu's labels); empty draws Fieldline's own layers on a blank map.
+    BASEMAP_URL: str = field(default_factory=lambda: _env("FIELDLINE_BASEMAP_URL", ""))
+    BASEMAP_ATTRIBUTION: str = field(
+        default_factory=lambda: _env("FIELDLINE_BASEMAP_ATTRIBUTION", "")
+    )
+    # gcj02 when the tiles are drawn in China's offset datum (Tianditu is wgs84, AMap is gcj02).
+    BASEMAP_DATUM: str = field(default_factory=lambda: _env("FIELDLINE_BASEMAP_DATUM", "wgs84"))
+    BASEMAP_SUBDOMAINS: str = field(
+        default_factory=lambda: _env("FIELDLINE_BASEMAP_SUBDOMAINS", "abc")
+    )
+    BASEMAP_MAX_ZOOM: int = field(
+        default_factory=lambda: int(_env("FIELDLINE_BASEMAP_MAX_ZOOM", "18"))
+    )
+    # A folder of pre-rendered {z}/{x}/{y}.png tiles (e.g. an OpenStreetMap extract) served by
+    # the app under /console/tiles/; set FIELDLINE_BASEMAP_URL=/console/tiles/{z}/{x}/{y}.png.
+    BASEMAP_DIR: str = field(default_factory=lambda: _env("FIELDLINE_BASEMAP_DIR", ""))
+    # Open orders created longer ago than this are collapsed and flagged on the board.
+    STALE_ORDER_HOURS: float = field(
+        default_factory=lambda: float(_env("FIELDLINE_STALE_ORDER_HOURS", "24"))
+    )
+    CONSOLE_LANGUAGE: str = field(
+        default_factory=lambda: _env("FIELDLINE_CONSOLE_LANGUAGE", "zh-CN")
+    )
     # Bodies above this get 413 before any parsing (blob chunks have their own limit).
     MAX_CONTENT_LENGTH: int = field(
         default_factory=lambda: int(_env("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from jwt.exceptions import PyJWTError
 from sqlalchemy import select
 
 from backend.auth import service
-from backend.auth.actor import Actor
+from backend.auth.actions import allowed_actions
 from backend.auth.audit import AuditLog
 from backend.auth.guard import current_actor, requires
 from backend.auth.models import Device, Role, User
@@ -155,9 +156,10 @@ def logout(data: dict[str, Any]) -> None:
 @blp.route("/auth/me")
 @requires(devices=True)
 @blp.response(200, MeSchema)
-def me() -> Actor:
-    """Tell who the token belongs to."""
-    return current_actor()
+def me() -> dict[str, Any]:
+    """Tell who the token belongs to and what it may do (the console offers only that)."""
+    actor = current_actor()
+    return {**asdict(actor), "actions": allowed_actions(actor)}
 
 
 @blp.route("/users")

@@ -85,6 +85,10 @@ class MeSchema(Schema):
     department_id = DbInteger()
     crew_id = DbInteger(allow_none=True)
     vehicle_id = DbInteger(allow_none=True)
+    actions = fields.List(
+        fields.String(),
+        metadata={"description": "What the caller may do, e.g. `order.dispatch` (README)"},
+    )
 
 
 class DeviceCreateSchema(Schema):

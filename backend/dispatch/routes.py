@@ -34,6 +34,7 @@ from backend.dispatch.schemas import (
     QueueSchema,
     ReassignSchema,
     RecallSchema,
+    RepairCenterSchema,
     SlaPolicyReadSchema,
     SlaPolicySchema,
     TimelineSchema,
@@ -85,6 +86,15 @@ class WorkOrderById(MethodView):
     def get(self, order_id: uuid.UUID) -> WorkOrder:
         """Show a work order."""
         return service.get_order(**_ctx(), order_id=order_id)
+
+
+@blp.route("/repair-centers", methods=["GET"])
+@requires(*CALL, *CENTER)
+@blp.response(200, RepairCenterSchema(many=True))
+@blp.paginate(SelectPage)
+def list_repair_centers() -> Any:
+    """List the repair centers an order may be issued to (across the whole tree)."""
+    return service.repair_centers()
 
 
 @blp.route("/work-orders/<uuid:order_id>/issue", methods=["POST"])

@@ -91,6 +91,16 @@ class IssueSchema(Schema):
     issued_at = fields.AwareDateTime(load_default=None)
 
 
+class RepairCenterSchema(Schema):
+    """A repair center an order may be issued to: just enough to choose it."""
+
+    id = DbInteger()
+    code = fields.String()
+    name = fields.String()
+    region_code = fields.String(allow_none=True)
+    site = PointField(allow_none=True)
+
+
 class DispatchSchema(Schema):
     """Dispatch to a crew and (optionally a named) vehicle of that crew."""
 

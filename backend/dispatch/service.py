@@ -97,6 +97,15 @@ def _department(session: Session, department_id: int, kind: str) -> Department:
     return department
 
 
+def repair_centers() -> Select[tuple[Department]]:
+    """Return a select of every repair center: where the call center may issue an order."""
+    return (
+        select(Department)
+        .where(Department.kind == DepartmentKind.REPAIR_CENTER)
+        .order_by(Department.name, Department.id)
+    )
+
+
 def _number(now: datetime) -> str:
     return f"WO{now:%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
 

@@ -1,8 +1,17 @@
-"""Serves the dispatcher console page and its assets; a plain blueprint, outside the API spec."""
+"""Serves the dispatcher console page, its built assets and an optional local tile folder."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+BUNDLE = STATIC / "dist" / "console.js"
 
 blp = Blueprint(
     "web",
@@ -12,35 +21,94 @@ blp = Blueprint(
     static_url_path="/console/static",
 )
 
-# Everything comes from this origin: the machines have no internet, and no inline script or
-# style means an injected string in the data can never run.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+# Everything comes from this origin (plus a configured tile server's images): the machines have
+# no internet, and no inline script or style means an injected string in the data never runs.
+BASE_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "connect-src": ["'self'"],
+    "font-src": ["'self'"],
+    "media-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
+
+def basemap_templates(setting: str) -> list[str]:
+    """Split FIELDLINE_BASEMAP_URL into its layers: the base first, overlays after."""
+    return [part.strip() for part in setting.split("|") if part.strip()]
+
+
+def tile_origin(template: str) -> str | None:
+    """Return the CSP source a tile template loads from (None: this origin or unusable).
+
+    A `{s}` subdomain becomes a `*.` wildcard, as CSP allows only in the leftmost label.
+    """
+    if template.startswith("/") and not template.startswith("//"):
+        return None
+    parts = urlsplit(template)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        log.warning("ignoring basemap template %r: not an http(s) URL", template)
+        return None
+    labels = parts.netloc.split(".")
+    if "{" in labels[0]:
+        labels[0] = "*"
+    host = ".".join(labels)
+    if "{" in host or "}" in host:
+        log.warning("ignoring basemap template %r: placeholder in the host", template)
+        return None
+    return f"{parts.scheme}://{host}"
+
+
+def content_security_policy() -> str:
+    """Build the console's CSP, admitting the configured tile server's images."""
+    policy = {k: list(v) for k, v in BASE_POLICY.items()}
+    for template in basemap_templates(current_app.config.get("BASEMAP_URL", "")):
+        origin = tile_origin(template)
+        if origin and origin not in policy["img-src"]:
+            policy["img-src"].append(origin)
+    return "; ".join(" ".join([name, *sources]) for name, sources in policy.items())
 
 
 @blp.route("/")
 def console() -> str:
     """Serve the dispatcher console."""
-    timezone = current_app.config.get("DISPLAY_TIMEZONE", "Asia/Shanghai")
-    return render_template("console.html", timezone=timezone)
+    config = current_app.config
+    built = BUNDLE.exists()
+    if not built:
+        log.error("console bundle %s is missing: run `make console`", BUNDLE)
+    return render_template(
+        "console.html",
+        built=built,
+        timezone=config.get("DISPLAY_TIMEZONE", "Asia/Shanghai"),
+        language=config.get("CONSOLE_LANGUAGE", "zh-CN"),
+        stale_hours=config.get("STALE_ORDER_HOURS", 24),
+        basemap_url="|".join(basemap_templates(config.get("BASEMAP_URL", ""))),
+        basemap_attribution=config.get("BASEMAP_ATTRIBUTION", ""),
+        basemap_datum=config.get("BASEMAP_DATUM", "wgs84"),
+        basemap_subdomains=config.get("BASEMAP_SUBDOMAINS", "abc"),
+        basemap_max_zoom=config.get("BASEMAP_MAX_ZOOM", 18),
+    )
+
+
+@blp.route("/console/tiles/<int:z>/<int:x>/<name>")
+def tile(z: int, x: int, name: str) -> Response:
+    """Serve a pre-rendered tile from FIELDLINE_BASEMAP_DIR (404 when unset or missing)."""
+    folder = current_app.config.get("BASEMAP_DIR", "")
+    if not folder:
+        abort(404)
+    # send_from_directory refuses paths leaving the folder.
+    return send_from_directory(Path(folder) / str(z) / str(x), name, max_age=86_400)
 
 
 @blp.after_request
 def secure_headers(response: Response) -> Response:
     """Restrict the console and its assets to this origin."""
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Content-Security-Policy"] = content_security_policy()
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

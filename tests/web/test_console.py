@@ -1,16 +1,23 @@
-"""The dispatcher console: served locally, no external resources, locked down by CSP."""
+"""The dispatcher console page: served locally, no external resources, locked down by CSP."""
 
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+
+from backend.config import ROOT, TestConfig
+from backend.web.routes import tile_origin
 
 URL = re.compile(r"https?://([^/\s\"'<>)]+)", re.IGNORECASE)
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css"}
+SOURCES = ROOT / "backend" / "web" / "src"
+DIST = ROOT / "backend" / "web" / "static" / "dist"
 
 
 class Links(HTMLParser):
@@ -31,7 +38,7 @@ class Links(HTMLParser):
                 self.assets.append(values["src"] or "")
             else:
                 self.inline_scripts += 1
-        if tag == "link" and values.get("href"):
+        if tag == "link" and values.get("href") and values.get("rel") == "stylesheet":
             self.assets.append(values["href"] or "")
         if tag in {"img", "iframe", "source", "audio", "video"} and values.get("src"):
             self.assets.append(values["src"] or "")
@@ -52,9 +59,8 @@ def _page(client: FlaskClient) -> tuple[Any, Links]:
 
 
 def _csp(response: Any) -> dict[str, list[str]]:
-    header = response.headers.get("Content-Security-Policy", "")
     directives: dict[str, list[str]] = {}
-    for part in header.split(";"):
+    for part in response.headers.get("Content-Security-Policy", "").split(";"):
         words = part.split()
         if words:
             directives[words[0]] = words[1:]
@@ -68,6 +74,12 @@ def test_console_page_is_served(client: FlaskClient) -> None:
     page = response.get_data(as_text=True)
     assert 'id="login-form"' in page and 'id="map"' in page
     assert sorted(a.rsplit("/", 1)[-1] for a in links.assets) == ["console.css", "console.js"]
+    assert 'type="module"' in page
+
+
+def test_the_bundle_is_built() -> None:
+    assert (DIST / "console.js").exists(), "run `make console` (npm ci + esbuild)"
+    assert (DIST / "console.css").exists()
 
 
 def test_page_references_only_local_assets(client: FlaskClient) -> None:
@@ -89,7 +101,7 @@ def test_page_runs_nothing_inline(client: FlaskClient) -> None:
     assert links.style_attributes == 0 and links.style_elements == 0
 
 
-def test_assets_are_served_without_external_urls(client: FlaskClient) -> None:
+def test_assets_are_served_and_load_nothing_from_elsewhere(client: FlaskClient) -> None:
     _response, links = _page(client)
     for asset in links.assets:
         response = client.get(asset)
@@ -97,20 +109,21 @@ def test_assets_are_served_without_external_urls(client: FlaskClient) -> None:
         suffix = asset[asset.rfind(".") :]
         assert response.mimetype == ASSET_TYPES[suffix], (asset, response.mimetype)
         body = response.get_data(as_text=True)
-        assert URL.findall(body) == [], asset
         assert "@import" not in body
+        assert not re.search(r"url\(\s*['\"]?(https?:)?//", body), asset
+        assert not re.search(r"(import\(|from)\s*['\"](https?:)?//", body), asset
 
 
-def test_script_never_writes_markup_from_data(client: FlaskClient) -> None:
-    _response, links = _page(client)
-    script = next(a for a in links.assets if a.endswith(".js"))
-    body = client.get(script).get_data(as_text=True)
+@pytest.mark.parametrize("source", sorted(SOURCES.glob("*.js")), ids=lambda p: p.name)
+def test_console_sources_never_write_markup_from_data(source: Path) -> None:
+    # Leaflet, ECharts and the marker cluster get DOM nodes or escaped text from us, never HTML.
+    body = source.read_text()
     for sink in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in body, sink
-    assert "textContent" in body
+    assert not URL.findall(body), "the console loads nothing from another host"
 
 
-@pytest.mark.parametrize("path", ["/", "/console/static/console.js", "/console/static/console.css"])
+@pytest.mark.parametrize("path", ["/", "/console/static/dist/console.js"])
 def test_content_security_policy_restricts_scripts_to_self(client: FlaskClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 200
@@ -119,6 +132,7 @@ def test_content_security_policy_restricts_scripts_to_self(client: FlaskClient, 
     assert directives.get("default-src") == ["'self'"]
     assert directives.get("connect-src") == ["'self'"]
     assert directives.get("object-src") == ["'none'"]
+    assert directives.get("img-src") == ["'self'", "data:", "blob:"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
@@ -132,35 +146,54 @@ def test_console_stays_out_of_the_api_spec(client: FlaskClient) -> None:
     assert not any(p.startswith("/console") for p in paths)
 
 
-def test_display_timezone_reaches_the_page(client: FlaskClient) -> None:
+def test_settings_reach_the_page(client: FlaskClient) -> None:
     page = client.get("/").get_data(as_text=True)
-    assert re.search(r'<body data-timezone="[A-Za-z_/+-]+">', page)
+    assert re.search(r'data-timezone="[A-Za-z_/+-]+"', page)
+    assert 'data-language="zh-CN"' in page and 'data-basemap-url=""' in page
+    assert re.search(r'data-stale-hours="[0-9.]+"', page)
 
 
-# The console finds these in the OpenAPI document at run time and shows "not available" when
-# one is missing; this test tells whoever renames one that the console needs a look.
-CONSOLE_ENDPOINTS = [
-    ("post", "/api/v1/auth/login"),
-    ("get", "/api/v1/auth/me"),
-    ("get", "/api/v1/departments"),
-    ("get", "/api/v1/vehicles"),
-    ("get", "/api/v1/tracking/vehicles"),
-    ("get", "/api/v1/tracking/nearest"),
-    ("get", "/api/v1/tracking/feed"),
-    ("get", "/api/v1/work-orders"),
-    ("get", "/api/v1/work-orders/{order_id}"),
-    ("get", "/api/v1/work-orders/{order_id}/timeline"),
-    ("get", "/api/v1/work-orders/{order_id}/candidates"),
-    ("post", "/api/v1/work-orders/{order_id}/dispatch"),
-    ("get", "/api/v1/alerts"),
-    ("post", "/api/v1/alerts/{alert_id}/acknowledge"),
-    ("get", "/api/v1/alerts/stream"),
-    ("get", "/api/v1/sync/conflicts"),
-    ("post", "/api/v1/sync/conflicts/{conflict_id}/resolve"),
-]
+@pytest.mark.parametrize(
+    ("template", "origin"),
+    [
+        ("https://tiles.grid.local/{z}/{x}/{y}.png", "https://tiles.grid.local"),
+        ("https://t{s}.tianditu.gov.cn/vec_w/wmts?tk=KEY&x={x}", "https://*.tianditu.gov.cn"),
+        ("http://10.1.2.3:8080/osm/{z}/{x}/{y}.png", "http://10.1.2.3:8080"),
+        ("/console/tiles/{z}/{x}/{y}.png", None),
+        ("javascript:alert(1)", None),
+        ("https://{s}.{z}.example/{x}", None),
+    ],
+)
+def test_tile_origin_admits_only_the_tile_host(template: str, origin: str | None) -> None:
+    assert tile_origin(template) == origin
 
 
-def test_the_endpoints_the_console_uses_exist(client: FlaskClient) -> None:
-    paths = client.get("/api/openapi.json").get_json()["paths"]
-    missing = [f"{m.upper()} {p}" for m, p in CONSOLE_ENDPOINTS if m not in paths.get(p, {})]
-    assert missing == []
+def _client_with(tmp_path: Path, **settings: Any) -> FlaskClient:
+    from backend.app import create_app
+
+    config = TestConfig(DATABASE_URL=f"sqlite:///{tmp_path / 'unused.db'}", **settings)
+    app: Flask = create_app(config)
+    return app.test_client()
+
+
+def test_a_configured_basemap_reaches_the_page_and_its_csp(tmp_path: Path) -> None:
+    template = "https://t{s}.tianditu.gov.cn/vec_w/wmts?tk=KEY|https://t{s}.tianditu.gov.cn/cva_w/x"
+    client = _client_with(tmp_path, BASEMAP_URL=template, BASEMAP_SUBDOMAINS="01234567")
+    response = client.get("/")
+    page = response.get_data(as_text=True)
+    assert 'data-basemap-subdomains="01234567"' in page
+    assert "vec_w/wmts?tk=KEY|https://t{s}.tianditu.gov.cn/cva_w/x" in page
+    assert _csp(response)["img-src"] == ["'self'", "data:", "blob:", "https://*.tianditu.gov.cn"]
+    assert _csp(response)["connect-src"] == ["'self'"]
+
+
+def test_local_tiles_are_served_from_the_configured_folder_only(tmp_path: Path) -> None:
+    tiles = tmp_path / "tiles"
+    (tiles / "12" / "3421").mkdir(parents=True)
+    (tiles / "12" / "3421" / "1677.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "secret.txt").write_text("no")
+    client = _client_with(tmp_path, BASEMAP_DIR=str(tiles))
+    assert client.get("/console/tiles/12/3421/1677.png").status_code == 200
+    assert client.get("/console/tiles/12/3421/1678.png").status_code == 404
+    assert client.get("/console/tiles/12/3421/..%2F..%2F..%2Fsecret.txt").status_code == 404
+    assert _client_with(tmp_path).get("/console/tiles/12/3421/1677.png").status_code == 404

@@ -1,0 +1,75 @@
+// The call center takes a call: a new order, issued to a repair center at once or later.
+import { post } from "./api.js";
+import { $, h } from "./dom.js";
+import { label, t } from "./i18n.js";
+import { can, emit, putOrder, state } from "./store.js";
+import { formDialog, perform, toast } from "./ui.js";
+
+const SPECIALTIES = ["low_voltage", "meters", "10kv", "water"];
+
+export function initNewOrder(pickPoint) {
+  const button = $("#new-order-button");
+  button.hidden = !can("order.create");
+  button.onclick = () => open(pickPoint);
+}
+
+function open(pickPoint) {
+  const centers = state.repairCenters;
+  const { dialog, form, inputs, error } = formDialog(
+    t("orders.new"),
+    [
+      { name: "order_type", label: t("newOrder.type"), type: "select", options: ["electric", "water"].map((v) => [v, label("orderType", v)]) },
+      { name: "specialty", label: t("newOrder.specialty"), type: "select", options: SPECIALTIES.map((v) => [v, label("specialty", v)]) },
+      { name: "priority", label: t("newOrder.priority"), type: "select", value: 2, options: [1, 2, 3].map((v) => [v, label("priority", v)]) },
+      { name: "fault_type", label: t("newOrder.fault"), required: true, maxlength: 64, placeholder: t("newOrder.faultHint") },
+      { name: "caller_name", label: t("newOrder.callerName"), maxlength: 200 },
+      { name: "caller_phone", label: t("newOrder.callerPhone"), type: "tel", maxlength: 32 },
+      { name: "address", label: t("newOrder.address"), maxlength: 400 },
+      { name: "lon", label: t("newOrder.lon"), type: "number", step: "any", min: -180, max: 180 },
+      { name: "lat", label: t("newOrder.lat"), type: "number", step: "any", min: -90, max: 90 },
+      { name: "description", label: t("newOrder.description"), type: "textarea", maxlength: 4000 },
+      { name: "repair_center_id", label: t("newOrder.issueTo"), type: "select", value: centers[0]?.id ?? "", options: [["", t("newOrder.issueLater")], ...centers.map((d) => [d.id, d.name])] },
+    ],
+    t("newOrder.submit"),
+  );
+  const pick = h("button", { type: "button", text: t("newOrder.pick") });
+  pick.onclick = () => {
+    dialog.close("pick");
+    pickPoint((lon, lat) => {
+      inputs.lon.value = lon.toFixed(6);
+      inputs.lat.value = lat.toFixed(6);
+      dialog.showModal();
+    });
+  };
+  inputs.lat.closest("label").after(pick);
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    const lon = inputs.lon.value === "" ? null : Number(inputs.lon.value);
+    const lat = inputs.lat.value === "" ? null : Number(inputs.lat.value);
+    if ((lon === null) !== (lat === null)) {
+      error.textContent = t("newOrder.bothCoords");
+      return;
+    }
+    const body = {
+      order_type: inputs.order_type.value,
+      specialty: inputs.specialty.value,
+      priority: Number(inputs.priority.value),
+      fault_type: inputs.fault_type.value.trim(),
+      caller_name: inputs.caller_name.value.trim() || null,
+      caller_phone: inputs.caller_phone.value.trim() || null,
+      address: inputs.address.value.trim() || null,
+      description: inputs.description.value.trim() || null,
+      location: lon === null ? null : { lon, lat },
+      hung_up_at: new Date().toISOString(),
+      ...(inputs.repair_center_id.value ? { repair_center_id: Number(inputs.repair_center_id.value) } : {}),
+    };
+    const submit = form.querySelector("button[type=submit]");
+    const order = await perform(submit, () => post("/work-orders", body));
+    if (!order) return;
+    dialog.close("ok");
+    putOrder(order);
+    emit("select", order.id);
+    toast("success", t(order.repair_center_id ? "done.createIssued" : "done.create", { n: order.number }));
+  };
+  dialog.showModal();
+}
