@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.archive.models import Photo
-from backend.auth.actor import Actor, visible_departments
+from backend.auth import policy
+from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
-from backend.auth.models import Role
 from backend.dispatch.closeout import record_fault
 from backend.dispatch.events import record_timing_event
 from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
@@ -34,15 +34,14 @@ from sync.entities import (
 from sync.protocol import RejectReason, format_time, parse_time
 from sync.registry import EntityAdapter, SyncActor, SyncHooks, registry
 
-RESOLVER_ROLES = frozenset({Role.REPAIR_CENTER, Role.SUPERVISOR, Role.ADMIN})
-
 
 def sync_actor(session: Session, actor: Actor) -> SyncActor:
-    """Reduce an authenticated actor to its sync scope."""
-    if actor.kind == "device":
+    """Reduce an authenticated actor to its sync scope and permissions (from the policy)."""
+    crew_bound = policy.crew_bound(actor)
+    if crew_bound:  # devices and crew members: their crew's records, their station's reference
         departments = frozenset({actor.department_id})
     else:
-        departments = frozenset(session.scalars(visible_departments(actor)))
+        departments = frozenset(session.scalars(policy.department_filter(actor)))
     return SyncActor(
         name=actor.audit_name,
         kind=actor.kind,
@@ -50,7 +49,9 @@ def sync_actor(session: Session, actor: Actor) -> SyncActor:
         crew_id=actor.crew_id,
         crew_ids=actor.crew_ids,
         department_ids=departments,
-        can_resolve=actor.kind == "user" and actor.role in RESOLVER_ROLES,
+        can_resolve=policy.can(actor, policy.Action.CONFLICT_RESOLVE),
+        can_upload=policy.can(actor, policy.Action.UPLOAD_BLOB),
+        crew_scoped=crew_bound and actor.kind == "user",
         origin=actor,
     )
 
@@ -62,8 +63,24 @@ def _caller(actor: SyncActor) -> Actor:
 
 
 def _request_actor() -> SyncActor:
-    actor: Actor = requires(devices=True)(current_actor)()
+    actor: Actor = requires(policy.Action.SYNC_PULL)(current_actor)()
     return sync_actor(request_session(), actor)
+
+
+def _permit(entity: str) -> Callable[[SyncActor, str], str | None]:
+    """Return the role check of pushes of one entity (the policy's `SYNC_ACTIONS`)."""
+
+    def permit(actor: SyncActor, op: str) -> str | None:
+        action = policy.sync_action(entity, op)
+        if action is None:  # an op the entity's merge policy refuses anyway (op-not-allowed)
+            return None
+        caller = _caller(actor)
+        if not policy.can(caller, action):
+            who = "device credentials" if caller.kind == "device" else f"role '{caller.role}'"
+            return f"{who} may not {policy.RULES[action].summary}"
+        return None
+
+    return permit
 
 
 # Records a pushed record may point at; each must be inside the caller's scope.
@@ -186,6 +203,10 @@ def _update_work_order(
     """
     status = values.get("status")
     if status is not None:
+        caller = _caller(actor)
+        if not policy.can(caller, policy.Action.CREW_POINT_REPORT):
+            detail = f"only the crew holding work order {order.number} moves its status"
+            raise RejectionError(RejectReason.FORBIDDEN, detail)
         point = STATUS_POINTS.get(str(status))
         if point is None:  # pragma: no cover - the spec lets devices set only these
             raise RejectionError(RejectReason.SERVER_STATE, f"status {status!r} is server-owned")
@@ -267,22 +288,45 @@ def _update_fault_record(
 
 ADAPTERS = (
     EntityAdapter(
-        WORK_ORDER, WorkOrder, read=_work_order_fields, update=_update_work_order, time_field=None
+        WORK_ORDER,
+        WorkOrder,
+        permit=_permit(WORK_ORDER.name),
+        read=_work_order_fields,
+        update=_update_work_order,
+        time_field=None,
     ),
     EntityAdapter(
         FAULT_RECORD,
         FaultRecord,
+        permit=_permit(FAULT_RECORD.name),
         create=_create_fault_record,
         update=_update_fault_record,
         time_field=None,
     ),
     EntityAdapter(
-        TIMING_EVENT, TimingEvent, create=_create_timing_event, read=_timing_event_fields
+        TIMING_EVENT,
+        TimingEvent,
+        permit=_permit(TIMING_EVENT.name),
+        create=_create_timing_event,
+        read=_timing_event_fields,
     ),
-    EntityAdapter(INSPECTION, Inspection, authorize=_references_in_scope),
-    EntityAdapter(METER_READING, MeterReading, blob_fields=("photo_sha256",)),
-    EntityAdapter(GPS_FIX, GpsFix),
-    EntityAdapter(PHOTO, Photo, authorize=_references_in_scope, blob_fields=("sha256",)),
+    EntityAdapter(
+        INSPECTION, Inspection, permit=_permit(INSPECTION.name), authorize=_references_in_scope
+    ),
+    EntityAdapter(
+        METER_READING,
+        MeterReading,
+        permit=_permit(METER_READING.name),
+        blob_fields=("photo_sha256",),
+    ),
+    EntityAdapter(GPS_FIX, GpsFix, permit=_permit(GPS_FIX.name)),
+    EntityAdapter(
+        PHOTO,
+        Photo,
+        permit=_permit(PHOTO.name),
+        authorize=_references_in_scope,
+        blob_fields=("sha256",),
+    ),
 )
 
 

@@ -220,6 +220,8 @@ class BlobView(MethodView):
     def put(self, sha256: str) -> dict[str, object]:
         """Upload a chunk (Content-Range, or offset/total parameters); resumable."""
         session, actor = _context()
+        if not actor.can_upload:
+            raise store.SyncError(403, "forbidden", "Forbidden", "your role may not upload blobs")
         media_type = request.args.get("type") or request.mimetype or "application/octet-stream"
         storage = blob_storage()
         blob = blobs.put_chunk(

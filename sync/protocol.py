@@ -71,6 +71,7 @@ class RejectReason(StrEnum):
     STALE = "sync-stale"
     ID_REUSED = "sync-id-reused"
     OUT_OF_SCOPE = "sync-out-of-scope"
+    FORBIDDEN = "sync-forbidden"
 
 
 REJECT_TITLES: Mapping[RejectReason, str] = {
@@ -87,6 +88,7 @@ REJECT_TITLES: Mapping[RejectReason, str] = {
     RejectReason.STALE: "Record changed on the server since base_version",
     RejectReason.ID_REUSED: "Record id already used with different content",
     RejectReason.OUT_OF_SCOPE: "Record is outside the device's scope",
+    RejectReason.FORBIDDEN: "Your role may not make this change",
 }
 
 

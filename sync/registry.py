@@ -27,6 +27,8 @@ class SyncActor:
         department_ids: Departments whose crew-less (reference) records the caller sees;
             a user sees every record of these departments.
         can_resolve: May resolve queued conflicts (dispatchers, supervisors, admins).
+        can_upload: May upload blobs (field roles and devices; never the auditor).
+        crew_scoped: Sees crew records of its own crews only, like a device (crew members).
         origin: The application's own caller object, handed back to its services by the
             adapters; sync never looks inside it.
     """
@@ -38,11 +40,13 @@ class SyncActor:
     crew_ids: frozenset[int] = frozenset()
     department_ids: frozenset[int] = frozenset()
     can_resolve: bool = False
+    can_upload: bool = False
+    crew_scoped: bool = False
     origin: object = None
 
     def sees(self, department_id: int | None, crew_id: int | None) -> bool:
         """Return whether a record with this scope is inside the caller's scope."""
-        if self.kind == "device":
+        if self.kind == "device" or self.crew_scoped:
             if crew_id is not None:
                 return crew_id in self.crew_ids
             return department_id in self.department_ids
@@ -54,6 +58,15 @@ Authorizer = Callable[[Any, SyncActor, Any, Mapping[str, object]], str | None]
 
 
 def _allow(session: Any, actor: SyncActor, record: Any, values: Mapping[str, object]) -> None:
+    return None
+
+
+# (actor, op value) -> a refusal reason or None: may this caller push this op of the entity
+# at all (the application's role policy)? Checked before anything is loaded or merged.
+Permit = Callable[[SyncActor, str], str | None]
+
+
+def _permit_all(actor: SyncActor, op: str) -> None:
     return None
 
 
@@ -77,6 +90,7 @@ class EntityAdapter:
         spec: The merge policy (from `sync.entities`).
         model: The ORM class (uses the `sync.changes.Synced` mixin and a UUID `id`);
             every field of `spec` is a column of the same name.
+        permit: Whether the caller's role may push an op of this entity at all.
         authorize: Extra apply-time check beyond scope (e.g. a referenced order in scope).
         blob_fields: Fields holding blob SHA-256 references (GC keeps those blobs).
         time_field: Column receiving the skew-corrected `occurred_at`, if any.
@@ -88,6 +102,7 @@ class EntityAdapter:
 
     spec: EntitySpec
     model: type[Any]
+    permit: Permit = _permit_all
     authorize: Authorizer = _allow
     blob_fields: tuple[str, ...] = ()
     time_field: str | None = "occurred_at"

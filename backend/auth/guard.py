@@ -1,4 +1,4 @@
-"""Token checks for every endpoint: who may call it (roles) and as whom (the actor)."""
+"""Token checks for every endpoint: who may call it (the policy's action) and as whom."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 
 from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import Device, RevokedToken, User
-from backend.errors import Forbidden, Unauthorized, problem_response
+from backend.auth.policy import Action, authorize, load_in_scope
+from backend.errors import Unauthorized, problem_response
 from backend.org.models import Department
 from backend.unit_of_work import request_session
 
@@ -57,7 +58,7 @@ def _load_actor(claims: dict[str, Any]) -> Actor:
             label=device.identifier,
             department_id=department.id,
             department_path=department.path,
-            role="device",
+            role=None,
             crew_id=device.crew_id,
             vehicle_id=device.vehicle_id,
             crew_ids=crews,
@@ -76,10 +77,14 @@ def current_actor() -> Actor:
     return actor
 
 
-def requires(*roles: str, devices: bool = False, refresh: bool = False) -> Callable[[F], F]:
-    """Require a valid token of a user having one of `roles` (any role if none given).
+def requires(
+    action: Action, *, refresh: bool = False, scope: tuple[type[Any], str] | None = None
+) -> Callable[[F], F]:
+    """Require a valid token whose role (or device) may do `action` (see `backend.auth.policy`).
 
-    `devices=True` also admits device tokens (vehicle terminals, handhelds).
+    `scope=(Model, "url_arg")` also checks that the record named in the URL is in the
+    caller's scope before the body is validated (a 403 must not depend on the body); the
+    service behind the view checks scope and action again.
     """
 
     def decorate(view: F) -> F:
@@ -88,18 +93,15 @@ def requires(*roles: str, devices: bool = False, refresh: bool = False) -> Calla
             verify_jwt_in_request(refresh=refresh)
             claims = get_jwt()
             actor = _load_actor(claims)
-            if actor.kind == "device" and not devices:
-                raise Forbidden("Device credentials cannot call this endpoint.")
-            # Admins may do everything a role may; their department still bounds what they see.
-            if actor.kind == "user" and roles and actor.role not in (*roles, "admin"):
-                raise Forbidden(
-                    f"Your role '{actor.role}' may not do this; needs one of "
-                    f"{', '.join(sorted(roles))}."
-                )
+            authorize(actor, action)
+            if scope is not None:
+                model, arg = scope
+                load_in_scope(request_session(), actor, model, kwargs[arg])
             g.actor = actor
             request_session().info["actor"] = actor.audit_name
             return view(*args, **kwargs)
 
+        wrapper.__fieldline_action__ = action  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate

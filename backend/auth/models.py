@@ -9,21 +9,11 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.auth.audit import Audited
+from backend.auth.roles import Role
 from backend.db import Base, utcnow
 from backend.org.models import Department
 
-
-class Role(StrEnum):
-    """What a user does; permissions are granted per role, visibility per department."""
-
-    ADMIN = "admin"
-    CALL_CENTER = "call_center"
-    REPAIR_CENTER = "repair_center"
-    CREW = "crew"
-    INSPECTOR = "inspector"
-    ARCHIVIST = "archivist"
-    SUPERVISOR = "supervisor"
-    AUDITOR = "auditor"
+__all__ = ["Device", "LoginAttempt", "RevokedToken", "Role", "User"]
 
 
 class User(Audited, Base):

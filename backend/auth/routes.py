@@ -17,7 +17,8 @@ from backend.auth import service
 from backend.auth.actions import allowed_actions
 from backend.auth.audit import AuditLog
 from backend.auth.guard import current_actor, requires
-from backend.auth.models import Device, Role, User
+from backend.auth.models import Device, User
+from backend.auth.policy import Action
 from backend.auth.schemas import (
     AuditEntrySchema,
     AuditQuerySchema,
@@ -112,7 +113,7 @@ def device_login(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/auth/refresh", methods=["POST"])
-@requires(devices=True, refresh=True)
+@requires(Action.SESSION, refresh=True)
 @blp.response(200, TokenSchema)
 def refresh() -> dict[str, Any]:
     """Exchange a refresh token for a new access token."""
@@ -129,7 +130,7 @@ def refresh() -> dict[str, Any]:
 
 
 @blp.route("/auth/logout", methods=["POST"])
-@requires(devices=True)
+@requires(Action.SESSION)
 @blp.arguments(LogoutSchema)
 @blp.response(204)
 def logout(data: dict[str, Any]) -> None:
@@ -154,7 +155,7 @@ def logout(data: dict[str, Any]) -> None:
 
 
 @blp.route("/auth/me")
-@requires(devices=True)
+@requires(Action.SESSION)
 @blp.response(200, MeSchema)
 def me() -> dict[str, Any]:
     """Tell who the token belongs to and what it may do (the console offers only that)."""
@@ -166,14 +167,14 @@ def me() -> dict[str, Any]:
 class Users(MethodView):
     """Users of the caller's departments."""
 
-    @requires(Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)
+    @requires(Action.USER_READ)
     @blp.response(200, UserReadSchema(many=True))
     @blp.paginate(SelectPage)
     def get(self) -> Any:
         """List users in your scope."""
         return service.list_users(actor=current_actor())
 
-    @requires(Role.ADMIN)
+    @requires(Action.USER_MANAGE)
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserReadSchema)
     def post(self, data: dict[str, Any]) -> User:
@@ -185,13 +186,13 @@ class Users(MethodView):
 class UserById(MethodView):
     """One user."""
 
-    @requires(Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)
+    @requires(Action.USER_READ)
     @blp.response(200, UserReadSchema)
     def get(self, user_id: int) -> User:
         """Show a user."""
         return service.get_user(session=request_session(), actor=current_actor(), user_id=user_id)
 
-    @requires(Role.ADMIN)
+    @requires(Action.USER_MANAGE)
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserReadSchema)
     def patch(self, data: dict[str, Any], user_id: int) -> User:
@@ -205,14 +206,14 @@ class UserById(MethodView):
 class Devices(MethodView):
     """Vehicle terminals and handhelds."""
 
-    @requires(Role.ADMIN, Role.REPAIR_CENTER, Role.SUPERVISOR, Role.AUDITOR)
+    @requires(Action.DEVICE_READ)
     @blp.response(200, DeviceReadSchema(many=True))
     @blp.paginate(SelectPage)
     def get(self) -> Any:
         """List devices in your scope."""
         return service.list_devices(actor=current_actor())
 
-    @requires(Role.ADMIN)
+    @requires(Action.DEVICE_MANAGE)
     @blp.arguments(DeviceCreateSchema)
     @blp.response(201, DeviceCreatedSchema)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +225,7 @@ class Devices(MethodView):
 
 
 @blp.route("/audit")
-@requires(Role.AUDITOR)
+@requires(Action.AUDIT_READ)
 @blp.arguments(AuditQuerySchema, location="query")
 @blp.response(200, AuditEntrySchema(many=True))
 @blp.paginate(SelectPage)

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 
 from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
-from backend.auth.models import Role
+from backend.auth.policy import Action
 from backend.common import SelectPage
 from backend.dispatch import escalation
 from backend.dispatch.models import Alert
@@ -21,11 +21,9 @@ from backend.unit_of_work import database, request_session
 
 blp = Blueprint("alerts", __name__, url_prefix="/api/v1", description="Acceptance escalations")
 
-WATCHERS = (Role.CALL_CENTER, Role.REPAIR_CENTER, Role.SUPERVISOR)
-
 
 @blp.route("/alerts", methods=["GET"])
-@requires(*WATCHERS)
+@requires(Action.ALERT_READ)
 @blp.arguments(AlertFilterSchema, location="query")
 @blp.response(200, AlertSchema(many=True))
 @blp.paginate(SelectPage)
@@ -35,7 +33,7 @@ def list_alerts(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/alerts/<int:alert_id>/acknowledge", methods=["POST"])
-@requires(*WATCHERS)
+@requires(Action.ALERT_ACKNOWLEDGE)
 @blp.response(200, AlertSchema)
 def acknowledge(alert_id: int) -> Alert:
     """Acknowledge an alert (you phoned)."""
@@ -63,7 +61,7 @@ def _events(actor: Actor, after: int, max_seconds: float, poll: float) -> Iterat
 
 
 @blp.route("/alerts/stream", methods=["GET"])
-@requires(*WATCHERS)
+@requires(Action.ALERT_READ)
 @blp.arguments(StreamArgsSchema, location="query")
 @blp.response(200, description="text/event-stream of `alert` events")
 def stream(args: dict[str, Any]) -> Response:

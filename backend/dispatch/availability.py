@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
+from backend.auth.policy import Action, crew_bound, is_own_crew, load_in_scope
 from backend.db import utcnow
 from backend.dispatch.models import CrewStatus
-from backend.errors import Conflict, Forbidden, NotFound, OutOfScope, field_error
+from backend.errors import Conflict, Forbidden, field_error
 from backend.org.models import Crew, Department, DepartmentKind
 
 
@@ -66,20 +67,17 @@ def pool(session: Session, crew: Crew, *, lock: bool = False) -> list[Crew]:
     return list(session.scalars(statement))
 
 
-def _crew_for(session: Session, actor: Actor, crew_id: int) -> Crew:
-    """Load a crew the actor may see: its own (crew member, device) or one in its scope."""
-    crew = session.get(Crew, crew_id)
-    if crew is None:
-        raise NotFound(f"Crew {crew_id} does not exist.")
-    own = crew_id in (actor.crew_ids or {actor.crew_id})
-    if not own and (actor.kind != "user" or not actor.sees_path(crew.department.path)):
-        raise OutOfScope(f"Crew {crew_id} is outside your data scope.")
+def _crew_for(session: Session, actor: Actor, crew_id: int, action: Action) -> Crew:
+    """Load a crew the actor may see and act on: its own (crew, device) or one in its scope."""
+    crew = load_in_scope(session, actor, Crew, crew_id, action=action)
+    if action is Action.AVAILABILITY_SET and crew_bound(actor) and not is_own_crew(actor, crew):
+        raise Forbidden("Crews change only their own availability.")
     return crew
 
 
 def get_availability(*, session: Session, actor: Actor, crew_id: int) -> CrewStatus:
     """Return the crew's status (standby unless it stood down)."""
-    crew = _crew_for(session, actor, crew_id)
+    crew = _crew_for(session, actor, crew_id, Action.AVAILABILITY_READ)
     return status_of(session, crew.id) or CrewStatus(
         crew_id=crew.id, available=True, changed_by="-"
     )
@@ -96,14 +94,7 @@ def set_availability(
 ) -> CrewStatus:
     """Mark a crew unavailable (with a reason) or back on standby."""
     now = now or utcnow()
-    crew = session.get(Crew, crew_id)
-    if crew is None:
-        raise NotFound(f"Crew {crew_id} does not exist.")
-    if actor.kind == "device" or actor.role == "crew":
-        if crew_id not in (actor.crew_ids or {actor.crew_id}):
-            raise Forbidden("Crews change only their own availability.")
-    elif actor.kind == "user" and not actor.sees_path(crew.department.path):
-        raise OutOfScope(f"Crew {crew_id} is outside your data scope.")
+    crew = _crew_for(session, actor, crew_id, Action.AVAILABILITY_SET)
     if not available and not reason:
         raise field_error("reason", "Say why the crew is unavailable (meal, vehicle fault ...).")
     if not available:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
+from backend.auth.policy import Action
 from backend.dispatch.availability import is_available
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.service import get_order, same_site
@@ -51,7 +52,7 @@ def rank_key(crew: dict[str, Any]) -> tuple[Any, ...]:
 
 def candidates(*, session: Session, actor: Actor, order_id: uuid.UUID) -> list[dict[str, Any]]:
     """Rank the crews that may take an order, with their vehicles' distance and ETA."""
-    order = get_order(session=session, actor=actor, order_id=order_id)
+    order = get_order(session=session, actor=actor, order_id=order_id, action=Action.ORDER_DISPATCH)
     loads = crew_loads(session)
     crews = session.scalars(
         select(Crew)

@@ -9,17 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.auth import policy
 from backend.auth.actor import Actor
 from backend.db import utcnow
 from backend.dispatch.events import append_event
 from backend.dispatch.models import FaultRecord, WorkOrder
-from backend.dispatch.service import (
-    CALL_CENTER_ROLES,
-    REPAIR_CENTER_ROLES,
-    _require_role,
-    get_order,
-    system_step,
-)
+from backend.dispatch.service import get_order, system_step
 from backend.dispatch.states import Action, next_state
 from backend.errors import Conflict, Forbidden, NotFound
 
@@ -39,10 +34,19 @@ def record_fault(
     when the order already has a record.
     """
     now = now or utcnow()
-    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
-    if actor.kind == "device" or actor.role == "crew":
-        if order.crew_id not in (actor.crew_ids or {actor.crew_id}):
-            raise Forbidden(f"Work order {order.number} was not sent to your crew.")
+    # The crew holding the order fills it in; the repair center may correct it (in scope).
+    crew_side = policy.crew_bound(actor)
+    order = get_order(
+        session=session,
+        actor=actor,
+        order_id=order_id,
+        lock=True,
+        action=(
+            policy.Action.FAULT_RECORD_WRITE if crew_side else policy.Action.FAULT_RECORD_CORRECT
+        ),
+    )
+    if crew_side and not policy.holds_order(actor, order):
+        raise Forbidden(f"Work order {order.number} was not sent to your crew.")
     next_state(order.status, Action.RECORD_FAULT)
     record = session.scalar(select(FaultRecord).where(FaultRecord.order_id == order.id))
     if record is None:
@@ -81,9 +85,14 @@ def follow_up(
     now: datetime | None = None,
 ) -> WorkOrder:
     """The call center records the customer follow-up call (回访)."""
-    _require_role(actor, CALL_CENTER_ROLES, "record follow-up calls")
     now = now or utcnow()
-    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    order = get_order(
+        session=session,
+        actor=actor,
+        order_id=order_id,
+        lock=True,
+        action=policy.Action.ORDER_FOLLOW_UP,
+    )
     status = next_state(order.status, Action.FOLLOW_UP)
     if session.scalar(select(FaultRecord.id).where(FaultRecord.order_id == order.id)) is None:
         raise Conflict(
@@ -111,7 +120,6 @@ def close_order(
     *, session: Session, actor: Actor, order_id: uuid.UUID, now: datetime | None = None
 ) -> WorkOrder:
     """Close a followed-up order."""
-    _require_role(actor, CALL_CENTER_ROLES | REPAIR_CENTER_ROLES, "close orders")
     order = system_step(
         session=session,
         actor=actor,
@@ -119,6 +127,7 @@ def close_order(
         action=Action.CLOSE,
         point="closed",
         now=now,
+        permission=policy.Action.ORDER_CLOSE,
     )
     order.closed_at = order.updated_at
     session.flush()

@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 
 from backend import runtime
 from backend.auth.actor import Actor, scope_filter
+from backend.auth.policy import Action, authorize, load_in_scope
 from backend.db import Database, utcnow
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
 from backend.dispatch.states import AWAITING_CENTER, AWAITING_CREW
-from backend.errors import NotFound, OutOfScope
 from backend.org.models import Department
 
 log = logging.getLogger(__name__)
@@ -232,6 +232,7 @@ if escalation_worker not in runtime.BACKGROUND_WORKERS:
 
 def list_alerts(*, actor: Actor, open_only: bool = False, after_id: int | None = None) -> Any:
     """Return a select of the alerts addressed to departments in the actor's scope."""
+    authorize(actor, Action.ALERT_READ)
     statement = select(Alert).where(scope_filter(actor, Alert.department_id))
     if open_only:
         statement = statement.where(Alert.acknowledged_at.is_(None))
@@ -244,12 +245,7 @@ def acknowledge(
     *, session: Session, actor: Actor, alert_id: int, now: datetime | None = None
 ) -> Alert:
     """Acknowledge an alert (the first acknowledgement stays)."""
-    alert = session.get(Alert, alert_id)
-    if alert is None:
-        raise NotFound(f"Alert {alert_id} does not exist.")
-    department = session.get(Department, alert.department_id)
-    if department is None or not actor.sees_path(department.path):
-        raise OutOfScope(f"Alert {alert_id} is outside your data scope.")
+    alert = load_in_scope(session, actor, Alert, alert_id, action=Action.ALERT_ACKNOWLEDGE)
     if alert.acknowledged_at is None:
         alert.acknowledged_at = now or utcnow()
         alert.acknowledged_by = actor.audit_name

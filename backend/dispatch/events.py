@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.auth import policy as access  # `policy` names SLA policies here
 from backend.auth.actor import Actor
 from backend.db import utcnow
 from backend.dispatch import sla
@@ -33,6 +34,7 @@ from backend.errors import (
     Forbidden,
     InvalidTransition,
     NotFound,
+    OutOfScope,
     field_error,
 )
 
@@ -41,7 +43,6 @@ FUTURE_TOLERANCE = timedelta(minutes=2)
 POINTS = "ABCDEFGH"
 # A recall invalidates the points from here on that were recorded before it.
 RECALL_REWIND = {"crew": POINTS.index("D"), "center": POINTS.index("B")}
-CREW_ROLES = frozenset({"crew"})
 
 
 def check_not_future(occurred_at: datetime, now: datetime, field: str = "occurred_at") -> bool:
@@ -211,10 +212,37 @@ def load_order(session: Session, order_id: uuid.UUID, *, lock: bool = False) -> 
     return order
 
 
-def _check_crew(session: Session, actor: Actor, order: WorkOrder, vehicle_id: int | None) -> None:
-    """Only the crew (or vehicle) the order is dispatched to may report its points."""
+def _check_crew(
+    session: Session,
+    actor: Actor,
+    order: WorkOrder,
+    vehicle_id: int | None,
+    source: str,
+    details: dict[str, Any] | None,
+) -> None:
+    """Check who may record a crew point: the crew or vehicle holding the order.
+
+    Anyone else may only correct a point by hand if the policy lets them (supervisor,
+    admin): source `manual`, with `details.reason`, on an order in their scope.
+    """
+    if actor.kind == "system" and vehicle_id is None:
+        return
+    if vehicle_id is None and not access.crew_bound(actor):
+        if not access.sees_order(session, actor, order):
+            raise OutOfScope(f"Work order {order.number} is outside your data scope.")
+        access.authorize(actor, access.Action.CREW_POINT_CORRECT)
+        if source != "manual" or not str((details or {}).get("reason") or "").strip():
+            raise field_error(
+                "details",
+                "A correction of a crew point is entered by hand: source `manual` and "
+                "`details.reason` saying why.",
+            )
+        return
+    if vehicle_id is None:
+        access.authorize(actor, access.Action.CREW_POINT_REPORT)
+    if access.holds_order(actor, order, vehicle_id=vehicle_id):
+        return
     if vehicle_id is not None:
-        mine = order.vehicle_id == vehicle_id
         former = session.scalar(
             select(TimingEvent.id).where(
                 TimingEvent.order_id == order.id,
@@ -222,9 +250,8 @@ def _check_crew(session: Session, actor: Actor, order: WorkOrder, vehicle_id: in
                 TimingEvent.details["vehicle_id"].as_integer() == vehicle_id,
             )
         )
-    elif actor.kind == "device" or (actor.kind == "user" and actor.role in CREW_ROLES):
+    else:
         crews = actor.crew_ids or ({actor.crew_id} if actor.crew_id else set())
-        mine = order.crew_id in crews
         former = session.scalar(
             select(TimingEvent.id).where(
                 TimingEvent.order_id == order.id,
@@ -232,10 +259,6 @@ def _check_crew(session: Session, actor: Actor, order: WorkOrder, vehicle_id: in
                 TimingEvent.crew_id.in_(crews),
             )
         )
-    else:
-        return
-    if mine:
-        return
     if former is not None:
         raise Conflict(
             f"Work order {order.number} was recalled from your crew; it is {order.status}.",
@@ -281,15 +304,15 @@ def record_timing_event(
         unknown point or source).
     """
     now = now or utcnow()
+    order = load_order(session, order_id, lock=True)
+    # Authorize before anything else (a replay must not reveal another crew's event either).
+    _check_crew(session, actor, order, vehicle_id, source, details)
     if point not in POINT_ACTIONS:
         raise field_error("point", f"Crews report E, F, G, H or finished, not {point!r}.")
     try:
         source = sla.EventSource(source).value
     except ValueError:
         raise field_error("source", f"Unknown source {source!r}.") from None
-    order = load_order(session, order_id, lock=True)
-    # Authorize before answering a replay: an event id must not reveal another crew's event.
-    _check_crew(session, actor, order, vehicle_id)
     if event_id:
         existing = session.scalar(select(TimingEvent).where(TimingEvent.event_id == event_id))
         if existing is not None:

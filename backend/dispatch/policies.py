@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
+from backend.auth.policy import Action, authorize
 from backend.dispatch.models import SlaPolicyRecord
 from backend.dispatch.sla import InvalidPolicy, SlaPolicy
 from backend.errors import field_error
@@ -67,6 +68,7 @@ def put_policy(
     *, session: Session, actor: Actor, region_code: str, order_type: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Create or replace the policy of a region and order type (`*` matches any)."""
+    authorize(actor, Action.SLA_POLICY_WRITE)
     try:
         policy = SlaPolicy.from_dict(data).to_dict()
     except InvalidPolicy as exc:

@@ -8,22 +8,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
+from backend.auth.policy import Action, load_in_scope
 from backend.dispatch.models import WorkOrder
-from backend.dispatch.service import REPAIR_CENTER_ROLES, _require_role
 from backend.dispatch.states import OPEN_CREW_STATES
-from backend.errors import NotFound, OutOfScope, field_error
+from backend.errors import field_error
 from backend.org.models import Vehicle
 
 
-def vehicle_queue(*, session: Session, actor: Actor, vehicle_id: int) -> list[WorkOrder]:
+def vehicle_queue(
+    *, session: Session, actor: Actor, vehicle_id: int, action: Action = Action.QUEUE_READ
+) -> list[WorkOrder]:
     """Return a vehicle's open orders in the order the crew should work them."""
-    vehicle = session.get(Vehicle, vehicle_id)
-    if vehicle is None:
-        raise NotFound(f"Vehicle {vehicle_id} does not exist.")
-    own_vehicle = actor.vehicle_id == vehicle_id or vehicle.crew_id in actor.crew_ids
-    in_scope = actor.kind == "user" and actor.sees_path(vehicle.department.path)
-    if not (own_vehicle or in_scope):  # a device sees only its own crew's vehicle
-        raise OutOfScope(f"Vehicle {vehicle_id} is outside your data scope.")
+    # Devices and crew members see only their own (crew's) vehicle: the policy's vehicle scope.
+    load_in_scope(session, actor, Vehicle, vehicle_id, action=action)
     return list(
         session.scalars(
             select(WorkOrder)
@@ -37,8 +34,9 @@ def reorder_queue(
     *, session: Session, actor: Actor, vehicle_id: int, order_ids: list[uuid.UUID]
 ) -> list[WorkOrder]:
     """Set the order of a vehicle's open orders; the list must name each exactly once."""
-    _require_role(actor, REPAIR_CENTER_ROLES, "reorder vehicle queues")
-    queue = vehicle_queue(session=session, actor=actor, vehicle_id=vehicle_id)
+    queue = vehicle_queue(
+        session=session, actor=actor, vehicle_id=vehicle_id, action=Action.QUEUE_REORDER
+    )
     if sorted(map(str, order_ids)) != sorted(str(o.id) for o in queue):
         raise field_error(
             "order_ids", "List each open order of the vehicle exactly once (see GET first)."

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend.auth.guard import current_actor, requires
-from backend.auth.models import Role
+from backend.auth.policy import Action
 from backend.common import SelectPage
 from backend.dispatch import (
     availability,
@@ -47,9 +47,9 @@ from backend.unit_of_work import request_session
 
 blp = Blueprint("dispatch", __name__, url_prefix="/api/v1", description="Repair work orders")
 
-CALL = (Role.CALL_CENTER,)
-CENTER = (Role.REPAIR_CENTER, Role.SUPERVISOR)
-CREW = (Role.CREW,)
+
+# Write routes on one order check its scope before validating the body.
+ORDER = (WorkOrder, "order_id")
 
 
 def _ctx() -> dict[str, Any]:
@@ -60,7 +60,7 @@ def _ctx() -> dict[str, Any]:
 class WorkOrders(MethodView):
     """Repair work orders."""
 
-    @requires(devices=True)
+    @requires(Action.ORDER_READ)
     @blp.arguments(OrderFilterSchema, location="query")
     @blp.response(200, WorkOrderReadSchema(many=True))
     @blp.paginate(SelectPage)
@@ -68,7 +68,7 @@ class WorkOrders(MethodView):
         """List the orders you may see, newest first."""
         return service.list_orders(actor=current_actor(), filters=filters)
 
-    @requires(*CALL)
+    @requires(Action.ORDER_CREATE)
     @blp.arguments(WorkOrderCreateSchema)
     @blp.response(201, WorkOrderReadSchema)
     @blp.alt_response(422, description="Problem (RFC 9457 problem+json)")
@@ -81,7 +81,7 @@ class WorkOrders(MethodView):
 class WorkOrderById(MethodView):
     """One work order."""
 
-    @requires(devices=True)
+    @requires(Action.ORDER_READ)
     @blp.response(200, WorkOrderReadSchema)
     def get(self, order_id: uuid.UUID) -> WorkOrder:
         """Show a work order."""
@@ -98,7 +98,7 @@ def list_repair_centers() -> Any:
 
 
 @blp.route("/work-orders/<uuid:order_id>/issue", methods=["POST"])
-@requires(*CALL)
+@requires(Action.ORDER_ISSUE, scope=ORDER)
 @blp.arguments(IssueSchema)
 @blp.response(200, WorkOrderReadSchema)
 @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
@@ -108,7 +108,7 @@ def issue(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
 
 
 @blp.route("/work-orders/<uuid:order_id>/accept", methods=["POST"])
-@requires(*CENTER)
+@requires(Action.ORDER_ACCEPT)
 @blp.response(200, WorkOrderReadSchema)
 @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
 def accept_at_center(order_id: uuid.UUID) -> WorkOrder:
@@ -117,7 +117,7 @@ def accept_at_center(order_id: uuid.UUID) -> WorkOrder:
 
 
 @blp.route("/work-orders/<uuid:order_id>/dispatch", methods=["POST"])
-@requires(*CENTER)
+@requires(Action.ORDER_DISPATCH, scope=ORDER)
 @blp.arguments(DispatchSchema)
 @blp.response(200, WorkOrderReadSchema)
 @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
@@ -127,7 +127,7 @@ def dispatch(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
 
 
 @blp.route("/work-orders/<uuid:order_id>/recall", methods=["POST"])
-@requires(*CALL, *CENTER)
+@requires(Action.ORDER_READ, scope=ORDER)  # which recall (crew or center) depends on the order
 @blp.arguments(RecallSchema)
 @blp.response(200, WorkOrderReadSchema)
 @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
@@ -137,7 +137,7 @@ def recall(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
 
 
 @blp.route("/work-orders/<uuid:order_id>/reassign", methods=["POST"])
-@requires(*CENTER)
+@requires(Action.ORDER_DISPATCH, scope=ORDER)
 @blp.arguments(ReassignSchema)
 @blp.response(200, WorkOrderReadSchema)
 @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
@@ -150,13 +150,15 @@ def reassign(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
 class Events(MethodView):
     """The order's append-only history."""
 
-    @requires(devices=True)
+    @requires(Action.ORDER_READ)
     @blp.response(200, TimingEventReadSchema(many=True))
     def get(self, order_id: uuid.UUID) -> list[TimingEvent]:
         """List every event of the order in the order it was recorded."""
         return service.history(**_ctx(), order_id=order_id)
 
-    @requires(*CREW, *CENTER, devices=True)
+    # A crew report or a supervisor's correction: the service checks scope first, then which
+    # (a crew whose order was recalled gets 409 "recalled", so no route-level scope here).
+    @requires(Action.ORDER_READ)
     @blp.arguments(TimingEventCreateSchema)
     @blp.response(201, TimingEventReadSchema)
     @blp.alt_response(200, schema=TimingEventReadSchema, description="Replay of a known event")
@@ -168,7 +170,7 @@ class Events(MethodView):
 
 
 @blp.route("/work-orders/<uuid:order_id>/timeline", methods=["GET"])
-@requires(devices=True)
+@requires(Action.ORDER_READ)
 @blp.response(200, TimelineSchema)
 def timeline(order_id: uuid.UUID) -> dict[str, Any]:
     """Show every segment with its duration, limit, color and responsible department."""
@@ -176,7 +178,7 @@ def timeline(order_id: uuid.UUID) -> dict[str, Any]:
 
 
 @blp.route("/work-orders/<uuid:order_id>/candidates", methods=["GET"])
-@requires(*CENTER)
+@requires(Action.ORDER_DISPATCH)
 @blp.response(200, CandidateSchema(many=True))
 def order_candidates(order_id: uuid.UUID) -> list[dict[str, Any]]:
     """Rank available crews of the right specialty and region, with distance and ETA.
@@ -190,13 +192,13 @@ def order_candidates(order_id: uuid.UUID) -> list[dict[str, Any]]:
 class FaultRecordView(MethodView):
     """The crew's fault record."""
 
-    @requires(devices=True)
+    @requires(Action.ORDER_READ)
     @blp.response(200, FaultRecordSchema)
     def get(self, order_id: uuid.UUID) -> FaultRecord:
         """Show the fault record."""
         return closeout.get_fault_record(**_ctx(), order_id=order_id)
 
-    @requires(*CREW, devices=True)
+    @requires(Action.ORDER_READ, scope=ORDER)  # the crew fills it in, the repair center corrects it
     @blp.arguments(FaultRecordSchema)
     @blp.response(200, FaultRecordSchema)
     @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
@@ -206,7 +208,7 @@ class FaultRecordView(MethodView):
 
 
 @blp.route("/work-orders/<uuid:order_id>/follow-up", methods=["POST"])
-@requires(*CALL)
+@requires(Action.ORDER_FOLLOW_UP, scope=ORDER)
 @blp.arguments(FollowUpSchema)
 @blp.response(200, WorkOrderReadSchema)
 @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
@@ -216,7 +218,7 @@ def follow_up(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
 
 
 @blp.route("/work-orders/<uuid:order_id>/close", methods=["POST"])
-@requires(*CALL, *CENTER)
+@requires(Action.ORDER_CLOSE)
 @blp.response(200, WorkOrderReadSchema)
 @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
 def close(order_id: uuid.UUID) -> WorkOrder:
@@ -228,13 +230,13 @@ def close(order_id: uuid.UUID) -> WorkOrder:
 class VehicleQueue(MethodView):
     """A vehicle's open orders, in working order."""
 
-    @requires(devices=True)
+    @requires(Action.QUEUE_READ)
     @blp.response(200, WorkOrderReadSchema(many=True))
     def get(self, vehicle_id: int) -> list[WorkOrder]:
         """List the vehicle's open orders."""
         return queue.vehicle_queue(**_ctx(), vehicle_id=vehicle_id)
 
-    @requires(*CENTER)
+    @requires(Action.QUEUE_REORDER)
     @blp.arguments(QueueSchema)
     @blp.response(200, WorkOrderReadSchema(many=True))
     def put(self, data: dict[str, Any], vehicle_id: int) -> list[WorkOrder]:
@@ -246,13 +248,13 @@ class VehicleQueue(MethodView):
 class Availability(MethodView):
     """Whether a crew takes orders."""
 
-    @requires(devices=True)
+    @requires(Action.AVAILABILITY_READ)
     @blp.response(200, CrewStatusSchema)
     def get(self, crew_id: int) -> Any:
         """Show the crew's availability (standby unless it stood down)."""
         return availability.get_availability(**_ctx(), crew_id=crew_id)
 
-    @requires(*CREW, *CENTER, devices=True)
+    @requires(Action.AVAILABILITY_SET)
     @blp.arguments(AvailabilitySchema)
     @blp.response(200, CrewStatusSchema)
     @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
@@ -262,7 +264,7 @@ class Availability(MethodView):
 
 
 @blp.route("/sla-policies", methods=["GET"])
-@requires()
+@requires(Action.SLA_POLICY_READ)
 @blp.response(200, SlaPolicyReadSchema(many=True))
 def list_policies() -> list[dict[str, Any]]:
     """List the SLA policies per region and order type (and the seed default)."""
@@ -270,7 +272,7 @@ def list_policies() -> list[dict[str, Any]]:
 
 
 @blp.route("/sla-policies/<region_code>/<order_type>", methods=["PUT"])
-@requires(Role.SUPERVISOR)
+@requires(Action.SLA_POLICY_WRITE)
 @blp.arguments(SlaPolicySchema)
 @blp.response(200, SlaPolicyReadSchema)
 @blp.alt_response(422, description="Problem (RFC 9457 problem+json)")

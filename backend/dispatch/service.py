@@ -13,51 +13,41 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from backend.archive.links import link_archive
-from backend.auth.actor import Actor, visible_departments
+from backend.auth import policy
+from backend.auth.actor import Actor
+from backend.auth.policy import authorize, load_in_scope, sees_department
 from backend.db import utcnow
 from backend.dispatch.availability import ensure_available
 from backend.dispatch.events import (
     append_event,
     check_not_future,
-    load_order,
     mark_delivered,
     record_timing_event,
     refresh_sla,
 )
 from backend.dispatch.models import TimingEvent, WorkOrder
 from backend.dispatch.states import OPEN_CREW_STATES, Action, OrderStatus, can, next_state
-from backend.errors import Forbidden, OutOfScope, field_error
+from backend.errors import OutOfScope, field_error
 from backend.org.models import Crew, Department, DepartmentKind, Vehicle
 from backend.tracking.terminal import enqueue_order
 
 __all__ = ["mark_delivered", "record_timing_event"]
 
 SAME_SITE_METRES = 300.0
-CALL_CENTER_ROLES = frozenset({"call_center", "admin"})
-REPAIR_CENTER_ROLES = frozenset({"repair_center", "supervisor", "admin"})
 
 
 def visible_filter(actor: Actor) -> ColumnElement[bool]:
-    """Orders the actor may see: owned, created or received in scope, or sent to its crews."""
-    visible = visible_departments(actor)
-    crews = select(Crew.id).where(Crew.department_id.in_(visible))
-    clauses = [
-        WorkOrder.department_id.in_(visible),
-        WorkOrder.call_center_id.in_(visible),
-        WorkOrder.repair_center_id.in_(visible),
-        WorkOrder.crew_id.in_(crews),
-    ]
-    if actor.crew_ids:
-        clauses.append(WorkOrder.crew_id.in_(sorted(actor.crew_ids)))
-    return or_(*clauses)
+    """Orders the actor may see (the policy's work-order scope)."""
+    return policy.order_filter(actor)
 
 
 def list_orders(*, actor: Actor, filters: dict[str, Any]) -> Select[tuple[WorkOrder]]:
     """Return a select of visible orders, newest first, optionally filtered."""
+    authorize(actor, policy.Action.ORDER_READ)
     statement = select(WorkOrder).where(visible_filter(actor))
     for key in ("status", "crew_id", "vehicle_id", "repair_center_id", "order_type"):
         if filters.get(key) is not None:
@@ -68,25 +58,15 @@ def list_orders(*, actor: Actor, filters: dict[str, Any]) -> Select[tuple[WorkOr
 
 
 def get_order(
-    *, session: Session, actor: Actor, order_id: uuid.UUID, lock: bool = False
+    *,
+    session: Session,
+    actor: Actor,
+    order_id: uuid.UUID,
+    lock: bool = False,
+    action: policy.Action = policy.Action.ORDER_READ,
 ) -> WorkOrder:
-    """Load an order the actor may see, or raise 404/403."""
-    order = load_order(session, order_id, lock=lock)
-    if actor.kind == "system":
-        return order
-    visible = session.scalar(
-        select(func.count()).where(WorkOrder.id == order.id, visible_filter(actor))
-    )
-    if not visible:
-        raise OutOfScope(f"Work order {order.number} is outside your data scope.")
-    return order
-
-
-def _require_role(actor: Actor, roles: frozenset[str], what: str) -> None:
-    if actor.kind == "system":
-        return
-    if actor.kind != "user" or actor.role not in roles:
-        raise Forbidden(f"Only {' or '.join(sorted(roles - {'admin'}))} may {what}.")
+    """Load an order the actor may see and act on (`action`), or raise 404/403."""
+    return load_in_scope(session, actor, WorkOrder, order_id, action=action, lock=lock)
 
 
 def _department(session: Session, department_id: int, kind: str) -> Department:
@@ -114,7 +94,7 @@ def create_order(
     *, session: Session, actor: Actor, data: dict[str, Any], now: datetime | None = None
 ) -> WorkOrder:
     """Take a repair call: record A (the caller hung up) and, if a center is named, issue it."""
-    _require_role(actor, CALL_CENTER_ROLES, "take repair calls")
+    authorize(actor, policy.Action.ORDER_CREATE)
     now = now or utcnow()
     data = dict(data)
     hung_up_at = data.pop("hung_up_at")
@@ -123,7 +103,7 @@ def create_order(
     issued_at = data.pop("issued_at", None)
     call_center_id = data.pop("call_center_id", None) or actor.department_id
     call_center = session.get(Department, call_center_id)
-    if call_center is None or (actor.kind != "system" and not actor.sees_path(call_center.path)):
+    if call_center is None or not sees_department(actor, call_center):
         raise field_error("call_center_id", f"Department {call_center_id} is not in your scope.")
     if not data.get("region_code"):
         data["region_code"] = call_center.region_code or "default"
@@ -173,9 +153,10 @@ def issue_order(
     now: datetime | None = None,
 ) -> WorkOrder:
     """Issue the order to a repair center: B when the call center issued it, C on arrival."""
-    _require_role(actor, CALL_CENTER_ROLES, "issue work orders")
     now = now or utcnow()
-    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    order = get_order(
+        session=session, actor=actor, order_id=order_id, lock=True, action=policy.Action.ORDER_ISSUE
+    )
     order.status = next_state(order.status, Action.ISSUE)
     center = _department(session, repair_center_id, DepartmentKind.REPAIR_CENTER)
     if issued_at is not None:
@@ -213,7 +194,6 @@ def accept_at_center(
     *, session: Session, actor: Actor, order_id: uuid.UUID, now: datetime | None = None
 ) -> WorkOrder:
     """The repair center takes the order on (stops the acceptance escalation)."""
-    _require_role(actor, REPAIR_CENTER_ROLES, "accept orders for a repair center")
     return system_step(
         session=session,
         actor=actor,
@@ -221,6 +201,7 @@ def accept_at_center(
         action=Action.CENTER_ACCEPT,
         point="center_accepted",
         now=now,
+        permission=policy.Action.ORDER_ACCEPT,
     )
 
 
@@ -232,10 +213,11 @@ def system_step(
     action: Action,
     point: str,
     now: datetime | None,
+    permission: policy.Action,
 ) -> WorkOrder:
-    """Move the order by `action` now and record `point` as a system event (roles checked)."""
+    """Move the order by `action` now and record `point` as a system event (`permission`)."""
     now = now or utcnow()
-    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    order = get_order(session=session, actor=actor, order_id=order_id, lock=True, action=permission)
     order.status = next_state(order.status, action)
     order.updated_at = now
     append_event(
@@ -275,7 +257,7 @@ def _crew_and_vehicle(
     crew = session.get(Crew, crew_id)
     if crew is None:
         raise field_error("crew_id", f"Crew {crew_id} does not exist.")
-    if actor.kind != "system" and not actor.sees_path(crew.department.path):
+    if not sees_department(actor, crew.department):
         raise OutOfScope(f"Crew {crew_id} is outside your data scope.")
     if order.specialty not in (crew.work_types or []):
         raise field_error(
@@ -328,9 +310,14 @@ def dispatch_order(
     now: datetime | None = None,
 ) -> WorkOrder:
     """Send the order to a crew and its vehicle (D); it joins the end of the vehicle's queue."""
-    _require_role(actor, REPAIR_CENTER_ROLES, "dispatch orders")
     now = now or utcnow()
-    order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
+    order = get_order(
+        session=session,
+        actor=actor,
+        order_id=order_id,
+        lock=True,
+        action=policy.Action.ORDER_DISPATCH,
+    )
     status = next_state(order.status, Action.DISPATCH)
     crew, vehicle = _crew_and_vehicle(session, actor, order, crew_id, vehicle_id)
     last = session.scalar(
@@ -374,10 +361,10 @@ def recall_order(
     now = now or utcnow()
     order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
     if can(order.status, Action.RECALL_FROM_CREW):
-        _require_role(actor, REPAIR_CENTER_ROLES, "recall orders from crews")
+        authorize(actor, policy.Action.ORDER_RECALL_FROM_CREW)
         tier, action = "crew", Action.RECALL_FROM_CREW
     else:
-        _require_role(actor, CALL_CENTER_ROLES, "recall orders from repair centers")
+        authorize(actor, policy.Action.ORDER_RECALL_FROM_CENTER)
         tier, action = "center", Action.RECALL_FROM_CENTER
     status = next_state(order.status, action)
     details = {
@@ -424,7 +411,9 @@ def reassign_order(
     now: datetime | None = None,
 ) -> WorkOrder:
     """Recall the order from its crew and dispatch it to another, in one step."""
-    order = get_order(session=session, actor=actor, order_id=order_id)
+    order = get_order(
+        session=session, actor=actor, order_id=order_id, action=policy.Action.ORDER_DISPATCH
+    )
     if not can(order.status, Action.RECALL_FROM_CREW):
         next_state(order.status, Action.RECALL_FROM_CREW)
     recall_order(session=session, actor=actor, order_id=order_id, reason=reason, now=now)

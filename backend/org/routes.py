@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend.auth.guard import current_actor, requires
-from backend.auth.models import Role
+from backend.auth.policy import Action
 from backend.common import SelectPage
 from backend.org import service
 from backend.org.models import Crew, Department, Vehicle
@@ -27,21 +27,19 @@ from backend.unit_of_work import request_session
 
 blp = Blueprint("org", __name__, url_prefix="/api/v1", description="Departments, crews, vehicles")
 
-MANAGERS = (Role.ADMIN, Role.REPAIR_CENTER, Role.SUPERVISOR)
-
 
 @blp.route("/departments")
 class Departments(MethodView):
     """The organisation tree, from your department down."""
 
-    @requires()
+    @requires(Action.DEPARTMENT_READ)
     @blp.response(200, DepartmentReadSchema(many=True))
     @blp.paginate(SelectPage)
     def get(self) -> Any:
         """List departments in your scope."""
         return service.list_departments(actor=current_actor())
 
-    @requires(Role.ADMIN)
+    @requires(Action.DEPARTMENT_CREATE)
     @blp.arguments(DepartmentCreateSchema)
     @blp.response(201, DepartmentReadSchema)
     def post(self, data: dict[str, Any]) -> Department:
@@ -55,7 +53,7 @@ class Departments(MethodView):
 class DepartmentById(MethodView):
     """One department."""
 
-    @requires()
+    @requires(Action.DEPARTMENT_READ)
     @blp.response(200, DepartmentReadSchema)
     def get(self, department_id: int) -> Department:
         """Show a department."""
@@ -63,7 +61,7 @@ class DepartmentById(MethodView):
             session=request_session(), actor=current_actor(), department_id=department_id
         )
 
-    @requires(Role.ADMIN, Role.SUPERVISOR)
+    @requires(Action.DEPARTMENT_UPDATE)
     @blp.arguments(DepartmentUpdateSchema)
     @blp.response(200, DepartmentReadSchema)
     def patch(self, data: dict[str, Any], department_id: int) -> Department:
@@ -77,14 +75,14 @@ class DepartmentById(MethodView):
 class Crews(MethodView):
     """Repair crews."""
 
-    @requires()
+    @requires(Action.CREW_READ)
     @blp.response(200, CrewReadSchema(many=True))
     @blp.paginate(SelectPage)
     def get(self) -> Any:
         """List crews in your scope."""
         return service.list_crews(actor=current_actor())
 
-    @requires(*MANAGERS)
+    @requires(Action.CREW_MANAGE)
     @blp.arguments(CrewCreateSchema)
     @blp.response(201, CrewReadSchema)
     def post(self, data: dict[str, Any]) -> Crew:
@@ -96,13 +94,13 @@ class Crews(MethodView):
 class CrewById(MethodView):
     """One crew."""
 
-    @requires()
+    @requires(Action.CREW_READ)
     @blp.response(200, CrewReadSchema)
     def get(self, crew_id: int) -> Crew:
         """Show a crew."""
         return service.get_crew(session=request_session(), actor=current_actor(), crew_id=crew_id)
 
-    @requires(*MANAGERS)
+    @requires(Action.CREW_MANAGE)
     @blp.arguments(CrewUpdateSchema)
     @blp.response(200, CrewReadSchema)
     def patch(self, data: dict[str, Any], crew_id: int) -> Crew:
@@ -116,14 +114,14 @@ class CrewById(MethodView):
 class Vehicles(MethodView):
     """Repair vehicles."""
 
-    @requires()
+    @requires(Action.VEHICLE_READ)
     @blp.response(200, VehicleReadSchema(many=True))
     @blp.paginate(SelectPage)
     def get(self) -> Any:
         """List vehicles in your scope."""
         return service.list_vehicles(actor=current_actor())
 
-    @requires(*MANAGERS)
+    @requires(Action.VEHICLE_MANAGE)
     @blp.arguments(VehicleCreateSchema)
     @blp.response(201, VehicleReadSchema)
     def post(self, data: dict[str, Any]) -> Vehicle:
@@ -135,7 +133,7 @@ class Vehicles(MethodView):
 class VehicleById(MethodView):
     """One vehicle."""
 
-    @requires()
+    @requires(Action.VEHICLE_READ)
     @blp.response(200, VehicleReadSchema)
     def get(self, vehicle_id: int) -> Vehicle:
         """Show a vehicle."""
@@ -143,7 +141,7 @@ class VehicleById(MethodView):
             session=request_session(), actor=current_actor(), vehicle_id=vehicle_id
         )
 
-    @requires(*MANAGERS)
+    @requires(Action.VEHICLE_MANAGE)
     @blp.arguments(VehicleUpdateSchema)
     @blp.response(200, VehicleReadSchema)
     def patch(self, data: dict[str, Any], vehicle_id: int) -> Vehicle:

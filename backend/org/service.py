@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from backend.auth.actor import Actor, ensure_department_in_scope, scope_filter
+from backend.auth.actor import Actor, scope_filter
 from backend.auth.models import User
-from backend.errors import Conflict, NotFound, OutOfScope, field_error
+from backend.auth.policy import Action, load_in_scope, sees_department
+from backend.errors import Conflict, field_error
 from backend.org.models import Crew, CrewMember, Department, Vehicle
 
 
@@ -24,12 +25,14 @@ def list_departments(*, actor: Actor) -> Select[tuple[Department]]:
 
 def get_department(*, session: Session, actor: Actor, department_id: int) -> Department:
     """Load a department in scope."""
-    return ensure_department_in_scope(session, actor, department_id)
+    return load_in_scope(session, actor, Department, department_id, action=Action.DEPARTMENT_READ)
 
 
 def create_department(*, session: Session, actor: Actor, data: dict[str, Any]) -> Department:
     """Create a department below a parent in the actor's scope."""
-    parent = ensure_department_in_scope(session, actor, data["parent_id"])
+    parent = load_in_scope(
+        session, actor, Department, data["parent_id"], action=Action.DEPARTMENT_CREATE
+    )
     if session.scalar(select(Department.id).where(Department.code == data["code"])):
         raise Conflict(f"Department code '{data['code']}' is taken.")
     department = Department(**data)
@@ -54,7 +57,9 @@ def update_department(
     *, session: Session, actor: Actor, department_id: int, data: dict[str, Any]
 ) -> Department:
     """Change a department's details."""
-    department = ensure_department_in_scope(session, actor, department_id)
+    department = load_in_scope(
+        session, actor, Department, department_id, action=Action.DEPARTMENT_UPDATE
+    )
     for key, value in data.items():
         setattr(department, key, value)
     session.flush()
@@ -73,12 +78,7 @@ def list_crews(*, actor: Actor) -> Select[tuple[Crew]]:
 
 def get_crew(*, session: Session, actor: Actor, crew_id: int) -> Crew:
     """Load a crew in scope."""
-    crew = session.get(Crew, crew_id)
-    if crew is None:
-        raise NotFound(f"Crew {crew_id} does not exist.")
-    if not actor.sees_path(crew.department.path):
-        raise OutOfScope(f"Crew {crew_id} is outside your data scope.")
-    return crew
+    return load_in_scope(session, actor, Crew, crew_id, action=Action.CREW_READ)
 
 
 def _members(session: Session, actor: Actor, rows: list[dict[str, Any]]) -> list[CrewMember]:
@@ -86,7 +86,7 @@ def _members(session: Session, actor: Actor, rows: list[dict[str, Any]]) -> list
     members = []
     for row in rows:
         user = session.get(User, row["user_id"])
-        if user is None or not actor.sees_path(user.department.path):
+        if user is None or not sees_department(actor, user.department):
             raise field_error("members", f"User {row['user_id']} does not exist in your scope.")
         if row["user_id"] in seen:
             raise field_error("members", f"User {row['user_id']} is listed twice.")
@@ -97,7 +97,7 @@ def _members(session: Session, actor: Actor, rows: list[dict[str, Any]]) -> list
 
 def create_crew(*, session: Session, actor: Actor, data: dict[str, Any]) -> Crew:
     """Create a crew of a station in scope, with its members."""
-    ensure_department_in_scope(session, actor, data["department_id"])
+    load_in_scope(session, actor, Department, data["department_id"], action=Action.CREW_MANAGE)
     members = _members(session, actor, data.pop("members", []))
     crew = Crew(**data, members=members)
     session.add(crew)
@@ -107,7 +107,7 @@ def create_crew(*, session: Session, actor: Actor, data: dict[str, Any]) -> Crew
 
 def update_crew(*, session: Session, actor: Actor, crew_id: int, data: dict[str, Any]) -> Crew:
     """Change a crew; a given member list replaces the current one."""
-    crew = get_crew(session=session, actor=actor, crew_id=crew_id)
+    crew = load_in_scope(session, actor, Crew, crew_id, action=Action.CREW_MANAGE)
     if "members" in data:
         crew.members = _members(session, actor, data.pop("members"))
     for key, value in data.items():
@@ -123,17 +123,12 @@ def list_vehicles(*, actor: Actor) -> Select[tuple[Vehicle]]:
 
 def get_vehicle(*, session: Session, actor: Actor, vehicle_id: int) -> Vehicle:
     """Load a vehicle in scope."""
-    vehicle = session.get(Vehicle, vehicle_id)
-    if vehicle is None:
-        raise NotFound(f"Vehicle {vehicle_id} does not exist.")
-    if not actor.sees_path(vehicle.department.path):
-        raise OutOfScope(f"Vehicle {vehicle_id} is outside your data scope.")
-    return vehicle
+    return load_in_scope(session, actor, Vehicle, vehicle_id, action=Action.VEHICLE_READ)
 
 
 def _check_vehicle_refs(session: Session, actor: Actor, data: dict[str, Any]) -> None:
     if data.get("crew_id") is not None:
-        get_crew(session=session, actor=actor, crew_id=data["crew_id"])
+        load_in_scope(session, actor, Crew, data["crew_id"])
     if data.get("terminal_id"):
         taken = session.scalar(select(Vehicle.id).where(Vehicle.terminal_id == data["terminal_id"]))
         if taken is not None:
@@ -142,7 +137,7 @@ def _check_vehicle_refs(session: Session, actor: Actor, data: dict[str, Any]) ->
 
 def create_vehicle(*, session: Session, actor: Actor, data: dict[str, Any]) -> Vehicle:
     """Register a vehicle with a home department in scope."""
-    ensure_department_in_scope(session, actor, data["department_id"])
+    load_in_scope(session, actor, Department, data["department_id"], action=Action.VEHICLE_MANAGE)
     if session.scalar(select(Vehicle.id).where(Vehicle.plate == data["plate"])):
         raise Conflict(f"Plate '{data['plate']}' is already registered.")
     _check_vehicle_refs(session, actor, data)
@@ -156,7 +151,7 @@ def update_vehicle(
     *, session: Session, actor: Actor, vehicle_id: int, data: dict[str, Any]
 ) -> Vehicle:
     """Change a vehicle's crew, specialty, terminal or reporting interval."""
-    vehicle = get_vehicle(session=session, actor=actor, vehicle_id=vehicle_id)
+    vehicle = load_in_scope(session, actor, Vehicle, vehicle_id, action=Action.VEHICLE_MANAGE)
     if data.get("terminal_id") == vehicle.terminal_id:
         data.pop("terminal_id")
     _check_vehicle_refs(session, actor, data)

@@ -8,7 +8,7 @@ from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from backend.auth.guard import current_actor, requires
-from backend.auth.models import Role
+from backend.auth.policy import Action
 from backend.errors import Unprocessable
 from backend.reports import export, service
 from backend.reports.schemas import DaySchema, PeriodSchema
@@ -16,7 +16,6 @@ from backend.unit_of_work import request_session
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
 
-READERS = (Role.SUPERVISOR, Role.REPAIR_CENTER, Role.CALL_CENTER, Role.AUDITOR)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -47,7 +46,7 @@ def _zone() -> str:
 
 
 @blp.route("/sla-compliance", methods=["GET"])
-@requires(*READERS)
+@requires(Action.REPORT_READ)
 @blp.arguments(PeriodSchema, location="query")
 @blp.response(200, description="Tables summary, segments, departments, days")
 def sla_compliance(args: dict[str, Any]) -> Any:
@@ -63,7 +62,7 @@ def sla_compliance(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/vehicle-busy", methods=["GET"])
-@requires(*READERS)
+@requires(Action.REPORT_READ)
 @blp.arguments(PeriodSchema, location="query")
 @blp.response(200, description="Table hours: busy minutes per department, specialty, hour")
 def vehicle_busy(args: dict[str, Any]) -> Any:
@@ -79,7 +78,7 @@ def vehicle_busy(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/call-center-daily", methods=["GET"])
-@requires(*READERS)
+@requires(Action.REPORT_READ)
 @blp.arguments(DaySchema, location="query")
 @blp.response(200, description="Tables summary and fault_types")
 def call_center_daily(args: dict[str, Any]) -> Any:

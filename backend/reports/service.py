@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, scope_filter
+from backend.auth.policy import Action, authorize
 from backend.dispatch.events import counting_events, responsible_department, timeline_for
 from backend.dispatch.models import TimingEvent, WorkOrder
 from backend.dispatch.policies import PolicyCache
@@ -75,6 +76,7 @@ def sla_compliance(
     *, session: Session, actor: Actor, start: datetime, end: datetime, zone: str
 ) -> dict[str, Table]:
     """Finished segments of orders taken in [start, end): per segment, department and day."""
+    authorize(actor, Action.REPORT_READ)
     orders = _orders(session, actor, start, end)
     events = _events_by_order(session, orders)
     policies = PolicyCache(session)
@@ -172,6 +174,7 @@ def vehicle_busy(
     *, session: Session, actor: Actor, start: datetime, end: datetime, zone: str
 ) -> dict[str, Table]:
     """Busy minutes (dispatched until finished) per department, specialty and hour of day."""
+    authorize(actor, Action.REPORT_READ)
     tz = ZoneInfo(zone)
     vehicles = {
         v.id: v
@@ -233,6 +236,7 @@ def vehicle_busy(
 
 def call_center_daily(*, session: Session, actor: Actor, day: date, zone: str) -> dict[str, Table]:
     """The call center's day: calls taken, issued, AB timeliness, follow-ups, closures."""
+    authorize(actor, Action.REPORT_READ)
     tz = ZoneInfo(zone)
     start = datetime.combine(day, datetime.min.time(), tz)
     end = start + timedelta(days=1)

@@ -10,6 +10,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, scope_filter
+from backend.auth.policy import Action, authorize
 from backend.db import utcnow
 from backend.org.models import Vehicle
 from backend.tracking.models import Assignment, Liveness, VehicleState
@@ -80,6 +81,7 @@ def nearest_free_vehicles(
     if specialty:
         query = query.where(Vehicle.specialty == specialty)
     if actor is not None:
+        authorize(actor, Action.TRACKING_READ)
         query = query.where(scope_filter(actor, Vehicle.department_id))
     if not include_busy:
         busy = exists().where(

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from backend.auth.guard import current_actor, requires
-from backend.auth.models import Role
+from backend.auth.policy import Action
 from backend.errors import Unauthorized, Unprocessable
 from backend.tracking import feed, nearest, service
 from backend.tracking import runtime as _runtime  # noqa: F401 - registers the serve workers
@@ -21,7 +21,6 @@ from gis.datum import Datum
 
 blp = Blueprint("tracking", __name__, url_prefix="/api/v1/tracking", description="Vehicle tracking")
 
-VIEWERS = (Role.REPAIR_CENTER, Role.SUPERVISOR, Role.CALL_CENTER, Role.AUDITOR)
 _DATUMS = [Datum.WGS84.value, Datum.GCJ02.value]
 
 
@@ -55,7 +54,7 @@ class FeedArgs(Schema):
 
 
 @blp.route("/vehicles")
-@requires(*VIEWERS)
+@requires(Action.TRACKING_READ)
 @blp.arguments(DatumArgs, location="query")
 def live_vehicles(args: dict[str, Any]) -> Any:
     """List visible vehicles with their current position and state (GeoJSON)."""
@@ -64,7 +63,7 @@ def live_vehicles(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/vehicles/<int:vehicle_id>/track")
-@requires(*VIEWERS)
+@requires(Action.TRACKING_READ)
 @blp.arguments(TrackArgs, location="query")
 def vehicle_track(args: dict[str, Any], vehicle_id: int) -> Any:
     """Return a vehicle's track for a time window as GeoJSON (optionally in GCJ-02)."""
@@ -81,7 +80,7 @@ def vehicle_track(args: dict[str, Any], vehicle_id: int) -> Any:
 
 
 @blp.route("/nearest")
-@requires(*VIEWERS)
+@requires(Action.TRACKING_READ)
 @blp.arguments(NearestArgs, location="query")
 def nearest_vehicles(args: dict[str, Any]) -> Any:
     """Rank free vehicles of a specialty by distance, with an ETA estimate."""
@@ -90,7 +89,7 @@ def nearest_vehicles(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/feed")
-@requires(*VIEWERS)
+@requires(Action.TRACKING_READ)
 @blp.arguments(FeedArgs, location="query")
 def live_feed(args: dict[str, Any]) -> Response:
     """Stream positions, vehicle states and order checkpoints (text/event-stream)."""
@@ -105,7 +104,7 @@ def live_feed(args: dict[str, Any]) -> Response:
 
 
 @blp.route("/metrics")
-@requires(Role.SUPERVISOR, Role.AUDITOR)
+@requires(Action.METRICS_READ)
 def metrics() -> Response:
     """Return the ingest counters (stored, duplicates, each filter) in Prometheus format."""
     return Response(service.metrics_text(request_session()), mimetype="text/plain")

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor, scope_filter
 from backend.auth.models import Device
 from backend.auth.passwords import verify_secret
+from backend.auth.policy import Action, authorize, load_in_scope
 from backend.db import utcnow
-from backend.errors import NotFound, OutOfScope, Unauthorized, Unprocessable
-from backend.org.models import Department, Vehicle
+from backend.errors import OutOfScope, Unauthorized, Unprocessable
+from backend.org.models import Vehicle
 from backend.tracking.decode import DecodeError, PositionFix
 from backend.tracking.models import IngestCounter, Position, VehicleState
 from backend.tracking.pipeline import BatchReport, Inbound, Pipeline
@@ -27,14 +28,8 @@ MAX_TRACK_POINTS = 20_000
 
 
 def vehicle_in_scope(session: Session, actor: Actor, vehicle_id: int) -> Vehicle:
-    """Load a vehicle the actor may see, or raise 404/403."""
-    vehicle = session.get(Vehicle, vehicle_id)
-    if vehicle is None:
-        raise NotFound(f"Vehicle {vehicle_id} does not exist.")
-    department = session.get(Department, vehicle.department_id)
-    if department is None or not actor.sees_path(department.path):
-        raise OutOfScope(f"Vehicle {vehicle_id} is outside your data scope.")
-    return vehicle
+    """Load a vehicle whose track the actor may see, or raise 404/403."""
+    return load_in_scope(session, actor, Vehicle, vehicle_id, action=Action.TRACKING_READ)
 
 
 def _coords(lon: float, lat: float, datum: Datum) -> tuple[float, float]:
@@ -43,6 +38,7 @@ def _coords(lon: float, lat: float, datum: Datum) -> tuple[float, float]:
 
 def live_vehicles(*, session: Session, actor: Actor, datum: Datum = Datum.WGS84) -> dict[str, Any]:
     """Return every visible vehicle's current position and state as GeoJSON."""
+    authorize(actor, Action.TRACKING_READ)
     rows = session.execute(
         select(VehicleState, Vehicle.plate, Vehicle.specialty)
         .join(Vehicle, Vehicle.id == VehicleState.vehicle_id)

@@ -227,6 +227,10 @@ def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[A
     if not adapter.pushable:
         detail = f"{adapter.spec.name} records change through their own API, not sync pushes"
         return None, MergeResult.rejected(RejectReason.OP_NOT_ALLOWED, detail)
+    refusal = adapter.permit(ctx.actor, mutation.op.value)
+    if refusal is not None:  # the role may not push this at all: nothing is loaded or merged
+        detail = f"{adapter.spec.name} {mutation.id}: {refusal}"
+        return None, MergeResult.rejected(RejectReason.FORBIDDEN, detail)
     key = (mutation.entity, str(mutation.id))
     if key in ctx.touched:
         _flush(ctx)  # an earlier mutation of this batch changed it: merge against that

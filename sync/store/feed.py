@@ -63,7 +63,7 @@ class PullPage:
 
 def scope_clause(actor: SyncActor, department: Any, crew: Any) -> Any:
     """WHERE clause for rows scoped by (department, crew) columns, as `SyncActor.sees` rules."""
-    if actor.kind == "device":
+    if actor.kind == "device" or actor.crew_scoped:
         return or_(
             crew.in_(sorted(actor.crew_ids)),
             and_(crew.is_(None), department.in_(sorted(actor.department_ids))),

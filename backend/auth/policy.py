@@ -1,0 +1,394 @@
+"""The one authorization policy: which role may do what (actions), and on which records (scopes).
+
+Every door asks here — REST routes (`requires(Action.X)` checks the token), the services
+behind them (`authorize`, `load_in_scope`), the sync adapters, the tracking ingest and the
+SSE streams — so a rule changes in one place. To add a permission: add an `Action` member and
+its `Rule` in `RULES` (the README table and the authorization matrix test read them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from backend.auth.actor import Actor
+from backend.auth.models import Device, User
+from backend.auth.roles import Role
+from backend.dispatch.models import Alert, WorkOrder
+from backend.errors import Forbidden, NotFound, OutOfScope
+from backend.org.models import Crew, Department, Vehicle
+
+__all__ = [
+    "RULES",
+    "SYNC_ACTIONS",
+    "Action",
+    "Role",
+    "Rule",
+    "authorize",
+    "can",
+    "crew_bound",
+    "department_filter",
+    "holds_order",
+    "in_scope",
+    "is_own_crew",
+    "load_in_scope",
+    "order_filter",
+    "sees_crew",
+    "sees_department",
+    "sees_order",
+    "sees_vehicle",
+    "sync_action",
+]
+
+
+class Action(StrEnum):
+    """Something a caller may be allowed to do; the value is a stable slug."""
+
+    # Own session: whoever holds a valid token.
+    SESSION = "session"
+    # Users, devices (credentials) and the audit log.
+    USER_READ = "user.read"
+    USER_MANAGE = "user.manage"
+    DEVICE_READ = "device.read"
+    DEVICE_MANAGE = "device.manage"
+    AUDIT_READ = "audit.read"
+    # Organisation.
+    DEPARTMENT_READ = "department.read"
+    DEPARTMENT_CREATE = "department.create"
+    DEPARTMENT_UPDATE = "department.update"
+    CREW_READ = "crew.read"
+    CREW_MANAGE = "crew.manage"
+    VEHICLE_READ = "vehicle.read"
+    VEHICLE_MANAGE = "vehicle.manage"
+    # Work orders.
+    ORDER_READ = "order.read"
+    ORDER_CREATE = "order.create"
+    ORDER_ISSUE = "order.issue"
+    ORDER_RECALL_FROM_CENTER = "order.recall_from_center"
+    ORDER_ACCEPT = "order.accept"
+    ORDER_DISPATCH = "order.dispatch"
+    ORDER_RECALL_FROM_CREW = "order.recall_from_crew"
+    CREW_POINT_REPORT = "order.crew_point.report"
+    CREW_POINT_CORRECT = "order.crew_point.correct"
+    FAULT_RECORD_WRITE = "order.fault_record.write"
+    FAULT_RECORD_CORRECT = "order.fault_record.correct"
+    ORDER_FOLLOW_UP = "order.follow_up"
+    ORDER_CLOSE = "order.close"
+    QUEUE_READ = "queue.read"
+    QUEUE_REORDER = "queue.reorder"
+    AVAILABILITY_READ = "availability.read"
+    AVAILABILITY_SET = "availability.set"
+    SLA_POLICY_READ = "sla_policy.read"
+    SLA_POLICY_WRITE = "sla_policy.write"
+    ALERT_READ = "alert.read"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    # Tracking and reports.
+    TRACKING_READ = "tracking.read"
+    METRICS_READ = "metrics.read"
+    REPORT_READ = "report.read"
+    # Offline sync and blobs.
+    SYNC_PULL = "sync.pull"
+    SYNC_PUSH = "sync.push"
+    ORDER_SYNC_UPDATE = "sync.work_order.update"
+    FIELD_CAPTURE = "sync.field_capture"
+    INSPECTION_EDIT = "sync.inspection.edit"
+    CONFLICT_READ = "sync.conflict.read"
+    CONFLICT_RESOLVE = "sync.conflict.resolve"
+    UPLOAD_BLOB = "blob.upload"
+    READ_BLOB = "blob.read"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may do one action: user roles, and whether device tokens may."""
+
+    summary: str
+    roles: frozenset[Role]
+    devices: bool = False
+    writes: bool = True
+
+    def __post_init__(self) -> None:
+        # The auditor is read-only by construction: no write rule may name it.
+        if self.writes and Role.AUDITOR in self.roles:
+            raise ValueError(f"{self.summary}: the auditor is read-only")
+
+
+EVERYONE = frozenset(Role)
+CALL = frozenset({Role.CALL_CENTER, Role.ADMIN})
+CENTER = frozenset({Role.REPAIR_CENTER, Role.SUPERVISOR, Role.ADMIN})
+WATCH = frozenset({Role.CALL_CENTER, Role.REPAIR_CENTER, Role.SUPERVISOR, Role.ADMIN})
+FIELD = frozenset({Role.CREW})
+
+
+def _read(summary: str, roles: frozenset[Role], *, devices: bool = False) -> Rule:
+    return Rule(summary, roles, devices=devices, writes=False)
+
+
+# fmt: off
+RULES: Mapping[Action, Rule] = MappingProxyType({
+    Action.SESSION: _read("refresh, log out, show your own account", EVERYONE, devices=True),
+    Action.USER_READ: _read("list and show users", frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR})),  # noqa: E501
+    Action.USER_MANAGE: Rule("create and change users", frozenset({Role.ADMIN})),
+    Action.DEVICE_READ: _read("list device credentials", CENTER | {Role.AUDITOR}),
+    Action.DEVICE_MANAGE: Rule("register devices", frozenset({Role.ADMIN})),
+    Action.AUDIT_READ: _read("read the audit log", frozenset({Role.AUDITOR, Role.ADMIN})),
+    Action.DEPARTMENT_READ: _read("list and show departments", EVERYONE),
+    Action.DEPARTMENT_CREATE: Rule("create departments", frozenset({Role.ADMIN})),
+    Action.DEPARTMENT_UPDATE: Rule("change departments", frozenset({Role.ADMIN, Role.SUPERVISOR})),  # noqa: E501
+    Action.CREW_READ: _read("list and show crews", EVERYONE),
+    Action.CREW_MANAGE: Rule("create and change crews", CENTER),
+    Action.VEHICLE_READ: _read("list and show vehicles", EVERYONE),
+    Action.VEHICLE_MANAGE: Rule("register and change vehicles", CENTER),
+    Action.ORDER_READ: _read("list and show work orders, their events and timeline", EVERYONE, devices=True),  # noqa: E501
+    Action.ORDER_CREATE: Rule("take a repair call (A)", CALL),
+    Action.ORDER_ISSUE: Rule("issue an order to a repair center (B, C)", CALL),
+    Action.ORDER_RECALL_FROM_CENTER: Rule("recall an order from a repair center", CALL),
+    Action.ORDER_ACCEPT: Rule("accept an order at the repair center", CENTER),
+    Action.ORDER_DISPATCH: Rule("rank candidate crews, dispatch (D), reassign", CENTER),
+    Action.ORDER_RECALL_FROM_CREW: Rule("recall an order from its crew", CENTER),
+    Action.CREW_POINT_REPORT: Rule("report crew points E, F, G, H, finished (own crew's orders)", FIELD, devices=True),  # noqa: E501
+    Action.CREW_POINT_CORRECT: Rule("correct a crew point by hand (source manual, with a reason)", frozenset({Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501
+    Action.FAULT_RECORD_WRITE: Rule("fill in the fault record (own crew's orders)", FIELD, devices=True),  # noqa: E501
+    Action.FAULT_RECORD_CORRECT: Rule("correct the fault record of an order in scope", CENTER),
+    Action.ORDER_FOLLOW_UP: Rule("record the customer follow-up call", CALL),
+    Action.ORDER_CLOSE: Rule("close a followed-up order", CALL | CENTER),
+    Action.QUEUE_READ: _read("show a vehicle's queue", EVERYONE, devices=True),
+    Action.QUEUE_REORDER: Rule("reorder a vehicle's queue", CENTER),
+    Action.AVAILABILITY_READ: _read("show a crew's availability", EVERYONE, devices=True),
+    Action.AVAILABILITY_SET: Rule("stand a crew down or up (crews: their own)", CENTER | FIELD, devices=True),  # noqa: E501
+    Action.SLA_POLICY_READ: _read("list SLA policies", EVERYONE),
+    Action.SLA_POLICY_WRITE: Rule("set SLA policies", frozenset({Role.SUPERVISOR, Role.ADMIN})),
+    Action.ALERT_READ: _read("list and stream acceptance alerts", WATCH),
+    Action.ALERT_ACKNOWLEDGE: Rule("acknowledge an alert", WATCH),
+    Action.TRACKING_READ: _read("live vehicles, tracks, nearest vehicles, live feed", WATCH | {Role.AUDITOR}),  # noqa: E501
+    Action.METRICS_READ: _read("ingest metrics", frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})),  # noqa: E501
+    Action.REPORT_READ: _read("SLA, workload and vehicle reports", WATCH | {Role.AUDITOR}),
+    Action.SYNC_PULL: _read("pull the records of your scope", EVERYONE, devices=True),
+    Action.SYNC_PUSH: Rule("push offline changes (each mutation is checked on its own)", EVERYONE - {Role.AUDITOR}, devices=True),  # noqa: E501
+    Action.ORDER_SYNC_UPDATE: Rule("push an order's crew note (a status move is a crew point)", CENTER | FIELD, devices=True),  # noqa: E501
+    Action.FIELD_CAPTURE: Rule("capture inspections, meter readings, photos, GPS fixes", frozenset({Role.CREW, Role.INSPECTOR}), devices=True),  # noqa: E501
+    Action.INSPECTION_EDIT: Rule("edit inspections (field staff; dispatchers review them)", CENTER | {Role.CREW, Role.INSPECTOR}, devices=True),  # noqa: E501
+    Action.CONFLICT_READ: _read("list and show sync conflicts of your scope", EVERYONE, devices=True),  # noqa: E501
+    Action.CONFLICT_RESOLVE: Rule("resolve sync conflicts", CENTER),
+    Action.UPLOAD_BLOB: Rule("upload photo and document blobs", frozenset({Role.CREW, Role.INSPECTOR}), devices=True),  # noqa: E501
+    Action.READ_BLOB: _read("read a blob referenced by a record you may read", EVERYONE, devices=True),  # noqa: E501
+})
+# fmt: on
+
+# Which action a sync push needs, per (entity, op). Pairs the entity's merge policy refuses
+# anyway (updating an append-only record ...) are not listed: they get `sync-op-not-allowed`.
+# A work order's status move is the crew reporting a point: it needs CREW_POINT_REPORT too.
+# fmt: off
+SYNC_ACTIONS: Mapping[tuple[str, str], Action] = MappingProxyType({
+    ("work_order", "update"): Action.ORDER_SYNC_UPDATE,
+    ("timing_event", "append"): Action.CREW_POINT_REPORT,
+    ("timing_event", "create"): Action.CREW_POINT_REPORT,
+    ("fault_record", "create"): Action.FAULT_RECORD_WRITE,
+    ("fault_record", "update"): Action.FAULT_RECORD_WRITE,
+    ("inspection", "create"): Action.FIELD_CAPTURE,
+    ("inspection", "update"): Action.INSPECTION_EDIT,
+    ("inspection", "delete"): Action.FIELD_CAPTURE,
+    ("meter_reading", "append"): Action.FIELD_CAPTURE,
+    ("meter_reading", "create"): Action.FIELD_CAPTURE,
+    ("gps_fix", "append"): Action.FIELD_CAPTURE,
+    ("gps_fix", "create"): Action.FIELD_CAPTURE,
+    ("photo", "append"): Action.FIELD_CAPTURE,
+    ("photo", "create"): Action.FIELD_CAPTURE,
+})
+# fmt: on
+
+
+def can(actor: Actor, action: Action) -> bool:
+    """Tell whether the actor's role (or device token) may do `action` at all."""
+    if actor.kind == "system":  # the server's own workers (ingest, escalation)
+        return True
+    rule = RULES[action]
+    if actor.kind == "device":
+        return rule.devices
+    return actor.role in rule.roles
+
+
+def authorize(actor: Actor, action: Action) -> None:
+    """Raise 403 unless the actor may do `action`."""
+    if can(actor, action):
+        return
+    rule = RULES[action]
+    if actor.kind == "device":
+        raise Forbidden(f"Device credentials may not {rule.summary}.")
+    allowed = ", ".join(sorted(r.value for r in rule.roles)) or "nobody"
+    raise Forbidden(f"Your role '{actor.role}' may not {rule.summary}; allowed: {allowed}.")
+
+
+def sync_action(entity: str, op: str) -> Action | None:
+    """Return the action a sync push of `op` on `entity` needs (None: nobody may)."""
+    return SYNC_ACTIONS.get((entity, op))
+
+
+# --- scopes ------------------------------------------------------------------------------
+
+
+def crew_bound(actor: Actor) -> bool:
+    """Devices and crew members see the records of their own crew (vehicle), not a subtree."""
+    return actor.kind == "device" or (actor.kind == "user" and actor.role == Role.CREW)
+
+
+def _own_crews(actor: Actor) -> frozenset[int]:
+    return actor.crew_ids or (frozenset({actor.crew_id}) if actor.crew_id else frozenset())
+
+
+def department_filter(actor: Actor) -> Select[tuple[int]]:
+    """Return a select of the ids of the actor's department and every department below it."""
+    return select(Department.id).where(Department.path.startswith(actor.department_path))
+
+
+def sees_department(actor: Actor, department: Department) -> bool:
+    """Tell whether the department is the actor's or below it."""
+    return actor.kind == "system" or department.path.startswith(actor.department_path)
+
+
+def order_filter(actor: Actor) -> ColumnElement[bool]:
+    """Return a WHERE clause keeping the work orders the actor may see.
+
+    Devices and crew members: the orders sent to their crew (a vehicle terminal without a
+    crew: its vehicle's). Everyone else: orders owned, created or received by a department
+    of their subtree, or sent to a crew of it (and, for crew members in other roles, to
+    their crews).
+    """
+    crews = _own_crews(actor)
+    if crew_bound(actor):
+        clauses: list[ColumnElement[bool]] = []
+        if crews:
+            clauses.append(WorkOrder.crew_id.in_(sorted(crews)))
+        if actor.kind == "device" and actor.vehicle_id is not None:
+            clauses.append(WorkOrder.vehicle_id == actor.vehicle_id)
+        return or_(*clauses) if clauses else false()
+    visible = department_filter(actor)
+    clauses = [
+        WorkOrder.department_id.in_(visible),
+        WorkOrder.call_center_id.in_(visible),
+        WorkOrder.repair_center_id.in_(visible),
+        WorkOrder.crew_id.in_(select(Crew.id).where(Crew.department_id.in_(visible))),
+    ]
+    if crews:
+        clauses.append(WorkOrder.crew_id.in_(sorted(crews)))
+    return or_(*clauses)
+
+
+def sees_order(session: Session, actor: Actor, order: WorkOrder) -> bool:
+    """Tell whether the actor may see the work order (`order_filter` for one row)."""
+    if actor.kind == "system":
+        return True
+    found = session.scalar(
+        select(func.count()).where(WorkOrder.id == order.id, order_filter(actor))
+    )
+    return bool(found)
+
+
+def holds_order(actor: Actor, order: WorkOrder, *, vehicle_id: int | None = None) -> bool:
+    """Tell whether the order is currently with the actor's crew (or the reporting vehicle)."""
+    if vehicle_id is not None:
+        return order.vehicle_id == vehicle_id
+    if actor.kind == "device" and actor.vehicle_id is not None and order.vehicle_id is not None:
+        if order.vehicle_id == actor.vehicle_id:
+            return True
+    return order.crew_id is not None and order.crew_id in _own_crews(actor)
+
+
+def is_own_crew(actor: Actor, crew: Crew) -> bool:
+    """Tell whether the actor belongs to the crew (a member, or the crew's device)."""
+    return crew.id in _own_crews(actor)
+
+
+def sees_crew(actor: Actor, crew: Crew) -> bool:
+    """Own crew for devices; for users, own crews and the crews of their subtree."""
+    if actor.kind == "system" or is_own_crew(actor, crew):
+        return True
+    return actor.kind == "user" and sees_department(actor, crew.department)
+
+
+def sees_vehicle(actor: Actor, vehicle: Vehicle) -> bool:
+    """Own vehicle (or own crew's) for devices and crew members; the subtree for others."""
+    if actor.kind == "system":
+        return True
+    if vehicle.id == actor.vehicle_id or (
+        vehicle.crew_id is not None and vehicle.crew_id in _own_crews(actor)
+    ):
+        return True
+    if crew_bound(actor):
+        return False
+    return sees_department(actor, vehicle.department)
+
+
+def _by_department(session: Session, actor: Actor, record: Any) -> bool:
+    department = session.get(Department, record.department_id)
+    return department is not None and sees_department(actor, department)
+
+
+ScopeCheck = Callable[[Session, Actor, Any], bool]
+
+# One scope rule per resource kind; anything else with a department_id goes by department.
+SCOPES: Mapping[type[Any], ScopeCheck] = MappingProxyType(
+    {
+        Department: lambda s, a, d: sees_department(a, d),
+        Crew: lambda s, a, c: sees_crew(a, c),
+        Vehicle: lambda s, a, v: sees_vehicle(a, v),
+        WorkOrder: sees_order,
+        Device: _by_department,
+        User: _by_department,
+        Alert: _by_department,
+    }
+)
+
+
+def in_scope(session: Session, actor: Actor, record: Any) -> bool:
+    """Tell whether a loaded record is inside the actor's data scope."""
+    if actor.kind == "system":
+        return True
+    check = SCOPES.get(type(record))
+    if check is not None:
+        return check(session, actor, record)
+    if hasattr(record, "department_id"):
+        return _by_department(session, actor, record)
+    raise TypeError(f"no scope rule for {type(record).__name__}")  # a programming error
+
+
+M = TypeVar("M")
+
+
+def _label(model: type[Any]) -> str:
+    words = "".join(f" {c.lower()}" if c.isupper() else c for c in model.__name__).strip()
+    return words[:1].upper() + words[1:]
+
+
+def load_in_scope(
+    session: Session,
+    actor: Actor,
+    model: type[M],
+    record_id: Any,
+    *,
+    action: Action | None = None,
+    lock: bool = False,
+) -> M:
+    """Load a record the actor may see (404 when absent, 403 outside the scope).
+
+    With `action`, the role is checked too — after the scope, so a caller learns nothing
+    about a record outside its scope from the refusal.
+    """
+    statement = select(model).where(model.id == record_id)  # type: ignore[attr-defined]
+    if lock:
+        statement = statement.with_for_update()
+    record = session.scalar(statement)
+    name = getattr(record, "number", None) or record_id
+    if record is None:
+        raise NotFound(f"{_label(model)} {record_id} does not exist.")
+    if not in_scope(session, actor, record):
+        raise OutOfScope(f"{_label(model)} {name} is outside your data scope.")
+    if action is not None:
+        authorize(actor, action)
+    return record
