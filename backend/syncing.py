@@ -99,7 +99,14 @@ def _references_in_scope(
             target = session.get(model, uuid.UUID(raw))
         except ValueError:
             continue  # the entity spec has already refused a malformed id
-        if target is not None and not actor.sees(target.department_id, target.crew_id):
+        if target is None:
+            continue
+        # An order is visible as the policy says (REST and sync agree); others by their scope.
+        if isinstance(target, WorkOrder):
+            visible = policy.sees_order(session, _caller(actor), target)
+        else:
+            visible = actor.sees(target.department_id, target.crew_id)
+        if not visible:
             return f"{field_name} {raw} is outside your scope"
     return None
 

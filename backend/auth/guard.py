@@ -78,7 +78,10 @@ def current_actor() -> Actor:
 
 
 def requires(
-    action: Action, *, refresh: bool = False, scope: tuple[type[Any], str] | None = None
+    action: Action = Action.SIGNED_IN,
+    *,
+    refresh: bool = False,
+    scope: tuple[type[Any], str] | None = None,
 ) -> Callable[[F], F]:
     """Require a valid token whose role (or device) may do `action` (see `backend.auth.policy`).
 

@@ -52,6 +52,9 @@ class Action(StrEnum):
 
     # Own session: whoever holds a valid token.
     SESSION = "session"
+    # Any user token (no devices); the service decides the rest (archive, until its actions
+    # move into this table).
+    SIGNED_IN = "signed_in"
     # Users, devices (credentials) and the audit log.
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"
@@ -133,6 +136,7 @@ def _read(summary: str, roles: frozenset[Role], *, devices: bool = False) -> Rul
 # fmt: off
 RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.SESSION: _read("refresh, log out, show your own account", EVERYONE, devices=True),
+    Action.SIGNED_IN: _read("call endpoints whose service checks the action itself", EVERYONE),
     Action.USER_READ: _read("list and show users", frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR})),  # noqa: E501
     Action.USER_MANAGE: Rule("create and change users", frozenset({Role.ADMIN})),
     Action.DEVICE_READ: _read("list device credentials", CENTER | {Role.AUDITOR}),

@@ -103,8 +103,10 @@ def create_order(
     issued_at = data.pop("issued_at", None)
     call_center_id = data.pop("call_center_id", None) or actor.department_id
     call_center = session.get(Department, call_center_id)
-    if call_center is None or not sees_department(actor, call_center):
-        raise field_error("call_center_id", f"Department {call_center_id} is not in your scope.")
+    if call_center is None:
+        raise field_error("call_center_id", f"Department {call_center_id} does not exist.")
+    if not sees_department(actor, call_center):
+        raise OutOfScope(f"Department {call_center_id} is outside your data scope.")
     if not data.get("region_code"):
         data["region_code"] = call_center.region_code or "default"
     link_archive(session, data)

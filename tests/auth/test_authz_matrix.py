@@ -1,0 +1,424 @@
+"""The authorization matrix: every operation of the URL map x every caller x own/foreign record.
+
+The expected table is `tests/auth/authz_matrix.yaml` (read it as the security model). An
+operation missing from it fails the test, so a new route needs a reviewed row. Each cell
+runs inside a savepoint that is rolled back, so the cells do not affect each other.
+
+A cell is `ok` (the caller got past authorization: 2xx, or a 4xx about the request or the
+record's state), `404`, `403` or `401`; a 5xx is always a failure. Regenerate the table after a
+deliberate change with `FIELDLINE_WRITE_AUTHZ_MATRIX=1 pytest tests/auth/test_authz_matrix.py`
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from backend.db import Database
+from backend.seed import DEMO_DEVICE_SECRET, DEMO_PASSWORD, DemoOrg
+from tests.auth import matrix_fixtures as fx
+from tests.sync.helpers import batch, mutation
+
+MATRIX = Path(__file__).with_name("authz_matrix.yaml")
+WRITE = os.environ.get("FIELDLINE_WRITE_AUTHZ_MATRIX") == "1"
+
+# Columns, in the table's order: a demo user per role, a vehicle terminal, nobody.
+CALLERS = {
+    "admin": "admin",
+    "auditor": "auditor",
+    "call_center": "callcenter",
+    "repair_center": "dispatcher",
+    "supervisor": "supervisor",
+    "crew": "crew1",
+    "inspector": "inspector",
+    "archivist": "archivist",
+    "device": "T-1001",
+    "anonymous": None,
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class Ctx:
+    """What one cell's request may refer to."""
+
+    side: fx.Side
+    department: int
+    user: int
+
+
+Body = Callable[[Ctx], Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call one operation: a body, a query, binary data, which token."""
+
+    body: Body | None = None
+    query: dict[str, Any] = field(default_factory=dict)
+    data: bytes | None = None
+    refresh: bool = False
+    # The body names records, so a foreign variant is tried too.
+    foreign: bool = False
+
+
+# Valid requests where a body matters; other operations are called bare.
+CASES: dict[str, Case] = {
+    "POST /api/v1/auth/login": Case(lambda c: {"username": "crew2", "password": DEMO_PASSWORD}),
+    "POST /api/v1/auth/device-login": Case(
+        lambda c: {"identifier": "T-1001", "secret": DEMO_DEVICE_SECRET}
+    ),
+    "POST /api/v1/auth/refresh": Case(refresh=True),
+    "POST /api/v1/auth/logout": Case(lambda c: {}),
+    "PUT /api/v1/blobs/{sha256}": Case(data=b"x"),
+    "POST /api/v1/crews": Case(
+        lambda c: {"name": "M", "department_id": c.side.station, "work_types": ["water"]},
+        foreign=True,
+    ),
+    "PATCH /api/v1/crews/{crew_id}": Case(lambda c: {}),
+    "PUT /api/v1/crews/{crew_id}/availability": Case(lambda c: {"available": True}),
+    "POST /api/v1/departments": Case(
+        lambda c: {"code": "MX", "name": "M", "kind": "station", "parent_id": c.side.station},
+        foreign=True,
+    ),
+    "PATCH /api/v1/departments/{department_id}": Case(lambda c: {}),
+    "POST /api/v1/devices": Case(
+        lambda c: {"identifier": "H-MX", "kind": "handheld", "department_id": c.side.station},
+        foreign=True,
+    ),
+    "PUT /api/v1/sla-policies/{region_code}/{order_type}": Case(lambda c: {}),
+    "POST /api/v1/sync/conflicts/{conflict_id}/resolve": Case(
+        lambda c: {"resolution": "take_server"}
+    ),
+    "POST /api/v1/sync/push": Case(lambda c: batch()),
+    "POST /api/v1/users": Case(
+        lambda c: {
+            "username": "mx",
+            "full_name": "M",
+            "password": "long-enough-password",
+            "role": "crew",
+            "department_id": c.side.station,
+        },
+        foreign=True,
+    ),
+    "PATCH /api/v1/users/{user_id}": Case(lambda c: {}),
+    "POST /api/v1/vehicles": Case(
+        lambda c: {"plate": "MX-1", "department_id": c.side.station, "specialty": "water"},
+        foreign=True,
+    ),
+    "PATCH /api/v1/vehicles/{vehicle_id}": Case(lambda c: {}),
+    "PUT /api/v1/vehicles/{vehicle_id}/queue": Case(lambda c: {"order_ids": [c.side.order]}),
+    "POST /api/v1/work-orders": Case(
+        lambda c: {
+            "order_type": "electric",
+            "fault_type": "no power",
+            "specialty": "low_voltage",
+            "address": "1 Matrix Rd",
+            "hung_up_at": _now(),
+            "call_center_id": c.side.call_center,
+        },
+        foreign=True,
+    ),
+    "POST /api/v1/work-orders/{order_id}/dispatch": Case(lambda c: {"crew_id": c.side.crew}),
+    "POST /api/v1/work-orders/{order_id}/events": Case(
+        lambda c: {
+            "point": "E",
+            "occurred_at": _now(),
+            "source": "manual",
+            "details": {"reason": "authorization matrix"},
+        }
+    ),
+    "PUT /api/v1/work-orders/{order_id}/fault-record": Case(lambda c: {"cause": "tree"}),
+    "POST /api/v1/work-orders/{order_id}/follow-up": Case(
+        lambda c: {"result": "fine", "satisfied": True}
+    ),
+    "POST /api/v1/work-orders/{order_id}/issue": Case(
+        lambda c: {"repair_center_id": c.side.repair_center}
+    ),
+    "POST /api/v1/work-orders/{order_id}/reassign": Case(
+        lambda c: {"crew_id": c.side.crew, "reason": "matrix"}
+    ),
+    "POST /api/v1/work-orders/{order_id}/recall": Case(lambda c: {"reason": "matrix"}),
+    "GET /api/v1/alerts/stream": Case(query={"max_seconds": 0, "poll_seconds": 0.1}),
+    "GET /api/v1/tracking/feed": Case(query={"max_seconds": 0}),
+}
+
+# Path parameters naming scoped records; an operation with one gets a foreign variant.
+SCOPED = {
+    "order_id": lambda c: c.side.order,
+    "vehicle_id": lambda c: c.side.vehicle,
+    "crew_id": lambda c: c.side.crew,
+    "department_id": lambda c: c.department,
+    "user_id": lambda c: c.user,
+    "alert_id": lambda c: c.side.alert,
+    "conflict_id": lambda c: c.side.conflict,
+    "sha256": lambda c: c.side.sha256,
+}
+UNSCOPED = {"region_code": "HZ", "order_type": "electric", "filename": "missing.txt"}
+
+
+def operations(app: Flask) -> list[tuple[str, str]]:
+    """Every (method, rule) the app serves; HEAD only where a view defines it."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        methods = set(rule.methods or ()) - {"OPTIONS", "HEAD"}
+        if hasattr(getattr(view, "view_class", None), "head"):
+            methods.add("HEAD")
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        found.extend((method, path) for method in methods)
+    return sorted(found, key=lambda op: (op[1], op[0]))
+
+
+def _outcome(status: int) -> str:
+    if status >= 500:
+        return f"{status}!"
+    if status in (401, 403, 404):
+        return str(status)
+    return "ok"
+
+
+class Matrix:
+    """Runs cells against the app, one rolled-back savepoint each."""
+
+    def __init__(self, app: Flask, db: Database, session: Session, demo: DemoOrg) -> None:
+        self.client: FlaskClient = app.test_client()
+        self.connection = db.session_factory.kw["bind"]
+        self.session = session
+        self.own = fx.own_side(session, demo)
+        self.foreign = fx.foreign_side(session)
+        session.flush()
+        session.commit()  # releases the fixture's savepoint: visible to the requests
+        self.tokens = {name: self._login(who) for name, who in CALLERS.items()}
+
+    def _login(self, who: str | None) -> dict[str, str]:
+        if who is None:
+            return {}
+        if who.startswith("T-"):
+            body = {"identifier": who, "secret": DEMO_DEVICE_SECRET}
+            response = self.client.post("/api/v1/auth/device-login", json=body)
+        else:
+            body = {"username": who, "password": DEMO_PASSWORD}
+            response = self.client.post("/api/v1/auth/login", json=body)
+        assert response.status_code == 200, response.get_json()
+        tokens: dict[str, str] = response.get_json()
+        return tokens
+
+    def ctx(self, caller: str, side: fx.Side) -> Ctx:
+        who = CALLERS[caller]
+        if side is self.foreign:
+            return Ctx(side, side.station, side.user)
+        account = None if who is None or who.startswith("T-") else who
+        return Ctx(
+            side,
+            fx.department_of(self.session, account),
+            fx.user_id_of(self.session, account),
+        )
+
+    def call(self, method: str, path: str, caller: str, side: fx.Side) -> int:
+        ctx = self.ctx(caller, side)
+        case = CASES.get(f"{method} {path}", Case())
+        url = path
+        for name in re.findall(r"{(\w+)}", path):
+            value = SCOPED[name](ctx) if name in SCOPED else UNSCOPED[name]
+            url = url.replace(f"{{{name}}}", str(value))
+        tokens = self.tokens[caller]
+        headers = {}
+        if tokens:
+            token = tokens["refresh_token"] if case.refresh else tokens["access_token"]
+            headers["Authorization"] = f"Bearer {token}"
+        kwargs: dict[str, Any] = {"headers": headers, "query_string": case.query}
+        if case.body is not None:
+            kwargs["json"] = case.body(ctx)
+        elif case.data is not None:
+            kwargs["data"] = case.data
+            kwargs["content_type"] = "application/octet-stream"
+        savepoint = self.connection.begin_nested()
+        try:
+            response = self.client.open(url, method=method, **kwargs)
+            response.get_data()  # runs streams to their end inside the savepoint
+            response.close()
+        finally:
+            savepoint.rollback()
+        return response.status_code
+
+    def row(self, method: str, path: str, side: fx.Side) -> str:
+        cells = [_outcome(self.call(method, path, c, side)) for c in CALLERS]
+        return " ".join(f"{cell:<3}" for cell in cells).rstrip()
+
+    def has_foreign(self, method: str, path: str) -> bool:
+        names = re.findall(r"{(\w+)}", path)
+        case = CASES.get(f"{method} {path}", Case())
+        return case.foreign or any(n in SCOPED for n in names)
+
+
+def _load() -> dict[str, Any]:
+    if not MATRIX.exists():
+        return {}
+    loaded: dict[str, Any] = yaml.safe_load(MATRIX.read_text()) or {}
+    return loaded
+
+
+# --- sync pushes: entity x op x caller ---------------------------------------------------
+
+
+def _sync_mutations(side: fx.Side) -> dict[str, dict[str, Any]]:
+    order = side.order
+    point = {"order_id": order, "point": "E", "occurred_at": _now(), "source": "sync"}
+    return {
+        "work_order update crew_note": mutation(
+            "work_order", "update", {"crew_note": "x"}, record_id=order, base=None
+        ),
+        "work_order update status": mutation(
+            "work_order", "update", {"status": "accepted"}, record_id=order, base=None
+        ),
+        "timing_event append": mutation("timing_event", "append", point),
+        "fault_record create": mutation(
+            "fault_record", "create", {"order_id": order, "cause": "tree"}
+        ),
+        "inspection create": mutation(
+            "inspection",
+            "create",
+            {"status": "in_progress", "notes": "", "checklist": {}, "order_id": order},
+        ),
+        "inspection update": mutation(
+            "inspection", "update", {"notes": "x"}, record_id=side.inspection, base=None
+        ),
+        "meter_reading append": mutation(
+            "meter_reading",
+            "append",
+            {
+                "meter_id": str(uuid.uuid4()),
+                "value": 1.0,
+                "reading_kind": "kwh",
+                "read_at": _now(),
+            },
+        ),
+        "gps_fix append": mutation("gps_fix", "append", {"lat": 30.0, "lon": 120.0, "ts": _now()}),
+        "photo append": mutation("photo", "append", {"sha256": "b" * 64, "order_id": order}),
+    }
+
+
+def _verdict(matrix: Matrix, caller: str, body: dict[str, Any], base: int | None) -> str:
+    tokens = matrix.tokens[caller]
+    if not tokens:
+        return "401"
+    if base is not None:
+        body = {**body, "base_version": base}
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    savepoint = matrix.connection.begin_nested()
+    try:
+        response = matrix.client.post("/api/v1/sync/push", json=batch(body), headers=headers)
+    finally:
+        savepoint.rollback()
+    if response.status_code != 200:
+        return _outcome(response.status_code)
+    verdict = response.get_json()["verdicts"][0]
+    if verdict["verdict"] != "rejected":
+        return "ok"
+    slug = verdict["problem"]["type"]
+    return {"sync-forbidden": "403", "sync-out-of-scope": "scope"}.get(slug, "ok")
+
+
+def _version(session: Session, entity: str, record_id: str) -> int | None:
+    from backend.dispatch.models import WorkOrder
+    from backend.inspection.models import Inspection
+
+    model = {"work_order": WorkOrder, "inspection": Inspection}.get(entity)
+    if model is None:
+        return None
+    record = session.get(model, uuid.UUID(record_id))
+    return None if record is None else int(record.version)
+
+
+def test_every_operation_matches_the_authorization_matrix(app, db, session, demo):
+    matrix = Matrix(app, db, session, demo)
+    expected = _load()
+    seen: dict[str, dict[str, str]] = {}
+    for method, path in operations(app):
+        key = f"{method} {path}"
+        row = {"own": matrix.row(method, path, matrix.own)}
+        if matrix.has_foreign(method, path):
+            row["foreign"] = matrix.row(method, path, matrix.foreign)
+        seen[key] = row
+    sync_seen: dict[str, dict[str, str]] = {}
+    for side_name, side in (("own", matrix.own), ("foreign", matrix.foreign)):
+        for name, body in _sync_mutations(side).items():
+            base = _version(session, body["entity"], body["id"]) if body["op"] == "update" else None
+            cells = [_verdict(matrix, c, body, base) for c in CALLERS]
+            sync_seen.setdefault(name, {})[side_name] = " ".join(
+                f"{cell:<5}" for cell in cells
+            ).rstrip()
+    if WRITE:
+        _write(seen, sync_seen)
+        pytest.skip("wrote tests/auth/authz_matrix.yaml: review the diff")
+    missing = sorted(set(seen) - set(expected.get("rest", {})))
+    assert not missing, f"operations without a row in {MATRIX.name}: {missing}"
+    stale = sorted(set(expected.get("rest", {})) - set(seen))
+    assert not stale, f"rows for operations that no longer exist: {stale}"
+    errors = [f"{k}: {v}" for k, v in seen.items() for cell in v.values() if "!" in cell]
+    assert not errors, f"server errors: {errors}"
+    diff = {k: (expected["rest"][k], v) for k, v in seen.items() if expected["rest"][k] != v}
+    assert not diff, "authorization differs from the matrix (expected, got):\n" + "\n".join(
+        f"{k}:\n  {e}\n  {g}" for k, (e, g) in diff.items()
+    )
+    sync_diff = {
+        k: (expected.get("sync", {}).get(k), v)
+        for k, v in sync_seen.items()
+        if expected.get("sync", {}).get(k) != v
+    }
+    assert not sync_diff, "sync authorization differs (expected, got):\n" + "\n".join(
+        f"{k}:\n  {e}\n  {g}" for k, (e, g) in sync_diff.items()
+    )
+
+
+HEADER = """\
+# The authorization matrix: what each caller gets from each operation (tests/auth/
+# test_authz_matrix.py checks every cell on both database backends; a route without a row
+# fails it). Regenerate after a deliberate change with FIELDLINE_WRITE_AUTHZ_MATRIX=1 and
+# review the diff.
+#
+# Columns: {columns}
+#   (demo users admin, auditor, callcenter, dispatcher, supervisor, crew1, inspector,
+#   archivist; the vehicle terminal T-1001 of crew1's crew; no token)
+# Cells: ok = past authorization (2xx, or a 4xx about the body or the record's state);
+#        403 = forbidden (role) or out-of-scope (record); 404 = not found (sync conflicts
+#        outside your scope answer 404); 401 = no valid token.
+# own: the caller's own department / account, crew1's crew "Urban Crew 1", its vehicle
+#      ZJ-A1001 and an order dispatched to it (issued by the call center to RC-N).
+# foreign: the same kinds of records in a second company tree outside every demo user.
+# /tracking/osmand takes the device secret (Basic auth or key), never a bearer token.
+# sync: one mutation per row pushed by each caller; ok = applied (or rejected for a reason
+#      other than authorization), 403 = sync-forbidden (role), scope = sync-out-of-scope.
+"""
+
+
+def _write(rest: dict[str, dict[str, str]], sync: dict[str, dict[str, str]]) -> None:
+    columns = " ".join(CALLERS)
+    lines = [HEADER.format(columns=columns), "rest:"]
+    for key, row in rest.items():
+        lines.append(f'  "{key}":')
+        for side, cells in row.items():
+            lines.append(f'    {side + ":":<9}"{cells}"')
+    lines.append("sync:")
+    for key, row in sync.items():
+        lines.append(f'  "{key}":')
+        for side, cells in row.items():
+            lines.append(f'    {side + ":":<9}"{cells}"')
+    MATRIX.write_text("\n".join(lines) + "\n")
