@@ -170,7 +170,15 @@ SCOPED = {
     "conflict_id": lambda c: c.side.conflict,
     "sha256": lambda c: c.side.sha256,
 }
-UNSCOPED = {"region_code": "HZ", "order_type": "electric", "filename": "missing.txt"}
+UNSCOPED: dict[str, Any] = {
+    "region_code": "HZ",
+    "order_type": "electric",
+    "filename": "missing.txt",
+    "kind": "customers",
+    "number": 1,
+}
+# Archive files: one opened by the archivist in the demo org (own variant only, for now).
+ARCHIVE = ("customer_id", "premise_id", "meter_id", "record_id")
 
 
 def operations(app: Flask) -> list[tuple[str, str]]:
@@ -206,6 +214,26 @@ class Matrix:
         session.flush()
         session.commit()  # releases the fixture's savepoint: visible to the requests
         self.tokens = {name: self._login(who) for name, who in CALLERS.items()}
+        self.archive = self._open_file()
+
+    def _open_file(self) -> dict[str, str]:
+        from tests.archive.helpers import customer_body, meter_body
+
+        headers = {"Authorization": f"Bearer {self.tokens['archivist']['access_token']}"}
+        response = self.client.post("/api/v1/customers", json=customer_body(), headers=headers)
+        assert response.status_code == 201, response.get_json()
+        customer = response.get_json()
+        premise = customer["premises"][0]["id"]
+        response = self.client.post(
+            f"/api/v1/premises/{premise}/meters", json=meter_body(), headers=headers
+        )
+        assert response.status_code == 201, response.get_json()
+        return {
+            "customer_id": customer["id"],
+            "premise_id": premise,
+            "meter_id": response.get_json()["id"],
+            "record_id": customer["id"],
+        }
 
     def _login(self, who: str | None) -> dict[str, str]:
         if who is None:
@@ -236,7 +264,10 @@ class Matrix:
         case = CASES.get(f"{method} {path}", Case())
         url = path
         for name in re.findall(r"{(\w+)}", path):
-            value = SCOPED[name](ctx) if name in SCOPED else UNSCOPED[name]
+            if name in SCOPED:
+                value = SCOPED[name](ctx)
+            else:
+                value = self.archive[name] if name in ARCHIVE else UNSCOPED[name]
             url = url.replace(f"{{{name}}}", str(value))
         tokens = self.tokens[caller]
         headers = {}
