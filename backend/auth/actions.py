@@ -1,48 +1,40 @@
 """What each role may do, as named actions the console asks for (`GET /auth/me`).
 
-The endpoints enforce these same role lists (`requires(...)` in each domain's routes); this
-table only tells a client which buttons to offer. When the one authorization policy
-(`backend/auth/policy.py`) lands, `allowed_actions` reads it instead.
+The names are the console's; each maps to actions of the one policy (`backend.auth.policy`),
+so the buttons offered and the checks the endpoints make never disagree.
 """
 
 from __future__ import annotations
 
 from backend.auth.actor import Actor
-from backend.auth.models import Role
+from backend.auth.policy import Action, can
 
-R = Role
-CALL = frozenset({R.CALL_CENTER})
-CENTER = frozenset({R.REPAIR_CENTER, R.SUPERVISOR})
-WATCHERS = frozenset({R.CALL_CENTER, R.REPAIR_CENTER, R.SUPERVISOR})
-TRACKING_VIEWERS = frozenset({R.REPAIR_CENTER, R.SUPERVISOR, R.CALL_CENTER, R.AUDITOR})
-REPORT_READERS = frozenset({R.SUPERVISOR, R.REPAIR_CENTER, R.CALL_CENTER, R.AUDITOR})
-
-# action -> roles, mirroring the `requires(...)` of the endpoint that performs it.
-ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "order.read": frozenset(R),
-    "order.create": CALL,
-    "order.issue": CALL,
-    "order.accept": CENTER,
-    "order.candidates": CENTER,
-    "order.dispatch": CENTER,
-    "order.recall": CALL | CENTER,
-    "order.reassign": CENTER,
-    "order.follow_up": CALL,
-    "order.close": CALL | CENTER,
-    "queue.reorder": CENTER,
-    "crew.availability": CENTER | {R.CREW},
-    "alert.read": WATCHERS,
-    "alert.acknowledge": WATCHERS,
-    "tracking.read": TRACKING_VIEWERS,
-    "report.read": REPORT_READERS,
-    "sla_policy.write": frozenset({R.SUPERVISOR}),
+# console action -> policy actions; offered when any of them is allowed.
+CONSOLE_ACTIONS: dict[str, tuple[Action, ...]] = {
+    "order.read": (Action.ORDER_READ,),
+    "order.create": (Action.ORDER_CREATE,),
+    "order.issue": (Action.ORDER_ISSUE,),
+    "order.accept": (Action.ORDER_ACCEPT,),
+    "order.candidates": (Action.ORDER_DISPATCH,),
+    "order.dispatch": (Action.ORDER_DISPATCH,),
+    "order.recall": (Action.ORDER_RECALL,),
+    "order.reassign": (Action.ORDER_DISPATCH,),
+    "order.follow_up": (Action.ORDER_FOLLOW_UP,),
+    "order.close": (Action.ORDER_CLOSE,),
+    "queue.reorder": (Action.QUEUE_REORDER,),
+    "crew.availability": (Action.AVAILABILITY_SET,),
+    "alert.read": (Action.ALERT_READ,),
+    "alert.acknowledge": (Action.ALERT_ACKNOWLEDGE,),
+    "tracking.read": (Action.TRACKING_READ,),
+    "report.read": (Action.REPORT_READ,),
+    "sla_policy.write": (Action.SLA_POLICY_WRITE,),
 }
 
 
 def allowed_actions(actor: Actor) -> list[str]:
-    """Return the actions the actor's role allows, sorted; admins may do what any role may."""
+    """Return the console actions the policy allows the actor, sorted (none for devices)."""
     if actor.kind != "user":
         return []
-    if actor.role == R.ADMIN:
-        return sorted(ROLE_ACTIONS)
-    return sorted(name for name, roles in ROLE_ACTIONS.items() if actor.role in roles)
+    return sorted(
+        name for name, actions in CONSOLE_ACTIONS.items() if any(can(actor, a) for a in actions)
+    )

@@ -73,6 +73,8 @@ class Action(StrEnum):
     ORDER_READ = "order.read"
     ORDER_CREATE = "order.create"
     ORDER_ISSUE = "order.issue"
+    REPAIR_CENTER_LIST = "order.repair_centers"
+    ORDER_RECALL = "order.recall"
     ORDER_RECALL_FROM_CENTER = "order.recall_from_center"
     ORDER_ACCEPT = "order.accept"
     ORDER_DISPATCH = "order.dispatch"
@@ -152,6 +154,8 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.ORDER_READ: _read("list and show work orders, their events and timeline", EVERYONE, devices=True),  # noqa: E501
     Action.ORDER_CREATE: Rule("take a repair call (A)", CALL),
     Action.ORDER_ISSUE: Rule("issue an order to a repair center (B, C)", CALL),
+    Action.REPAIR_CENTER_LIST: _read("list the repair centers an order may go to", CALL | CENTER),
+    Action.ORDER_RECALL: Rule("recall an order (which recall: see the next two)", CALL | CENTER),
     Action.ORDER_RECALL_FROM_CENTER: Rule("recall an order from a repair center", CALL),
     Action.ORDER_ACCEPT: Rule("accept an order at the repair center", CENTER),
     Action.ORDER_DISPATCH: Rule("rank candidate crews, dispatch (D), reassign", CENTER),

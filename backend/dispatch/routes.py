@@ -89,7 +89,7 @@ class WorkOrderById(MethodView):
 
 
 @blp.route("/repair-centers", methods=["GET"])
-@requires(*CALL, *CENTER)
+@requires(Action.REPAIR_CENTER_LIST)
 @blp.response(200, RepairCenterSchema(many=True))
 @blp.paginate(SelectPage)
 def list_repair_centers() -> Any:
@@ -127,7 +127,7 @@ def dispatch(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
 
 
 @blp.route("/work-orders/<uuid:order_id>/recall", methods=["POST"])
-@requires(Action.ORDER_READ, scope=ORDER)  # which recall (crew or center) depends on the order
+@requires(Action.ORDER_RECALL, scope=ORDER)  # from the crew or the center: the service decides
 @blp.arguments(RecallSchema)
 @blp.response(200, WorkOrderReadSchema)
 @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from backend.auth.actions import ROLE_ACTIONS
+from backend.auth.actions import CONSOLE_ACTIONS
 
 ORDER = f"/api/v1/work-orders/{uuid.uuid4()}"
 # One request per action that reaches the role check (403) before anything else can fail.
@@ -34,7 +34,7 @@ USERS = ["admin", "auditor", "callcenter", "dispatcher", "supervisor", "crew1", 
 
 
 def test_every_action_has_a_probe() -> None:
-    assert set(PROBES) == set(ROLE_ACTIONS)
+    assert set(PROBES) == set(CONSOLE_ACTIONS)
 
 
 def test_me_lists_the_callers_actions(api: Any) -> None:
@@ -46,7 +46,7 @@ def test_me_lists_the_callers_actions(api: Any) -> None:
     assert "order.create" not in me["actions"] and "sla_policy.write" not in me["actions"]
     crew = api("crew1").get("/api/v1/auth/me").get_json()
     assert crew["actions"] == ["crew.availability", "order.read"]
-    assert api("admin").get("/api/v1/auth/me").get_json()["actions"] == sorted(ROLE_ACTIONS)
+    assert api("admin").get("/api/v1/auth/me").get_json()["actions"] == sorted(CONSOLE_ACTIONS)
 
 
 @pytest.mark.parametrize("username", USERS)

@@ -176,6 +176,9 @@ UNSCOPED: dict[str, Any] = {
     "filename": "missing.txt",
     "kind": "customers",
     "number": 1,
+    "z": 1,
+    "x": 1,
+    "name": "1.png",
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
 ARCHIVE = ("customer_id", "premise_id", "meter_id", "record_id")
