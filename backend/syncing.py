@@ -63,7 +63,7 @@ def _caller(actor: SyncActor) -> Actor:
 
 
 def _request_actor() -> SyncActor:
-    actor: Actor = requires(policy.Action.SYNC_PULL)(current_actor)()
+    actor: Actor = requires(policy.Action.SYNC)(current_actor)()
     return sync_actor(request_session(), actor)
 
 

@@ -98,12 +98,10 @@ class Action(StrEnum):
     METRICS_READ = "metrics.read"
     REPORT_READ = "report.read"
     # Offline sync and blobs.
-    SYNC_PULL = "sync.pull"
-    SYNC_PUSH = "sync.push"
+    SYNC = "sync"
     ORDER_SYNC_UPDATE = "sync.work_order.update"
     FIELD_CAPTURE = "sync.field_capture"
     INSPECTION_EDIT = "sync.inspection.edit"
-    CONFLICT_READ = "sync.conflict.read"
     CONFLICT_RESOLVE = "sync.conflict.resolve"
     UPLOAD_BLOB = "blob.upload"
     READ_BLOB = "blob.read"
@@ -155,7 +153,7 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.ORDER_CREATE: Rule("take a repair call (A)", CALL),
     Action.ORDER_ISSUE: Rule("issue an order to a repair center (B, C)", CALL),
     Action.REPAIR_CENTER_LIST: _read("list the repair centers an order may go to", CALL | CENTER),
-    Action.ORDER_RECALL: Rule("recall an order (which recall: see the next two)", CALL | CENTER),
+    Action.ORDER_RECALL: Rule("recall an order (from a center or a crew, below)", CALL | CENTER),
     Action.ORDER_RECALL_FROM_CENTER: Rule("recall an order from a repair center", CALL),
     Action.ORDER_ACCEPT: Rule("accept an order at the repair center", CENTER),
     Action.ORDER_DISPATCH: Rule("rank candidate crews, dispatch (D), reassign", CENTER),
@@ -177,12 +175,10 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.TRACKING_READ: _read("live vehicles, tracks, nearest vehicles, live feed", WATCH | {Role.AUDITOR}),  # noqa: E501
     Action.METRICS_READ: _read("ingest metrics", frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})),  # noqa: E501
     Action.REPORT_READ: _read("SLA, workload and vehicle reports", WATCH | {Role.AUDITOR}),
-    Action.SYNC_PULL: _read("pull the records of your scope", EVERYONE, devices=True),
-    Action.SYNC_PUSH: Rule("push offline changes (each mutation is checked on its own)", EVERYONE - {Role.AUDITOR}, devices=True),  # noqa: E501
+    Action.SYNC: _read("sync: pull your scope, list its conflicts, push (each mutation is checked on its own, below)", EVERYONE, devices=True),  # noqa: E501
     Action.ORDER_SYNC_UPDATE: Rule("push an order's crew note (a status move is a crew point)", CENTER | FIELD, devices=True),  # noqa: E501
     Action.FIELD_CAPTURE: Rule("capture inspections, meter readings, photos, GPS fixes", frozenset({Role.CREW, Role.INSPECTOR}), devices=True),  # noqa: E501
     Action.INSPECTION_EDIT: Rule("edit inspections (field staff; dispatchers review them)", CENTER | {Role.CREW, Role.INSPECTOR}, devices=True),  # noqa: E501
-    Action.CONFLICT_READ: _read("list and show sync conflicts of your scope", EVERYONE, devices=True),  # noqa: E501
     Action.CONFLICT_RESOLVE: Rule("resolve sync conflicts", CENTER),
     Action.UPLOAD_BLOB: Rule("upload photo and document blobs", frozenset({Role.CREW, Role.INSPECTOR}), devices=True),  # noqa: E501
     Action.READ_BLOB: _read("read a blob referenced by a record you may read", EVERYONE, devices=True),  # noqa: E501

@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.auth.actor import Actor, ensure_department_in_scope, scope_filter
+from backend.auth.actor import Actor, scope_filter
 from backend.auth.models import Device, LoginAttempt, RevokedToken, Role, User
 from backend.auth.passwords import hash_secret, new_device_secret, verify_secret
-from backend.errors import Conflict, NotFound, OutOfScope, field_error
+from backend.auth.policy import Action, authorize, load_in_scope
+from backend.errors import Conflict, field_error
 from backend.org import service as org
+from backend.org.models import Department
 
 
 @dataclass(frozen=True)
@@ -81,22 +83,19 @@ def revoke_token(
 
 def list_users(*, actor: Actor) -> object:
     """Return a select of the users in the actor's scope."""
+    authorize(actor, Action.USER_READ)
     return select(User).where(scope_filter(actor, User.department_id)).order_by(User.id)
 
 
 def get_user(*, session: Session, actor: Actor, user_id: int) -> User:
     """Load a user in the actor's scope."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"User {user_id} does not exist.")
-    if not actor.sees_path(user.department.path):
-        raise OutOfScope(f"User {user_id} is outside your data scope.")
-    return user
+    return load_in_scope(session, actor, User, user_id, action=Action.USER_READ)
 
 
 def create_user(*, session: Session, actor: Actor, data: dict[str, object]) -> User:
     """Create a user in a department of the actor's scope."""
-    ensure_department_in_scope(session, actor, int(data["department_id"]))  # type: ignore[call-overload]
+    department_id = int(data["department_id"])  # type: ignore[call-overload]
+    load_in_scope(session, actor, Department, department_id, action=Action.USER_MANAGE)
     _check_role(str(data["role"]))
     if session.scalar(select(User.id).where(User.username == data["username"])) is not None:
         raise Conflict(f"Username '{data['username']}' is taken.")
@@ -109,9 +108,10 @@ def create_user(*, session: Session, actor: Actor, data: dict[str, object]) -> U
 
 def update_user(*, session: Session, actor: Actor, user_id: int, data: dict[str, object]) -> User:
     """Change a user's name, role, department, phone, activity or password."""
-    user = get_user(session=session, actor=actor, user_id=user_id)
+    user = load_in_scope(session, actor, User, user_id, action=Action.USER_MANAGE)
     if "department_id" in data:
-        ensure_department_in_scope(session, actor, int(data["department_id"]))  # type: ignore[call-overload]
+        department_id = int(data["department_id"])  # type: ignore[call-overload]
+        load_in_scope(session, actor, Department, department_id)
     if "role" in data:
         _check_role(str(data["role"]))
     if "password" in data:
@@ -131,7 +131,8 @@ def register_device(
     *, session: Session, actor: Actor, data: dict[str, object]
 ) -> tuple[Device, str]:
     """Register a vehicle terminal or handheld; returns the device and its one-time secret."""
-    ensure_department_in_scope(session, actor, int(data["department_id"]))  # type: ignore[call-overload]
+    department_id = int(data["department_id"])  # type: ignore[call-overload]
+    load_in_scope(session, actor, Department, department_id, action=Action.DEVICE_MANAGE)
     if session.scalar(select(Device.id).where(Device.identifier == data["identifier"])):
         raise Conflict(f"Device '{data['identifier']}' is already registered.")
     # Binding a device to a crew or vehicle grants it their orders: both must be in scope.
@@ -148,4 +149,5 @@ def register_device(
 
 def list_devices(*, actor: Actor) -> object:
     """Return a select of the devices in the actor's scope."""
+    authorize(actor, Action.DEVICE_READ)
     return select(Device).where(scope_filter(actor, Device.department_id)).order_by(Device.id)

@@ -158,3 +158,14 @@ def test_the_auditor_cannot_upload_blobs(api, demo):
     sha = "a" * 64
     response = api("auditor").put(f"/api/v1/blobs/{sha}", data=b"x")
     assert_problem(response, 403)
+
+
+def test_the_readme_shows_the_policy_table():
+    from pathlib import Path
+
+    from backend.auth.policy_doc import END, START, markdown
+
+    readme = Path(__file__).parents[2].joinpath("README.md").read_text()
+    assert START in readme and END in readme
+    shown = readme[readme.index(START) : readme.index(END) + len(END)]
+    assert shown == markdown(), "run `python -m backend.auth.policy_doc` and update README.md"
