@@ -85,7 +85,7 @@ def _extras(session: Session, order: WorkOrder, department: int, crew: int) -> d
         crew_id=crew,
         created_at=now,
     )
-    sha = hashlib.sha256(f"matrix-{department}".encode()).hexdigest()
+    sha = hashlib.sha256(f"matrix-{department}-{crew}".encode()).hexdigest()
     blob = BlobRecord(
         sha256=sha,
         media_type="image/jpeg",
@@ -110,9 +110,18 @@ def _extras(session: Session, order: WorkOrder, department: int, crew: int) -> d
     }
 
 
-def own_side(session: Session, demo: DemoOrg) -> Side:
-    """Urban Crew 1 (crew1, terminal T-1001), its vehicle, and an order dispatched to it."""
-    crew = demo.crews["Urban Crew 1"]
+def own_side(
+    session: Session,
+    demo: DemoOrg,
+    crew_name: str = "Urban Crew 1",
+    plate: str = "ZJ-A1001",
+    member: str = "crew1",
+) -> Side:
+    """Urban Crew 1 (crew1, terminal T-1001), its vehicle, and an order dispatched to it.
+
+    With another crew of the same station (Urban Crew 2): the "other crew" variant.
+    """
+    crew = demo.crews[crew_name]
     order = _order(
         session,
         call=demo.departments["CALL"].id,
@@ -126,9 +135,9 @@ def own_side(session: Session, demo: DemoOrg) -> Side:
         repair_center=demo.departments["RC-N"].id,
         call_center=demo.departments["CALL"].id,
         crew=crew.id,
-        vehicle=demo.vehicles["ZJ-A1001"].id,
+        vehicle=demo.vehicles[plate].id,
         order=str(order.id),
-        user=demo.users["crew1"].id,
+        user=demo.users[member].id,
         **extras,
     )
 

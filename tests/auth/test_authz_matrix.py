@@ -170,6 +170,9 @@ SCOPED = {
     "conflict_id": lambda c: c.side.conflict,
     "sha256": lambda c: c.side.sha256,
 }
+# Parameters naming records of one crew: an "other_crew" variant tries the same station's
+# other crew (Urban Crew 2), which devices and crew members of Urban Crew 1 may not see.
+CREW_SCOPED = {"order_id", "vehicle_id", "crew_id", "conflict_id", "sha256"}
 UNSCOPED: dict[str, Any] = {
     "region_code": "HZ",
     "order_type": "electric",
@@ -213,6 +216,7 @@ class Matrix:
         self.connection = db.session_factory.kw["bind"]
         self.session = session
         self.own = fx.own_side(session, demo)
+        self.other_crew = fx.own_side(session, demo, "Urban Crew 2", "ZJ-A1002", "crew6")
         self.foreign = fx.foreign_side(session)
         session.flush()
         session.commit()  # releases the fixture's savepoint: visible to the requests
@@ -253,7 +257,7 @@ class Matrix:
 
     def ctx(self, caller: str, side: fx.Side) -> Ctx:
         who = CALLERS[caller]
-        if side is self.foreign:
+        if side is not self.own:
             return Ctx(side, side.station, side.user)
         account = None if who is None or who.startswith("T-") else who
         return Ctx(
@@ -295,6 +299,9 @@ class Matrix:
     def row(self, method: str, path: str, side: fx.Side) -> str:
         cells = [_outcome(self.call(method, path, c, side)) for c in CALLERS]
         return " ".join(f"{cell:<3}" for cell in cells).rstrip()
+
+    def has_other_crew(self, path: str) -> bool:
+        return bool(set(re.findall(r"{(\w+)}", path)) & CREW_SCOPED)
 
     def has_foreign(self, method: str, path: str) -> bool:
         names = re.findall(r"{(\w+)}", path)
@@ -388,11 +395,14 @@ def test_every_operation_matches_the_authorization_matrix(app, db, session, demo
     for method, path in operations(app):
         key = f"{method} {path}"
         row = {"own": matrix.row(method, path, matrix.own)}
+        if matrix.has_other_crew(path):
+            row["other_crew"] = matrix.row(method, path, matrix.other_crew)
         if matrix.has_foreign(method, path):
             row["foreign"] = matrix.row(method, path, matrix.foreign)
         seen[key] = row
     sync_seen: dict[str, dict[str, str]] = {}
-    for side_name, side in (("own", matrix.own), ("foreign", matrix.foreign)):
+    sides = (("own", matrix.own), ("other_crew", matrix.other_crew), ("foreign", matrix.foreign))
+    for side_name, side in sides:
         for name, body in _sync_mutations(side).items():
             base = _version(session, body["entity"], body["id"]) if body["op"] == "update" else None
             cells = [_verdict(matrix, c, body, base) for c in CALLERS]
@@ -436,6 +446,8 @@ HEADER = """\
 #        outside your scope answer 404); 401 = no valid token.
 # own: the caller's own department / account, crew1's crew "Urban Crew 1", its vehicle
 #      ZJ-A1001 and an order dispatched to it (issued by the call center to RC-N).
+# other_crew: the same station's other crew "Urban Crew 2" (crew6, ZJ-A1002) and its order:
+#      visible to the station's users, not to crew1 or T-1001.
 # foreign: the same kinds of records in a second company tree outside every demo user.
 # /tracking/osmand takes the device secret (Basic auth or key), never a bearer token.
 # sync: one mutation per row pushed by each caller; ok = applied (or rejected for a reason
@@ -449,10 +461,10 @@ def _write(rest: dict[str, dict[str, str]], sync: dict[str, dict[str, str]]) -> 
     for key, row in rest.items():
         lines.append(f'  "{key}":')
         for side, cells in row.items():
-            lines.append(f'    {side + ":":<9}"{cells}"')
+            lines.append(f'    {side + ":":<12}"{cells}"')
     lines.append("sync:")
     for key, row in sync.items():
         lines.append(f'  "{key}":')
         for side, cells in row.items():
-            lines.append(f'    {side + ":":<9}"{cells}"')
+            lines.append(f'    {side + ":":<12}"{cells}"')
     MATRIX.write_text("\n".join(lines) + "\n")
