@@ -28,6 +28,7 @@ CONSOLE_ACTIONS: dict[str, tuple[Action, ...]] = {
     "tracking.read": (Action.TRACKING_READ,),
     "report.read": (Action.REPORT_READ,),
     "sla_policy.write": (Action.SLA_POLICY_WRITE,),
+    "conflict.resolve": (Action.CONFLICT_RESOLVE,),
 }
 
 

@@ -29,6 +29,11 @@ PROBES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "tracking.read": ("GET", "/api/v1/tracking/vehicles", None),
     "report.read": ("GET", "/api/v1/reports/call-center-daily?day=2026-01-01", None),
     "sla_policy.write": ("PUT", "/api/v1/sla-policies/ZZ/electric", {}),
+    "conflict.resolve": (
+        "POST",
+        "/api/v1/sync/conflicts/999999/resolve",
+        {"resolution": "take_server"},
+    ),
 }
 USERS = ["admin", "auditor", "callcenter", "dispatcher", "supervisor", "crew1", "inspector"]
 

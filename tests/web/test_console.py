@@ -197,3 +197,11 @@ def test_local_tiles_are_served_from_the_configured_folder_only(tmp_path: Path) 
     assert client.get("/console/tiles/12/3421/1678.png").status_code == 404
     assert client.get("/console/tiles/12/3421/..%2F..%2F..%2Fsecret.txt").status_code == 404
     assert _client_with(tmp_path).get("/console/tiles/12/3421/1677.png").status_code == 404
+
+
+def test_both_languages_have_every_text() -> None:
+    source = (SOURCES / "messages.js").read_text()
+    blocks = re.findall(r"const (en|zh) = \{(.*?)\n\};", source, re.DOTALL)
+    keys = {name: set(re.findall(r'"([a-zA-Z0-9_.]+)":', body)) for name, body in blocks}
+    assert len(keys["en"]) > 200
+    assert keys["en"] == keys["zh"]

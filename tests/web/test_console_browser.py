@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,8 +35,8 @@ def open_console(browser: Any, stack: Stack) -> Iterator[Any]:
     ("username", "views", "new_order", "alerts"),
     [
         ("callcenter", ["board", "reports", "wall"], True, True),
-        ("dispatcher", ["board", "roster", "reports", "wall"], False, True),
-        ("supervisor", ["board", "roster", "reports", "wall"], False, True),
+        ("dispatcher", ["board", "roster", "reports", "conflicts", "wall"], False, True),
+        ("supervisor", ["board", "roster", "reports", "conflicts", "wall"], False, True),
         ("crew1", ["board", "roster"], False, False),
     ],
 )
@@ -192,3 +193,39 @@ def test_language_switches_between_chinese_and_english(open_console: Any) -> Non
     console.shot("supervisor-wall-en")
     page.select_option("#lang-select", "zh-CN")
     assert page.locator(".wall-open span").inner_text() == "未结工单"
+
+
+def test_dispatcher_stands_a_crew_down_and_back_and_sees_its_queue(open_console: Any) -> None:
+    console = open_console("dispatcher")
+    page = console.page
+    page.click("#views-nav a[data-view=roster]")
+    crew = page.locator("#view-roster tr[data-crew]", has_text="Urban Crew 2")
+    crew.wait_for(timeout=TIMEOUT)
+    crew.locator("button", has_text="暂停接单").click()
+    page.fill("#confirm-reason", "lunch")
+    page.click("#confirm-ok")
+    crew.locator(".avail-no", has_text="lunch").wait_for(timeout=TIMEOUT)
+    vehicle = page.locator("#view-roster tr[data-vehicle]", has_text="ZJ-A1002")
+    assert vehicle.locator(".vstate").inner_text() in {"空闲", "忙碌", "定位过旧", "离线"}
+    vehicle.locator("button", has_text="工单顺序").click()
+    page.locator("#queue-box h3", has_text="ZJ-A1002").wait_for(timeout=TIMEOUT)
+    console.shot("dispatcher-roster")
+    crew.locator("button", has_text="恢复待命").click()
+    crew.locator(".avail-yes").wait_for(timeout=TIMEOUT)
+    page.click("#views-nav a[data-view=conflicts]")
+    page.locator("#view-conflicts .note", has_text="没有未处理的冲突").wait_for(timeout=TIMEOUT)
+
+
+def test_reports_download_as_csv_and_xlsx(open_console: Any) -> None:
+    console = open_console("supervisor")
+    page = console.page
+    page.click("#views-nav a[data-view=reports]")
+    card = page.locator(".chart-card[data-report=vehicle-busy]")
+    card.locator("canvas").first.wait_for(timeout=TIMEOUT)
+    with page.expect_download() as csv_download:
+        card.locator("button", has_text="CSV").click()
+    assert csv_download.value.suggested_filename == "vehicle-busy-hours.csv"
+    assert Path(csv_download.value.path()).read_text().startswith("department_id,")
+    with page.expect_download() as xlsx_download:
+        card.locator("button", has_text="XLSX").click()
+    assert Path(xlsx_download.value.path()).read_bytes()[:2] == b"PK"  # a zip: an xlsx workbook

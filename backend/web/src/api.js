@@ -44,7 +44,8 @@ async function refresh() {
     .then(async (response) => {
       if (!response.ok) return false;
       const body = await response.json();
-      store({ ...tokens, access_token: body.access_token });
+      // Refresh tokens may rotate (the spent one is revoked): keep whichever is newest.
+      store({ ...tokens, access_token: body.access_token, ...(body.refresh_token ? { refresh_token: body.refresh_token } : {}) });
       return true;
     })
     .catch(() => false)

@@ -6,6 +6,7 @@ import "./console.css";
 import { hasSession, loadSpec, login, logout, onSessionExpired } from "./api.js";
 import { $, clear, h } from "./dom.js";
 import { initAlerts } from "./alerts.js";
+import { hideConflicts, initConflicts, showConflicts } from "./conflicts.js";
 import { initDetail } from "./detail.js";
 import { initLanguage, label, onLanguage, setLanguage, t } from "./i18n.js";
 import { initLive, stopLive } from "./live.js";
@@ -22,6 +23,7 @@ const VIEWS = {
   board: { allowed: () => true },
   roster: { allowed: () => can("crew.availability"), show: showRoster, hide: hideRoster },
   reports: { allowed: () => can("report.read"), show: showReports, hide: hideReports },
+  conflicts: { allowed: () => can("conflict.resolve"), show: showConflicts, hide: hideConflicts },
   wall: { allowed: () => can("tracking.read"), show: showWall, hide: hideWall },
 };
 let boardMap = null;
@@ -101,6 +103,7 @@ async function start() {
   initRoster();
   initReports();
   initWall();
+  initConflicts();
   legend();
   onLanguage(legend);
   nav();

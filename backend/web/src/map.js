@@ -22,11 +22,15 @@ const project = (lon, lat) => {
   return L.latLng(y, x);
 };
 
-// Vehicle state for colour and legend: offline/stale first, then busy or free.
+const WORKING = ["dispatched", "delivered", "accepted", "en_route", "on_site"];
+
+// Vehicle state for colour and legend: offline/stale first, then busy (unavailable, or holding
+// an order being worked) or free.
 export function vehicleState(props) {
   if (!props.connected || props.liveness === "offline") return "offline";
   if (props.liveness === "stale") return "stale";
-  return props.available ? "free" : "busy";
+  const working = [...state.orders.values()].some((o) => o.vehicle_id === props.vehicle_id && WORKING.includes(o.status));
+  return props.available && !working ? "free" : "busy";
 }
 
 export class FleetMap {
@@ -63,7 +67,10 @@ export class FleetMap {
     on("registry", () => this.drawDepartments());
     on("live", () => this.drawVehicles());
     on("position", (id) => this.moveVehicle(id));
-    on("orders", () => this.drawOrders());
+    on("orders", () => {
+      this.drawOrders();
+      for (const marker of this.markers.vehicles.values()) this.styleVehicle(marker);
+    });
     on("timelines", () => this.drawOrders());
     on("select", (id) => this.showRoute(id));
     on("route", (route) => this.drawRoute(route));

@@ -1,6 +1,6 @@
 // The call center takes a call: a new order, issued to a repair center at once or later.
-import { post } from "./api.js";
-import { $, h } from "./dom.js";
+import { get, offers, post } from "./api.js";
+import { $, clear, h } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { can, emit, putOrder, state } from "./store.js";
 import { formDialog, perform, toast } from "./ui.js";
@@ -42,6 +42,8 @@ function open(pickPoint) {
     });
   };
   inputs.lat.closest("label").after(pick);
+  const chosen = { customer_id: null, premise_id: null };
+  if (offers("get", "/customers")) form.querySelector("h2").after(customerLookup(inputs, chosen));
   form.onsubmit = async (event) => {
     event.preventDefault();
     const lon = inputs.lon.value === "" ? null : Number(inputs.lon.value);
@@ -60,6 +62,8 @@ function open(pickPoint) {
       address: inputs.address.value.trim() || null,
       description: inputs.description.value.trim() || null,
       location: lon === null ? null : { lon, lat },
+      ...(chosen.customer_id ? { customer_id: chosen.customer_id } : {}),
+      ...(chosen.premise_id ? { premise_id: chosen.premise_id } : {}),
       hung_up_at: new Date().toISOString(),
       ...(inputs.repair_center_id.value ? { repair_center_id: Number(inputs.repair_center_id.value) } : {}),
     };
@@ -72,4 +76,50 @@ function open(pickPoint) {
     toast("success", t(order.repair_center_id ? "done.createIssued" : "done.create", { n: order.number }));
   };
   dialog.showModal();
+}
+
+// Find the caller in the customer archive by account number, phone, name or address; picking a
+// premise fills the caller, address and location and links the order to the customer file.
+function customerLookup(inputs, chosen) {
+  const query = h("input", { type: "search", name: "customer_q", maxlength: 200, placeholder: t("newOrder.customerHint") });
+  const results = h("ul", { class: "customer-results" });
+  const linked = h("span", { class: "note" });
+  const find = h("button", { type: "button", text: t("newOrder.find") });
+  const search = async () => {
+    const q = query.value.trim();
+    if (!q) return;
+    find.disabled = true;
+    clear(results, h("li", { class: "note loading", text: t("common.loading") }));
+    try {
+      const customers = await get("/customers", { q, page_size: 8 });
+      const items = customers.flatMap((c) => (c.premises?.length ? c.premises : [null]).map((p) => ({ c, p })));
+      clear(results, items.length ? items.map(({ c, p }) => h("li", {}, h("button", { type: "button", class: "link", text: `${c.account_number} · ${c.name} · ${p?.address ?? "—"}`, onclick: () => pick(c, p) }))) : h("li", { class: "note", text: t("newOrder.noCustomer") }));
+    } catch (error) {
+      clear(results, h("li", { class: "error", text: error.message }));
+    } finally {
+      find.disabled = false;
+    }
+  };
+  const pick = (customer, premise) => {
+    chosen.customer_id = customer.id;
+    chosen.premise_id = premise?.id ?? null;
+    const phone = (customer.contacts || []).map((c) => c.phone).find(Boolean);
+    if (!inputs.caller_name.value) inputs.caller_name.value = customer.name;
+    if (!inputs.caller_phone.value && phone && !phone.includes("*")) inputs.caller_phone.value = phone;
+    if (premise?.address) inputs.address.value = premise.address;
+    if (premise?.location?.lon !== undefined) {
+      inputs.lon.value = premise.location.lon;
+      inputs.lat.value = premise.location.lat;
+    }
+    linked.textContent = t("newOrder.linked", { account: customer.account_number });
+    clear(results);
+  };
+  find.onclick = search;
+  query.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      search();
+    }
+  });
+  return h("div", { class: "customer-lookup" }, h("label", {}, h("span", { text: t("newOrder.customer") }), h("span", { class: "row" }, query, find)), linked, results);
 }

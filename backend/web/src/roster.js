@@ -78,7 +78,7 @@ function render() {
       h("td", {}, h("span", { class: `avail avail-${available ? "yes" : "no"}`, text: available ? t("roster.onStandby") : t("roster.stoodDown", { reason: status?.reason || "" }) })),
       h("td", { text: status ? fmtTime(status.since) : "—" }),
       h("td", { class: "num", text: String(ordersOf("crew_id", c.id).length) }),
-      h("td", { text: (c.members || []).map((m) => m.full_name || m.username || m.user_id).join(", ") }),
+      h("td", { text: t("roster.memberCount", { n: (c.members || []).length, receiving: (c.members || []).filter((m) => m.receives_orders).length }) }),
       cell,
     );
   });
