@@ -37,7 +37,7 @@ export async function loadRegistry() {
   state.departments = new Map(departments.map((d) => [d.id, d]));
   state.vehicles = new Map(vehicles.map((v) => [v.id, v]));
   state.crews = new Map(crews.map((c) => [c.id, c]));
-  state.repairCenters = offers("get", "/repair-centers") && (can("order.issue") || can("order.dispatch")) ? await getAll("/repair-centers") : departments.filter((d) => d.kind === "repair_center");
+  state.repairCenters = offers("get", "/repair-centers") && can("order.issue") ? await getAll("/repair-centers") : departments.filter((d) => d.kind === "repair_center");
   for (const center of state.repairCenters) if (!state.departments.has(center.id)) state.departments.set(center.id, { ...center, kind: "repair_center" });
   emit("registry");
 }
