@@ -13,6 +13,8 @@ from tests.web.conftest import ARTIFACTS, Stack
 
 # A fault site about 700 m from the urban station (the urban crews' depot).
 SITE = {"lon": 120.1710, "lat": 30.2990}
+# About 40 km out: minutes of driving even for the test's fast simulated vehicles.
+FAR_SITE = {"lon": 120.5500, "lat": 30.4000}
 
 
 class ConsolePage:

@@ -12,7 +12,7 @@ import pytest
 
 from backend.seed import CREWS
 from tests.web.conftest import Stack
-from tests.web.pages import Api, ConsolePage
+from tests.web.pages import FAR_SITE, Api, ConsolePage
 
 TIMEOUT = 60_000  # ms; only stops a broken run from hanging
 
@@ -150,7 +150,10 @@ def test_an_unaccepted_order_raises_a_visible_and_audible_alert(
 
 def test_dispatcher_reassigns_then_recalls(open_console: Any, stack: Stack) -> None:
     agent, center = Api(stack, "callcenter"), Api(stack, "dispatcher")
-    order = agent.new_order(issue_to=agent.call("GET", "/repair-centers")[0]["id"])
+    # Far out of town: the simulated crew is still on its way while the dispatcher changes it.
+    order = agent.new_order(
+        issue_to=agent.call("GET", "/repair-centers")[0]["id"], location=FAR_SITE
+    )
     center.call("POST", f"/work-orders/{order['id']}/accept")
     first = center.call("GET", f"/work-orders/{order['id']}/candidates")[0]
     center.call("POST", f"/work-orders/{order['id']}/dispatch", {"crew_id": first["crew_id"]})
@@ -229,3 +232,38 @@ def test_reports_download_as_csv_and_xlsx(open_console: Any) -> None:
     with page.expect_download() as xlsx_download:
         card.locator("button", has_text="XLSX").click()
     assert Path(xlsx_download.value.path()).read_bytes()[:2] == b"PK"  # a zip: an xlsx workbook
+
+
+def test_a_crew_sees_its_own_orders_read_only(open_console: Any, stack: Stack) -> None:
+    agent, center = Api(stack, "callcenter"), Api(stack, "dispatcher")
+    order = agent.new_order(issue_to=agent.call("GET", "/repair-centers")[0]["id"])
+    center.call("POST", f"/work-orders/{order['id']}/accept")
+    crews = center.call("GET", "/crews")
+    urban = next(c["id"] for c in crews if c["name"] == "Urban Crew 1")  # crew1's crew
+    center.call("POST", f"/work-orders/{order['id']}/dispatch", {"crew_id": urban})
+
+    console = open_console("crew1")
+    page = console.page
+    console.order_row(order["number"]).wait_for(timeout=TIMEOUT)
+    console.select(order["number"])
+    assert page.locator("#detail-body .actions button").count() == 0
+    assert "没有您可执行的操作" in page.locator("#detail-body .actions").inner_text()
+    assert page.locator("#new-order-button").is_hidden()
+    console.shot("crew-board")
+
+
+def test_gcj02_display_shifts_every_layer_and_back(open_console: Any) -> None:
+    console = open_console("dispatcher")
+    page = console.page
+    site = page.locator(".dept-icon").first
+    wgs = site.bounding_box()
+    page.check("#gcj-toggle")
+    # Hangzhou moves some 500 m south-east in GCJ-02: several pixels at the board's zoom.
+    page.wait_for_function(
+        "y => Math.abs(document.querySelector('.dept-icon').getBoundingClientRect().y - y) > 2",
+        arg=wgs["y"],
+        timeout=TIMEOUT,
+    )
+    page.uncheck("#gcj-toggle")
+    back = site.bounding_box()
+    assert abs(back["x"] - wgs["x"]) < 1 and abs(back["y"] - wgs["y"]) < 1

@@ -9,11 +9,18 @@ import { confirmAction, failed, formDialog, loading, perform } from "./ui.js";
 const RECALL_FROM_CENTER = ["at_repair_center", "center_accepted"];
 const WITH_CREW = ["dispatched", "delivered", "accepted", "en_route"];
 let liveCells = [];
+let shown = { id: null, version: null, timeline: null, status: null };
+let choosing = null; // {id, mode} while a candidate list is open
+
+// A candidate list stays open across refreshes while its action still applies to the order.
+const stillChoosing = (order) => choosing?.id === order.id && (choosing.mode === "dispatch" ? order.status === "center_accepted" : WITH_CREW.includes(order.status));
 
 export function initDetail() {
   on("select", select);
-  on("order", (order) => order.id === state.selected && render());
-  on("timelines", () => state.selected && render());
+  // Re-render only when this order or its timeline changed: a refresh of other orders must not
+  // wipe the candidates the dispatcher is choosing from.
+  on("order", (order) => order.id === state.selected && order.version !== shown.version && render());
+  on("timelines", () => state.selected && state.timelines.get(state.selected) !== shown.timeline && render());
   on("tick", tick);
   onLanguage(() => render());
   render();
@@ -29,6 +36,10 @@ function select(id) {
 function render() {
   const body = $("#detail-body");
   const order = state.orders.get(state.selected);
+  // The open candidate list survives a refresh of the same order in the same state.
+  const keep = order && stillChoosing(order) ? $("#candidates") : null;
+  if (!keep) choosing = null;
+  shown = { id: order?.id ?? null, version: order?.version ?? null, timeline: order ? state.timelines.get(order.id) : null, status: order?.status ?? null };
   liveCells = [];
   if (!order) {
     clear(body, h("p", { class: "note", text: t("detail.pick") }));
@@ -52,7 +63,7 @@ function render() {
     body,
     h("dl", { class: "facts" }, facts.filter(([, v]) => v).map(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: String(v) })])),
     actions(order),
-    h("div", { id: "candidates" }),
+    keep || h("div", { id: "candidates" }),
     timeline(order),
   );
 }
@@ -111,6 +122,7 @@ function followUp(order) {
 }
 
 async function showCandidates(order, mode) {
+  choosing = { id: order.id, mode };
   const box = $("#candidates");
   loading(box);
   let list;
