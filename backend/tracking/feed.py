@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, scope_filter
+from backend.auth.policy import Action, authorize
 from backend.org.models import Vehicle
 from backend.tracking.models import Checkpoint, VehicleState
 from backend.tracking.service import state_properties
@@ -34,6 +35,7 @@ class FeedCursor:
 
     def poll(self, session: Session, actor: Actor) -> list[str]:
         """Return the events since the last poll, visible to the actor."""
+        authorize(actor, Action.TRACKING_READ)  # the same check as the route, on every poll
         events: list[str] = []
         rows = session.execute(
             select(VehicleState, Vehicle.plate, Vehicle.specialty)

@@ -321,3 +321,19 @@ def test_records_cannot_point_at_another_crews_order(committed_db, http):
                                                                "order_id": order_id}))
     )  # fmt: skip
     assert own.body["verdicts"][0]["verdict"] == "applied"
+
+
+def test_crew_members_pull_only_their_own_crews_records(committed_db, make_client):
+    handheld = make_client("H-1001")  # Urban Crew 1's handheld, station ST-URB
+    own, other, station = make_client("crew1"), make_client("crew6"), make_client("inspector")
+    record = handheld.create("inspection", {"status": "in_progress", "notes": "", "checklist": {}})
+    handheld.sync()
+    order_id = _dispatched_order(committed_db)  # sent to Urban Crew 1
+    for client in (own, other, station):
+        client.pull()
+    assert order_id in own.server_copy("work_order")
+    assert record in own.server_copy("inspection")
+    # crew6 works in Urban Crew 2 of the same station: a crew member sees its crew's records.
+    assert order_id not in other.server_copy("work_order")
+    assert record not in other.server_copy("inspection")
+    assert record in station.server_copy("inspection")  # the station's inspector sees it
