@@ -28,6 +28,7 @@ from backend.org.routes import blp as org_blp
 from backend.reports.routes import blp as reports_blp
 from backend.tracking.routes import blp as tracking_blp
 from backend.web.routes import blp as web_blp
+from sync.blobs.http import blp as blobs_blp
 from sync.http import blp as sync_blp
 
 BLUEPRINTS = [
@@ -35,6 +36,7 @@ BLUEPRINTS = [
     auth_blp,
     org_blp,
     sync_blp,
+    blobs_blp,
     dispatch_blp,
     alerts_blp,
     reports_blp,

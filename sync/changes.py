@@ -201,3 +201,26 @@ def _version_synced_records(session: Session, flush_context: Any, instances: Any
                     changed_at=now,
                 )
             )
+
+
+def touch(session: Session, obj: Any) -> None:
+    """Give a synced record a new version and an `upsert` in the feed, no field changed.
+
+    For news that lives beside the record, such as a referenced blob having arrived: devices
+    pull the record again and see it.
+    """
+    [version] = next_versions(session, 1)
+    obj.version = version  # only ignored columns change: the flush hook adds no second row
+    dept, crew = scope_of(obj)
+    session.add(
+        Change(
+            id=version,
+            txid=current_txid(session),
+            entity=type(obj).__sync_entity__,
+            record_id=str(obj.id),
+            op="upsert",
+            scope_department_id=dept,
+            scope_crew_id=crew,
+            changed_at=datetime.now(UTC),
+        )
+    )

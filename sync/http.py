@@ -1,4 +1,7 @@
-"""HTTP endpoints of offline sync and blobs (a flask-smorest blueprint; no backend imports)."""
+"""HTTP endpoints of offline sync (a flask-smorest blueprint; no backend imports).
+
+The blob endpoints are `sync.blobs.http`; both share the helpers here.
+"""
 
 import uuid
 from collections.abc import Callable
@@ -6,12 +9,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from flask import Response, current_app, g, json, request
-from flask.views import MethodView
 from flask_smorest import Blueprint, Page
 from sqlalchemy import func, select
 
 from sync import store
-from sync.blobs import service as blobs
 from sync.blobs.storage import BlobStorage, LocalBlobStorage
 from sync.merge import Resolution
 from sync.protocol import ProtocolError, parse_push
@@ -26,14 +27,15 @@ from sync.schemas import (
     ResolveSchema,
 )
 
-blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Offline sync and blobs.")
+blp = Blueprint(
+    "sync", __name__, url_prefix="/api/v1", description="Offline sync: push, pull, conflicts."
+)
 
 PROBLEM = "application/problem+json"
-BINARY = {"schema": {"type": "string", "format": "binary"}}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _typed(decorator: Any) -> Callable[[F], F]:
+def typed(decorator: Any) -> Callable[[F], F]:
     """Keep a view's signature through flask-smorest's untyped decorators."""
     return cast(Callable[[F], F], decorator)
 
@@ -43,12 +45,13 @@ def _problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> R
     return Response(json.dumps({**body, **extra}), status=status, mimetype=PROBLEM)
 
 
-@_typed(blp.errorhandler(store.SyncError))
-def _sync_error(exc: store.SyncError) -> Response:
+@typed(blp.errorhandler(store.SyncError))
+def render_sync_error(exc: store.SyncError) -> Response:
+    """Render a sync or blob error as RFC 9457 problem+json."""
     return _problem(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
 
 
-@_typed(blp.errorhandler(ProtocolError))
+@typed(blp.errorhandler(ProtocolError))
 def _protocol_error(exc: ProtocolError) -> Response:
     errors = [
         {"field": path, "in": "body", "messages": messages}
@@ -69,7 +72,7 @@ def _hooks() -> SyncHooks:
     return registry.hooks
 
 
-def _context() -> tuple[Any, SyncActor]:
+def context() -> tuple[Any, SyncActor]:
     """Return this request's session and caller (authenticated once per request)."""
     hooks = _hooks()
     actor: SyncActor | None = g.get("sync_actor")
@@ -78,10 +81,10 @@ def _context() -> tuple[Any, SyncActor]:
     return hooks.session(), actor
 
 
-@_typed(blp.before_request)
-def _authenticate() -> None:
+@typed(blp.before_request)
+def authenticate() -> None:
     """Authenticate before any argument is validated: an anonymous caller learns nothing."""
-    _context()
+    context()
 
 
 class QueryPage(Page):  # type: ignore[misc]
@@ -110,72 +113,63 @@ def blob_storage() -> BlobStorage:
     return storage
 
 
-def _int_arg(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()):
-        raise store.SyncError(400, "bad-request", "Bad request", f"{name} must be an integer")
-    return int(raw)
-
-
 PUSH_BODY = {"content": {"application/json": {"schema": PushRequestSchema}}}
 
 
-@_typed(blp.route("/sync/push", methods=["POST"]))
-@_typed(blp.doc(summary="Push a batch of mutations", requestBody=PUSH_BODY))
-@_typed(blp.response(200, PushReplySchema))
-@_typed(
+@typed(blp.route("/sync/push", methods=["POST"]))
+@typed(blp.doc(summary="Push a batch of mutations", requestBody=PUSH_BODY))
+@typed(blp.response(200, PushReplySchema))
+@typed(
     blp.alt_response(422, description="Malformed batch (`sync-protocol-error`), nothing applied")
 )
 def push() -> dict[str, object]:
     """Apply a batch atomically; one verdict per mutation (replays are idempotent)."""
-    session, actor = _context()
+    session, actor = context()
     batch = parse_push(request.get_json(silent=True))
     now = datetime.now(UTC)
     return store.push(session, actor, batch, registry=registry, now=now).to_wire()
 
 
-@_typed(blp.route("/sync/pull", methods=["GET"]))
-@_typed(blp.arguments(PullQuerySchema, location="query", as_kwargs=True))
-@_typed(blp.response(200, PullPageSchema))
-@_typed(blp.alt_response(400, description="Invalid cursor"))
+@typed(blp.route("/sync/pull", methods=["GET"]))
+@typed(blp.arguments(PullQuerySchema, location="query", as_kwargs=True))
+@typed(blp.response(200, PullPageSchema))
+@typed(blp.alt_response(400, description="Invalid cursor"))
 def pull(cursor: str | None = None, limit: int = 200) -> dict[str, object]:
     """Return changes in your scope after `cursor` (tombstones and scope leaves included)."""
-    session, actor = _context()
+    session, actor = context()
     position = store.Cursor.decode(cursor)
     page = store.pull(session, actor, registry=registry, cursor=position, limit=limit)
     return page.to_wire()
 
 
-@_typed(blp.route("/sync/conflicts", methods=["GET"]))
-@_typed(blp.arguments(ConflictQuerySchema, location="query", as_kwargs=True))
-@_typed(blp.response(200, ConflictSchema(many=True)))
-@_typed(blp.paginate(QueryPage))
+@typed(blp.route("/sync/conflicts", methods=["GET"]))
+@typed(blp.arguments(ConflictQuerySchema, location="query", as_kwargs=True))
+@typed(blp.response(200, ConflictSchema(many=True)))
+@typed(blp.paginate(QueryPage))
 def list_conflicts(status: str | None = None, record_id: uuid.UUID | None = None) -> Any:
     """List queued conflicts in your scope, oldest first (`status=open|resolved`, `record_id`)."""
-    _session, actor = _context()
+    _session, actor = context()
     return store.conflicts_query(actor, status=status, record_id=record_id)
 
 
-@_typed(blp.route("/sync/conflicts/<int:conflict_id>", methods=["GET"]))
-@_typed(blp.response(200, ConflictSchema))
-@_typed(blp.alt_response(404, description="No such conflict in your scope"))
+@typed(blp.route("/sync/conflicts/<int:conflict_id>", methods=["GET"]))
+@typed(blp.response(200, ConflictSchema))
+@typed(blp.alt_response(404, description="No such conflict in your scope"))
 def get_conflict(conflict_id: int) -> Any:
     """Show one conflict with the server and client values."""
-    session, actor = _context()
+    session, actor = context()
     return store.get_conflict(session, actor, conflict_id)
 
 
-@_typed(blp.route("/sync/conflicts/<int:conflict_id>/resolve", methods=["POST"]))
-@_typed(blp.arguments(ResolveSchema))
-@_typed(blp.response(200, ConflictSchema))
-@_typed(blp.alt_response(403, description="Only dispatchers resolve conflicts"))
-@_typed(blp.alt_response(404, description="No such conflict in your scope"))
-@_typed(blp.alt_response(409, description="Already resolved, or the record changed or is gone"))
+@typed(blp.route("/sync/conflicts/<int:conflict_id>/resolve", methods=["POST"]))
+@typed(blp.arguments(ResolveSchema))
+@typed(blp.response(200, ConflictSchema))
+@typed(blp.alt_response(403, description="Only dispatchers resolve conflicts"))
+@typed(blp.alt_response(404, description="No such conflict in your scope"))
+@typed(blp.alt_response(409, description="Already resolved, or the record changed or is gone"))
 def resolve_conflict(body: dict[str, Any], conflict_id: int) -> Any:
     """Resolve a conflict: `take_server`, `take_client` or `edit` with `value`; audited."""
-    session, actor = _context()
+    session, actor = context()
     return store.resolve(
         session,
         actor,
@@ -185,92 +179,3 @@ def resolve_conflict(body: dict[str, Any], conflict_id: int) -> Any:
         value=body.get("value"),
         now=datetime.now(UTC),
     )
-
-
-def _chunk() -> blobs.Chunk:
-    data = request.get_data(cache=False)
-    header = request.headers.get("Content-Range")
-    if header:
-        parts = header.replace("bytes ", "").replace("/", "-").split("-")
-        if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
-            raise store.SyncError(
-                400,
-                "bad-request",
-                "Bad Content-Range",
-                "use Content-Range: bytes <first>-<last>/<total>",
-            )
-        first, last, total = (int(p) for p in parts)
-        if last - first + 1 != len(data):
-            raise store.SyncError(
-                400,
-                "bad-request",
-                "Bad Content-Range",
-                f"the range names {last - first + 1} bytes, the body has {len(data)}",
-            )
-        return blobs.Chunk(first, total, data)
-    return blobs.Chunk(_int_arg("offset", 0), _int_arg("total", len(data)), data)
-
-
-@_typed(blp.route("/blobs/<sha256>"))
-class BlobView(MethodView):
-    """One content-addressed blob."""
-
-    @_typed(blp.response(200))
-    @_typed(blp.doc(requestBody={"content": {"application/octet-stream": BINARY}}))
-    def put(self, sha256: str) -> dict[str, object]:
-        """Upload a chunk (Content-Range, or offset/total parameters); resumable."""
-        session, actor = _context()
-        if not actor.can_upload:
-            raise store.SyncError(403, "forbidden", "Forbidden", "your role may not upload blobs")
-        media_type = request.args.get("type") or request.mimetype or "application/octet-stream"
-        storage = blob_storage()
-        blob = blobs.put_chunk(
-            session,
-            storage,
-            sha256=sha256,
-            media_type=media_type,
-            chunk=_chunk(),
-            uploader=actor.name,
-            now=datetime.now(UTC),
-        )
-        return _blob_wire(storage, blob)
-
-    @_typed(blp.response(200))
-    def head(self, sha256: str) -> Response:
-        """Tell how many bytes are stored (`Upload-Offset`) and whether the blob is complete."""
-        session, _actor = _context()
-        blob = session.get(store.BlobRecord, blobs.check_sha(sha256))
-        if blob is None:
-            return Response(status=404, headers={"Upload-Offset": "0"})
-        offset = blobs.stored_offset(blob_storage(), blob)
-        return Response(
-            status=200,
-            headers={
-                "Upload-Offset": str(offset),
-                "Upload-Length": str(blob.size),
-                "Blob-Complete": str(blob.complete).lower(),
-            },
-        )
-
-    @_typed(blp.response(200))
-    def get(self, sha256: str) -> dict[str, object]:
-        """Show a blob's upload state and extracted EXIF time and position."""
-        session, _actor = _context()
-        blob = session.get(store.BlobRecord, blobs.check_sha(sha256))
-        if blob is None:
-            raise store.SyncError(404, "not-found", "Not found", f"no blob {sha256}")
-        return _blob_wire(blob_storage(), blob)
-
-
-def _blob_wire(storage: BlobStorage, blob: store.BlobRecord) -> dict[str, object]:
-    return {
-        "sha256": blob.sha256,
-        "media_type": blob.media_type,
-        "size": blob.size,
-        "offset": blobs.stored_offset(storage, blob),
-        "complete": blob.complete,
-        "taken_at": store.to_wire(blob.taken_at),
-        "lat": blob.lat,
-        "lon": blob.lon,
-        "thumbnail": blob.has_thumbnail,
-    }

@@ -118,6 +118,29 @@ class EntityAdapter:
         return scope
 
 
+# (session, actor, sha256) -> whether the caller may read some row of one table that
+# references the blob.
+BlobReader = Callable[[Any, SyncActor, str], bool]
+
+
+@dataclass(frozen=True)
+class BlobReference:
+    """One table whose rows reference blobs by SHA-256 (beyond the synced entities' blob fields).
+
+    A caller may read a blob's metadata and bytes only when it may read a row that references
+    it (or uploaded the bytes itself); garbage collection keeps every blob some row references.
+
+    Attributes:
+        name: What the rows are, for messages (`customer_document`).
+        column: The ORM attribute holding the SHA-256 (`CustomerDocument.sha256`).
+        readable: Whether the caller may read one of the rows referencing a blob.
+    """
+
+    name: str
+    column: Any
+    readable: BlobReader
+
+
 @dataclass(frozen=True)
 class SyncHooks:
     """Request context the HTTP layer needs from the backend.
@@ -137,12 +160,19 @@ class Registry:
 
     adapters: dict[str, EntityAdapter] = field(default_factory=dict)
     hooks: SyncHooks | None = None
+    # Tables other than the synced entities that reference blobs (archive documents, ...);
+    # the synced entities' `blob_fields` are references already, scoped like a pull.
+    blob_references: dict[str, BlobReference] = field(default_factory=dict)
 
     def register(self, adapter: EntityAdapter) -> None:
         """Register (or replace) the adapter of one entity."""
         if ENTITIES.get(adapter.spec.name) is not adapter.spec and adapter.spec.name in ENTITIES:
             raise ValueError(f"{adapter.spec.name}: use the spec declared in sync.entities")
         self.adapters[adapter.spec.name] = adapter
+
+    def add_blob_reference(self, reference: BlobReference) -> None:
+        """Register (or replace) a table whose rows reference blobs."""
+        self.blob_references[reference.name] = reference
 
     def get(self, entity: str) -> EntityAdapter | None:
         """Return the adapter of an entity, or None when it is not synced here."""

@@ -2,27 +2,35 @@
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Protocol
 
+# Hex digests and derived names (`<sha>.thumb.jpg`, `<sha>.<key>`): never a path.
+_NAME = re.compile(r"[0-9a-f]{64}(\.[0-9a-z]{1,16}){0,2}")
+
 
 class BlobStorage(Protocol):
-    """Byte storage for blobs; partial uploads are kept apart from verified blobs."""
+    """Byte storage for blobs; partial uploads are kept apart from verified blobs.
 
-    def partial_size(self, sha256: str) -> int:
+    A partial upload is named by its session (`<sha>.<uploader key>`), so several callers may
+    upload the same blob at once without touching each other's bytes.
+    """
+
+    def partial_size(self, partial: str) -> int:
         """Return how many bytes of an unfinished upload are stored."""
 
-    def write_partial(self, sha256: str, offset: int, data: bytes) -> int:
+    def write_partial(self, partial: str, offset: int, data: bytes) -> int:
         """Write `data` at `offset` of the unfinished upload; return its new size."""
 
-    def discard_partial(self, sha256: str) -> None:
+    def discard_partial(self, partial: str) -> None:
         """Forget an unfinished upload."""
 
-    def partial_digest(self, sha256: str) -> str:
+    def partial_digest(self, partial: str) -> str:
         """Return the SHA-256 hex digest of the unfinished upload's bytes."""
 
-    def promote(self, sha256: str) -> None:
-        """Turn a verified upload into the stored blob."""
+    def promote(self, partial: str, sha256: str) -> None:
+        """Turn a verified upload into the stored blob `sha256`."""
 
     def read(self, name: str) -> bytes:
         """Return a stored blob (or derived file such as `<sha>.thumb.jpg`)."""
@@ -44,20 +52,22 @@ class LocalBlobStorage:
         self.root = Path(root)
         (self.root / "partial").mkdir(parents=True, exist_ok=True)
 
-    def _partial(self, sha256: str) -> Path:
-        return self.root / "partial" / sha256
+    def _partial(self, partial: str) -> Path:
+        if not _NAME.fullmatch(partial):
+            raise ValueError(f"bad partial name {partial!r}")
+        return self.root / "partial" / partial
 
     def _path(self, name: str) -> Path:
-        if "/" in name or ".." in name:
+        if not _NAME.fullmatch(name):
             raise ValueError(f"bad blob name {name!r}")
         return self.root / name[:2] / name
 
-    def partial_size(self, sha256: str) -> int:
-        path = self._partial(sha256)
+    def partial_size(self, partial: str) -> int:
+        path = self._partial(partial)
         return path.stat().st_size if path.exists() else 0
 
-    def write_partial(self, sha256: str, offset: int, data: bytes) -> int:
-        path = self._partial(sha256)
+    def write_partial(self, partial: str, offset: int, data: bytes) -> int:
+        path = self._partial(partial)
         with path.open("r+b" if path.exists() else "wb") as handle:
             handle.seek(offset)
             handle.write(data)
@@ -66,20 +76,20 @@ class LocalBlobStorage:
             os.fsync(handle.fileno())
         return offset + len(data)
 
-    def discard_partial(self, sha256: str) -> None:
-        self._partial(sha256).unlink(missing_ok=True)
+    def discard_partial(self, partial: str) -> None:
+        self._partial(partial).unlink(missing_ok=True)
 
-    def partial_digest(self, sha256: str) -> str:
+    def partial_digest(self, partial: str) -> str:
         digest = hashlib.sha256()
-        with self._partial(sha256).open("rb") as handle:
+        with self._partial(partial).open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         return digest.hexdigest()
 
-    def promote(self, sha256: str) -> None:
+    def promote(self, partial: str, sha256: str) -> None:
         target = self._path(sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._partial(sha256), target)
+        os.replace(self._partial(partial), target)
 
     def read(self, name: str) -> bytes:
         return self._path(name).read_bytes()

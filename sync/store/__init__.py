@@ -1,7 +1,8 @@
 """Persistence of sync: apply a push through the merge engine, page the change feed, conflicts.
 
-Tables live on `SyncBase`: stored verdicts by `mutation_id` (idempotent replay), the conflict
-queue, purged ids (tombstones that outlive their rows), blob metadata and device clock skew.
+Tables live on `SyncBase`: stored verdicts by (principal, `mutation_id`) (idempotent replay),
+the conflict queue, purged ids (tombstones that outlive their rows), blob metadata and upload
+sessions, and device clock skew.
 Nothing here commits: the request (or the caller's unit of work) is the commit point.
 """
 
@@ -19,6 +20,7 @@ from sync.store.records import (
 )
 from sync.store.tables import (
     BlobRecord,
+    BlobUpload,
     DeviceClock,
     StoredMutation,
     SyncConflict,
@@ -30,6 +32,7 @@ __all__ = [
     "MAX_PULL_LIMIT",
     "SKEW_TOLERANCE",
     "BlobRecord",
+    "BlobUpload",
     "Cursor",
     "DeviceClock",
     "PullPage",

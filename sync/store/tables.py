@@ -117,7 +117,11 @@ class Tombstone(SyncBase):
 
 
 class BlobRecord(SyncBase):
-    """A content-addressed blob: how much has arrived, and what was read from it."""
+    """A verified content-addressed blob and what was read from it.
+
+    Rows exist once the bytes are complete and verified (`complete`); unfinished uploads are
+    `BlobUpload` sessions of their uploader. `uploaded_by` is whoever completed it first.
+    """
 
     __tablename__ = "sync_blobs"
 
@@ -133,6 +137,27 @@ class BlobRecord(SyncBase):
     uploaded_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCTime())
     updated_at: Mapped[datetime] = mapped_column(UTCTime())
+
+
+class BlobUpload(SyncBase):
+    """One principal's upload of a blob: a pending upload of someone else never blocks yours.
+
+    The bytes go to the storage's partial file `partial`; the first upload to complete with
+    bytes matching the hash creates the `BlobRecord`, later ones are deduplicated. A complete
+    upload also proves its uploader holds the bytes (it may read the blob).
+    """
+
+    __tablename__ = "sync_blob_uploads"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uploader: Mapped[str] = mapped_column(String(120), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    partial: Mapped[str] = mapped_column(String(100))
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCTime(), index=True)
 
 
 class DeviceClock(SyncBase):
