@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend import blob_scope
 from backend.archive.models import Photo
 from backend.auth import policy
 from backend.auth.actor import Actor
@@ -341,4 +342,5 @@ def init_app(app: Flask) -> None:
     """Register the synced entities and the request hooks."""
     for adapter in ADAPTERS:
         registry.register(adapter)
+    blob_scope.register(registry)  # photos are readable through their order and inspection
     registry.hooks = SyncHooks(session=request_session, actor=_request_actor)

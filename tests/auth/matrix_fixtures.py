@@ -63,6 +63,11 @@ def _order(session: Session, *, call: int, center: int, crew: int, specialty: st
     return order
 
 
+def blob_bytes(department: int, crew: int) -> bytes:
+    """The bytes of a side's blob (a photo of its order; the matrix writes them to storage)."""
+    return f"matrix-{department}-{crew}".encode()
+
+
 def _extras(session: Session, order: WorkOrder, department: int, crew: int) -> dict[str, Any]:
     now = datetime.now(UTC)
     alert = Alert(
@@ -85,12 +90,14 @@ def _extras(session: Session, order: WorkOrder, department: int, crew: int) -> d
         crew_id=crew,
         created_at=now,
     )
-    sha = hashlib.sha256(f"matrix-{department}-{crew}".encode()).hexdigest()
+    data = blob_bytes(department, crew)
+    sha = hashlib.sha256(data).hexdigest()
     blob = BlobRecord(
         sha256=sha,
         media_type="image/jpeg",
-        size=1,
-        received=0,
+        size=len(data),
+        received=len(data),
+        complete=True,
         uploaded_by="matrix",
         created_at=now,
         updated_at=now,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import Database
 from backend.seed import DEMO_DEVICE_SECRET, DEMO_PASSWORD, DemoOrg
+from sync.blobs.storage import LocalBlobStorage
 from tests.auth import matrix_fixtures as fx
 from tests.sync.helpers import batch, mutation
 
@@ -220,6 +222,10 @@ class Matrix:
         self.foreign = fx.foreign_side(session)
         session.flush()
         session.commit()  # releases the fixture's savepoint: visible to the requests
+        # The photos' blobs have bytes, so downloads are real.
+        storage = app.extensions.setdefault("fieldline.blobs", LocalBlobStorage(tempfile.mkdtemp()))
+        for side in (self.own, self.other_crew, self.foreign):
+            storage.write(side.sha256, fx.blob_bytes(side.station, side.crew))
         self.tokens = {name: self._login(who) for name, who in CALLERS.items()}
         self.archive = self._open_file()
 
@@ -443,7 +449,7 @@ HEADER = """\
 #   archivist; the vehicle terminal T-1001 of crew1's crew; no token)
 # Cells: ok = past authorization (2xx, or a 4xx about the body or the record's state);
 #        403 = forbidden (role) or out-of-scope (record); 404 = not found (sync conflicts
-#        outside your scope answer 404); 401 = no valid token.
+#        and blobs outside your scope answer 404); 401 = no valid token.
 # own: the caller's own department / account, crew1's crew "Urban Crew 1", its vehicle
 #      ZJ-A1001 and an order dispatched to it (issued by the call center to RC-N).
 # other_crew: the same station's other crew "Urban Crew 2" (crew6, ZJ-A1002) and its order:

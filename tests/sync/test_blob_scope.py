@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from backend.archive.models import Photo
 from sync.registry import BlobReference, registry
+from tests.sync.conftest import feed_end
 from tests.sync.helpers import batch, mutation
 from tests.sync.test_blobs import jpeg_with_exif
 
@@ -141,17 +142,12 @@ def test_the_auditor_may_not_upload(http):
     assert reply.status == 403 and reply.headers["content-type"] == "application/problem+json"
 
 
-def test_a_completed_blob_re_versions_the_photos_referencing_it(http, make_client):
+def test_a_completed_blob_re_versions_the_photos_referencing_it(http, make_client, backend):
     device = make_client(URBAN)
-    other_device = make_client(URBAN_B)
     data = os.urandom(4000)
     sha = hashlib.sha256(data).hexdigest()
     item = photo_of(http(URBAN), sha, caption="pending first")
-    device.pull()
-    other_device.pull()
-    before = device.get("photo", item["id"])
-    assert before is not None
-    cursor = other_device._meta("cursor")
+    cursor = feed_end(backend)  # after the photo's creation
     device.upload(data, "application/octet-stream")
     # An incremental pull of another device now carries the photo again, its blob stored.
     reply = http(URBAN_B).request("GET", f"/api/v1/sync/pull?limit=1000&cursor={cursor}")
@@ -182,3 +178,20 @@ def test_other_tables_can_register_as_blob_references(http, committed_db):
     assert archivist.request("GET", f"/api/v1/blobs/{sha}").status == 404
     with committed_db.unit_of_work() as session:
         assert session.scalars(select(Photo).where(Photo.sha256 == sha)).first() is None
+
+
+def test_a_photo_of_an_order_is_readable_by_whoever_may_read_the_order(http, committed_db):
+    from tests.sync.test_work_orders import _dispatched_order
+
+    order_id = _dispatched_order(committed_db)  # taken by the call center, sent to Urban Crew 1
+    data = os.urandom(900)
+    sha = hashlib.sha256(data).hexdigest()
+    octet = {"Content-Type": "application/octet-stream"}
+    assert (
+        http(URBAN).request("PUT", f"/api/v1/blobs/{sha}", data=data, headers=octet).status == 200
+    )
+    photo_of(http(URBAN), sha, order_id=order_id)
+    # The call center sees the order (not the station's records): it sees the photo too.
+    assert http("callcenter").request("GET", f"/api/v1/blobs/{sha}/content").status == 200
+    assert http("crew3").request("GET", f"/api/v1/blobs/{sha}/content").status == 404
+    assert http(OTHER_CREW).request("GET", f"/api/v1/blobs/{sha}").status == 404

@@ -13,6 +13,9 @@ replies (and so replays), pull, resolve conflicts and delete records. After ever
 - read-your-writes: after a pull, a client holds at least the version its verdicts named;
 - tombstones are never resurrected;
 - an acknowledged batch was applied whole (every verdict of a replay is a duplicate).
+
+And, per batch: a mutation no backend can store (NUL, lone surrogate, over-long value, out-of-
+range time or number, unknown entity or field) is rejected alone; the others are applied.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -31,12 +34,13 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from backend.inspection.models import Inspection
+from backend.inspection.models import Inspection, MeterReading
 from sync import store
 from sync.client import TransportError
 from sync.merge import same
 from sync.registry import registry
 from tests.sync.conftest import feed_end
+from tests.sync.helpers import batch, mutation, reading
 
 WHO = ("A", "B", "D")
 LOGINS = {"A": "H-1001", "B": "H-1001-B", "D": "dispatcher"}
@@ -323,3 +327,80 @@ def test_sync_properties(backend, make_client, committed_db):
             report_multiple_bugs=False,
         ),
     )
+
+
+# ---------------------------------------------------------------------- rejections stay alone
+_STORABLE = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_GOOD_TEXT = st.text(_STORABLE, max_size=40)
+_POISON = st.sampled_from(["\x00", "\ud800", "\udfff", "\udbff"])
+
+
+@st.composite
+def _bad_text(draw: st.DrawFn) -> str:
+    text = draw(_GOOD_TEXT)
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + draw(_POISON) + text[at:]
+
+
+def _good(draw: st.DrawFn) -> dict[str, Any]:
+    if draw(st.booleans()):
+        fields = {"status": "draft", "notes": draw(_GOOD_TEXT), "result": draw(_GOOD_TEXT)}
+        return mutation("inspection", "create", fields)
+    value = draw(st.floats(0, 1e12, allow_nan=False))
+    return mutation("meter_reading", "append", reading(value=value))
+
+
+def _bad(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["text", "key", "long", "number", "time", "entity", "field"]))
+    if kind == "text":
+        return mutation("inspection", "create", {"status": "draft", "notes": draw(_bad_text())})
+    if kind == "key":
+        return mutation("inspection", "create", {"status": "draft",
+                        "checklist": {draw(_bad_text()): True}})  # fmt: skip
+    if kind == "long":
+        result = draw(st.text(_STORABLE, min_size=65, max_size=80))
+        return mutation("inspection", "create", {"status": "draft", "result": result})
+    if kind == "number":
+        return mutation("meter_reading", "append", reading(value=10 ** draw(st.integers(309, 400))))
+    if kind == "time":
+        moment = draw(st.sampled_from(["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"]))
+        return mutation("meter_reading", "append", reading(read_at=moment))
+    if kind == "entity":
+        return mutation(draw(st.sampled_from(["e" * 100, "photo\x00", "\ud800"])), "append", {})
+    return mutation("inspection", "create", {"status": "draft", draw(_bad_text()): "x"})
+
+
+@st.composite
+def _mixed_batch(draw: st.DrawFn) -> list[tuple[bool, dict[str, Any]]]:
+    plan = draw(st.lists(st.booleans(), min_size=1, max_size=8))
+    return [(ok, _good(draw) if ok else _bad(draw)) for ok in plan]
+
+
+def test_a_rejected_mutation_never_affects_the_others_of_its_batch(backend, http, committed_db):
+    """Any mix of storable and unstorable mutations: exactly the unstorable ones are rejected,
+    every other one is applied as sent, on both backends, and a replay answers the same."""
+    device = http("H-1001")
+
+    @settings(max_examples=int(__import__("os").environ.get("SYNC_PROPERTY_EXAMPLES", "50")),
+              deadline=None, database=None, suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(_mixed_batch())
+    def check(plan: list[tuple[bool, dict[str, Any]]]) -> None:
+        body = batch(*(m for _, m in plan))
+        reply = device.request("POST", "/api/v1/sync/push", json_body=body)
+        assert reply.status == 200, reply.body
+        kinds = [v["verdict"] for v in reply.body["verdicts"]]
+        assert kinds == ["applied" if ok else "rejected" for ok, _ in plan], (kinds, plan)
+        with committed_db.unit_of_work() as session:
+            for ok, sent in plan:
+                model = Inspection if sent["entity"] == "inspection" else MeterReading
+                if sent["entity"] not in ("inspection", "meter_reading"):
+                    continue
+                stored = session.get(model, uuid.UUID(sent["id"]))
+                assert (stored is not None) == ok, sent
+                for name, value in sent["fields"].items() if ok else ():
+                    if name in ("notes", "result", "value"):
+                        assert getattr(stored, name) == value, (name, value)
+        again = device.request("POST", "/api/v1/sync/push", json_body=body).body["verdicts"]
+        assert [v["original"] for v in again] == kinds
+
+    check()
