@@ -85,11 +85,20 @@ def _on_sqlite_connect(dbapi_conn: Any, record: Any) -> None:
     init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
 
 
+# Execution option marking a connection whose transactions only read (safe HTTP methods, streams).
+READ_ONLY = "fieldline_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front: SQLite then has one writer at a time, which also
     # keeps change numbers in commit order (the sync cursor relies on it) and avoids
-    # lock-upgrade deadlocks between the API and worker processes.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # lock-upgrade deadlocks between the API and worker processes. A read-only unit of work
+    # takes a plain (deferred) BEGIN: in WAL mode it reads a snapshot and never waits for, nor
+    # blocks, a writer.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -125,6 +134,14 @@ class Database:
         """Return 'postgresql' or 'sqlite'."""
         return self.engine.dialect.name
 
+    def read_session(self) -> Session:
+        """Open a session that only reads: on SQLite it never takes the write lock."""
+        session = self.session_factory()
+        session.info["read_only"] = True
+        if isinstance(session.get_bind(), Engine):  # tests bind to one shared connection
+            session.connection(execution_options={READ_ONLY: True})
+        return session
+
     @contextmanager
     def unit_of_work(self, actor: str = "system") -> Iterator[Session]:
         """Run one unit of work outside a request: commit on success, roll back on error."""
@@ -138,3 +155,4 @@ class Database:
             raise
         finally:
             session.close()
+

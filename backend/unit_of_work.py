@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -13,6 +15,10 @@ from backend.errors import Conflict, ServiceUnavailable, problem_response
 
 log = logging.getLogger(__name__)
 
+F = TypeVar("F", bound=Callable[..., object])
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def database() -> Database:
     """Return the app's database."""
@@ -20,10 +26,28 @@ def database() -> Database:
     return db
 
 
+def writes_on_get(view: F) -> F:
+    """Mark a view that stores data although called with GET (device protocols such as OsmAnd)."""
+    view.writes_on_get = True  # type: ignore[attr-defined]
+    return view
+
+
+def _read_only_request() -> bool:
+    if request.method not in SAFE_METHODS:
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return not getattr(view, "writes_on_get", False)
+
+
 def request_session() -> Session:
-    """Return this request's session, opening it on first use."""
+    """Return this request's session, opening it on first use.
+
+    Safe methods get a read-only unit of work: on SQLite it never takes the write lock, so a
+    GET (a stream above all) can neither block a writer nor wait for one.
+    """
     if "db_session" not in g:
-        g.db_session = database().session_factory()
+        db = database()
+        g.db_session = db.read_session() if _read_only_request() else db.session_factory()
         g.db_session.info["actor"] = "anonymous"
     session: Session = g.db_session
     return session

@@ -16,7 +16,7 @@ from backend.tracking import feed, nearest, service
 from backend.tracking import runtime as _runtime  # noqa: F401 - registers the serve workers
 from backend.tracking.decode import DecodeError, decode_osmand, decode_traccar_json
 from backend.tracking.models import PositionSource
-from backend.unit_of_work import database, request_session
+from backend.unit_of_work import database, request_session, writes_on_get
 from gis.datum import Datum
 
 blp = Blueprint("tracking", __name__, url_prefix="/api/v1/tracking", description="Vehicle tracking")
@@ -111,6 +111,7 @@ def metrics() -> Response:
 
 
 @blp.route("/osmand", methods=["GET", "POST"])
+@writes_on_get
 @blp.doc(security=[])
 def osmand() -> Any:
     """Accept an OsmAnd / Traccar Client fix; the device authenticates with its secret.

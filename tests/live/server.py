@@ -1,0 +1,105 @@
+"""A real threaded HTTP server around the test app, and a plain SSE reader for it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+from backend.seed import DEMO_PASSWORD
+
+# Long enough for the slowest shared CI box, short of "forever": only a deadlock reaches it.
+GENEROUS = 90.0
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve the app on a free port in a thread (one thread per request); yield host:port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(GENEROUS)
+
+
+def call(
+    address: str, method: str, path: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    """Make one JSON request on a fresh connection; return status and decoded body."""
+    conn = http.client.HTTPConnection(address, timeout=GENEROUS)
+    headers = {} if body is None else {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        try:
+            return response.status, json.loads(raw) if raw else None
+        except ValueError:
+            return response.status, raw.decode()
+    finally:
+        conn.close()
+
+
+def login(address: str, username: str) -> str:
+    """Log a demo user in over HTTP and return the access token."""
+    status, body = call(
+        address, "POST", "/api/v1/auth/login", {"username": username, "password": DEMO_PASSWORD}
+    )
+    assert status == 200, body
+    token: str = body["access_token"]
+    return token
+
+
+class EventStream:
+    """An SSE response read by a background thread; events land in a queue as (type, data)."""
+
+    def __init__(self, address: str, path: str, token: str) -> None:
+        self.conn = http.client.HTTPConnection(address, timeout=GENEROUS)
+        self.conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        self.response = self.conn.getresponse()  # waits for the headers (the route returned)
+        self.status = self.response.status
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        kind, data = "message", ""
+        try:
+            for raw in self.response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    data += line[6:]
+                elif line.startswith(":"):
+                    self.events.put(("comment", line))
+                elif not line:
+                    if data:
+                        self.events.put((kind, json.loads(data)))
+                    kind, data = "message", ""
+        except (OSError, ValueError):  # the test closed the connection
+            pass
+        self.events.put(("closed", None))
+
+    def next_event(self, kind: str) -> Any:
+        """Return the data of the next event of this type (skipping others)."""
+        while True:
+            got, data = self.events.get(timeout=GENEROUS)
+            assert got != "closed", f"the stream ended before a {kind} event"
+            if got == kind:
+                return data
+
+    def close(self) -> None:
+        self.conn.close()
