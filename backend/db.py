@@ -155,4 +155,3 @@ class Database:
             raise
         finally:
             session.close()
-
