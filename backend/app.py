@@ -24,6 +24,7 @@ from backend.dispatch.alert_routes import blp as alerts_blp
 from backend.dispatch.routes import blp as dispatch_blp
 from backend.errors import ProblemSchema, register_error_handlers
 from backend.health import blp as health_blp
+from backend.live import http as live
 from backend.org.routes import blp as org_blp
 from backend.reports.routes import blp as reports_blp
 from backend.tracking.routes import blp as tracking_blp
@@ -76,7 +77,9 @@ def create_app(config: Config | None = None, database: Database | None = None) -
         },
     }
     logging.basicConfig(level=logging.INFO)
-    unit_of_work.init_app(app, database or Database(config.DATABASE_URL))
+    database = database or Database(config.DATABASE_URL)
+    unit_of_work.init_app(app, database)
+    live.init_app(app, database, config)
     guard.init_app(app)
     syncing.init_app(app)
     api = FieldlineApi(app)

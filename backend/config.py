@@ -78,6 +78,16 @@ class Config:
     LOGIN_FAILURE_WINDOW: timedelta = field(
         default_factory=lambda: timedelta(minutes=int(_env("LOGIN_FAILURE_MINUTES", "15")))
     )
+    # Live feed (SSE): how often the one listener per process checks SQLite's change counter
+    # (PostgreSQL is notified instead), the keep-alive period, and how many undelivered events
+    # a subscriber may have before it is told to reconnect.
+    LIVE_POLL_SECONDS: float = field(
+        default_factory=lambda: float(_env("LIVE_POLL_SECONDS", "0.5"))
+    )
+    LIVE_KEEPALIVE_SECONDS: float = field(
+        default_factory=lambda: float(_env("LIVE_KEEPALIVE_SECONDS", "15"))
+    )
+    LIVE_QUEUE_SIZE: int = field(default_factory=lambda: int(_env("LIVE_QUEUE_SIZE", "1000")))
     TESTING: bool = False
 
     # flask-smorest / OpenAPI

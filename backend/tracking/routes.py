@@ -5,23 +5,33 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.errors import Unauthorized, Unprocessable
-from backend.tracking import feed, nearest, service
+from backend.live import backlog
+from backend.live.events import EventType, LiveEvent
+from backend.live.http import event_stream
+from backend.tracking import nearest, service
 from backend.tracking import runtime as _runtime  # noqa: F401 - registers the serve workers
 from backend.tracking.decode import DecodeError, decode_osmand, decode_traccar_json
 from backend.tracking.models import PositionSource
-from backend.unit_of_work import database, request_session, writes_on_get
+from backend.unit_of_work import request_session, writes_on_get
 from gis.datum import Datum
 
 blp = Blueprint("tracking", __name__, url_prefix="/api/v1/tracking", description="Vehicle tracking")
 
 _DATUMS = [Datum.WGS84.value, Datum.GCJ02.value]
+FEED_EVENTS = (
+    EventType.POSITION,
+    EventType.STATE,
+    EventType.ORDER,
+    EventType.ORDER_EVENT,
+    EventType.ALERT,
+)
 
 
 class DatumArgs(Schema):
@@ -92,15 +102,29 @@ def nearest_vehicles(args: dict[str, Any]) -> Any:
 @requires(Action.TRACKING_READ)
 @blp.arguments(FeedArgs, location="query")
 def live_feed(args: dict[str, Any]) -> Response:
-    """Stream positions, vehicle states and order checkpoints (text/event-stream)."""
-    events = feed.stream(
-        database().session_factory,
-        current_actor(),
-        datetime.min.replace(tzinfo=UTC),
-        args["max_seconds"],
+    """Stream positions, vehicle states, order changes and alerts (text/event-stream).
+
+    Resumes order events after `Last-Event-ID` (the `id` of the last `order`/`order_event`).
+    """
+    session, actor = request_session(), current_actor()
+    last = request.headers.get("Last-Event-ID", "")
+    resume_after = int(last) if last.isascii() and last.isdigit() else None
+
+    def catch_up(departments: frozenset[int]) -> list[LiveEvent]:
+        found = backlog.positions(session, departments)
+        found += backlog.alerts(session, departments)
+        if resume_after is not None:
+            found += backlog.order_changes(session, departments, after_change=resume_after)
+        return found
+
+    return event_stream(
+        session,
+        actor,
+        FEED_EVENTS,
+        catch_up,
+        max_seconds=args["max_seconds"],
+        id_types=(EventType.ORDER, EventType.ORDER_EVENT),
     )
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return Response(stream_with_context(events), mimetype="text/event-stream", headers=headers)
 
 
 @blp.route("/metrics")

@@ -65,30 +65,44 @@ def login(address: str, username: str) -> str:
 class EventStream:
     """An SSE response read by a background thread; events land in a queue as (type, data)."""
 
-    def __init__(self, address: str, path: str, token: str) -> None:
+    def __init__(
+        self, address: str, path: str, token: str, last_event_id: str | None = None
+    ) -> None:
         self.conn = http.client.HTTPConnection(address, timeout=GENEROUS)
-        self.conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        headers = {"Authorization": f"Bearer {token}"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        self.conn.request("GET", path, headers=headers)
         self.response = self.conn.getresponse()  # waits for the headers (the route returned)
         self.status = self.response.status
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.ids: dict[int, str] = {}  # id() of an event's data -> its SSE id
+        self.seen_ids: list[int] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
     def _read(self) -> None:
-        kind, data = "message", ""
+        kind, data, event_id = "message", "", None
         try:
             for raw in self.response:
                 line = raw.decode().rstrip("\n")
-                if line.startswith("event: "):
+                if line.startswith("id: "):
+                    event_id = line[4:]
+                elif line.startswith("event: "):
                     kind = line[7:]
                 elif line.startswith("data: "):
                     data += line[6:]
+                elif line.startswith("retry: "):  # the first line: the stream is open
+                    self.events.put(("retry", int(line[7:])))
                 elif line.startswith(":"):
                     self.events.put(("comment", line))
                 elif not line:
                     if data:
-                        self.events.put((kind, json.loads(data)))
-                    kind, data = "message", ""
+                        value = json.loads(data)
+                        if event_id is not None:
+                            self.ids[id(value)] = event_id
+                        self.events.put((kind, value))
+                    kind, data, event_id = "message", "", None
         except (OSError, ValueError):  # the test closed the connection
             pass
         self.events.put(("closed", None))
@@ -100,6 +114,10 @@ class EventStream:
             assert got != "closed", f"the stream ended before a {kind} event"
             if got == kind:
                 return data
+
+    def id_of(self, data: Any) -> str | None:
+        """Return the SSE id an event came with."""
+        return self.ids.get(id(data))
 
     def close(self) -> None:
         self.conn.close()

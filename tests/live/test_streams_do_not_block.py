@@ -34,7 +34,7 @@ def test_open_streams_do_not_block_a_write(backend: Any, committed_db: Any) -> N
         feed = EventStream(address, "/api/v1/tracking/feed?max_seconds=600", token)
         try:
             assert alerts.status == 200 and feed.status == 200
-            assert alerts.events.get(timeout=90) is not None  # the stream is open and waiting
+            assert alerts.next_event("retry") and feed.next_event("retry")  # both are open
             # A write from another client goes through while both streams stay open...
             assert _post_fix(address, 30.2901) == 200
             # ...and the feed delivers it live.

@@ -155,24 +155,6 @@ def test_osmand_http_endpoint_authenticates_each_device(
     assert_problem(bad, 422)
 
 
-def test_feed_reports_liveness_changes(session: Session, demo: DemoOrg) -> None:
-    from backend.tracking.feed import FeedCursor
-    from backend.tracking.store import refresh_liveness
-    from tests.dispatch.factories import actor
-
-    place_vehicles(session)
-    dispatcher = actor(session, "dispatcher")
-    cursor = FeedCursor(utcnow() - timedelta(days=1))
-    first = "".join(cursor.poll(session, dispatcher))
-    assert first.count("event: position") == 4 and "event: state" not in first
-    changes = refresh_liveness(session, utcnow() + timedelta(seconds=35))  # 3.5 x 10 s
-    assert sorted(state for _, state in changes) == ["stale"] * 4
-    later = "".join(cursor.poll(session, dispatcher))
-    assert later.count("event: state") == 4 and '"liveness":"stale"' in later
-    changes = refresh_liveness(session, utcnow() + timedelta(seconds=200))
-    assert sorted(state for _, state in changes) == ["offline"] * 4
-
-
 def test_dispatch_candidates_get_distance_and_eta(session: Session, demo: DemoOrg) -> None:
     from backend.tracking.nearest import with_distances
 

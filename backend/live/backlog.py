@@ -1,0 +1,43 @@
+"""What a new subscriber gets before the live events: current positions, open alerts, replay."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.dispatch.models import Alert
+from backend.live import events
+from backend.live.collect import replay_changes
+from backend.live.events import LiveEvent
+from backend.org.models import Vehicle
+from backend.tracking.models import VehicleState
+
+
+def positions(session: Session, departments: frozenset[int]) -> list[LiveEvent]:
+    """Every visible vehicle's current position."""
+    rows = session.execute(
+        select(VehicleState, Vehicle)
+        .join(Vehicle, Vehicle.id == VehicleState.vehicle_id)
+        .where(Vehicle.department_id.in_(departments))
+        .order_by(VehicleState.updated_at)
+    ).all()
+    return [events.position(state, vehicle) for state, vehicle in rows]
+
+
+def alerts(
+    session: Session, departments: frozenset[int], *, after_id: int | None = None
+) -> list[LiveEvent]:
+    """Visible alerts after an id, or (without one) those still unacknowledged."""
+    query = select(Alert).where(Alert.department_id.in_(departments)).order_by(Alert.id)
+    if after_id is None:
+        query = query.where(Alert.acknowledged_at.is_(None))
+    else:
+        query = query.where(Alert.id > after_id)
+    return [events.alert(alert) for alert in session.scalars(query)]
+
+
+def order_changes(
+    session: Session, departments: frozenset[int], *, after_change: int
+) -> list[LiveEvent]:
+    """Order and timing events after a change id (a client resuming with Last-Event-ID)."""
+    return [e for e in replay_changes(session, after_change) if e.visible_to(departments)]

@@ -1,0 +1,199 @@
+"""One round of the hub's queries: what changed since the last round, for every subscriber."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from backend.db import utcnow
+from backend.dispatch.models import Alert, TimingEvent, WorkOrder
+from backend.live import events
+from backend.live.events import LiveEvent
+from backend.org.models import Crew, Vehicle
+from backend.tracking.models import VehicleState
+from sync.changes import Change, pull_horizon
+
+# Rows are stamped before their transaction commits: look this far back so a batch that
+# commits a little late is not skipped (what was already sent is remembered, not resent).
+STATE_MARGIN = timedelta(seconds=5)
+ALERT_MARGIN = timedelta(seconds=60)
+ORDER_ENTITIES = ("work_order", "timing_event")
+PAGE = 500
+
+Flags = tuple[str, bool, bool]
+
+
+class Collector:
+    """The hub's cursors: vehicle states by time, order changes by the sync change feed, alerts.
+
+    Order changes are read in (transaction, change) order below PostgreSQL's horizon, where
+    nothing can still appear, and remembered above it: none is skipped, none sent twice.
+    """
+
+    def __init__(self, session: Session) -> None:
+        now = utcnow()
+        self.states_after = now
+        self.states: dict[int, tuple[datetime, Flags]] = {
+            vehicle_id: (updated_at, (liveness, connected, available))
+            for vehicle_id, updated_at, liveness, connected, available in session.execute(
+                select(
+                    VehicleState.vehicle_id,
+                    VehicleState.updated_at,
+                    VehicleState.liveness,
+                    VehicleState.connected,
+                    VehicleState.available,
+                )
+            )
+        }
+        self.alerts_after = now
+        self.alerts_sent: dict[int, datetime] = dict(
+            session.execute(
+                select(Alert.id, Alert.created_at).where(Alert.created_at > now - ALERT_MARGIN)
+            ).all()
+        )
+        horizon = pull_horizon(session)
+        last = session.execute(
+            select(Change.txid, Change.id)
+            .where(Change.txid < horizon)
+            .order_by(Change.txid.desc(), Change.id.desc())
+            .limit(1)
+        ).first()
+        self.changes_after: tuple[int, int] = (int(last[0]), int(last[1])) if last else (0, 0)
+        self.changes_sent: dict[int, int] = dict(
+            session.execute(
+                select(Change.id, Change.txid).where(
+                    tuple_(Change.txid, Change.id) > self.changes_after
+                )
+            ).all()
+        )
+
+    def round(self, session: Session) -> list[LiveEvent]:
+        """Return every event since the previous round (unfiltered: subscribers filter)."""
+        return [*self._states(session), *self._changes(session), *self._alerts(session)]
+
+    def _states(self, session: Session) -> list[LiveEvent]:
+        found: list[LiveEvent] = []
+        rows = session.execute(
+            select(VehicleState, Vehicle)
+            .join(Vehicle, Vehicle.id == VehicleState.vehicle_id)
+            .where(VehicleState.updated_at > self.states_after - STATE_MARGIN)
+            .order_by(VehicleState.updated_at)
+        ).all()
+        for state, vehicle in rows:
+            flags = (state.liveness, state.connected, state.available)
+            previous = self.states.get(state.vehicle_id)
+            if previous is not None and previous[0] >= state.updated_at:
+                continue
+            found.append(events.position(state, vehicle))
+            if previous is not None and previous[1] != flags:
+                found.append(events.vehicle_state(state, vehicle))
+            self.states[state.vehicle_id] = (state.updated_at, flags)
+            self.states_after = max(self.states_after, state.updated_at)
+        return found
+
+    def _alerts(self, session: Session) -> list[LiveEvent]:
+        found = []
+        since = self.alerts_after - ALERT_MARGIN
+        rows = session.scalars(select(Alert).where(Alert.created_at > since).order_by(Alert.id))
+        for alert in rows:
+            if alert.id not in self.alerts_sent:
+                found.append(events.alert(alert))
+                self.alerts_sent[alert.id] = alert.created_at
+            self.alerts_after = max(self.alerts_after, alert.created_at)
+        cutoff = self.alerts_after - ALERT_MARGIN
+        self.alerts_sent = {i: at for i, at in self.alerts_sent.items() if at > cutoff}
+        return found
+
+    def _changes(self, session: Session) -> list[LiveEvent]:
+        found: list[LiveEvent] = []
+        horizon = pull_horizon(session)
+        page_after = self.changes_after
+        while True:
+            rows = session.execute(
+                select(Change.id, Change.txid, Change.entity, Change.record_id, Change.op)
+                .where(tuple_(Change.txid, Change.id) > page_after)
+                .order_by(Change.txid, Change.id)
+                .limit(PAGE)
+            ).all()
+            fresh = []
+            for change_id, txid, entity, record_id, op in rows:
+                page_after = (txid, change_id)
+                if txid < horizon:  # complete: nothing can appear before it any more
+                    self.changes_after = page_after
+                if change_id in self.changes_sent:
+                    continue
+                self.changes_sent[change_id] = txid
+                if entity in ORDER_ENTITIES and op != "leave":
+                    fresh.append((change_id, entity, record_id))
+            found += load_changes(session, fresh)
+            if len(rows) < PAGE:
+                break
+        # Only what the durable cursor has not passed can be read again.
+        self.changes_sent = {
+            i: t for i, t in self.changes_sent.items() if (t, i) > self.changes_after
+        }
+        return found
+
+
+def load_changes(session: Session, changes: Iterable[tuple[int, str, str]]) -> list[LiveEvent]:
+    """Turn (change id, entity, record id) into `order` and `order_event` events, in order."""
+    latest: dict[tuple[str, uuid.UUID], int] = {}
+    for change_id, entity, record_id in changes:
+        try:
+            key = (entity, uuid.UUID(record_id))
+        except ValueError:  # pragma: no cover - record ids of these entities are UUIDs
+            continue
+        latest[key] = max(change_id, latest.get(key, 0))
+    if not latest:
+        return []
+    order_ids = {rid for (entity, rid) in latest if entity == "work_order"}
+    timing = _timing_events(session, {rid for (entity, rid) in latest if entity == "timing_event"})
+    order_ids |= {event.order_id for event in timing.values()}
+    orders = _orders(session, order_ids)
+    found: list[tuple[int, LiveEvent]] = []
+    for (entity, record_id), change_id in latest.items():
+        if entity == "work_order" and record_id in orders:
+            order, departments = orders[record_id]
+            found.append((change_id, events.order(order, departments, change_id)))
+        elif entity == "timing_event" and record_id in timing:
+            event = timing[record_id]
+            if event.order_id in orders:
+                order, departments = orders[event.order_id]
+                live = events.order_event(event, order.vehicle_id, departments, change_id)
+                found.append((change_id, live))
+    return [event for _, event in sorted(found, key=lambda pair: pair[0])]
+
+
+def _timing_events(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, TimingEvent]:
+    if not ids:
+        return {}
+    return {e.id: e for e in session.scalars(select(TimingEvent).where(TimingEvent.id.in_(ids)))}
+
+
+def _orders(
+    session: Session, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[WorkOrder, frozenset[int]]]:
+    if not ids:
+        return {}
+    rows: Any = session.execute(
+        select(WorkOrder, Crew.department_id)
+        .outerjoin(Crew, Crew.id == WorkOrder.crew_id)
+        .where(WorkOrder.id.in_(ids))
+    ).all()
+    return {o.id: (o, events.order_departments(o, crew_dept)) for o, crew_dept in rows}
+
+
+def replay_changes(session: Session, after_id: int, limit: int = PAGE) -> list[LiveEvent]:
+    """Order events after a change id, for a subscriber resuming with Last-Event-ID."""
+    rows = session.execute(
+        select(Change.id, Change.entity, Change.record_id)
+        .where(Change.id > after_id, Change.entity.in_(ORDER_ENTITIES), Change.op != "leave")
+        .order_by(Change.id)
+        .limit(limit)
+    ).all()
+    return load_changes(session, rows)

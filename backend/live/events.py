@@ -1,0 +1,113 @@
+"""The feed's event types and payloads (documented in the README's "Live feed" section)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from backend.dispatch.models import Alert, TimingEvent, WorkOrder
+from backend.dispatch.schemas import AlertSchema
+from backend.org.models import Vehicle
+from backend.tracking.models import VehicleState
+from backend.tracking.service import state_properties
+
+
+class EventType(StrEnum):
+    """The `event:` names a subscriber sees."""
+
+    POSITION = "position"  # a vehicle's newest fix (GeoJSON Feature)
+    STATE = "state"  # a vehicle's liveness, connection or availability changed
+    ORDER = "order"  # an order changed: its status, crew, vehicle or dispatch round
+    ORDER_EVENT = "order_event"  # a timing point (A-H) or lifecycle event was recorded
+    ALERT = "alert"  # an acceptance escalation was raised
+    END = "end"  # the server ends the stream (max_seconds reached, or the client lagged)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One event and the departments whose members may see it."""
+
+    type: EventType
+    data: dict[str, Any]
+    departments: frozenset[int]
+    # Set on resumable events: the client sends it back as Last-Event-ID after a reconnect.
+    event_id: str | None = None
+
+    def visible_to(self, departments: frozenset[int] | None) -> bool:
+        """Tell whether a subscriber seeing these departments (None: all) may see it."""
+        return departments is None or not self.departments.isdisjoint(departments)
+
+    def sse(self, with_id: bool = True) -> str:
+        """Format as one Server-Sent Event (without its id when the stream resumes by another)."""
+        return sse(self.type, self.data, self.event_id if with_id else None)
+
+
+def sse(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
+    """Format one Server-Sent Event."""
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def position(state: VehicleState, vehicle: Vehicle) -> LiveEvent:
+    """A vehicle's current fix and state as a GeoJSON Feature."""
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [state.lon, state.lat]},
+        "properties": state_properties(state, vehicle.plate, vehicle.specialty),
+    }
+    return LiveEvent(EventType.POSITION, feature, frozenset({vehicle.department_id}))
+
+
+def vehicle_state(state: VehicleState, vehicle: Vehicle) -> LiveEvent:
+    """A vehicle's liveness / connected / available flags changed."""
+    props = state_properties(state, vehicle.plate, vehicle.specialty)
+    return LiveEvent(EventType.STATE, props, frozenset({vehicle.department_id}))
+
+
+def order_departments(order: WorkOrder, crew_department: int | None) -> frozenset[int]:
+    """Departments that see an order: owner, call center, repair center, the crew's."""
+    found = {order.department_id, order.call_center_id, order.repair_center_id, crew_department}
+    return frozenset(d for d in found if d is not None)
+
+
+def order(work_order: WorkOrder, departments: frozenset[int], change_id: int) -> LiveEvent:
+    """An order as it is now, after a change."""
+    data = {
+        "order_id": str(work_order.id),
+        "number": work_order.number,
+        "status": work_order.status,
+        "priority": work_order.priority,
+        "department_id": work_order.department_id,
+        "repair_center_id": work_order.repair_center_id,
+        "crew_id": work_order.crew_id,
+        "vehicle_id": work_order.vehicle_id,
+        "dispatch_round": work_order.dispatch_round,
+        "updated_at": work_order.updated_at.isoformat(),
+    }
+    return LiveEvent(EventType.ORDER, data, departments, str(change_id))
+
+
+def order_event(
+    event: TimingEvent, vehicle_id: int | None, departments: frozenset[int], change_id: int
+) -> LiveEvent:
+    """A timing point or lifecycle event of an order, from any source."""
+    data = {
+        "id": str(event.id),
+        "order_id": str(event.order_id),
+        "vehicle_id": vehicle_id,
+        "point": event.point,
+        "source": event.source,
+        "occurred_at": event.occurred_at.isoformat(),
+        "recorded_at": event.recorded_at.isoformat(),
+        "dispatch_round": event.dispatch_round,
+        "backfilled": event.backfilled,
+    }
+    return LiveEvent(EventType.ORDER_EVENT, data, departments, str(change_id))
+
+
+def alert(item: Alert) -> LiveEvent:
+    """An escalation alert, with the same fields as `GET /alerts`."""
+    data: dict[str, Any] = AlertSchema().dump(item)
+    return LiveEvent(EventType.ALERT, data, frozenset({item.department_id}), str(item.id))

@@ -1,0 +1,62 @@
+"""Flask glue for the live streams: one hub per app, a response that holds no session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from flask import Flask, Response, current_app, stream_with_context
+from sqlalchemy.orm import Session
+
+from backend.auth.actor import Actor, visible_departments
+from backend.config import Config
+from backend.db import Database
+from backend.live.events import EventType, LiveEvent
+from backend.live.hub import LiveHub, LiveSettings, stream
+
+EXTENSION = "fieldline.live"
+
+
+def init_app(app: Flask, database: Database, config: Config) -> None:
+    """Give the app its hub; the listener thread starts with the first subscriber."""
+    settings = LiveSettings(
+        poll_s=config.LIVE_POLL_SECONDS,
+        keepalive_s=config.LIVE_KEEPALIVE_SECONDS,
+        queue_size=config.LIVE_QUEUE_SIZE,
+    )
+    app.extensions[EXTENSION] = LiveHub(database, settings)
+
+
+def hub() -> LiveHub:
+    """Return this app's hub."""
+    found: LiveHub = current_app.extensions[EXTENSION]
+    return found
+
+
+def event_stream(
+    session: Session,
+    actor: Actor,
+    types: Iterable[EventType],
+    backlog: Callable[[frozenset[int]], list[LiveEvent]],
+    *,
+    max_seconds: float | None,
+    id_types: Iterable[EventType] = (),
+) -> Response:
+    """Subscribe the actor, read its backlog with the request's session, then stream.
+
+    The subscription comes first, so whatever commits after the backlog was read reaches the
+    client live; the request's session is closed before the first byte is streamed.
+    """
+    departments = frozenset(session.scalars(visible_departments(actor)))
+    live = hub()
+    sub = live.subscribe(departments, types)
+    try:
+        events = backlog(departments)
+    except BaseException:
+        live.unsubscribe(sub)
+        raise
+    body = stream(live, sub, events, max_seconds=max_seconds, id_types=frozenset(id_types))
+    return Response(
+        stream_with_context(body),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,40 @@
+"""The hub's collector: each change once, in scope order, liveness changes as `state` events."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from backend.db import utcnow
+from backend.live.collect import Collector
+from backend.live.events import EventType
+from backend.seed import DemoOrg
+from backend.tracking.store import refresh_liveness
+from tests.tracking.test_routes import place_vehicles
+
+
+def test_liveness_changes_become_state_events(session: Session, demo: DemoOrg) -> None:
+    place_vehicles(session)
+    collector = Collector(session)
+    assert collector.round(session) == []  # what existed before the hub started is not news
+    changes = refresh_liveness(session, utcnow() + timedelta(seconds=35))  # 3.5 x 10 s
+    assert sorted(state for _, state in changes) == ["stale"] * 4
+    events = collector.round(session)
+    states = [e for e in events if e.type == EventType.STATE]
+    assert len(states) == 4 and {e.data["liveness"] for e in states} == {"stale"}
+    assert {e.type for e in events} == {EventType.STATE, EventType.POSITION}
+    assert collector.round(session) == []  # sent once
+    ranked = {e.data["plate"]: e.departments for e in states}
+    assert ranked["ZJ-A1001"] == frozenset({demo.vehicles["ZJ-A1001"].department_id})
+
+
+def test_a_dispatchers_subscription_sees_only_its_scope(session: Session, demo: DemoOrg) -> None:
+    collector = Collector(session)
+    place_vehicles(session)
+    events = collector.round(session)
+    positions = [e for e in events if e.type == EventType.POSITION]
+    assert len(positions) == 4
+    call_center = frozenset({demo.departments["CALL"].id})
+    assert not any(e.visible_to(call_center) for e in positions)
+    assert all(e.visible_to(None) for e in positions)

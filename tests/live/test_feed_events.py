@@ -1,0 +1,127 @@
+"""Order changes and timing points reach the feed live, in scope, and resume after a reconnect."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, select
+
+from backend.live.http import EXTENSION
+from backend.org.models import Department
+from tests.live.server import GENEROUS, EventStream, call, login, serving
+
+
+def _now(offset_s: float = 0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat()
+
+
+ORDER = {
+    "order_type": "electric",
+    "fault_type": "no power",
+    "specialty": "low_voltage",
+    "caller_name": "Ms Li",
+    "caller_phone": "13800000000",
+    "address": "12 West Lake Rd",
+    "location": {"lat": 30.27, "lon": 120.16},
+}
+
+ISSUED = [("order", "at_repair_center"), ("order_event", "B"), ("order_event", "C")]
+
+
+def _until(stream: EventStream, order_id: str, *wanted: tuple[str, str]) -> list[tuple[str, str]]:
+    """Read the order's events until each (kind, point or status) wanted came; return all."""
+    seen: list[tuple[str, str]] = []
+    while not set(wanted) <= set(seen):
+        kind, data = stream.events.get(timeout=GENEROUS)
+        assert kind != "closed", f"the stream ended before {wanted}; got {seen}"
+        if kind in ("order", "order_event") and data["order_id"] == order_id:
+            seen.append((kind, data["status"] if kind == "order" else data["point"]))
+            stream.seen_ids.append(int(stream.id_of(data) or 0))
+    return seen
+
+
+def _repair_center(database: Any) -> int:
+    with database.session_factory() as session:
+        found: int = session.scalar(select(Department.id).where(Department.code == "RC-N"))
+    return found
+
+
+def test_order_changes_are_feed_events(backend: Any, committed_db: Any) -> None:
+    with serving(backend.app) as address:
+        caller, center = login(address, "callcenter"), login(address, "dispatcher")
+        feed = EventStream(address, "/api/v1/tracking/feed?max_seconds=600", caller)
+        center_feed = EventStream(address, "/api/v1/tracking/feed?max_seconds=600", center)
+        try:
+            assert feed.next_event("retry") and center_feed.next_event("retry")
+            body = {**ORDER, "hung_up_at": _now(-120)}
+            status, order = call(address, "POST", "/api/v1/work-orders", body, caller)
+            assert status == 201, order
+            created = _until(feed, order["id"], ("order", "new"), ("order_event", "A"))
+            assert sorted(created) == [("order", "new"), ("order_event", "A")]
+            assert all(feed.seen_ids)  # each carries its change id
+            first_id = str(max(feed.seen_ids))
+            status, issued = call(
+                address,
+                "POST",
+                f"/api/v1/work-orders/{order['id']}/issue",
+                {"repair_center_id": _repair_center(committed_db), "issued_at": _now(-60)},
+                caller,
+            )
+            assert status == 200, issued
+            issue = _until(feed, order["id"], *ISSUED)
+            assert sorted(issue) == ISSUED
+            # The repair center saw nothing while the order was the call center's alone.
+            assert _until(center_feed, order["id"], *ISSUED) == issue
+        finally:
+            feed.close()
+            center_feed.close()
+        # A client coming back with Last-Event-ID gets what it missed, in order.
+        again = EventStream(
+            address, "/api/v1/tracking/feed?max_seconds=0", caller, last_event_id=first_id
+        )
+        try:
+            assert _until(again, order["id"], *ISSUED) == issue
+        finally:
+            again.close()
+
+
+def test_idle_subscribers_cost_no_queries(backend: Any, committed_db: Any) -> None:
+    hub = backend.app.extensions[EXTENSION]
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(threading.current_thread().name)
+
+    with serving(backend.app) as address:
+        token = login(address, "dispatcher")
+        streams = [
+            EventStream(address, "/api/v1/tracking/feed?max_seconds=600", token) for _ in range(3)
+        ]
+        event.listen(committed_db.engine, "before_cursor_execute", count)
+        try:
+            for stream in streams:
+                assert stream.next_event("retry")
+                stream.next_event("comment")  # a keep-alive: the stream has been waiting
+            # Three dispatchers waited a whole keep-alive period: not one query.
+            assert statements == []
+            rounds = hub.rounds
+            ts = int((datetime.now(UTC) - timedelta(seconds=1)).timestamp())
+            status, _ = call(
+                address,
+                "POST",
+                f"/api/v1/tracking/osmand?id=T-2001&lat=30.33&lon=120.09&timestamp={ts}"
+                "&key=fieldline-device-demo",
+            )
+            assert status == 200
+            for stream in streams:
+                stream.next_event("position")
+            hub_queries = statements.count("live-hub")
+            # One round (a handful of queries) served all three; none ran per subscriber.
+            assert 1 <= hub.rounds - rounds <= 2
+            assert hub_queries <= 8 * (hub.rounds - rounds)
+        finally:
+            event.remove(committed_db.engine, "before_cursor_execute", count)
+            for stream in streams:
+                stream.close()
