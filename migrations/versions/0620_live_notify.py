@@ -5,7 +5,7 @@ transaction folded into one) so the live hub queries once per change, never per 
 SQLite needs nothing: the hub watches `PRAGMA data_version`.
 
 Revision ID: 0620_live_notify
-Revises: 0410_alert_outbox
+Revises: 0560_sync_principal_mutations
 Create Date: 2026-11-29 08:10:00.000000
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0620_live_notify"
-down_revision: str | Sequence[str] | None = "0410_alert_outbox"
+down_revision: str | Sequence[str] | None = "0560_sync_principal_mutations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
