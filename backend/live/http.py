@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from flask import Flask, Response, current_app, stream_with_context
 from sqlalchemy.orm import Session
 
-from backend.auth.actor import Actor, visible_departments
+from backend.auth import policy
+from backend.auth.actor import Actor
 from backend.config import Config
 from backend.db import Database
 from backend.live.events import EventType, LiveEvent
@@ -46,7 +47,12 @@ def event_stream(
     The subscription comes first, so whatever commits after the backlog was read reaches the
     client live; the request's session is closed before the first byte is streamed.
     """
-    departments = frozenset(session.scalars(visible_departments(actor)))
+    # Streams are for department-scoped roles; a crew-bound caller would see no department.
+    departments = (
+        frozenset()
+        if policy.crew_bound(actor)
+        else frozenset(session.scalars(policy.department_filter(actor)))
+    )
     live = hub()
     sub = live.subscribe(departments, types)
     try:
