@@ -59,6 +59,7 @@ def stream(args: dict[str, Any]) -> Response:
     return event_stream(
         session,
         current_actor(),
+        Action.ALERT_READ,
         [EventType.ALERT],
         catch_up,
         max_seconds=args["max_seconds"],

@@ -36,6 +36,7 @@ def hub() -> LiveHub:
 def event_stream(
     session: Session,
     actor: Actor,
+    action: policy.Action,
     types: Iterable[EventType],
     backlog: Callable[[frozenset[int]], list[LiveEvent]],
     *,
@@ -47,6 +48,7 @@ def event_stream(
     The subscription comes first, so whatever commits after the backlog was read reaches the
     client live; the request's session is closed before the first byte is streamed.
     """
+    policy.authorize(actor, action)  # the service-level check, whatever the route did
     # Streams are for department-scoped roles; a crew-bound caller would see no department.
     departments = (
         frozenset()

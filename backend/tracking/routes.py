@@ -120,6 +120,7 @@ def live_feed(args: dict[str, Any]) -> Response:
     return event_stream(
         session,
         actor,
+        Action.TRACKING_READ,
         FEED_EVENTS,
         catch_up,
         max_seconds=args["max_seconds"],
