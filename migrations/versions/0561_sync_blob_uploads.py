@@ -1,7 +1,7 @@
 """sync: per-uploader blob upload sessions (a pending upload of another caller never blocks)
 
 Revision ID: 0561_sync_blob_uploads
-Revises: 0560_sync_principal_mutations
+Revises: 0620_live_notify
 Create Date: 2026-11-29 08:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import sync.store
 
 revision: str = "0561_sync_blob_uploads"
-down_revision: str | Sequence[str] | None = "0560_sync_principal_mutations"
+down_revision: str | Sequence[str] | None = "0620_live_notify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
