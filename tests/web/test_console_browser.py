@@ -92,7 +92,7 @@ def test_call_center_takes_and_issues_an_order_the_dispatcher_sends_out(
     suggested = board.locator("#candidates tr.suggested")
     suggested.wait_for(timeout=TIMEOUT)
     assert "推荐" in suggested.inner_text() and "分钟" in suggested.inner_text()
-    crew = suggested.locator("td").first.inner_text().replace("推荐", "").strip()
+    crew = suggested.locator("td strong").first.inner_text().strip()
     board.locator(".route-label").first.wait_for(timeout=TIMEOUT)
     dispatcher.shot("dispatcher-candidates")
     suggested.locator("button").click()
@@ -165,7 +165,7 @@ def test_dispatcher_reassigns_then_recalls(open_console: Any, stack: Stack) -> N
     page.click("#detail-body button[data-action=reassign]")
     row = page.locator("#candidates tbody tr").first
     row.wait_for(timeout=TIMEOUT)
-    other = row.locator("td").first.inner_text().replace("推荐", "").strip()
+    other = row.locator("td strong").first.inner_text().strip()
     assert other != first["crew_name"]
     row.locator("button").click()
     page.fill("#confirm-reason", "closer crew")

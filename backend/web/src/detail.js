@@ -142,15 +142,14 @@ async function showCandidates(order, mode) {
     const vehicle = [...(c.vehicles || [])].sort((a, b) => (a.distance_m ?? Infinity) - (b.distance_m ?? Infinity))[0];
     const button = h("button", { type: "button", class: index === 0 ? "primary" : "", text: t(mode === "dispatch" ? "action.dispatch" : "action.reassignTo") });
     button.addEventListener("click", () => dispatchTo(order, c, vehicle, mode, button));
+    const eta = c.eta_min === null || c.eta_min === undefined ? "—" : t("candidates.min", { n: Math.round(c.eta_min) });
     const tr = h(
       "tr",
       { dataset: { crew: c.crew_id }, class: index === 0 ? "suggested" : "" },
-      h("td", {}, h("strong", { text: c.crew_name }), index === 0 ? h("span", { class: "tag", text: t("candidates.suggested") }) : null),
+      h("td", {}, h("strong", { text: c.crew_name }), index === 0 ? h("span", { class: "tag", text: t("candidates.suggested") }) : null, c.same_site ? h("span", { class: "tag", text: t("candidates.sameSite") }) : null),
       h("td", { text: vehicle?.plate ?? "—" }),
-      h("td", { class: "num", text: fmtKm(c.distance_m) }),
-      h("td", { class: "num", text: c.eta_min === null || c.eta_min === undefined ? "—" : t("candidates.min", { n: Math.round(c.eta_min) }) }),
+      h("td", { class: "num", text: `${fmtKm(c.distance_m)} · ${eta}` }),
       h("td", { class: "num", text: String(c.load) }),
-      h("td", { text: c.same_site ? t("common.yes") : "" }),
       h("td", {}, button),
     );
     const showRoute = () => vehicle && emit("route", { order, vehicleId: vehicle.id });
@@ -158,7 +157,7 @@ async function showCandidates(order, mode) {
     tr.addEventListener("focusin", showRoute);
     return tr;
   });
-  const head = ["candidates.crew", "candidates.vehicle", "candidates.distance", "candidates.eta", "candidates.load", "candidates.sameSite", ""];
+  const head = ["candidates.crew", "candidates.vehicle", "candidates.distanceEta", "candidates.load", ""];
   clear(box, h("h3", { text: t(mode === "dispatch" ? "candidates.title" : "candidates.reassignTitle") }), h("div", { class: "table-wrap" }, h("table", { class: "candidates" }, h("thead", {}, h("tr", {}, head.map((k) => h("th", { text: k ? t(k) : "" })))), h("tbody", {}, rows))));
   const best = list[0].vehicles?.[0];
   if (best) emit("route", { order, vehicleId: best.id });
@@ -201,6 +200,7 @@ function tick() {
     const percent = duration === null || duration === undefined ? null : (duration / seg.limit_s) * 100;
     cell.duration.textContent = fmtDuration(duration);
     cell.percent.textContent = percent === null ? "—" : `${Math.round(percent)} %`;
-    cell.row.dataset.sla = colorOf(percent);
+    // A finished segment keeps the server's verdict (exact limits, no rounding).
+    cell.row.dataset.sla = seg.status === "done" && seg.color ? seg.color : colorOf(percent);
   }
 }

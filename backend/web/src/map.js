@@ -161,7 +161,7 @@ export class FleetMap {
       marker.setLatLng(target);
     }
     this.styleVehicle(marker);
-    if (state.selected) this.showRoute(state.selected);
+    if (this.route?.vehicleId === id) this.drawRoute(this.route);
     this.scheduleDeclutter();
   }
 
@@ -220,7 +220,7 @@ export class FleetMap {
     }
     this.layers.orders.refreshClusters?.();
     for (const id of this.markers.vehicles.keys()) this.moveVehicle(id, false);
-    if (state.selected) this.showRoute(state.selected);
+    if (this.route) this.drawRoute(this.route);
   }
 
   // The selected order's assigned vehicle, or a candidate's vehicle, to the fault: line + ETA.
@@ -231,6 +231,7 @@ export class FleetMap {
   }
 
   drawRoute(route) {
+    this.route = route; // redrawn as its vehicle moves
     this.layers.routes.clearLayers();
     if (!route || !route.order?.location) return;
     const live = state.live.get(route.vehicleId);
