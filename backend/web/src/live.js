@@ -1,25 +1,26 @@
 // The live feed (SSE): positions, vehicle states, order events and alerts, told as a readable log.
 import { streamUrl } from "./api.js";
 import { $, clear, h } from "./dom.js";
-import { fmtTime, label, onLanguage, t } from "./i18n.js";
+import { fmtTime, onLanguage, t } from "./i18n.js";
 import { can, emit, loadAlerts, loadOrders, on, orderLabel, plateOf, putPosition, refreshOrder, state } from "./store.js";
 
-const POINT_KEYS = { E: "log.E", F: "log.F", G: "log.G", H: "log.H", finished: "log.finished" };
+const POINTS = ["A", "B", "C", "center_accepted", "D", "E", "F", "G", "H", "finished", "recalled", "follow_up", "closed"];
 const seenEvents = new Set();
 const opened = Date.now();
 const log = [];
 let source = null;
 let retry = null;
-let lastStatus = null;
+let connectedOnce = false;
+let hasOrderEvents = false;
 
 export function initLive() {
   on("log", (entry) => addLog(entry));
-  on("orders", noteStatusChanges);
   onLanguage(renderLog);
   status("off");
   if (can("tracking.read")) connect();
-  // Order lists also refresh on a slow timer: the feed carries terminal events, not every desk action.
-  setInterval(() => loadOrders().catch(() => {}), can("tracking.read") ? 20_000 : 10_000);
+  // A slow full refresh as a safety net (the feed carries every order change); crews, who
+  // have no feed, refresh more often.
+  setInterval(() => loadOrders().catch(() => {}), can("tracking.read") ? 60_000 : 10_000);
   if (can("alert.read")) setInterval(() => loadAlerts().catch(() => {}), 30_000);
 }
 
@@ -42,7 +43,12 @@ async function connect() {
     scheduleReconnect();
     return;
   }
-  source.onopen = () => status("live");
+  source.onopen = () => {
+    status("live");
+    // A new connection starts from now: fetch what changed while the feed was away.
+    if (connectedOnce) Promise.all([loadOrders(), loadAlerts()]).catch(() => {});
+    connectedOnce = true;
+  };
   source.onerror = () => {
     status("reconnecting");
     scheduleReconnect();
@@ -60,8 +66,16 @@ async function connect() {
     emit("position", data.vehicle_id);
     addLog({ kind: "state", text: t(data.connected && data.liveness !== "offline" ? "log.online" : "log.offline", { plate: data.plate }) });
   });
-  source.addEventListener("order_event", (e) => orderEvent(JSON.parse(e.data)));
-  for (const name of ["order", "order_state", "order_status"]) source.addEventListener(name, (e) => orderChanged(JSON.parse(e.data)));
+  source.addEventListener("order_event", (e) => {
+    const data = JSON.parse(e.data);
+    orderEvent(data);
+    // Older servers sent no `order` events: a timing point then means the order changed too.
+    if (!hasOrderEvents && state.orders.has(data.order_id)) orderChanged(data);
+  });
+  source.addEventListener("order", (e) => {
+    hasOrderEvents = true;
+    orderChanged(JSON.parse(e.data));
+  });
   source.addEventListener("alert", (e) => {
     const alert = JSON.parse(e.data);
     // A reconnect repeats the open alerts: only an id never seen before is news.
@@ -84,30 +98,25 @@ function scheduleReconnect(delay = 3000) {
 }
 
 function orderEvent(data) {
-  const key = `${data.order_id}:${data.point}:${data.occurred_at}`;
-  // Checkpoints from before this page opened are history, not news (no replay on reconnect).
-  if (seenEvents.has(key) || new Date(data.occurred_at).getTime() < opened - 60_000) return;
+  const key = data.id || `${data.order_id}:${data.point}:${data.occurred_at}`;
+  // What was recorded before this page opened is history, not news (no replay on reconnect).
+  const recorded = new Date(data.recorded_at || data.occurred_at).getTime();
+  if (seenEvents.has(key) || recorded < opened - 60_000) return;
   seenEvents.add(key);
-  const text = t(POINT_KEYS[data.point] || "log.point", { plate: plateOf(data.vehicle_id), n: orderLabel(data.order_id), point: data.point });
+  const known = POINTS.includes(data.point) ? `log.${data.point}` : "log.point";
+  const text = t(known, { plate: plateOf(data.vehicle_id), n: orderLabel(data.order_id), point: data.point });
   addLog({ kind: "order", text, at: data.occurred_at });
-  if (state.orders.has(data.order_id)) refreshOrder(data.order_id).catch(() => {});
 }
 
+// An order changed (status, crew, vehicle, round): fetch it whole, new orders included.
+const pending = new Set();
 function orderChanged(data) {
   const id = data.order_id || data.id;
-  if (id) refreshOrder(id).catch(() => {});
-}
-
-function noteStatusChanges() {
-  const now = new Map([...state.orders.values()].map((o) => [o.id, o.status]));
-  if (lastStatus) {
-    for (const [id, status] of now) {
-      const before = lastStatus.get(id);
-      if (before && before !== status) addLog({ kind: "status", text: t("log.status", { n: orderLabel(id), status: label("status", status) }) });
-      if (!before) addLog({ kind: "status", text: t("log.newOrder", { n: orderLabel(id) }) });
-    }
-  }
-  lastStatus = now;
+  if (!id || pending.has(id)) return;
+  pending.add(id);
+  refreshOrder(id)
+    .catch(() => {})
+    .finally(() => pending.delete(id));
 }
 
 function addLog(entry) {

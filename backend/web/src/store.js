@@ -75,7 +75,9 @@ export async function loadOrders() {
 }
 
 export function putOrder(order) {
-  state.orders.set(order.id, order);
+  // The board holds open orders only: a closed one leaves it.
+  if (order.status === "closed") state.orders.delete(order.id);
+  else state.orders.set(order.id, order);
   emit("orders");
   emit("order", order);
   loadTimelines([order]);
