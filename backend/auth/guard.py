@@ -58,7 +58,7 @@ def _load_actor(claims: dict[str, Any]) -> Actor:
             label=device.identifier,
             department_id=department.id,
             department_path=department.path,
-            role=None,
+            role="device",  # not a Role: devices are authorized by `Rule.devices`
             crew_id=device.crew_id,
             vehicle_id=device.vehicle_id,
             crew_ids=crews,

@@ -347,6 +347,9 @@ def _sync_mutations(side: fx.Side) -> dict[str, dict[str, Any]]:
         "inspection update": mutation(
             "inspection", "update", {"notes": "x"}, record_id=side.inspection, base=None
         ),
+        "inspection delete": mutation(
+            "inspection", "delete", {}, record_id=side.inspection, base=None
+        ),
         "meter_reading append": mutation(
             "meter_reading",
             "append",
@@ -410,7 +413,11 @@ def test_every_operation_matches_the_authorization_matrix(app, db, session, demo
     sides = (("own", matrix.own), ("other_crew", matrix.other_crew), ("foreign", matrix.foreign))
     for side_name, side in sides:
         for name, body in _sync_mutations(side).items():
-            base = _version(session, body["entity"], body["id"]) if body["op"] == "update" else None
+            base = (
+                _version(session, body["entity"], body["id"])
+                if body["op"] in ("update", "delete")
+                else None
+            )
             cells = [_verdict(matrix, c, body, base) for c in CALLERS]
             sync_seen.setdefault(name, {})[side_name] = " ".join(
                 f"{cell:<5}" for cell in cells
