@@ -267,3 +267,37 @@ def test_gcj02_display_shifts_every_layer_and_back(open_console: Any) -> None:
     page.uncheck("#gcj-toggle")
     back = site.bounding_box()
     assert abs(back["x"] - wgs["x"]) < 1 and abs(back["y"] - wgs["y"]) < 1
+
+
+def test_call_center_follows_up_and_closes_a_repaired_order(
+    open_console: Any, stack: Stack
+) -> None:
+    agent, center = Api(stack, "callcenter"), Api(stack, "dispatcher")
+    order = agent.new_order(
+        issue_to=agent.call("GET", "/repair-centers")[0]["id"], location=FAR_SITE
+    )
+    center.call("POST", f"/work-orders/{order['id']}/accept")
+    crews = center.call("GET", "/crews")
+    urban = next(c["id"] for c in crews if c["name"] == "Urban Crew 1")  # crew1's crew
+    center.call("POST", f"/work-orders/{order['id']}/dispatch", {"crew_id": urban})
+    crew = Api(stack, "crew1")
+    for point in ("F", "G", "H", "finished"):
+        crew.call(
+            "POST",
+            f"/work-orders/{order['id']}/events",
+            {"point": point, "occurred_at": datetime.now(UTC).isoformat()},
+        )
+    crew.call("PUT", f"/work-orders/{order['id']}/fault-record", {"cause": "blown fuse"})
+
+    console = open_console("callcenter")
+    page = console.page
+    console.order_row(order["number"]).wait_for(timeout=TIMEOUT)
+    console.select(order["number"])
+    page.click("#detail-body button[data-action=follow_up]")
+    page.fill("#form-dialog textarea[name=result]", "客户确认已恢复供电")
+    page.click("#form-dialog button[type=submit]")
+    page.locator("#detail-body dd", has_text="已回访").wait_for(timeout=TIMEOUT)
+    page.click("#detail-body button[data-action=close]")
+    page.click("#confirm-ok")
+    console.order_row(order["number"]).wait_for(state="detached", timeout=TIMEOUT)
+    assert agent.call("GET", f"/work-orders/{order['id']}")["status"] == "closed"
