@@ -205,3 +205,12 @@ def test_both_languages_have_every_text() -> None:
     keys = {name: set(re.findall(r'"([a-zA-Z0-9_.]+)":', body)) for name, body in blocks}
     assert len(keys["en"]) > 200
     assert keys["en"] == keys["zh"]
+
+
+def test_the_console_asks_only_for_actions_the_server_lists() -> None:
+    from backend.auth.actions import CONSOLE_ACTIONS
+
+    asked = {
+        m for p in SOURCES.glob("*.js") for m in re.findall(r'can\("([^"]+)"\)', p.read_text())
+    }
+    assert asked and asked <= set(CONSOLE_ACTIONS)

@@ -250,6 +250,15 @@ def test_a_crew_sees_its_own_orders_read_only(open_console: Any, stack: Stack) -
     assert "没有您可执行的操作" in page.locator("#detail-body .actions").inner_text()
     assert page.locator("#new-order-button").is_hidden()
     console.shot("crew-board")
+    # The roster: only its own crew may be stood down, only its own vehicle's queue opened.
+    page.click("#views-nav a[data-view=roster]")
+    page.locator("#view-roster tr[data-crew]").first.wait_for(timeout=TIMEOUT)
+    assert page.locator("#view-roster tr[data-crew] button").count() == 1
+    own = page.locator("#view-roster tr[data-crew]", has_text="Urban Crew 1")
+    assert own.locator("button").count() == 1
+    page.locator("#view-roster tr[data-vehicle]", has_text="ZJ-A1001").locator("button").click()
+    page.locator("#queue-box li", has_text=order["number"]).wait_for(timeout=TIMEOUT)
+    assert page.locator("#view-roster tr[data-vehicle] button").count() == 1
 
 
 def test_gcj02_display_shifts_every_layer_and_back(open_console: Any) -> None:

@@ -3,7 +3,7 @@ import { get, put } from "./api.js";
 import { $, clear, h } from "./dom.js";
 import { fmtAge, fmtTime, label, onLanguage, t } from "./i18n.js";
 import { vehicleState } from "./map.js";
-import { can, deptName, on, plateOf, state } from "./store.js";
+import { can, deptName, on, plateOf, role, state } from "./store.js";
 import { confirmAction, failed, loading, perform } from "./ui.js";
 
 let root;
@@ -13,7 +13,7 @@ export function initRoster() {
   root = $("#view-roster");
   on("registry", () => visible && render());
   on("orders", () => visible && render());
-  on("vehicle-click", (id) => visible && openQueue(id));
+  on("vehicle-click", (id) => visible && mine(state.vehicles.get(id)?.crew_id) && openQueue(id));
   onLanguage(() => visible && render());
   setInterval(() => visible && render(), 10_000);
 }
@@ -39,13 +39,15 @@ async function loadAvailability() {
 }
 
 const ordersOf = (key, id) => [...state.orders.values()].filter((o) => o[key] === id);
+// A crew member acts on its own crew and vehicle only; dispatchers on every one they see.
+const mine = (crewId) => role() !== "crew" || crewId === state.me.crew_id;
 
 function render() {
   const vehicles = [...state.vehicles.values()].sort((a, b) => a.plate.localeCompare(b.plate));
   const vehicleRows = vehicles.map((v) => {
     const live = state.live.get(v.id)?.props;
     const vstate = live ? vehicleState(live) : "unknown";
-    const queue = h("button", { type: "button", text: t("roster.queue"), onclick: () => openQueue(v.id) });
+    const queue = mine(v.crew_id) ? h("button", { type: "button", text: t("roster.queue"), onclick: () => openQueue(v.id) }) : null;
     return h(
       "tr",
       { dataset: { vehicle: v.id } },
@@ -64,7 +66,7 @@ function render() {
     const status = state.availability.get(c.id);
     const available = status ? status.available : true;
     const cell = h("td");
-    if (can("crew.availability")) {
+    if (can("crew.availability") && mine(c.id)) {
       const button = h("button", { type: "button", class: available ? "" : "primary", text: t(available ? "roster.standDown" : "roster.standby") });
       button.onclick = () => setAvailability(c, !available, button);
       cell.append(button);
