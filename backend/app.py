@@ -10,6 +10,7 @@ from flask_smorest import Api
 from werkzeug.routing import IntegerConverter
 
 from backend import (
+    http_security,
     models,  # noqa: F401 - register every table before the app is used
     syncing,
     unit_of_work,
@@ -81,6 +82,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     unit_of_work.init_app(app, database)
     live.init_app(app, database, config)
     guard.init_app(app)
+    http_security.init_app(app)
     syncing.init_app(app)
     api = FieldlineApi(app)
     for blueprint in BLUEPRINTS:

@@ -88,6 +88,17 @@ class Config:
         default_factory=lambda: float(_env("LIVE_KEEPALIVE_SECONDS", "15"))
     )
     LIVE_QUEUE_SIZE: int = field(default_factory=lambda: int(_env("LIVE_QUEUE_SIZE", "1000")))
+    # Failed logins from one address across all accounts (users, devices, OsmAnd keys).
+    LOGIN_MAX_FAILURES_PER_ADDRESS: int = field(
+        default_factory=lambda: int(_env("LOGIN_MAX_FAILURES_PER_ADDRESS", "50"))
+    )
+    # How many reverse proxies in front append to X-Forwarded-For / set X-Forwarded-Proto.
+    # 0 (default): the peer address is the client; never trust headers a client can forge.
+    TRUSTED_PROXIES: int = field(default_factory=lambda: int(_env("TRUSTED_PROXIES", "0")))
+    # Lifetime of a single-use ticket that opens an event stream (`?ticket=`).
+    STREAM_TICKET_SECONDS: int = field(
+        default_factory=lambda: int(_env("STREAM_TICKET_SECONDS", "60"))
+    )
     TESTING: bool = False
 
     # flask-smorest / OpenAPI
@@ -104,8 +115,9 @@ class Config:
         """Return the settings as a Flask config mapping."""
         values = {k: getattr(self, k) for k in self.__dataclass_fields__}
         values["JWT_SECRET_KEY"] = self.SECRET_KEY
-        values["JWT_TOKEN_LOCATION"] = ["headers", "query_string"]
-        values["JWT_QUERY_STRING_NAME"] = "access_token"  # EventSource cannot set headers
+        # Tokens travel in the Authorization header only; URLs end up in logs and histories.
+        # EventSource (which cannot set headers) uses a single-use stream ticket instead.
+        values["JWT_TOKEN_LOCATION"] = ["headers"]
         values["JSON_SORT_KEYS"] = False
         return values
 

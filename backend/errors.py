@@ -198,7 +198,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Problem)
     def handle_problem(exc: Problem) -> Response:
-        return problem_response(exc.to_dict())
+        retry = exc.extensions.get("retry_after_seconds")
+        return problem_response(exc.to_dict(), {"Retry-After": str(retry)} if retry else None)
 
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException) -> Response:

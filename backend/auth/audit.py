@@ -22,6 +22,23 @@ class Audited:
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset()
 
 
+# Models that cannot inherit the mixin (the sync tables may not import backend) join here.
+_registered: set[type] = set()
+
+
+def audit_model(model: type) -> None:
+    """Record this model's changes in `audit_log` like an `Audited` one."""
+    _registered.add(model)
+
+
+def _audited(obj: object) -> bool:
+    return isinstance(obj, Audited) or type(obj) in _registered
+
+
+def _excluded(obj: Any) -> frozenset[str]:
+    return getattr(type(obj), "__audit_exclude__", frozenset())
+
+
 class AuditLog(Base):
     """Who changed what and when, with the values before and after; never updated."""
 
@@ -54,7 +71,7 @@ def _plain(value: Any) -> Any:
 
 def _columns(obj: Any) -> list[str]:
     mapper = inspect(obj).mapper
-    excluded = type(obj).__audit_exclude__
+    excluded = _excluded(obj)
     return [attr.key for attr in mapper.column_attrs if attr.key not in excluded]
 
 
@@ -76,9 +93,7 @@ def _changes(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             continue
         before[key], after[key] = _plain(old), _plain(new)
     excluded_changed = [
-        k
-        for k in type(obj).__audit_exclude__
-        if k in state.attrs and state.attrs[k].history.has_changes()
+        k for k in _excluded(obj) if k in state.attrs and state.attrs[k].history.has_changes()
     ]
     for key in excluded_changed:  # record that a secret changed, never its value
         before[key], after[key] = "***", "*** changed ***"
@@ -99,15 +114,15 @@ def _write_audit_rows(session: Session, flush_context: Any) -> None:
     rows: list[dict[str, Any]] = []
     now = utcnow()
     for obj in session.new:
-        if isinstance(obj, Audited):
+        if _audited(obj):
             rows.append({"action": "create", "before": None, "after": _snapshot(obj), "obj": obj})
     for obj in session.dirty:
-        if isinstance(obj, Audited) and session.is_modified(obj, include_collections=False):
+        if _audited(obj) and session.is_modified(obj, include_collections=False):
             before, after = _changes(obj)
             if after:
                 rows.append({"action": "update", "before": before, "after": after, "obj": obj})
     for obj in session.deleted:
-        if isinstance(obj, Audited):
+        if _audited(obj):
             rows.append({"action": "delete", "before": _snapshot(obj), "after": None, "obj": obj})
     if not rows:
         return
@@ -124,3 +139,19 @@ def _write_audit_rows(session: Session, flush_context: Any) -> None:
         for row in rows
     ]
     session.connection().execute(insert(AuditLog.__table__), values)
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Write one audit row for an event that is not a row change (a revoked login session)."""
+    row = {"at": utcnow(), "actor": actor, "action": action, "entity": entity}
+    values = {**row, "entity_id": entity_id, "before": before, "after": after}
+    session.connection().execute(insert(AuditLog.__table__), [values])

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, g
+import jwt as pyjwt
+from flask import Flask, current_app, g, request
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 
+from backend.auth import sessions
 from backend.auth.actor import Actor, actor_for_user
-from backend.auth.models import Device, RevokedToken, User
+from backend.auth.models import Device, User
 from backend.auth.policy import Action, authorize, load_in_scope
 from backend.errors import Unauthorized, problem_response
 from backend.org.models import Department
-from backend.unit_of_work import request_session
+from backend.unit_of_work import database, request_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 jwt = JWTManager()
+# A stream ticket names this audience, which makes every other endpoint refuse it.
+STREAM_AUDIENCE = "fieldline:stream"
+REVOKED = "The token has been revoked (logout, password change or deactivation); log in again."
 
 
 def _token_problem(detail: str) -> Any:
@@ -31,10 +37,23 @@ def init_app(app: Flask) -> None:
 
     @jwt.token_in_blocklist_loader
     def is_revoked(header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        return request_session().get(RevokedToken, payload["jti"]) is not None
+        # Every token names its login session (family); logout or reuse revokes the family.
+        family = payload.get("fam")
+        if not isinstance(family, str):
+            return True
+        return sessions.family_revoked(session=request_session(), family_id=family)
 
+    @jwt.token_verification_loader
+    def is_session_token(header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        # flask-jwt-extended ignores `aud` when no audience is configured: stream tickets
+        # (and anything not an access or refresh token) are refused here explicitly.
+        return payload.get("type") in ("access", "refresh") and "aud" not in payload
+
+    jwt.token_verification_failed_loader(
+        lambda h, p: _token_problem("Invalid token: not an access or refresh token.")
+    )
     jwt.expired_token_loader(lambda h, p: _token_problem("The token has expired; refresh it."))
-    jwt.revoked_token_loader(lambda h, p: _token_problem("The token has been revoked."))
+    jwt.revoked_token_loader(lambda h, p: _token_problem(REVOKED))
     jwt.invalid_token_loader(lambda reason: _token_problem(f"Invalid token: {reason}."))
     jwt.unauthorized_loader(lambda reason: _token_problem(f"Authentication required: {reason}."))
     jwt.needs_fresh_token_loader(lambda h, p: _token_problem("A fresh login is required."))
@@ -49,6 +68,8 @@ def _load_actor(claims: dict[str, Any]) -> Actor:
         device = session.get(Device, subject)
         if device is None or not device.active:
             raise Unauthorized("The device is unknown or disabled.")
+        if claims.get("gen") != device.token_generation:
+            raise Unauthorized(REVOKED)
         department = session.get(Department, device.department_id)
         assert department is not None  # noqa: S101 - guaranteed by the foreign key
         crews = frozenset({device.crew_id}) if device.crew_id else frozenset()
@@ -66,7 +87,48 @@ def _load_actor(claims: dict[str, Any]) -> Actor:
     user = session.get(User, subject)
     if user is None or not user.active:
         raise Unauthorized("The account is unknown or disabled.")
+    if claims.get("gen") != user.token_generation:
+        raise Unauthorized(REVOKED)
     return actor_for_user(session, user)
+
+
+def _redeem_ticket(ticket: str) -> dict[str, Any]:
+    """Check a stream ticket and use it up: it opens one stream, once, for a short while."""
+    config = current_app.config
+    try:
+        claims: dict[str, Any] = pyjwt.decode(
+            ticket,
+            config["JWT_SECRET_KEY"],
+            algorithms=[config["JWT_ALGORITHM"]],
+            audience=STREAM_AUDIENCE,
+            options={"require": ["exp", "jti", "sub", "fam"]},
+        )
+    except pyjwt.PyJWTError as exc:
+        raise Unauthorized(f"Invalid stream ticket: {exc}.") from exc
+    if claims.get("type") != "stream":
+        raise Unauthorized("Invalid stream ticket: not a stream ticket.")
+    # Its own unit of work: the ticket must be spent even if the stream later fails.
+    with database().unit_of_work(actor=f"ticket:{claims['sub']}") as session:
+        if sessions.family_revoked(session=session, family_id=str(claims["fam"])):
+            raise Unauthorized(REVOKED)
+        fresh = sessions.redeem_ticket(
+            session=session,
+            jti=str(claims["jti"]),
+            subject=str(claims["sub"]),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            now=datetime.now(UTC),
+        )
+    if not fresh:
+        raise Unauthorized("This stream ticket was used already; ask for a new one.")
+    return claims
+
+
+def _verified_claims(*, refresh: bool, stream: bool) -> dict[str, Any]:
+    if stream and "ticket" in request.args:
+        return _redeem_ticket(request.args["ticket"])
+    verify_jwt_in_request(refresh=refresh)
+    claims: dict[str, Any] = get_jwt()
+    return claims
 
 
 def current_actor() -> Actor:
@@ -82,19 +144,20 @@ def requires(
     *,
     refresh: bool = False,
     scope: tuple[type[Any], str] | None = None,
+    stream: bool = False,
 ) -> Callable[[F], F]:
     """Require a valid token whose role (or device) may do `action` (see `backend.auth.policy`).
 
     `scope=(Model, "url_arg")` also checks that the record named in the URL is in the
     caller's scope before the body is validated (a 403 must not depend on the body); the
-    service behind the view checks scope and action again.
+    service behind the view checks scope and action again. `stream=True` (event streams only:
+    EventSource cannot send headers) also admits `?ticket=` from `POST /auth/stream-ticket`.
     """
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            verify_jwt_in_request(refresh=refresh)
-            claims = get_jwt()
+            claims = _verified_claims(refresh=refresh, stream=stream)
             actor = _load_actor(claims)
             authorize(actor, action)
             if scope is not None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Integer, String, event, inspect
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from backend.auth.audit import Audited
 from backend.auth.roles import Role
@@ -31,6 +32,9 @@ class User(Audited, Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Every token carries the generation it was issued under; a password change or a
+    # deactivation bumps it, which revokes all of the user's tokens at once.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     department: Mapped[Department] = relationship()
 
@@ -58,12 +62,14 @@ class Device(Audited, Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column()
+    # Bumped when the secret rotates or the device is disabled: its tokens die with it.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     department: Mapped[Department] = relationship()
 
 
 class RevokedToken(Base):
-    """A JWT revoked before its expiry (logout, password change)."""
+    """A JWT id that may not be used again: a redeemed stream ticket (single use)."""
 
     __tablename__ = "revoked_tokens"
 
@@ -84,3 +90,52 @@ class LoginAttempt(Base):
     remote_addr: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column()
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class TokenFamily(Base):
+    """One login session: its refresh token rotates, every token of it names the family.
+
+    Only the newest refresh token (`current_jti`) may be exchanged; presenting an older one
+    means it leaked, so the whole family is revoked. Logout revokes the family too.
+    """
+
+    __tablename__ = "token_families"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    current_jti: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class LoginThrottle(Base):
+    """Attempts charged to one key (account+address, or address) in the current window.
+
+    A row is charged before the secret is checked, in one atomic upsert, so concurrent
+    guesses can never exceed the limit; a success gives its charge back.
+    """
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    failures: Mapped[int] = mapped_column(Integer)
+
+
+@event.listens_for(Session, "before_flush")
+def _revoke_tokens_on_credential_change(session: Session, context: Any, instances: Any) -> None:
+    # On every path (API, CLI, seeding): a new secret or a deactivation ends all old tokens.
+    for obj in session.dirty:
+        if isinstance(obj, User):
+            secret = "password_hash"  # noqa: S105 - a column name
+        elif isinstance(obj, Device):
+            secret = "secret_hash"  # noqa: S105 - a column name
+        else:
+            continue
+        attrs = inspect(obj).attrs
+        disabled = attrs["active"].history.has_changes() and not obj.active
+        if attrs[secret].history.has_changes() or disabled:
+            obj.token_generation = (obj.token_generation or 0) + 1

@@ -6,14 +6,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, request
 from flask.views import MethodView
-from flask_jwt_extended import create_access_token, create_refresh_token, decode_token, get_jwt
+from flask_jwt_extended import get_jwt
 from flask_smorest import Blueprint
-from jwt.exceptions import PyJWTError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from backend.auth import service
+from backend.auth import issuing, service
 from backend.auth.actions import allowed_actions
 from backend.auth.audit import AuditLog
 from backend.auth.guard import current_actor, requires
@@ -29,104 +28,95 @@ from backend.auth.schemas import (
     LoginSchema,
     LogoutSchema,
     MeSchema,
+    StreamTicketSchema,
     TokenSchema,
     UserCreateSchema,
     UserReadSchema,
     UserUpdateSchema,
 )
 from backend.common import SelectPage
-from backend.errors import BadRequest, TooManyRequests, Unauthorized
+from backend.errors import Unauthorized
 from backend.unit_of_work import database, request_session
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Authentication and users")
 
 
-def _tokens(subject: str, claims: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
-    expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    return {
-        "access_token": create_access_token(identity=subject, additional_claims=claims),
-        "refresh_token": create_refresh_token(identity=subject, additional_claims=claims),
-        "token_type": "Bearer",
-        "expires_in": int(expires.total_seconds()),
-        "actor": actor,
-    }
+def _user_session(session: Session, user: User) -> dict[str, Any]:
+    return issuing.open_session(
+        session,
+        subject=f"user:{user.id}",
+        claims={"kind": "user", "role": user.role, "dept": user.department_id},
+        generation=user.token_generation,
+        actor={"kind": "user", "id": user.id, "username": user.username, "role": user.role},
+    )
 
 
-def _user_tokens(user: User) -> dict[str, Any]:
-    claims = {"kind": "user", "role": user.role, "dept": user.department_id}
-    return _tokens(
-        f"user:{user.id}",
-        claims,
-        {"kind": "user", "id": user.id, "username": user.username, "role": user.role},
+def _device_session(session: Session, device: Device) -> dict[str, Any]:
+    return issuing.open_session(
+        session,
+        subject=f"device:{device.id}",
+        claims={"kind": "device", "dept": device.department_id},
+        generation=device.token_generation,
+        actor={"kind": "device", "id": device.id, "identifier": device.identifier},
     )
 
 
 @blp.route("/auth/login", methods=["POST"])
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenSchema)
+@blp.alt_response(429, description="Too many failed attempts for this account or address")
 @blp.doc(security=[])
 def login(data: dict[str, Any]) -> dict[str, Any]:
     """Log in with username and password; returns access and refresh tokens."""
-    config = current_app.config
-    # Its own unit of work: a failed attempt must be recorded although the request fails.
-    with database().unit_of_work(actor=f"login:{data['username']}") as session:
-        outcome = service.attempt_login(
-            session=session,
-            username=data["username"],
-            password=data["password"],
-            remote_addr=request.remote_addr or "unknown",
-            now=datetime.now(UTC),
-            max_failures=config["LOGIN_MAX_FAILURES"],
-            window=config["LOGIN_FAILURE_WINDOW"],
-        )
-        user_tokens = _user_tokens(outcome.user) if outcome.user else None
-    if outcome.throttled:
-        raise TooManyRequests(
-            "Too many failed logins; wait before trying again.",
-            retry_after_seconds=int(config["LOGIN_FAILURE_WINDOW"].total_seconds()),
-        )
-    if user_tokens is None:
+
+    def check() -> dict[str, Any] | None:
+        # Its own unit of work: a failed attempt is recorded although the request fails.
+        with database().unit_of_work(actor=f"login:{data['username']}") as session:
+            user = service.attempt_login(
+                session=session,
+                username=data["username"],
+                password=data["password"],
+                remote_addr=issuing.client_address(),
+                now=datetime.now(UTC),
+            )
+            return _user_session(session, user) if user else None
+
+    tokens = issuing.throttled("user", data["username"], check)
+    if tokens is None:
         raise Unauthorized("Wrong username or password.")
-    return user_tokens
+    return tokens
 
 
 @blp.route("/auth/device-login", methods=["POST"])
 @blp.arguments(DeviceLoginSchema)
 @blp.response(200, TokenSchema)
+@blp.alt_response(429, description="Too many failed attempts for this device or address")
 @blp.doc(security=[])
 def device_login(data: dict[str, Any]) -> dict[str, Any]:
     """Log a vehicle terminal or handheld in with its own credentials."""
-    device = service.authenticate_device(
-        session=request_session(),
-        identifier=data["identifier"],
-        secret=data["secret"],
-        now=datetime.now(UTC),
-    )
-    if device is None:
+
+    def check() -> dict[str, Any] | None:
+        with database().unit_of_work(actor=f"device-login:{data['identifier']}") as session:
+            device = service.authenticate_device(
+                session=session,
+                identifier=data["identifier"],
+                secret=data["secret"],
+                now=datetime.now(UTC),
+            )
+            return _device_session(session, device) if device else None
+
+    tokens = issuing.throttled("device", data["identifier"], check)
+    if tokens is None:
         raise Unauthorized("Wrong device identifier or secret, or the device is disabled.")
-    claims = {"kind": "device", "dept": device.department_id}
-    return _tokens(
-        f"device:{device.id}",
-        claims,
-        {"kind": "device", "id": device.id, "identifier": device.identifier},
-    )
+    return tokens
 
 
 @blp.route("/auth/refresh", methods=["POST"])
 @requires(Action.SESSION, refresh=True)
 @blp.response(200, TokenSchema)
 def refresh() -> dict[str, Any]:
-    """Exchange a refresh token for a new access token."""
-    claims = get_jwt()
-    extra = {k: claims[k] for k in ("kind", "role", "dept") if k in claims}
-    token = create_access_token(identity=claims["sub"], additional_claims=extra)
-    expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    return {
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": int(expires.total_seconds()),
-        "actor": {"sub": claims["sub"]},
-    }
+    """Exchange the refresh token for a new access and refresh token (the old one is spent)."""
+    return issuing.rotate_session(get_jwt(), current_actor())
 
 
 @blp.route("/auth/logout", methods=["POST"])
@@ -134,24 +124,16 @@ def refresh() -> dict[str, Any]:
 @blp.arguments(LogoutSchema)
 @blp.response(204)
 def logout(data: dict[str, Any]) -> None:
-    """Revoke the access token (and the refresh token, when given)."""
-    session = request_session()
-    tokens = [get_jwt()]
-    if data.get("refresh_token"):
-        try:
-            tokens.append(decode_token(data["refresh_token"], allow_expired=True))
-        except PyJWTError as exc:
-            raise BadRequest(f"The refresh token is not valid: {exc}.") from exc
-        if tokens[-1]["sub"] != tokens[0]["sub"]:
-            raise BadRequest("The refresh token belongs to someone else.")
-    for claims in tokens:
-        service.revoke_token(
-            session=session,
-            jti=claims["jti"],
-            token_type=claims["type"],
-            subject=claims["sub"],
-            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-        )
+    """Revoke this login session's tokens (and the refresh token's session, when given)."""
+    issuing.end_sessions(request_session(), get_jwt(), data.get("refresh_token"))
+
+
+@blp.route("/auth/stream-ticket", methods=["POST"])
+@requires(Action.SIGNED_IN)
+@blp.response(200, StreamTicketSchema)
+def stream_ticket() -> dict[str, Any]:
+    """Get a single-use ticket opening one event stream (`?ticket=`), valid for seconds."""
+    return issuing.stream_ticket(get_jwt())
 
 
 @blp.route("/auth/me")

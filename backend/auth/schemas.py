@@ -75,6 +75,13 @@ class TokenSchema(Schema):
     actor = fields.Dict()
 
 
+class StreamTicketSchema(Schema):
+    """A single-use ticket for `?ticket=` on an event stream."""
+
+    ticket = fields.String()
+    expires_in = fields.Integer()
+
+
 class MeSchema(Schema):
     """The caller as the server sees it."""
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, scope_filter
-from backend.auth.models import Device, LoginAttempt, RevokedToken, Role, User
+from backend.auth.models import Device, LoginAttempt, Role, User
 from backend.auth.passwords import hash_secret, new_device_secret, verify_secret
 from backend.auth.policy import Action, authorize, load_in_scope
 from backend.errors import Conflict, field_error
@@ -17,45 +16,18 @@ from backend.org import service as org
 from backend.org.models import Department
 
 
-@dataclass(frozen=True)
-class LoginOutcome:
-    """What a login attempt came to: the user, or why not."""
-
-    user: User | None
-    throttled: bool = False
-
-
 def attempt_login(
-    *,
-    session: Session,
-    username: str,
-    password: str,
-    remote_addr: str,
-    now: datetime,
-    max_failures: int,
-    window: timedelta,
-) -> LoginOutcome:
-    """Check a password, recording the attempt; too many recent failures throttle the pair."""
-    failures = (
-        session.scalar(
-            select(func.count())
-            .select_from(LoginAttempt)
-            .where(
-                LoginAttempt.username == username,
-                LoginAttempt.remote_addr == remote_addr,
-                LoginAttempt.succeeded.is_(False),
-                LoginAttempt.at > now - window,
-            )
-        )
-        or 0
-    )
-    if failures >= max_failures:
-        return LoginOutcome(user=None, throttled=True)
+    *, session: Session, username: str, password: str, remote_addr: str, now: datetime
+) -> User | None:
+    """Check a password and record the attempt; returns the user when it is right and active.
+
+    Throttling happens before this is called (`backend.auth.throttle`).
+    """
     user = session.scalar(select(User).where(User.username == username))
     ok = verify_secret(user.password_hash if user else None, password)
     ok = ok and user is not None and user.active
     session.add(LoginAttempt(username=username, remote_addr=remote_addr, succeeded=ok, at=now))
-    return LoginOutcome(user=user if ok else None)
+    return user if ok else None
 
 
 def authenticate_device(
@@ -69,16 +41,6 @@ def authenticate_device(
         return None
     device.last_seen_at = now
     return device
-
-
-def revoke_token(
-    *, session: Session, jti: str, token_type: str, subject: str, expires_at: datetime
-) -> None:
-    """Add a token to the revocation list (idempotent)."""
-    if session.get(RevokedToken, jti) is None:
-        session.add(
-            RevokedToken(jti=jti, token_type=token_type, subject=subject, expires_at=expires_at)
-        )
 
 
 def list_users(*, actor: Actor) -> object:

@@ -42,7 +42,7 @@ def acknowledge(alert_id: int) -> Alert:
 
 
 @blp.route("/alerts/stream", methods=["GET"])
-@requires(Action.ALERT_READ)
+@requires(Action.ALERT_READ, stream=True)
 @blp.arguments(StreamArgsSchema, location="query")
 @blp.response(200, description="text/event-stream of `alert` events")
 def stream(args: dict[str, Any]) -> Response:

@@ -9,6 +9,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from backend.auth import issuing
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.errors import Unauthorized, Unprocessable
@@ -99,7 +100,7 @@ def nearest_vehicles(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/feed")
-@requires(Action.TRACKING_READ)
+@requires(Action.TRACKING_READ, stream=True)
 @blp.arguments(FeedArgs, location="query")
 def live_feed(args: dict[str, Any]) -> Response:
     """Stream positions, vehicle states, order changes and alerts (text/event-stream).
@@ -146,9 +147,15 @@ def osmand() -> Any:
     ingest: service.HttpIngest = current_app.extensions.setdefault(
         "fieldline.http_ingest", service.HttpIngest()
     )
-    session = request_session()
     identifier, secret = _device_credentials()
+    # A secret not recently seen good is a guess until checked: it is charged to the login
+    # throttle first (committed before this request's session opens).
+    remembered = ingest.devices.remembers(identifier, secret)
+    charged = None if remembered else issuing.charge_attempt("device", identifier)
+    session = request_session()
     device = ingest.devices.check(session, identifier, secret)
+    if charged:
+        issuing.settle_attempt(session, charged)
     fix: Any
     try:
         if request.is_json:

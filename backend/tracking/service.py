@@ -138,24 +138,38 @@ class DeviceAuthenticator:
     """Checks a device identifier and secret; remembers good pairs so argon2 runs rarely."""
 
     def __init__(self, remember: timedelta = timedelta(minutes=10)) -> None:
-        self._good: dict[tuple[str, str], datetime] = {}
+        # (identifier, secret digest) -> when it was last good, under which token generation
+        self._good: dict[tuple[str, str], tuple[datetime, int]] = {}
         self._remember = remember
         self._lock = threading.Lock()
+
+    def _key(self, identifier: str, secret: str) -> tuple[str, str]:
+        return identifier, hashlib.sha256(secret.encode()).hexdigest()
+
+    def remembers(self, identifier: str, secret: str) -> bool:
+        """Tell whether this pair was checked good recently (no argon2 run, no guess)."""
+        return self._remembered(identifier, secret) is not None
+
+    def _remembered(self, identifier: str, secret: str) -> int | None:
+        with self._lock:
+            remembered = self._good.get(self._key(identifier, secret))
+        if remembered is None or utcnow() - remembered[0] >= self._remember:
+            return None
+        return remembered[1]
 
     def check(self, session: Session, identifier: str, secret: str) -> Device:
         """Return the active vehicle-terminal device, or raise 401."""
         device = session.scalar(select(Device).where(Device.identifier == identifier))
-        key = (identifier, hashlib.sha256(secret.encode()).hexdigest())
-        with self._lock:
-            remembered = self._good.get(key)
-        fresh = remembered is not None and utcnow() - remembered < self._remember
+        key = self._key(identifier, secret)
         if device is None or not device.active or device.vehicle_id is None:
             verify_secret(None, secret)  # same cost whether or not the device exists
             raise Unauthorized("Unknown or disabled device, or wrong secret.")
+        # A rotated secret or a disabled-and-re-enabled device forgets what was remembered.
+        fresh = self._remembered(identifier, secret) == device.token_generation
         if not fresh and not verify_secret(device.secret_hash, secret):
             raise Unauthorized("Unknown or disabled device, or wrong secret.")
         with self._lock:
-            self._good[key] = utcnow()
+            self._good[key] = (utcnow(), device.token_generation)
         return device
 
 
