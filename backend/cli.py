@@ -89,6 +89,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     from backend.app import create_app
     from backend.broker import EmbeddedBroker
     from backend.runtime import start_background_workers
+    from backend.serving import RedactingRequestHandler
 
     if not no_broker:
         broker = EmbeddedBroker(port=broker_port).start()
@@ -106,7 +107,14 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     click.echo(
         "Demo logins        admin / dispatcher / callcenter / crew1 ... password 'fieldline-demo'"
     )
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    run_simple(
+        host,
+        port,
+        app,
+        threaded=True,
+        use_reloader=False,
+        request_handler=RedactingRequestHandler,  # no tokens or keys in the request log
+    )
 
 
 @main.command("worker")
