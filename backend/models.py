@@ -10,6 +10,10 @@ from backend.org import models as org_models  # noqa: F401
 from backend.tracking import models as tracking_models  # noqa: F401
 from sync import store as sync_store  # noqa: F401
 from sync.changes import SyncBase
+from sync.store.tables import SyncConflict
+
+# Conflict resolutions are audited like any other edit (the sync tables cannot take the mixin).
+audit.audit_model(SyncConflict)
 
 # Alembic compares the models against both: the backend's tables and the sync tables.
 metadatas = [Base.metadata, SyncBase.metadata]

@@ -136,8 +136,11 @@ class SlaBreach(Base):
     detected_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class Alert(Base):
-    """An acceptance escalation; the unique key makes the worker's inserts exactly-once."""
+class Alert(Audited, Base):
+    """An acceptance escalation; the unique key makes the worker's inserts exactly-once.
+
+    Audited: who acknowledged it and when is part of the record.
+    """
 
     __tablename__ = "alerts"
     __table_args__ = (UniqueConstraint("order_id", "tier", "dispatch_round", "stage"),)
