@@ -79,18 +79,27 @@ def vehicles() -> None:
 )
 @click.option("--rotate", is_flag=True, help="Renew every password, not only missing ones.")
 @click.option("--service-user", multiple=True, default=["ingest"], show_default=True)
-def credentials(out: Path, rotate: bool, service_user: tuple[str, ...]) -> None:
+@click.option(
+    "--owner",
+    default=None,
+    help="user[:group] owning the files (mode 0600). Mosquitto 2 started as root reads them "
+    "after dropping to user `mosquitto`, so that is the default when run as root and the "
+    "user exists; pass '' to keep the invoking user.",
+)
+def credentials(out: Path, rotate: bool, service_user: tuple[str, ...], owner: str | None) -> None:
     """Generate per-vehicle MQTT logins and write Mosquitto's password and ACL files."""
     from backend.db import Database
     from backend.tracking import credentials as creds
 
     config = Config()
+    owner = creds.default_owner() if owner is None else owner or None
     with Database(config.DATABASE_URL).unit_of_work(actor="system:credentials") as session:
         issued = creds.issue(session, rotate=rotate, service_users=service_user)
-        passwd, acl = creds.write_files(session, out, config.MQTT_TOPIC_ROOT)
+        passwd, acl = creds.write_files(session, out, config.MQTT_TOPIC_ROOT, owner)
     for item in issued:
         click.echo(f"{item.role:8} {item.username:24} {item.password}")
-    click.echo(f"{len(issued)} new password(s), shown once. Wrote {passwd} and {acl}.")
+    owned = f" (owner {owner})" if owner else ""
+    click.echo(f"{len(issued)} new password(s), shown once. Wrote {passwd} and {acl}{owned}.")
     click.echo("Reload Mosquitto (SIGHUP) to apply.")
 
 

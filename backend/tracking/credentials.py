@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -128,9 +130,19 @@ def acl_file(service_users: list[str], root: str = "fieldline/v1") -> str:
     return "\n".join(lines)
 
 
-def write_files(session: Session, folder: Path, root: str = "fieldline/v1") -> tuple[Path, Path]:
-    """Write `passwd` and `acl` into `folder` (mode 0600) and return their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_files(
+    session: Session, folder: Path, root: str = "fieldline/v1", owner: str | None = None
+) -> tuple[Path, Path]:
+    """Write `passwd` and `acl` into `folder` (mode 0600) and return their paths.
+
+    Mosquitto 2 started as root reads both only after dropping to its own user, so `owner`
+    (`user` or `user:group`, e.g. "mosquitto") should be that user; None keeps the caller's.
+    """
+    user, _, group = (owner or "").partition(":")
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o750)
+        if user:
+            shutil.chown(folder, user, group or None)
     passwd, acl = folder / "passwd", folder / "acl"
     for path, text in (
         (passwd, password_file(session)),
@@ -139,8 +151,21 @@ def write_files(session: Session, folder: Path, root: str = "fieldline/v1") -> t
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.chmod(0o600)
+        if user:
+            shutil.chown(tmp, user, group or None)
         tmp.replace(path)  # atomic: a broker reloading never reads half a file
     return passwd, acl
+
+
+def default_owner() -> str | None:
+    """Return "mosquitto" when run as root and that user exists (stock packages), else None."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("mosquitto")
+    except KeyError:
+        return None
+    return "mosquitto"
 
 
 def topic_allowed(
