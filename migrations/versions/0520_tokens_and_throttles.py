@@ -2,7 +2,7 @@
 TRUNCATE refused on audit_log
 
 Revision ID: 0520_tokens_and_throttles
-Revises: 0560_sync_principal_mutations
+Revises: 0561_sync_blob_uploads
 Create Date: 2026-11-29 08:30:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import backend.db
 
 revision: str = "0520_tokens_and_throttles"
-down_revision: str | Sequence[str] | None = "0560_sync_principal_mutations"
+down_revision: str | Sequence[str] | None = "0561_sync_blob_uploads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
