@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from backend.auth.actor import Actor, scope_filter
 from backend.auth.models import User
-from backend.auth.policy import Action, load_in_scope, sees_department
+from backend.auth.policy import Action, authorize, load_in_scope, sees_department
 from backend.errors import Conflict, field_error
 from backend.org.models import Crew, CrewMember, Department, Vehicle
 
 
 def list_departments(*, actor: Actor) -> Select[tuple[Department]]:
     """Return a select of the departments the actor sees."""
+    authorize(actor, Action.DEPARTMENT_READ)
     return (
         select(Department)
         .where(Department.path.startswith(actor.department_path))
@@ -68,6 +69,7 @@ def update_department(
 
 def list_crews(*, actor: Actor) -> Select[tuple[Crew]]:
     """Return a select of the crews the actor sees."""
+    authorize(actor, Action.CREW_READ)
     return (
         select(Crew)
         .where(scope_filter(actor, Crew.department_id))
@@ -118,6 +120,7 @@ def update_crew(*, session: Session, actor: Actor, crew_id: int, data: dict[str,
 
 def list_vehicles(*, actor: Actor) -> Select[tuple[Vehicle]]:
     """Return a select of the vehicles the actor sees."""
+    authorize(actor, Action.VEHICLE_READ)
     return select(Vehicle).where(scope_filter(actor, Vehicle.department_id)).order_by(Vehicle.id)
 
 
