@@ -109,10 +109,12 @@ async function start() {
   nav();
   onLanguage(nav);
   window.addEventListener("hashchange", route);
+  $("#orders-note").textContent = t("orders.loading");
   try {
     await loadRegistry();
     await Promise.all([loadLive(), loadOrders(), loadAlerts()]);
   } catch (error) {
+    $("#orders-note").textContent = `${t("common.failed")}: ${errorText(error)}`;
     toast("error", `${t("common.failed")}: ${errorText(error)}`);
   }
   markBootBreaches();

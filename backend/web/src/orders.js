@@ -109,6 +109,9 @@ function row({ order }) {
   return item;
 }
 
+// "GH: 12:30 left", or once the limit has passed "GH: 3:05 over".
+const countdown = (key, seg, remaining) => t(remaining >= 0 ? `${key}Left` : `${key}Over`, { seg, left: fmtDuration(Math.abs(remaining)) });
+
 function tick() {
   const now = Date.now();
   for (const [id, parts] of rows) {
@@ -116,8 +119,8 @@ function tick() {
     if (!order) continue;
     const clock = clockOf(order, now);
     parts.item.dataset.sla = clock.color;
-    parts.segment.textContent = clock.segment?.running ? t("orders.segmentLeft", { seg: clock.segment.name, left: fmtDuration(clock.segment.remaining) }) : "";
-    parts.total.textContent = clock.total?.running ? t("orders.totalLeft", { left: fmtDuration(clock.total.remaining) }) : "";
+    parts.segment.textContent = clock.segment?.running ? countdown("orders.segment", clock.segment.name, clock.segment.remaining) : "";
+    parts.total.textContent = clock.total?.running ? countdown("orders.total", "A→H", clock.total.remaining) : "";
     parts.segment.dataset.sla = clock.segment?.color || "none";
     parts.total.dataset.sla = clock.total?.color || "none";
     // A breach that starts while watching is news; ones already breached at load are not.

@@ -2,11 +2,16 @@
 import { $, clear, h } from "./dom.js";
 import { t } from "./i18n.js";
 
-export function toast(kind, message, { persist = kind === "error", seconds = 8 } = {}) {
+const MAX_TOASTS = 5;
+
+// Toasts stay until dismissed, so a result can always be read; the oldest go beyond five.
+export function toast(kind, message, { persist = true, seconds = 8 } = {}) {
   const close = h("button", { type: "button", class: "toast-close", "aria-label": t("common.dismiss"), text: "×" });
   const item = h("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" }, h("span", { text: message }), close);
   close.addEventListener("click", () => item.remove());
-  $("#toasts").append(item);
+  const box = $("#toasts");
+  box.append(item);
+  while (box.childElementCount > MAX_TOASTS) box.firstElementChild.remove();
   if (!persist) setTimeout(() => item.remove(), seconds * 1000);
   return item;
 }

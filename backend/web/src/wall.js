@@ -39,7 +39,8 @@ function build() {
     return h("div", { class: `wall-tile wall-${key}`, dataset: { tile: key } }, numbers[key], h("span", { text: t(`wall.${key}`) }));
   });
   const mapEl = map ? map.map.getContainer() : h("div", { class: "map wall-map" });
-  clear(root, h("div", { class: "wall-tiles" }, tiles), mapEl);
+  const full = h("button", { type: "button", class: "wall-full", text: t("wall.fullscreen"), onclick: () => root.requestFullscreen?.() });
+  clear(root, h("div", { class: "wall-tiles" }, tiles), mapEl, full);
   map ||= new FleetMap(mapEl, { interactive: false });
   map.drawDepartments();
   map.drawVehicles();
