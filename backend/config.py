@@ -99,6 +99,10 @@ class Config:
     STREAM_TICKET_SECONDS: int = field(
         default_factory=lambda: int(_env("STREAM_TICKET_SECONDS", "60"))
     )
+    # Ingest: parked messages of vehicles never registered are dropped after this many days.
+    INGEST_DEAD_LETTER_DAYS: float = field(
+        default_factory=lambda: float(_env("INGEST_DEAD_LETTER_DAYS", "7"))
+    )
     TESTING: bool = False
 
     # flask-smorest / OpenAPI

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from flask import current_app
+from flask.cli import with_appcontext
 
 from backend.config import ROOT, Config
 
 
-@click.command("ingest")
+@click.group("ingest", invoke_without_command=True)
 @click.option(
     "--client-id", envvar="INGEST_CLIENT_ID", default="fieldline-ingest", show_default=True
 )
@@ -34,7 +36,9 @@ from backend.config import ROOT, Config
     type=click.Choice(["4", "5"]),
     help="5 for Mosquitto/EMQX; 4 (3.1.1) for the embedded amqtt broker.",
 )
+@click.pass_context
 def ingest(
+    ctx: click.Context,
     client_id: str,
     shared_group: str | None,
     batch_size: int,
@@ -44,6 +48,8 @@ def ingest(
     mqtt_version: str,
 ) -> None:
     """Run an MQTT ingest worker: store positions and terminal events, publish orders."""
+    if ctx.invoked_subcommand is not None:
+        return
     from backend.db import Database
     from backend.tracking.ingest import IngestSettings, run_forever
 
@@ -59,9 +65,26 @@ def ingest(
         batch_size=batch_size,
         publish_orders=not no_orders,
         mqtt_version=int(mqtt_version),
+        dead_letter_keep=timedelta(days=config.INGEST_DEAD_LETTER_DAYS),
     )
     click.echo(f"ingest {client_id} from {config.MQTT_URL} topics {settings.topics()}")
     run_forever(Database(config.DATABASE_URL), settings)
+
+
+@ingest.command("replay-dead-letters")
+@with_appcontext
+def replay_dead_letters() -> None:
+    """Run parked messages (no such vehicle when they came) through the ingest again."""
+    from backend.tracking.dead_letters import replay_all
+    from backend.tracking.pipeline import Pipeline
+
+    database = current_app.extensions["fieldline.db"]
+    pipeline = Pipeline(topic_root=current_app.config["MQTT_TOPIC_ROOT"], replay_limit=0)
+    report = replay_all(database, pipeline)
+    click.echo(
+        f"replayed {report.attributed} message(s) ({report.stored} position(s) stored); "
+        f"{report.still_unknown} still name no known vehicle"
+    )
 
 
 @click.group("vehicles")

@@ -11,7 +11,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,9 +23,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from backend.db import Database, utcnow
-from backend.tracking.decode import DecodeError, decode_mqtt, parse_topic
-from backend.tracking.models import PositionSource
-from backend.tracking.pipeline import BatchReport, Inbound, Pipeline
+from backend.tracking import dead_letters
+from backend.tracking.pipeline import BatchReport, Inbound, Pipeline, decode_message
 from backend.tracking.store import bump_counters, refresh_liveness
 from backend.tracking.terminal import (
     due_webhooks,
@@ -64,6 +63,8 @@ class IngestSettings:
     # 5 for Mosquitto/EMQX; 4 (MQTT 3.1.1, clean_session=False) for the embedded amqtt broker.
     mqtt_version: int = 5
     extra_topics: list[str] = field(default_factory=list)
+    # Parked messages of vehicles never registered are dropped after this long.
+    dead_letter_keep: timedelta = timedelta(days=7)
 
     def topics(self) -> list[str]:
         """Return the subscriptions, prefixed with the shared group when one is set."""
@@ -88,28 +89,13 @@ class _Received:
     connection: int  # which connection delivered it: packet ids are per connection
 
 
-def _decode(topic: str, payload: bytes, root: str) -> Inbound:
-    now = utcnow()
-    ref = parse_topic(topic, root)
-    key = ref.vehicle if ref is not None else "-"
-    source = PositionSource.OWNTRACKS if ref is not None and ref.kind == "owntracks" else "mqtt"
-    try:
-        value: Any = decode_mqtt(topic, payload, root=root)
-    except DecodeError as exc:
-        value = exc
-    except Exception as exc:  # noqa: BLE001 - a decoder bug must cost one message, not the worker
-        log.exception("decoder failed on %s", topic[:200])
-        value = DecodeError("malformed_json", type(exc).__name__)
-    return Inbound(key=key, value=value, received_at=now, source=source, topic_vehicle=key)
-
-
 class IngestWorker:
     """Receives over MQTT, writes in batches, acknowledges only what is committed."""
 
     def __init__(self, database: Database, settings: IngestSettings) -> None:
         self.database = database
         self.settings = settings
-        self.pipeline = Pipeline()
+        self.pipeline = Pipeline(topic_root=settings.topic_root)
         self.queue: queue.Queue[_Received] = queue.Queue(maxsize=settings.queue_size)
         self.stopping = threading.Event()
         self.connected = threading.Event()
@@ -159,7 +145,7 @@ class IngestWorker:
             if msg.qos > 0:
                 self.client.ack(msg.mid, msg.qos)
             return
-        inbound = _decode(msg.topic, bytes(msg.payload), self.settings.topic_root)
+        inbound = decode_message(msg.topic, bytes(msg.payload), self.settings.topic_root)
         self.queue.put(_Received(inbound, msg.mid, msg.qos, self.connects))
 
     def start(self) -> IngestWorker:
@@ -283,6 +269,7 @@ class IngestWorker:
         try:
             with self.database.unit_of_work(actor="system:ingest") as session:
                 changes = refresh_liveness(session, utcnow())
+                dead_letters.purge(session, utcnow(), self.settings.dead_letter_keep)
             for vehicle_id, state in changes:
                 log.info("vehicle %s is %s", vehicle_id, state)
         except Exception:  # noqa: BLE001 - liveness is retried on the next tick

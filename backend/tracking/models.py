@@ -7,7 +7,15 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, utcnow
@@ -199,6 +207,39 @@ class IngestCounter(Base):
     reason: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RegistryStamp(Base):
+    """A counter database triggers bump on every change of a watched table (`vehicles`).
+
+    The ingest reads it once per batch and reloads its vehicle directory only when it moved:
+    a vehicle registered or re-configured (datum) counts from the very next message.
+    """
+
+    __tablename__ = "registry_stamps"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DeadLetter(Base):
+    """An MQTT message the ingest could not attribute (no such vehicle yet), kept for replay.
+
+    Parked in the batch's transaction, so the broker is acknowledged only once it is stored;
+    replayed when the vehicle registry changes or by `fieldline ingest replay-dead-letters`.
+    """
+
+    __tablename__ = "ingest_dead_letters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(400))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    key: Mapped[str] = mapped_column(String(140), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
 
 
 class MqttCredential(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 
 from flask import Flask
 
@@ -19,6 +20,7 @@ def ingest_worker(app: Flask) -> None:
         topic_root=app.config["MQTT_TOPIC_ROOT"],
         client_id=os.environ.get("INGEST_CLIENT_ID", "fieldline-ingest-embedded"),
         mqtt_version=int(os.environ.get("MQTT_VERSION", "5")),
+        dead_letter_keep=timedelta(days=app.config["INGEST_DEAD_LETTER_DAYS"]),
     )
     IngestWorker(app.extensions["fieldline.db"], settings).start()
     while True:

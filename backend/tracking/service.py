@@ -177,7 +177,8 @@ class HttpIngest:
     """The OsmAnd / Traccar Client endpoint's writer: one pipeline per process, serialised."""
 
     def __init__(self) -> None:
-        self.pipeline = Pipeline()
+        # Devices authenticate as a fitted vehicle: nothing is ever parked here to replay.
+        self.pipeline = Pipeline(replay_limit=0)
         self.devices = DeviceAuthenticator()
         self._lock = threading.Lock()
 

@@ -12,7 +12,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from backend.db import utcnow
 from backend.org.models import Vehicle
 from backend.tracking.decode import PositionFix
 from backend.tracking.models import IngestCounter, Liveness, Position, VehicleState
@@ -32,50 +31,6 @@ class VehicleRef:
     datum: Datum
     department_id: int
     report_interval_s: int
-
-
-class VehicleDirectory:
-    """Resolves topic vids and device keys to vehicles; reloaded when a key is unknown."""
-
-    def __init__(self, reload_after: timedelta = timedelta(seconds=30)) -> None:
-        self._by_key: dict[str, VehicleRef] = {}
-        self._loaded_at: datetime | None = None
-        self._reload_after = reload_after
-
-    def load(self, session: Session) -> None:
-        """Read every vehicle under its vid (terminal id, else its numeric id)."""
-        refs = (_ref(vehicle) for vehicle in session.scalars(select(Vehicle)))
-        self._by_key = {ref.vid: ref for ref in refs}
-        self._loaded_at = utcnow()
-
-    def resolve(self, session: Session, key: str) -> VehicleRef | None:
-        """Return the vehicle for a vid or an OwnTracks `user/device` (the user is the vid)."""
-        ref = self._lookup(key)
-        if ref is None and (
-            self._loaded_at is None or utcnow() - self._loaded_at > self._reload_after
-        ):
-            self.load(session)
-            ref = self._lookup(key)
-        return ref
-
-    def _lookup(self, key: str) -> VehicleRef | None:
-        # OwnTracks `user/device`: the user is the vid, which is also its MQTT login, so the
-        # broker's ACL vouches for it; the device level is the publisher's own choice.
-        return self._by_key.get(key.split("/", 1)[0])
-
-
-def _ref(vehicle: Vehicle) -> VehicleRef:
-    try:
-        datum = Datum(vehicle.datum)
-    except ValueError:
-        datum = Datum.WGS84
-    return VehicleRef(
-        id=vehicle.id,
-        vid=vehicle.terminal_id or str(vehicle.id),
-        datum=datum,
-        department_id=vehicle.department_id,
-        report_interval_s=vehicle.report_interval_s,
-    )
 
 
 @dataclass(slots=True)
@@ -302,8 +257,3 @@ def refresh_liveness(
             )
             changes.append((vehicle_id, wanted.value))
     return changes
-
-
-def new_position_rows(outcome: BatchOutcome) -> int:
-    """How many fixes a batch stored."""
-    return sum(len(v) for v in outcome.inserted.values())

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.tracking.decode import DecodeError
-from backend.tracking.ingest import _decode
+from backend.tracking.pipeline import decode_message as _decode
 
 TOPICS = st.one_of(
     st.text(max_size=80),

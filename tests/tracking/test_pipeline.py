@@ -202,7 +202,7 @@ def test_utc_is_kept(session: Session, demo: DemoOrg) -> None:
 
 
 def test_owntracks_and_last_will(session: Session, demo: DemoOrg) -> None:
-    from backend.tracking.ingest import _decode
+    from backend.tracking.pipeline import decode_message as _decode
 
     ts = int((utcnow() - timedelta(seconds=5)).timestamp())
     body = {"_type": "location", "lat": 30.29, "lon": 120.16, "tst": ts, "vel": 36, "acc": 9}
