@@ -5,7 +5,7 @@ the stamp moved (triggers on `vehicles` bump it, whoever writes). Messages namin
 does not know are parked in `ingest_dead_letters` instead of being acknowledged and lost.
 
 Revision ID: 0621_ingest_registry
-Revises: 0561_sync_blob_uploads
+Revises: 0520_tokens_and_throttles
 Create Date: 2026-11-29 09:00:00.000000
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import backend.db
 
 revision: str = "0621_ingest_registry"
-down_revision: str | Sequence[str] | None = "0561_sync_blob_uploads"
+down_revision: str | Sequence[str] | None = "0520_tokens_and_throttles"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
