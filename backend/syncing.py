@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -195,6 +196,14 @@ STATUS_POINTS: Mapping[str, str] = {
 }
 
 
+def sync_event_id(actor: SyncActor, mutation_id: uuid.UUID) -> str:
+    """Return the event id of a status move: the mutation id, qualified by who pushed it.
+
+    Mutation ids are unique per principal only; another device reusing one gets its own event.
+    """
+    return f"{mutation_id}.{hashlib.sha256(actor.name.encode()).hexdigest()[:16]}"
+
+
 def _update_work_order(
     session: Any,
     actor: SyncActor,
@@ -205,7 +214,7 @@ def _update_work_order(
 ) -> None:
     """Apply a crew's pushed order change: a status move is recorded as its timing point.
 
-    The point goes through `record_timing_event` (source `sync`, the mutation id as the event
+    The point goes through `record_timing_event` (source `sync`, `sync_event_id` as the event
     id, the skew-corrected device time), so the dispatch state machine, SLA timeline,
     idempotency and recall checks decide; a refusal rejects the whole mutation.
     """
@@ -226,7 +235,7 @@ def _update_work_order(
                 point=point,
                 occurred_at=occurred,
                 source="sync",
-                event_id=str(mutation_id),
+                event_id=sync_event_id(actor, mutation_id),
             )
         except Problem as exc:
             raise _rejection(exc) from exc

@@ -19,3 +19,13 @@ def test_models_match_migrations(backend):
         )
         diff = compare_metadata(context, metadatas)
     assert diff == [], diff
+
+
+def test_the_revision_chain_has_one_head():
+    """Two helpers' revisions on the same parent would leave `upgrade head` ambiguous."""
+    from pathlib import Path
+
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(Path(__file__).resolve().parents[1] / "migrations"))
+    assert len(script.get_heads()) == 1, script.get_heads()

@@ -337,3 +337,18 @@ def test_crew_members_pull_only_their_own_crews_records(committed_db, make_clien
     assert order_id not in other.server_copy("work_order")
     assert record not in other.server_copy("inspection")
     assert record in station.server_copy("inspection")  # the station's inspector sees it
+
+
+def test_two_handhelds_reusing_a_mutation_id_each_move_the_order(committed_db, http):
+    """Mutation ids are unique per device only: the second device's step is its own event."""
+    order_id = _dispatched_order(committed_db, minutes_ago=20)
+    accept = mutation("work_order", "update", {"status": "accepted"}, record_id=order_id, base=1,
+                      occurred_at=datetime.now(UTC) - timedelta(minutes=10))  # fmt: skip
+    [first] = _push(http, "H-1001", accept)["verdicts"]
+    assert first["verdict"] == "applied", first
+    depart = {**mutation("work_order", "update", {"status": "en_route"}, record_id=order_id,
+                        base=first["version"]), "mutation_id": accept["mutation_id"]}  # fmt: skip
+    [second] = _push(http, "H-1001-B", depart)["verdicts"]
+    assert second["verdict"] == "applied", second
+    points = _points(committed_db, order_id)
+    assert {"F", "G"} <= set(points) and points["F"].id != points["G"].id
