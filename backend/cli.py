@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_smorest.spec import openapi_cli
 
 from backend.config import ROOT, Config
 from backend.db import is_sqlite
@@ -20,9 +21,25 @@ def _create_app() -> Flask:
     return create_app(Config())
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+class FieldlineGroup(FlaskGroup):
+    """Lists its commands without building the app: `fieldline --help` writes nothing.
+
+    Flask's group loads the app to list `app.cli` commands, and building it creates
+    `var/secret_key`; every command the app would add is registered here instead, so the app
+    is built only by a command that needs it.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return sorted(click.Group.list_commands(self, ctx))
+
+
+@click.group(cls=FieldlineGroup, create_app=_create_app, add_default_commands=True)
 def main() -> None:
     """Fieldline: field service for utilities."""
+
+
+main.add_command(openapi_cli)  # flask-smorest's `openapi write|print`, found without the app
 
 
 @main.group()

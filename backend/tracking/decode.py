@@ -24,6 +24,8 @@ _MAX_ID_LEN: Final = 128
 _MAX_REASON_LEN: Final = 500
 # Traccar's OsmAnd decoder reads a timestamp below 2**31 - 1 as seconds, above it as ms.
 _OSMAND_MS_THRESHOLD: Final = 2**31 - 1
+# Traccar Client's alternative timestamp form (no zone): read as UTC.
+_TRACCAR_LOCAL = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,9})?", re.ASCII)
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
     r"(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
@@ -458,6 +460,9 @@ def _timestamp(value: object, key: str) -> datetime:
 
 
 def _osmand_timestamp(raw: str) -> datetime:
+    if _TRACCAR_LOCAL.fullmatch(raw):
+        # Traccar's own form `yyyy-MM-dd HH:mm:ss`, zone-less: UTC, as Traccar servers run.
+        return _timestamp(raw.replace(" ", "T") + "Z", "timestamp")
     if not _DECIMAL.fullmatch(raw):
         return _timestamp(raw, "timestamp")
     number = float(raw)

@@ -178,11 +178,13 @@ def _device_credentials() -> tuple[str, str]:
     auth = request.authorization
     if auth is not None and auth.username and auth.password:
         return auth.username, auth.password
-    identifier = request.args.get("id") or request.args.get("deviceid")
+    # OsmAnd and Traccar Client send the fields in the query or as a form-encoded body.
+    fields = {**request.args.to_dict(), **request.form.to_dict()}
+    identifier = fields.get("id") or fields.get("deviceid")
     if identifier is None and request.is_json:
         body = request.get_json(silent=True)
         identifier = body.get("device_id") if isinstance(body, dict) else None
-    secret = request.args.get("key") or request.form.get("key")
+    secret = fields.get("key")
     if not identifier or not secret:
         raise Unauthorized("Send the device identifier and secret (Basic auth or `key`).")
     return identifier, secret
