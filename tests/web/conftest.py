@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from werkzeug.serving import make_server
 from backend.app import create_app
 from backend.config import ROOT, TestConfig
 from backend.dispatch.escalation import EscalationPolicy, run_worker
+from backend.live.http import EXTENSION as LIVE_HUB
 from backend.tracking.ingest import IngestSettings, IngestWorker
 from backend.tracking.simulator import Simulator, SimulatorSettings
 from tests.conftest import BackendRun, _spatialite_run
@@ -125,6 +127,11 @@ def stack() -> Iterator[Stack]:
         worker.stop()
         for thread in threads:
             thread.join(timeout=10)
+        # The live hub's thread ends with its last subscriber; the database goes after it.
+        live = app.extensions.get(LIVE_HUB)
+        deadline = time.monotonic() + 15
+        while live is not None and live.subscriber_count() and time.monotonic() < deadline:
+            time.sleep(0.1)
         run.close()
 
 
