@@ -11,6 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from backend import (
     http_security,
+    inputs,
     models,  # noqa: F401 - register every table before the app is used
     syncing,
     unit_of_work,
@@ -67,6 +68,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     """Build an app for a configuration; tests pass their own database."""
     config = config or Config()
     app = Flask(__name__)
+    inputs.init_app(app)  # before any route: the JSON provider and NUL-free path segments
     app.url_map.converters["int"] = DatabaseIdConverter
     app.config.from_mapping(config.as_flask())
     app.config["API_SPEC_OPTIONS"] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date, datetime
 from typing import Any
 
 from flask_smorest import Page
@@ -11,7 +12,61 @@ from geoalchemy2.shape import to_shape
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import Select, func, select
 
+from backend.errors import BadRequest
 from backend.unit_of_work import request_session
+from sync.wire import TIME_MESSAGE, ascii_int, time_in_bounds
+
+
+def query_int(raw: str | None, *, name: str, default: int, maximum: int = 2**31 - 1) -> int:
+    """Parse a query parameter as a non-negative ASCII integer; anything else is a 400.
+
+    `str.isdigit()` lets "²" through to `int()` (a 500); every query or header integer that a
+    view reads itself goes through here or `header_int`.
+    """
+    if raw is None:
+        return default
+    value = ascii_int(raw, maximum=maximum)
+    if value is None:
+        raise BadRequest(f"{name} must be a whole number between 0 and {maximum} (ASCII digits).")
+    return value
+
+
+def header_int(raw: str | None, *, name: str, maximum: int = 2**63 - 1) -> int | None:
+    """Parse a header as a non-negative ASCII integer (None when absent); anything else is a 400."""
+    if raw is None:
+        return None
+    value = ascii_int(raw.strip(), maximum=maximum)
+    if value is None:
+        raise BadRequest(f"The {name} header must be a whole number between 0 and {maximum}.")
+    return value
+
+
+class Timestamp(fields.AwareDateTime):
+    """An ISO 8601 date-time with an offset, between the years 1900 and 2200.
+
+    The one date-time field of the API: the bounds are checked before anything converts it to
+    UTC or adds a window to it (year 1 at +01:00 overflows on conversion).
+    """
+
+    default_error_messages = {"bounds": TIME_MESSAGE}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        moment: datetime = super()._deserialize(value, attr, data, **kwargs)
+        if not time_in_bounds(moment):
+            raise self.make_error("bounds")
+        return moment
+
+
+class Day(fields.Date):
+    """An ISO 8601 calendar day between the years 1900 and 2200."""
+
+    default_error_messages = {"bounds": TIME_MESSAGE}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> date:
+        day: date = super()._deserialize(value, attr, data, **kwargs)
+        if not time_in_bounds(day):
+            raise self.make_error("bounds")
+        return day
 
 
 class DbInteger(fields.Integer):

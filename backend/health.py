@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from flask import Response, current_app, jsonify
-from flask_smorest import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.inputs import Blueprint
 from backend.unit_of_work import database
 
 blp = Blueprint("health", __name__, description="Health checks")

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt
-from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,6 +35,7 @@ from backend.auth.schemas import (
 )
 from backend.common import SelectPage
 from backend.errors import Unauthorized
+from backend.inputs import Blueprint
 from backend.unit_of_work import database, request_session
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Authentication and users")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from backend.auth.models import DeviceKind, Role
-from backend.common import DbInteger
+from backend.common import DbInteger, Timestamp
 
 ROLES = [r.value for r in Role]
 
@@ -40,7 +40,7 @@ class UserReadSchema(Schema):
     department_id = DbInteger()
     phone = fields.String(allow_none=True)
     active = fields.Boolean()
-    created_at = fields.DateTime()
+    created_at = Timestamp()
 
 
 class UserCreateSchema(Schema):
@@ -118,7 +118,7 @@ class DeviceReadSchema(Schema):
     crew_id = DbInteger(allow_none=True)
     vehicle_id = DbInteger(allow_none=True)
     active = fields.Boolean()
-    last_seen_at = fields.DateTime(allow_none=True)
+    last_seen_at = Timestamp(allow_none=True)
 
 
 class DeviceCreatedSchema(DeviceReadSchema):
@@ -131,7 +131,7 @@ class AuditEntrySchema(Schema):
     """One audit log row."""
 
     id = fields.Integer()
-    at = fields.DateTime()
+    at = Timestamp()
     actor = fields.String()
     action = fields.String()
     entity = fields.String()

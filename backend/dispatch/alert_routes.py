@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
-from flask_smorest import Blueprint
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import SelectPage
+from backend.common import SelectPage, header_int
 from backend.dispatch import escalation
 from backend.dispatch.models import Alert
 from backend.dispatch.schemas import AlertFilterSchema, AlertSchema, StreamArgsSchema
+from backend.inputs import Blueprint
 from backend.live import backlog
 from backend.live.events import EventType, LiveEvent
 from backend.live.http import event_stream
@@ -47,8 +47,8 @@ def acknowledge(alert_id: int) -> Alert:
 @blp.response(200, description="text/event-stream of `alert` events")
 def stream(args: dict[str, Any]) -> Response:
     """Stream new alerts live (SSE); resumes after `Last-Event-ID` or `?after=`."""
-    last = request.headers.get("Last-Event-ID", "")
-    after = int(last) if last.isascii() and last.isdigit() else args["after"]
+    last = header_int(request.headers.get("Last-Event-ID"), name="Last-Event-ID", maximum=2**31 - 1)
+    after = last if last is not None else args["after"]
     session = request_session()
 
     def catch_up(departments: frozenset[int]) -> list[LiveEvent]:

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
@@ -43,6 +42,7 @@ from backend.dispatch.schemas import (
     WorkOrderCreateSchema,
     WorkOrderReadSchema,
 )
+from backend.inputs import Blueprint
 from backend.unit_of_work import request_session
 
 blp = Blueprint("dispatch", __name__, url_prefix="/api/v1", description="Repair work orders")

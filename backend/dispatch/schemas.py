@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from backend.common import DbInteger, PointField
+from backend.common import DbInteger, PointField, Timestamp
 from backend.dispatch.sla import EventSource
 from backend.org.models import Specialty
 
@@ -32,10 +32,10 @@ class WorkOrderCreateSchema(Schema):
     specialty = fields.String(required=True, validate=validate.OneOf(SPECIALTIES))
     voltage_level = fields.String(load_default=None, validate=validate.Length(max=16))
     description = fields.String(load_default=None, validate=validate.Length(max=4000))
-    hung_up_at = fields.AwareDateTime(required=True, metadata={"description": "Point A"})
+    hung_up_at = Timestamp(required=True, metadata={"description": "Point A"})
     call_center_id = DbInteger(load_default=None, strict=True)
     repair_center_id = DbInteger(load_default=None, strict=True)
-    issued_at = fields.AwareDateTime(load_default=None, metadata={"description": "Point B"})
+    issued_at = Timestamp(load_default=None, metadata={"description": "Point B"})
 
 
 class WorkOrderReadSchema(Schema):
@@ -67,9 +67,9 @@ class WorkOrderReadSchema(Schema):
     dispatch_round = fields.Integer()
     follow_up_result = fields.String(allow_none=True)
     follow_up_satisfied = fields.Boolean(allow_none=True)
-    created_at = fields.AwareDateTime()
-    updated_at = fields.AwareDateTime()
-    closed_at = fields.AwareDateTime(allow_none=True)
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    closed_at = Timestamp(allow_none=True)
     version = fields.Integer()
 
 
@@ -88,7 +88,7 @@ class IssueSchema(Schema):
     """Issue to a repair center."""
 
     repair_center_id = DbInteger(required=True, strict=True)
-    issued_at = fields.AwareDateTime(load_default=None)
+    issued_at = Timestamp(load_default=None)
 
 
 class RepairCenterSchema(Schema):
@@ -125,7 +125,7 @@ class TimingEventCreateSchema(Schema):
 
     event_id = fields.String(load_default=None, validate=validate.Length(1, 64))
     point = fields.String(required=True, validate=validate.OneOf(CREW_POINTS))
-    occurred_at = fields.AwareDateTime(required=True)
+    occurred_at = Timestamp(required=True)
     source = fields.String(
         load_default=EventSource.MANUAL.value,
         validate=validate.OneOf([s.value for s in EventSource]),
@@ -139,9 +139,9 @@ class TimingEventReadSchema(Schema):
     id = fields.UUID()
     event_id = fields.String()
     point = fields.String()
-    occurred_at = fields.AwareDateTime()
-    recorded_at = fields.AwareDateTime()
-    device_time = fields.AwareDateTime(allow_none=True)
+    occurred_at = Timestamp()
+    recorded_at = Timestamp()
+    device_time = Timestamp(allow_none=True)
     source = fields.String()
     actor = fields.String()
     dispatch_round = fields.Integer()
@@ -156,8 +156,8 @@ class SegmentSchema(Schema):
 
     segment = fields.String()
     status = fields.String()
-    started_at = fields.AwareDateTime(allow_none=True)
-    ended_at = fields.AwareDateTime(allow_none=True)
+    started_at = Timestamp(allow_none=True)
+    ended_at = Timestamp(allow_none=True)
     duration_s = fields.Float(allow_none=True)
     limit_s = fields.Float()
     percent_used = fields.Float(allow_none=True)
@@ -173,7 +173,7 @@ class TimelineSchema(Schema):
 
     order_id = fields.UUID()
     same_site = fields.Boolean()
-    points = fields.Dict(keys=fields.String(), values=fields.AwareDateTime(allow_none=True))
+    points = fields.Dict(keys=fields.String(), values=Timestamp(allow_none=True))
     segments = fields.List(fields.Nested(SegmentSchema))
     total = fields.Nested(SegmentSchema)
     breaches = fields.List(fields.Dict())
@@ -188,9 +188,9 @@ class FaultRecordSchema(Schema):
     actions_taken = fields.String(load_default=None, validate=validate.Length(max=4000))
     equipment = fields.String(load_default=None, validate=validate.Length(max=200))
     materials = fields.List(fields.String(validate=validate.Length(1, 200)), load_default=list)
-    restored_at = fields.AwareDateTime(load_default=None)
+    restored_at = Timestamp(load_default=None)
     filled_by = fields.String(dump_only=True)
-    filled_at = fields.AwareDateTime(dump_only=True)
+    filled_at = Timestamp(dump_only=True)
     version = fields.Integer(dump_only=True)
 
 
@@ -246,7 +246,9 @@ class CrewStatusSchema(Schema):
     crew_id = DbInteger()
     available = fields.Boolean()
     reason = fields.String(allow_none=True)
-    since = fields.AwareDateTime()
+    since = Timestamp(
+        allow_none=True, metadata={"description": "null until the crew first reports"}
+    )
     changed_by = fields.String()
 
 
@@ -261,9 +263,9 @@ class AlertSchema(Schema):
     department_id = DbInteger()
     phones = fields.List(fields.String())
     message = fields.String()
-    due_at = fields.AwareDateTime()
-    created_at = fields.AwareDateTime()
-    acknowledged_at = fields.AwareDateTime(allow_none=True)
+    due_at = Timestamp()
+    created_at = Timestamp()
+    acknowledged_at = Timestamp(allow_none=True)
     acknowledged_by = fields.String(allow_none=True)
 
 

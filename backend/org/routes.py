@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.common import SelectPage
+from backend.inputs import Blueprint
 from backend.org import service
 from backend.org.models import Crew, Department, Vehicle
 from backend.org.schemas import (

@@ -155,8 +155,8 @@ def update_vehicle(
 ) -> Vehicle:
     """Change a vehicle's crew, specialty, terminal or reporting interval."""
     vehicle = load_in_scope(session, actor, Vehicle, vehicle_id, action=Action.VEHICLE_MANAGE)
-    if data.get("terminal_id") == vehicle.terminal_id:
-        data.pop("terminal_id")
+    if "terminal_id" in data and data["terminal_id"] == vehicle.terminal_id:
+        del data["terminal_id"]  # refitting the same terminal is not a conflict with itself
     _check_vehicle_refs(session, actor, data)
     for key, value in data.items():
         setattr(vehicle, key, value)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app
-from flask_smorest import Blueprint
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.errors import Unprocessable
+from backend.inputs import Blueprint
 from backend.reports import export, service
 from backend.reports.schemas import DaySchema, PeriodSchema
 from backend.unit_of_work import request_session

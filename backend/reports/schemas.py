@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from backend.common import Day, Timestamp
+
 FORMATS = ["json", "csv", "xlsx"]
 # Reports slice their window by the hour; a year is the longest a dispatcher asks for.
 MAX_WINDOW = timedelta(days=366)
@@ -21,8 +23,8 @@ class ExportSchema(Schema):
 class PeriodSchema(ExportSchema):
     """A reporting window [from, to)."""
 
-    from_ = fields.AwareDateTime(required=True, data_key="from")
-    to = fields.AwareDateTime(required=True)
+    from_ = Timestamp(required=True, data_key="from")
+    to = Timestamp(required=True)
 
     @validates_schema
     def _ordered(self, data: dict[str, object], **kwargs: object) -> None:
@@ -35,4 +37,4 @@ class PeriodSchema(ExportSchema):
 class DaySchema(ExportSchema):
     """A calendar day in the display time zone."""
 
-    day = fields.Date(required=True)
+    day = Day(required=True)

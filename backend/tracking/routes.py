@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from backend.auth import issuing
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
+from backend.common import Timestamp, header_int
 from backend.errors import Unauthorized, Unprocessable
+from backend.inputs import Blueprint
 from backend.live import backlog
 from backend.live.events import EventType, LiveEvent
 from backend.live.http import event_stream
@@ -44,8 +45,8 @@ class DatumArgs(Schema):
 class TrackArgs(DatumArgs):
     """The time window of a track (default: the last hour)."""
 
-    since = fields.AwareDateTime(load_default=None)
-    until = fields.AwareDateTime(load_default=None)
+    since = Timestamp(load_default=None)
+    until = Timestamp(load_default=None)
 
 
 class NearestArgs(Schema):
@@ -108,8 +109,8 @@ def live_feed(args: dict[str, Any]) -> Response:
     Resumes order events after `Last-Event-ID` (the `id` of the last `order`/`order_event`).
     """
     session, actor = request_session(), current_actor()
-    last = request.headers.get("Last-Event-ID", "")
-    resume_after = int(last) if last.isascii() and last.isdigit() else None
+    last = request.headers.get("Last-Event-ID")
+    resume_after = header_int(last, name="Last-Event-ID", maximum=2**63 - 1)
 
     def catch_up(departments: frozenset[int]) -> list[LiveEvent]:
         found = backlog.positions(session, departments)

@@ -21,6 +21,7 @@ from sync.http import authenticate, blob_storage, context, render_sync_error, ty
 from sync.registry import registry
 from sync.schemas import BlobSchema, BlobUploadQuerySchema
 from sync.store import SyncError
+from sync.wire import ascii_int
 
 blp = Blueprint(
     "blobs",
@@ -63,15 +64,17 @@ def _chunk(offset: int | None, total: int | None) -> blobs.Chunk:
     data = request.get_data(cache=False)
     header = request.headers.get("Content-Range")
     if header:
-        parts = header.replace("bytes ", "").replace("/", "-").split("-")
-        if len(parts) != 3 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+        span, _, size_text = header.strip().removeprefix("bytes ").partition("/")
+        first_text, _, last_text = span.partition("-")
+        parts = [ascii_int(p.strip()) for p in (first_text, last_text, size_text)]
+        if None in parts:
             raise SyncError(
                 400,
                 "bad-request",
                 "Bad Content-Range",
                 "use Content-Range: bytes <first>-<last>/<total>",
             )
-        first, last, size = (int(p) for p in parts)
+        first, last, size = (p or 0 for p in parts)  # all present: checked above
         if last - first + 1 != len(data):
             raise SyncError(
                 400,

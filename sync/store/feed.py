@@ -13,6 +13,7 @@ from sync.registry import EntityAdapter, Registry, SyncActor
 from sync.store.errors import SyncError
 from sync.store.records import record_fields, record_scope
 from sync.store.tables import BlobRecord
+from sync.wire import ascii_int
 
 MAX_PULL_LIMIT = 1000
 
@@ -33,15 +34,12 @@ class Cursor:
         """Parse a wire cursor; None or empty starts from the beginning."""
         if not text:
             return cls()
-        parts = text.split(".")
-        valid = (
-            len(parts) == 3
-            and parts[0] == "v1"
-            and all(p.isascii() and p.isdigit() for p in parts[1:])
-        )
-        if not valid or any(int(p) >= 2**63 for p in parts[1:]):
-            raise SyncError(400, "sync-bad-cursor", "Invalid cursor", f"cursor {text!r} is invalid")
-        return cls(int(parts[1]), int(parts[2]))
+        version, _, rest = text.partition(".")
+        txid_text, _, id_text = rest.partition(".")
+        txid, row = ascii_int(txid_text), ascii_int(id_text)
+        if version != "v1" or txid is None or row is None:
+            raise SyncError(400, "sync-bad-cursor", "Invalid cursor", "the cursor is invalid")
+        return cls(txid, row)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""Reading request input safely: bounded JSON, storable text, one arguments parser for the API.
+
+Every blueprint of the API is a `backend.inputs.Blueprint`: its `@blp.arguments` (and pagination)
+read JSON through the app's JSON provider, whose depth limit turns a body nested 1000 deep into a
+400 instead of a RecursionError, and refuse NUL characters and unpaired surrogates in any field
+(value or key, at any depth) with a 422 naming it, before the schema or the database sees them.
+Views that read `request` themselves use `request.get_json()` (same provider) and the helpers of
+`backend.common` (`query_int`, `header_int`).
+
+Arguments are parsed inside the view's `requires(...)` wrapper, so an anonymous caller gets 401
+before any of this runs (tests/test_hostile_input.py holds every operation to that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import flask_smorest
+from flask import Flask, current_app
+from flask.json.provider import DefaultJSONProvider
+from marshmallow import Schema
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.routing import PathConverter, UnicodeConverter
+
+from backend.errors import BadRequest, Unprocessable
+from sync.wire import TEXT_MESSAGE, json_depth, unstorable_paths
+
+# Deeper than any document of the API (sync mutations nest 4 levels), far below the
+# interpreter's recursion limit that marshmallow and the JSON decoder would otherwise hit.
+MAX_JSON_DEPTH = 32
+
+
+class TooDeep(BadRequest):
+    """The JSON body nests arrays/objects deeper than MAX_JSON_DEPTH."""
+
+    title = "Body nested too deeply"
+
+
+def _too_deep() -> TooDeep:
+    return TooDeep(f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep.")
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider with a nesting limit on everything it decodes."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise _too_deep() from None
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise _too_deep()
+        return value
+
+
+def text_problem(paths: Iterable[tuple[str, ...]], location: str) -> Unprocessable | None:
+    """Return a 422 naming every field whose text cannot be stored, or None if all can."""
+    errors = [
+        {"field": ".".join(path) or "_", "in": location, "messages": [TEXT_MESSAGE]}
+        for path in sorted(set(paths))
+    ]
+    if not errors:
+        return None
+    return Unprocessable("The request did not pass validation; see errors.", errors=errors)
+
+
+def check_text(value: object, location: str) -> None:
+    """Raise a 422 if any string in a decoded JSON value, a query or a form is not storable."""
+    if hasattr(value, "lists"):  # a werkzeug MultiDict: each key with its value(s)
+        value = {key: vs[0] if len(vs) == 1 else vs for key, vs in value.lists()}
+    problem = text_problem(unstorable_paths(value), location)
+    if problem is not None:
+        raise problem
+
+
+class Parser(FlaskParser):  # type: ignore[misc]
+    """webargs' Flask parser: JSON through the app's provider, unstorable text refused."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            return core.missing
+        return current_app.json.loads(req.get_data(cache=True))
+
+    def _load_location_data(self, *, schema: Schema, req: Any, location: str) -> Any:
+        data = super()._load_location_data(schema=schema, req=req, location=location)
+        if location == "headers":  # only the headers the schema declares are read
+            declared = [field.data_key or name for name, field in schema.fields.items()]
+            check_text({name: data.get(name, "") for name in declared}, location)
+        elif data is not core.missing:
+            check_text(data, location)
+        return data
+
+
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+    """The API's blueprint: arguments and pagination read through `Parser`."""
+
+    ARGUMENTS_PARSER = Parser()
+    PAGINATION_ARGUMENTS_PARSER = Parser()
+
+
+class TextConverter(UnicodeConverter):
+    """The default path segment, refusing NUL: such a URL names nothing (404), never a query."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\x00]")
+
+
+class TextPathConverter(PathConverter):
+    """`<path:...>` without NUL."""
+
+    regex = "[^\x00]+?"
+
+
+def init_app(app: Flask) -> None:
+    """Install the JSON provider and the NUL-free path converters."""
+    app.json_provider_class = JSONProvider
+    app.json = JSONProvider(app)
+    app.url_map.converters["default"] = TextConverter
+    app.url_map.converters["string"] = TextConverter
+    app.url_map.converters["path"] = TextPathConverter
