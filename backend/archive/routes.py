@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend.archive import meters as meter_service
 from backend.archive import service, versions
@@ -34,6 +33,7 @@ from backend.archive.views import customer_view, meter_view, premise_view, versi
 from backend.auth.guard import current_actor, requires
 from backend.common import SelectPage
 from backend.errors import Conflict, NotFound
+from backend.inputs import Blueprint
 from backend.unit_of_work import database, request_session
 
 blp = Blueprint(

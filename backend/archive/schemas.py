@@ -12,7 +12,7 @@ from backend.archive.vocab import (
     ReadingMethod,
     Source,
 )
-from backend.common import DbInteger, PointField
+from backend.common import Day, DbInteger, PointField, Timestamp
 
 PHONE = validate.Regexp(r"^\+?[0-9 ()-]{3,32}$", error="Not a phone number.")
 ACCOUNT = validate.Regexp(r"^[A-Za-z0-9-]{1,32}$", error="1-32 letters, digits or dashes.")
@@ -58,8 +58,8 @@ class CustomerCreateSchema(Schema):
         fields.Nested(ContactSchema), load_default=list, validate=validate.Length(max=20)
     )
     contract_number = fields.String(load_default=None, validate=validate.Length(max=64))
-    contract_signed_on = fields.Date(load_default=None, allow_none=True)
-    contract_expires_on = fields.Date(load_default=None, allow_none=True)
+    contract_signed_on = Day(load_default=None, allow_none=True)
+    contract_expires_on = Day(load_default=None, allow_none=True)
     supply_scheme = fields.String(load_default=None, validate=validate.Length(max=4000))
     premises = fields.List(
         fields.Nested(PremiseCreateSchema), load_default=list, validate=validate.Length(max=50)
@@ -88,8 +88,8 @@ class CustomerChangeSchema(ChangeSchema):
     department_id = DbInteger(strict=True)
     contacts = fields.List(fields.Nested(ContactSchema), validate=validate.Length(max=20))
     contract_number = fields.String(allow_none=True, validate=validate.Length(max=64))
-    contract_signed_on = fields.Date(allow_none=True)
-    contract_expires_on = fields.Date(allow_none=True)
+    contract_signed_on = Day(allow_none=True)
+    contract_expires_on = Day(allow_none=True)
     supply_scheme = fields.String(allow_none=True, validate=validate.Length(max=4000))
 
 
@@ -135,8 +135,8 @@ class MeterCreateSchema(Schema):
     reading_method = fields.String(
         required=True, validate=validate.OneOf([m.value for m in ReadingMethod])
     )
-    installed_on = fields.Date(required=True)
-    calibrated_on = fields.Date(load_default=None, allow_none=True)
+    installed_on = Day(required=True)
+    calibrated_on = Day(load_default=None, allow_none=True)
     seals = _seals(load_default=list)
     faults = _faults(load_default=list)
     reason = fields.String(load_default=None, validate=validate.Length(1, 500))
@@ -148,8 +148,8 @@ class MeterChangeSchema(ChangeSchema):
     meter_type = fields.String(validate=validate.Length(1, 32))
     multiplier = fields.Float(validate=validate.Range(0.001, 100_000), allow_nan=False)
     reading_method = fields.String(validate=validate.OneOf([m.value for m in ReadingMethod]))
-    installed_on = fields.Date()
-    calibrated_on = fields.Date(allow_none=True)
+    installed_on = Day()
+    calibrated_on = Day(allow_none=True)
     seals = _seals()
     faults = _faults()
     status = fields.String(validate=validate.OneOf(["in_service", "removed"]))
@@ -289,6 +289,6 @@ class ReadingSchema(Schema):
     id = fields.UUID()
     value = fields.Float()
     reading_kind = fields.String()
-    read_at = fields.DateTime()
+    read_at = Timestamp()
     created_by = fields.String()
     photo_sha256 = fields.String(allow_none=True)
