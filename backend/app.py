@@ -87,6 +87,9 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     http_security.init_app(app)
     syncing.init_app(app)
     api = FieldlineApi(app)
+    for blueprint in (sync_blp, blobs_blp):  # after their authentication hook
+        if inputs.decode_json_body not in blueprint.before_request_funcs.get(None, []):
+            blueprint.before_request(inputs.decode_json_body)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(assets)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import flask_smorest
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema
 from webargs import core
@@ -112,6 +112,17 @@ class TextPathConverter(PathConverter):
     """`<path:...>` without NUL."""
 
     regex = "[^\x00]+?"
+
+
+def decode_json_body() -> None:
+    """Decode a JSON body through the provider now, so a too-deep one is a 400 (a hook).
+
+    For blueprints that cannot be a `backend.inputs.Blueprint` (sync/ never imports backend)
+    and authenticate in their own `before_request`: this hook runs after that one, so webargs'
+    own decoder only ever sees bodies within the depth limit. Invalid JSON is left to webargs.
+    """
+    if request.is_json:
+        request.get_json(silent=True)
 
 
 def init_app(app: Flask) -> None:
