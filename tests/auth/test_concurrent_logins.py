@@ -63,6 +63,11 @@ def clear_throttles(backend: BackendRun, keys: list[str]) -> None:
             {"identifier": "H-2001", "secret": "guess"},
             ["device:H-2001|127.0.0.1", "address:127.0.0.1"],
         ),
+        (  # OsmAnd's `key` is the device secret too
+            "/api/v1/tracking/osmand?id=T-4001&key=guess&lat=30.2&lon=120.1&timestamp=1",
+            {},
+            ["device:T-4001|127.0.0.1", "address:127.0.0.1"],
+        ),
     ],
 )
 def test_concurrent_wrong_secrets_are_checked_at_most_limit_times(
