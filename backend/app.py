@@ -80,6 +80,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
         },
     }
     logging.basicConfig(level=logging.INFO)
+    app.extensions["fieldline.config"] = config  # workers and commands read settings here
     database = database or Database(config.DATABASE_URL)
     unit_of_work.init_app(app, database)
     live.init_app(app, database, config)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -105,18 +105,20 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
 
     from backend.app import create_app
     from backend.broker import EmbeddedBroker
+    from backend.dispatch.escalation import escalation_worker
     from backend.runtime import start_background_workers
     from backend.serving import RedactingRequestHandler
+    from backend.tracking.runtime import ingest_worker, simulator_worker
 
+    config = Config()
     if not no_broker:
         broker = EmbeddedBroker(port=broker_port).start()
-        os.environ["MQTT_URL"] = broker.url
-        os.environ.setdefault("MQTT_VERSION", "4")  # amqtt speaks MQTT 3.1.1 only
+        # amqtt speaks MQTT 3.1.1 only.
+        config = replace(config, MQTT_URL=broker.url, MQTT_VERSION=config.MQTT_VERSION or 4)
     if simulate:
-        os.environ["FIELDLINE_SIMULATE"] = str(simulate)
-    config = Config()
+        config = replace(config, SIMULATE=simulate)
     app = create_app(config)
-    start_background_workers(app)
+    start_background_workers(app, config, [escalation_worker, ingest_worker, simulator_worker])
     click.echo(f"Fieldline API      http://{host}:{port}/api/v1")
     click.echo(f"Dispatcher console http://{host}:{port}/")
     click.echo(f"API explorer       http://{host}:{port}/api/docs")
@@ -140,9 +142,11 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
 @with_appcontext
 def worker(interval: float, once: bool) -> None:
     """Run the acceptance-escalation worker (derives due alerts from the database each tick)."""
-    from backend.dispatch.escalation import run_worker
+    from backend.dispatch.escalation import EscalationPolicy, run_worker
 
-    raised = run_worker(current_app.extensions["fieldline.db"], interval=interval, once=once)
+    policy = EscalationPolicy.from_config(current_app.extensions["fieldline.config"])
+    database = current_app.extensions["fieldline.db"]
+    raised = run_worker(database, interval=interval, once=once, policy=policy)
     click.echo(f"escalation worker stopped; {raised} alerts raised")
 
 

@@ -15,6 +15,10 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _optional(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
 def _secret_key() -> str:
     """SECRET_KEY from the environment, else a random key kept under var/ for the demo stack."""
     if os.environ.get("SECRET_KEY"):
@@ -103,6 +107,36 @@ class Config:
     INGEST_DEAD_LETTER_DAYS: float = field(
         default_factory=lambda: float(_env("INGEST_DEAD_LETTER_DAYS", "7"))
     )
+    # Ingest worker: fixed MQTT client id (persistent session), shared subscription group,
+    # batch size, broker login, protocol (5; 4 = 3.1.1 for the embedded amqtt broker, which
+    # `fieldline serve` picks when this is unset).
+    INGEST_CLIENT_ID: str | None = field(default_factory=lambda: _optional("INGEST_CLIENT_ID"))
+    INGEST_SHARED_GROUP: str | None = field(
+        default_factory=lambda: _optional("INGEST_SHARED_GROUP")
+    )
+    INGEST_BATCH_SIZE: int = field(default_factory=lambda: int(_env("INGEST_BATCH_SIZE", "500")))
+    MQTT_USERNAME: str | None = field(default_factory=lambda: _optional("MQTT_USERNAME"))
+    MQTT_PASSWORD: str | None = field(default_factory=lambda: _optional("MQTT_PASSWORD"))
+    MQTT_VERSION: int | None = field(
+        default_factory=lambda: int(v) if (v := _optional("MQTT_VERSION")) else None
+    )
+    POSITIONS_RETENTION_MONTHS: int = field(
+        default_factory=lambda: int(_env("POSITIONS_RETENTION_MONTHS", "13"))
+    )
+    # Acceptance escalation: first alert after this long, the supervisors after a further while.
+    ESCALATION_ACCEPT_MINUTES: float = field(
+        default_factory=lambda: float(_env("ESCALATION_ACCEPT_MINUTES", "4"))
+    )
+    ESCALATION_FURTHER_MINUTES: float = field(
+        default_factory=lambda: float(_env("ESCALATION_FURTHER_MINUTES", "4"))
+    )
+    ALERT_WEBHOOK_URL: str | None = field(default_factory=lambda: _optional("ALERT_WEBHOOK_URL"))
+    # `fieldline serve`: demo vehicles to simulate (0: none) and their broker password.
+    SIMULATE: int = field(default_factory=lambda: int(_env("FIELDLINE_SIMULATE", "0") or 0))
+    SIMULATOR_MQTT_PASSWORD: str | None = field(
+        default_factory=lambda: _optional("SIMULATOR_MQTT_PASSWORD")
+    )
+    LOG_LEVEL: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     TESTING: bool = False
 
     # flask-smorest / OpenAPI

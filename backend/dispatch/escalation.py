@@ -14,7 +14,6 @@ exactly-once across restarts and concurrent workers.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend import runtime
 from backend.auth.actor import Actor, scope_filter
 from backend.auth.policy import Action, authorize, load_in_scope
+from backend.config import Config
 from backend.db import Database, utcnow
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
 from backend.dispatch.states import AWAITING_CENTER, AWAITING_CREW
@@ -42,13 +41,16 @@ class EscalationPolicy:
 
     accept_within: timedelta = timedelta(minutes=4)
     escalate_after: timedelta = timedelta(minutes=4)
+    # Also POST each alert here (ALERT_WEBHOOK_URL); None: MQTT delivery only.
+    webhook_url: str | None = None
 
     @classmethod
-    def from_env(cls) -> EscalationPolicy:
-        """Read ESCALATION_ACCEPT_MINUTES / ESCALATION_FURTHER_MINUTES (default 4 and 4)."""
+    def from_config(cls, config: Config) -> EscalationPolicy:
+        """Read ESCALATION_ACCEPT_MINUTES / _FURTHER_MINUTES and ALERT_WEBHOOK_URL."""
         return cls(
-            timedelta(minutes=float(os.environ.get("ESCALATION_ACCEPT_MINUTES", "4"))),
-            timedelta(minutes=float(os.environ.get("ESCALATION_FURTHER_MINUTES", "4"))),
+            timedelta(minutes=config.ESCALATION_ACCEPT_MINUTES),
+            timedelta(minutes=config.ESCALATION_FURTHER_MINUTES),
+            config.ALERT_WEBHOOK_URL,
         )
 
 
@@ -168,7 +170,7 @@ def tick(
             with session.begin_nested():
                 session.add(alert)
                 session.flush()
-                queue_delivery(session, alert)
+                queue_delivery(session, alert, (policy or EscalationPolicy()).webhook_url)
         except IntegrityError:  # another worker inserted it first: exactly once still holds
             continue
         inserted.append(alert)
@@ -176,8 +178,8 @@ def tick(
     return inserted
 
 
-def queue_delivery(session: Session, alert: Alert) -> None:
-    """Queue the alert for MQTT (and, with ALERT_WEBHOOK_URL set, webhook) delivery.
+def queue_delivery(session: Session, alert: Alert, webhook: str | None = None) -> None:
+    """Queue the alert for MQTT (and, with a webhook URL, webhook) delivery.
 
     The row is written in the alert's own transaction, so a crash loses no delivery; the
     ingest worker's outbox loop publishes it QoS 1 on `{root}/alerts/{department_id}`.
@@ -185,7 +187,6 @@ def queue_delivery(session: Session, alert: Alert) -> None:
     from backend.dispatch.schemas import AlertSchema
     from backend.tracking.models import AlertOutbox
 
-    webhook = os.environ.get("ALERT_WEBHOOK_URL") or None
     session.add(
         AlertOutbox(
             alert_id=alert.id,
@@ -209,7 +210,7 @@ def run_worker(
 ) -> int:
     """Tick every `interval` seconds until `stop` is set; return the number of alerts raised."""
     stop = stop or threading.Event()
-    policy = policy or EscalationPolicy.from_env()
+    policy = policy or EscalationPolicy()
     raised = 0
     while True:
         try:
@@ -221,13 +222,9 @@ def run_worker(
             return raised
 
 
-def escalation_worker(app: Flask) -> None:
+def escalation_worker(app: Flask, config: Config) -> None:
     """Background thread for `fieldline serve`."""
-    run_worker(app.extensions["fieldline.db"])
-
-
-if escalation_worker not in runtime.BACKGROUND_WORKERS:
-    runtime.BACKGROUND_WORKERS.append(escalation_worker)
+    run_worker(app.extensions["fieldline.db"], policy=EscalationPolicy.from_config(config))
 
 
 def list_alerts(*, actor: Actor, open_only: bool = False, after_id: int | None = None) -> Any:

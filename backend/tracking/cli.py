@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,37 +14,34 @@ from backend.config import ROOT, Config
 
 
 @click.group("ingest", invoke_without_command=True)
-@click.option(
-    "--client-id", envvar="INGEST_CLIENT_ID", default="fieldline-ingest", show_default=True
-)
+@click.option("--client-id", default=None, help="[default: INGEST_CLIENT_ID or fieldline-ingest]")
 @click.option(
     "--shared-group",
-    envvar="INGEST_SHARED_GROUP",
     default=None,
-    help="MQTT 5 shared subscription group ($share/GROUP/...) so workers split the stream.",
+    help="MQTT 5 shared subscription group ($share/GROUP/...) so workers split the stream "
+    "[default: INGEST_SHARED_GROUP].",
 )
-@click.option("--batch-size", envvar="INGEST_BATCH_SIZE", default=500, show_default=True, type=int)
-@click.option("--username", envvar="MQTT_USERNAME", default=None)
-@click.option("--password", envvar="MQTT_PASSWORD", default=None)
+@click.option("--batch-size", default=None, type=int, help="[default: INGEST_BATCH_SIZE or 500]")
+@click.option("--username", default=None, help="[default: MQTT_USERNAME]")
+@click.option("--password", default=None, help="[default: MQTT_PASSWORD]")
 @click.option("--no-orders", is_flag=True, help="Do not publish queued orders from this worker.")
 @click.option(
     "--mqtt-version",
-    envvar="MQTT_VERSION",
-    default=5,
-    show_default=True,
+    default=None,
     type=click.Choice(["4", "5"]),
-    help="5 for Mosquitto/EMQX; 4 (3.1.1) for the embedded amqtt broker.",
+    help="5 for Mosquitto/EMQX; 4 (3.1.1) for the embedded amqtt broker "
+    "[default: MQTT_VERSION or 5].",
 )
 @click.pass_context
 def ingest(
     ctx: click.Context,
-    client_id: str,
+    client_id: str | None,
     shared_group: str | None,
-    batch_size: int,
+    batch_size: int | None,
     username: str | None,
     password: str | None,
     no_orders: bool,
-    mqtt_version: str,
+    mqtt_version: str | None,
 ) -> None:
     """Run an MQTT ingest worker: store positions and terminal events, publish orders."""
     if ctx.invoked_subcommand is not None:
@@ -53,18 +49,19 @@ def ingest(
     from backend.db import Database
     from backend.tracking.ingest import IngestSettings, run_forever
 
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
     config = Config()
+    logging.basicConfig(level=config.LOG_LEVEL)
+    client_id = client_id or config.INGEST_CLIENT_ID or "fieldline-ingest"
     settings = IngestSettings(
         mqtt_url=config.MQTT_URL,
         topic_root=config.MQTT_TOPIC_ROOT,
         client_id=client_id,
-        username=username,
-        password=password,
-        shared_group=shared_group,
-        batch_size=batch_size,
+        username=username or config.MQTT_USERNAME,
+        password=password or config.MQTT_PASSWORD,
+        shared_group=shared_group or config.INGEST_SHARED_GROUP,
+        batch_size=batch_size or config.INGEST_BATCH_SIZE,
         publish_orders=not no_orders,
-        mqtt_version=int(mqtt_version),
+        mqtt_version=int(mqtt_version) if mqtt_version else config.MQTT_VERSION or 5,
         dead_letter_keep=timedelta(days=config.INGEST_DEAD_LETTER_DAYS),
     )
     click.echo(f"ingest {client_id} from {config.MQTT_URL} topics {settings.topics()}")
@@ -135,18 +132,19 @@ def tracking() -> None:
 @click.option("--months-ahead", default=3, show_default=True, type=int)
 @click.option(
     "--retention-months",
-    envvar="POSITIONS_RETENTION_MONTHS",
-    default=13,
-    show_default=True,
+    default=None,
     type=int,
-    help="Drop monthly partitions that ended more than this many months ago.",
+    help="Drop monthly partitions that ended more than this many months ago "
+    "[default: POSITIONS_RETENTION_MONTHS or 13].",
 )
-def partitions(months_ahead: int, retention_months: int) -> None:
+def partitions(months_ahead: int, retention_months: int | None) -> None:
     """Create upcoming monthly position partitions and drop expired ones (PostgreSQL)."""
     from backend.db import Database
     from backend.tracking.partitions import drop_expired, ensure_partitions
 
-    database = Database(Config().DATABASE_URL)
+    config = Config()
+    retention_months = retention_months or config.POSITIONS_RETENTION_MONTHS
+    database = Database(config.DATABASE_URL)
     if database.dialect != "postgresql":
         click.echo("SQLite keeps positions in one table; nothing to do.")
         return
@@ -169,8 +167,8 @@ def simulate(
     """Drive simulated vehicles over MQTT: positions, acks and order events like real terminals."""
     from backend.tracking.simulator import SimulatorSettings, run_simulator
 
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
     config = Config()
+    logging.basicConfig(level=config.LOG_LEVEL)
     settings = SimulatorSettings(
         mqtt_url=config.MQTT_URL,
         topic_root=config.MQTT_TOPIC_ROOT,
@@ -180,7 +178,7 @@ def simulate(
         duration_s=duration,
         outage_every_s=outage_every,
         seed=seed,
-        password=os.environ.get("SIMULATOR_MQTT_PASSWORD"),
+        password=config.SIMULATOR_MQTT_PASSWORD,
     )
     stats = run_simulator(settings)
     click.echo(f"simulator done: {stats}")

@@ -18,7 +18,6 @@ from backend.live import backlog
 from backend.live.events import EventType, LiveEvent
 from backend.live.http import event_stream
 from backend.tracking import nearest, service
-from backend.tracking import runtime as _runtime  # noqa: F401 - registers the serve workers
 from backend.tracking.decode import DecodeError, decode_osmand, decode_traccar_json
 from backend.tracking.models import PositionSource
 from backend.unit_of_work import request_session, writes_on_get

@@ -34,7 +34,6 @@ def outbox(session: Session) -> list[AlertOutbox]:
 def test_each_alert_is_queued_once_with_its_payload(
     session: Session, demo: DemoOrg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("ALERT_WEBHOOK_URL", raising=False)
     new_order(session, demo)  # C at T0+1
     raised = escalation.tick(session=session, now=T0 + minutes(5))
     assert escalation.tick(session=session, now=T0 + minutes(6)) == []
@@ -115,9 +114,9 @@ def test_webhook_is_retried_until_it_takes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, hook = webhook
-    monkeypatch.setenv("ALERT_WEBHOOK_URL", url)
     new_order(session, demo)
-    raised = escalation.tick(session=session, now=T0 + minutes(5))
+    policy = escalation.EscalationPolicy(webhook_url=url)
+    raised = escalation.tick(session=session, now=T0 + minutes(5), policy=policy)
     # The alert was raised "at T0+5"; its webhook is due at once.
     assert post_alert_webhooks(db) == 0  # the hook answers 500 first
     session.expire_all()

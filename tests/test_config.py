@@ -1,0 +1,33 @@
+"""Every setting lives in `Config`; workers get theirs from it, not from the environment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from backend.config import Config, TestConfig
+from backend.dispatch.escalation import EscalationPolicy
+
+
+def test_environment_becomes_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESCALATION_ACCEPT_MINUTES", "2.5")
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", "https://hooks.example/alerts")
+    monkeypatch.setenv("MQTT_VERSION", "4")
+    monkeypatch.setenv("FIELDLINE_SIMULATE", "3")
+    monkeypatch.delenv("INGEST_CLIENT_ID", raising=False)
+    config = TestConfig()
+    assert config.ESCALATION_ACCEPT_MINUTES == 2.5 and config.MQTT_VERSION == 4
+    assert config.SIMULATE == 3 and config.INGEST_CLIENT_ID is None
+    policy = EscalationPolicy.from_config(config)
+    assert policy.accept_within == timedelta(minutes=2.5)
+    assert policy.webhook_url == "https://hooks.example/alerts"
+
+
+def test_a_config_is_passed_not_read_back_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = Config(SECRET_KEY="x" * 40, ESCALATION_FURTHER_MINUTES=7, ALERT_WEBHOOK_URL=None)
+    monkeypatch.setenv("ESCALATION_FURTHER_MINUTES", "99")  # too late: the config is made
+    policy = EscalationPolicy.from_config(config)
+    assert policy.escalate_after == timedelta(minutes=7) and policy.webhook_url is None
