@@ -27,6 +27,7 @@ from backend.dispatch.routes import blp as dispatch_blp
 from backend.errors import ProblemSchema, register_error_handlers
 from backend.health import blp as health_blp
 from backend.live import http as live
+from backend.network.routes import blp as network_blp
 from backend.org.routes import blp as org_blp
 from backend.reports.routes import blp as reports_blp
 from backend.tracking.routes import blp as tracking_blp
@@ -45,6 +46,7 @@ BLUEPRINTS = [
     reports_blp,
     tracking_blp,
     archive_blp,
+    network_blp,
 ]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

@@ -6,6 +6,8 @@ from backend.auth import models as auth_models  # noqa: F401
 from backend.db import Base
 from backend.dispatch import models as dispatch_models  # noqa: F401
 from backend.inspection import models as inspection_models  # noqa: F401
+from backend.network import models as network_models  # noqa: F401
+from backend.network import outage_models  # noqa: F401
 from backend.org import models as org_models  # noqa: F401
 from backend.tracking import models as tracking_models  # noqa: F401
 from sync import store as sync_store  # noqa: F401

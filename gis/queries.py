@@ -47,3 +47,12 @@ def eta_minutes(distance_m: float, speed_kmh: float = 30.0, detour: float = 1.3)
     if distance_m < 0 or speed_kmh <= 0 or detour < 1:
         raise ValueError("distance must not be negative, speed positive and detour >= 1")
     return distance_m * detour / (speed_kmh * 1000 / 60)
+
+
+def intersects_bbox(
+    dialect: str, column: Any, west: float, south: float, east: float, north: float
+) -> ColumnElement[bool]:
+    """A WHERE clause: the geometry's bounding box meets a WGS-84 box (GeoJSON layer filters)."""
+    return select_dialect(dialect).intersects_bbox(  # type: ignore[no-any-return]
+        column, west, south, east, north
+    )

@@ -37,10 +37,12 @@ __all__ = [
     "holds_order",
     "in_scope",
     "is_own_crew",
+    "network_filter",
     "load_in_scope",
     "order_filter",
     "sees_crew",
     "sees_department",
+    "sees_network",
     "sees_order",
     "sees_vehicle",
     "sync_action",
@@ -105,6 +107,15 @@ class Action(StrEnum):
     CONFLICT_RESOLVE = "sync.conflict.resolve"
     UPLOAD_BLOB = "blob.upload"
     READ_BLOB = "blob.read"
+    # Network: lines, transformer areas, customer flags, region codes, outages.
+    NETWORK_READ = "network.read"
+    NETWORK_MANAGE = "network.manage"
+    CUSTOMER_FLAG_SET = "network.customer_flag.set"
+    REGION_READ = "region.read"
+    REGION_MANAGE = "region.manage"
+    OUTAGE_READ = "outage.read"
+    OUTAGE_MANAGE = "outage.manage"
+    QUICK_QUERY = "network.quick_query"
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,14 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.CONFLICT_RESOLVE: Rule("resolve sync conflicts", CENTER),
     Action.UPLOAD_BLOB: Rule("upload photo and document blobs", frozenset({Role.CREW, Role.INSPECTOR}), devices=True),  # noqa: E501
     Action.READ_BLOB: _read("read a blob referenced by a record you may read", EVERYONE, devices=True),  # noqa: E501
+    Action.NETWORK_READ: _read("read the network: lines, transformer areas, the tree, GeoJSON layers", EVERYONE, devices=True),  # noqa: E501
+    Action.NETWORK_MANAGE: Rule("create and change substations, lines and transformer areas", CENTER),  # noqa: E501
+    Action.CUSTOMER_FLAG_SET: Rule("mark customers important or high-risk", frozenset({Role.ARCHIVIST, Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501
+    Action.REGION_READ: _read("list region codes and their service contacts", EVERYONE),
+    Action.REGION_MANAGE: Rule("create, change and delete region codes", frozenset({Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501
+    Action.OUTAGE_READ: _read("list outages, the areas and customers they cut, notifications", EVERYONE, devices=True),  # noqa: E501
+    Action.OUTAGE_MANAGE: Rule("set, extend, restore and close outages; decide probable-outage suggestions", CENTER),  # noqa: E501
+    Action.QUICK_QUERY: _read("ask the quick query: is this customer's line out, until when", CALL | CENTER),  # noqa: E501
 })
 # fmt: on
 
@@ -249,6 +268,30 @@ def _own_crews(actor: Actor) -> frozenset[int]:
 def department_filter(actor: Actor) -> Select[tuple[int]]:
     """Return a select of the ids of the actor's department and every department below it."""
     return select(Department.id).where(Department.path.startswith(actor.department_path))
+
+
+def _company_path(actor: Actor) -> str:
+    root = actor.department_path.strip("/").split("/")[0]
+    return f"/{root}/" if root else "/"
+
+
+def network_filter(actor: Actor, department_column: Any) -> ColumnElement[bool]:
+    """WHERE clause for the network (lines, areas, outages): the actor's whole company.
+
+    The network is the company's reference data: the call center answers for every line of
+    its company, whichever repair center owns it. Another company's tree stays invisible;
+    writes are still limited to one's own subtree (the services check the owner).
+    """
+    company = select(Department.id).where(Department.path.startswith(_company_path(actor)))
+    return department_column.in_(company)
+
+
+def sees_network(session: Session, actor: Actor, department_id: int) -> bool:
+    """Tell whether a network record owned by `department_id` is readable (`network_filter`)."""
+    if actor.kind == "system":
+        return True
+    department = session.get(Department, department_id)
+    return department is not None and department.path.startswith(_company_path(actor))
 
 
 def sees_department(actor: Actor, department: Department) -> bool:

@@ -35,3 +35,12 @@ def index_window(table: str, column: Any, lon: float, lat: float, degrees: float
     """A WHERE clause the GiST index answers: the column's box overlaps a square around a point."""
     del table  # PostGIS finds the index from the column itself
     return column.op("&&")(func.ST_Expand(make_point(lon, lat), degrees))
+
+
+def intersects_bbox(
+    column: Any, west: float, south: float, east: float, north: float
+) -> ColumnElement[bool]:
+    """Whether the column's box overlaps a WGS-84 box (the GiST index answers `&&`)."""
+    envelope = func.ST_MakeEnvelope(west, south, east, north, SRID)
+    overlaps: ColumnElement[bool] = column.op("&&")(envelope)
+    return overlaps

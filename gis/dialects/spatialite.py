@@ -46,3 +46,10 @@ def index_window(table: str, column: Any, lon: float, lat: float, degrees: float
 def table_valued_spatial_index() -> Any:
     """The virtual table through which SpatiaLite queries any R*Tree spatial index."""
     return table("SpatialIndex")
+
+
+def intersects_bbox(
+    column: Any, west: float, south: float, east: float, north: float
+) -> ColumnElement[bool]:
+    """Whether the column's minimum bounding rectangle meets a WGS-84 box."""
+    return func.MbrIntersects(column, func.BuildMbr(west, south, east, north, SRID)) == 1

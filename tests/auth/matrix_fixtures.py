@@ -25,6 +25,7 @@ from backend.inspection.models import Inspection
 from backend.org.models import Crew, Department, Vehicle
 from backend.seed import DEMO_PASSWORD, DemoOrg
 from sync.store.tables import BlobRecord, SyncConflict
+from tests.network.matrix_records import network_records
 
 SYSTEM = Actor(kind="system", id=0, label="matrix", department_id=0, department_path="/")
 
@@ -44,6 +45,8 @@ class Side:
     conflict: int
     sha256: str
     inspection: str
+    line: str
+    area: str
 
 
 def _order(session: Session, *, call: int, center: int, crew: int, specialty: str) -> WorkOrder:
@@ -110,6 +113,7 @@ def _extras(session: Session, order: WorkOrder, department: int, crew: int) -> d
     session.add_all([alert, conflict, blob, photo, inspection])
     session.flush()
     return {
+        **network_records(session, department),
         "alert": alert.id,
         "conflict": conflict.id,
         "sha256": sha,

@@ -157,6 +157,34 @@ CASES: dict[str, Case] = {
         lambda c: {"crew_id": c.side.crew, "reason": "matrix"}
     ),
     "POST /api/v1/work-orders/{order_id}/recall": Case(lambda c: {"reason": "matrix"}),
+    "POST /api/v1/network/substations": Case(
+        lambda c: {"code": "S-MX", "name": "M", "department_id": c.side.station}, foreign=True
+    ),
+    "POST /api/v1/network/lines": Case(
+        lambda c: {
+            "code": "L-MX",
+            "name": "M",
+            "voltage": "10kV",
+            "route": "LINESTRING(120 30, 120.1 30.1)",
+            "department_id": c.side.station,
+        },
+        foreign=True,
+    ),
+    "PATCH /api/v1/network/lines/{line_id}": Case(lambda c: {"name": "M"}),
+    "POST /api/v1/network/areas": Case(
+        lambda c: {
+            "code": "TA-MX",
+            "name": "M",
+            "line_id": c.side.line,
+            "capacity_kva": 100,
+            "ownership": "public",
+            "location": "POINT(120 30)",
+            "department_id": c.side.station,
+        },
+        foreign=True,
+    ),
+    "PATCH /api/v1/network/areas/{area_id}": Case(lambda c: {"name": "M"}),
+    "PUT /api/v1/customers/{customer_id}/flags": Case(lambda c: {"important": True}),
     "GET /api/v1/alerts/stream": Case(query={"max_seconds": 0, "poll_seconds": 0.1}),
     "GET /api/v1/tracking/feed": Case(query={"max_seconds": 0}),
 }
@@ -171,6 +199,8 @@ SCOPED = {
     "alert_id": lambda c: c.side.alert,
     "conflict_id": lambda c: c.side.conflict,
     "sha256": lambda c: c.side.sha256,
+    "line_id": lambda c: c.side.line,
+    "area_id": lambda c: c.side.area,
 }
 # Parameters naming records of one crew: an "other_crew" variant tries the same station's
 # other crew (Urban Crew 2), which devices and crew members of Urban Crew 1 may not see.
@@ -184,6 +214,7 @@ UNSCOPED: dict[str, Any] = {
     "z": 1,
     "x": 1,
     "name": "1.png",
+    "layer": "lines",
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
 ARCHIVE = ("customer_id", "premise_id", "meter_id", "record_id")

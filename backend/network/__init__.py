@@ -1,0 +1,1 @@
+"""The electricity network (feeder lines, transformer areas) and its outages; water assets."""

@@ -1,0 +1,193 @@
+"""Request and response schemas of the network tree and its GeoJSON layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
+
+from backend.common import DbInteger
+from backend.network.geometry import geojson
+
+OWNERSHIP = ("public", "dedicated")
+
+
+class GeometryField(fields.Field):
+    """A geometry in: GeoJSON geometry object or WKT text (in `srid`); out: GeoJSON."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return geojson(value)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, dict | str):
+            raise ValidationError("A GeoJSON geometry object or WKT text.")
+        if isinstance(value, str) and len(value) > 1_000_000:
+            raise ValidationError("Geometry too large.")
+        return value
+
+
+def _no_defaults(schema: Schema) -> None:
+    # A change names only what changes: no field is filled in by a default.
+    for field in schema.fields.values():
+        if field.name != "srid":
+            field.load_default = missing
+
+
+class SwitchPointSchema(Schema):
+    """A switch on a line; opening it cuts `section` (default: its code)."""
+
+    code = fields.String(required=True, validate=validate.Length(1, 32))
+    name = fields.String(validate=validate.Length(max=120))
+    lon = fields.Float(validate=validate.Range(-180, 180), allow_nan=False)
+    lat = fields.Float(validate=validate.Range(-90, 90), allow_nan=False)
+    section = fields.String(validate=validate.Length(1, 32))
+
+
+class SubstationSchema(Schema):
+    """A substation."""
+
+    id = fields.UUID(dump_only=True)
+    code = fields.String(required=True, validate=validate.Length(1, 32))
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    voltage = fields.String(allow_none=True, validate=validate.Length(max=16))
+    department_id = DbInteger(load_default=None)
+    location = GeometryField(allow_none=True, load_default=None)
+    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+
+
+class LineSchema(Schema):
+    """A feeder line: route (LineString), voltage, switch points."""
+
+    id = fields.UUID(dump_only=True)
+    code = fields.String(required=True, validate=validate.Length(1, 32))
+    name = fields.String(required=True, validate=validate.Length(1, 120))
+    voltage = fields.String(required=True, validate=validate.Length(1, 16))
+    substation_id = fields.UUID(allow_none=True, load_default=None)
+    department_id = DbInteger(load_default=None)
+    region_code = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=32)
+    )
+    route = GeometryField(required=True)
+    switch_points = fields.List(
+        fields.Nested(SwitchPointSchema), load_default=list, validate=validate.Length(max=500)
+    )
+    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class LineChangeSchema(LineSchema):
+    """Changes to a line (any subset of its fields)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)
+        _no_defaults(self)
+
+
+class AreaSchema(Schema):
+    """A transformer area (台区): its point and/or polygon, line, section and capacity."""
+
+    id = fields.UUID(dump_only=True)
+    code = fields.String(required=True, validate=validate.Length(1, 32))
+    name = fields.String(required=True, validate=validate.Length(1, 120))
+    line_id = fields.UUID(required=True)
+    section = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 32))
+    capacity_kva = fields.Float(
+        required=True, allow_nan=False, validate=validate.Range(min=0, min_inclusive=False)
+    )
+    ownership = fields.String(required=True, validate=validate.OneOf(OWNERSHIP))
+    department_id = DbInteger(load_default=None)
+    region_code = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=32)
+    )
+    location = GeometryField(allow_none=True, load_default=None)
+    boundary = GeometryField(allow_none=True, load_default=None)
+    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class AreaChangeSchema(AreaSchema):
+    """Changes to a transformer area."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)
+        _no_defaults(self)
+
+
+class CountsSchema(Schema):
+    """Customers under a node and how many are flagged."""
+
+    customers = fields.Integer()
+    important = fields.Integer()
+    high_risk = fields.Integer()
+
+
+class AreaNodeSchema(CountsSchema):
+    """One area of a line's tree."""
+
+    area = fields.Nested(AreaSchema)
+
+
+class LineTreeSchema(CountsSchema):
+    """A line, its areas and the customers under them."""
+
+    line = fields.Nested(LineSchema)
+    area_count = fields.Integer()
+    areas = fields.List(fields.Nested(AreaNodeSchema))
+
+
+class AreaCustomerSchema(Schema):
+    """A customer under an area, with its flags."""
+
+    id = fields.UUID()
+    account_number = fields.String()
+    name = fields.String()
+    status = fields.String()
+    important = fields.Boolean()
+    high_risk = fields.Boolean()
+
+
+class AreaCustomerArgsSchema(Schema):
+    """Filters of an area's customers."""
+
+    flagged_only = fields.Boolean(load_default=False)
+
+
+class FlagSchema(Schema):
+    """Important / high-risk marks on a customer."""
+
+    customer_id = fields.UUID(dump_only=True)
+    important = fields.Boolean()
+    high_risk = fields.Boolean()
+    note = fields.String(allow_none=True, validate=validate.Length(max=400))
+    updated_at = fields.DateTime(dump_only=True)
+    updated_by = fields.String(dump_only=True)
+
+
+def _bbox(value: str) -> tuple[float, float, float, float]:
+    try:
+        west, south, east, north = (float(v) for v in value.split(","))
+    except ValueError as exc:
+        raise ValidationError("bbox is west,south,east,north in degrees.") from exc
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise ValidationError("bbox must be west<=east, south<=north, inside WGS-84.")
+    return west, south, east, north
+
+
+class LayerArgsSchema(Schema):
+    """A layer page: optional bbox, page and page size."""
+
+    bbox = fields.String(metadata={"description": "west,south,east,north (WGS-84 degrees)"})
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 100_000))
+    page_size = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
+
+    @validates_schema
+    def _check_bbox(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "bbox" in data:
+            _bbox(data["bbox"])
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """Return the bbox query argument as four floats (validated by `LayerArgsSchema`)."""
+    return _bbox(value) if value else None

@@ -1,0 +1,38 @@
+"""Network records the authorization matrix runs against (one set per side)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from geoalchemy2 import WKTElement
+from sqlalchemy.orm import Session
+
+from backend.network.models import FeederLine, TransformerArea
+
+
+def network_records(session: Session, department: int) -> dict[str, Any]:
+    """A line with one transformer area, owned by `department`."""
+    tag = uuid.uuid4().hex[:8]
+    line = FeederLine(
+        code=f"L-{tag}",
+        name=f"Matrix line {tag}",
+        voltage="10kV",
+        department_id=department,
+        route=WKTElement("LINESTRING(120.1 30.2, 120.2 30.3)", srid=4326),
+        switch_points=[],
+    )
+    session.add(line)
+    session.flush()
+    area = TransformerArea(
+        code=f"TA-{tag}",
+        name=f"Matrix area {tag}",
+        line_id=line.id,
+        capacity_kva=400.0,
+        ownership="public",
+        department_id=department,
+        location=WKTElement("POINT(120.15 30.25)", srid=4326),
+    )
+    session.add(area)
+    session.flush()
+    return {"line": str(line.id), "area": str(area.id)}
