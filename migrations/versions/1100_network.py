@@ -1,7 +1,7 @@
 """network: lines, transformer areas, flags, regions, outages
 
 Revision ID: 1100_network
-Revises: 0520_tokens_and_throttles
+Revises: 0621_ingest_registry
 Create Date: 2026-11-29 09:16:38.365125
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import backend.db
 
 revision: str = "1100_network"
-down_revision: str | Sequence[str] | None = "0520_tokens_and_throttles"
+down_revision: str | Sequence[str] | None = "0621_ingest_registry"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
