@@ -17,6 +17,8 @@ from backend import (
     unit_of_work,
 )
 from backend.apidocs import assets
+from backend.archive.document_routes import blp as archive_documents_blp
+from backend.archive.io_routes import blp as archive_io_blp
 from backend.archive.routes import blp as archive_blp
 from backend.auth import guard
 from backend.auth.routes import blp as auth_blp
@@ -47,6 +49,8 @@ BLUEPRINTS = [
     tracking_blp,
     archive_blp,
     network_blp,
+    archive_documents_blp,
+    archive_io_blp,
 ]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

@@ -157,9 +157,11 @@ def paths() -> None:
 
 
 def _register_domains() -> None:
+    from backend.archive.cli import register as register_archive
     from backend.tracking.cli import register as register_tracking
 
     register_tracking(main)
+    register_archive(main)
 
 
 _register_domains()

@@ -188,6 +188,23 @@ def seed_all(database: object) -> None:
     with database.unit_of_work(actor="seed") as session:
         seed_org(session)
     seed_demo_orders(database)
+    seed_demo_archive(database)
+
+
+def seed_demo_archive(database: object, count: int = 200) -> int:
+    """Create demo customer files around the depots (skipped when they exist)."""
+    from backend.archive.demo import seed_archive
+    from backend.auth.actor import actor_for_user
+    from backend.config import Config
+    from backend.db import Database
+    from sync.blobs.storage import LocalBlobStorage
+
+    assert isinstance(database, Database)  # noqa: S101 - typed loosely to keep imports light
+    with database.unit_of_work(actor="seed") as session:
+        archivist = session.scalars(select(User).where(User.username == "archivist")).one()
+        actor = actor_for_user(session, archivist)
+        session.info["actor"] = actor.audit_name
+        return seed_archive(session, actor, LocalBlobStorage(Config().BLOB_DIR), count=count)
 
 
 def seed_demo_orders(database: object, count: int = 30) -> int:

@@ -13,7 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend import blob_scope
-from backend.archive.models import Photo
+from backend.archive import blobs as archive_blobs
+from backend.archive import handheld
+from backend.archive.models import Customer, Meter, Photo, Premise
 from backend.auth import policy
 from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
@@ -24,11 +26,14 @@ from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, Pro
 from backend.inspection.models import GpsFix, Inspection, MeterReading
 from backend.unit_of_work import request_session
 from sync.entities import (
+    CUSTOMER,
     FAULT_RECORD,
     GPS_FIX,
     INSPECTION,
+    METER,
     METER_READING,
     PHOTO,
+    PREMISE,
     TIMING_EVENT,
     WORK_ORDER,
     RejectionError,
@@ -111,6 +116,15 @@ def _references_in_scope(
         if not visible:
             return f"{field_name} {raw} is outside your scope"
     return None
+
+
+def _archive_refs_in_scope(
+    session: Any, actor: SyncActor, record: Any, values: Mapping[str, object]
+) -> str | None:
+    """Orders and inspections in scope, and customers and premises where the caller works."""
+    return _references_in_scope(session, actor, record, values) or (
+        handheld.authorize_archive_refs(session, actor, record, values)
+    )
 
 
 def _work_order_fields(order: WorkOrder) -> dict[str, object]:
@@ -328,12 +342,14 @@ ADAPTERS = (
         read=_timing_event_fields,
     ),
     EntityAdapter(
-        INSPECTION, Inspection, permit=_permit(INSPECTION.name), authorize=_references_in_scope
+        INSPECTION, Inspection, permit=_permit(INSPECTION.name), authorize=_archive_refs_in_scope
     ),
     EntityAdapter(
         METER_READING,
         MeterReading,
         permit=_permit(METER_READING.name),
+        authorize=handheld.authorize_reading,
+        after_write=handheld.note_meter_reading,
         blob_fields=("photo_sha256",),
     ),
     EntityAdapter(GPS_FIX, GpsFix, permit=_permit(GPS_FIX.name)),
@@ -341,8 +357,36 @@ ADAPTERS = (
         PHOTO,
         Photo,
         permit=_permit(PHOTO.name),
-        authorize=_references_in_scope,
+        authorize=_archive_refs_in_scope,
         blob_fields=("sha256",),
+    ),
+    # The customer archive: pulled where the caller's crews work; premises take corrections.
+    EntityAdapter(
+        CUSTOMER,
+        Customer,
+        permit=_permit(CUSTOMER.name),
+        read=handheld.customer_fields,
+        visible=handheld.visible,
+        pushable=False,
+        time_field=None,
+    ),
+    EntityAdapter(
+        PREMISE,
+        Premise,
+        permit=_permit(PREMISE.name),
+        read=handheld.premise_fields,
+        update=handheld.update_premise,
+        visible=handheld.visible,
+        time_field=None,
+    ),
+    EntityAdapter(
+        METER,
+        Meter,
+        permit=_permit(METER.name),
+        read=handheld.meter_fields,
+        visible=handheld.visible,
+        pushable=False,
+        time_field=None,
     ),
 )
 
@@ -352,4 +396,5 @@ def init_app(app: Flask) -> None:
     for adapter in ADAPTERS:
         registry.register(adapter)
     blob_scope.register(registry)  # photos are readable through their order and inspection
+    archive_blobs.register(registry)  # documents and photos through their customer file
     registry.hooks = SyncHooks(session=request_session, actor=_request_actor)

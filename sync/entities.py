@@ -207,6 +207,29 @@ def items(item: Validator, *, max_items: int = 200) -> Validator:
     return check
 
 
+def point() -> Validator:
+    """Accept a WGS-84 position `{"lat": .., "lon": ..}` with finite numbers in range."""
+    lat_check, lon_check = number(-90, 90), number(-180, 180)
+
+    def check(value: object) -> object:
+        if not isinstance(value, Mapping) or set(value) != {"lat", "lon"}:
+            raise FieldValueError('must be an object {"lat": .., "lon": ..}')
+        return {"lat": lat_check(value["lat"]), "lon": lon_check(value["lon"])}
+
+    return check
+
+
+def record() -> Validator:
+    """Accept a JSON object (server-owned structured values such as a customer's contacts)."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, Mapping):
+            raise FieldValueError("must be an object")
+        return dict(value)
+
+    return check
+
+
 @dataclass(frozen=True)
 class StateMachine:
     """Ordered states of a status field: a later state is a forward move.
@@ -464,9 +487,49 @@ PHOTO = EntitySpec("photo", append_only=True, fields={
     "sha256":            append(sha256(), required=True),
     "order_id":          append(uuid_ref(), nullable=True),
     "inspection_id":     append(uuid_ref(), nullable=True),
+    "customer_id":       append(uuid_ref(), nullable=True),
+    "premise_id":        append(uuid_ref(), nullable=True),
     "caption":           append(text(500), nullable=True),
     "stage":             append(text(32), nullable=True),
     "taken_at":          append(timestamp(), nullable=True),
+})
+
+# The customer archive on handhelds: customers, premises and meters of the premises a crew
+# works at (its open orders and inspections). Only premise corrections are pushed; each
+# becomes a new version of the premise (source `sync`). Contract fields never reach devices.
+CUSTOMER = EntitySpec("customer", creatable=False, fields={
+    "account_number":    readonly(text(32)),
+    "name":              readonly(text(200)),
+    "customer_type":     readonly(text(16)),
+    "voltage_level":     readonly(text(8)),
+    "status":            readonly(text(8)),
+    "contacts":          readonly(items(record(), max_items=20)),
+    "version_no":        readonly(integer()),
+})
+
+PREMISE = EntitySpec("premise", creatable=False, fields={
+    "customer_id":       readonly(uuid_ref()),
+    "address":           FieldSpec(FieldKind.SCALAR, text(400, blank=False), nullable=False),
+    "location":          scalar(point()),
+    "access_notes":      scalar(text(1000)),
+    "line_name":         readonly(text(120)),
+    "status":            readonly(text(8)),
+    "version_no":        readonly(integer()),
+})
+
+METER = EntitySpec("meter", creatable=False, fields={
+    "number":            readonly(text(32)),
+    "premise_id":        readonly(uuid_ref()),
+    "customer_id":       readonly(uuid_ref()),
+    "meter_type":        readonly(text(32)),
+    "multiplier":        readonly(number()),
+    "reading_method":    readonly(text(8)),
+    "seals":             readonly(items(text(32))),
+    "faults":            readonly(items(text(32))),
+    "status":            readonly(text(12)),
+    "last_reading":      readonly(number()),
+    "last_read_at":      readonly(timestamp()),
+    "version_no":        readonly(integer()),
 })
 
 NOTE = EntitySpec("note", append_only=True, fields={
@@ -487,6 +550,9 @@ ENTITIES: Mapping[str, EntitySpec] = MappingProxyType(
             GPS_FIX,
             PHOTO,
             NOTE,
+            CUSTOMER,
+            PREMISE,
+            METER,
         )
     }
 )

@@ -5,7 +5,7 @@ per synced entity (its model class, scope columns, extra authorization) and the 
 that give the HTTP layer this request's session and caller (`SyncHooks`).
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,8 +78,14 @@ Creator = Callable[[Any, SyncActor, UUID, Mapping[str, object], timedelta], Any]
 # the server clock) -> None; writes the values through a domain service instead of plain
 # column writes, raising `sync.entities.RejectionError` to refuse (what it wrote is undone).
 Updater = Callable[[Any, SyncActor, Any, Mapping[str, object], UUID, datetime], None]
+# (session, actor, record) -> None; runs after a pushed record was written (created or
+# updated), e.g. to keep other records in step. Raises `sync.entities.RejectionError` to refuse.
+AfterWrite = Callable[[Any, SyncActor, Any], None]
 # record -> wire fields, for models whose columns are not named like the spec's fields.
 Reader = Callable[[Any], dict[str, object]]
+# (session, actor, records) -> ids of those records the caller may see, for entities whose
+# visibility is not their own (department, crew) columns (e.g. the premises a crew works at).
+Visibility = Callable[[Any, SyncActor, Sequence[Any]], set[UUID]]
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,9 @@ class EntityAdapter:
         update: Applies merged writes to a stored record through a domain service.
         read: Reads a record's wire fields (default: the columns named like the fields).
         pushable: False for records devices only pull (they change through other APIs).
+        after_write: Runs after a pushed record was written (not for deletions).
+        visible: Decides visibility instead of the scope columns (which then only route
+            the change feed's rows); the backend adds feed rows for every scope it names.
     """
 
     spec: EntitySpec
@@ -110,6 +119,8 @@ class EntityAdapter:
     update: Updater | None = None
     read: Reader | None = None
     pushable: bool = True
+    after_write: AfterWrite | None = None
+    visible: Visibility | None = None
 
     @property
     def scope_columns(self) -> tuple[str, str | None]:

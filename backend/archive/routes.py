@@ -31,6 +31,7 @@ from backend.archive.schemas import (
 )
 from backend.archive.views import customer_view, meter_view, premise_view, version_view
 from backend.auth.guard import current_actor, requires
+from backend.auth.policy import Action
 from backend.common import SelectPage
 from backend.errors import Conflict, NotFound
 from backend.inputs import Blueprint
@@ -62,7 +63,7 @@ class CustomerPage(SelectPage):  # type: ignore[misc]
 class Customers(MethodView):
     """Customer files in your scope."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.arguments(SearchArgsSchema, location="query")
     @blp.response(200, CustomerReadSchema(many=True))
     @blp.paginate(CustomerPage)
@@ -73,7 +74,7 @@ class Customers(MethodView):
             dialect=database().dialect,
         )  # fmt: skip
 
-    @requires()
+    @requires(Action.ARCHIVE_EDIT)
     @blp.arguments(CustomerCreateSchema)
     @blp.response(201, CustomerReadSchema)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +88,7 @@ class Customers(MethodView):
 class CustomerById(MethodView):
     """One customer file: its current view is its latest version."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.response(200, CustomerReadSchema)
     def get(self, customer_id: uuid.UUID) -> dict[str, Any]:
         """Show a customer's current view with premises and meters."""
@@ -95,7 +96,7 @@ class CustomerById(MethodView):
         customer = service.get_customer(session=session, actor=actor, customer_id=customer_id)
         return customer_view(session, actor, customer)
 
-    @requires()
+    @requires(Action.ARCHIVE_EDIT)
     @blp.arguments(CustomerChangeSchema)
     @blp.response(200, CustomerReadSchema)
     @blp.alt_response(409, description="Edited an older version, or the account is closed")
@@ -108,7 +109,7 @@ class CustomerById(MethodView):
         )
         return customer_view(session, actor, customer)
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.response(204)
     @blp.alt_response(409, description="Customer files are never deleted")
     def delete(self, customer_id: uuid.UUID) -> None:
@@ -126,7 +127,7 @@ class CustomerById(MethodView):
 class CloseCustomer(MethodView):
     """Closing an account."""
 
-    @requires()
+    @requires(Action.ARCHIVE_CLOSE)
     @blp.arguments(CloseSchema)
     @blp.response(200, CustomerReadSchema)
     def post(self, data: dict[str, Any], customer_id: uuid.UUID) -> dict[str, Any]:
@@ -142,7 +143,7 @@ class CloseCustomer(MethodView):
 class CustomerHistory(MethodView):
     """Every version of a file: the customer, its premises and meters."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.response(200, VersionSchema(many=True))
     def get(self, customer_id: uuid.UUID) -> list[dict[str, Any]]:
         """List a file's versions, oldest first."""
@@ -155,7 +156,7 @@ class CustomerHistory(MethodView):
 class CustomerPremises(MethodView):
     """Premises of a customer."""
 
-    @requires()
+    @requires(Action.ARCHIVE_EDIT)
     @blp.arguments(PremiseCreateSchema)
     @blp.response(201, PremiseReadSchema)
     def post(self, data: dict[str, Any], customer_id: uuid.UUID) -> dict[str, Any]:
@@ -171,7 +172,7 @@ class CustomerPremises(MethodView):
 class PremiseById(MethodView):
     """One premise."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.response(200, PremiseReadSchema)
     def get(self, premise_id: uuid.UUID) -> dict[str, Any]:
         """Show a premise."""
@@ -181,7 +182,7 @@ class PremiseById(MethodView):
             )
         )
 
-    @requires()
+    @requires(Action.ARCHIVE_EDIT)
     @blp.arguments(PremiseChangeSchema)
     @blp.response(200, PremiseReadSchema)
     def patch(self, data: dict[str, Any], premise_id: uuid.UUID) -> dict[str, Any]:
@@ -201,7 +202,7 @@ class PremiseById(MethodView):
 class PremiseMeters(MethodView):
     """Meters at a premise."""
 
-    @requires()
+    @requires(Action.METER_EDIT)
     @blp.arguments(MeterCreateSchema)
     @blp.response(201, MeterReadSchema)
     def post(self, data: dict[str, Any], premise_id: uuid.UUID) -> dict[str, Any]:
@@ -218,7 +219,7 @@ class PremiseMeters(MethodView):
 class MeterById(MethodView):
     """One meter."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.response(200, MeterReadSchema)
     def get(self, meter_id: uuid.UUID) -> dict[str, Any]:
         """Show a meter with its replacement and calibration due dates."""
@@ -226,7 +227,7 @@ class MeterById(MethodView):
         meter = meter_service.get_meter(session=session, actor=current_actor(), meter_id=meter_id)
         return meter_view(session, meter)
 
-    @requires()
+    @requires(Action.METER_EDIT)
     @blp.arguments(MeterChangeSchema)
     @blp.response(200, MeterReadSchema)
     def patch(self, data: dict[str, Any], meter_id: uuid.UUID) -> dict[str, Any]:
@@ -244,7 +245,7 @@ class MeterById(MethodView):
 class MeterReadings(MethodView):
     """A meter's reading history."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.response(200, ReadingSchema(many=True))
     def get(self, meter_id: uuid.UUID) -> Any:
         """List a meter's readings, newest first."""
@@ -257,13 +258,13 @@ class MeterReadings(MethodView):
 class MeterTypes(MethodView):
     """Meter types and their replacement / calibration intervals."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.response(200, MeterTypeSchema(many=True))
     def get(self) -> Any:
         """List meter types."""
         return meter_service.meter_types(request_session())
 
-    @requires()
+    @requires(Action.ARCHIVE_CONFIGURE)
     @blp.arguments(MeterTypeSchema)
     @blp.response(200, MeterTypeSchema)
     def put(self, data: dict[str, Any]) -> Any:
@@ -292,7 +293,7 @@ def _record(kind: str, record_id: uuid.UUID) -> str:
 class RecordVersions(MethodView):
     """The versions of one customer, premise or meter (kind: customers, premises, meters)."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.response(200, VersionSchema(many=True))
     def get(self, kind: str, record_id: uuid.UUID) -> list[dict[str, Any]]:
         """List a record's versions, oldest first."""
@@ -305,7 +306,7 @@ class RecordVersions(MethodView):
 class RecordVersion(MethodView):
     """One version; versions are never changed or deleted (no PUT, PATCH or DELETE)."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.response(200, VersionSchema)
     def get(self, kind: str, record_id: uuid.UUID, number: int) -> dict[str, Any]:
         """Show one version."""
@@ -318,7 +319,7 @@ class RecordVersion(MethodView):
 class RecordDiff(MethodView):
     """What changed between two versions."""
 
-    @requires()
+    @requires(Action.ARCHIVE_READ)
     @blp.arguments(DiffArgsSchema, location="query")
     @blp.response(200, DiffSchema)
     def get(self, args: dict[str, Any], kind: str, record_id: uuid.UUID) -> dict[str, Any]:

@@ -219,7 +219,7 @@ def find_customers(
     `phone` and `line` search that field's terms; capacities bound the contract capacity.
     """
     require(actor, ArchiveAction.READ_CUSTOMER)
-    statement = select(Customer).where(customer_scope(actor))
+    statement = select(Customer).where(customer_scope(actor, session))
     if filters.get("account_number"):
         statement = statement.where(Customer.account_number == filters["account_number"])
     if filters.get("status"):

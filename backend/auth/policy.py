@@ -116,6 +116,15 @@ class Action(StrEnum):
     OUTAGE_READ = "outage.read"
     OUTAGE_MANAGE = "outage.manage"
     QUICK_QUERY = "network.quick_query"
+    # Customer archive (field-level permissions: `backend.archive.access.FIELD_ACCESS`).
+    ARCHIVE_READ = "archive.read"
+    ARCHIVE_EDIT = "archive.edit"
+    ARCHIVE_CLOSE = "archive.close"
+    METER_EDIT = "archive.meter.edit"
+    DOCUMENT_ATTACH = "archive.document.attach"
+    ARCHIVE_IMPORT = "archive.import"
+    ARCHIVE_EXPORT = "archive.export"
+    ARCHIVE_CONFIGURE = "archive.configure"
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,7 @@ CALL = frozenset({Role.CALL_CENTER, Role.ADMIN})
 CENTER = frozenset({Role.REPAIR_CENTER, Role.SUPERVISOR, Role.ADMIN})
 WATCH = frozenset({Role.CALL_CENTER, Role.REPAIR_CENTER, Role.SUPERVISOR, Role.ADMIN})
 FIELD = frozenset({Role.CREW})
+FILES = frozenset({Role.ARCHIVIST, Role.SUPERVISOR, Role.ADMIN})
 
 
 def _read(summary: str, roles: frozenset[Role], *, devices: bool = False) -> Rule:
@@ -191,7 +201,7 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.FIELD_CAPTURE: Rule("capture inspections, meter readings, photos, GPS fixes", frozenset({Role.CREW, Role.INSPECTOR}), devices=True),  # noqa: E501
     Action.INSPECTION_EDIT: Rule("edit inspections (field staff; dispatchers review them)", CENTER | {Role.CREW, Role.INSPECTOR}, devices=True),  # noqa: E501
     Action.CONFLICT_RESOLVE: Rule("resolve sync conflicts", CENTER),
-    Action.UPLOAD_BLOB: Rule("upload photo and document blobs", frozenset({Role.CREW, Role.INSPECTOR}), devices=True),  # noqa: E501
+    Action.UPLOAD_BLOB: Rule("upload photo and document blobs", frozenset({Role.CREW, Role.INSPECTOR, Role.ARCHIVIST}), devices=True),  # noqa: E501
     Action.READ_BLOB: _read("read a blob referenced by a record you may read", EVERYONE, devices=True),  # noqa: E501
     Action.NETWORK_READ: _read("read the network: lines, transformer areas, the tree, GeoJSON layers", EVERYONE, devices=True),  # noqa: E501
     Action.NETWORK_MANAGE: Rule("create and change substations, lines and transformer areas", CENTER),  # noqa: E501
@@ -201,6 +211,14 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.OUTAGE_READ: _read("list outages, the areas and customers they cut, notifications", EVERYONE, devices=True),  # noqa: E501
     Action.OUTAGE_MANAGE: Rule("set, extend, restore and close outages; decide probable-outage suggestions", CENTER),  # noqa: E501
     Action.QUICK_QUERY: _read("ask the quick query: is this customer's line out, until when", CALL | CENTER),  # noqa: E501
+    Action.ARCHIVE_READ: _read("find and read customer files of your scope (fields as your role may)", EVERYONE),  # noqa: E501
+    Action.ARCHIVE_EDIT: Rule("open customer files and change them (a new version)", FILES),
+    Action.ARCHIVE_CLOSE: Rule("close an account (a new version)", FILES),
+    Action.METER_EDIT: Rule("install and change meters (faults, seals, calibration)", FILES | {Role.INSPECTOR}),  # noqa: E501
+    Action.DOCUMENT_ATTACH: Rule("attach documents and photos to a customer file", FILES | {Role.INSPECTOR, Role.CREW}),  # noqa: E501
+    Action.ARCHIVE_IMPORT: Rule("import customer files (CSV, XLSX)", frozenset({Role.ARCHIVIST, Role.ADMIN})),  # noqa: E501
+    Action.ARCHIVE_EXPORT: _read("export customer files of your scope", FILES | {Role.AUDITOR}),
+    Action.ARCHIVE_CONFIGURE: Rule("set meter types' replacement and calibration intervals", frozenset({Role.ADMIN})),  # noqa: E501
 })
 # fmt: on
 
@@ -223,6 +241,7 @@ SYNC_ACTIONS: Mapping[tuple[str, str], Action] = MappingProxyType({
     ("gps_fix", "create"): Action.FIELD_CAPTURE,
     ("photo", "append"): Action.FIELD_CAPTURE,
     ("photo", "create"): Action.FIELD_CAPTURE,
+    ("premise", "update"): Action.FIELD_CAPTURE,
 })
 # fmt: on
 

@@ -20,6 +20,7 @@ from sync.store.records import (
     note_writer,
     record_scope,
     server_record,
+    visible_ids,
 )
 from sync.store.tables import DeviceClock, StoredMutation, SyncConflict, Tombstone
 
@@ -238,7 +239,7 @@ def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[A
     name = f"{adapter.spec.name} {mutation.id}"
     server: ServerRecord | None
     if record is not None:
-        if not ctx.actor.sees(*record_scope(adapter, record)):
+        if record.id not in visible_ids(ctx.session, adapter, ctx.actor, [record]):
             detail = (
                 f"{name} is outside your scope (it belongs to another crew or department, "
                 "or was reassigned); the change was not applied"
@@ -296,6 +297,9 @@ def _write(
                 setattr(record, name, from_wire(adapter, name, value))
         # Writers and key versions are noted after the flush, once the change feed numbered it.
         ctx.key_writes.append((record, result.writes, ctx.actor.name))
+        if adapter.after_write is not None:
+            with ctx.session.begin_nested():  # a refusal undoes what the hook wrote
+                adapter.after_write(ctx.session, ctx.actor, record)
     dept, crew = record_scope(adapter, record)
     for conflict in result.conflicts:
         ctx.session.add(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sync.changes import Change, pull_horizon
 from sync.registry import EntityAdapter, Registry, SyncActor
 from sync.store.errors import SyncError
-from sync.store.records import record_fields, record_scope
+from sync.store.records import record_fields, visible_ids
 from sync.store.tables import BlobRecord
 from sync.wire import ascii_int
 
@@ -101,13 +101,14 @@ def pull(
         session,
         [h for (entity, _), r in records.items() for h in _blobs(adapters.get(entity), r)],
     )
+    visible = _visible(session, actor, adapters, records)
     changes = []
     for (entity, record_id), (change_id, op) in last.items():
         adapter = adapters.get(entity)
         if adapter is None:
             continue
         record = records.get((entity, record_id))
-        entry = _entry(actor, adapter, record, record_id, op, stored)
+        entry = _entry(adapter, record, record_id, op, stored, visible)
         if entry is not None:
             changes.append({**entry, "change": change_id})
     return PullPage(tuple(changes), Cursor(rows[-1][0], rows[-1][1]), has_more)
@@ -130,6 +131,23 @@ def _load_records(
     return found
 
 
+def _visible(
+    session: Session,
+    actor: SyncActor,
+    adapters: Mapping[str, EntityAdapter],
+    records: Mapping[tuple[str, str], Any],
+) -> set[tuple[str, str]]:
+    """Return which loaded records the caller may see, one question per entity."""
+    by_entity: dict[str, list[Any]] = {}
+    for (entity, _), record in records.items():
+        by_entity.setdefault(entity, []).append(record)
+    seen: set[tuple[str, str]] = set()
+    for entity, loaded in by_entity.items():
+        ids = visible_ids(session, adapters[entity], actor, loaded)
+        seen.update((entity, str(i)) for i in ids)
+    return seen
+
+
 def _blobs(adapter: EntityAdapter | None, record: Any) -> list[str]:
     """Return the blob hashes a loaded record references."""
     if adapter is None or record is None:
@@ -138,17 +156,17 @@ def _blobs(adapter: EntityAdapter | None, record: Any) -> list[str]:
 
 
 def _entry(
-    actor: SyncActor,
     adapter: EntityAdapter,
     record: Any,
     record_id: str,
     op: str,
     stored: set[str],
+    visible: set[tuple[str, str]],
 ) -> dict[str, object] | None:
     head = {"entity": adapter.spec.name, "id": record_id}
     if record is None or record.deleted or op == "delete":
         return {**head, "op": "delete", "version": None if record is None else record.version}
-    if not actor.sees(*record_scope(adapter, record)):
+    if (adapter.model.__sync_entity__, record_id) not in visible:
         # A record that left the scope; an earlier upsert of it is withheld, the leave says so.
         return {**head, "op": "leave", "version": record.version} if op == "leave" else None
     entry: dict[str, object] = {

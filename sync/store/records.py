@@ -1,7 +1,7 @@
 """Stored records as the merge engine and the wire see them, and back."""
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sync.changes import scope_of
 from sync.merge import ServerRecord, Writes
 from sync.protocol import format_time, parse_time
-from sync.registry import EntityAdapter
+from sync.registry import EntityAdapter, SyncActor
 
 
 def to_wire(value: object) -> object:
@@ -93,6 +93,15 @@ def record_fields(adapter: EntityAdapter, record: Any) -> dict[str, object]:
 def record_scope(adapter: EntityAdapter, record: Any) -> tuple[int | None, int | None]:
     """Return the (department, crew) a record is visible in."""
     return scope_of(record)
+
+
+def visible_ids(
+    session: Session, adapter: EntityAdapter, actor: SyncActor, records: Sequence[Any]
+) -> set[uuid.UUID]:
+    """Return the ids of those records the caller may see (its scope, or the adapter's rule)."""
+    if adapter.visible is not None:
+        return adapter.visible(session, actor, records)
+    return {r.id for r in records if actor.sees(*record_scope(adapter, r))}
 
 
 def server_record(adapter: EntityAdapter, record: Any, writer: str | None) -> ServerRecord:

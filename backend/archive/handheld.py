@@ -1,0 +1,316 @@
+"""The archive on handhelds: what crews pull of customers, premises and meters, and pushes.
+
+A premise is visible to the crews with open work there (orders and inspections, see
+`worksites`); its customer and meters follow it. The change feed routes rows by one
+(department, crew) scope per row, so `announce` adds a row for every crew working at a
+premise whenever the file changes, and `_work_moved` adds upserts for a crew that gets work
+there and `leave` rows for the one that loses it (the pull then sends a removal).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+
+from backend.archive import meters as meter_service
+from backend.archive import service
+from backend.archive.records import Customer, Meter, Premise
+from backend.archive.versions import plain
+from backend.archive.vocab import Source
+from backend.archive.worksites import DONE_INSPECTION, DONE_ORDER, worked_premise_ids
+from backend.auth.actor import Actor
+from backend.common import point_element
+from backend.dispatch.models import WorkOrder
+from backend.errors import Problem
+from backend.inspection.models import Inspection, MeterReading
+from sync.changes import Change, current_txid, next_versions
+from sync.entities import RejectionError
+from sync.protocol import RejectReason, format_time
+from sync.registry import SyncActor
+
+Scope = tuple[int, int]  # (department, crew)
+
+
+def _worked(session: Session, crew_ids: Iterable[int]) -> set[uuid.UUID]:
+    crews = list(crew_ids)
+    if not crews:
+        return set()
+    return {p for p in session.scalars(worked_premise_ids(crews)) if isinstance(p, uuid.UUID)}
+
+
+def _premise_ids(session: Session, records: Sequence[Any]) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """Map each record to the premises that make it visible."""
+    result: dict[uuid.UUID, set[uuid.UUID]] = {}
+    customers = [r.id for r in records if isinstance(r, Customer)]
+    owned: dict[uuid.UUID, set[uuid.UUID]] = {}
+    if customers:
+        for pid, cid in session.execute(
+            select(Premise.id, Premise.customer_id).where(Premise.customer_id.in_(customers))
+        ):
+            owned.setdefault(cid, set()).add(pid)
+    for record in records:
+        if isinstance(record, Premise):
+            result[record.id] = {record.id}
+        elif isinstance(record, Meter):
+            result[record.id] = {record.premise_id}
+        else:
+            result[record.id] = owned.get(record.id, set())
+    return result
+
+
+def visible(session: Any, actor: SyncActor, records: Sequence[Any]) -> set[uuid.UUID]:
+    """Archive records a caller may pull: where its crews work; users also their departments'."""
+    worked = _worked(session, actor.crew_ids)
+    seen = {rid for rid, premises in _premise_ids(session, records).items() if premises & worked}
+    if actor.kind != "device" and not actor.crew_scoped:
+        seen |= {r.id for r in records if r.department_id in actor.department_ids}
+    return seen
+
+
+def customer_fields(customer: Customer) -> dict[str, object]:
+    """What a handheld shows of a customer (the crew's field permissions: no contract)."""
+    return {
+        "account_number": customer.account_number,
+        "name": customer.name,
+        "customer_type": customer.customer_type,
+        "voltage_level": customer.voltage_level,
+        "status": customer.status,
+        "contacts": list(customer.contacts or []),
+        "version_no": customer.version_no,
+    }
+
+
+def premise_fields(premise: Premise) -> dict[str, object]:
+    """What a handheld shows of a premise."""
+    return {
+        "customer_id": str(premise.customer_id),
+        "address": premise.address,
+        "location": plain(premise.location),
+        "access_notes": premise.access_notes,
+        "line_name": premise.line_name,
+        "status": premise.status,
+        "version_no": premise.version_no,
+    }
+
+
+def meter_fields(meter: Meter) -> dict[str, object]:
+    """What a handheld shows of a meter."""
+    return {
+        "number": meter.number,
+        "premise_id": str(meter.premise_id),
+        "customer_id": str(meter.customer_id),
+        "meter_type": meter.meter_type,
+        "multiplier": meter.multiplier,
+        "reading_method": meter.reading_method,
+        "seals": list(meter.seals or []),
+        "faults": list(meter.faults or []),
+        "status": meter.status,
+        "last_reading": meter.last_reading,
+        "last_read_at": None if meter.last_read_at is None else format_time(meter.last_read_at),
+        "version_no": meter.version_no,
+    }
+
+
+def _caller(actor: SyncActor) -> Actor:
+    assert isinstance(actor.origin, Actor)  # noqa: S101 - backend.syncing always sets it
+    return actor.origin
+
+
+def _rejection(exc: Problem) -> RejectionError:
+    return RejectionError(RejectReason.INVALID_VALUE, exc.detail)
+
+
+def update_premise(
+    session: Any,
+    actor: SyncActor,
+    premise: Premise,
+    values: Mapping[str, object],
+    mutation_id: uuid.UUID,
+    occurred: datetime,
+) -> None:
+    """A crew's correction of a premise becomes a new version of it (source `sync`)."""
+    changes: dict[str, Any] = dict(values)
+    location = changes.get("location")
+    if isinstance(location, Mapping):
+        changes["location"] = point_element(float(location["lon"]), float(location["lat"]))
+    try:
+        service.change_premise(
+            session=session,
+            actor=_caller(actor),
+            premise=premise,
+            changes=changes,
+            reason=f"field correction from {actor.name} (mutation {mutation_id})",
+            source=Source.SYNC,
+        )
+    except Problem as exc:
+        raise _rejection(exc) from exc
+
+
+def authorize_archive_refs(
+    session: Any, actor: SyncActor, record: Any, values: Mapping[str, object]
+) -> str | None:
+    """A pushed record may name only customers and premises the caller works at."""
+    for name, model in (("premise_id", Premise), ("customer_id", Customer)):
+        raw = values.get(name)
+        if not isinstance(raw, str):
+            continue
+        target = session.get(model, uuid.UUID(raw))
+        if target is None:
+            return f"{name} {raw} is not in the customer archive"
+        if target.id not in visible(session, actor, [target]):
+            return f"{name} {raw} is outside your scope"
+    return None
+
+
+def authorize_reading(
+    session: Any, actor: SyncActor, record: Any, values: Mapping[str, object]
+) -> str | None:
+    """A reading of an archived meter must be at a premise the caller works at.
+
+    A meter the archive does not hold yet (found in the field) is read all the same: the
+    reading is kept, unlinked, for the archive to catch up with.
+    """
+    raw = values.get("meter_id")
+    if record is not None or not isinstance(raw, str):
+        return None
+    meter = session.get(Meter, uuid.UUID(raw))
+    if meter is None:
+        return authorize_archive_refs(session, actor, record, values)
+    if meter.id not in visible(session, actor, [meter]):
+        return f"meter {raw} is outside your scope"
+    premise = values.get("premise_id")
+    if isinstance(premise, str) and uuid.UUID(premise) != meter.premise_id:
+        return f"meter {raw} is not at premise {premise}"
+    return None
+
+
+def note_meter_reading(session: Any, actor: SyncActor, reading: MeterReading) -> None:
+    """A pushed reading newer than the meter's last one moves it (a version, source `sync`)."""
+    meter = session.get(Meter, reading.meter_id)
+    if meter is None:
+        return
+    if reading.premise_id is None:
+        reading.premise_id = meter.premise_id
+    meter_service.note_reading(
+        session, meter, value=float(reading.value), read_at=reading.read_at, actor=actor.name,
+        source=Source.SYNC,
+    )  # fmt: skip
+
+
+def _crews_at(session: Session, premise_ids: set[uuid.UUID]) -> dict[uuid.UUID, set[Scope]]:
+    """Return the (department, crew) scopes with open work at each premise."""
+    found: dict[uuid.UUID, set[Scope]] = {}
+    if not premise_ids:
+        return found
+    ids = sorted(premise_ids)
+    orders = select(WorkOrder.premise_id, WorkOrder.department_id, WorkOrder.crew_id).where(
+        WorkOrder.premise_id.in_(ids), WorkOrder.crew_id.is_not(None),
+        WorkOrder.status != DONE_ORDER,
+    )  # fmt: skip
+    inspections = select(Inspection.premise_id, Inspection.department_id, Inspection.crew_id).where(
+        Inspection.premise_id.in_(ids), Inspection.crew_id.is_not(None),
+        Inspection.status != DONE_INSPECTION, Inspection.deleted.is_(False),
+    )  # fmt: skip
+    for statement in (orders, inspections):
+        for premise_id, department_id, crew_id in session.execute(statement):
+            found.setdefault(premise_id, set()).add((department_id, crew_id))
+    return found
+
+
+def _file_records(session: Session, premise_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
+    """Return the archive records a crew at this premise pulls: it, its customer, its meters."""
+    premise = session.get(Premise, premise_id)
+    if premise is None:
+        return []
+    meters = session.scalars(select(Meter.id).where(Meter.premise_id == premise_id))
+    return [
+        ("premise", premise.id),
+        ("customer", premise.customer_id),
+        *(("meter", m) for m in meters),
+    ]
+
+
+def _work_scope(obj: Any, *, before: bool) -> tuple[uuid.UUID, int, int] | None:
+    """Return (premise, department, crew) of open work, as it was before this flush or is now."""
+    state = inspect(obj)
+
+    def value(name: str) -> Any:
+        history = state.attrs[name].history
+        if before and history.has_changes():
+            return history.deleted[0] if history.deleted else None
+        return getattr(obj, name)
+
+    if before and state.pending:
+        return None
+    done = DONE_ORDER if isinstance(obj, WorkOrder) else DONE_INSPECTION
+    premise, crew = value("premise_id"), value("crew_id")
+    if premise is None or crew is None or value("status") == done:
+        return None
+    if isinstance(obj, Inspection) and value("deleted"):
+        return None
+    return premise, value("department_id"), crew
+
+
+def _changed_heads(session: Session) -> list[Any]:
+    return [
+        o
+        for o in (*session.new, *session.dirty)
+        if isinstance(o, Customer | Premise | Meter)
+        and (o in session.new or session.is_modified(o, include_collections=False))
+    ]
+
+
+@event.listens_for(Session, "before_flush")
+def _announce(session: Session, flush_context: Any, instances: Any) -> None:
+    rows: list[tuple[str, uuid.UUID, str, Scope]] = []
+    with session.no_autoflush:
+        for obj in (*session.new, *session.dirty):
+            if not isinstance(obj, WorkOrder | Inspection):
+                continue
+            old, new = _work_scope(obj, before=True), _work_scope(obj, before=False)
+            if old == new:
+                continue
+            if old is not None:
+                rows += [(e, i, "leave", old[1:]) for e, i in _file_records(session, old[0])]
+            if new is not None:
+                rows += [(e, i, "upsert", new[1:]) for e, i in _file_records(session, new[0])]
+        heads = _changed_heads(session)
+        premises = {h.id: h for h in heads if isinstance(h, Premise)}
+        wanted: dict[Any, set[uuid.UUID]] = {}
+        for head in heads:
+            if isinstance(head, Premise):
+                wanted[head] = {head.id}
+            elif isinstance(head, Meter):
+                wanted[head] = {head.premise_id}
+            elif head not in session.new:
+                wanted[head] = set(
+                    session.scalars(select(Premise.id).where(Premise.customer_id == head.id))
+                ) | {p.id for p in premises.values() if p.customer_id == head.id}
+        crews = _crews_at(session, set().union(*wanted.values()) if wanted else set())
+        for head, premise_ids in wanted.items():
+            for scope in set().union(*(crews.get(p, set()) for p in premise_ids)):
+                rows.append((head.__sync_entity__, head.id, "upsert", scope))
+    if not rows:
+        return
+    rows = list(dict.fromkeys(rows))
+    numbers = next_versions(session, len(rows))
+    txid = current_txid(session)
+    now = datetime.now(UTC)
+    for number, (entity, record_id, op, (department, crew)) in zip(numbers, rows, strict=True):
+        session.add(
+            Change(
+                id=number,
+                txid=txid,
+                entity=entity,
+                record_id=str(record_id),
+                op=op,
+                scope_department_id=department,
+                scope_crew_id=crew,
+                changed_at=now,
+            )  # fmt: skip
+        )

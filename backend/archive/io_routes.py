@@ -1,0 +1,167 @@
+"""Import and export of customer files (CSV in UTF-8 or GBK, XLSX)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from backend.archive import service
+from backend.archive.access import ArchiveAction, Level, field_levels, mask_phone, require
+from backend.archive.documents import ImportJob
+from backend.archive.importer import rows_for_export, run_import
+from backend.archive.schemas import SearchArgsSchema
+from backend.archive.tabular import COLUMNS, ENCODINGS, read_csv, read_xlsx, write
+from backend.auth.guard import current_actor, requires
+from backend.auth.policy import Action
+from backend.errors import NotFound, OutOfScope, Unprocessable
+from backend.unit_of_work import database, request_session
+
+blp = Blueprint(
+    "archive_io", __name__, url_prefix="/api/v1", description="Customer import and export"
+)
+
+EXPORT_LIMIT = 50_000  # bigger extracts go through the CLI
+
+
+class ImportFormSchema(Schema):
+    """The file and how to read it."""
+
+    dry_run = fields.Boolean(load_default=False)
+    encoding = fields.String(load_default=None, validate=validate.OneOf(list(ENCODINGS)))
+
+
+class ImportFileSchema(Schema):
+    """The uploaded file (CSV or XLSX)."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class RowErrorSchema(Schema):
+    """One problem of one row."""
+
+    row = fields.Integer()
+    column = fields.String()
+    reason = fields.String()
+
+
+class ImportJobSchema(Schema):
+    """An import and its outcome."""
+
+    id = fields.UUID()
+    filename = fields.String()
+    file_format = fields.String()
+    encoding = fields.String(allow_none=True)
+    dry_run = fields.Boolean()
+    status = fields.String(metadata={"description": "validated, committed or failed"})
+    total_rows = fields.Integer()
+    processed_rows = fields.Integer()
+    progress = fields.Float(metadata={"description": "0..1"})
+    created_rows = fields.Integer()
+    updated_rows = fields.Integer()
+    errors = fields.List(fields.Nested(RowErrorSchema))
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class ExportArgsSchema(SearchArgsSchema):
+    """Which customers, in which format."""
+
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
+
+
+@blp.route("/customer-imports")
+class CustomerImports(MethodView):
+    """Imports of customer files."""
+
+    @requires(Action.ARCHIVE_IMPORT)
+    @blp.arguments(ImportFormSchema, location="form")
+    @blp.arguments(ImportFileSchema, location="files")
+    @blp.response(201, ImportJobSchema)
+    @blp.alt_response(422, description="Rows with errors: `row_errors`; nothing was written")
+    def post(self, form: dict[str, Any], files: dict[str, Any]) -> ImportJob:
+        """Import a CSV/XLSX file: all rows or none; `dry_run` only checks."""
+        session, actor = request_session(), current_actor()
+        require(actor, ArchiveAction.IMPORT)
+        upload = files["file"]
+        data, name = upload.read(), (upload.filename or "upload")[:200]
+        is_xlsx = name.lower().endswith(".xlsx") or data[:2] == b"PK"
+        encoding = None
+        if is_xlsx:
+            table = read_xlsx(data)
+        else:
+            table, encoding = read_csv(data, form["encoding"])
+        job = ImportJob(
+            id=uuid.uuid4(), filename=name, file_format="xlsx" if is_xlsx else "csv",
+            encoding=encoding, dry_run=form["dry_run"], department_id=actor.department_id,
+            created_by=actor.audit_name, errors=[], processed_rows=0, created_rows=0,
+            updated_rows=0,
+        )  # fmt: skip
+        run_import(session=session, actor=actor, table=table, job=job)
+        if job.status == "failed":
+            raise Unprocessable(
+                f"{len(job.errors)} problem(s) in {name}; nothing was imported.",
+                row_errors=job.errors,
+            )
+        return job
+
+
+@blp.route("/customer-imports/<uuid:job_id>")
+class CustomerImportById(MethodView):
+    """One import."""
+
+    @requires(Action.ARCHIVE_IMPORT)
+    @blp.response(200, ImportJobSchema)
+    def get(self, job_id: uuid.UUID) -> ImportJob:
+        """Show an import's progress and outcome."""
+        job = request_session().get(ImportJob, job_id)
+        if job is None:
+            raise NotFound(f"Import {job_id} does not exist.")
+        actor = current_actor()
+        if job.created_by != actor.audit_name and actor.role != "admin":
+            raise OutOfScope("Only whoever ran an import may read it.")
+        return job
+
+
+@blp.route("/customer-exports")
+class CustomerExports(MethodView):
+    """Extracts of customer files."""
+
+    @requires(Action.ARCHIVE_EXPORT)
+    @blp.arguments(ExportArgsSchema, location="query")
+    @blp.response(200, {"format": "binary", "type": "string"}, content_type="text/csv")
+    def get(self, args: dict[str, Any]) -> Response:
+        """Export the customers matching the filters as CSV or XLSX (your visible fields)."""
+        session, actor = request_session(), current_actor()
+        require(actor, ArchiveAction.EXPORT)
+        file_format = args.pop("format")
+        statement = service.find_customers(
+            session=session, actor=actor, filters=args, dialect=database().dialect
+        )
+        customers = list(session.scalars(statement.limit(EXPORT_LIMIT + 1)))
+        if len(customers) > EXPORT_LIMIT:
+            raise Unprocessable(f"More than {EXPORT_LIMIT} customers match; narrow the filters.")
+        rows = rows_for_export(customers, session)
+        levels = field_levels(actor)
+        columns = [c for c, _ in COLUMNS]
+        if levels["contract"] is Level.HIDDEN:
+            hidden = {"contract_number", "contract_expires_on", "supply_scheme",
+                      "contract_capacity_kw"}  # fmt: skip
+            columns = [c for c in columns if c not in hidden]
+        if levels["contacts"] is Level.HIDDEN:
+            columns = [c for c in columns if c not in ("contact_name", "contact_phone")]
+        elif levels["contacts"] is Level.MASKED:
+            for row in rows:
+                row["contact_phone"] = mask_phone(row["contact_phone"])
+        media = {"csv": "text/csv; charset=utf-8", "xlsx": (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}  # fmt: skip
+        return Response(
+            write(rows, columns, file_format),
+            mimetype=media[file_format],
+            headers={"Content-Disposition": f'attachment; filename="customers.{file_format}"'},
+        )

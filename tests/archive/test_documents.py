@@ -1,0 +1,94 @@
+"""Stage-tagged documents of a file through the content-addressed blob store, with thumbnails."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from datetime import UTC, datetime, timedelta
+
+from PIL import Image
+
+from sync.blobs import service as blobs
+from sync.registry import registry
+from tests.conftest import assert_problem
+from tests.sync.conftest import token
+
+
+def _photo() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), (30, 120, 200)).save(out, "JPEG", quality=70)
+    return out.getvalue() + os.urandom(16)
+
+
+def _upload(client, headers, data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    response = client.put(
+        f"/api/v1/blobs/{sha}", data=data, headers={**headers, "Content-Type": "image/jpeg"}
+    )
+    assert response.status_code == 200, response.get_json()
+    return sha
+
+
+def _doc(sha: str, **extra):
+    return {"sha256": sha, "stage": "installation", "kind": "meter photo",
+            "title": "meter box after installation", "paper_shelf": "A-03", "paper_box": "17",
+            "business_at": "2026-11-20T08:00:00+08:00", **extra}  # fmt: skip
+
+
+def test_attach_photo_lists_with_thumbnail_and_serves_bytes(sync_app, backend, committed_db):
+    client = sync_app.test_client()
+    headers = {"Authorization": f"Bearer {token(backend, 'archivist')}"}
+    body = _open(client, headers)
+    data = _photo()
+    sha = _upload(client, headers, data)
+    url = f"/api/v1/customers/{body['id']}/documents"
+    created = client.post(url, json=_doc(sha), headers=headers)
+    assert created.status_code == 201, created.get_json()
+    document = created.get_json()
+    assert (document["blob"], document["thumbnail"]) == ("stored", True)
+    assert document["paper_box"] == "17"
+    listed = client.get(f"{url}?stage=installation", headers=headers).get_json()
+    assert [d["id"] for d in listed] == [document["id"]]
+    assert client.get(f"{url}?stage=closure", headers=headers).get_json() == []
+    content = client.get(f"/api/v1/documents/{document['id']}/content", headers=headers)
+    assert content.status_code == 200 and content.data == data
+    thumb = client.get(f"/api/v1/documents/{document['id']}/thumbnail", headers=headers)
+    assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
+    assert max(Image.open(io.BytesIO(thumb.data)).size) < 800
+    # Out of scope: the suburban crew may not read the urban file's documents.
+    other = {"Authorization": f"Bearer {token(backend, 'crew3')}"}
+    assert_problem(client.get(f"/api/v1/documents/{document['id']}/content", headers=other), 403)
+    # Blob garbage collection keeps bytes that a document references.
+    with committed_db.unit_of_work() as session:
+        gone = blobs.collect_garbage(session, registry, now=datetime.now(UTC) + timedelta(days=30))
+    assert sha not in gone
+
+
+def test_pending_blob_and_bad_documents(sync_app, backend):
+    client = sync_app.test_client()
+    headers = {"Authorization": f"Bearer {token(backend, 'archivist')}"}
+    body = _open(client, headers)
+    url = f"/api/v1/customers/{body['id']}/documents"
+    later = hashlib.sha256(os.urandom(32)).hexdigest()
+    pending = client.post(url, json=_doc(later), headers=headers).get_json()
+    assert pending["blob"] == "missing"
+    missing = client.get(f"/api/v1/documents/{pending['id']}/content", headers=headers)
+    assert_problem(missing, 404)
+    assert_problem(client.post(url, json=_doc(later, stage="whatever"), headers=headers), 422)
+    assert_problem(client.post(url, json=_doc("xyz"), headers=headers), 422)
+    assert_problem(
+        client.post(url, json=_doc(later, supersedes_id=body["id"]), headers=headers), 422
+    )
+    client.post(f"/api/v1/customers/{body['id']}/close", json={"reason": "moved"}, headers=headers)
+    assert_problem(client.post(url, json=_doc(later), headers=headers), 409)
+    closure = client.post(url, json=_doc(later, stage="closure"), headers=headers)
+    assert closure.status_code == 201
+
+
+def _open(client, headers):
+    from tests.archive.helpers import customer_body
+
+    response = client.post("/api/v1/customers", json=customer_body(), headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

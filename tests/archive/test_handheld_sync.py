@@ -1,0 +1,120 @@
+"""Customers, premises and meters on handhelds: scoped to crews' work; corrections are versions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from backend.archive import meters, service
+from backend.archive.records import ArchiveVersion, Meter, Premise
+from backend.archive.schemas import CustomerCreateSchema, MeterCreateSchema
+from backend.dispatch import service as dispatch
+from backend.seed import seed_org
+from sync.protocol import format_time
+from tests.archive.helpers import customer_body, meter_body
+from tests.dispatch.factories import actor, new_order
+from tests.sync.helpers import batch, mutation
+
+
+def _file_and_order(committed_db, crew: str = "Urban Crew 1") -> dict[str, str]:
+    """A suburban customer with a meter, and an order at its premise dispatched to `crew`."""
+    now = datetime.now(UTC)
+    with committed_db.unit_of_work(actor="test") as session:
+        demo = seed_org(session)
+        archivist = actor(session, "archivist")
+        data = CustomerCreateSchema().load(
+            customer_body(department_id=demo.departments["ST-SUB"].id)
+        )
+        customer = service.open_customer(session=session, actor=archivist, data=data)
+        premise = service.premises_of(session, customer.id)[0]
+        meter = meters.add_meter(
+            session=session, actor=archivist, premise_id=premise.id,
+            data={k: v for k, v in MeterCreateSchema().load(meter_body()).items() if k != "reason"},
+        )  # fmt: skip
+        order = new_order(session, demo, at=now - timedelta(minutes=5), premise_id=premise.id)
+        dispatch.dispatch_order(
+            session=session, actor=actor(session, "dispatcher"), order_id=order.id,
+            crew_id=demo.crews[crew].id, now=now - timedelta(minutes=3),
+        )  # fmt: skip
+        assert order.customer_id == customer.id  # filled in from the premise
+        return {
+            "customer": str(customer.id), "premise": str(premise.id), "meter": str(meter.id),
+            "order": str(order.id),
+        }  # fmt: skip
+
+
+def test_crew_pulls_the_file_of_its_work_without_contract(committed_db, make_client):
+    device, other = make_client("H-1001"), make_client("H-2001")
+    ids = _file_and_order(committed_db)
+    device.pull()
+    customer = device.get("customer", ids["customer"])
+    assert customer is not None and customer["contacts"][0]["phone"].endswith("1234")
+    assert "contract_number" not in customer and "supply_scheme" not in customer
+    assert device.get("premise", ids["premise"])["location"] == {"lat": 30.2329, "lon": 120.1234}
+    assert device.get("meter", ids["meter"])["premise_id"] == ids["premise"]
+    assert device.get("work_order", ids["order"])["premise_id"] == ids["premise"]
+    # The suburban crew's department keeps the file, but its handheld has no work there.
+    other.pull()
+    assert other.get("customer", ids["customer"]) is None
+    assert other.get("premise", ids["premise"]) is None
+
+
+def test_work_moving_removes_the_file_from_the_old_crew(committed_db, make_client):
+    old, new = make_client("H-1001"), make_client("H-1002")
+    ids = _file_and_order(committed_db)
+    old.pull()
+    assert old.get("premise", ids["premise"]) is not None
+    with committed_db.unit_of_work(actor="test") as session:
+        demo = seed_org(session)
+        dispatch.reassign_order(
+            session=session, actor=actor(session, "dispatcher"), order_id=uuid.UUID(ids["order"]),
+            crew_id=demo.crews["Urban Crew 2"].id, vehicle_id=None, reason="closer crew",
+        )  # fmt: skip
+    old.pull()
+    new.pull()
+    for entity in ("customer", "premise", "meter"):
+        assert old.get(entity, ids[entity]) is None, entity
+        assert new.get(entity, ids[entity]) is not None, entity
+
+
+def test_pushed_correction_and_reading_become_sync_versions(committed_db, http, make_client):
+    device = make_client("H-1001")
+    ids = _file_and_order(committed_db)
+    device.pull()
+    base = device.server_copy("premise")[ids["premise"]][0]
+    read_at = datetime.now(UTC) - timedelta(minutes=1)
+    reply = http("H-1001").request("POST", "/api/v1/sync/push", json_body=batch(
+        mutation("premise", "update", {"address": "龙井路1号 (rear gate)",
+                                       "location": {"lat": 30.2331, "lon": 120.1236}},
+                 record_id=ids["premise"], base=base),
+        mutation("meter_reading", "append", {
+            "meter_id": ids["meter"], "value": 1520.5, "reading_kind": "kwh",
+            "read_at": format_time(read_at)}),
+    ))  # fmt: skip
+    assert [v["verdict"] for v in reply.body["verdicts"]] == ["applied", "applied"], reply.body
+    with committed_db.unit_of_work() as session:
+        premise = session.get(Premise, uuid.UUID(ids["premise"]))
+        assert premise.address == "龙井路1号 (rear gate)" and premise.version_no == 2
+        meter = session.get(Meter, uuid.UUID(ids["meter"]))
+        assert meter.last_reading == 1520.5 and meter.version_no == 2
+        sources = {
+            (v.entity, v.version_no): v.source
+            for v in session.query(ArchiveVersion).filter(
+                ArchiveVersion.customer_id == uuid.UUID(ids["customer"])
+            )
+        }
+        assert sources[("premise", 2)] == "sync" and sources[("meter", 2)] == "sync"
+
+
+def test_pushes_outside_the_crews_work_are_refused(committed_db, http):
+    ids = _file_and_order(committed_db)
+    reply = http("H-2001").request("POST", "/api/v1/sync/push", json_body=batch(
+        mutation("premise", "update", {"address": "x"}, record_id=ids["premise"], base=1),
+        mutation("meter_reading", "append", {
+            "meter_id": ids["meter"], "value": 1.0, "reading_kind": "kwh",
+            "read_at": format_time(datetime.now(UTC))}),
+        mutation("customer", "update", {"name": "x"}, record_id=ids["customer"], base=1),
+        mutation("inspection", "create", {"status": "draft", "premise_id": ids["premise"]}),
+    ))  # fmt: skip
+    kinds = [v["verdict"] for v in reply.body["verdicts"]]
+    assert kinds == ["rejected"] * 4, reply.body

@@ -1,0 +1,130 @@
+"""Import and export of customer files: encodings, dry run, per-row errors, all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+
+from openpyxl import load_workbook
+
+from tests.conftest import assert_problem
+
+_n = itertools.count(1)
+HEADER_ZH = ["户号", "户名", "用户类型", "电压等级", "合同容量", "地区", "管理单位", "联系人",
+             "联系电话", "用电地址", "纬度", "经度", "线路", "电能表编号", "表型", "抄表方式",
+             "装表日期"]  # fmt: skip
+
+
+def _row(**overrides):
+    n = next(_n)
+    row = {"户号": f"IMP{n:07d}", "户名": f"李{n}家", "用户类型": "居民", "电压等级": "220V",
+           "合同容量": "8", "地区": "HZ", "管理单位": "ST-URB", "联系人": "李雷",
+           "联系电话": "13800138000", "用电地址": f"杭州市上城区清河坊{n}号", "纬度": "30.24",
+           "经度": "120.17", "线路": "清河线", "电能表编号": f"MI{n:08d}", "表型": "single_phase",
+           "抄表方式": "远程", "装表日期": "2022-05-01"}  # fmt: skip
+    row.update(overrides)
+    return row
+
+
+def _csv(rows, encoding="utf-8"):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=HEADER_ZH)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def _post(api, data, name="customers.csv", **form):
+    return api.post(
+        "/api/v1/customer-imports",
+        data={"file": (io.BytesIO(data), name), **{k: str(v).lower() for k, v in form.items()}},
+        content_type="multipart/form-data",
+    )
+
+
+def _found(api, account):
+    return api.get(f"/api/v1/customers?account_number={account}").get_json()
+
+
+def test_dry_run_writes_nothing_then_import_commits(api):
+    archivist = api("archivist")
+    rows = [_row(), _row()]
+    dry = _post(archivist, _csv(rows), dry_run=True)
+    assert dry.status_code == 201, dry.get_json()
+    job = dry.get_json()
+    assert (job["status"], job["progress"], job["created_rows"]) == ("validated", 1.0, 0)
+    assert _found(archivist, rows[0]["户号"]) == []
+    done = _post(archivist, _csv(rows))
+    assert done.get_json()["status"] == "committed" and done.get_json()["created_rows"] == 2
+    assert done.get_json()["encoding"] == "utf-8"
+    customer = _found(archivist, rows[0]["户号"])[0]
+    history = archivist.get(f"/api/v1/customers/{customer['id']}/history").get_json()
+    assert {v["entity"] for v in history} == {"customer", "premise", "meter"}
+    assert {v["source"] for v in history} == {"import"}
+    again = archivist.get(f"/api/v1/customer-imports/{done.get_json()['id']}").get_json()
+    assert again["status"] == "committed"
+
+
+def test_gbk_is_detected_and_a_wrong_declared_encoding_refused(api):
+    archivist = api("archivist")
+    row = _row()
+    data = _csv([row], encoding="gbk")
+    assert_problem(_post(archivist, data, encoding="utf-8"), 422)
+    done = _post(archivist, data)
+    assert done.status_code == 201, done.get_json()
+    assert done.get_json()["encoding"] == "gbk"
+    assert _found(archivist, row["户号"])[0]["name"] == row["户名"]
+
+
+def test_bad_rows_are_listed_and_nothing_is_written(api):
+    archivist = api("archivist")
+    good = _row()
+    rows = [
+        good,
+        _row(地区="MARS"),
+        _row(电压等级="11kV", 合同容量="lots"),
+        _row(户号=good["户号"]),
+        _row(表型="steam"),
+        _row(纬度=""),
+        _row(管理单位="NOPE"),
+    ]
+    response = _post(archivist, _csv(rows))
+    problem = assert_problem(response, 422)
+    found = {(e["row"], e["column"]) for e in problem["row_errors"]}
+    assert {(3, "地区"), (4, "电压等级"), (4, "合同容量"), (5, "户号"), (6, "表型"), (7, "纬度"),
+            (8, "管理单位")} <= found  # fmt: skip
+    assert (2, "户号") not in found
+    assert all(e["reason"] for e in problem["row_errors"])
+    assert _found(archivist, good["户号"]) == []  # all or nothing
+
+
+def test_reimport_appends_versions_and_malformed_files_are_refused(api):
+    archivist = api("archivist")
+    row = _row()
+    _post(archivist, _csv([row]))
+    changed = _post(archivist, _csv([{**row, "合同容量": "12", "用电地址": "杭州市新地址1号"}]))
+    assert changed.get_json()["updated_rows"] == 1, changed.get_json()
+    customer = _found(archivist, row["户号"])[0]
+    assert customer["version_no"] == 2 and customer["contract_capacity_kw"] == 12
+    assert_problem(_post(archivist, b"\xff\xfe\x00garbage", name="x.xlsx"), 422)
+    assert_problem(_post(archivist, "户号,颜色\n1,红\n".encode()), 422)
+    assert_problem(_post(archivist, b""), 422)
+
+
+def test_export_roundtrips_and_follows_field_permissions(api):
+    archivist = api("archivist")
+    row = _row()
+    _post(archivist, _csv([row]))
+    exported = archivist.get(f"/api/v1/customer-exports?format=xlsx&q={row['户号']}")
+    assert exported.status_code == 200
+    sheet = load_workbook(io.BytesIO(exported.data)).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[1][0] == row["户号"] and len(values) == 2
+    back = _post(archivist, exported.data, name="back.xlsx", dry_run=True)
+    assert back.get_json()["status"] == "validated", back.get_json()
+    masked = api("auditor").get(f"/api/v1/customer-exports?format=csv&q={row['户号']}")
+    text = masked.data.decode("utf-8-sig")
+    assert "13800138000" not in text and "*******8000" in text
+    assert_problem(api("crew1").get("/api/v1/customer-exports"), 403)
+    assert_problem(_post(api("crew1"), _csv([_row()])), 403)
