@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 
 from backend.archive import documents_service as docs
 from backend.archive.documents import CustomerDocument
+from backend.archive.records import Customer
 from backend.archive.vocab import Stage
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
@@ -86,7 +87,7 @@ def _views(documents: list[CustomerDocument]) -> list[dict[str, Any]]:
 class CustomerDocuments(MethodView):
     """Stage-tagged documents of a file; add-only (a correction supersedes)."""
 
-    @requires(Action.ARCHIVE_READ)
+    @requires(Action.ARCHIVE_READ, scope=(Customer, "customer_id"))
     @blp.arguments(StageArgsSchema, location="query")
     @blp.response(200, DocumentReadSchema(many=True))
     def get(self, args: dict[str, Any], customer_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -100,7 +101,7 @@ class CustomerDocuments(MethodView):
             )  # fmt: skip
         )
 
-    @requires(Action.DOCUMENT_ATTACH)
+    @requires(Action.DOCUMENT_ATTACH, scope=(Customer, "customer_id"))
     @blp.arguments(DocumentCreateSchema)
     @blp.response(201, DocumentReadSchema)
     def post(self, data: dict[str, Any], customer_id: uuid.UUID) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def _bytes(document_id: uuid.UUID, name: str, media_type: str | None) -> Respons
 class DocumentContent(MethodView):
     """A document's bytes."""
 
-    @requires(Action.ARCHIVE_READ)
+    @requires(Action.ARCHIVE_READ, scope=(CustomerDocument, "document_id"))
     @blp.response(
         200, {"format": "binary", "type": "string"}, content_type="application/octet-stream"
     )
@@ -140,7 +141,7 @@ class DocumentContent(MethodView):
 class DocumentThumbnail(MethodView):
     """A photo's thumbnail (JPEG), made by the blob store on arrival."""
 
-    @requires(Action.ARCHIVE_READ)
+    @requires(Action.ARCHIVE_READ, scope=(CustomerDocument, "document_id"))
     @blp.response(200, {"format": "binary", "type": "string"}, content_type="image/jpeg")
     def get(self, document_id: uuid.UUID) -> Response:
         """Download a document's thumbnail."""

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from backend.archive import meters as meter_service
 from backend.archive import service, versions
 from backend.archive.access import ArchiveAction, require
-from backend.archive.records import HEADS
+from backend.archive.records import HEADS, Customer, Meter, Premise
 from backend.archive.schemas import (
     CloseSchema,
     CustomerChangeSchema,
@@ -88,7 +88,7 @@ class Customers(MethodView):
 class CustomerById(MethodView):
     """One customer file: its current view is its latest version."""
 
-    @requires(Action.ARCHIVE_READ)
+    @requires(Action.ARCHIVE_READ, scope=(Customer, "customer_id"))
     @blp.response(200, CustomerReadSchema)
     def get(self, customer_id: uuid.UUID) -> dict[str, Any]:
         """Show a customer's current view with premises and meters."""
@@ -96,7 +96,7 @@ class CustomerById(MethodView):
         customer = service.get_customer(session=session, actor=actor, customer_id=customer_id)
         return customer_view(session, actor, customer)
 
-    @requires(Action.ARCHIVE_EDIT)
+    @requires(Action.ARCHIVE_EDIT, scope=(Customer, "customer_id"))
     @blp.arguments(CustomerChangeSchema)
     @blp.response(200, CustomerReadSchema)
     @blp.alt_response(409, description="Edited an older version, or the account is closed")
@@ -109,7 +109,7 @@ class CustomerById(MethodView):
         )
         return customer_view(session, actor, customer)
 
-    @requires(Action.ARCHIVE_READ)
+    @requires(Action.ARCHIVE_READ, scope=(Customer, "customer_id"))
     @blp.response(204)
     @blp.alt_response(409, description="Customer files are never deleted")
     def delete(self, customer_id: uuid.UUID) -> None:
@@ -127,7 +127,7 @@ class CustomerById(MethodView):
 class CloseCustomer(MethodView):
     """Closing an account."""
 
-    @requires(Action.ARCHIVE_CLOSE)
+    @requires(Action.ARCHIVE_CLOSE, scope=(Customer, "customer_id"))
     @blp.arguments(CloseSchema)
     @blp.response(200, CustomerReadSchema)
     def post(self, data: dict[str, Any], customer_id: uuid.UUID) -> dict[str, Any]:
@@ -143,7 +143,7 @@ class CloseCustomer(MethodView):
 class CustomerHistory(MethodView):
     """Every version of a file: the customer, its premises and meters."""
 
-    @requires(Action.ARCHIVE_READ)
+    @requires(Action.ARCHIVE_READ, scope=(Customer, "customer_id"))
     @blp.response(200, VersionSchema(many=True))
     def get(self, customer_id: uuid.UUID) -> list[dict[str, Any]]:
         """List a file's versions, oldest first."""
@@ -156,7 +156,7 @@ class CustomerHistory(MethodView):
 class CustomerPremises(MethodView):
     """Premises of a customer."""
 
-    @requires(Action.ARCHIVE_EDIT)
+    @requires(Action.ARCHIVE_EDIT, scope=(Customer, "customer_id"))
     @blp.arguments(PremiseCreateSchema)
     @blp.response(201, PremiseReadSchema)
     def post(self, data: dict[str, Any], customer_id: uuid.UUID) -> dict[str, Any]:
@@ -172,7 +172,7 @@ class CustomerPremises(MethodView):
 class PremiseById(MethodView):
     """One premise."""
 
-    @requires(Action.ARCHIVE_READ)
+    @requires(Action.ARCHIVE_READ, scope=(Premise, "premise_id"))
     @blp.response(200, PremiseReadSchema)
     def get(self, premise_id: uuid.UUID) -> dict[str, Any]:
         """Show a premise."""
@@ -182,7 +182,7 @@ class PremiseById(MethodView):
             )
         )
 
-    @requires(Action.ARCHIVE_EDIT)
+    @requires(Action.ARCHIVE_EDIT, scope=(Premise, "premise_id"))
     @blp.arguments(PremiseChangeSchema)
     @blp.response(200, PremiseReadSchema)
     def patch(self, data: dict[str, Any], premise_id: uuid.UUID) -> dict[str, Any]:
@@ -202,7 +202,7 @@ class PremiseById(MethodView):
 class PremiseMeters(MethodView):
     """Meters at a premise."""
 
-    @requires(Action.METER_EDIT)
+    @requires(Action.METER_EDIT, scope=(Premise, "premise_id"))
     @blp.arguments(MeterCreateSchema)
     @blp.response(201, MeterReadSchema)
     def post(self, data: dict[str, Any], premise_id: uuid.UUID) -> dict[str, Any]:
@@ -219,7 +219,7 @@ class PremiseMeters(MethodView):
 class MeterById(MethodView):
     """One meter."""
 
-    @requires(Action.ARCHIVE_READ)
+    @requires(Action.ARCHIVE_READ, scope=(Meter, "meter_id"))
     @blp.response(200, MeterReadSchema)
     def get(self, meter_id: uuid.UUID) -> dict[str, Any]:
         """Show a meter with its replacement and calibration due dates."""
@@ -227,7 +227,7 @@ class MeterById(MethodView):
         meter = meter_service.get_meter(session=session, actor=current_actor(), meter_id=meter_id)
         return meter_view(session, meter)
 
-    @requires(Action.METER_EDIT)
+    @requires(Action.METER_EDIT, scope=(Meter, "meter_id"))
     @blp.arguments(MeterChangeSchema)
     @blp.response(200, MeterReadSchema)
     def patch(self, data: dict[str, Any], meter_id: uuid.UUID) -> dict[str, Any]:
@@ -245,7 +245,7 @@ class MeterById(MethodView):
 class MeterReadings(MethodView):
     """A meter's reading history."""
 
-    @requires(Action.ARCHIVE_READ)
+    @requires(Action.ARCHIVE_READ, scope=(Meter, "meter_id"))
     @blp.response(200, ReadingSchema(many=True))
     def get(self, meter_id: uuid.UUID) -> Any:
         """List a meter's readings, newest first."""

@@ -396,6 +396,20 @@ def _by_department(session: Session, actor: Actor, record: Any) -> bool:
     return department is not None and sees_department(actor, department)
 
 
+def _archive_models() -> tuple[type[Any], ...]:
+    from backend.archive.documents import CustomerDocument
+    from backend.archive.records import Customer, Meter, Premise
+
+    return (Customer, Premise, Meter, CustomerDocument)
+
+
+def _sees_customer_file(session: Session, actor: Actor, record: Any) -> bool:
+    """Archive records: the scope of their customer file (owner, or where one's crews work)."""
+    from backend.archive.access import in_scope as in_customer_scope
+
+    return in_customer_scope(session, actor, getattr(record, "customer_id", None) or record.id)
+
+
 ScopeCheck = Callable[[Session, Actor, Any], bool]
 
 # One scope rule per resource kind; anything else with a department_id goes by department.
@@ -408,6 +422,7 @@ SCOPES: Mapping[type[Any], ScopeCheck] = MappingProxyType(
         Device: _by_department,
         User: _by_department,
         Alert: _by_department,
+        **dict.fromkeys(_archive_models(), _sees_customer_file),
     }
 )
 

@@ -12,6 +12,8 @@ and review the diff.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
 import tempfile
@@ -217,7 +219,7 @@ UNSCOPED: dict[str, Any] = {
     "layer": "lines",
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
-ARCHIVE = ("customer_id", "premise_id", "meter_id", "record_id")
+ARCHIVE = ("customer_id", "premise_id", "meter_id", "record_id", "document_id", "job_id")
 
 
 def operations(app: Flask) -> list[tuple[str, str]]:
@@ -272,11 +274,33 @@ class Matrix:
             f"/api/v1/premises/{premise}/meters", json=meter_body(), headers=headers
         )
         assert response.status_code == 201, response.get_json()
+        meter = response.get_json()["id"]
+        scan = b"%PDF-1.4 matrix scan"
+        sha = hashlib.sha256(scan).hexdigest()
+        response = self.client.put(
+            f"/api/v1/blobs/{sha}", data=scan,
+            headers={**headers, "Content-Type": "application/pdf"},
+        )  # fmt: skip
+        assert response.status_code == 200, response.get_json()
+        document = {"sha256": sha, "stage": "contract", "kind": "contract", "title": "contract"}
+        response = self.client.post(
+            f"/api/v1/customers/{customer['id']}/documents", json=document, headers=headers
+        )
+        assert response.status_code == 201, response.get_json()
+        document_id = response.get_json()["id"]
+        response = self.client.post(
+            "/api/v1/customer-imports",
+            data={"file": (io.BytesIO(b"account_number\n"), "empty.csv"), "dry_run": "true"},
+            content_type="multipart/form-data", headers=headers,
+        )  # fmt: skip
+        assert response.status_code == 201, response.get_json()
         return {
             "customer_id": customer["id"],
             "premise_id": premise,
-            "meter_id": response.get_json()["id"],
+            "meter_id": meter,
             "record_id": customer["id"],
+            "document_id": document_id,
+            "job_id": response.get_json()["id"],
         }
 
     def _login(self, who: str | None) -> dict[str, str]:
