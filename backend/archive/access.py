@@ -11,11 +11,12 @@ from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, or_, select, true
 
 from backend.auth.actor import Actor, visible_departments
 from backend.auth.models import Role
 from backend.auth.policy import Action, authorize, can
+from backend.org.models import Department
 
 # The archive's actions live in the one policy (`backend.auth.policy.Action`, rules in
 # `RULES`); these names keep the archive's call sites short.
@@ -109,22 +110,33 @@ def redact(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# The call center answers every caller of its region (95598 quick query), wherever the file
+# is kept; its field permissions still hide the contract.
+REGION_WIDE_ROLES = frozenset({Role.CALL_CENTER})
+
+
 def customer_scope(actor: Actor, session: Any = None) -> ColumnElement[bool]:
     """WHERE clause on `customers`: owned by the actor's departments, or where its crews work.
 
     A crew member or inspector also sees the customers at the premises of the orders and
-    inspections their crews hold, wherever those customers' files are kept.
+    inspections their crews hold, wherever those customers' files are kept; the call center
+    sees its region's customers.
     """
     from backend.archive.records import Customer
     from backend.archive.worksites import worked_customer_ids
 
+    if actor.kind == "system":
+        return true()
     departments: Any = visible_departments(actor)
     if session is not None:  # a literal list lets the planner use the search indexes alone
         departments = list(session.scalars(departments))
-    own = Customer.department_id.in_(departments)
-    if not actor.crew_ids:
-        return own
-    return or_(own, Customer.id.in_(worked_customer_ids(actor.crew_ids)))
+    clauses = [Customer.department_id.in_(departments)]
+    if actor.role in REGION_WIDE_ROLES:
+        region = select(Department.region_code).where(Department.id == actor.department_id)
+        clauses.append(Customer.region_code.in_(region))
+    if actor.crew_ids:
+        clauses.append(Customer.id.in_(worked_customer_ids(actor.crew_ids)))
+    return or_(*clauses)
 
 
 def in_scope(session: Any, actor: Actor, customer_id: Any) -> bool:

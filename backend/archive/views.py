@@ -39,10 +39,10 @@ def meter_view(session: Session, meter: Meter) -> dict[str, Any]:
 def customer_view(
     session: Session, actor: Actor, customer: Customer, *, full: bool = True
 ) -> dict[str, Any]:
-    """A customer's current view (with premises and meters when `full`), redacted."""
+    """A customer's current view with premises (and meters when `full`), redacted."""
     view = _head(customer)
+    view["premises"] = [premise_view(p) for p in premises_of(session, customer.id)]
     if full:
-        view["premises"] = [premise_view(p) for p in premises_of(session, customer.id)]
         view["meters"] = [meter_view(session, m) for m in meters_of(session, customer.id)]
     view = redact(actor, view)
     view["hidden_fields"] = view.pop("_hidden")

@@ -51,3 +51,14 @@ def _body():
     from tests.archive.helpers import customer_body
 
     return customer_body()
+
+
+def test_call_center_finds_callers_of_its_region_without_contract(api, demo):
+    body = open_file(api("archivist"), department_id=demo.departments["ST-SUB"].id)
+    found = api("callcenter").get(f"/api/v1/customers?q={body['account_number']}").get_json()
+    assert [c["id"] for c in found] == [body["id"]]
+    assert found[0]["premises"][0]["address"] == body["premises"][0]["address"]
+    assert found[0]["contacts"][0]["phone"] == "+86 138 0000 1234"
+    assert "contract_number" not in found[0]
+    assert_problem(api("callcenter").patch(f"/api/v1/customers/{body['id']}",
+                                           json={"name": "x", "reason": "r"}), 403)  # fmt: skip
