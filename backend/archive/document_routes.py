@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from backend.archive import documents_service as docs
@@ -16,7 +15,9 @@ from backend.archive.records import Customer
 from backend.archive.vocab import Stage
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
+from backend.common import Timestamp
 from backend.errors import NotFound
+from backend.inputs import Blueprint
 from backend.unit_of_work import request_session
 from sync.blobs.images import thumbnail_name
 from sync.http import blob_storage
@@ -37,7 +38,7 @@ class DocumentCreateSchema(Schema):
     title = fields.String(required=True, validate=validate.Length(1, 200))
     media_type = fields.String(load_default=None, validate=validate.Length(max=100))
     premise_id = fields.UUID(load_default=None)
-    business_at = fields.AwareDateTime(
+    business_at = Timestamp(
         load_default=None, metadata={"description": "When the business step happened"}
     )
     paper_shelf = fields.String(load_default=None, validate=validate.Length(max=32))

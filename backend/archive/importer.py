@@ -26,7 +26,7 @@ from backend.archive.tabular import Table
 from backend.archive.versions import snapshot
 from backend.archive.vocab import VOLTAGE_LEVELS, AccountStatus, Source
 from backend.auth.actor import Actor
-from backend.common import point_element
+from backend.common import Day, point_element
 from backend.db import utcnow
 from backend.errors import Problem
 from backend.org.models import Department
@@ -50,7 +50,7 @@ class RowSchema(Schema):
     contact_name = fields.String(load_default=None, validate=validate.Length(1, 100))
     contact_phone = fields.String(load_default=None, validate=PHONE)
     contract_number = fields.String(load_default=None, validate=validate.Length(1, 64))
-    contract_expires_on = fields.Date(load_default=None)
+    contract_expires_on = Day(load_default=None)
     supply_scheme = fields.String(load_default=None, validate=validate.Length(1, 4000))
     address = fields.String(load_default=None, validate=validate.Length(1, 400))
     lat = fields.Float(load_default=None, validate=validate.Range(-90, 90), allow_nan=False)
@@ -60,8 +60,8 @@ class RowSchema(Schema):
     meter_type = fields.String(load_default=None, validate=validate.Length(1, 32))
     multiplier = fields.Float(load_default=None, validate=validate.Range(0.001, 100_000))
     reading_method = fields.String(load_default=None, validate=validate.OneOf(["remote", "manual"]))
-    installed_on = fields.Date(load_default=None)
-    calibrated_on = fields.Date(load_default=None)
+    installed_on = Day(load_default=None)
+    calibrated_on = Day(load_default=None)
 
     @pre_load
     def _blanks_and_aliases(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

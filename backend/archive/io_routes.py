@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from backend.archive import service
@@ -19,6 +18,7 @@ from backend.archive.tabular import COLUMNS, ENCODINGS, read_csv, read_xlsx, wri
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.errors import NotFound, OutOfScope, Unprocessable
+from backend.inputs import Blueprint
 from backend.unit_of_work import database, request_session
 
 blp = Blueprint(
