@@ -310,3 +310,21 @@ def test_call_center_follows_up_and_closes_a_repaired_order(
     page.click("#confirm-ok")
     console.order_row(order["number"]).wait_for(state="detached", timeout=TIMEOUT)
     assert agent.call("GET", f"/work-orders/{order['id']}")["status"] == "closed"
+
+
+def test_supervisor_adds_an_sla_policy(open_console: Any, stack: Stack) -> None:
+    console = open_console("supervisor")
+    page = console.page
+    page.click("#views-nav a[data-view=reports]")
+    new = page.locator(".sla-table tr.new-policy")
+    new.wait_for(timeout=TIMEOUT)
+    new.locator("input[name=region]").fill("ZZ")
+    new.locator("select[name=type]").select_option("water")
+    new.locator("input[data-key=GH]").fill("40")
+    new.locator("button").click()
+    page.click("#confirm-ok")
+    page.locator(".sla-table tr[data-policy='ZZ/water']").wait_for(timeout=TIMEOUT)
+    policies = Api(stack, "supervisor").call("GET", "/sla-policies")
+    saved = next(p for p in policies if p["region_code"] == "ZZ" and p["order_type"] == "water")
+    assert saved["limits_minutes"]["GH"] == 40
+    console.shot("supervisor-sla")

@@ -3,7 +3,7 @@ import { download, get, put } from "./api.js";
 import { $, clear, h } from "./dom.js";
 import { label, onLanguage, t, zoneDate, zoneMidnight } from "./i18n.js";
 import { can } from "./store.js";
-import { confirmAction, failed, loading, perform, toast } from "./ui.js";
+import { confirmAction, failed, loading, perform } from "./ui.js";
 
 const SEGMENTS = ["AB", "BC", "CD", "DE", "EF", "FG", "GH", "AH"];
 let root;
@@ -121,7 +121,7 @@ function busyChart(echarts, el, busy) {
   const chart = echarts.init(el);
   chart.setOption({
     tooltip: { position: "top" },
-    grid: { left: 180, right: 16, bottom: 64, top: 16 },
+    grid: { left: 8, right: 16, bottom: 64, top: 16, containLabel: true },
     xAxis: { type: "category", data: [...Array(24).keys()].map(String), name: t("reports.hour"), splitArea: { show: true } },
     yAxis: { type: "category", data: groups, splitArea: { show: true } },
     visualMap: { min: 0, max: 100, calculable: true, orient: "horizontal", left: "center", bottom: 0, inRange: { color: ["#f1f3f5", "#ffd43b", "#e03131"] } },
@@ -144,39 +144,67 @@ function dailyChart(echarts, el, daily) {
   return chart;
 }
 
-// SLA limits per region and order type: everyone reads them, supervisors change them.
+// SLA limits per region and order type: everyone reads them, supervisors change or add them.
+const LIMIT_KEYS = ["AB", "BC", "CD", "DE_same_site", "DE_other_site", "EF", "FG", "GH", "total"];
+const limitLabel = (key) => (key === "total" ? "A→H" : key.startsWith("DE_") ? `D→E (${t(`sla.${key}`)})` : `${key[0]}→${key[1]}`);
+
 function slaPolicies() {
-  const box = h("section", { class: "chart-card wide" }, h("h3", { text: t("sla.title") }));
+  const box = h("section", { class: "chart-card wide", dataset: { report: "sla-policies" } }, h("h3", { text: t("sla.title") }));
   const body = h("div");
   box.append(body);
   loading(body);
-  get("/sla-policies")
-    .then((policies) => {
-      const rows = policies.map((p) => {
-        const cells = SEGMENTS.map((s) => {
-          const input = h("input", { type: "number", min: 1, step: 1, value: p.limits_minutes[s] ?? "", disabled: !can("sla_policy.write"), "aria-label": `${p.region_code} ${p.order_type} ${s}` });
-          input.dataset.segment = s;
-          return h("td", {}, input);
-        });
-        const saveButton = h("button", { type: "button", text: t("common.save"), hidden: !can("sla_policy.write") });
-        saveButton.onclick = async () => {
-          const answer = await confirmAction(t("confirm.sla", { region: p.region_code, type: p.order_type }));
-          if (!answer.ok) return;
-          const limits = { ...p.limits_minutes };
-          for (const td of cells) {
-            const input = td.firstChild;
-            if (input.value !== "") limits[input.dataset.segment] = Number(input.value);
-          }
-          const saved = await perform(saveButton, () => put(`/sla-policies/${encodeURIComponent(p.region_code)}/${encodeURIComponent(p.order_type)}`, { version: p.version, limits_minutes: limits, responsible: p.responsible }), t("sla.saved"));
-          if (saved) Object.assign(p, saved);
-        };
-        return h("tr", {}, h("th", { text: `${p.region_code} / ${p.order_type}` }), cells, h("td", {}, saveButton));
-      });
-      clear(body, h("div", { class: "table-wrap" }, h("table", { class: "sla-table" }, h("thead", {}, h("tr", {}, h("th", { text: t("sla.scope") }), SEGMENTS.map((s) => h("th", { text: `${s} (${t("sla.minutes")})` })), h("th"))), h("tbody", {}, rows))));
-    })
-    .catch((error) => {
-      failed(body, error);
-      toast("error", error.message);
-    });
+  const load = () =>
+    get("/sla-policies")
+      .then((policies) => draw(body, policies))
+      .catch((error) => failed(body, error, load));
+  load();
   return box;
+}
+
+function draw(body, policies) {
+  const editable = can("sla_policy.write");
+  const keys = [...LIMIT_KEYS, ...new Set(policies.flatMap((p) => Object.keys(p.limits_minutes)).filter((k) => !LIMIT_KEYS.includes(k)))];
+  const inputsFor = (limits, label) =>
+    keys.map((key) => {
+      const input = h("input", { type: "number", min: 0.1, step: "any", value: limits[key] ?? "", disabled: !editable, "aria-label": `${label} ${limitLabel(key)}` });
+      input.dataset.key = key;
+      return input;
+    });
+  const limitsOf = (inputs, base) => {
+    const limits = { ...base };
+    for (const input of inputs) if (input.value !== "") limits[input.dataset.key] = Number(input.value);
+    return limits;
+  };
+  const save = async (button, region, type, body_) => {
+    const answer = await confirmAction(t("confirm.sla", { region, type }));
+    if (!answer.ok) return null;
+    return perform(button, () => put(`/sla-policies/${encodeURIComponent(region)}/${encodeURIComponent(type)}`, body_), t("sla.saved"));
+  };
+  const rows = policies.map((p) => {
+    const inputs = inputsFor(p.limits_minutes, `${p.region_code} ${p.order_type}`);
+    const button = h("button", { type: "button", text: t("common.save"), hidden: !editable });
+    button.onclick = async () => {
+      const saved = await save(button, p.region_code, p.order_type, { version: p.version, limits_minutes: limitsOf(inputs, p.limits_minutes), responsible: p.responsible });
+      if (saved) Object.assign(p, saved);
+    };
+    return h("tr", { dataset: { policy: `${p.region_code}/${p.order_type}` } }, h("th", { text: `${p.region_code} / ${p.order_type}` }), inputs.map((i) => h("td", {}, i)), h("td", {}, button));
+  });
+  if (editable && policies.length) {
+    // A new region / order type starts from the default policy's limits.
+    const base = policies.find((p) => p.region_code === "default") || policies[0];
+    const region = h("input", { type: "text", name: "region", maxlength: 32, placeholder: t("sla.region"), "aria-label": t("sla.region") });
+    const type = h("select", { name: "type", "aria-label": t("sla.type") }, ["*", "electric", "water"].map((v) => h("option", { value: v, text: v === "*" ? t("filters.any") : label("orderType", v) })));
+    const inputs = inputsFor(base.limits_minutes, t("sla.new"));
+    const button = h("button", { type: "button", class: "primary", text: t("sla.add") });
+    button.onclick = async () => {
+      if (!region.value.trim()) {
+        region.focus();
+        return;
+      }
+      const saved = await save(button, region.value.trim(), type.value, { version: 1, limits_minutes: limitsOf(inputs, base.limits_minutes), responsible: base.responsible });
+      if (saved) draw(body, [...policies.filter((p) => !(p.region_code === saved.region_code && p.order_type === saved.order_type)), saved]);
+    };
+    rows.push(h("tr", { class: "new-policy" }, h("th", {}, region, " ", type), inputs.map((i) => h("td", {}, i)), h("td", {}, button)));
+  }
+  clear(body, h("div", { class: "table-wrap" }, h("table", { class: "sla-table" }, h("thead", {}, h("tr", {}, h("th", { text: t("sla.scope") }), keys.map((k) => h("th", { text: `${limitLabel(k)} (${t("sla.minutes")})` })), h("th"))), h("tbody", {}, rows))));
 }
