@@ -112,6 +112,8 @@ class TextPathConverter(PathConverter):
     """`<path:...>` without NUL."""
 
     regex = "[^\x00]+?"
+    # Spans segments like any path (Werkzeug infers "isolating" from a regex without "/").
+    part_isolating = False
 
 
 def decode_json_body() -> None:

@@ -214,3 +214,10 @@ def test_the_console_asks_only_for_actions_the_server_lists() -> None:
         m for p in SOURCES.glob("*.js") for m in re.findall(r'can\("([^"]+)"\)', p.read_text())
     }
     assert asked and asked <= set(CONSOLE_ACTIONS)
+
+
+def test_assets_in_subfolders_are_served_and_nul_names_nothing(client: FlaskClient) -> None:
+    chunks = sorted((DIST / "chunks").glob("*.js"))
+    assert chunks, "the bundle has no lazily loaded chunk (ECharts)"
+    assert client.get(f"/console/static/dist/chunks/{chunks[0].name}").status_code == 200
+    assert client.get("/console/static/dist/console%00.js").status_code == 404
