@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, scope_filter
 from backend.auth.policy import Action, authorize
+from backend.db import utcnow
 from backend.dispatch.events import counting_events, responsible_department, timeline_for
 from backend.dispatch.models import TimingEvent, WorkOrder
 from backend.dispatch.policies import PolicyCache
@@ -171,11 +172,21 @@ def _hour_slices(lo: datetime, hi: datetime, tz: ZoneInfo) -> list[tuple[int, fl
 
 
 def vehicle_busy(
-    *, session: Session, actor: Actor, start: datetime, end: datetime, zone: str
+    *,
+    session: Session,
+    actor: Actor,
+    start: datetime,
+    end: datetime,
+    zone: str,
+    now: datetime | None = None,
 ) -> dict[str, Table]:
-    """Busy minutes (dispatched until finished) per department, specialty and hour of day."""
+    """Busy minutes (dispatched until finished) per department, specialty and hour of day.
+
+    Only time that has passed counts: a window reaching into the future ends at `now`.
+    """
     authorize(actor, Action.REPORT_READ)
     tz = ZoneInfo(zone)
+    end = min(end, now or utcnow())
     vehicles = {
         v.id: v
         for v in session.scalars(select(Vehicle).where(scope_filter(actor, Vehicle.department_id)))
@@ -218,7 +229,7 @@ def vehicle_busy(
             available = window.get(hour, 0.0) * count
             if not available:
                 continue
-            minutes = round(busy.get((department_id, specialty, hour), 0.0), 2)
+            minutes = busy.get((department_id, specialty, hour), 0.0)
             rows.append(
                 {
                     "department_id": department_id,
@@ -226,9 +237,10 @@ def vehicle_busy(
                     "specialty": specialty,
                     "hour": hour,
                     "vehicles": count,
-                    "busy_minutes": minutes,
+                    "busy_minutes": round(minutes, 2),
                     "available_minutes": round(available, 2),
-                    "utilisation": round(minutes / available, 4),
+                    # Divide the exact figures; merged spans never exceed the window.
+                    "utilisation": round(min(minutes / available, 1.0), 4),
                 }
             )
     return {"hours": rows}

@@ -161,3 +161,40 @@ def test_report_window_is_bounded(api):
     response = api("dispatcher").get("/api/v1/reports/vehicle-busy", query_string=query)
     body = assert_problem(response, 422, "validation-error")
     assert body["errors"][0]["field"] == "to"
+
+
+def test_vehicle_busy_counts_only_time_that_has_passed(api, session, demo):
+    from backend.db import utcnow
+
+    from backend.dispatch import service
+    from tests.dispatch.factories import actor
+
+    now = utcnow()
+    order = new_order(session, demo, at=now - minutes(150))
+    service.dispatch_order(  # and still open: busy until now, not until the window's end
+        session=session,
+        actor=actor(session, "dispatcher"),
+        order_id=order.id,
+        crew_id=demo.crews["Urban Crew 1"].id,
+        now=now - minutes(140),
+    )
+    session.commit()
+    window = {"from": (now - minutes(120)).isoformat(), "to": (now + minutes(180)).isoformat()}
+    body = api("dispatcher").get("/api/v1/reports/vehicle-busy", query_string=window).get_json()
+    rows = [r for r in body["hours"] if r["specialty"] == "low_voltage"]
+    assert rows and sum(r["available_minutes"] for r in rows) <= 2 * 120 + 0.01
+    busy = sum(r["busy_minutes"] for r in rows)
+    assert 119.9 <= busy <= 120.01  # two hours of one vehicle, none of the three to come
+    assert all(r["utilisation"] <= 1 for r in body["hours"])
+
+
+def test_vehicle_busy_utilisation_is_divided_before_rounding(api, session, demo):
+    order = new_order(session, demo, specialty="water", order_type="water")
+    walk(session, demo, order, {"D": 2}, crew="Water Crew 1", crew_user="crew5")
+    session.commit()
+    # A 20.16 s window the only water vehicle is busy throughout: 0.336 of 0.336 minutes.
+    start = T0 + minutes(3)
+    window = {"from": start.isoformat(), "to": (start + minutes(0.336)).isoformat()}
+    body = api("dispatcher").get("/api/v1/reports/vehicle-busy", query_string=window).get_json()
+    water = [r for r in body["hours"] if r["specialty"] == "water"]
+    assert [(r["busy_minutes"], r["utilisation"]) for r in water] == [(0.34, 1.0)]
