@@ -137,6 +137,13 @@ class Config:
         default_factory=lambda: _optional("SIMULATOR_MQTT_PASSWORD")
     )
     LOG_LEVEL: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    # Geofence arrival (timing point H): the site circle and how long a vehicle must stay in it.
+    GEOFENCE_ARRIVAL_RADIUS_M: float = field(
+        default_factory=lambda: float(_env("GEOFENCE_ARRIVAL_RADIUS_M", "100"))
+    )
+    GEOFENCE_ARRIVAL_DWELL_S: float = field(
+        default_factory=lambda: float(_env("GEOFENCE_ARRIVAL_DWELL_S", "60"))
+    )
     TESTING: bool = False
 
     # flask-smorest / OpenAPI

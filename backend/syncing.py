@@ -20,8 +20,9 @@ from backend.auth import policy
 from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
 from backend.dispatch.closeout import record_fault
-from backend.dispatch.events import record_timing_event
 from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
+from backend.dispatch.recording import record_timing_event
+from backend.dispatch.states import STATUS_POINTS
 from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, Problem
 from backend.inspection.models import GpsFix, Inspection, MeterReading
 from backend.unit_of_work import request_session
@@ -199,15 +200,6 @@ def _create_timing_event(
     except Problem as exc:
         raise _rejection(exc) from exc
     return event
-
-
-# A device's forward move of an order's status is the crew reporting this timing point.
-STATUS_POINTS: Mapping[str, str] = {
-    "accepted": "F",
-    "en_route": "G",
-    "on_site": "H",
-    "finished": "finished",
-}
 
 
 def sync_event_id(actor: SyncActor, mutation_id: uuid.UUID) -> str:

@@ -143,6 +143,27 @@ class _Detector(ABC):
             self.feed(fix)
         return [] if self.fired is None else [self.fired]
 
+    def snapshot(self) -> dict[str, Any]:
+        """Return the detector's progress as JSON-friendly data (see `restore`)."""
+        last = None if self._last_ts is None else rfc3339(self._last_ts)
+        return {"last_ts": last, "late_fixes": self.late_fixes, **self._progress()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a `snapshot`: feeding the fixes after it equals feeding them all."""
+        self._reset()
+        self.fired = None
+        self.late_fixes = int(state.get("late_fixes", 0))
+        self._last_ts = _time(state.get("last_ts"))
+        self._resume(state)
+
+    @abstractmethod
+    def _progress(self) -> dict[str, Any]:
+        """The subclass's own state as JSON-friendly data."""
+
+    @abstractmethod
+    def _resume(self, state: dict[str, Any]) -> None:
+        """Take the subclass's own state back from `_progress` data."""
+
     @abstractmethod
     def _consume(self, fix: TrackFix) -> Checkpoint | None:
         """Judge one fix, in time order; return the checkpoint when it fires."""
@@ -173,6 +194,20 @@ class ArrivalDetector(_Detector):
         self._first: TrackFix | None = None
         self._first_distance = 0.0
         self._inside = 0
+
+    def _progress(self) -> dict[str, Any]:
+        first = self._first
+        return {
+            "first": None if first is None else _fix_data(first),
+            "first_distance": self._first_distance,
+            "inside": self._inside,
+        }
+
+    def _resume(self, state: dict[str, Any]) -> None:
+        first = state.get("first")
+        self._first = None if first is None else _StoredFix.load(first)
+        self._first_distance = float(state.get("first_distance", 0.0))
+        self._inside = int(state.get("inside", 0))
 
     def _consume(self, fix: TrackFix) -> Checkpoint | None:
         r = self.rules
@@ -241,6 +276,16 @@ class DepartureDetector(_Detector):
         self._start = self._given_start
         self._last_inside: datetime | None = None
 
+    def _progress(self) -> dict[str, Any]:
+        last_inside = None if self._last_inside is None else rfc3339(self._last_inside)
+        start = None if self._start is None else list(self._start)
+        return {"start": start, "last_inside": last_inside}
+
+    def _resume(self, state: dict[str, Any]) -> None:
+        start = state.get("start")
+        self._start = self._given_start if start is None else (float(start[0]), float(start[1]))
+        self._last_inside = _time(state.get("last_inside"))
+
     def _consume(self, fix: TrackFix) -> Checkpoint | None:
         r = self.rules
         acc = _or(fix.acc, r.assumed_accuracy_m)
@@ -276,3 +321,35 @@ class DepartureDetector(_Detector):
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredFix:
+    """A fix kept in a detector's snapshot."""
+
+    ts: datetime
+    lat: float
+    lon: float
+    acc: float | None
+    speed: float | None
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> _StoredFix:
+        ts = _time(data["ts"])
+        if ts is None:
+            raise ValueError("a stored fix needs its time")
+        return cls(ts, float(data["lat"]), float(data["lon"]), data.get("acc"), data.get("speed"))
+
+
+def _fix_data(fix: TrackFix) -> dict[str, Any]:
+    return {
+        "ts": rfc3339(fix.ts),
+        "lat": fix.lat,
+        "lon": fix.lon,
+        "acc": fix.acc,
+        "speed": fix.speed,
+    }
+
+
+def _time(value: object) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))

@@ -390,11 +390,12 @@ class EntitySpec:
 
 
 # The dispatch domain's order states (backend/dispatch/states.py, `OrderStatus`), in forward
-# order; keep them in step (sync must not import backend). A device moves an order only
-# forward through the crew-side states; the backend applies each move as the matching timing
-# point (accepted F, en_route G, on_site H, finished) through the dispatch service, so the
-# order's state machine, SLA timeline and recall checks decide. Recall is not a status: it
-# is a timing event plus a reassignment, after which the recalled crew's writes are refused.
+# order (sync must not import backend; tests/dispatch/test_states.py checks they match). A
+# device moves an order only forward through the crew-side states; the backend applies each
+# move as the matching timing point (accepted F, en_route G, on_site H, finished) through the
+# dispatch service, so the order's state machine, SLA timeline and recall checks decide.
+# Recall is not a status: it is a timing event plus a reassignment, after which the recalled
+# crew's writes are refused.
 # fmt: off
 WORK_ORDER_STATUS = StateMachine(
     states=(
@@ -411,8 +412,9 @@ INSPECTION_STATUS = StateMachine(
     device_states=frozenset({"draft", "in_progress", "submitted"}),
 )
 
-# What a device may report; A-D happen at the call and repair centers. Keep in
-# step with the dispatch domain's timing points (sync must not import backend).
+# What a device may report; A-D happen at the call and repair centers. The dispatch domain's
+# table (backend/dispatch/states.py `DEVICE_POINTS`, `DEVICE_SOURCES`) is the truth;
+# tests/dispatch/test_states.py checks these match it.
 DEVICE_TIMING_POINTS = ("E", "F", "G", "H", "finished", "unavailable", "available")
 DEVICE_EVENT_SOURCES = ("manual", "terminal", "geofence", "sync")
 

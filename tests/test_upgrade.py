@@ -35,7 +35,10 @@ PREVIOUS_RELEASE = "afde26194c38e9f965409f2008de7b3ca483f681"
 PREVIOUS_HEAD = "0410_alert_outbox"
 
 # Tables a later revision renamed or dropped on purpose, with where their rows went.
-MOVED_TABLES: dict[str, str | None] = {}
+MOVED_TABLES: dict[str, str | None] = {
+    # 0600: which vehicle holds an order is the order's own vehicle_id; the copy is derived.
+    "vehicle_assignments": None,
+}
 
 PG_ADMIN_URL = os.environ.get("FIELDLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -15,8 +15,8 @@ from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import User
 from backend.common import point_element
 from backend.dispatch import closeout, service
-from backend.dispatch.events import record_timing_event
 from backend.dispatch.models import WorkOrder
+from backend.dispatch.recording import record_timing_event
 
 DEMO_NAMESPACE = uuid.UUID("5b0c7d4e-8f51-4f1e-9a55-0d1a2c3b4e5f")
 

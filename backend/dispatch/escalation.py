@@ -28,6 +28,7 @@ from backend.auth.actor import Actor, scope_filter
 from backend.auth.policy import Action, authorize, load_in_scope
 from backend.config import Config
 from backend.db import Database, utcnow
+from backend.dispatch.alerts import settle_all
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
 from backend.dispatch.states import AWAITING_CENTER, AWAITING_CREW
 from backend.org.models import Department
@@ -77,6 +78,11 @@ def _clock_starts(session: Session, orders: list[WorkOrder]) -> dict[Any, dict[s
     return starts
 
 
+def _minutes(span: timedelta) -> str:
+    """`4 min`, `0.5 min`: a fractional setting is said as it is, never as `0 min`."""
+    return f"{round(span / timedelta(minutes=1), 2):g} min"
+
+
 def _phones(department: Department | None) -> list[str]:
     if department is None:
         return []
@@ -116,19 +122,19 @@ def due_alerts(
             due_at = start + threshold
             if now < due_at:
                 break
-            minutes = int(threshold.total_seconds() // 60)
+            minutes = _minutes(threshold)
             if stage == 1:
                 department_id, phones = sender, []
                 message = (
                     f"Work order {order.number} not accepted by {whom} "
-                    f"{minutes} min after it arrived: phone them."
+                    f"{minutes} after it arrived: phone them."
                 )
             else:
                 department_id = escalate_to.id if escalate_to else sender
                 phones = _phones(escalate_to)
                 message = (
                     f"Work order {order.number} still not accepted by {whom} after "
-                    f"{minutes} min: call the supervisors {', '.join(phones) or '(none on file)'}."
+                    f"{minutes}: call the supervisors {', '.join(phones) or '(none on file)'}."
                 )
             alerts.append(
                 Alert(
@@ -149,8 +155,9 @@ def due_alerts(
 def tick(
     *, session: Session, now: datetime | None = None, policy: EscalationPolicy | None = None
 ) -> list[Alert]:
-    """Insert every due alert that does not exist yet; return the ones inserted."""
+    """Settle the alerts nothing waits for; insert every due alert that does not exist yet."""
     now = now or utcnow()
+    settle_all(session, now)
     due = due_alerts(session, now, policy)
     if not due:
         return []
@@ -232,7 +239,7 @@ def list_alerts(*, actor: Actor, open_only: bool = False, after_id: int | None =
     authorize(actor, Action.ALERT_READ)
     statement = select(Alert).where(scope_filter(actor, Alert.department_id))
     if open_only:
-        statement = statement.where(Alert.acknowledged_at.is_(None))
+        statement = statement.where(Alert.acknowledged_at.is_(None), Alert.settled_at.is_(None))
     if after_id is not None:
         return statement.where(Alert.id > after_id).order_by(Alert.id)
     return statement.order_by(Alert.id.desc())

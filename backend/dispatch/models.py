@@ -157,6 +157,8 @@ class Alert(Audited, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column()
     acknowledged_by: Mapped[str | None] = mapped_column(String(120))
+    # When the order was accepted, dispatched or recalled: nothing is overdue any more.
+    settled_at: Mapped[datetime | None] = mapped_column()
 
 
 class CrewStatus(Audited, Base):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -29,8 +31,14 @@ def policy_for(session: Session, *, region_code: str, order_type: str) -> SlaPol
     }
     for key in ((region_code, order_type), (region_code, ANY), (ANY, order_type), (ANY, ANY)):
         if key in rows:
-            return SlaPolicy.from_dict(rows[key])
-    return SlaPolicy.default()
+            return _parsed(json.dumps(rows[key], sort_keys=True))
+    return _parsed(None)
+
+
+@lru_cache(maxsize=256)
+def _parsed(text: str | None) -> SlaPolicy:
+    """Parse a stored policy once: every timing event recomputes its order's timeline."""
+    return SlaPolicy.default() if text is None else SlaPolicy.from_dict(json.loads(text))
 
 
 class PolicyCache:

@@ -19,8 +19,8 @@ from backend.dispatch import (
     service,
     timelines,
 )
-from backend.dispatch.events import record_timing_event
 from backend.dispatch.models import CrewStatus, FaultRecord, TimingEvent, WorkOrder
+from backend.dispatch.recording import record_timing_event
 from backend.dispatch.schemas import (
     AvailabilitySchema,
     CandidateSchema,

@@ -1,8 +1,8 @@
 """Work-order rules: create, issue, accept, dispatch, recall, reassign, fault record, close.
 
 Every function is keyword-only, takes the session and actor, flushes and never commits.
-`record_timing_event` and `mark_delivered` (crew-side points) live in `events` and are
-re-exported here: other domains import them from `backend.dispatch.service`.
+`record_timing_event` and `mark_delivered` (crew-side points) live in `recording` and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ from backend.auth import policy
 from backend.auth.actor import Actor
 from backend.auth.policy import authorize, load_in_scope, sees_department
 from backend.db import utcnow
+from backend.dispatch.alerts import settle
 from backend.dispatch.availability import ensure_available
 from backend.dispatch.events import (
     append_event,
     check_not_future,
-    mark_delivered,
-    record_timing_event,
+    order_events,
     refresh_sla,
 )
 from backend.dispatch.models import TimingEvent, WorkOrder
+from backend.dispatch.recording import mark_delivered, record_timing_event
 from backend.dispatch.states import OPEN_CREW_STATES, Action, OrderStatus, can, next_state
 from backend.errors import OutOfScope, field_error
 from backend.org.models import Crew, Department, DepartmentKind, Vehicle
@@ -231,7 +232,7 @@ def system_step(
         actor=actor.audit_name,
         now=now,
     )
-    session.flush()
+    settle(session, [order], now)
     return order
 
 
@@ -282,7 +283,8 @@ def _crew_and_vehicle(
 def _queue_terminal(session: Session, order: WorkOrder, vehicle: Vehicle, kind: str) -> None:
     """Queue an order or recall for the vehicle terminal (tracking publishes it over MQTT)."""
     location = to_shape(order.location) if order.location is not None else None
-    payload: dict[str, Any] = {"number": order.number}
+    # The round lets the terminal's ack of an earlier round's message be told apart.
+    payload: dict[str, Any] = {"number": order.number, "dispatch_round": order.dispatch_round}
     if kind == "order":
         payload.update(
             address=order.address,
@@ -296,7 +298,6 @@ def _queue_terminal(session: Session, order: WorkOrder, vehicle: Vehicle, kind: 
         session=session,
         vehicle_id=vehicle.id,
         order_id=str(order.id),
-        site=(location.x, location.y) if location else None,
         payload=payload,
         kind=kind,
     )
@@ -345,6 +346,7 @@ def dispatch_order(
     )
     _queue_terminal(session, order, vehicle, "order")
     refresh_sla(session, order)
+    settle(session, [order], now)
     return order
 
 
@@ -399,6 +401,7 @@ def recall_order(
         order.department_id = order.call_center_id
     order.updated_at = now
     refresh_sla(session, order)
+    settle(session, [order], now)
     return order
 
 
@@ -431,7 +434,5 @@ def reassign_order(
 
 def history(*, session: Session, actor: Actor, order_id: uuid.UUID) -> list[TimingEvent]:
     """Return the order's whole event history, in recorded order."""
-    from backend.dispatch.events import order_events
-
     order = get_order(session=session, actor=actor, order_id=order_id)
     return order_events(session, order.id)

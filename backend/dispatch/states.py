@@ -1,9 +1,18 @@
-"""The work-order state machine as a table: (state, action) -> next state."""
+"""The one table of order states, transitions, timing points and who may report each point.
+
+Every path that moves an order reads this module: the REST and sync handlers, the vehicle
+terminal (MQTT), the geofence and the dispatcher. `sync/entities.py` declares the device side
+of the same facts without importing backend; `tests/dispatch/test_states.py` keeps them equal.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
+from typing import NamedTuple
 
+from backend.dispatch.sla import EventSource, TimingPoint
 from backend.errors import InvalidTransition
 
 
@@ -66,17 +75,60 @@ TRANSITIONS: dict[tuple[OrderStatus, Action], OrderStatus] = {
     (S.FOLLOWED_UP, A.CLOSE): S.CLOSED,
 }
 
-# Timing points a crew/terminal reports, and the action each one is.
-POINT_ACTIONS: dict[str, Action] = {
-    "E": A.DELIVER,
-    "F": A.ACCEPT,
-    "G": A.DEPART,
-    "H": A.ARRIVE,
-    "finished": A.FINISH,
-}
+# A-H in the order they happen (the SLA engine's points).
+POINTS: tuple[str, ...] = tuple(p.value for p in TimingPoint)
+
+Src = EventSource
+# Witnesses a crew-side point may come from. The server's own clock (`system`) sets A-D only;
+# a geofence proves movement (G, H), never a decision (F) or paperwork (finished).
+_CREW = frozenset({Src.TERMINAL, Src.SYNC, Src.MANUAL})
+_MOVES = _CREW | {Src.GEOFENCE}
+
+
+class CrewPoint(NamedTuple):
+    """A point the crew side reports: the action it is, the state it reaches, its witnesses."""
+
+    point: str
+    action: Action
+    state: OrderStatus
+    sources: frozenset[EventSource]
+    terminal_event: str | None  # the terminal's MQTT event type (E is the order ack instead)
+
+
+# fmt: off
+CREW_POINTS: Mapping[str, CrewPoint] = MappingProxyType({
+    "E":        CrewPoint("E", A.DELIVER, S.DELIVERED, _CREW, None),
+    "F":        CrewPoint("F", A.ACCEPT, S.ACCEPTED, _CREW, "accepted"),
+    "G":        CrewPoint("G", A.DEPART, S.EN_ROUTE, _MOVES, "departed"),
+    "H":        CrewPoint("H", A.ARRIVE, S.ON_SITE, _MOVES, "arrived"),
+    "finished": CrewPoint("finished", A.FINISH, S.FINISHED, _CREW, "finished"),
+})
+# fmt: on
+
+# Crew availability reported from the field (terminal event type / sync point -> available).
+AVAILABILITY_EVENTS: Mapping[str, bool] = MappingProxyType(
+    {"unavailable": False, "available": True}
+)
+
+# Everything a device may report as a timing event, and the witnesses it may name.
+DEVICE_POINTS: tuple[str, ...] = (*CREW_POINTS, *AVAILABILITY_EVENTS)
+DEVICE_SOURCES: frozenset[EventSource] = frozenset().union(
+    *(p.sources for p in CREW_POINTS.values())
+)
+
+# Terminal event type -> the crew point it reports.
+TERMINAL_EVENTS: Mapping[str, str] = MappingProxyType(
+    {p.terminal_event: p.point for p in CREW_POINTS.values() if p.terminal_event}
+)
+# A device's forward move of an order's status is the crew reporting this point (E is not a
+# status a handheld sets: it reports E as a timing event when the order reaches it).
+STATUS_POINTS: Mapping[str, str] = MappingProxyType(
+    {p.state.value: p.point for p in CREW_POINTS.values() if p.point != "E"}
+)
 
 # The timing point each state has reached (the last one it implies).
-STATE_POINT: dict[OrderStatus, str] = {
+# fmt: off
+STATE_POINT: Mapping[OrderStatus, str] = MappingProxyType({
     S.NEW: "A",
     S.AT_REPAIR_CENTER: "C",
     S.CENTER_ACCEPTED: "C",
@@ -88,7 +140,14 @@ STATE_POINT: dict[OrderStatus, str] = {
     S.FINISHED: "H",
     S.FOLLOWED_UP: "H",
     S.CLOSED: "H",
-}
+})
+# fmt: on
+
+
+def point_index(point: str) -> int:
+    """Position of a point in A-H; `finished` and lifecycle kinds sort after H."""
+    return POINTS.index(point) if point in POINTS else len(POINTS)
+
 
 # Orders in these states hold a crew and count towards its load and its vehicle's queue.
 OPEN_CREW_STATES = frozenset({S.DISPATCHED, S.DELIVERED, S.ACCEPTED, S.EN_ROUTE, S.ON_SITE})

@@ -1,20 +1,44 @@
-"""Geofence checkpoints: replay each active order's track through the pure detectors."""
+"""Geofence checkpoints: feed each held order's detectors only the fixes they have not seen.
+
+Departure (G) is watched once the crew accepted (F from any source: terminal, handheld,
+API), arrival (H) once the order has a site. Each detector's progress is kept in a
+`GeofenceWatch` row per order, point and dispatch round, so a batch reads only the new fixes;
+a late burst (fixes older than what the detector has seen) restarts that order's detectors
+from the dispatch. G is fed before H, and an H refused only because G is still missing waits
+parked until G arrives from any source.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from geoalchemy2.shape import to_shape
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from backend.tracking.models import Assignment, Checkpoint, Position
-from backend.tracking.terminal import record_checkpoint
+from backend.dispatch.events import counting_events
+from backend.dispatch.models import TimingEvent, WorkOrder
+from backend.dispatch.states import OPEN_CREW_STATES
+from backend.tracking.claims import Outcome, claim_point
+from backend.tracking.models import Checkpoint, GeofenceWatch, Position
 from gis.geofence import ArrivalDetector, ArrivalRules, DepartureDetector, DepartureRules
 
 # Fixes this long before dispatch still count (the start point of a departure).
 LOOKBACK = timedelta(minutes=10)
+
+Detector = ArrivalDetector | DepartureDetector
+
+
+def arrival_rules(config: Mapping[str, Any]) -> ArrivalRules:
+    """Arrival rules from the app settings (GEOFENCE_ARRIVAL_RADIUS_M, _DWELL_S)."""
+    return ArrivalRules(
+        radius_m=float(config["GEOFENCE_ARRIVAL_RADIUS_M"]),
+        dwell=timedelta(seconds=float(config["GEOFENCE_ARRIVAL_DWELL_S"])),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,23 +50,63 @@ class TrackPoint:
     lon: float
     acc: float | None
     speed: float | None
-    backfilled: bool
+    recorded_at: datetime
 
 
-def _track(session: Session, vehicle_id: int, since: datetime) -> list[TrackPoint]:
-    rows = session.execute(
-        select(
-            Position.ts,
-            Position.lat,
-            Position.lon,
-            Position.acc,
-            Position.speed,
-            Position.backfilled,
-        )
-        .where(Position.vehicle_id == vehicle_id, Position.ts >= since)
-        .order_by(Position.ts)
+def _track(
+    session: Session, vehicle_id: int, since: datetime, after: datetime | None
+) -> list[TrackPoint]:
+    """The vehicle's fixes from `since` (only those after `after`, when given), in time order."""
+    query = select(
+        Position.ts,
+        Position.lat,
+        Position.lon,
+        Position.acc,
+        Position.speed,
+        Position.recorded_at,
+    ).where(Position.vehicle_id == vehicle_id, Position.ts >= since)
+    if after is not None:
+        query = query.where(Position.ts > after)
+    return [TrackPoint(*row) for row in session.execute(query.order_by(Position.ts, Position.seq))]
+
+
+def _late_fixes(
+    session: Session, vehicle_id: int, since: datetime, watches: list[GeofenceWatch]
+) -> bool:
+    """Whether fixes older than a detector's progress were stored since it last looked."""
+    fed = [w for w in watches if w.fed_until is not None and w.checked_at is not None]
+    if not fed:
+        return False
+    query = exists().where(
+        Position.vehicle_id == vehicle_id,
+        Position.ts >= since,
+        Position.ts <= max(w.fed_until for w in fed if w.fed_until is not None),
+        Position.recorded_at > min(w.checked_at for w in fed if w.checked_at is not None),
     )
-    return [TrackPoint(*row) for row in rows]
+    return bool(session.scalar(select(query)))
+
+
+def _round_times(session: Session, orders: list[WorkOrder]) -> dict[uuid.UUID, dict[str, datetime]]:
+    """Per order, the D and F times that count in its current dispatch round."""
+    rows = session.scalars(
+        select(TimingEvent).where(
+            TimingEvent.order_id.in_([o.id for o in orders]),
+            TimingEvent.point.in_(["D", "F", "recalled"]),
+        )
+    )
+    by_order: dict[uuid.UUID, list[TimingEvent]] = {}
+    for row in rows:
+        by_order.setdefault(row.order_id, []).append(row)
+    rounds = {o.id: o.dispatch_round for o in orders}
+    times: dict[uuid.UUID, dict[str, datetime]] = {}
+    for order_id, events in by_order.items():
+        for event in counting_events(events):
+            if event.dispatch_round != rounds[order_id]:
+                continue
+            points = times.setdefault(order_id, {})
+            if event.point not in points or event.occurred_at < points[event.point]:
+                points[event.point] = event.occurred_at
+    return times
 
 
 def evaluate(
@@ -52,68 +116,123 @@ def evaluate(
     arrival: ArrivalRules | None = None,
     departure: DepartureRules | None = None,
 ) -> list[Checkpoint]:
-    """Find arrivals (H) and departures (G) of the vehicles' active orders; return new ones.
+    """Feed the new fixes of these vehicles to their held orders' detectors; return new claims.
 
-    The whole stored track since dispatch is replayed in time order, so a late batch from a
-    terminal that was out of coverage still proves a checkpoint, timed by its own fixes and
-    marked backfilled when a late fix proves it.
+    A checkpoint is timed by its own fix, so a late batch from a terminal that was out of
+    coverage still proves it, marked backfilled when a late fix proves it.
     """
-    created: list[Checkpoint] = []
-    held: dict[int, list[Assignment]] = {}
     ids = sorted(set(vehicle_ids))
-    # One query for the batch: most vehicles hold no order most of the time.
-    for assignment in session.scalars(
-        select(Assignment).where(Assignment.vehicle_id.in_(ids), Assignment.active.is_(True))
-    ):
-        held.setdefault(assignment.vehicle_id, []).append(assignment)
-    for vehicle_id, assignments in sorted(held.items()):
-        # A backfilled acceptance may predate the dispatch as the server saw it.
-        since = min(min(a.dispatched_at, a.accepted_at or a.dispatched_at) for a in assignments)
-        track = _track(session, vehicle_id, since - LOOKBACK)
-        if not track:
+    orders = list(
+        session.scalars(
+            select(WorkOrder)
+            .where(WorkOrder.vehicle_id.in_(ids), WorkOrder.status.in_(OPEN_CREW_STATES))
+            .order_by(WorkOrder.vehicle_id, WorkOrder.queue_position, WorkOrder.id)
+        )
+    )
+    if not orders:  # most vehicles hold no order most of the time: one query for the batch
+        return []
+    times = _round_times(session, orders)
+    watches = {
+        (w.order_id, w.dispatch_round, w.point): w
+        for w in session.scalars(
+            select(GeofenceWatch).where(GeofenceWatch.order_id.in_([str(o.id) for o in orders]))
+        )
+    }
+    created: list[Checkpoint] = []
+    for order in orders:
+        known = times.get(order.id, {})
+        if "D" not in known or order.vehicle_id is None:
             continue
-        by_ts = {p.ts: p for p in track}
-        for assignment in assignments:
-            known = set(
-                session.scalars(
-                    select(Checkpoint.point).where(
-                        Checkpoint.order_id == assignment.order_id, Checkpoint.source == "geofence"
-                    )
+        wanted: list[tuple[str, Detector]] = []
+        if "F" in known:  # departure is measured from acceptance, whoever reported it
+            wanted.append(("G", DepartureDetector(known["F"], rules=departure)))
+        if order.location is not None:
+            site = to_shape(order.location)
+            wanted.append(("H", ArrivalDetector((site.x, site.y), arrival)))
+        since = min(known.values()) - LOOKBACK
+        mine = []
+        for point, detector in wanted:
+            key = (str(order.id), order.dispatch_round, point)
+            if key not in watches:
+                watches[key] = GeofenceWatch(
+                    order_id=key[0],
+                    dispatch_round=key[1],
+                    point=point,
+                    vehicle_id=order.vehicle_id,
+                    state={},
+                    fired=False,
                 )
-            )
-            detectors: list[ArrivalDetector | DepartureDetector] = []
-            if (
-                "H" not in known
-                and assignment.site_lon is not None
-                and assignment.site_lat is not None
-            ):
-                site = (assignment.site_lon, assignment.site_lat)
-                detectors.append(ArrivalDetector(site, arrival))
-            if "G" not in known and assignment.accepted_at is not None:
-                detectors.append(DepartureDetector(assignment.accepted_at, rules=departure))
-            for detector in detectors:
-                for found in detector.replay(track):
-                    proof = by_ts.get(found.occurred_at)
-                    backfilled = bool(proof and proof.backfilled)
-                    if record_checkpoint(
-                        session,
-                        vehicle_id=vehicle_id,
-                        order_id=assignment.order_id,
-                        point=found.point,
-                        source="geofence",
-                        occurred_at=found.occurred_at,
-                        event_id=f"geofence:{assignment.order_id}:{found.point}",
-                        backfilled=backfilled,
-                        evidence=found.evidence,
-                    ):
-                        created.append(
-                            Checkpoint(
-                                vehicle_id=vehicle_id,
-                                order_id=assignment.order_id,
-                                point=found.point,
-                                source="geofence",
-                                occurred_at=found.occurred_at,
-                                backfilled=backfilled,
-                            )
-                        )
+                session.add(watches[key])
+            if not watches[key].fired:
+                mine.append((watches[key], detector))
+        if not mine:
+            continue
+        restart = _late_fixes(session, order.vehicle_id, since, [w for w, _ in mine])
+        for watch, detector in mine:  # G before H: an arrival needs the departure first
+            found = _feed(session, watch, detector, order.vehicle_id, since, restart)
+            if found is not None:
+                created.append(_claim(session, order, watch, found))
+    session.flush()
     return created
+
+
+def _feed(
+    session: Session,
+    watch: GeofenceWatch,
+    detector: Detector,
+    vehicle_id: int,
+    since: datetime,
+    restart: bool,
+) -> Any:
+    """Feed a detector the fixes it has not seen; save its progress; return what it found."""
+    if restart or watch.fed_until is None:
+        detector.restore({})  # from the dispatch: the first look, or a late burst came in
+        track = _track(session, vehicle_id, since, None)
+    else:
+        detector.restore(watch.state)
+        track = _track(session, vehicle_id, since, watch.fed_until)
+    found = None
+    for fix in track:
+        found = detector.feed(fix)
+        if found is not None:
+            break
+    if track:
+        newest = max(f.recorded_at for f in track)
+        watch.fed_until = track[-1].ts
+        watch.checked_at = newest if watch.checked_at is None else max(watch.checked_at, newest)
+    watch.state = detector.snapshot()
+    return found
+
+
+def _claim(session: Session, order: WorkOrder, watch: GeofenceWatch, found: Any) -> Checkpoint:
+    """Hand a proven point to dispatch (parked if an earlier point is missing)."""
+    watch.fired = True
+    backfilled = bool(
+        session.scalar(
+            select(Position.backfilled).where(
+                Position.vehicle_id == watch.vehicle_id, Position.ts == found.occurred_at
+            )
+        )
+    )
+    outcome = claim_point(
+        session,
+        vehicle_id=watch.vehicle_id,
+        order=order,
+        point=found.point,
+        source="geofence",
+        occurred_at=found.occurred_at,
+        event_id=f"geofence:{order.id}:{order.dispatch_round}:{found.point}",
+        backfilled=backfilled,
+        evidence=found.evidence,
+        park=True,
+    )
+    return Checkpoint(
+        vehicle_id=watch.vehicle_id,
+        order_id=str(order.id),
+        dispatch_round=order.dispatch_round,
+        point=found.point,
+        source="geofence",
+        status="parked" if outcome is Outcome.PARKED else "accepted",
+        occurred_at=found.occurred_at,
+        backfilled=backfilled,
+    )

@@ -47,6 +47,7 @@ def ingest(
     if ctx.invoked_subcommand is not None:
         return
     from backend.db import Database
+    from backend.tracking.checkpoints import arrival_rules
     from backend.tracking.ingest import IngestSettings, run_forever
 
     config = Config()
@@ -63,6 +64,7 @@ def ingest(
         publish_orders=not no_orders,
         mqtt_version=int(mqtt_version) if mqtt_version else config.MQTT_VERSION or 5,
         dead_letter_keep=timedelta(days=config.INGEST_DEAD_LETTER_DAYS),
+        arrival=arrival_rules(config.as_flask()),
     )
     click.echo(f"ingest {client_id} from {config.MQTT_URL} topics {settings.topics()}")
     run_forever(Database(config.DATABASE_URL), settings)

@@ -34,6 +34,7 @@ from backend.tracking.terminal import (
     pending_messages,
     record_webhook,
 )
+from gis.geofence import ArrivalRules
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class IngestSettings:
     extra_topics: list[str] = field(default_factory=list)
     # Parked messages of vehicles never registered are dropped after this long.
     dead_letter_keep: timedelta = timedelta(days=7)
+    # Geofence arrival rules (Config GEOFENCE_ARRIVAL_*); None: the detector's defaults.
+    arrival: ArrivalRules | None = None
 
     def topics(self) -> list[str]:
         """Return the subscriptions, prefixed with the shared group when one is set."""
@@ -95,7 +98,7 @@ class IngestWorker:
     def __init__(self, database: Database, settings: IngestSettings) -> None:
         self.database = database
         self.settings = settings
-        self.pipeline = Pipeline(topic_root=settings.topic_root)
+        self.pipeline = Pipeline(topic_root=settings.topic_root, arrival=settings.arrival)
         self.queue: queue.Queue[_Received] = queue.Queue(maxsize=settings.queue_size)
         self.stopping = threading.Event()
         self.connected = threading.Event()

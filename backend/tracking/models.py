@@ -114,43 +114,65 @@ class TerminalMessage(Base):
     outcome: Mapped[str] = mapped_column(String(32), default="applied")
 
 
-class Assignment(Base):
-    """An order as a vehicle holds it: where to go and what the terminal and geofence said."""
+class ClaimStatus(StrEnum):
+    """Whether dispatch took a witness's claim of a point, or it waits for an earlier point."""
 
-    __tablename__ = "vehicle_assignments"
-    __table_args__ = (UniqueConstraint("vehicle_id", "order_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    vehicle_id: Mapped[int] = mapped_column(
-        ForeignKey("vehicles.id", ondelete="CASCADE"), index=True
-    )
-    order_id: Mapped[str] = mapped_column(String(128), index=True)
-    # The fault site; unknown (no geofence arrival) when the order has no location yet.
-    site_lon: Mapped[float | None] = mapped_column()
-    site_lat: Mapped[float | None] = mapped_column()
-    dispatched_at: Mapped[datetime] = mapped_column(default=utcnow)
-    acked_at: Mapped[datetime | None] = mapped_column()
-    accepted_at: Mapped[datetime | None] = mapped_column()
-    active: Mapped[bool] = mapped_column(default=True, index=True)
+    ACCEPTED = "accepted"
+    PARKED = "parked"
 
 
 class Checkpoint(Base):
-    """A timing point (E-H) for an order from one source; every source's claim is kept."""
+    """A terminal's or geofence's claim of a timing point (E-H, finished) in one dispatch round.
+
+    Written only once dispatch took the point, so a refused report never blocks the real one.
+    A geofence proof refused only because an earlier point is missing is kept `parked` and
+    taken when that point arrives (`backend.dispatch.recording.take_parked`). Another dispatch
+    round (recall, re-dispatch) claims its points afresh.
+    """
 
     __tablename__ = "tracking_checkpoints"
-    __table_args__ = (UniqueConstraint("order_id", "point", "source"),)
+    __table_args__ = (UniqueConstraint("order_id", "dispatch_round", "point", "source"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     vehicle_id: Mapped[int] = mapped_column(
         ForeignKey("vehicles.id", ondelete="CASCADE"), index=True
     )
     order_id: Mapped[str] = mapped_column(String(128))
-    point: Mapped[str] = mapped_column(String(1))
+    dispatch_round: Mapped[int] = mapped_column(default=0)
+    point: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(16))  # terminal or geofence
+    status: Mapped[str] = mapped_column(String(8), default=ClaimStatus.ACCEPTED)
+    # The timing event's id (a parked proof is recorded under it when taken).
+    event_id: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column()
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     backfilled: Mapped[bool] = mapped_column(default=False)
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class GeofenceWatch(Base):
+    """Where a geofence detector stands for one order's point (G or H) in one dispatch round.
+
+    Each ingest batch feeds the detector only the fixes newer than `fed_until` and saves its
+    state, so an order's track is read once, not again on every batch. Fixes stored after
+    `checked_at` but older than `fed_until` (a terminal's late burst) restart it from the
+    dispatch.
+    """
+
+    __tablename__ = "geofence_watches"
+    __table_args__ = (UniqueConstraint("order_id", "dispatch_round", "point"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(128), index=True)
+    dispatch_round: Mapped[int] = mapped_column(default=0)
+    point: Mapped[str] = mapped_column(String(1))
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fed_until: Mapped[datetime | None] = mapped_column()
+    checked_at: Mapped[datetime | None] = mapped_column()
+    fired: Mapped[bool] = mapped_column(default=False)
 
 
 class OutboundMessage(Base):

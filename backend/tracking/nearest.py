@@ -6,15 +6,34 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, scope_filter
 from backend.auth.policy import Action, authorize
 from backend.db import utcnow
+from backend.dispatch.models import CrewStatus, WorkOrder
+from backend.dispatch.states import OPEN_CREW_STATES
 from backend.org.models import Vehicle
-from backend.tracking.models import Assignment, Liveness, VehicleState
+from backend.tracking.models import Liveness, VehicleState
 from gis.queries import distance_m, eta_minutes, index_window, make_point, nearest_first
+
+
+def crew_available() -> ColumnElement[bool]:
+    """The vehicle's crew takes orders (dispatch's availability, set by API or terminal)."""
+    stood_down = exists().where(
+        CrewStatus.crew_id == Vehicle.crew_id, CrewStatus.available.is_(False)
+    )
+    return ~stood_down
+
+
+def holds_open_order() -> ColumnElement[bool]:
+    """The vehicle holds an order it has not finished (the order's own `vehicle_id` says so)."""
+    return exists().where(
+        WorkOrder.vehicle_id == VehicleState.vehicle_id,
+        WorkOrder.status.in_(OPEN_CREW_STATES),
+    )
+
 
 # KNN orders by planar degrees; take extra candidates and re-rank them by geodesic metres.
 _OVERSAMPLE = 4
@@ -62,7 +81,8 @@ def nearest_free_vehicles(
     """Rank available vehicles (matching specialty, in scope, not offline) by distance.
 
     PostGIS walks the GiST index nearest-first (`<->`); SpatiaLite prefilters with the R*Tree.
-    Free means available on the terminal and holding no active order, unless `include_busy`.
+    Free means the crew is available (API or terminal) and the vehicle holds no open order,
+    unless `include_busy`.
     """
     dialect = session.get_bind().dialect.name
     point = make_point(dialect, lon, lat)
@@ -71,7 +91,7 @@ def nearest_free_vehicles(
         select(VehicleState, Vehicle.plate, Vehicle.specialty, Vehicle.department_id, metres)
         .join(Vehicle, Vehicle.id == VehicleState.vehicle_id)
         .where(
-            VehicleState.available.is_(True),
+            crew_available(),
             VehicleState.liveness != Liveness.OFFLINE.value,
             index_window(dialect, "vehicle_states", VehicleState.geom, lon, lat, max_distance_m),
         )
@@ -84,10 +104,7 @@ def nearest_free_vehicles(
         authorize(actor, Action.TRACKING_READ)
         query = query.where(scope_filter(actor, Vehicle.department_id))
     if not include_busy:
-        busy = exists().where(
-            Assignment.vehicle_id == VehicleState.vehicle_id, Assignment.active.is_(True)
-        )
-        query = query.where(~busy)
+        query = query.where(~holds_open_order())
     found = [
         Candidate(
             vehicle_id=state.vehicle_id,
@@ -123,16 +140,18 @@ def vehicle_distances(
     """Return metres from each vehicle's current position to (lon, lat).
 
     Only vehicles with a recent position count: not offline, newest fix at most `max_age`
-    old, and not declared unavailable from the terminal. The others are absent.
+    old, and their crew available. The others are absent.
     """
     if not vehicle_ids:
         return {}
     dialect = session.get_bind().dialect.name
     metres = distance_m(dialect, VehicleState.geom, make_point(dialect, lon, lat))
     rows = session.execute(
-        select(VehicleState.vehicle_id, metres).where(
+        select(VehicleState.vehicle_id, metres)
+        .join(Vehicle, Vehicle.id == VehicleState.vehicle_id)
+        .where(
             VehicleState.vehicle_id.in_(vehicle_ids),
-            VehicleState.available.is_(True),
+            crew_available(),
             VehicleState.liveness != Liveness.OFFLINE.value,
             VehicleState.ts >= (now or utcnow()) - max_age,
         )

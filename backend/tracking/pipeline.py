@@ -34,6 +34,7 @@ from backend.tracking.store import (
 )
 from backend.tracking.terminal import apply_ack, apply_event
 from gis.filters import FixFilter
+from gis.geofence import ArrivalRules
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Pipeline:
         *,
         topic_root: str = "fieldline/v1",
         replay_limit: int = 1000,
+        arrival: ArrivalRules | None = None,
     ) -> None:
         self.filter = fix_filter or FixFilter()
         self.directory = VehicleDirectory()
@@ -117,6 +119,7 @@ class Pipeline:
         self.topic_root = topic_root
         # Parked messages replayed by the batch that sees a registry change (0: never).
         self.replay_limit = replay_limit
+        self.arrival = arrival
 
     def process(
         self, session: Session, items: list[Inbound], *, replaying: bool = False
@@ -162,7 +165,7 @@ class Pipeline:
         for item in others:
             self._other(session, item, report, now)
         if self.geofences and report.outcome.inserted:
-            checkpoints.evaluate(session, report.outcome.inserted.keys())
+            checkpoints.evaluate(session, report.outcome.inserted.keys(), arrival=self.arrival)
         if not replaying:
             report.parked = dead_letters.park(session, report.unattributed, now)
             if refresh.reloaded and not refresh.first:

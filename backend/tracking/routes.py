@@ -18,6 +18,7 @@ from backend.live import backlog
 from backend.live.events import EventType, LiveEvent
 from backend.live.http import event_stream
 from backend.tracking import nearest, service
+from backend.tracking.checkpoints import arrival_rules
 from backend.tracking.decode import DecodeError, decode_osmand, decode_traccar_json
 from backend.tracking.models import PositionSource
 from backend.unit_of_work import request_session, writes_on_get
@@ -145,7 +146,7 @@ def osmand() -> Any:
     The secret comes as HTTP Basic auth (username = device identifier) or a `key` parameter.
     """
     ingest: service.HttpIngest = current_app.extensions.setdefault(
-        "fieldline.http_ingest", service.HttpIngest()
+        "fieldline.http_ingest", service.HttpIngest(arrival_rules(current_app.config))
     )
     identifier, secret = _device_credentials()
     # A secret not recently seen good is a guess until checked: it is charged to the login

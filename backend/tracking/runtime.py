@@ -12,6 +12,7 @@ from backend.config import Config
 
 def ingest_worker(app: Flask, config: Config) -> None:
     """Run an ingest worker against the app's broker (3.1.1 for the embedded amqtt broker)."""
+    from backend.tracking.checkpoints import arrival_rules
     from backend.tracking.ingest import IngestSettings, IngestWorker
 
     settings = IngestSettings(
@@ -22,6 +23,7 @@ def ingest_worker(app: Flask, config: Config) -> None:
         password=config.MQTT_PASSWORD,
         mqtt_version=config.MQTT_VERSION or 5,
         dead_letter_keep=timedelta(days=config.INGEST_DEAD_LETTER_DAYS),
+        arrival=arrival_rules(config.as_flask()),
     )
     IngestWorker(app.extensions["fieldline.db"], settings).start()
     while True:

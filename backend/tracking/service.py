@@ -21,6 +21,7 @@ from backend.tracking.decode import DecodeError, PositionFix
 from backend.tracking.models import IngestCounter, Position, VehicleState
 from backend.tracking.pipeline import BatchReport, Inbound, Pipeline
 from gis.datum import Datum, from_wgs84
+from gis.geofence import ArrivalRules
 from gis.geometry import feature_collection, line_feature, point_feature
 
 MAX_TRACK_WINDOW = timedelta(days=7)
@@ -176,9 +177,9 @@ class DeviceAuthenticator:
 class HttpIngest:
     """The OsmAnd / Traccar Client endpoint's writer: one pipeline per process, serialised."""
 
-    def __init__(self) -> None:
+    def __init__(self, arrival: ArrivalRules | None = None) -> None:
         # Devices authenticate as a fitted vehicle: nothing is ever parked here to replay.
-        self.pipeline = Pipeline(replay_limit=0)
+        self.pipeline = Pipeline(replay_limit=0, arrival=arrival)
         self.devices = DeviceAuthenticator()
         self._lock = threading.Lock()
 

@@ -11,24 +11,18 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.tracking.decode import EventType, OrderAck, TerminalEvent
-from backend.tracking.models import (
-    AlertOutbox,
-    Assignment,
-    Checkpoint,
-    OutboundMessage,
-    TerminalMessage,
-)
-from backend.tracking.store import VehicleRef, set_available
+from backend.auth.actor import Actor
+from backend.dispatch.availability import set_availability
+from backend.dispatch.models import WorkOrder
+from backend.dispatch.states import AVAILABILITY_EVENTS, TERMINAL_EVENTS
+from backend.errors import Problem
+from backend.org.models import Vehicle
+from backend.tracking.claims import Outcome, claim_point
+from backend.tracking.decode import OrderAck, TerminalEvent
+from backend.tracking.models import AlertOutbox, OutboundMessage, TerminalMessage
+from backend.tracking.store import VehicleRef
 
 log = logging.getLogger(__name__)
-
-# The timing point each terminal event proves.
-EVENT_POINTS: dict[EventType, str] = {
-    EventType.ACCEPTED: "F",
-    EventType.DEPARTED: "G",
-    EventType.ARRIVED: "H",
-}
 
 
 def enqueue_order(
@@ -36,15 +30,14 @@ def enqueue_order(
     session: Session,
     vehicle_id: int,
     order_id: str,
-    site: tuple[float, float] | None,
     payload: dict[str, Any],
     kind: str = "order",
 ) -> OutboundMessage:
     """Queue an order (or recall) for the vehicle's terminal; the worker publishes it.
 
     The queue row is written in the caller's transaction, so a dispatched order is never lost
-    between the commit and the publish. A vehicle may hold several orders. Without a `site`
-    (the order has no location yet) there is no geofence arrival, only the terminal's word.
+    between the commit and the publish. Which vehicle holds which order is the order's own
+    `vehicle_id` (dispatch's): this is only the message.
     """
     message = OutboundMessage(
         message_id=uuid.uuid4().hex,
@@ -55,26 +48,6 @@ def enqueue_order(
     )
     message.payload["message_id"] = message.message_id
     session.add(message)
-    assignment = session.scalar(
-        select(Assignment).where(
-            Assignment.vehicle_id == vehicle_id, Assignment.order_id == order_id
-        )
-    )
-    if kind == "recall":
-        if assignment is not None:
-            assignment.active = False
-    elif assignment is None:
-        session.add(
-            Assignment(
-                vehicle_id=vehicle_id,
-                order_id=order_id,
-                site_lon=site[0] if site else None,
-                site_lat=site[1] if site else None,
-            )
-        )
-    else:
-        assignment.active = True
-        assignment.site_lon, assignment.site_lat = site if site else (None, None)
     session.flush()
     return message
 
@@ -105,92 +78,74 @@ def _remember(
     return row
 
 
-def _assignment(session: Session, vehicle_id: int, order_id: str) -> Assignment | None:
-    found = session.scalar(
-        select(Assignment).where(
-            Assignment.vehicle_id == vehicle_id, Assignment.order_id == order_id
-        )
-    )
-    return found if found is not None and found.active else None
-
-
-def record_checkpoint(
-    session: Session,
-    *,
-    vehicle_id: int,
-    order_id: str,
-    point: str,
-    source: str,
-    occurred_at: datetime,
-    event_id: str,
-    backfilled: bool = False,
-    evidence: dict[str, Any] | None = None,
-) -> bool:
-    """Keep one source's claim of a timing point and hand it to dispatch; False if known."""
-    exists = session.scalar(
-        select(Checkpoint.id).where(
-            Checkpoint.order_id == order_id, Checkpoint.point == point, Checkpoint.source == source
-        )
-    )
-    if exists:
-        return False
-    claim = Checkpoint(
-        vehicle_id=vehicle_id,
-        order_id=order_id,
-        point=point,
-        source=source,
-        occurred_at=occurred_at,
-        backfilled=backfilled,
-        evidence=evidence or {},
-    )
+def held_order(session: Session, vehicle_id: int, order_id: str | None) -> WorkOrder | None:
+    """Return the order if this vehicle holds it now (the order's own `vehicle_id` says so)."""
     try:
-        with session.begin_nested():  # two workers may see the same arrival at once
-            session.add(claim)
-    except IntegrityError:
-        return False
-    from backend.tracking import dispatch_link
+        order = session.get(WorkOrder, uuid.UUID(order_id or ""))
+    except ValueError:
+        return None
+    return order if order is not None and order.vehicle_id == vehicle_id else None
 
-    dispatch_link.timing_point(
-        session,
-        order_id=order_id,
-        point=point,
-        source=source,
-        occurred_at=occurred_at,
-        event_id=event_id,
-        backfilled=backfilled,
-        evidence=evidence or {},
-        vehicle_id=vehicle_id,
+
+def _terminal_actor(session: Session, vehicle: Vehicle) -> Actor:
+    """The terminal speaks for its vehicle's crew, like the crew's handheld would."""
+    crews = frozenset({vehicle.crew_id}) if vehicle.crew_id else frozenset()
+    return Actor(
+        kind="device",
+        id=vehicle.id,
+        label=f"terminal:{vehicle.terminal_id or vehicle.id}",
+        department_id=vehicle.department_id,
+        department_path=vehicle.department.path,
+        crew_id=vehicle.crew_id,
+        vehicle_id=vehicle.id,
+        crew_ids=crews,
     )
-    return True
+
+
+def _set_availability(
+    session: Session, vehicle: VehicleRef, event: TerminalEvent, now: datetime
+) -> str:
+    """Apply `available` / `unavailable` to the vehicle's crew by dispatch's availability rule."""
+    found = session.get(Vehicle, vehicle.id)
+    if found is None or found.crew_id is None:
+        return "no_crew"
+    try:
+        with session.begin_nested():
+            set_availability(
+                session=session,
+                actor=_terminal_actor(session, found),
+                crew_id=found.crew_id,
+                available=AVAILABILITY_EVENTS[event.type],
+                reason=f"reported by terminal {vehicle.vid}",
+                now=now,
+            )
+    except Problem as exc:
+        log.info("vehicle %s: %s refused: %s", vehicle.vid, event.type, exc.detail)
+        return Outcome.REFUSED
+    return Outcome.APPLIED
 
 
 def apply_event(session: Session, vehicle: VehicleRef, event: TerminalEvent, now: datetime) -> str:
     """Apply a terminal event once by its id; return the outcome that is also stored."""
     row = _remember(session, vehicle, event.event_id, str(event.type), event.order_id, event.ts)
     if row is None:
-        return "replayed"
-    if event.type in (EventType.AVAILABLE, EventType.UNAVAILABLE):
-        set_available(session, vehicle.id, event.type == EventType.AVAILABLE, now)
+        return Outcome.REPLAYED
+    if event.type in AVAILABILITY_EVENTS:
+        row.outcome = _set_availability(session, vehicle, event, now)
         return row.outcome
-    assignment = _assignment(session, vehicle.id, event.order_id or "")
-    if assignment is None:
+    order = held_order(session, vehicle.id, event.order_id)
+    if order is None:
         row.outcome = "order_not_held"
         return row.outcome
-    if event.type == EventType.ACCEPTED and assignment.accepted_at is None:
-        assignment.accepted_at = event.ts
-    if event.type == EventType.FINISHED:
-        assignment.active = False
-    point = EVENT_POINTS.get(event.type)
-    if point is not None:
-        record_checkpoint(
-            session,
-            vehicle_id=vehicle.id,
-            order_id=assignment.order_id,
-            point=point,
-            source="terminal",
-            occurred_at=event.ts,
-            event_id=f"{vehicle.vid}:{event.event_id}",
-        )
+    row.outcome = claim_point(
+        session,
+        vehicle_id=vehicle.id,
+        order=order,
+        point=TERMINAL_EVENTS[event.type],
+        source="terminal",
+        occurred_at=event.ts,
+        event_id=f"{vehicle.vid}:{event.event_id}",
+    )
     return row.outcome
 
 
@@ -198,7 +153,7 @@ def apply_ack(session: Session, vehicle: VehicleRef, ack: OrderAck, now: datetim
     """Apply a terminal's receipt of an order: the message is delivered and point E is set."""
     row = _remember(session, vehicle, f"ack:{ack.message_id}", "ack", ack.order_id, ack.ts)
     if row is None:
-        return "replayed"
+        return Outcome.REPLAYED
     message = session.scalar(
         select(OutboundMessage).where(
             OutboundMessage.message_id == ack.message_id, OutboundMessage.vehicle_id == vehicle.id
@@ -211,13 +166,16 @@ def apply_ack(session: Session, vehicle: VehicleRef, ack: OrderAck, now: datetim
         message.acked_at = now
     if message.kind != "order":
         return row.outcome
-    assignment = _assignment(session, vehicle.id, ack.order_id)
-    if assignment is not None and assignment.acked_at is None:
-        assignment.acked_at = ack.ts
-    record_checkpoint(
+    order = held_order(session, vehicle.id, ack.order_id)
+    if order is None or message.payload.get("dispatch_round", order.dispatch_round) != (
+        order.dispatch_round
+    ):
+        row.outcome = "order_not_held"  # an ack of an earlier round's message proves nothing
+        return row.outcome
+    row.outcome = claim_point(
         session,
         vehicle_id=vehicle.id,
-        order_id=ack.order_id,
+        order=order,
         point="E",
         source="terminal",
         occurred_at=ack.ts,
@@ -228,8 +186,6 @@ def apply_ack(session: Session, vehicle: VehicleRef, ack: OrderAck, now: datetim
 
 def pending_messages(session: Session, limit: int = 100) -> list[tuple[OutboundMessage, str]]:
     """Return unpublished messages, oldest first, each with its terminal's vid."""
-    from backend.org.models import Vehicle
-
     rows = session.execute(
         select(OutboundMessage, Vehicle.terminal_id, Vehicle.id)
         .join(Vehicle, Vehicle.id == OutboundMessage.vehicle_id)
@@ -241,27 +197,12 @@ def pending_messages(session: Session, limit: int = 100) -> list[tuple[OutboundM
 
 
 def mark_published(session: Session, message_id: str, now: datetime) -> None:
-    """Record that the broker accepted the message (QoS 1 PUBACK); track what the vehicle holds."""
+    """Record that the broker accepted the message (QoS 1 PUBACK)."""
     session.execute(
         update(OutboundMessage)
         .where(OutboundMessage.message_id == message_id)
         .values(published_at=now, attempts=OutboundMessage.attempts + 1)
     )
-    message = session.scalar(
-        select(OutboundMessage).where(OutboundMessage.message_id == message_id)
-    )
-    if message is None:
-        return
-    if message.kind == "recall":
-        session.execute(
-            update(Assignment)
-            .where(
-                Assignment.vehicle_id == message.vehicle_id, Assignment.order_id == message.order_id
-            )
-            .values(active=False)
-        )
-    else:
-        _assignment(session, message.vehicle_id, message.order_id)
 
 
 # Escalation alerts share the outbox loop: dispatch's worker queues them in `alert_outbox`.

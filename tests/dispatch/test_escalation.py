@@ -141,3 +141,47 @@ def test_alerts_api_ack_and_stream(api, demo, session):
     text = response.get_data(as_text=True)
     assert "event: alert" in text and str(order.id) in text and "call the supervisors" in text
     assert_problem(api("crew1").get("/api/v1/alerts/stream?max_seconds=0"), 403)
+
+
+def test_alerts_settle_when_the_order_is_dispatched_and_accepted(api, demo, session):
+    order = new_order(session, demo, at=T0)
+    escalation.tick(session=session, now=T0 + minutes(6))  # the repair center is slow
+    session.commit()
+    call = api("callcenter")
+    open_ids = [a["order_id"] for a in call.get("/api/v1/alerts?open=true").get_json()]
+    assert str(order.id) in open_ids
+    dispatched = api("dispatcher").post(
+        f"/api/v1/work-orders/{order.id}/dispatch", json={"crew_id": demo.crews["Urban Crew 1"].id}
+    )
+    assert dispatched.status_code == 200, dispatched.get_json()
+    open_ids = [a["order_id"] for a in call.get("/api/v1/alerts?open=true").get_json()]
+    assert str(order.id) not in open_ids  # nothing overdue any more: it left the center
+    settled = next(
+        a for a in call.get("/api/v1/alerts").get_json() if a["order_id"] == str(order.id)
+    )
+    assert settled["settled_at"] and settled["acknowledged_at"] is None
+    # The crew tier settles on acceptance the same way.
+    session.expire_all()
+    d_at = session.get(type(order), order.id).updated_at
+    escalation.tick(session=session, now=d_at + minutes(5))
+    session.commit()
+    center = api("dispatcher")
+    assert any(
+        a["order_id"] == str(order.id) and a["tier"] == "crew"
+        for a in center.get("/api/v1/alerts?open=true").get_json()
+    )
+    accepted = {"point": "F", "occurred_at": d_at.isoformat(), "source": "manual"}
+    response = api("crew1").post(f"/api/v1/work-orders/{order.id}/events", json=accepted)
+    assert response.status_code == 201, response.get_json()
+    assert not any(
+        a["order_id"] == str(order.id) for a in center.get("/api/v1/alerts?open=true").get_json()
+    )
+
+
+def test_fractional_minutes_are_said_as_they_are(session, demo):
+    new_order(session, demo)
+    policy = EscalationPolicy(accept_within=minutes(0.5), escalate_after=minutes(0.25))
+    first, second = escalation.tick(session=session, now=T0 + minutes(2), policy=policy)
+    assert "0.5 min after it arrived" in first.message
+    assert "after 0.75 min" in second.message
+    assert "0 min" not in first.message + second.message

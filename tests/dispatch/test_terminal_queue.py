@@ -1,8 +1,11 @@
 """Dispatching queues the order for the vehicle terminal the way tracking delivers it."""
 
+import uuid
+
 from sqlalchemy import select
 
-from backend.tracking.models import Assignment, OutboundMessage
+from backend.dispatch.models import WorkOrder
+from backend.tracking.models import OutboundMessage
 from tests.dispatch.test_bad_input import dispatched
 
 
@@ -12,9 +15,10 @@ def test_dispatch_queues_a_deliverable_message_and_holds_the_vehicle(api, demo, 
     # The terminal acks with the message id; without it in the payload E could never be set.
     assert message.payload["message_id"] == message.message_id
     assert message.payload["order_id"] == oid and message.payload["kind"] == "order"
+    assert message.payload["dispatch_round"] == 0
     assert message.vehicle_id == demo.vehicles["ZJ-A1001"].id
-    assignment = session.scalars(select(Assignment).where(Assignment.order_id == oid)).one()
-    assert assignment.active and assignment.site_lon is not None  # the geofence knows the site
+    order = session.get(WorkOrder, uuid.UUID(oid))
+    assert order.vehicle_id == demo.vehicles["ZJ-A1001"].id  # the one place that says so
 
 
 def test_recall_queues_a_recall_and_frees_the_vehicle(api, demo, session):
@@ -29,5 +33,4 @@ def test_recall_queues_a_recall_and_frees_the_vehicle(api, demo, session):
         .order_by(OutboundMessage.id)
     ).all()
     assert kinds == ["order", "recall"]
-    assignment = session.scalars(select(Assignment).where(Assignment.order_id == oid)).one()
-    assert not assignment.active
+    assert response.get_json()["vehicle_id"] is None

@@ -165,7 +165,6 @@ def test_report_window_is_bounded(api):
 
 def test_vehicle_busy_counts_only_time_that_has_passed(api, session, demo):
     from backend.db import utcnow
-
     from backend.dispatch import service
     from tests.dispatch.factories import actor
 

@@ -18,11 +18,11 @@ from sqlalchemy import delete, func, select
 
 from backend.broker import EmbeddedBroker
 from backend.db import Database
-from backend.org.models import Vehicle
 from backend.tracking.ingest import IngestSettings, IngestWorker
 from backend.tracking.models import IngestCounter, Position
 from tests.conftest import BackendRun
 from tests.tracking.brokers import Mosquitto, connect, publish_all, unique_root, wait_until
+from tests.tracking.orders import dispatched_to
 
 SHARED_BROKER = os.environ.get("FIELDLINE_TEST_MQTT", "mqtt://127.0.0.1:1883")
 VID = "T-4001"  # the water crew's vehicle: no other test writes committed rows for it
@@ -213,56 +213,46 @@ def test_embedded_amqtt_broker_path(committed_db: Database, base_time: datetime)
 
 
 def test_orders_reach_the_terminal_and_its_ack_sets_e(committed_db: Database) -> None:
-    from backend.tracking.models import Assignment, Checkpoint, OutboundMessage, TerminalMessage
-    from backend.tracking.terminal import enqueue_order
+    from backend.tracking.models import Checkpoint, OutboundMessage, TerminalMessage
 
-    root, order_id = unique_root(), f"test-{uuid.uuid4().hex}"
-    with committed_db.unit_of_work() as session:
-        vehicle_id = session.scalar(select(Vehicle.id).where(Vehicle.terminal_id == VID))
-        assert vehicle_id is not None
-        enqueue_order(
-            session=session,
-            vehicle_id=vehicle_id,
-            order_id=order_id,
-            site=(120.15, 30.26),
-            payload={"address": "1 Test Rd"},
-        )
+    root = unique_root()
     terminal = connect(SHARED_BROKER)
     received: list[dict[str, object]] = []
+    with dispatched_to(committed_db, VID, (120.15, 30.26), address="1 Test Rd") as order_id:
 
-    def on_order(_c: object, _u: object, msg: object) -> None:
-        body = json.loads(msg.payload)  # type: ignore[attr-defined]
-        if body.get("order_id") == order_id:
-            received.append(body)
-            now = datetime.now(UTC).isoformat()
-            ack = {"order_id": order_id, "message_id": body["message_id"], "ts": now}
-            terminal.publish(f"{root}/vehicles/{VID}/ack", json.dumps(ack), qos=1)
+        def on_order(_c: object, _u: object, msg: object) -> None:
+            body = json.loads(msg.payload)  # type: ignore[attr-defined]
+            if body.get("order_id") == order_id and body.get("kind") == "order":
+                received.append(body)
+                now = datetime.now(UTC).isoformat()
+                ack = {"order_id": order_id, "message_id": body["message_id"], "ts": now}
+                terminal.publish(f"{root}/vehicles/{VID}/ack", json.dumps(ack), qos=1)
 
-    terminal.on_message = on_order
-    terminal.subscribe(f"{root}/vehicles/{VID}/orders", qos=1)
-    settings = worker_settings(SHARED_BROKER, root)
-    settings.publish_orders, settings.outbox_every_s = True, 0.2
-    worker = IngestWorker(committed_db, settings).start()
+        terminal.on_message = on_order
+        terminal.subscribe(f"{root}/vehicles/{VID}/orders", qos=1)
+        settings = worker_settings(SHARED_BROKER, root)
+        settings.publish_orders, settings.outbox_every_s = True, 0.2
+        worker = IngestWorker(committed_db, settings).start()
 
-    def e_recorded() -> bool:
-        with committed_db.session_factory() as session:
-            return bool(
-                session.scalar(
-                    select(Checkpoint.id).where(
-                        Checkpoint.order_id == order_id, Checkpoint.point == "E"
+        def e_recorded() -> bool:
+            with committed_db.session_factory() as session:
+                return bool(
+                    session.scalar(
+                        select(Checkpoint.id).where(
+                            Checkpoint.order_id == order_id, Checkpoint.point == "E"
+                        )
                     )
                 )
-            )
 
-    try:
-        wait_until(e_recorded)
-        assert len(received) == 1 and received[0]["address"] == "1 Test Rd"
-    finally:
-        worker.stop()
-        terminal.loop_stop()
-        with committed_db.unit_of_work() as session:
-            for model in (Checkpoint, Assignment, OutboundMessage, TerminalMessage):
-                session.execute(delete(model).where(model.order_id == order_id))
+        try:
+            wait_until(e_recorded)
+            assert len(received) == 1 and received[0]["address"] == "1 Test Rd"
+        finally:
+            worker.stop()
+            terminal.loop_stop()
+    with committed_db.unit_of_work() as session:
+        for model in (Checkpoint, OutboundMessage, TerminalMessage):
+            session.execute(delete(model).where(model.order_id == order_id))
 
 
 def test_shared_subscription_splits_the_stream(

@@ -20,8 +20,8 @@ from backend.tracking.models import (
     VehicleState,
 )
 from backend.tracking.pipeline import Inbound, Pipeline
-from backend.tracking.terminal import enqueue_order
 from gis.geometry import local_projection
+from tests.tracking.orders import dispatch_to_vehicle
 
 VID = "T-1001"
 SITE = (120.1700, 30.3000)
@@ -118,27 +118,21 @@ def test_gcj02_terminal_is_stored_in_wgs84(session: Session, demo: DemoOrg) -> N
 
 
 def test_terminal_events_are_idempotent_and_checked(session: Session, demo: DemoOrg) -> None:
-    vid = vehicle_id(demo)
-    message = enqueue_order(
-        session=session, vehicle_id=vid, order_id="order-1", site=SITE, payload={"x": 1}
-    )
     now = utcnow()
-    ack = {"order_id": "order-1", "message_id": message.message_id, "ts": now.isoformat()}
-    accepted = {
-        "event_id": "ev-1",
-        "order_id": "order-1",
-        "type": "accepted",
-        "ts": now.isoformat(),
-    }
+    order, message = dispatch_to_vehicle(session, demo, now - timedelta(seconds=30))
+    oid = str(order.id)
+    ack = {"order_id": oid, "message_id": message.message_id, "ts": now.isoformat()}
+    accepted = {"event_id": "ev-1", "order_id": oid, "type": "accepted", "ts": now.isoformat()}
     foreign = {"event_id": "ev-2", "order_id": "not-mine", "type": "arrived", "ts": now.isoformat()}
     batch = [inbound("ack", ack), inbound("event", accepted), inbound("event", foreign)]
     pipeline = Pipeline()
     pipeline.process(session, batch)
     pipeline.process(session, batch)  # replayed ids change nothing
     points = session.execute(
-        select(Checkpoint.point, Checkpoint.source).where(Checkpoint.order_id == "order-1")
+        select(Checkpoint.point, Checkpoint.source).where(Checkpoint.order_id == oid)
     ).all()
     assert sorted(points) == [("E", "terminal"), ("F", "terminal")]
+    assert order.status == "accepted"
     assert session.scalar(select(func.count()).select_from(TerminalMessage)) == 3
     assert session.get(OutboundMessage, message.id).acked_at is not None  # type: ignore[union-attr]
     seen = counters(session)
@@ -148,13 +142,13 @@ def test_terminal_events_are_idempotent_and_checked(session: Session, demo: Demo
 
 
 def test_geofence_departure_and_arrival_with_late_points(session: Session, demo: DemoOrg) -> None:
-    vid = vehicle_id(demo)
     t0 = utcnow() - timedelta(minutes=20)
-    enqueue_order(session=session, vehicle_id=vid, order_id="order-2", site=SITE, payload={})
+    order, _ = dispatch_to_vehicle(session, demo, t0)
+    oid = str(order.id)
     start = (120.1650, 30.2950)
     accepted = {
         "event_id": "ev-acc",
-        "order_id": "order-2",
+        "order_id": oid,
         "type": "accepted",
         "ts": (t0 + timedelta(seconds=30)).isoformat(),
     }
@@ -170,26 +164,27 @@ def test_geofence_departure_and_arrival_with_late_points(session: Session, demo:
     # The first part live; the terminal's backlog (fixes 20-39) arrives later, shuffled.
     pipeline.process(session, [inbound("event", accepted), *track[:20]])
     created = session.execute(
-        select(Checkpoint.point, Checkpoint.source).where(Checkpoint.order_id == "order-2")
+        select(Checkpoint.point, Checkpoint.source).where(Checkpoint.order_id == oid)
     ).all()
     assert ("G", "geofence") in created and ("H", "geofence") not in created
     pipeline.process(session, list(reversed(track[20:])))
     arrival = session.scalar(
-        select(Checkpoint).where(Checkpoint.order_id == "order-2", Checkpoint.point == "H")
+        select(Checkpoint).where(Checkpoint.order_id == oid, Checkpoint.point == "H")
     )
     assert arrival is not None and arrival.source == "geofence"
     assert arrival.occurred_at == t0 + timedelta(seconds=300)  # first fix at the site
     assert arrival.backfilled
+    assert order.status == "on_site"
     # A terminal "arrived" for the same point is kept alongside, not instead.
     arrived = {
         "event_id": "ev-arr",
-        "order_id": "order-2",
+        "order_id": oid,
         "type": "arrived",
         "ts": (t0 + timedelta(seconds=320)).isoformat(),
     }
     pipeline.process(session, [inbound("event", arrived)])
     sources = session.scalars(
-        select(Checkpoint.source).where(Checkpoint.order_id == "order-2", Checkpoint.point == "H")
+        select(Checkpoint.source).where(Checkpoint.order_id == oid, Checkpoint.point == "H")
     ).all()
     assert sorted(sources) == ["geofence", "terminal"]
 

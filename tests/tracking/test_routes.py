@@ -10,13 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
+from backend.dispatch import service
 from backend.seed import DEMO_DEVICE_SECRET, DemoOrg
 from backend.tracking.decode import PositionFix
 from backend.tracking.models import Position
 from backend.tracking.nearest import nearest_free_vehicles
 from backend.tracking.pipeline import Inbound, Pipeline
-from backend.tracking.terminal import enqueue_order
 from tests.conftest import assert_problem
+from tests.dispatch.factories import actor, new_order
 
 # (plate, vid, lon, lat): from the fault, urban 0.7 km, emergency 5.1, water 5.3, suburban 9.
 PLACES = [
@@ -52,12 +53,13 @@ def test_nearest_free_vehicle_ranks_by_distance(session: Session, demo: DemoOrg)
     )
     assert [c.plate for c in tenkv] == ["ZJ-A3001", "ZJ-A2001"]
     # A vehicle holding an order is not free; a small radius leaves the far ones out.
-    enqueue_order(
+    order = new_order(session, demo)
+    service.dispatch_order(
         session=session,
+        actor=actor(session, "dispatcher"),
+        order_id=order.id,
+        crew_id=demo.crews["Urban Crew 1"].id,
         vehicle_id=demo.vehicles["ZJ-A1001"].id,
-        order_id="busy",
-        site=FAULT,
-        payload={},
     )
     near = nearest_free_vehicles(
         session=session, actor=None, lon=FAULT[0], lat=FAULT[1], max_distance_m=5200

@@ -11,16 +11,10 @@ from sqlalchemy import delete, select
 from backend.db import Database, utcnow
 from backend.org.models import Vehicle
 from backend.tracking.ingest import IngestWorker
-from backend.tracking.models import (
-    Assignment,
-    Checkpoint,
-    OutboundMessage,
-    Position,
-    TerminalMessage,
-)
+from backend.tracking.models import Checkpoint, OutboundMessage, Position, TerminalMessage
 from backend.tracking.simulator import Simulator, SimulatorSettings
-from backend.tracking.terminal import enqueue_order
 from tests.tracking.brokers import unique_root, wait_until
+from tests.tracking.orders import dispatched_to
 from tests.tracking.test_ingest_mqtt import SHARED_BROKER, worker_settings
 
 VID = "T-3001"
@@ -29,7 +23,7 @@ SITE = (120.2130, 30.2620)  # about 370 m away
 
 
 def test_simulated_terminal_acks_accepts_drives_and_arrives(committed_db: Database) -> None:
-    root, order_id, started = unique_root(), f"sim-{uuid.uuid4().hex}", utcnow()
+    root, started = unique_root(), utcnow()
     vehicle_id: int | None = None
     settings = worker_settings(SHARED_BROKER, root)
     settings.publish_orders, settings.outbox_every_s = True, 0.2
@@ -49,18 +43,12 @@ def test_simulated_terminal_acks_accepts_drives_and_arrives(committed_db: Databa
     )
     runner = threading.Thread(target=simulator.run)
     runner.start()
+    order = dispatched_to(committed_db, VID, SITE)
     try:
         wait_until(worker.connected.is_set)
-        with committed_db.unit_of_work() as session:
+        order_id = order.__enter__()
+        with committed_db.session_factory() as session:
             vehicle_id = session.scalar(select(Vehicle.id).where(Vehicle.terminal_id == VID))
-            assert vehicle_id is not None
-            enqueue_order(
-                session=session,
-                vehicle_id=vehicle_id,
-                order_id=order_id,
-                site=SITE,
-                payload={"lon": SITE[0], "lat": SITE[1]},
-            )
 
         def points() -> set[tuple[str, str]]:
             with committed_db.session_factory() as session:
@@ -84,8 +72,9 @@ def test_simulated_terminal_acks_accepts_drives_and_arrives(committed_db: Databa
         simulator.stop()
         runner.join()
         worker.stop()
+        order.__exit__(None, None, None)
         with committed_db.unit_of_work() as session:
-            for model in (Checkpoint, Assignment, OutboundMessage, TerminalMessage):
+            for model in (Checkpoint, OutboundMessage, TerminalMessage):
                 session.execute(delete(model).where(model.order_id == order_id))
             session.execute(
                 delete(Position).where(

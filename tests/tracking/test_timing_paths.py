@@ -1,0 +1,289 @@
+"""Every path to a timing point over MQTT payloads and HTTP: terminal, handheld, geofence, recall.
+
+Each test walks what a terminal publishes (decoded as the ingest worker decodes it) and what a
+handheld or dispatcher sends over the API, then reads the outcome the way clients do.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from backend.db import utcnow
+from backend.dispatch.models import TimingEvent, WorkOrder
+from backend.seed import DemoOrg
+from backend.tracking.decode import decode_mqtt
+from backend.tracking.models import GeofenceWatch, OutboundMessage, Position, TerminalMessage
+from backend.tracking.nearest import nearest_free_vehicles
+from backend.tracking.pipeline import Inbound, Pipeline
+from gis.geometry import local_projection
+from tests.conftest import assert_problem
+from tests.tracking.orders import SITE, dispatch_to_vehicle, last_message
+
+DEPOT = (120.1650, 30.2950)
+
+
+def handheld(api: Any, session: Session, user: str, order: WorkOrder, body: dict[str, Any]) -> Any:
+    """Post a point as the crew's handheld does; the test's session then reads afresh."""
+    response = api(user).post(f"/api/v1/work-orders/{order.id}/events", json=body)
+    session.expire_all()
+    return response
+
+
+class Terminal:
+    """A vehicle terminal: what it publishes, through the ingest pipeline."""
+
+    def __init__(self, session: Session, vid: str = "T-1001") -> None:
+        self.session, self.vid, self.pipeline = session, vid, Pipeline()
+        self.sent = 0
+
+    def publish(self, leaf: str, body: dict[str, Any], received_at: datetime | None = None) -> None:
+        self.publish_all([(leaf, body)], received_at)
+
+    def publish_all(
+        self, messages: list[tuple[str, dict[str, Any]]], received_at: datetime | None = None
+    ) -> None:
+        items = [
+            Inbound(
+                self.vid,
+                decode_mqtt(f"fieldline/v1/vehicles/{self.vid}/{leaf}", json.dumps(body).encode()),
+                received_at or utcnow(),
+            )
+            for leaf, body in messages
+        ]
+        self.pipeline.process(self.session, items)
+
+    def ack(self, message: OutboundMessage, at: datetime) -> str:
+        self.publish(
+            "ack", {"order_id": message.order_id, "message_id": message.message_id, "ts": iso(at)}
+        )
+        return self.outcome(f"ack:{message.message_id}")
+
+    def event(self, kind: str, order: WorkOrder | None, at: datetime) -> str:
+        self.sent += 1
+        event_id = f"{self.vid}-{kind}-{self.sent}"
+        body: dict[str, Any] = {"event_id": event_id, "type": kind, "ts": iso(at)}
+        if order is not None:
+            body["order_id"] = str(order.id)
+        self.publish("event", body)
+        return self.outcome(event_id)
+
+    def outcome(self, event_id: str) -> str:
+        return self.session.scalars(
+            select(TerminalMessage.outcome).where(TerminalMessage.event_id == event_id)
+        ).one()
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def drive(t0: datetime, start: float = 0, fixes: int = 40, arrive_at: int = 30) -> list[Any]:
+    """Fixes 10 s apart: parked at the depot, driving, then staying at the site."""
+    project = local_projection(*SITE)
+    dx, dy = project.forward(*DEPOT)
+    track = []
+    for i in range(fixes):
+        f = min(max(i - 3, 0) / (arrive_at - 3), 1.0)
+        lon, lat = project.inverse(dx * (1 - f), dy * (1 - f))
+        speed = 0.0 if i < 3 or i >= arrive_at else 9.0
+        ts = t0 + timedelta(seconds=start + 10 * i)
+        body = {"ts": iso(ts), "lat": lat, "lon": lon, "acc": 5, "speed": speed, "seq": i + 1}
+        track.append(("position", body))
+    return track
+
+
+def points(session: Session, order: WorkOrder) -> set[tuple[str, str]]:
+    rows = session.execute(
+        select(TimingEvent.point, TimingEvent.source).where(TimingEvent.order_id == order.id)
+    )
+    return {(p, s) for p, s in rows}
+
+
+def timeline(api: Any, order: WorkOrder) -> dict[str, Any]:
+    response = api("dispatcher").get(f"/api/v1/work-orders/{order.id}/timeline")
+    assert response.status_code == 200, response.get_json()
+    return {s["segment"]: s["status"] for s in response.get_json()["segments"]}
+
+
+def free_plates(session: Session) -> set[str]:
+    return {
+        c.plate
+        for c in nearest_free_vehicles(
+            session=session, actor=None, lon=SITE[0], lat=SITE[1], limit=10
+        )
+    }
+
+
+def test_terminal_finished_finishes_the_order_and_frees_the_vehicle(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    t0 = utcnow() - timedelta(minutes=30)
+    order, message = dispatch_to_vehicle(session, demo, t0)
+    terminal = Terminal(session)
+    terminal.publish_all(drive(t0, fixes=2))  # the vehicle is on the map, at the depot
+    assert "ZJ-A1001" not in free_plates(session)
+    assert terminal.ack(message, t0 + timedelta(seconds=10)) == "applied"
+    for i, kind in enumerate(("accepted", "departed", "arrived", "finished"), start=2):
+        assert terminal.event(kind, order, t0 + timedelta(minutes=i)) == "applied", kind
+    body = api("dispatcher").get(f"/api/v1/work-orders/{order.id}").get_json()
+    assert body["status"] == "finished"
+    assert ("finished", "terminal") in points(session, order)
+    assert "ZJ-A1001" in free_plates(session)
+    # A second `finished` is refused, and says so.
+    assert terminal.event("finished", order, t0 + timedelta(minutes=7)) == "refused"
+
+
+def test_a_refused_arrival_does_not_block_the_real_one(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    t0 = utcnow() - timedelta(minutes=30)
+    order, message = dispatch_to_vehicle(session, demo, t0)
+    terminal = Terminal(session)
+    terminal.ack(message, t0 + timedelta(seconds=5))
+    assert terminal.event("arrived", order, t0 + timedelta(minutes=1)) == "refused"
+    assert terminal.event("accepted", order, t0 + timedelta(minutes=2)) == "applied"
+    assert terminal.event("departed", order, t0 + timedelta(minutes=3)) == "applied"
+    assert terminal.event("arrived", order, t0 + timedelta(minutes=9)) == "applied"
+    assert api("dispatcher").get(f"/api/v1/work-orders/{order.id}").get_json()["status"] == (
+        "on_site"
+    )
+    assert timeline(api, order)["GH"] == "done"
+
+
+def test_redispatch_counts_the_new_vehicles_ack_and_acceptance(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    t0 = utcnow() - timedelta(minutes=30)
+    order, message = dispatch_to_vehicle(session, demo, t0)
+    first = Terminal(session, "T-1001")
+    assert first.ack(message, t0 + timedelta(seconds=20)) == "applied"
+    assert first.event("accepted", order, t0 + timedelta(seconds=40)) == "applied"
+    response = api("dispatcher").post(
+        f"/api/v1/work-orders/{order.id}/reassign",
+        json={
+            "crew_id": demo.crews["Urban Crew 2"].id,
+            "vehicle_id": demo.vehicles["ZJ-A1002"].id,
+            "reason": "closer crew",
+        },
+    )
+    assert response.status_code == 200, response.get_json()
+    session.expire_all()
+    second = Terminal(session, "T-1002")
+    again = last_message(session, order)
+    assert again.vehicle_id == demo.vehicles["ZJ-A1002"].id
+    assert second.ack(again, utcnow() - timedelta(seconds=20)) == "applied"
+    assert second.event("accepted", order, utcnow() - timedelta(seconds=10)) == "applied"
+    # The recalled vehicle speaks for an order it no longer holds.
+    assert first.event("departed", order, utcnow()) == "order_not_held"
+    segments = timeline(api, order)
+    assert segments["DE"] == "done" and segments["EF"] == "done"
+    assert api("dispatcher").get(f"/api/v1/work-orders/{order.id}").get_json()["status"] == (
+        "accepted"
+    )
+
+
+def test_geofence_sets_g_and_h_when_the_crew_accepts_on_the_handheld(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    t0 = utcnow() - timedelta(minutes=30)
+    order, _ = dispatch_to_vehicle(session, demo, t0)
+    accepted = {"point": "F", "occurred_at": iso(t0 + timedelta(seconds=25)), "source": "manual"}
+    response = handheld(api, session, "crew1", order, accepted)
+    assert response.status_code == 201, response.get_json()
+    terminal = Terminal(session)
+    track = drive(t0)
+    for at in range(0, len(track), 5):  # live, five fixes a batch
+        terminal.publish_all(track[at : at + 5])
+    assert {("G", "geofence"), ("H", "geofence")} <= points(session, order)
+    body = api("dispatcher").get(f"/api/v1/work-orders/{order.id}").get_json()
+    assert body["status"] == "on_site"
+
+
+def test_a_late_burst_proves_departure_before_arrival(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    t0 = utcnow() - timedelta(minutes=30)
+    order, message = dispatch_to_vehicle(session, demo, t0)
+    terminal = Terminal(session)
+    terminal.ack(message, t0 + timedelta(seconds=10))
+    terminal.event("accepted", order, t0 + timedelta(seconds=25))
+    # Out of coverage for the whole trip: it all arrives at once, twenty minutes later.
+    terminal.publish_all(drive(t0), received_at=utcnow())
+    assert {("G", "geofence"), ("H", "geofence")} <= points(session, order)
+    arrival = session.scalars(
+        select(TimingEvent).where(TimingEvent.order_id == order.id, TimingEvent.point == "H")
+    ).one()
+    assert arrival.occurred_at == t0 + timedelta(seconds=300) and arrival.backfilled
+    assert timeline(api, order)["GH"] == "done"
+
+
+def test_a_parked_arrival_is_taken_when_departure_arrives_from_the_handheld(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    t0 = utcnow() - timedelta(minutes=30)
+    order, _ = dispatch_to_vehicle(session, demo, t0)
+    # The crew accepts only once at the site: the geofence sees an arrival but no departure.
+    accepted = {"point": "F", "occurred_at": iso(t0 + timedelta(seconds=390)), "source": "manual"}
+    assert handheld(api, session, "crew1", order, accepted).status_code == 201
+    Terminal(session).publish_all(drive(t0))
+    assert ("H", "geofence") not in points(session, order)  # refused for want of G: parked
+    assert order.status == "accepted"
+    departed = {"point": "G", "occurred_at": iso(t0 + timedelta(seconds=395)), "source": "manual"}
+    response = handheld(api, session, "crew1", order, departed)
+    assert response.status_code == 201, response.get_json()
+    assert ("H", "geofence") in points(session, order)
+    assert api("crew1").get(f"/api/v1/work-orders/{order.id}").get_json()["status"] == "on_site"
+
+
+def test_geofence_reads_only_new_fixes(session: Session, demo: DemoOrg) -> None:
+    t0 = utcnow() - timedelta(minutes=30)
+    order, message = dispatch_to_vehicle(session, demo, t0)
+    terminal = Terminal(session)
+    terminal.ack(message, t0 + timedelta(seconds=10))
+    terminal.event("accepted", order, t0 + timedelta(seconds=25))
+    track = drive(t0, fixes=34)  # at the site from fix 30 (300 s) on: not yet 60 s there
+    terminal.publish_all(track)
+    watch = session.scalars(
+        select(GeofenceWatch).where(
+            GeofenceWatch.order_id == str(order.id), GeofenceWatch.point == "H"
+        )
+    ).one()
+    assert not watch.fired and watch.fed_until == t0 + timedelta(seconds=330)
+    # Were the stored track replayed, the stay that began at 300 s could not be seen now.
+    vehicle_id = demo.vehicles["ZJ-A1001"].id
+    session.execute(delete(Position).where(Position.vehicle_id == vehicle_id))
+    terminal.publish_all(drive(t0, fixes=40)[34:])
+    arrival = session.scalars(
+        select(TimingEvent).where(TimingEvent.order_id == order.id, TimingEvent.point == "H")
+    ).one()
+    assert arrival.source == "geofence" and arrival.occurred_at == t0 + timedelta(seconds=300)
+
+
+def test_terminal_availability_follows_the_api_rule(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    now = utcnow()
+    # Urban Crew 1 is the last meters crew of its repair center: it may not stand down.
+    assert Terminal(session, "T-1001").event("unavailable", None, now) == "refused"
+    crew1 = api("dispatcher").get(f"/api/v1/crews/{demo.crews['Urban Crew 1'].id}/availability")
+    assert crew1.get_json()["available"] is True
+    # Urban Crew 2 may (Urban Crew 1 still covers low voltage); then nobody dispatches to it.
+    crew2 = Terminal(session, "T-1002")
+    crew2.publish_all(drive(now - timedelta(minutes=1), fixes=1))
+    assert crew2.event("unavailable", None, now) == "applied"
+    state = api("dispatcher").get(f"/api/v1/crews/{demo.crews['Urban Crew 2'].id}/availability")
+    assert state.get_json()["available"] is False
+    assert "ZJ-A1002" not in free_plates(session)
+    order, _ = dispatch_to_vehicle(session, demo, now - timedelta(minutes=5))
+    response = api("dispatcher").post(
+        f"/api/v1/work-orders/{order.id}/reassign",
+        json={"crew_id": demo.crews["Urban Crew 2"].id, "reason": "try the other crew"},
+    )
+    assert_problem(response, 409)
+    assert crew2.event("available", None, utcnow()) == "applied"
+    assert "ZJ-A1002" in free_plates(session)
