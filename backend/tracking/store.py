@@ -198,15 +198,6 @@ def set_connected(session: Session, vehicle_id: int, connected: bool, now: datet
     )
 
 
-def set_available(session: Session, vehicle_id: int, available: bool, now: datetime) -> None:
-    """Apply a terminal's `available` / `unavailable` event."""
-    session.execute(
-        update(VehicleState)
-        .where(VehicleState.vehicle_id == vehicle_id)
-        .values(available=available, updated_at=now)
-    )
-
-
 def bump_counters(session: Session, counts: Counter[tuple[str, str]], now: datetime) -> None:
     """Add this batch's counts to the persisted totals."""
     if not counts:
