@@ -8,7 +8,7 @@ for them); claims dispatch never took (refused reports that blocked the real one
 Escalation alerts gain `settled_at` (the order was accepted or dispatched meanwhile).
 
 Revision ID: 0600_one_truth
-Revises: 0621_ingest_registry
+Revises: 1100_network
 Create Date: 2026-11-29 08:05:15.061684
 """
 
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 import backend.db
 
 revision: str = "0600_one_truth"
-down_revision: str | Sequence[str] | None = "0621_ingest_registry"
+down_revision: str | Sequence[str] | None = "1100_network"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
