@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import dataclass
@@ -313,3 +314,29 @@ def test_edge_jitter_within_hysteresis_fires_once_at_the_first_inside_fix(
         assert [cp.occurred_at for cp in fired] == [T0]
     else:
         assert fired == []
+
+
+@given(
+    st.lists(fixes_near_site, max_size=40),
+    st.lists(st.integers(0, 40), max_size=5),
+    st.floats(0, 900),
+)
+def test_snapshot_and_restore_between_batches_equals_one_feed(
+    fixes: list[Fix], cuts: list[int], accepted_s: float
+) -> None:
+    """The ingest feeds each batch to a detector rebuilt from its stored snapshot."""
+    ordered = sorted(fixes, key=fix_order)
+    bounds = [0, *sorted({min(c, len(ordered)) for c in cuts}), len(ordered)]
+    for make in (lambda: ArrivalDetector(SITE), lambda: DepartureDetector(secs(accepted_s))):
+        whole = make()
+        expected = [cp for f in ordered if (cp := whole.feed(f))]
+        state: dict[str, Any] = {}
+        got: list[Checkpoint] = []
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            detector = make()
+            detector.restore(state)
+            got += [cp for f in ordered[lo:hi] if (cp := detector.feed(f))]
+            if got:
+                break  # a fired watch is never fed again
+            state = json.loads(json.dumps(detector.snapshot()))  # stored as JSON
+        assert got == expected

@@ -7,7 +7,7 @@ handheld or dispatcher sends over the API, then reads the outcome the way client
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -287,3 +287,50 @@ def test_terminal_availability_follows_the_api_rule(
     assert_problem(response, 409)
     assert crew2.event("available", None, utcnow()) == "applied"
     assert "ZJ-A1002" in free_plates(session)
+
+
+def test_demo_closed_orders_leave_vehicles_free_and_candidates_agree(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    from backend.dispatch.demo import seed_day
+    from tests.tracking.test_routes import place_vehicles
+
+    seed_day(session, day=date(2026, 3, 1), count=12)  # a fixed day: the same orders always
+    session.commit()
+    place_vehicles(session)
+    held = set(
+        session.scalars(
+            select(WorkOrder.vehicle_id).where(
+                WorkOrder.vehicle_id.is_not(None),
+                WorkOrder.status.in_(
+                    ["dispatched", "delivered", "accepted", "en_route", "on_site"]
+                ),
+            )
+        )
+    )
+    closed = set(session.scalars(select(WorkOrder.vehicle_id).where(WorkOrder.status == "closed")))
+    assert closed - held, "the demo closes orders on vehicles that hold nothing else"
+    free = {
+        c.vehicle_id
+        for c in nearest_free_vehicles(
+            session=session, actor=None, lon=SITE[0], lat=SITE[1], limit=10
+        )
+    }
+    placed = {demo.vehicles[p].id for p in ("ZJ-A1001", "ZJ-A2001", "ZJ-A3001", "ZJ-A4001")}
+    assert free == placed - held
+    # Candidates call the same crews free (no open order) as nearest calls their vehicles.
+    order, _ = dispatch_to_vehicle(session, demo, utcnow() - timedelta(minutes=1))
+    service_free = {
+        c["crew_id"]
+        for c in api("dispatcher").get(f"/api/v1/work-orders/{order.id}/candidates").get_json()
+        if c["load"] == 0
+    }
+    session.expire_all()
+    free_now = {
+        c.vehicle_id
+        for c in nearest_free_vehicles(
+            session=session, actor=None, lon=SITE[0], lat=SITE[1], limit=10, specialty="low_voltage"
+        )
+    }
+    crews_of_free = {v.crew_id for v in demo.vehicles.values() if v.id in free_now}
+    assert crews_of_free <= service_free
