@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
@@ -17,7 +17,8 @@ from backend.auth.policy import Action, crew_bound, is_own_crew, load_in_scope
 from backend.db import utcnow
 from backend.dispatch.models import CrewStatus
 from backend.errors import Conflict, Forbidden, field_error
-from backend.org.models import Crew, Department, DepartmentKind
+from backend.org.models import Crew, Department, DepartmentKind, Vehicle
+from backend.tracking.models import VehicleState
 
 
 def status_of(session: Session, crew_id: int) -> CrewStatus | None:
@@ -121,5 +122,11 @@ def set_availability(
     status.reason = None if available else reason
     status.since = now
     status.changed_by = actor.audit_name
+    # The live map shows it on the crew's vehicles; the rule and the truth stay here.
+    session.execute(
+        update(VehicleState)
+        .where(VehicleState.vehicle_id.in_(select(Vehicle.id).where(Vehicle.crew_id == crew.id)))
+        .values(available=available, updated_at=now)
+    )
     session.flush()
     return status

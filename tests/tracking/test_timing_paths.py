@@ -279,6 +279,9 @@ def test_terminal_availability_follows_the_api_rule(
     state = api("dispatcher").get(f"/api/v1/crews/{demo.crews['Urban Crew 2'].id}/availability")
     assert state.get_json()["available"] is False
     assert "ZJ-A1002" not in free_plates(session)
+    live = api("dispatcher").get("/api/v1/tracking/vehicles").get_json()["features"]
+    shown = {f["properties"]["plate"]: f["properties"]["available"] for f in live}
+    assert shown["ZJ-A1002"] is False  # the live map says what dispatch decided
     order, _ = dispatch_to_vehicle(session, demo, now - timedelta(minutes=5))
     response = api("dispatcher").post(
         f"/api/v1/work-orders/{order.id}/reassign",
