@@ -237,6 +237,12 @@ def find_customers(
         except ValueError:
             on_line = func.lower(Premise.line_name) == line.lower()
         statement = statement.where(Customer.id.in_(select(Premise.customer_id).where(on_line)))
+    text_query = str(filters.get("q") or "").strip()
+    if text_query and not any(filters.get(k) for k in ("name", "address", "phone")):
+        # An account number typed into the search box: the unique index answers it alone.
+        exact = session.scalar(select(Customer.id).where(Customer.account_number == text_query))
+        if exact is not None:
+            return statement.where(Customer.id == exact)
     query = " ".join(
         str(filters[k]) for k in ("q", "name", "address", "phone") if filters.get(k)
     ).strip()
