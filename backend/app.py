@@ -29,6 +29,7 @@ from backend.dispatch.routes import blp as dispatch_blp
 from backend.errors import ProblemSchema, register_error_handlers
 from backend.health import blp as health_blp
 from backend.live import http as live
+from backend.network.outage_routes import blp as outages_blp
 from backend.network.routes import blp as network_blp
 from backend.org.routes import blp as org_blp
 from backend.reports.routes import blp as reports_blp
@@ -51,6 +52,7 @@ BLUEPRINTS = [
     network_blp,
     archive_documents_blp,
     archive_io_blp,
+    outages_blp,
 ]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

@@ -106,6 +106,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     from backend.app import create_app
     from backend.broker import EmbeddedBroker
     from backend.dispatch.escalation import escalation_worker
+    from backend.network.restore_worker import restore_worker
     from backend.runtime import start_background_workers
     from backend.serving import RedactingRequestHandler
     from backend.tracking.runtime import ingest_worker, simulator_worker
@@ -118,7 +119,9 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     if simulate:
         config = replace(config, SIMULATE=simulate)
     app = create_app(config)
-    start_background_workers(app, config, [escalation_worker, ingest_worker, simulator_worker])
+    start_background_workers(
+        app, config, [escalation_worker, restore_worker, ingest_worker, simulator_worker]
+    )
     click.echo(f"Fieldline API      http://{host}:{port}/api/v1")
     click.echo(f"Dispatcher console http://{host}:{port}/")
     click.echo(f"API explorer       http://{host}:{port}/api/docs")
@@ -141,13 +144,28 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
 @click.option("--once", is_flag=True, help="Run one tick and exit.")
 @with_appcontext
 def worker(interval: float, once: bool) -> None:
-    """Run the acceptance-escalation worker (derives due alerts from the database each tick)."""
+    """Run the escalation and outage-restore workers (both derive their work from the database)."""
+    import threading
+
     from backend.dispatch.escalation import EscalationPolicy, run_worker
+    from backend.network import restore_worker
 
     policy = EscalationPolicy.from_config(current_app.extensions["fieldline.config"])
     database = current_app.extensions["fieldline.db"]
+    restored: list[int] = []
+    restorer = threading.Thread(
+        target=lambda: restored.append(
+            restore_worker.run_worker(database, interval=interval, once=once)
+        ),
+        name="restore_worker",
+        daemon=True,
+    )
+    restorer.start()
     raised = run_worker(database, interval=interval, once=once, policy=policy)
+    if once:
+        restorer.join()
     click.echo(f"escalation worker stopped; {raised} alerts raised")
+    click.echo(f"outage restore worker: {sum(restored)} outages restored")
 
 
 @main.command("paths")

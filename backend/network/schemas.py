@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
+from backend.archive.access import mask_phone
 from backend.common import DbInteger
 from backend.network.geometry import geojson
 
@@ -191,3 +192,92 @@ class LayerArgsSchema(Schema):
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     """Return the bbox query argument as four floats (validated by `LayerArgsSchema`)."""
     return _bbox(value) if value else None
+
+
+OUTAGE_STATES = ("predicted", "confirmed", "partially_restored", "restored", "closed")
+
+
+class OutageCreateSchema(Schema):
+    """A new outage on a line, a line section or a transformer area."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(("planned", "unplanned")))
+    scope = fields.String(required=True, validate=validate.OneOf(("line", "section", "area")))
+    line_id = fields.UUID(load_default=None)
+    section = fields.String(load_default=None, validate=validate.Length(1, 32))
+    area_id = fields.UUID(load_default=None)
+    status = fields.String(load_default="confirmed", validate=validate.OneOf(OUTAGE_STATES[:2]))
+    reason = fields.String(required=True, validate=validate.Length(1, 400))
+    starts_at = fields.AwareDateTime(required=True)
+    planned_end_at = fields.AwareDateTime(required=True)
+
+
+class OutageAreaSchema(Schema):
+    """One area an outage cuts."""
+
+    area_id = fields.UUID()
+    customer_count = fields.Integer()
+    restored_at = fields.DateTime(allow_none=True)
+
+
+class OutageSchema(Schema):
+    """An outage and what it cuts."""
+
+    id = fields.UUID()
+    number = fields.String()
+    kind = fields.String()
+    scope = fields.String()
+    line_id = fields.UUID()
+    section = fields.String(allow_none=True)
+    area_id = fields.UUID(allow_none=True)
+    status = fields.String()
+    reason = fields.String()
+    starts_at = fields.DateTime()
+    planned_end_at = fields.DateTime()
+    restored_at = fields.DateTime(allow_none=True)
+    restored_by = fields.String(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    department_id = fields.Integer()
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    areas = fields.List(fields.Nested(OutageAreaSchema))
+    customer_count = fields.Integer()
+
+
+class OutageFilterSchema(Schema):
+    """Outage list filters."""
+
+    active_only = fields.Boolean(load_default=False)
+
+
+class OutageMoveSchema(Schema):
+    """Move an outage: `partially_restored` names the areas restored."""
+
+    to = fields.String(required=True, validate=validate.OneOf(OUTAGE_STATES))
+    area_ids = fields.List(fields.UUID(), load_default=None, validate=validate.Length(1, 10_000))
+
+
+class OutageExtendSchema(Schema):
+    """A new planned end."""
+
+    planned_end_at = fields.AwareDateTime(required=True)
+
+
+class OutageCustomerSchema(AreaCustomerSchema):
+    """A customer an outage cuts."""
+
+    restored_at = fields.DateTime(allow_none=True)
+
+
+class NotificationSchema(Schema):
+    """One message to a flagged customer (the phone masked but for its last digits)."""
+
+    id = fields.Integer()
+    customer_id = fields.UUID()
+    kind = fields.String()
+    important = fields.Boolean()
+    high_risk = fields.Boolean()
+    phone = fields.Function(lambda n: mask_phone(n.phone))
+    message = fields.String()
+    channel = fields.String()
+    status = fields.String()
+    created_at = fields.DateTime()

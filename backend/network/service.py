@@ -86,7 +86,7 @@ def _line_fields(session: Session, actor: Actor, data: dict[str, Any], srid: int
     if data.get("substation_id") is not None:
         try:
             load(session, actor, Substation, data["substation_id"])
-        except (NotFound, OutOfScope) as exc:
+        except NotFound as exc:
             raise field_error("substation_id", exc.detail) from exc
     if "switch_points" in data:
         codes = [p["code"] for p in data["switch_points"]]
@@ -134,7 +134,7 @@ def _area_fields(
     if data.get("line_id") is not None:
         try:
             line = load(session, actor, FeederLine, data["line_id"])
-        except (NotFound, OutOfScope) as exc:
+        except NotFound as exc:
             raise field_error("line_id", exc.detail) from exc
     elif area is not None:
         line = session.get(FeederLine, area.line_id)

@@ -47,6 +47,7 @@ class Side:
     inspection: str
     line: str
     area: str
+    outage: str
 
 
 def _order(session: Session, *, call: int, center: int, crew: int, specialty: str) -> WorkOrder:

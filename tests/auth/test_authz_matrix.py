@@ -187,6 +187,21 @@ CASES: dict[str, Case] = {
     ),
     "PATCH /api/v1/network/areas/{area_id}": Case(lambda c: {"name": "M"}),
     "PUT /api/v1/customers/{customer_id}/flags": Case(lambda c: {"important": True}),
+    "POST /api/v1/outages": Case(
+        lambda c: {
+            "kind": "unplanned",
+            "scope": "area",
+            "area_id": c.side.area,
+            "reason": "matrix",
+            "starts_at": "2030-01-01T00:00:00+00:00",
+            "planned_end_at": "2030-01-01T02:00:00+00:00",
+        },
+        foreign=True,
+    ),
+    "POST /api/v1/outages/{outage_id}/transition": Case(lambda c: {"to": "restored"}),
+    "POST /api/v1/outages/{outage_id}/extend": Case(
+        lambda c: {"planned_end_at": "2030-01-01T02:00:00+00:00"}
+    ),
     "GET /api/v1/alerts/stream": Case(query={"max_seconds": 0, "poll_seconds": 0.1}),
     "GET /api/v1/tracking/feed": Case(query={"max_seconds": 0}),
 }
@@ -203,6 +218,7 @@ SCOPED = {
     "sha256": lambda c: c.side.sha256,
     "line_id": lambda c: c.side.line,
     "area_id": lambda c: c.side.area,
+    "outage_id": lambda c: c.side.outage,
 }
 # Parameters naming records of one crew: an "other_crew" variant tries the same station's
 # other crew (Urban Crew 2), which devices and crew members of Urban Crew 1 may not see.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from geoalchemy2 import WKTElement
 from sqlalchemy.orm import Session
 
 from backend.network.models import FeederLine, TransformerArea
+from backend.network.outage_models import Outage, OutageArea
 
 
 def network_records(session: Session, department: int) -> dict[str, Any]:
@@ -35,4 +37,21 @@ def network_records(session: Session, department: int) -> dict[str, Any]:
     )
     session.add(area)
     session.flush()
-    return {"line": str(line.id), "area": str(area.id)}
+    now = datetime.now(UTC)
+    outage = Outage(
+        number=f"OUT-{tag}",
+        kind="planned",
+        scope="line",
+        line_id=line.id,
+        status="confirmed",
+        reason="matrix",
+        starts_at=now - timedelta(hours=1),
+        planned_end_at=now + timedelta(hours=1),
+        department_id=department,
+        created_by="matrix",
+    )
+    session.add(outage)
+    session.flush()
+    session.add(OutageArea(outage_id=outage.id, area_id=area.id, customer_count=0))
+    session.flush()
+    return {"line": str(line.id), "area": str(area.id), "outage": str(outage.id)}

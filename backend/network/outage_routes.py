@@ -1,0 +1,153 @@
+"""Outages over HTTP: set, list, move, extend; the areas, customers and notifications."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
+
+from backend.auth.guard import current_actor, requires
+from backend.auth.policy import Action
+from backend.common import SelectPage
+from backend.network import outages
+from backend.network.outage_models import Outage
+from backend.network.schemas import (
+    AreaCustomerArgsSchema,
+    NotificationSchema,
+    OutageCreateSchema,
+    OutageCustomerSchema,
+    OutageExtendSchema,
+    OutageFilterSchema,
+    OutageMoveSchema,
+    OutageSchema,
+)
+from backend.unit_of_work import request_session
+
+blp = Blueprint("outages", __name__, url_prefix="/api/v1", description="Outages and maintenance")
+
+
+def _ctx() -> dict[str, Any]:
+    return {"session": request_session(), "actor": current_actor()}
+
+
+def outage_view(session: Session, outage: Outage) -> dict[str, Any]:
+    """An outage with the areas it cuts and their customers."""
+    areas = outages.outage_areas(session=session, outage=outage)
+    view = {c.key: getattr(outage, c.key) for c in Outage.__table__.columns}
+    return {**view, "areas": areas, "customer_count": sum(a.customer_count for a in areas)}
+
+
+class OutagePage(SelectPage):  # type: ignore[misc]
+    """Pages of outages with their areas."""
+
+    @property
+    def items(self) -> list[Any]:
+        return [outage_view(request_session(), o) for o in super().items]
+
+
+@blp.route("/outages")
+class Outages(MethodView):
+    """Outages and maintenance."""
+
+    @requires(Action.OUTAGE_READ)
+    @blp.arguments(OutageFilterSchema, location="query")
+    @blp.response(200, OutageSchema(many=True))
+    @blp.paginate(OutagePage)
+    def get(self, args: dict[str, Any]) -> Any:
+        """List your company's outages, latest start first."""
+        return outages.list_outages(actor=current_actor(), **args)
+
+    @requires(Action.OUTAGE_MANAGE)
+    @blp.arguments(OutageCreateSchema)
+    @blp.response(201, OutageSchema)
+    @blp.alt_response(409, description="Another outage covers the line then")
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Set an outage; it propagates to the areas it cuts and notifies flagged customers."""
+        outage = outages.create_outage(**_ctx(), data=data)
+        return outage_view(request_session(), outage)
+
+
+@blp.route("/outages/<uuid:outage_id>")
+class OutageById(MethodView):
+    """One outage."""
+
+    @requires(Action.OUTAGE_READ)
+    @blp.response(200, OutageSchema)
+    def get(self, outage_id: uuid.UUID) -> dict[str, Any]:
+        """Show an outage with the areas it cuts."""
+        outage = outages.get_outage(**_ctx(), outage_id=outage_id)
+        return outage_view(request_session(), outage)
+
+
+@blp.route("/outages/<uuid:outage_id>/transition")
+class OutageMove(MethodView):
+    """An outage's state."""
+
+    @requires(Action.OUTAGE_MANAGE)
+    @blp.arguments(OutageMoveSchema)
+    @blp.response(200, OutageSchema)
+    @blp.alt_response(409, description="The move is not allowed from the current state")
+    def post(self, data: dict[str, Any], outage_id: uuid.UUID) -> dict[str, Any]:
+        """Confirm, restore (all or some areas), or close an outage."""
+        outage = outages.move(**_ctx(), outage_id=outage_id, **data)
+        return outage_view(request_session(), outage)
+
+
+@blp.route("/outages/<uuid:outage_id>/extend")
+class OutageExtend(MethodView):
+    """An outage's planned end."""
+
+    @requires(Action.OUTAGE_MANAGE)
+    @blp.arguments(OutageExtendSchema)
+    @blp.response(200, OutageSchema)
+    @blp.alt_response(409, description="Not active, or would overlap another outage")
+    def post(self, data: dict[str, Any], outage_id: uuid.UUID) -> dict[str, Any]:
+        """Move the planned end (the automatic restore follows it)."""
+        outage = outages.extend(**_ctx(), outage_id=outage_id, **data)
+        return outage_view(request_session(), outage)
+
+
+class OutageCustomerPage(SelectPage):  # type: ignore[misc]
+    """Pages of (customer, flags, restored_at) rows."""
+
+    @property
+    def items(self) -> list[Any]:
+        statement = self.collection.offset(self.page_params.first_item).limit(
+            self.page_params.page_size
+        )
+        return [
+            {
+                "id": c.id, "account_number": c.account_number, "name": c.name,
+                "status": c.status, "important": bool(f and f.important),
+                "high_risk": bool(f and f.high_risk), "restored_at": restored,
+            }
+            for c, f, restored in request_session().execute(statement)
+        ]  # fmt: skip
+
+
+@blp.route("/outages/<uuid:outage_id>/customers")
+class OutageCustomers(MethodView):
+    """The customers an outage cuts."""
+
+    @requires(Action.OUTAGE_READ)
+    @blp.arguments(AreaCustomerArgsSchema, location="query")
+    @blp.response(200, OutageCustomerSchema(many=True))
+    @blp.paginate(OutageCustomerPage)
+    def get(self, args: dict[str, Any], outage_id: uuid.UUID) -> Any:
+        """List the customers (of your archive scope) an outage cuts."""
+        return outages.affected_customers(**_ctx(), outage_id=outage_id, **args)
+
+
+@blp.route("/outages/<uuid:outage_id>/notifications")
+class OutageNotifications(MethodView):
+    """Messages to important and high-risk customers."""
+
+    @requires(Action.OUTAGE_READ)
+    @blp.response(200, NotificationSchema(many=True))
+    @blp.paginate(SelectPage)
+    def get(self, outage_id: uuid.UUID) -> Any:
+        """List the notifications written for an outage."""
+        return outages.notifications(**_ctx(), outage_id=outage_id)

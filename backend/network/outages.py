@@ -1,0 +1,284 @@
+"""Outages: create (propagated to areas), move through states, extend, restore, auto-restore.
+
+States: predicted -> confirmed -> partially_restored -> restored -> closed (a predicted
+outage may also be closed: called off). A refused move is a 409 `invalid-transition`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from backend.archive.access import customer_scope
+from backend.archive.records import Customer, Premise
+from backend.auth.actor import Actor, ensure_department_in_scope
+from backend.auth.policy import Action, authorize, network_filter, sees_network
+from backend.db import utcnow
+from backend.errors import Conflict, InvalidTransition, NotFound, OutOfScope, field_error
+from backend.network.models import CustomerFlag, FeederLine, TransformerArea
+from backend.network.notify import notify_flagged
+from backend.network.outage_models import Outage, OutageArea, OutageNotification
+from backend.network.service import load
+from backend.network.tree import area_counts
+
+MOVES: dict[str, frozenset[str]] = {
+    "predicted": frozenset({"confirmed", "closed"}),
+    "confirmed": frozenset({"partially_restored", "restored"}),
+    "partially_restored": frozenset({"partially_restored", "restored"}),
+    "restored": frozenset({"closed"}),
+    "closed": frozenset(),
+}
+ACTIVE = ("predicted", "confirmed", "partially_restored")
+# States in which the supply is cut (the worker restores these at the planned end).
+CUT = ("confirmed", "partially_restored")
+
+
+def get_outage(*, session: Session, actor: Actor, outage_id: uuid.UUID) -> Outage:
+    """Load an outage of the actor's company (404 / 403)."""
+    authorize(actor, Action.OUTAGE_READ)
+    outage = session.get(Outage, outage_id)
+    if outage is None:
+        raise NotFound(f"Outage {outage_id} does not exist.")
+    if not sees_network(session, actor, outage.department_id):
+        raise OutOfScope(f"Outage {outage.number} is outside your data scope.")
+    return outage
+
+
+def _managed(session: Session, actor: Actor, outage_id: uuid.UUID) -> Outage:
+    outage = get_outage(session=session, actor=actor, outage_id=outage_id)
+    authorize(actor, Action.OUTAGE_MANAGE)
+    if actor.kind != "system":
+        ensure_department_in_scope(session, actor, outage.department_id)
+    return outage
+
+
+def list_outages(*, actor: Actor, active_only: bool = False) -> Select[tuple[Outage]]:
+    """Return a select of the company's outages, newest start first."""
+    authorize(actor, Action.OUTAGE_READ)
+    statement = select(Outage).where(network_filter(actor, Outage.department_id))
+    if active_only:
+        statement = statement.where(Outage.status.in_(ACTIVE))
+    return statement.order_by(Outage.starts_at.desc(), Outage.number)
+
+
+def _check_overlap(
+    session: Session, line_id: uuid.UUID, starts: datetime, ends: datetime, own: Any = None
+) -> None:
+    clash = session.scalar(
+        select(Outage).where(
+            Outage.line_id == line_id,
+            Outage.status.in_(ACTIVE),
+            Outage.starts_at < ends,
+            Outage.planned_end_at > starts,
+            Outage.id != (own.id if own is not None else uuid.uuid4()),
+        )
+    )
+    if clash is not None:
+        raise Conflict(
+            f"Outage {clash.number} on this line already covers "
+            f"{clash.starts_at:%Y-%m-%d %H:%M} to {clash.planned_end_at:%Y-%m-%d %H:%M} UTC.",
+            outage_id=str(clash.id),
+        )
+
+
+def _areas(session: Session, line: FeederLine, scope: str, data: dict[str, Any]) -> list[Any]:
+    statement = select(TransformerArea.id).where(TransformerArea.line_id == line.id)
+    if scope == "section":
+        sections = {p.get("section") or p.get("code") for p in line.switch_points or []}
+        if data.get("section") not in sections:
+            raise field_error(
+                "section", f"Line {line.code} has no section {data.get('section')!r}."
+            )
+        statement = statement.where(TransformerArea.section == data["section"])
+    return list(session.scalars(statement))
+
+
+def create_outage(*, session: Session, actor: Actor, data: dict[str, Any]) -> Outage:
+    """Set an outage on a line, a section or an area; it propagates to the areas it cuts."""
+    authorize(actor, Action.OUTAGE_MANAGE)
+    starts, ends = data["starts_at"], data["planned_end_at"]
+    if ends <= starts:
+        raise field_error("planned_end_at", "The planned end must be after the start.")
+    scope = data["scope"]
+    if scope == "area":
+        if data.get("area_id") is None:
+            raise field_error("area_id", "An area outage names its transformer area.")
+        try:
+            area = load(session, actor, TransformerArea, data["area_id"])
+        except NotFound as exc:
+            raise field_error("area_id", exc.detail) from exc
+        data["line_id"] = area.line_id
+    if data.get("line_id") is None:
+        raise field_error("line_id", "A line or section outage names its line.")
+    try:
+        load(session, actor, FeederLine, data["line_id"])
+    except NotFound as exc:
+        raise field_error("line_id", exc.detail) from exc
+    # Lock the line: two dispatchers setting outages on it at once cannot both pass the check.
+    line = session.scalar(
+        select(FeederLine).where(FeederLine.id == data["line_id"]).with_for_update()
+    )
+    assert line is not None  # noqa: S101 - loaded just above
+    area_ids = [data["area_id"]] if scope == "area" else _areas(session, line, scope, data)
+    _check_overlap(session, line.id, starts, ends)
+    outage = Outage(
+        number=f"OUT-{utcnow():%Y%m%d}-{uuid.uuid4().hex[:6].upper()}",
+        kind=data["kind"], scope=scope, line_id=line.id,
+        section=data.get("section") if scope == "section" else None,
+        area_id=data.get("area_id") if scope == "area" else None,
+        status=data.get("status", "confirmed"), reason=data["reason"],
+        starts_at=starts, planned_end_at=ends,
+        department_id=actor.department_id if actor.kind != "system" else line.department_id,
+        created_by=actor.audit_name,
+    )  # fmt: skip
+    session.add(outage)
+    session.flush()
+    counts = area_counts(session, area_ids)
+    session.add_all(
+        OutageArea(outage_id=outage.id, area_id=a, customer_count=counts[a]["customers"])
+        for a in area_ids
+    )
+    session.flush()
+    notify_flagged(session, outage, "outage")
+    return outage
+
+
+def _restore(
+    session: Session, outage: Outage, area_ids: list[uuid.UUID] | None, now: datetime, by: str
+) -> None:
+    statement = update(OutageArea).where(
+        OutageArea.outage_id == outage.id, OutageArea.restored_at.is_(None)
+    )
+    if area_ids is not None:
+        known = set(
+            session.scalars(select(OutageArea.area_id).where(OutageArea.outage_id == outage.id))
+        )
+        unknown = [str(a) for a in area_ids if a not in known]
+        if unknown:
+            raise field_error("area_ids", f"Not cut by this outage: {', '.join(unknown)}.")
+        statement = statement.where(OutageArea.area_id.in_(area_ids))
+    session.execute(statement.values(restored_at=now))
+    left = session.scalar(
+        select(func.count()).where(
+            OutageArea.outage_id == outage.id, OutageArea.restored_at.is_(None)
+        )
+    )
+    if left:
+        outage.status = "partially_restored"
+        return
+    outage.status, outage.restored_at, outage.restored_by = "restored", now, by
+    session.flush()
+    notify_flagged(session, outage, "restored")
+
+
+def move(
+    *,
+    session: Session,
+    actor: Actor,
+    outage_id: uuid.UUID,
+    to: str,
+    area_ids: list[uuid.UUID] | None = None,
+    now: datetime | None = None,
+) -> Outage:
+    """Move an outage to another state (restore all areas, or `area_ids` only: partial)."""
+    outage = _managed(session, actor, outage_id)
+    now = now or utcnow()
+    if to not in MOVES[outage.status]:
+        raise InvalidTransition(
+            f"Outage {outage.number} is {outage.status}; it cannot become {to}.",
+            current_state=outage.status,
+        )
+    if to == "partially_restored" and not area_ids:
+        raise field_error("area_ids", "A partial restore names the areas restored.")
+    if to in ("partially_restored", "restored"):
+        _restore(session, outage, area_ids if to == "partially_restored" else None, now,
+                 actor.audit_name)  # fmt: skip
+    elif to == "closed":
+        outage.status, outage.closed_at = "closed", now
+    else:
+        outage.status = to
+    session.flush()
+    return outage
+
+
+def extend(
+    *, session: Session, actor: Actor, outage_id: uuid.UUID, planned_end_at: datetime
+) -> Outage:
+    """Move the planned end (the worker then restores at the new end)."""
+    outage = _managed(session, actor, outage_id)
+    if outage.status not in ACTIVE:
+        raise InvalidTransition(
+            f"Outage {outage.number} is {outage.status}; only an active outage is extended.",
+            current_state=outage.status,
+        )
+    if planned_end_at <= outage.starts_at:
+        raise field_error("planned_end_at", "The planned end must be after the start.")
+    _check_overlap(session, outage.line_id, outage.starts_at, planned_end_at, own=outage)
+    outage.planned_end_at = planned_end_at
+    session.flush()
+    return outage
+
+
+def restore_due(*, session: Session, now: datetime | None = None) -> list[Outage]:
+    """Restore every cut outage whose planned end has passed (the worker's tick)."""
+    now = now or utcnow()
+    due = list(
+        session.scalars(
+            select(Outage)
+            .where(Outage.status.in_(CUT), Outage.planned_end_at <= now)
+            .order_by(Outage.planned_end_at)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for outage in due:
+        _restore(session, outage, None, outage.planned_end_at, "automatic")
+    session.flush()
+    return due
+
+
+def affected_customers(
+    *, session: Session, actor: Actor, outage_id: uuid.UUID, flagged_only: bool = False
+) -> Select[Any]:
+    """Return a select of (customer, flags, restored_at) cut by an outage, flagged first."""
+    outage = get_outage(session=session, actor=actor, outage_id=outage_id)
+    cut = select(OutageArea.area_id).where(OutageArea.outage_id == outage.id)
+    restored = (
+        select(func.max(OutageArea.restored_at))
+        .join(Premise, Premise.transformer_area_id == OutageArea.area_id)
+        .where(OutageArea.outage_id == outage.id, Premise.customer_id == Customer.id)
+        .scalar_subquery()
+    )
+    statement = (
+        select(Customer, CustomerFlag, restored)
+        .outerjoin(CustomerFlag, CustomerFlag.customer_id == Customer.id)
+        .where(
+            Customer.id.in_(
+                select(Premise.customer_id).where(Premise.transformer_area_id.in_(cut))
+            ),
+            customer_scope(actor),
+        )
+    )
+    if flagged_only:
+        statement = statement.where(CustomerFlag.important | CustomerFlag.high_risk)
+    return statement.order_by(Customer.account_number)
+
+
+def notifications(
+    *, session: Session, actor: Actor, outage_id: uuid.UUID
+) -> Select[tuple[OutageNotification]]:
+    """Return a select of the notifications written for an outage."""
+    outage = get_outage(session=session, actor=actor, outage_id=outage_id)
+    return (
+        select(OutageNotification)
+        .where(OutageNotification.outage_id == outage.id)
+        .order_by(OutageNotification.id)
+    )
+
+
+def outage_areas(*, session: Session, outage: Outage) -> list[OutageArea]:
+    """Return the areas an outage cuts (with their restore times)."""
+    return list(session.scalars(select(OutageArea).where(OutageArea.outage_id == outage.id)))

@@ -1,0 +1,47 @@
+"""The automatic restore: each tick restores the cut outages whose planned end has passed.
+
+Derived from the database on every tick, so a restart (or a stopped worker) misses nothing:
+the first tick after it restores whatever fell due meanwhile, stamped with the planned end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+
+from backend.config import Config
+from backend.db import Database
+from backend.network.outages import restore_due
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(
+    database: Database,
+    *,
+    interval: float = 15.0,
+    stop: threading.Event | None = None,
+    once: bool = False,
+) -> int:
+    """Tick every `interval` seconds until `stop` is set; return the outages restored."""
+    stop = stop or threading.Event()
+    restored = 0
+    while True:
+        try:
+            with database.unit_of_work(actor="worker:outage-restore") as session:
+                done = restore_due(session=session)
+                restored += len(done)
+                for outage in done:
+                    log.info("outage %s restored at its planned end", outage.number)
+        except Exception:  # keep ticking: the next tick recomputes everything
+            log.exception("outage restore tick failed")
+        if once or stop.wait(interval):
+            return restored
+
+
+def restore_worker(app: Flask, config: Config) -> None:
+    """Background thread for `fieldline serve`."""
+    del config  # no settings of its own
+    run_worker(app.extensions["fieldline.db"])
