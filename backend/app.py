@@ -33,6 +33,7 @@ from backend.network.outage_routes import blp as outages_blp
 from backend.network.routes import blp as network_blp
 from backend.org.routes import blp as org_blp
 from backend.reports.routes import blp as reports_blp
+from backend.spec import TruthfulResponses
 from backend.tracking.routes import blp as tracking_blp
 from backend.web.routes import blp as web_blp
 from sync.blobs.http import blp as blobs_blp
@@ -95,7 +96,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     guard.init_app(app)
     http_security.init_app(app)
     syncing.init_app(app)
-    api = FieldlineApi(app)
+    api = FieldlineApi(app, spec_kwargs={"extra_plugins": [TruthfulResponses()]})
     for blueprint in (sync_blp, blobs_blp):  # after their authentication hook
         if inputs.decode_json_body not in blueprint.before_request_funcs.get(None, []):
             blueprint.before_request(inputs.decode_json_body)

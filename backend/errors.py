@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
@@ -43,11 +43,14 @@ class FieldErrorSchema(Schema):
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 problem details, as every error response carries them."""
+    """RFC 9457 problem details, as every error response carries them (plus extension members)."""
 
-    type = fields.String(metadata={"example": "/problems/validation-error"})
-    title = fields.String()
-    status = fields.Integer()
+    class Meta:  # noqa: D106 - marshmallow options
+        unknown = INCLUDE  # RFC 9457 §3.2: problem types may add members
+
+    type = fields.String(required=True, metadata={"example": "/problems/validation-error"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
     detail = fields.String()
     errors = fields.List(fields.Nested(FieldErrorSchema))
     current_state = fields.String()

@@ -9,9 +9,11 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from flask import Response, current_app, jsonify
+from marshmallow import Schema, fields, validate
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.errors import ServiceUnavailable, problem_response
 from backend.inputs import Blueprint
 from backend.unit_of_work import database
 
@@ -47,14 +49,38 @@ def database_status() -> dict[str, Any]:
         return {"ok": False, "error": type(exc).__name__}
 
 
+class DatabaseStatusSchema(Schema):
+    """Whether the database answers, and at which migration revisions."""
+
+    ok = fields.Boolean(required=True)
+    dialect = fields.String()
+    revisions = fields.List(fields.String())
+    error = fields.String()
+
+
+class BrokerStatusSchema(Schema):
+    """Whether the MQTT broker answers."""
+
+    ok = fields.Boolean(required=True)
+
+
+class HealthSchema(Schema):
+    """Everything is reachable."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+    database = fields.Nested(DatabaseStatusSchema, required=True)
+    broker = fields.Nested(BrokerStatusSchema, required=True)
+
+
 @blp.route("/healthz")
 @blp.doc(security=[])
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, description="The database is down (a problem with `database`, `broker`)")
 def healthz() -> Response:
     """Report database and broker reachability and the migration revision; 503 if the DB is down."""
     db = database_status()
     broker = {"ok": broker_reachable(current_app.config["MQTT_URL"])}
-    response = jsonify(
-        {"status": "ok" if db["ok"] else "unavailable", "database": db, "broker": broker}
-    )
-    response.status_code = 200 if db["ok"] else 503
-    return response
+    if not db["ok"]:
+        problem = ServiceUnavailable("The database does not answer.", database=db, broker=broker)
+        return problem_response(problem.to_dict())
+    return jsonify({"status": "ok", "database": db, "broker": broker})

@@ -16,6 +16,7 @@ from backend.inputs import Blueprint
 from backend.live import backlog
 from backend.live.events import EventType, LiveEvent
 from backend.live.http import event_stream
+from backend.spec import event_stream_response
 from backend.unit_of_work import request_session
 
 blp = Blueprint("alerts", __name__, url_prefix="/api/v1", description="Acceptance escalations")
@@ -44,7 +45,7 @@ def acknowledge(alert_id: int) -> Alert:
 @blp.route("/alerts/stream", methods=["GET"])
 @requires(Action.ALERT_READ, stream=True)
 @blp.arguments(StreamArgsSchema, location="query")
-@blp.response(200, description="text/event-stream of `alert` events")
+@blp.doc(responses={"200": event_stream_response("Server-sent `alert` events", ["alert"])})
 def stream(args: dict[str, Any]) -> Response:
     """Stream new alerts live (SSE); resumes after `Last-Event-ID` or `?after=`."""
     last = header_int(request.headers.get("Last-Event-ID"), name="Last-Event-ID", maximum=2**31 - 1)

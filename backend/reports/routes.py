@@ -41,6 +41,18 @@ def _render(name: str, tables: dict[str, Any], args: dict[str, Any]) -> Any:
     )
 
 
+def report_response(tables: str) -> dict[str, Any]:
+    """The three forms a report comes in (`format=json|csv|xlsx`)."""
+    return {
+        "description": f"{tables}: JSON, one table as CSV, or all as XLSX",
+        "content": {
+            "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+
+
 def _zone() -> str:
     return str(current_app.config.get("DISPLAY_TIMEZONE", "Asia/Shanghai"))
 
@@ -48,7 +60,7 @@ def _zone() -> str:
 @blp.route("/sla-compliance", methods=["GET"])
 @requires(Action.REPORT_READ)
 @blp.arguments(PeriodSchema, location="query")
-@blp.response(200, description="Tables summary, segments, departments, days")
+@blp.doc(responses={"200": report_response("Tables summary, segments, departments, days")})
 def sla_compliance(args: dict[str, Any]) -> Any:
     """SLA compliance per segment, responsible department and day (counts, rates, p50/p90)."""
     tables = service.sla_compliance(
@@ -64,7 +76,9 @@ def sla_compliance(args: dict[str, Any]) -> Any:
 @blp.route("/vehicle-busy", methods=["GET"])
 @requires(Action.REPORT_READ)
 @blp.arguments(PeriodSchema, location="query")
-@blp.response(200, description="Table hours: busy minutes per department, specialty, hour")
+@blp.doc(
+    responses={"200": report_response("Table hours: busy minutes per department, specialty, hour")}
+)
 def vehicle_busy(args: dict[str, Any]) -> Any:
     """Vehicle busy time by department, specialty and hour of day: where capacity is short."""
     tables = service.vehicle_busy(
@@ -80,7 +94,7 @@ def vehicle_busy(args: dict[str, Any]) -> Any:
 @blp.route("/call-center-daily", methods=["GET"])
 @requires(Action.REPORT_READ)
 @blp.arguments(DaySchema, location="query")
-@blp.response(200, description="Tables summary and fault_types")
+@blp.doc(responses={"200": report_response("Tables summary and fault_types")})
 def call_center_daily(args: dict[str, Any]) -> Any:
     """The call center's daily report."""
     tables = service.call_center_daily(

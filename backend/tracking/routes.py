@@ -12,11 +12,12 @@ from backend.auth import issuing
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.common import Timestamp, header_int
-from backend.errors import Unauthorized, Unprocessable
+from backend.errors import Unauthorized, field_error
 from backend.inputs import Blueprint
 from backend.live import backlog
 from backend.live.events import EventType, LiveEvent
 from backend.live.http import event_stream
+from backend.spec import GEOJSON_COLLECTION, event_stream_response, json_response, text_response
 from backend.tracking import nearest, service
 from backend.tracking.checkpoints import arrival_rules
 from backend.tracking.decode import DecodeError, decode_osmand, decode_traccar_json
@@ -59,6 +60,38 @@ class NearestArgs(Schema):
     max_distance_m = fields.Float(load_default=50_000, validate=validate.Range(1, 500_000))
 
 
+class CandidatePositionSchema(Schema):
+    """Where a candidate is (WGS-84)."""
+
+    lon = fields.Float()
+    lat = fields.Float()
+
+
+class NearestCandidateSchema(Schema):
+    """A free vehicle and how far it is."""
+
+    vehicle_id = fields.Integer()
+    plate = fields.String()
+    specialty = fields.String()
+    department_id = fields.Integer()
+    distance_m = fields.Float()
+    eta_min = fields.Float()
+    liveness = fields.String()
+    position = fields.Nested(CandidatePositionSchema)
+
+
+class NearestSchema(Schema):
+    """Free vehicles, nearest first."""
+
+    candidates = fields.List(fields.Nested(NearestCandidateSchema))
+
+
+class IngestReplySchema(Schema):
+    """How many fixes were stored (0 for a duplicate or a filtered fix)."""
+
+    stored = fields.Integer()
+
+
 class FeedArgs(Schema):
     """`max_seconds` ends the stream (tests, polling clients)."""
 
@@ -68,6 +101,7 @@ class FeedArgs(Schema):
 @blp.route("/vehicles")
 @requires(Action.TRACKING_READ)
 @blp.arguments(DatumArgs, location="query")
+@blp.doc(responses={"200": json_response(GEOJSON_COLLECTION, "Vehicles as GeoJSON points")})
 def live_vehicles(args: dict[str, Any]) -> Any:
     """List visible vehicles with their current position and state (GeoJSON)."""
     actor = current_actor()
@@ -77,6 +111,7 @@ def live_vehicles(args: dict[str, Any]) -> Any:
 @blp.route("/vehicles/<int:vehicle_id>/track")
 @requires(Action.TRACKING_READ)
 @blp.arguments(TrackArgs, location="query")
+@blp.doc(responses={"200": json_response(GEOJSON_COLLECTION, "The track line and its fixes")})
 def vehicle_track(args: dict[str, Any], vehicle_id: int) -> Any:
     """Return a vehicle's track for a time window as GeoJSON (optionally in GCJ-02)."""
     until = args["until"] or datetime.now(UTC)
@@ -94,6 +129,7 @@ def vehicle_track(args: dict[str, Any], vehicle_id: int) -> Any:
 @blp.route("/nearest")
 @requires(Action.TRACKING_READ)
 @blp.arguments(NearestArgs, location="query")
+@blp.response(200, NearestSchema)
 def nearest_vehicles(args: dict[str, Any]) -> Any:
     """Rank free vehicles of a specialty by distance, with an ETA estimate."""
     found = nearest.nearest_free_vehicles(session=request_session(), actor=current_actor(), **args)
@@ -103,6 +139,9 @@ def nearest_vehicles(args: dict[str, Any]) -> Any:
 @blp.route("/feed")
 @requires(Action.TRACKING_READ, stream=True)
 @blp.arguments(FeedArgs, location="query")
+@blp.doc(
+    responses={"200": event_stream_response("Live map events", [e.value for e in FEED_EVENTS])}
+)
 def live_feed(args: dict[str, Any]) -> Response:
     """Stream positions, vehicle states, order changes and alerts (text/event-stream).
 
@@ -132,6 +171,7 @@ def live_feed(args: dict[str, Any]) -> Response:
 
 @blp.route("/metrics")
 @requires(Action.METRICS_READ)
+@blp.doc(responses={"200": text_response("text/plain", "Prometheus text exposition format")})
 def metrics() -> Response:
     """Return the ingest counters (stored, duplicates, each filter) in Prometheus format."""
     return Response(service.metrics_text(request_session()), mimetype="text/plain")
@@ -140,6 +180,7 @@ def metrics() -> Response:
 @blp.route("/osmand", methods=["GET", "POST"])
 @writes_on_get
 @blp.doc(security=[])
+@blp.response(200, IngestReplySchema)
 def osmand() -> Any:
     """Accept an OsmAnd / Traccar Client fix; the device authenticates with its secret.
 
@@ -168,9 +209,8 @@ def osmand() -> Any:
     except DecodeError as exc:
         fix, source = exc, PositionSource.OSMAND
     if isinstance(fix, DecodeError):
-        raise Unprocessable(
-            f"The fix was rejected: {fix}.", errors={fix.field or "_": [fix.reason]}
-        )
+        where = "json" if request.is_json else "query"
+        raise field_error(fix.field or "_", f"The fix was rejected: {fix}.", where)
     report = ingest.ingest(session=session, device=device, fix=fix, source=source)
     return {"stored": report.stored}
 
