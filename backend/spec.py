@@ -61,9 +61,11 @@ def event_stream_response(description: str, events: list[str]) -> dict[str, Any]
     }
 
 
-def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def json_response(
+    schema: dict[str, Any], description: str, media_type: str = "application/json"
+) -> dict[str, Any]:
     """A documented JSON 200 whose body no marshmallow schema dumps (e.g. GeoJSON)."""
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+    return {"description": description, "content": {media_type: {"schema": schema}}}
 
 
 GEOJSON_COLLECTION = {

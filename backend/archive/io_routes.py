@@ -17,6 +17,7 @@ from backend.archive.schemas import SearchArgsSchema
 from backend.archive.tabular import COLUMNS, ENCODINGS, read_csv, read_xlsx, write
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
+from backend.common import Timestamp
 from backend.errors import NotFound, OutOfScope, Unprocessable
 from backend.inputs import Blueprint
 from backend.unit_of_work import database, request_session
@@ -65,8 +66,8 @@ class ImportJobSchema(Schema):
     updated_rows = fields.Integer()
     errors = fields.List(fields.Nested(RowErrorSchema))
     created_by = fields.String()
-    created_at = fields.DateTime()
-    finished_at = fields.DateTime(allow_none=True)
+    created_at = Timestamp()
+    finished_at = Timestamp(allow_none=True)
 
 
 class ExportArgsSchema(SearchArgsSchema):

@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Response, json
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.common import SelectPage
 from backend.errors import NotFound
+from backend.inputs import Blueprint
 from backend.network import layers, service, tree
 from backend.network.models import FeederLine, Substation, TransformerArea
 from backend.network.schemas import (
@@ -28,6 +28,7 @@ from backend.network.schemas import (
     SubstationSchema,
     parse_bbox,
 )
+from backend.spec import GEOJSON_COLLECTION, json_response
 from backend.unit_of_work import database, request_session
 
 blp = Blueprint(
@@ -198,7 +199,7 @@ class Layer(MethodView):
 
     @requires(Action.NETWORK_READ)
     @blp.arguments(LayerArgsSchema, location="query")
-    @blp.response(200, content_type="application/geo+json")
+    @blp.doc(responses={"200": json_response(GEOJSON_COLLECTION, "A page", "application/geo+json")})
     def get(self, args: dict[str, Any], layer: str) -> Response:
         """One page of a layer (lines, areas, area-boundaries, substations) as GeoJSON."""
         if layer not in layers.LAYERS:

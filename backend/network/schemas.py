@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from backend.archive.access import mask_phone
-from backend.common import DbInteger
+from backend.common import DbInteger, Timestamp
 from backend.network.geometry import geojson
 
 OWNERSHIP = ("public", "dedicated")
@@ -73,8 +73,8 @@ class LineSchema(Schema):
         fields.Nested(SwitchPointSchema), load_default=list, validate=validate.Length(max=500)
     )
     srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class LineChangeSchema(LineSchema):
@@ -104,8 +104,8 @@ class AreaSchema(Schema):
     location = GeometryField(allow_none=True, load_default=None)
     boundary = GeometryField(allow_none=True, load_default=None)
     srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class AreaChangeSchema(AreaSchema):
@@ -162,7 +162,7 @@ class FlagSchema(Schema):
     important = fields.Boolean()
     high_risk = fields.Boolean()
     note = fields.String(allow_none=True, validate=validate.Length(max=400))
-    updated_at = fields.DateTime(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
     updated_by = fields.String(dump_only=True)
 
 
