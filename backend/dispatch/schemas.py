@@ -267,7 +267,7 @@ class AlertSchema(Schema):
     created_at = Timestamp()
     acknowledged_at = Timestamp(allow_none=True)
     acknowledged_by = fields.String(allow_none=True)
-    settled_at = fields.AwareDateTime(allow_none=True)
+    settled_at = Timestamp(allow_none=True)
 
 
 class AlertFilterSchema(Schema):

@@ -6,12 +6,12 @@ import uuid
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.common import SelectPage
+from backend.inputs import Blueprint
 from backend.network import outages
 from backend.network.outage_models import Outage
 from backend.network.schemas import (

@@ -207,8 +207,8 @@ class OutageCreateSchema(Schema):
     area_id = fields.UUID(load_default=None)
     status = fields.String(load_default="confirmed", validate=validate.OneOf(OUTAGE_STATES[:2]))
     reason = fields.String(required=True, validate=validate.Length(1, 400))
-    starts_at = fields.AwareDateTime(required=True)
-    planned_end_at = fields.AwareDateTime(required=True)
+    starts_at = Timestamp(required=True)
+    planned_end_at = Timestamp(required=True)
 
 
 class OutageAreaSchema(Schema):
@@ -216,7 +216,7 @@ class OutageAreaSchema(Schema):
 
     area_id = fields.UUID()
     customer_count = fields.Integer()
-    restored_at = fields.DateTime(allow_none=True)
+    restored_at = Timestamp(allow_none=True)
 
 
 class OutageSchema(Schema):
@@ -231,14 +231,14 @@ class OutageSchema(Schema):
     area_id = fields.UUID(allow_none=True)
     status = fields.String()
     reason = fields.String()
-    starts_at = fields.DateTime()
-    planned_end_at = fields.DateTime()
-    restored_at = fields.DateTime(allow_none=True)
+    starts_at = Timestamp()
+    planned_end_at = Timestamp()
+    restored_at = Timestamp(allow_none=True)
     restored_by = fields.String(allow_none=True)
-    closed_at = fields.DateTime(allow_none=True)
+    closed_at = Timestamp(allow_none=True)
     department_id = fields.Integer()
     created_by = fields.String()
-    created_at = fields.DateTime()
+    created_at = Timestamp()
     areas = fields.List(fields.Nested(OutageAreaSchema))
     customer_count = fields.Integer()
 
@@ -259,13 +259,13 @@ class OutageMoveSchema(Schema):
 class OutageExtendSchema(Schema):
     """A new planned end."""
 
-    planned_end_at = fields.AwareDateTime(required=True)
+    planned_end_at = Timestamp(required=True)
 
 
 class OutageCustomerSchema(AreaCustomerSchema):
     """A customer an outage cuts."""
 
-    restored_at = fields.DateTime(allow_none=True)
+    restored_at = Timestamp(allow_none=True)
 
 
 class NotificationSchema(Schema):
@@ -280,4 +280,4 @@ class NotificationSchema(Schema):
     message = fields.String()
     channel = fields.String()
     status = fields.String()
-    created_at = fields.DateTime()
+    created_at = Timestamp()
