@@ -9,10 +9,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from PIL import Image
+from sqlalchemy import select
 
 from sync.blobs import service as blobs
 from sync.registry import registry
-from sync.store import BlobRecord
+from sync.store import BlobRecord, BlobUpload
 from tests.sync.helpers import batch, mutation
 
 
@@ -127,3 +128,25 @@ def test_gc_never_deletes_a_referenced_blob(http, sync_app, committed_db):
         assert session.get(BlobRecord, dropped_sha) is None
     assert storage.exists(kept_sha) and not storage.exists(dropped_sha)
     assert uuid.UUID(photo["id"])
+
+
+def test_gc_collects_stale_unfinished_uploads_and_their_bytes(http, sync_app, committed_db):
+    data = os.urandom(600)
+    sha = hashlib.sha256(data).hexdigest()
+    device = http("H-1001")
+    reply = device.request("PUT", f"/api/v1/blobs/{sha}", data=data[:100],
+                           headers={"Content-Type": "application/octet-stream",
+                                    "Content-Range": "bytes 0-99/600"})  # fmt: skip
+    assert reply.status == 200 and reply.body["offset"] == 100
+    storage = sync_app.extensions["fieldline.blobs"]
+    with committed_db.unit_of_work() as session:
+        [upload] = session.scalars(select(BlobUpload).where(BlobUpload.sha256 == sha)).all()
+        partial = upload.partial
+    assert storage.partial_size(partial) == 100
+    with committed_db.unit_of_work() as session:
+        deleted = blobs.collect_garbage(
+            session, registry, now=datetime.now(UTC) + timedelta(days=30)
+        )
+    blobs.remove_files(storage, deleted)
+    assert partial in deleted and storage.partial_size(partial) == 0
+    assert device.request("HEAD", f"/api/v1/blobs/{sha}").status == 404
