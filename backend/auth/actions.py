@@ -29,6 +29,7 @@ CONSOLE_ACTIONS: dict[str, tuple[Action, ...]] = {
     "report.read": (Action.REPORT_READ,),
     "sla_policy.write": (Action.SLA_POLICY_WRITE,),
     "conflict.resolve": (Action.CONFLICT_RESOLVE,),
+    "network.read": (Action.NETWORK_READ,),
 }
 
 

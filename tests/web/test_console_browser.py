@@ -50,6 +50,8 @@ def test_each_role_gets_its_own_board(
     alert_note = page.locator("#alerts-list").inner_text()
     assert ("告警发送给" in alert_note) is (not alerts)
     assert page.locator(".leaflet-container").count() == 1
+    layers = page.locator(".leaflet-control-layers").inner_text()
+    assert "工单" in layers and "馈线" in layers and "台区" in layers  # the network's layers too
     console.shot(f"board-{username}")
 
 

@@ -3,9 +3,10 @@ import L from "leaflet";
 import "leaflet.markercluster";
 import { h } from "./dom.js";
 import { etaMinutes, gcj02ToWgs84, haversineM, wgs84ToGcj02 } from "./geo.js";
+import { get, offers } from "./api.js";
 import { fmtAge, fmtKm, label, onLanguage, t } from "./i18n.js";
 import { clockOf } from "./sla.js";
-import { emit, on, state } from "./store.js";
+import { can, emit, on, state } from "./store.js";
 
 const settings = document.body.dataset;
 export const basemapTemplates = (settings.basemapUrl || "").split("|").filter(Boolean);
@@ -52,7 +53,13 @@ export class FleetMap {
       orders: L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 36, spiderfyOnMaxZoom: true }).addTo(this.map),
       vehicles: L.layerGroup().addTo(this.map),
       routes: L.layerGroup().addTo(this.map),
+      // The network model's layers (feeder lines, transformer areas, substations), off at first.
+      lines: L.layerGroup(),
+      areas: L.layerGroup(),
+      substations: L.layerGroup(),
     };
+    this.network = {};
+    this.loadNetwork();
     if (interactive) {
       this.control = L.control.layers(null, this.overlayNames(), { collapsed: false }).addTo(this.map);
       onLanguage(() => {
@@ -78,12 +85,51 @@ export class FleetMap {
   }
 
   overlayNames() {
-    return {
+    const names = {
       [t("map.departments")]: this.layers.departments,
       [t("map.orders")]: this.layers.orders,
       [t("map.vehicles")]: this.layers.vehicles,
       [t("map.routes")]: this.layers.routes,
     };
+    if (this.hasNetwork()) {
+      names[t("map.lines")] = this.layers.lines;
+      names[t("map.areas")] = this.layers.areas;
+      names[t("map.substations")] = this.layers.substations;
+    }
+    return names;
+  }
+
+  hasNetwork() {
+    return can("network.read") && offers("get", "/network/layers/{layer}");
+  }
+
+  async loadNetwork() {
+    if (!this.hasNetwork()) return;
+    for (const [key, layer] of [["lines", "lines"], ["areas", "area-boundaries"], ["substations", "substations"]]) {
+      try {
+        this.network[key] = await get(`/network/layers/${layer}`, { page_size: 5000 });
+      } catch {
+        this.network[key] = null; // the layer stays empty; the rest of the map works
+      }
+    }
+    this.drawNetwork();
+  }
+
+  // GeoJSON through the display projection; names as hover tooltips (text, never markup).
+  drawNetwork() {
+    const options = (cls) => ({
+      coordsToLatLng: (c) => project(c[0], c[1]),
+      style: () => ({ className: cls, weight: cls === "net-line" ? 2 : 1 }),
+      pointToLayer: (feature, latlng) => L.circleMarker(latlng, { radius: 5, className: cls }),
+      onEachFeature: (feature, layer) => {
+        const p = feature.properties || {};
+        layer.bindTooltip(h("span", { text: [p.name, p.code, p.voltage].filter(Boolean).join(" · ") }), { className: "map-label" });
+      },
+    });
+    for (const key of ["lines", "areas", "substations"]) {
+      this.layers[key].clearLayers();
+      if (this.network[key]) L.geoJSON(this.network[key], options(`net-${key.slice(0, -1)}`)).addTo(this.layers[key]);
+    }
   }
 
   fit() {
@@ -221,6 +267,7 @@ export class FleetMap {
     this.layers.orders.refreshClusters?.();
     for (const id of this.markers.vehicles.keys()) this.moveVehicle(id, false);
     if (this.route) this.drawRoute(this.route);
+    this.drawNetwork();
   }
 
   // The selected order's assigned vehicle, or a candidate's vehicle, to the fault: line + ETA.
