@@ -27,10 +27,10 @@ def positions(session: Session, departments: frozenset[int]) -> list[LiveEvent]:
 def alerts(
     session: Session, departments: frozenset[int], *, after_id: int | None = None
 ) -> list[LiveEvent]:
-    """Visible alerts after an id, or (without one) those still unacknowledged."""
+    """Visible alerts after an id, or (without one) those still open, as `GET /alerts?open=true`."""
     query = select(Alert).where(Alert.department_id.in_(departments)).order_by(Alert.id)
     if after_id is None:
-        query = query.where(Alert.acknowledged_at.is_(None))
+        query = query.where(Alert.acknowledged_at.is_(None), Alert.settled_at.is_(None))
     else:
         query = query.where(Alert.id > after_id)
     return [events.alert(alert) for alert in session.scalars(query)]

@@ -38,3 +38,33 @@ def test_a_dispatchers_subscription_sees_only_its_scope(session: Session, demo: 
     call_center = frozenset({demo.departments["CALL"].id})
     assert not any(e.visible_to(call_center) for e in positions)
     assert all(e.visible_to(None) for e in positions)
+
+
+def test_a_new_subscriber_gets_only_alerts_still_open(session: Session, demo: DemoOrg) -> None:
+    from backend.dispatch.models import Alert
+    from backend.live.backlog import alerts
+    from tests.dispatch.factories import new_order
+
+    order = new_order(session, demo)
+    now = utcnow()
+    department = demo.departments["CALL"].id
+
+    def alert(stage: int, **state: object) -> Alert:
+        row = Alert(
+            order_id=order.id,
+            tier="repair_center",
+            stage=stage,
+            department_id=department,
+            message="not accepted",
+            due_at=now,
+            **state,
+        )
+        session.add(row)
+        return row
+
+    still_open = alert(1)
+    alert(2, acknowledged_at=now, acknowledged_by="user:1:admin")
+    alert(3, settled_at=now)  # the order was accepted: its cause is gone
+    session.flush()
+    backlog = alerts(session, frozenset({department}))
+    assert [event.data["id"] for event in backlog] == [still_open.id]
