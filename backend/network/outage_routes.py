@@ -12,7 +12,7 @@ from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.common import SelectPage
 from backend.inputs import Blueprint
-from backend.network import outages
+from backend.network import outages, quick, regions
 from backend.network.outage_models import Outage
 from backend.network.schemas import (
     AreaCustomerArgsSchema,
@@ -23,8 +23,12 @@ from backend.network.schemas import (
     OutageFilterSchema,
     OutageMoveSchema,
     OutageSchema,
+    QuickAnswerSchema,
+    QuickQueryArgsSchema,
+    RegionChangeSchema,
+    RegionCodeSchema,
 )
-from backend.unit_of_work import request_session
+from backend.unit_of_work import database, request_session
 
 blp = Blueprint("outages", __name__, url_prefix="/api/v1", description="Outages and maintenance")
 
@@ -151,3 +155,59 @@ class OutageNotifications(MethodView):
     def get(self, outage_id: uuid.UUID) -> Any:
         """List the notifications written for an outage."""
         return outages.notifications(**_ctx(), outage_id=outage_id)
+
+
+@blp.route("/quick-query")
+class QuickQuery(MethodView):
+    """The call center's one-call answer."""
+
+    @requires(Action.QUICK_QUERY)
+    @blp.arguments(QuickQueryArgsSchema, location="query")
+    @blp.response(200, QuickAnswerSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """By account, phone, name or address: line, area, outage now, until when, contact."""
+        return quick.quick_query(**_ctx(), dialect=database().dialect, q=args["q"])
+
+
+@blp.route("/region-codes")
+class RegionCodes(MethodView):
+    """Region codes and their service contacts."""
+
+    @requires(Action.REGION_READ)
+    @blp.response(200, RegionCodeSchema(many=True))
+    @blp.paginate(SelectPage)
+    def get(self) -> Any:
+        """List region codes."""
+        return regions.listing(actor=current_actor())
+
+    @requires(Action.REGION_MANAGE)
+    @blp.arguments(RegionCodeSchema)
+    @blp.response(201, RegionCodeSchema)
+    @blp.alt_response(409, description="The code exists (codes are case-insensitive)")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Add a region code."""
+        return regions.create(**_ctx(), data=data)
+
+
+@blp.route("/region-codes/<string:code>")
+class RegionCodeByCode(MethodView):
+    """One region code."""
+
+    @requires(Action.REGION_READ)
+    @blp.response(200, RegionCodeSchema)
+    def get(self, code: str) -> Any:
+        """Resolve a code: any case, or a partial code that names one region."""
+        return regions.get(**_ctx(), code=code)
+
+    @requires(Action.REGION_MANAGE)
+    @blp.arguments(RegionChangeSchema)
+    @blp.response(200, RegionCodeSchema)
+    def patch(self, data: dict[str, Any], code: str) -> Any:
+        """Change a region's name or service contact."""
+        return regions.change(**_ctx(), code=code, changes=data)
+
+    @requires(Action.REGION_MANAGE)
+    @blp.response(204)
+    def delete(self, code: str) -> None:
+        """Remove a region code."""
+        regions.delete(**_ctx(), code=code)

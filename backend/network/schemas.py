@@ -281,3 +281,84 @@ class NotificationSchema(Schema):
     channel = fields.String()
     status = fields.String()
     created_at = Timestamp()
+
+
+class RegionCodeSchema(Schema):
+    """A region code and its service contact."""
+
+    code = fields.String(required=True, validate=validate.Length(1, 32))
+    name = fields.String(required=True, validate=validate.Length(1, 120))
+    service_contact = fields.String(required=True, validate=validate.Length(1, 120))
+    service_phone = fields.String(required=True, validate=validate.Length(1, 32))
+    department_id = DbInteger(load_default=None, allow_none=True)
+    updated_at = Timestamp(dump_only=True)
+
+
+class RegionChangeSchema(RegionCodeSchema):
+    """Changes to a region (not its code)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, exclude=("code",), **kwargs)
+        _no_defaults(self)
+
+
+class QuickQueryArgsSchema(Schema):
+    """The caller's account number, phone, name or address."""
+
+    q = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class _Ref(Schema):
+    id = fields.UUID()
+    code = fields.String()
+    name = fields.String()
+
+
+class PlaceSchema(Schema):
+    """Where a customer is supplied from."""
+
+    premise_id = fields.UUID()
+    address = fields.String()
+    line = fields.Nested(_Ref, allow_none=True)
+    line_name = fields.String(allow_none=True)
+    area = fields.Nested(_Ref, allow_none=True)
+
+
+class OutageBriefSchema(Schema):
+    """An outage as the desk tells it."""
+
+    id = fields.UUID()
+    number = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    reason = fields.String()
+    starts_at = Timestamp()
+    planned_end_at = Timestamp()
+
+
+class _CustomerRef(Schema):
+    id = fields.UUID()
+    account_number = fields.String()
+    name = fields.String()
+    region_code = fields.String()
+
+
+class QuickMatchSchema(Schema):
+    """One customer the query matched, with the answer."""
+
+    customer = fields.Nested(_CustomerRef)
+    important = fields.Boolean()
+    high_risk = fields.Boolean()
+    places = fields.List(fields.Nested(PlaceSchema))
+    out_now = fields.Boolean()
+    outage = fields.Nested(OutageBriefSchema, allow_none=True)
+    upcoming = fields.List(fields.Nested(OutageBriefSchema))
+    service_contact = fields.Nested(RegionCodeSchema, allow_none=True)
+
+
+class QuickAnswerSchema(Schema):
+    """The quick query's answer (best match first)."""
+
+    query = fields.String()
+    at = Timestamp()
+    matches = fields.List(fields.Nested(QuickMatchSchema))

@@ -199,6 +199,11 @@ CASES: dict[str, Case] = {
         foreign=True,
     ),
     "POST /api/v1/outages/{outage_id}/transition": Case(lambda c: {"to": "restored"}),
+    "GET /api/v1/quick-query": Case(query={"q": "HZ-T"}),
+    "POST /api/v1/region-codes": Case(
+        lambda c: {"code": "MY", "name": "M", "service_contact": "M", "service_phone": "1"}
+    ),
+    "PATCH /api/v1/region-codes/{code}": Case(lambda c: {"name": "M"}),
     "POST /api/v1/outages/{outage_id}/extend": Case(
         lambda c: {"planned_end_at": "2030-01-01T02:00:00+00:00"}
     ),
@@ -233,6 +238,7 @@ UNSCOPED: dict[str, Any] = {
     "x": 1,
     "name": "1.png",
     "layer": "lines",
+    "code": "mx",
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
 ARCHIVE = ("customer_id", "premise_id", "meter_id", "record_id", "document_id", "job_id")

@@ -9,7 +9,7 @@ from typing import Any
 from geoalchemy2 import WKTElement
 from sqlalchemy.orm import Session
 
-from backend.network.models import FeederLine, TransformerArea
+from backend.network.models import FeederLine, RegionCode, TransformerArea
 from backend.network.outage_models import Outage, OutageArea
 
 
@@ -54,4 +54,7 @@ def network_records(session: Session, department: int) -> dict[str, Any]:
     session.flush()
     session.add(OutageArea(outage_id=outage.id, area_id=area.id, customer_count=0))
     session.flush()
+    if session.get(RegionCode, "MX") is None:
+        session.add(RegionCode(code="MX", name="Matrix", service_contact="M", service_phone="1"))
+        session.flush()
     return {"line": str(line.id), "area": str(area.id), "outage": str(outage.id)}

@@ -1,0 +1,92 @@
+"""The call center's quick query: who is this caller, is their line out, until when, whom to call.
+
+One request: the caller is found by account number, phone, name or address (the archive's
+fuzzy search), across the company (the desk answers for every customer of it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.archive.records import Customer, Premise
+from backend.archive.search import ranked
+from backend.auth.actor import Actor
+from backend.auth.policy import Action, authorize, network_filter
+from backend.db import utcnow
+from backend.network import regions
+from backend.network.models import CustomerFlag, FeederLine, TransformerArea
+from backend.network.outage_models import Outage, OutageArea
+from backend.network.outages import ACTIVE
+
+MAX_MATCHES = 5
+
+
+def _outages(session: Session, area_ids: list[Any], now: datetime) -> tuple[Any, list[Outage]]:
+    """The outage cutting these areas now (if any) and the ones announced for later."""
+    if not area_ids:
+        return None, []
+    rows = list(
+        session.scalars(
+            select(Outage)
+            .join(OutageArea, OutageArea.outage_id == Outage.id)
+            .where(
+                OutageArea.area_id.in_(area_ids),
+                OutageArea.restored_at.is_(None),
+                Outage.status.in_(ACTIVE),
+            )
+            .order_by(Outage.starts_at)
+        ).unique()
+    )
+    current = next((o for o in rows if o.starts_at <= now), None)
+    return current, [o for o in rows if o.starts_at > now]
+
+
+def _answer(session: Session, customer: Customer, now: datetime) -> dict[str, Any]:
+    premises = list(session.scalars(select(Premise).where(Premise.customer_id == customer.id)))
+    places = []
+    for premise in premises:
+        area = (
+            session.get(TransformerArea, premise.transformer_area_id)
+            if premise.transformer_area_id
+            else None
+        )
+        line_id = area.line_id if area else premise.line_id
+        line = session.get(FeederLine, line_id) if line_id else None
+        places.append(
+            {
+                "premise_id": premise.id,
+                "address": premise.address,
+                "area": area,
+                "line": line,
+                "line_name": line.name if line else premise.line_name,
+            }
+        )
+    current, upcoming = _outages(session, [p["area"].id for p in places if p["area"]], now)
+    region_text = premises[0].region_code if premises else customer.region_code
+    region = regions.resolve(session, region_text) or regions.resolve(session, customer.region_code)
+    flag = session.get(CustomerFlag, customer.id)
+    return {
+        "customer": customer,
+        "important": bool(flag and flag.important),
+        "high_risk": bool(flag and flag.high_risk),
+        "places": places,
+        "out_now": current is not None,
+        "outage": current,
+        "upcoming": upcoming,
+        "service_contact": region,
+    }
+
+
+def quick_query(
+    *, session: Session, actor: Actor, dialect: str, q: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Answer "is my line out, since when, until when, why, whom to call" for a caller."""
+    authorize(actor, Action.QUICK_QUERY)
+    now = now or utcnow()
+    statement = select(Customer).where(network_filter(actor, Customer.department_id))
+    customers = list(session.scalars(ranked(dialect, statement, q).limit(MAX_MATCHES)))
+    return {"query": q, "at": now, "matches": [_answer(session, c, now) for c in customers]}
