@@ -31,6 +31,7 @@ from backend.db import Database, utcnow
 from backend.dispatch.alerts import settle_all
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
 from backend.dispatch.states import AWAITING_CENTER, AWAITING_CREW
+from backend.network.grouping import linked_orders
 from backend.org.models import Department
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,10 @@ def due_alerts(
     policy = policy or EscalationPolicy()
     awaiting = list(
         session.scalars(
-            select(WorkOrder).where(WorkOrder.status.in_([*AWAITING_CENTER, *AWAITING_CREW]))
+            select(WorkOrder).where(
+                WorkOrder.status.in_([*AWAITING_CENTER, *AWAITING_CREW]),
+                WorkOrder.id.not_in(linked_orders()),  # calls grouped under an outage
+            )
         )
     )
     starts = _clock_starts(session, awaiting)

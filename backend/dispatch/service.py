@@ -33,6 +33,7 @@ from backend.dispatch.models import TimingEvent, WorkOrder
 from backend.dispatch.recording import mark_delivered, record_timing_event
 from backend.dispatch.states import OPEN_CREW_STATES, Action, OrderStatus, can, next_state
 from backend.errors import OutOfScope, field_error
+from backend.network.grouping import link_call
 from backend.org.models import Crew, Department, DepartmentKind, Vehicle
 from backend.tracking.terminal import enqueue_order
 
@@ -132,6 +133,17 @@ def create_order(
         actor=actor.audit_name,
         now=now,
     )
+    # A call from under an active outage joins it: recorded, not issued, never escalated.
+    outage = link_call(session, order, now)
+    if outage is not None:
+        append_event(
+            session, order, point="linked_outage", occurred_at=now, source="system",
+            actor=actor.audit_name, now=now,
+            details={"outage_id": str(outage.id), "outage": outage.number,
+                     "note": f"linked to outage {outage.number}"},
+        )  # fmt: skip
+        refresh_sla(session, order)
+        return order
     if repair_center_id is not None:
         issue_order(
             session=session,
