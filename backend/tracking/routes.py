@@ -8,7 +8,8 @@ from typing import Any
 from flask import Response, current_app, request
 from marshmallow import Schema, fields, validate
 
-from backend.auth import issuing
+from backend.auth import issuing, policy
+from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.common import Timestamp, header_int
@@ -35,6 +36,13 @@ FEED_EVENTS = (
     EventType.ORDER_EVENT,
     EventType.ALERT,
 )
+
+
+def feed_events_for(actor: Actor) -> tuple[EventType, ...]:
+    """The map feed's event types for a caller: alerts only to those who may read alerts."""
+    if policy.can(actor, Action.ALERT_READ):
+        return FEED_EVENTS
+    return tuple(e for e in FEED_EVENTS if e is not EventType.ALERT)
 
 
 class DatumArgs(Schema):
@@ -151,9 +159,12 @@ def live_feed(args: dict[str, Any]) -> Response:
     last = request.headers.get("Last-Event-ID")
     resume_after = header_int(last, name="Last-Event-ID", maximum=2**63 - 1)
 
+    types = feed_events_for(actor)
+
     def catch_up(departments: frozenset[int]) -> list[LiveEvent]:
         found = backlog.positions(session, departments)
-        found += backlog.alerts(session, departments)
+        if EventType.ALERT in types:
+            found += backlog.alerts(session, departments)
         if resume_after is not None:
             found += backlog.order_changes(session, departments, after_change=resume_after)
         return found
@@ -162,7 +173,7 @@ def live_feed(args: dict[str, Any]) -> Response:
         session,
         actor,
         Action.TRACKING_READ,
-        FEED_EVENTS,
+        types,
         catch_up,
         max_seconds=args["max_seconds"],
         id_types=(EventType.ORDER, EventType.ORDER_EVENT),

@@ -68,3 +68,14 @@ def test_a_new_subscriber_gets_only_alerts_still_open(session: Session, demo: De
     session.flush()
     backlog = alerts(session, frozenset({department}))
     assert [event.data["id"] for event in backlog] == [still_open.id]
+
+
+def test_the_map_feed_carries_alerts_only_to_those_who_may_read_them(
+    session: Session, demo: DemoOrg
+) -> None:
+    from backend.tracking.routes import feed_events_for
+    from tests.dispatch.factories import actor
+
+    assert EventType.ALERT in feed_events_for(actor(session, "dispatcher"))
+    auditor_sees = feed_events_for(actor(session, "auditor"))  # tracking yes, alerts no
+    assert EventType.ALERT not in auditor_sees and EventType.POSITION in auditor_sees
