@@ -28,6 +28,7 @@ from backend.dispatch.alert_routes import blp as alerts_blp
 from backend.dispatch.routes import blp as dispatch_blp
 from backend.errors import ProblemSchema, register_error_handlers
 from backend.health import blp as health_blp
+from backend.inspection.routes import blp as inspection_blp
 from backend.live import http as live
 from backend.network.outage_routes import blp as outages_blp
 from backend.network.routes import blp as network_blp
@@ -54,6 +55,7 @@ BLUEPRINTS = [
     archive_documents_blp,
     archive_io_blp,
     outages_blp,
+    inspection_blp,
 ]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

@@ -144,6 +144,26 @@ class Config:
     GEOFENCE_ARRIVAL_DWELL_S: float = field(
         default_factory=lambda: float(_env("GEOFENCE_ARRIVAL_DWELL_S", "60"))
     )
+    # Inspection cases: the evidence gate before enforcement (see backend/inspection/evidence.py)
+    # and the repeat-offender flag (confirmed cases of one customer).
+    INSPECTION_EVIDENCE_RADIUS_M: float = field(
+        default_factory=lambda: float(_env("INSPECTION_EVIDENCE_RADIUS_M", "100"))
+    )
+    INSPECTION_WINDOW_HOURS: float = field(
+        default_factory=lambda: float(_env("INSPECTION_WINDOW_HOURS", "12"))
+    )
+    INSPECTION_FIX_GAP_SECONDS: float = field(
+        default_factory=lambda: float(_env("INSPECTION_FIX_GAP_SECONDS", "300"))
+    )
+    INSPECTION_EVIDENCE_MIN_PHOTOS: int = field(
+        default_factory=lambda: int(_env("INSPECTION_EVIDENCE_MIN_PHOTOS", "1"))
+    )
+    INSPECTION_EVIDENCE_MIN_READINGS: int = field(
+        default_factory=lambda: int(_env("INSPECTION_EVIDENCE_MIN_READINGS", "1"))
+    )
+    INSPECTION_REPEAT_OFFENDER_CASES: int = field(
+        default_factory=lambda: int(_env("INSPECTION_REPEAT_OFFENDER_CASES", "2"))
+    )
     TESTING: bool = False
 
     # flask-smorest / OpenAPI

@@ -5,6 +5,7 @@ from backend.auth import audit as audit  # noqa: F401
 from backend.auth import models as auth_models  # noqa: F401
 from backend.db import Base
 from backend.dispatch import models as dispatch_models  # noqa: F401
+from backend.inspection import cases as inspection_cases  # noqa: F401
 from backend.inspection import models as inspection_models  # noqa: F401
 from backend.network import models as network_models  # noqa: F401
 from backend.network import outage_models  # noqa: F401

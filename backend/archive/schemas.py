@@ -13,6 +13,7 @@ from backend.archive.vocab import (
     Source,
 )
 from backend.common import Day, DbInteger, PointField, Timestamp
+from backend.inspection.schemas import OffenderSchema
 
 PHONE = validate.Regexp(r"^\+?[0-9 ()-]{3,32}$", error="Not a phone number.")
 ACCOUNT = validate.Regexp(r"^[A-Za-z0-9-]{1,32}$", error="1-32 letters, digits or dashes.")
@@ -249,6 +250,8 @@ class CustomerReadSchema(HeadSchema):
     hidden_fields = fields.List(fields.String())
     premises = fields.List(fields.Nested(PremiseReadSchema))
     meters = fields.List(fields.Nested(MeterReadSchema))
+    # Theft/violation cases of this customer and the repeat-offender flag ([Inspection]).
+    case_history = fields.Nested(OffenderSchema)
 
 
 class VersionSchema(Schema):

@@ -46,6 +46,9 @@ def customer_view(
         view["meters"] = [meter_view(session, m) for m in meters_of(session, customer.id)]
     view = redact(actor, view)
     view["hidden_fields"] = view.pop("_hidden")
+    from backend.inspection.views import customer_case_history  # inspection builds on archive
+
+    view["case_history"] = customer_case_history(session, customer.id)
     return view
 
 

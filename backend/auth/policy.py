@@ -125,6 +125,12 @@ class Action(StrEnum):
     ARCHIVE_IMPORT = "archive.import"
     ARCHIVE_EXPORT = "archive.export"
     ARCHIVE_CONFIGURE = "archive.configure"
+    # Inspection cases (theft, violation) and the evidence gate.
+    CASE_READ = "case.read"
+    CASE_OPEN = "case.open"
+    CASE_STEP = "case.step"
+    CASE_APPROVE = "case.approve"
+    EVIDENCE_OVERRIDE = "case.evidence_override"
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,8 @@ CENTER = frozenset({Role.REPAIR_CENTER, Role.SUPERVISOR, Role.ADMIN})
 WATCH = frozenset({Role.CALL_CENTER, Role.REPAIR_CENTER, Role.SUPERVISOR, Role.ADMIN})
 FIELD = frozenset({Role.CREW})
 FILES = frozenset({Role.ARCHIVIST, Role.SUPERVISOR, Role.ADMIN})
+INSPECT = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
+APPROVE = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
 def _read(summary: str, roles: frozenset[Role], *, devices: bool = False) -> Rule:
@@ -219,6 +227,11 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.ARCHIVE_IMPORT: Rule("import customer files (CSV, XLSX)", frozenset({Role.ARCHIVIST, Role.ADMIN})),  # noqa: E501
     Action.ARCHIVE_EXPORT: _read("export customer files of your scope", FILES | {Role.AUDITOR}),
     Action.ARCHIVE_CONFIGURE: Rule("set meter types' replacement and calibration intervals", frozenset({Role.ADMIN})),  # noqa: E501
+    Action.CASE_READ: _read("list and show theft/violation cases and their evidence", INSPECT | {Role.AUDITOR}),  # noqa: E501
+    Action.CASE_OPEN: Rule("open a theft/violation case", INSPECT),
+    Action.CASE_STEP: Rule("complete a case's current step with its procedure checklist", INSPECT),  # noqa: E501
+    Action.CASE_APPROVE: Rule("approve a case step that needs a supervisor (decision, closure)", APPROVE),  # noqa: E501
+    Action.EVIDENCE_OVERRIDE: Rule("override the evidence gate before enforcement, with a reason", APPROVE),  # noqa: E501
 })
 # fmt: on
 

@@ -207,6 +207,16 @@ CASES: dict[str, Case] = {
     "POST /api/v1/outages/{outage_id}/extend": Case(
         lambda c: {"planned_end_at": "2030-01-01T02:00:00+00:00"}
     ),
+    "POST /api/v1/cases": Case(
+        lambda c: {
+            "kind": "theft",
+            "customer_id": str(uuid.uuid4()),
+            "premise_id": str(uuid.uuid4()),
+            "summary": "matrix",
+        }
+    ),
+    "POST /api/v1/cases/{case_id}/steps": Case(lambda c: {"step": "discovery", "checklist": {}}),
+    "POST /api/v1/cases/{case_id}/evidence-override": Case(lambda c: {"reason": "matrix"}),
     "GET /api/v1/alerts/stream": Case(query={"max_seconds": 0, "poll_seconds": 0.1}),
     "GET /api/v1/tracking/feed": Case(query={"max_seconds": 0}),
 }
@@ -241,7 +251,9 @@ UNSCOPED: dict[str, Any] = {
     "code": "mx",
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
-ARCHIVE = ("customer_id", "premise_id", "meter_id", "record_id", "document_id", "job_id")
+ARCHIVE = (
+    "customer_id", "premise_id", "meter_id", "record_id", "document_id", "job_id", "case_id",
+)  # fmt: skip
 
 
 def operations(app: Flask) -> list[tuple[str, str]]:
@@ -323,7 +335,27 @@ class Matrix:
             "record_id": customer["id"],
             "document_id": document_id,
             "job_id": response.get_json()["id"],
+            "case_id": self._open_case(headers),
         }
+
+    def _open_case(self, archivist: dict[str, str]) -> str:
+        """A theft case on a file of crew1's station, opened by the admin."""
+        from tests.archive.helpers import customer_body
+
+        body = customer_body(department_id=self.own.station)
+        response = self.client.post("/api/v1/customers", json=body, headers=archivist)
+        assert response.status_code == 201, response.get_json()
+        customer = response.get_json()
+        admin = {"Authorization": f"Bearer {self.tokens['admin']['access_token']}"}
+        case = {
+            "kind": "theft",
+            "customer_id": customer["id"],
+            "premise_id": customer["premises"][0]["id"],
+            "summary": "matrix",
+        }
+        response = self.client.post("/api/v1/cases", json=case, headers=admin)
+        assert response.status_code == 201, response.get_json()
+        return str(response.get_json()["id"])
 
     def _login(self, who: str | None) -> dict[str, str]:
         if who is None:
