@@ -9,7 +9,14 @@ from marshmallow import Schema, ValidationError, fields, validate
 from backend.common import Timestamp
 from backend.inspection.procedure import CASE_KINDS, ENFORCEMENT_ACTIONS, ORDER, OUTCOMES
 
-MONEY = {"as_string": True, "places": 2, "validate": validate.Range(0, 10**11)}
+
+def _money(value: Any) -> None:
+    # A function, not validate.Range: a range on a string-typed amount is invalid OpenAPI.
+    if not 0 <= value < 10**11:
+        raise ValidationError("An amount from 0 to 99,999,999,999.99.")
+
+
+MONEY = {"as_string": True, "places": 2, "validate": _money, "allow_nan": False}
 
 
 def _answers(value: dict[str, Any]) -> None:
