@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend.archive import meters as meter_service
 from backend.archive import service
+from backend.archive.access import Level, field_levels
 from backend.archive.records import Customer, Meter, Premise
 from backend.archive.versions import plain
 from backend.archive.vocab import Source
@@ -68,8 +69,20 @@ def visible(session: Any, actor: SyncActor, records: Sequence[Any]) -> set[uuid.
     worked = _worked(session, actor.crew_ids)
     seen = {rid for rid, premises in _premise_ids(session, records).items() if premises & worked}
     if actor.kind != "device" and not actor.crew_scoped:
-        seen |= {r.id for r in records if r.department_id in actor.department_ids}
+        # The pull carries a customer's phones in full, so the department sweep leaves out
+        # customers for roles that see phones masked (REST masks them; sync has no masking).
+        customers_too = isinstance(actor.origin, Actor) and _sees_full_contacts(actor.origin)
+        seen |= {
+            r.id
+            for r in records
+            if r.department_id in actor.department_ids
+            and (customers_too or not isinstance(r, Customer))
+        }
     return seen
+
+
+def _sees_full_contacts(actor: Actor) -> bool:
+    return field_levels(actor)["contacts"] is Level.FULL
 
 
 def customer_fields(customer: Customer) -> dict[str, object]:

@@ -118,3 +118,15 @@ def test_pushes_outside_the_crews_work_are_refused(committed_db, http):
     ))  # fmt: skip
     kinds = [v["verdict"] for v in reply.body["verdicts"]]
     assert kinds == ["rejected"] * 4, reply.body
+
+
+def test_roles_that_see_phones_masked_pull_no_customer_files(committed_db, make_client):
+    """The pull has no masking: a role that sees `*******1234` over REST gets no customer."""
+    auditor, archivist = make_client("auditor"), make_client("archivist")
+    ids = _file_and_order(committed_db)
+    auditor.pull()
+    assert auditor.get("customer", ids["customer"]) is None
+    assert auditor.get("premise", ids["premise"]) is not None  # no phones on a premise
+    archivist.pull()
+    customer = archivist.get("customer", ids["customer"])
+    assert customer is not None and customer["contacts"][0]["phone"].endswith("1234")
