@@ -147,3 +147,14 @@ def in_scope(session: Any, actor: Actor, customer_id: Any) -> bool:
         select(Customer.id).where(Customer.id == customer_id, customer_scope(actor, session))
     )
     return found is not None
+
+
+# Documents of these stages carry the contract's content, so they follow the contract group.
+CONTRACT_STAGES = frozenset({"contract"})
+
+
+def hidden_document_stages(actor: Actor) -> frozenset[str]:
+    """Return the document stages the actor may not see (contracts, where contracts are hidden)."""
+    if field_levels(actor)["contract"] is Level.HIDDEN:
+        return CONTRACT_STAGES
+    return frozenset()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from backend.archive.access import customer_scope
+from backend.archive.access import customer_scope, hidden_document_stages
 from backend.archive.documents import CustomerDocument
 from backend.archive.models import Photo
 from backend.archive.records import Customer, Premise
@@ -20,10 +20,15 @@ def _caller(actor: SyncActor) -> Actor:
 
 def document_of_visible_file(session: Session, actor: SyncActor, sha256: str) -> bool:
     """Return whether a document of a customer file the caller may read holds this blob."""
+    caller = _caller(actor)
     query = (
         select(CustomerDocument.id)
         .join(Customer, Customer.id == CustomerDocument.customer_id)
-        .where(CustomerDocument.sha256 == sha256, customer_scope(_caller(actor), session))
+        .where(
+            CustomerDocument.sha256 == sha256,
+            CustomerDocument.stage.not_in(hidden_document_stages(caller)),
+            customer_scope(caller, session),
+        )
     )
     return session.scalar(query.limit(1)) is not None
 

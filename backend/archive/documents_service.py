@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.archive.access import ArchiveAction, require
+from backend.archive.access import ArchiveAction, hidden_document_stages, require
 from backend.archive.documents import CustomerDocument
 from backend.archive.records import Premise
 from backend.archive.service import get_customer
@@ -52,7 +52,10 @@ def documents_of(
 ) -> list[CustomerDocument]:
     """Return a file's documents, oldest first, optionally of one stage."""
     get_customer(session=session, actor=actor, customer_id=customer_id)
-    statement = select(CustomerDocument).where(CustomerDocument.customer_id == customer_id)
+    statement = select(CustomerDocument).where(
+        CustomerDocument.customer_id == customer_id,
+        CustomerDocument.stage.not_in(hidden_document_stages(actor)),
+    )
     if stage:
         statement = statement.where(CustomerDocument.stage == stage)
     return list(session.scalars(statement.order_by(CustomerDocument.created_at)))
@@ -61,7 +64,7 @@ def documents_of(
 def get_document(*, session: Session, actor: Actor, document_id: uuid.UUID) -> CustomerDocument:
     """Load a document of a file in the actor's scope."""
     document = session.get(CustomerDocument, document_id)
-    if document is None:
+    if document is None or document.stage in hidden_document_stages(actor):
         raise NotFound(f"Document {document_id} does not exist.")
     get_customer(session=session, actor=actor, customer_id=document.customer_id)
     return document

@@ -92,3 +92,23 @@ def _open(client, headers):
     response = client.post("/api/v1/customers", json=customer_body(), headers=headers)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+def test_contract_documents_follow_the_contract_fields(sync_app, backend):
+    """The call center sees the file but not its contract, so not the scanned contract either."""
+    client = sync_app.test_client()
+    headers = {"Authorization": f"Bearer {token(backend, 'archivist')}"}
+    body = _open(client, headers)
+    url = f"/api/v1/customers/{body['id']}/documents"
+    photo_sha, contract_sha = _upload(client, headers, _photo()), _upload(client, headers, _photo())
+    photo = client.post(url, json=_doc(photo_sha), headers=headers).get_json()
+    contract = client.post(url, json=_doc(contract_sha, stage="contract"), headers=headers)
+    contract = contract.get_json()
+    desk = {"Authorization": f"Bearer {token(backend, 'callcenter')}"}
+    assert client.get(f"/api/v1/customers/{body['id']}", headers=desk).status_code == 200
+    assert [d["id"] for d in client.get(url, headers=desk).get_json()] == [photo["id"]]
+    assert_problem(client.get(f"/api/v1/documents/{contract['id']}/content", headers=desk), 404)
+    assert_problem(client.get(f"/api/v1/blobs/{contract_sha}/content", headers=desk), 404)
+    assert client.get(f"/api/v1/blobs/{photo_sha}/content", headers=desk).status_code == 200
+    # The archivist sees contracts.
+    assert len(client.get(url, headers=headers).get_json()) == 2
