@@ -189,6 +189,10 @@ def seed_all(database: object) -> None:
         seed_org(session)
     seed_demo_orders(database)
     seed_demo_archive(database)
+    with database.unit_of_work(actor="seed") as session:
+        from backend.network.demo import seed_network
+
+        seed_network(session)
 
 
 def seed_demo_archive(database: object, count: int = 200) -> int:

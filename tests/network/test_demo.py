@@ -1,0 +1,27 @@
+"""The demo network seeds once: lines, areas, linked customers, one line outage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from backend.archive.demo import seed_archive
+from backend.network.demo import seed_network
+from backend.network.outage_models import Outage, OutageArea
+
+
+def test_seed_network(session: Any, demo: Any, tmp_path: Any) -> None:
+    from backend.auth.actor import actor_for_user
+    from sync.blobs.storage import LocalBlobStorage
+
+    actor = actor_for_user(session, demo.users["archivist"])
+    seed_archive(session, actor, LocalBlobStorage(str(tmp_path)), count=8)
+    assert seed_network(session, linked=8) is True
+    assert seed_network(session) is False
+    outage = session.scalars(select(Outage)).one()
+    assert outage.status == "confirmed"
+    cut = session.scalar(
+        select(func.sum(OutageArea.customer_count)).where(OutageArea.outage_id == outage.id)
+    )
+    assert cut and cut > 0
