@@ -20,6 +20,7 @@ from backend.auth.policy import Action
 from backend.common import Timestamp
 from backend.errors import NotFound, OutOfScope, Unprocessable
 from backend.inputs import Blueprint
+from backend.reports.export import XLSX_MEDIA_TYPE
 from backend.unit_of_work import database, request_session
 
 blp = Blueprint(
@@ -135,7 +136,17 @@ class CustomerExports(MethodView):
 
     @requires(Action.ARCHIVE_EXPORT)
     @blp.arguments(ExportArgsSchema, location="query")
-    @blp.response(200, {"format": "binary", "type": "string"}, content_type="text/csv")
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The matching files as CSV (`format=csv`) or XLSX (`format=xlsx`)",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
+        }
+    )
     def get(self, args: dict[str, Any]) -> Response:
         """Export the customers matching the filters as CSV or XLSX (your visible fields)."""
         session, actor = request_session(), current_actor()
@@ -159,8 +170,7 @@ class CustomerExports(MethodView):
         elif levels["contacts"] is Level.MASKED:
             for row in rows:
                 row["contact_phone"] = mask_phone(row["contact_phone"])
-        media = {"csv": "text/csv; charset=utf-8", "xlsx": (
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}  # fmt: skip
+        media = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX_MEDIA_TYPE}
         return Response(
             write(rows, columns, file_format),
             mimetype=media[file_format],

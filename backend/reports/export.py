@@ -9,6 +9,7 @@ from typing import Any
 from openpyxl import Workbook
 
 Table = list[dict[str, Any]]
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _columns(rows: Table) -> list[str]:

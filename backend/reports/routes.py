@@ -16,7 +16,7 @@ from backend.unit_of_work import request_session
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX = export.XLSX_MEDIA_TYPE
 
 
 def _render(name: str, tables: dict[str, Any], args: dict[str, Any]) -> Any:
