@@ -37,9 +37,10 @@ from sync.entities import (
     PREMISE,
     TIMING_EVENT,
     WORK_ORDER,
+    EntitySpec,
     RejectionError,
 )
-from sync.protocol import RejectReason, format_time, parse_time
+from sync.protocol import Op, RejectReason, format_time, parse_time
 from sync.registry import EntityAdapter, SyncActor, SyncHooks, registry
 
 
@@ -75,13 +76,18 @@ def _request_actor() -> SyncActor:
     return sync_actor(request_session(), actor)
 
 
-def _permit(entity: str) -> Callable[[SyncActor, str], str | None]:
-    """Return the role check of pushes of one entity (the policy's `SYNC_ACTIONS`)."""
+def _permit(spec: EntitySpec) -> Callable[[SyncActor, str], str | None]:
+    """Return the role check of pushes of one entity (the policy's `SYNC_ACTIONS`).
+
+    Deny by default: an op the entity accepts but no rule grants is refused for everyone.
+    """
 
     def permit(actor: SyncActor, op: str) -> str | None:
-        action = policy.sync_action(entity, op)
-        if action is None:  # an op the entity's merge policy refuses anyway (op-not-allowed)
-            return None
+        action = policy.sync_action(spec.name, op)
+        if action is None:
+            if spec.allows(Op(op)):
+                return f"no rule lets anyone {op} {spec.name} records"
+            return None  # the entity's merge policy refuses the op itself (op-not-allowed)
         caller = _caller(actor)
         if not policy.can(caller, action):
             who = "device credentials" if caller.kind == "device" else f"role '{caller.role}'"
@@ -313,7 +319,7 @@ ADAPTERS = (
     EntityAdapter(
         WORK_ORDER,
         WorkOrder,
-        permit=_permit(WORK_ORDER.name),
+        permit=_permit(WORK_ORDER),
         read=_work_order_fields,
         update=_update_work_order,
         time_field=None,
@@ -321,7 +327,7 @@ ADAPTERS = (
     EntityAdapter(
         FAULT_RECORD,
         FaultRecord,
-        permit=_permit(FAULT_RECORD.name),
+        permit=_permit(FAULT_RECORD),
         create=_create_fault_record,
         update=_update_fault_record,
         time_field=None,
@@ -329,26 +335,26 @@ ADAPTERS = (
     EntityAdapter(
         TIMING_EVENT,
         TimingEvent,
-        permit=_permit(TIMING_EVENT.name),
+        permit=_permit(TIMING_EVENT),
         create=_create_timing_event,
         read=_timing_event_fields,
     ),
     EntityAdapter(
-        INSPECTION, Inspection, permit=_permit(INSPECTION.name), authorize=_archive_refs_in_scope
+        INSPECTION, Inspection, permit=_permit(INSPECTION), authorize=_archive_refs_in_scope
     ),
     EntityAdapter(
         METER_READING,
         MeterReading,
-        permit=_permit(METER_READING.name),
+        permit=_permit(METER_READING),
         authorize=handheld.authorize_reading,
         after_write=handheld.note_meter_reading,
         blob_fields=("photo_sha256",),
     ),
-    EntityAdapter(GPS_FIX, GpsFix, permit=_permit(GPS_FIX.name)),
+    EntityAdapter(GPS_FIX, GpsFix, permit=_permit(GPS_FIX)),
     EntityAdapter(
         PHOTO,
         Photo,
-        permit=_permit(PHOTO.name),
+        permit=_permit(PHOTO),
         authorize=_archive_refs_in_scope,
         blob_fields=("sha256",),
     ),
@@ -356,7 +362,7 @@ ADAPTERS = (
     EntityAdapter(
         CUSTOMER,
         Customer,
-        permit=_permit(CUSTOMER.name),
+        permit=_permit(CUSTOMER),
         read=handheld.customer_fields,
         visible=handheld.visible,
         pushable=False,
@@ -365,7 +371,7 @@ ADAPTERS = (
     EntityAdapter(
         PREMISE,
         Premise,
-        permit=_permit(PREMISE.name),
+        permit=_permit(PREMISE),
         read=handheld.premise_fields,
         update=handheld.update_premise,
         visible=handheld.visible,
@@ -374,7 +380,7 @@ ADAPTERS = (
     EntityAdapter(
         METER,
         Meter,
-        permit=_permit(METER.name),
+        permit=_permit(METER),
         read=handheld.meter_fields,
         visible=handheld.visible,
         pushable=False,
