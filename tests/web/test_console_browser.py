@@ -281,8 +281,15 @@ def test_gcj02_display_shifts_every_layer_and_back(open_console: Any) -> None:
         timeout=TIMEOUT,
     )
     page.uncheck("#gcj-toggle")
-    back = site.bounding_box()
-    assert abs(back["x"] - wgs["x"]) < 1 and abs(back["y"] - wgs["y"]) < 1
+    # Markers glide to a new place, so wait until the site is back where WGS-84 put it.
+    page.wait_for_function(
+        """([x, y]) => {
+            const box = document.querySelector('.dept-icon').getBoundingClientRect();
+            return Math.abs(box.x - x) < 1 && Math.abs(box.y - y) < 1;
+        }""",
+        arg=[wgs["x"], wgs["y"]],
+        timeout=TIMEOUT,
+    )
 
 
 def test_call_center_follows_up_and_closes_a_repaired_order(
