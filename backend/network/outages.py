@@ -123,6 +123,8 @@ def create_outage(*, session: Session, actor: Actor, data: dict[str, Any]) -> Ou
         select(FeederLine).where(FeederLine.id == data["line_id"]).with_for_update()
     )
     assert line is not None  # noqa: S101 - loaded just above
+    if actor.kind != "system":  # reading a line is company-wide; cutting it is its owner's
+        ensure_department_in_scope(session, actor, line.department_id)
     area_ids = [data["area_id"]] if scope == "area" else _areas(session, line, scope, data)
     _check_overlap(session, line.id, starts, ends)
     outage = Outage(
@@ -132,7 +134,7 @@ def create_outage(*, session: Session, actor: Actor, data: dict[str, Any]) -> Ou
         area_id=data.get("area_id") if scope == "area" else None,
         status=data.get("status", "confirmed"), reason=data["reason"],
         starts_at=starts, planned_end_at=ends,
-        department_id=actor.department_id if actor.kind != "system" else line.department_id,
+        department_id=line.department_id,  # the line's owner manages its outages
         created_by=actor.audit_name,
     )  # fmt: skip
     session.add(outage)
@@ -274,7 +276,10 @@ def notifications(
     outage = get_outage(session=session, actor=actor, outage_id=outage_id)
     return (
         select(OutageNotification)
-        .where(OutageNotification.outage_id == outage.id)
+        .where(
+            OutageNotification.outage_id == outage.id,
+            OutageNotification.customer_id.in_(select(Customer.id).where(customer_scope(actor))),
+        )
         .order_by(OutageNotification.id)
     )
 

@@ -201,3 +201,24 @@ def test_worker_tick_restores_what_fell_due_while_it_was_down(api: Any, db: Data
         o["id"] != outage["id"]
         for o in api("dispatcher").get("/api/v1/outages?active_only=1").get_json()
     )
+
+
+def test_an_outage_is_set_only_by_the_lines_owner(api: Any) -> None:
+    """Reading a line is company-wide; cutting it, and texting its customers, is not."""
+    admin, dispatcher = api("admin"), api("dispatcher")
+    departments = admin.get("/api/v1/departments").get_json()
+    elsewhere = next(d["id"] for d in departments if d["code"] == "CALL")  # not under RC-N
+    foreign = make_line(admin, department_id=elsewhere)
+    assert dispatcher.get(f"/api/v1/network/lines/{foreign['id']}").status_code == 200
+    assert_problem(dispatcher.post("/api/v1/outages", json=outage_body(foreign)), 403)
+    own = make_line(dispatcher)
+    created = dispatcher.post("/api/v1/outages", json=outage_body(own))
+    assert created.status_code == 201, created.get_json()
+
+
+def test_outage_notifications_list_only_customers_in_the_callers_scope(api: Any) -> None:
+    line, _areas, hospital = _network(api)
+    outage = api("dispatcher").post("/api/v1/outages", json=outage_body(line)).get_json()
+    url = f"/api/v1/outages/{outage['id']}/notifications"
+    assert [n["customer_id"] for n in api("archivist").get(url).get_json()] == [hospital["id"]]
+    assert api("crew3").get(url).get_json() == []  # the suburban crew has no work there
