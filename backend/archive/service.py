@@ -9,13 +9,20 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from backend.archive import versions
-from backend.archive.access import ArchiveAction, customer_scope, in_scope, require
+from backend.archive.access import (
+    ArchiveAction,
+    Level,
+    customer_scope,
+    field_levels,
+    in_scope,
+    require,
+)
 from backend.archive.records import Customer, Meter, Premise
 from backend.archive.search import customer_search_text, ranked, search_terms
 from backend.archive.vocab import AccountStatus, Source
 from backend.auth.actor import Actor, ensure_department_in_scope
 from backend.db import utcnow
-from backend.errors import Conflict, NotFound, OutOfScope, field_error
+from backend.errors import Conflict, Forbidden, NotFound, OutOfScope, field_error
 from backend.org.models import Department
 
 CUSTOMER_EDITABLE = (
@@ -219,6 +226,7 @@ def find_customers(
     `phone` and `line` search that field's terms; capacities bound the contract capacity.
     """
     require(actor, ArchiveAction.READ_CUSTOMER)
+    _refuse_filters_on_hidden_fields(actor, filters)
     statement = select(Customer).where(customer_scope(actor, session))
     if filters.get("account_number"):
         statement = statement.where(Customer.account_number == filters["account_number"])
@@ -249,3 +257,15 @@ def find_customers(
     if query:
         return ranked(dialect, statement, query)
     return statement.order_by(Customer.account_number)
+
+
+def _refuse_filters_on_hidden_fields(actor: Actor, filters: dict[str, Any]) -> None:
+    """A filter on a field the caller may not see would reveal it, one narrowing at a time."""
+    levels = field_levels(actor)
+    capacity = [k for k in ("capacity_min", "capacity_max") if filters.get(k) is not None]
+    if capacity and levels["contract"] is Level.HIDDEN:
+        raise Forbidden(
+            f"Your role may not see contract capacities, so not filter on {capacity[0]}."
+        )
+    if filters.get("phone") and levels["contacts"] is not Level.FULL:
+        raise Forbidden("Your role sees phone numbers masked, so it may not search by phone.")

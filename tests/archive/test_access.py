@@ -62,3 +62,12 @@ def test_call_center_finds_callers_of_its_region_without_contract(api, demo):
     assert "contract_number" not in found[0]
     assert_problem(api("callcenter").patch(f"/api/v1/customers/{body['id']}",
                                            json={"name": "x", "reason": "r"}), 403)  # fmt: skip
+
+
+def test_search_filters_never_reveal_hidden_fields(api, demo):
+    """Narrowing a capacity range or guessing digits would reveal what the role may not see."""
+    open_file(api("archivist"), department_id=demo.departments["ST-URB"].id)
+    assert_problem(api("crew1").get("/api/v1/customers?capacity_min=100"), 403)
+    assert_problem(api("auditor").get("/api/v1/customers?phone=13800001234"), 403)
+    assert api("archivist").get("/api/v1/customers?capacity_min=1").status_code == 200
+    assert api("crew1").get("/api/v1/customers?phone=13800001234").status_code == 200
