@@ -81,9 +81,9 @@ class StepSchema(Schema):
     details = fields.Dict()
     notes = fields.String(allow_none=True)
     completed_by = fields.String()
-    completed_at = fields.AwareDateTime()
+    completed_at = Timestamp()
     approved_by = fields.String(allow_none=True)
-    approved_at = fields.AwareDateTime(allow_none=True)
+    approved_at = Timestamp(allow_none=True)
 
 
 class ChecklistItemSchema(Schema):
@@ -110,7 +110,7 @@ class OverrideReadSchema(Schema):
     """The supervisor's override of the evidence gate, when there is one."""
 
     by = fields.String()
-    at = fields.AwareDateTime()
+    at = Timestamp()
     reason = fields.String()
 
 
@@ -136,15 +136,15 @@ class CaseReadSchema(Schema):
     stage = fields.String()
     awaiting_approval = fields.Boolean()
     next_participant = fields.String(allow_none=True)
-    stage_due_at = fields.AwareDateTime(allow_none=True)
+    stage_due_at = Timestamp(allow_none=True)
     outcome = fields.String(allow_none=True)
     back_billing_amount = fields.Decimal(as_string=True, allow_none=True)
     recovered_amount = fields.Decimal(as_string=True, allow_none=True)
     enforcement_actions = fields.List(fields.String())
-    inspected_at = fields.AwareDateTime()
+    inspected_at = Timestamp()
     opened_by = fields.String()
-    opened_at = fields.AwareDateTime()
-    closed_at = fields.AwareDateTime(allow_none=True)
+    opened_at = Timestamp()
+    closed_at = Timestamp(allow_none=True)
     override = fields.Nested(OverrideReadSchema, allow_none=True)
     customer_history = fields.Nested(OffenderSchema)
     pending_items = fields.List(fields.Nested(ChecklistItemSchema))
