@@ -110,11 +110,6 @@ def redact(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-# The call center answers every caller of its region (95598 quick query), wherever the file
-# is kept; its field permissions still hide the contract.
-REGION_WIDE_ROLES = frozenset({Role.CALL_CENTER})
-
-
 def customer_scope(actor: Actor, session: Any = None) -> ColumnElement[bool]:
     """WHERE clause on `customers`: owned by the actor's departments, or where its crews work.
 
@@ -131,7 +126,9 @@ def customer_scope(actor: Actor, session: Any = None) -> ColumnElement[bool]:
     if session is not None:  # a literal list lets the planner use the search indexes alone
         departments = list(session.scalars(departments))
     clauses = [Customer.department_id.in_(departments)]
-    if actor.role in REGION_WIDE_ROLES:
+    # The call center answers every caller of its region (95598 quick query), wherever the
+    # file is kept; its field permissions still hide the contract.
+    if can(actor, Action.ARCHIVE_READ_REGION):
         region = select(Department.region_code).where(Department.id == actor.department_id)
         clauses.append(Customer.region_code.in_(region))
     if actor.crew_ids:

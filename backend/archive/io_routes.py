@@ -16,7 +16,7 @@ from backend.archive.importer import rows_for_export, run_import
 from backend.archive.schemas import SearchArgsSchema
 from backend.archive.tabular import COLUMNS, ENCODINGS, read_csv, read_xlsx, write
 from backend.auth.guard import current_actor, requires
-from backend.auth.policy import Action
+from backend.auth.policy import Action, can
 from backend.common import Timestamp
 from backend.errors import NotFound, OutOfScope, Unprocessable
 from backend.inputs import Blueprint
@@ -125,7 +125,7 @@ class CustomerImportById(MethodView):
         if job is None:
             raise NotFound(f"Import {job_id} does not exist.")
         actor = current_actor()
-        if job.created_by != actor.audit_name and actor.role != "admin":
+        if job.created_by != actor.audit_name and not can(actor, Action.ARCHIVE_IMPORT_READ_ALL):
             raise OutOfScope("Only whoever ran an import may read it.")
         return job
 

@@ -125,6 +125,8 @@ class Action(StrEnum):
     ARCHIVE_IMPORT = "archive.import"
     ARCHIVE_EXPORT = "archive.export"
     ARCHIVE_CONFIGURE = "archive.configure"
+    ARCHIVE_READ_REGION = "archive.read_region"
+    ARCHIVE_IMPORT_READ_ALL = "archive.import.read_all"
     # Inspection cases (theft, violation) and the evidence gate.
     CASE_READ = "case.read"
     CASE_OPEN = "case.open"
@@ -227,6 +229,8 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.ARCHIVE_IMPORT: Rule("import customer files (CSV, XLSX)", frozenset({Role.ARCHIVIST, Role.ADMIN})),  # noqa: E501
     Action.ARCHIVE_EXPORT: _read("export customer files of your scope", FILES | {Role.AUDITOR}),
     Action.ARCHIVE_CONFIGURE: Rule("set meter types' replacement and calibration intervals", frozenset({Role.ADMIN})),  # noqa: E501
+    Action.ARCHIVE_READ_REGION: _read("read every customer file of one's region, wherever it is kept (95598)", frozenset({Role.CALL_CENTER})),  # noqa: E501
+    Action.ARCHIVE_IMPORT_READ_ALL: _read("read anyone's import jobs", frozenset({Role.ADMIN})),
     Action.CASE_READ: _read("list and show theft/violation cases and their evidence", INSPECT | {Role.AUDITOR}),  # noqa: E501
     Action.CASE_OPEN: Rule("open a theft/violation case", INSPECT),
     Action.CASE_STEP: Rule("complete a case's current step with its procedure checklist", INSPECT),  # noqa: E501

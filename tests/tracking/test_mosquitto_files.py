@@ -27,8 +27,9 @@ from tests.tracking.test_credentials import check_isolation
 
 SHIPPED_CONF = ROOT / "deploy" / "mosquitto" / "fieldline.conf"
 
+# CI runs as root with Mosquitto installed: there a missing prerequisite fails, never skips.
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("mosquitto") is None,
+    not os.environ.get("CI") and (os.geteuid() != 0 or shutil.which("mosquitto") is None),
     reason="needs root (as CI runs) and the mosquitto binary",
 )
 
