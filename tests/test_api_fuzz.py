@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import Api
-from tests.dispatch.factories import new_order
+from tests.dispatch.factories import path_records
 
 CHECKS = [
     not_a_server_error,
@@ -34,19 +34,6 @@ CHECKS = [
 # roles x 2 backends keeps the whole file within a few minutes on a small CI machine.
 EXAMPLES = 6
 STREAM_PATHS = ("/alerts/stream", "/tracking/feed")
-
-
-def _real_records(session, demo) -> dict[str, object]:
-    """Ids of records that exist, so generated requests reach past the 404 into the views."""
-    order = new_order(session, demo)
-    session.commit()
-    return {
-        "order_id": str(order.id),
-        "crew_id": demo.crews["Urban Crew 1"].id,
-        "vehicle_id": demo.vehicles["ZJ-A1001"].id,
-        "department_id": demo.departments["RC-N"].id,
-        "user_id": demo.users["crew1"].id,
-    }
 
 
 def _prepare(case, caller: Api, role: str, records: dict[str, object]) -> dict[str, str]:
@@ -63,7 +50,7 @@ def _prepare(case, caller: Api, role: str, records: dict[str, object]) -> dict[s
 @pytest.mark.parametrize("role", ["admin", "dispatcher"])
 def test_every_operation_answers_as_documented(api_schema, client, db, session, demo, role):
     caller = Api(client, role)
-    records = _real_records(session, demo)
+    records = path_records(session, demo)
     connection = db.session_factory.kw["bind"]
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert any(op.path.endswith("/work-orders/{order_id}/events") for op in operations)

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import Api
-from tests.dispatch.factories import new_order
+from tests.dispatch.factories import path_records
 
 HOSTILE: list[object] = [
     "\ud800",
@@ -84,15 +84,7 @@ def _requests(spec, records):
 
 @pytest.fixture
 def records(session, demo):
-    order = new_order(session, demo)
-    session.commit()
-    return {
-        "order_id": str(order.id),
-        "crew_id": demo.crews["Urban Crew 1"].id,
-        "vehicle_id": demo.vehicles["ZJ-A1001"].id,
-        "department_id": demo.departments["RC-N"].id,
-        "user_id": demo.users["crew1"].id,
-    }
+    return path_records(session, demo)
 
 
 def test_no_operation_answers_a_hostile_value_with_a_server_error(client, db, demo, records):

@@ -83,3 +83,16 @@ def walk(
                 now=at,
             )
     return order
+
+
+def path_records(session: Session, demo: DemoOrg) -> dict[str, object]:
+    """Ids of committed records, so generated requests reach past the 404 into the views."""
+    order = new_order(session, demo)
+    session.commit()
+    return {
+        "order_id": str(order.id),
+        "crew_id": demo.crews["Urban Crew 1"].id,
+        "vehicle_id": demo.vehicles["ZJ-A1001"].id,
+        "department_id": demo.departments["RC-N"].id,
+        "user_id": demo.users["crew1"].id,
+    }
