@@ -30,15 +30,14 @@ from backend.config import ROOT, TestConfig
 from backend.db import Database
 from backend.seed import DEMO_PASSWORD, seed_all
 
-# The commit that landed last (stop 7: Foundation, Dispatch, Sync, Tracking; head 0410).
-PREVIOUS_RELEASE = "afde26194c38e9f965409f2008de7b3ca483f681"
-PREVIOUS_HEAD = "0410_alert_outbox"
+# The commit that landed last (stop 17: Trust, Core, Console, Archive, first Network and
+# Inspection slices; head 1300).
+PREVIOUS_RELEASE = "cc76cf05fa56513637d7ed19020395c3653c9052"
+PREVIOUS_HEAD = "1300_inspection_cases"
 
 # Tables a later revision renamed or dropped on purpose, with where their rows went.
-MOVED_TABLES: dict[str, str | None] = {
-    # 0600: which vehicle holds an order is the order's own vehicle_id; the copy is derived.
-    "vehicle_assignments": None,
-}
+# (0600 dropped vehicle_assignments, before the release above; none since.)
+MOVED_TABLES: dict[str, str | None] = {}
 
 PG_ADMIN_URL = os.environ.get("FIELDLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
