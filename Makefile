@@ -62,9 +62,10 @@ lint: $(STAMP)
 test: system-test services lint console
 	$(BIN)/pytest
 
-## bench: benchmarks printing ratios against in-process baselines
+## bench: every benchmark (ratios against same-run baselines), then var/bench/report.md
 bench: system-test services $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/report.py
 
 openapi: $(STAMP)
 	$(BIN)/fieldline openapi write --format=yaml openapi.yaml
