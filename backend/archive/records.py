@@ -95,9 +95,11 @@ class Premise(VersionedHead, Base):
         Geometry("POINT", srid=4326, spatial_index=False)
     )
     region_code: Mapped[str] = mapped_column(String(32))
-    # References into the network model ([Network] adds the tables and the constraints).
-    transformer_area_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
-    line_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # References into the network model (the area's line when an area is named).
+    transformer_area_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("transformer_areas.id"), index=True
+    )
+    line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("feeder_lines.id"), index=True)
     line_name: Mapped[str | None] = mapped_column(String(120), index=True)
     access_notes: Mapped[str | None] = mapped_column(String(1000))
     status: Mapped[str] = mapped_column(String(8), default="active")

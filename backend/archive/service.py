@@ -23,6 +23,7 @@ from backend.archive.vocab import AccountStatus, Source
 from backend.auth.actor import Actor, ensure_department_in_scope
 from backend.db import utcnow
 from backend.errors import Conflict, Forbidden, NotFound, OutOfScope, field_error
+from backend.network.links import check_premise_links
 from backend.org.models import Department
 
 CUSTOMER_EDITABLE = (
@@ -174,6 +175,7 @@ def add_premise(
     data = dict(data)
     data.setdefault("region_code", customer.region_code)
     check_region(session, data["region_code"], "premises.region_code")
+    check_premise_links(session, actor, data, prefix="premises.")
     premise = Premise(**data, customer_id=customer.id, department_id=customer.department_id)
     versions.create(session, premise, actor=actor.audit_name, reason=reason, source=source)
     refresh_search(session, customer)
@@ -209,6 +211,13 @@ def change_premise(
         raise field_error(unknown[0], f"{unknown[0]} cannot be changed this way.")
     if "region_code" in changes:
         check_region(session, changes["region_code"])
+    if {"transformer_area_id", "line_id"} & set(changes):
+        area_id = changes.get("transformer_area_id", premise.transformer_area_id)
+        links = check_premise_links(
+            session, actor, {"transformer_area_id": area_id, "line_id": changes.get("line_id")}
+        )
+        if area_id is not None or "line_id" in changes:
+            changes = {**changes, "line_id": links["line_id"]}
     versions.append(
         session, premise, changes, actor=actor.audit_name, reason=reason, source=source,
         base_version=base_version,

@@ -1,4 +1,10 @@
-"""Telling important and high-risk customers about an outage: one record per customer and kind.
+"""Telling important and high-risk customers about an outage: an outbox, one row per customer.
+
+`notify_flagged` only writes `pending` rows, in the transaction that sets or restores the
+outage: a rollback takes them back with it, and no SMS leaves for an outage that never was.
+`deliver_pending` (the restore worker, after that commit) sends them: at least once, with
+retries and backoff; the row (unique per outage, customer and kind) is the idempotency key
+handed to the gateway, so a resend after a crash is recognisable as the same message.
 
 The SMS gateway is pluggable: `set_sender` installs a real gateway's client; the default
 sender only logs (the demo has no gateway). A sender returns whether the gateway took it.
@@ -7,12 +13,14 @@ sender only logs (the demo has no gateway). A sender returns whether the gateway
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.archive.records import Customer, Premise
+from backend.db import utcnow
 from backend.network.models import CustomerFlag
 from backend.network.outage_models import Outage, OutageArea, OutageNotification
 
@@ -24,8 +32,8 @@ class SmsSender(Protocol):
 
     channel: str
 
-    def send(self, phone: str, text: str) -> bool:
-        """Send one message; return whether the gateway accepted it."""
+    def send(self, phone: str, text: str, *, key: str) -> bool:
+        """Send one message (`key` is the same on every retry); return whether it was taken."""
 
 
 class LoggingSender:
@@ -33,9 +41,9 @@ class LoggingSender:
 
     channel = "sms-log"
 
-    def send(self, phone: str, text: str) -> bool:
+    def send(self, phone: str, text: str, *, key: str) -> bool:
         """Log the message as sent."""
-        log.info("SMS to %s: %s", phone, text)
+        log.info("SMS %s to %s: %s", key, phone, text)
         return True
 
 
@@ -91,17 +99,68 @@ def notify_flagged(session: Session, outage: Outage, kind: str) -> int:
     for customer, flag in rows:
         if customer.id in done:
             continue
-        phone, text = _phone(customer), _text(outage, kind)
-        status = (
-            "no_phone" if phone is None else ("sent" if _sender.send(phone, text) else "failed")
-        )
+        phone = _phone(customer)
         session.add(
             OutageNotification(
                 outage_id=outage.id, customer_id=customer.id, kind=kind,
-                important=flag.important, high_risk=flag.high_risk, phone=phone, message=text,
-                channel=_sender.channel, status=status,
+                important=flag.important, high_risk=flag.high_risk, phone=phone,
+                message=_text(outage, kind), channel=_sender.channel,
+                status="no_phone" if phone is None else "pending", attempts=0,
             )
         )  # fmt: skip
         written += 1
     session.flush()
     return written
+
+
+MAX_ATTEMPTS = 8
+FIRST_RETRY = timedelta(seconds=30)
+LAST_RETRY = timedelta(minutes=30)
+
+
+def _key(note: OutageNotification) -> str:
+    return f"{note.outage_id}:{note.customer_id}:{note.kind}"
+
+
+def deliver_pending(session: Session, *, now: datetime | None = None, limit: int = 200) -> int:
+    """Send the pending notifications that are due (after their outage committed).
+
+    A refusal or an error is retried with doubling backoff; after `MAX_ATTEMPTS` the row is
+    `failed` (listed with `last_error`). Rows are locked while sent, so two workers never
+    send the same row at once. Returns how many were sent.
+    """
+    now = now or utcnow()
+    due = list(
+        session.scalars(
+            select(OutageNotification)
+            .where(
+                OutageNotification.status == "pending",
+                (OutageNotification.next_attempt_at.is_(None))
+                | (OutageNotification.next_attempt_at <= now),
+            )
+            .order_by(OutageNotification.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    sent = 0
+    for note in due:
+        assert note.phone is not None  # noqa: S101 - rows without a phone are never pending
+        error = None
+        try:
+            taken = _sender.send(note.phone, note.message, key=_key(note))
+        except Exception as exc:  # a broken gateway must not stop the other messages
+            taken, error = False, f"{type(exc).__name__}: {exc}"[:400]
+        note.attempts += 1
+        note.channel = _sender.channel
+        if taken:
+            note.status, note.sent_at, note.next_attempt_at = "sent", now, None
+            sent += 1
+            continue
+        note.last_error = error or "the gateway refused the message"
+        if note.attempts >= MAX_ATTEMPTS:
+            note.status, note.next_attempt_at = "failed", None
+        else:
+            note.next_attempt_at = now + min(FIRST_RETRY * 2 ** (note.attempts - 1), LAST_RETRY)
+    session.flush()
+    return sent

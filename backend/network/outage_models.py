@@ -54,7 +54,10 @@ class OutageArea(Base):
 
 
 class OutageNotification(Base):
-    """One message to an important or high-risk customer about an outage (one per kind)."""
+    """One message to an important or high-risk customer about an outage (one per kind).
+
+    The outbox row itself: written with the outage, sent after commit by the worker.
+    """
 
     __tablename__ = "outage_notifications"
     __table_args__ = (UniqueConstraint("outage_id", "customer_id", "kind"),)
@@ -68,7 +71,12 @@ class OutageNotification(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(String(500))
     channel: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(12))  # sent | failed | no_phone
+    # pending (in the outbox) -> sent | failed (gave up); no_phone is never sent.
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -2,6 +2,8 @@
 
 Derived from the database on every tick, so a restart (or a stopped worker) misses nothing:
 the first tick after it restores whatever fell due meanwhile, stamped with the planned end.
+Each tick then empties the notification outbox (`notify.deliver_pending`) in a transaction
+of its own: the messages of an outage leave only after the outage committed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from flask import Flask
 
 from backend.config import Config
 from backend.db import Database
+from backend.network.notify import deliver_pending
 from backend.network.outages import restore_due
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,11 @@ def run_worker(
                     log.info("outage %s restored at its planned end", outage.number)
         except Exception:  # keep ticking: the next tick recomputes everything
             log.exception("outage restore tick failed")
+        try:
+            with database.unit_of_work(actor="worker:outage-notify") as session:
+                deliver_pending(session)
+        except Exception:  # the rows stay pending: the next tick sends them
+            log.exception("outage notification tick failed")
         if once or stop.wait(interval):
             return restored
 

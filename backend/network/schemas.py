@@ -279,7 +279,10 @@ class NotificationSchema(Schema):
     phone = fields.Function(lambda n: mask_phone(n.phone))
     message = fields.String()
     channel = fields.String()
-    status = fields.String()
+    status = fields.String(metadata={"description": "pending (outbox), sent, failed, no_phone"})
+    attempts = fields.Integer()
+    sent_at = Timestamp(allow_none=True)
+    last_error = fields.String(allow_none=True)
     created_at = Timestamp()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from geoalchemy2 import WKTElement
@@ -108,23 +109,38 @@ def create_line(*, session: Session, actor: Actor, data: dict[str, Any]) -> Feed
     return line
 
 
-def change_line(
-    *, session: Session, actor: Actor, line_id: uuid.UUID, changes: dict[str, Any]
-) -> FeederLine:
-    """Change a line's name, voltage, route, switch points or owner."""
-    line = load_for_change(session, actor, FeederLine, line_id)
+def _change(
+    session: Session,
+    actor: Actor,
+    model: type[M],
+    record_id: uuid.UUID,
+    changes: dict[str, Any],
+    fields: Callable[[dict[str, Any], int, M], dict[str, Any]],
+) -> M:
+    """Apply `changes` to a line or area: code unique, owner in scope, geometry checked."""
+    record = load_for_change(session, actor, model, record_id)
     changes = dict(changes)
     srid = changes.pop("srid", WGS84_SRID)
     if "code" in changes:
-        _unique_code(session, FeederLine, changes["code"], own=line)
+        _unique_code(session, model, changes["code"], own=record)
     if "department_id" in changes:
         changes["department_id"] = _owner(
             session, actor, changes["department_id"], field="department_id"
         )
-    for key, value in _line_fields(session, actor, changes, srid).items():
-        setattr(line, key, value)
+    for key, value in fields(changes, srid, record).items():
+        setattr(record, key, value)
     session.flush()
-    return line
+    return record
+
+
+def change_line(
+    *, session: Session, actor: Actor, line_id: uuid.UUID, changes: dict[str, Any]
+) -> FeederLine:
+    """Change a line's name, voltage, route, switch points or owner."""
+    return _change(
+        session, actor, FeederLine, line_id, changes,
+        lambda data, srid, _line: _line_fields(session, actor, data, srid),
+    )  # fmt: skip
 
 
 def _area_fields(
@@ -176,16 +192,7 @@ def change_area(
     *, session: Session, actor: Actor, area_id: uuid.UUID, changes: dict[str, Any]
 ) -> TransformerArea:
     """Change a transformer area (its line, section, capacity, geometry, owner)."""
-    area = load_for_change(session, actor, TransformerArea, area_id)
-    changes = dict(changes)
-    srid = changes.pop("srid", WGS84_SRID)
-    if "code" in changes:
-        _unique_code(session, TransformerArea, changes["code"], own=area)
-    if "department_id" in changes:
-        changes["department_id"] = _owner(
-            session, actor, changes["department_id"], field="department_id"
-        )
-    for key, value in _area_fields(session, actor, changes, srid, area=area).items():
-        setattr(area, key, value)
-    session.flush()
-    return area
+    return _change(
+        session, actor, TransformerArea, area_id, changes,
+        lambda data, srid, area: _area_fields(session, actor, data, srid, area=area),
+    )  # fmt: skip

@@ -45,20 +45,26 @@ def _network(api: Any) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, 
 class RecordingSender:
     channel = "test"
 
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
+    def __init__(self, refuse: int = 0) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+        self.refuse = refuse  # refuse the first N messages (a gateway hiccup)
 
-    def send(self, phone: str, text: str) -> bool:
-        self.sent.append((phone, text))
+    def send(self, phone: str, text: str, *, key: str) -> bool:
+        if self.refuse:
+            self.refuse -= 1
+            return False
+        self.sent.append((phone, text, key))
         return True
 
 
-def test_line_outage_propagates_and_notifies_flagged_customers(api: Any) -> None:
+def test_line_outage_propagates_and_notifies_flagged_customers(api: Any, db: Database) -> None:
     line, areas, hospital = _network(api)
     sender = RecordingSender()
     previous = notify.set_sender(sender)
     try:
         response = api("dispatcher").post("/api/v1/outages", json=outage_body(line))
+        assert sender.sent == []  # written to the outbox with the outage, not sent inside it
+        restore_worker.run_worker(db, once=True)
     finally:
         notify.set_sender(previous)
     assert response.status_code == 201, response.get_json()
@@ -67,6 +73,7 @@ def test_line_outage_propagates_and_notifies_flagged_customers(api: Any) -> None
     assert {a["area_id"] for a in outage["areas"]} == {a["id"] for a in areas}
     assert outage["customer_count"] == 3
     assert len(sender.sent) == 1 and "10 kV maintenance" in sender.sent[0][1]
+    assert sender.sent[0][2] == f"{outage['id']}:{hospital['id']}:outage"
     notes = api("callcenter").get(f"/api/v1/outages/{outage['id']}/notifications").get_json()
     assert [(n["customer_id"], n["kind"], n["high_risk"], n["status"]) for n in notes] == [
         (hospital["id"], "outage", True, "sent")
