@@ -12,9 +12,9 @@ from werkzeug.routing import IntegerConverter
 from backend import (
     http_security,
     inputs,
-    models,  # noqa: F401 - register every table before the app is used
     syncing,
     unit_of_work,
+    wiring,
 )
 from backend.apidocs import assets
 from backend.archive.document_routes import blp as archive_documents_blp
@@ -92,7 +92,8 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     }
     logging.basicConfig(level=logging.INFO)
     app.extensions["fieldline.config"] = config  # workers and commands read settings here
-    database = database or Database(config.DATABASE_URL)
+    wiring.install_session_listeners()  # tests may pass a Database built without them
+    database = database or wiring.open_database(config.DATABASE_URL)
     unit_of_work.init_app(app, database)
     live.init_app(app, database, config)
     guard.init_app(app)

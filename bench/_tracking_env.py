@@ -20,6 +20,7 @@ from backend import migrate
 from backend.db import Database
 from backend.org.models import Department, Vehicle
 from backend.seed import seed_org
+from backend.wiring import open_database
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("FIELDLINE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -41,7 +42,7 @@ def scratch_postgis() -> Iterator[Database]:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         engine.dispose()
         migrate.upgrade(url)
-        database = Database(url)
+        database = open_database(url)
         with database.unit_of_work(actor="bench") as session:
             seed_org(session)
         yield database

@@ -112,11 +112,11 @@ def ingest_consumer(
     url: str, db_url: str, client_id: str, expected: int, out: multiprocessing.Queue
 ) -> None:
     """(b) Fieldline's ingest worker: decode, filter, store in PostGIS, ack after commit."""
-    from backend.db import Database
     from backend.tracking.ingest import IngestSettings, IngestWorker
     from backend.tracking.models import Position
+    from backend.wiring import open_database
 
-    database = Database(db_url)
+    database = open_database(db_url)
     settings = IngestSettings(
         mqtt_url=url,
         topic_root=ROOT_TOPIC,
@@ -139,11 +139,11 @@ def ingest_consumer(
 
 def latency(url: str, db_url: str, vids: list[str], rate: int, seconds: float) -> list[float]:
     """Publish at `rate`/s with a live worker; publish→stored from the fix ts to recorded_at."""
-    from backend.db import Database
     from backend.tracking.ingest import IngestSettings, IngestWorker
     from backend.tracking.models import Position
+    from backend.wiring import open_database
 
-    database = Database(db_url)
+    database = open_database(db_url)
     settings = IngestSettings(
         mqtt_url=url,
         topic_root=ROOT_TOPIC,

@@ -9,7 +9,7 @@ from geoalchemy2 import alembic_helpers
 
 from backend.db import make_engine
 from backend.migrate import include_object
-from backend.models import metadatas
+from backend.wiring import metadatas
 
 
 def run_with(connection: Any) -> None:

@@ -29,6 +29,7 @@ from backend.app import create_app
 from backend.config import TestConfig
 from backend.db import Database
 from backend.seed import DEMO_PASSWORD, DemoOrg, seed_org
+from backend.wiring import open_database
 
 # CI runs each property with a fixed seed so a red build always reproduces; locally they explore.
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
@@ -49,7 +50,7 @@ class BackendRun:
         self.url = url
         self.cleanup = cleanup
         migrate.upgrade(url)
-        self.database = Database(url)
+        self.database = open_database(url)  # with every Session listener, as in production
         self.app = create_app(TestConfig(DATABASE_URL=url), database=self.database)
         self.factory = self.database.session_factory
         with self.database.unit_of_work(actor="seed") as session:

@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from backend.migrate import include_object
-from backend.models import metadatas
+from backend.wiring import metadatas
 
 
 def test_models_match_migrations(backend):

@@ -2,7 +2,7 @@
 
 A premise is visible to the crews with open work there (orders and inspections, see
 `worksites`); its customer and meters follow it. The change feed routes rows by one
-(department, crew) scope per row, so `announce` adds a row for every crew working at a
+(department, crew) scope per row, so `announce_changes` adds a row for every crew working at a
 premise whenever the file changes, and `_work_moved` adds upserts for a crew that gets work
 there and `leave` rows for the one that loses it (the pull then sends a removal).
 """
@@ -278,8 +278,8 @@ def _changed_heads(session: Session) -> list[Any]:
     ]
 
 
-@event.listens_for(Session, "before_flush")
-def _announce(session: Session, flush_context: Any, instances: Any) -> None:
+def announce_changes(session: Session, flush_context: Any, instances: Any) -> None:
+    """Add the change-feed rows this flush's work and file changes imply (a before_flush hook)."""
     rows: list[tuple[str, uuid.UUID, str, Scope]] = []
     with session.no_autoflush:
         for obj in (*session.new, *session.dirty):
@@ -327,3 +327,9 @@ def _announce(session: Session, flush_context: Any, instances: Any) -> None:
                 changed_at=now,
             )  # fmt: skip
         )
+
+
+def install_listeners() -> None:
+    """Register the change-feed flush hook on every Session (called by `backend.wiring`)."""
+    if not event.contains(Session, "before_flush", announce_changes):
+        event.listen(Session, "before_flush", announce_changes)

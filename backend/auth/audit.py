@@ -107,8 +107,8 @@ def _entity_id(obj: Any) -> str:
     return str(getattr(obj, "id", "?"))
 
 
-@event.listens_for(Session, "after_flush")
-def _write_audit_rows(session: Session, flush_context: Any) -> None:
+def write_audit_rows(session: Session, flush_context: Any) -> None:
+    """Write one audit row per audited insert, update and delete (an after_flush hook)."""
     # After the flush, generated ids exist while new/dirty/deleted still hold this flush's objects.
     actor = str(session.info.get("actor", "system"))
     rows: list[dict[str, Any]] = []
@@ -139,6 +139,12 @@ def _write_audit_rows(session: Session, flush_context: Any) -> None:
         for row in rows
     ]
     session.connection().execute(insert(AuditLog.__table__), values)
+
+
+def install_listeners() -> None:
+    """Register the audit flush hook on every Session (called by `backend.wiring`)."""
+    if not event.contains(Session, "after_flush", write_audit_rows):
+        event.listen(Session, "after_flush", write_audit_rows)
 
 
 def record(

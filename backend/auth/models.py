@@ -125,8 +125,7 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer)
 
 
-@event.listens_for(Session, "before_flush")
-def _revoke_tokens_on_credential_change(session: Session, context: Any, instances: Any) -> None:
+def revoke_tokens_on_credential_change(session: Session, context: Any, instances: Any) -> None:
     # On every path (API, CLI, seeding): a new secret or a deactivation ends all old tokens.
     for obj in session.dirty:
         if isinstance(obj, User):
@@ -139,3 +138,9 @@ def _revoke_tokens_on_credential_change(session: Session, context: Any, instance
         disabled = attrs["active"].history.has_changes() and not obj.active
         if attrs[secret].history.has_changes() or disabled:
             obj.token_generation = (obj.token_generation or 0) + 1
+
+
+def install_listeners() -> None:
+    """Register the token-revoking flush hook on every Session (called by `backend.wiring`)."""
+    if not event.contains(Session, "before_flush", revoke_tokens_on_credential_change):
+        event.listen(Session, "before_flush", revoke_tokens_on_credential_change)

@@ -46,9 +46,9 @@ def ingest(
     """Run an MQTT ingest worker: store positions and terminal events, publish orders."""
     if ctx.invoked_subcommand is not None:
         return
-    from backend.db import Database
     from backend.tracking.checkpoints import arrival_rules
     from backend.tracking.ingest import IngestSettings, run_forever
+    from backend.wiring import open_database
 
     config = Config()
     logging.basicConfig(level=config.LOG_LEVEL)
@@ -67,7 +67,7 @@ def ingest(
         arrival=arrival_rules(config.as_flask()),
     )
     click.echo(f"ingest {client_id} from {config.MQTT_URL} topics {settings.topics()}")
-    run_forever(Database(config.DATABASE_URL), settings)
+    run_forever(open_database(config.DATABASE_URL), settings)
 
 
 @ingest.command("replay-dead-letters")
@@ -110,12 +110,12 @@ def vehicles() -> None:
 )
 def credentials(out: Path, rotate: bool, service_user: tuple[str, ...], owner: str | None) -> None:
     """Generate per-vehicle MQTT logins and write Mosquitto's password and ACL files."""
-    from backend.db import Database
     from backend.tracking import credentials as creds
+    from backend.wiring import open_database
 
     config = Config()
     owner = creds.default_owner() if owner is None else owner or None
-    with Database(config.DATABASE_URL).unit_of_work(actor="system:credentials") as session:
+    with open_database(config.DATABASE_URL).unit_of_work(actor="system:credentials") as session:
         issued = creds.issue(session, rotate=rotate, service_users=service_user)
         passwd, acl = creds.write_files(session, out, config.MQTT_TOPIC_ROOT, owner)
     for item in issued:

@@ -20,8 +20,8 @@ import pytest
 
 from backend import migrate
 from backend.config import ROOT
-from backend.db import Database
 from backend.seed import seed_org
+from backend.wiring import open_database
 from tests.tracking.brokers import connect, free_port, wait_until
 from tests.tracking.test_credentials import check_isolation
 
@@ -48,7 +48,7 @@ def issued(folder: Path) -> dict[str, str]:
     """Run the real command against a fresh database; returns the passwords it printed."""
     url = f"sqlite:///{folder / 'fieldline.db'}"
     migrate.upgrade(url)
-    database = Database(url)
+    database = open_database(url)
     with database.unit_of_work(actor="seed") as session:
         seed_org(session)
     database.engine.dispose()

@@ -1,0 +1,39 @@
+"""What every process wires on start: all tables for the metadata, and the Session listeners.
+
+Nothing registers itself on import: `create_app`, the CLI's app-less commands (the ingest
+worker) and the test setup call `open_database` or `install_session_listeners` explicitly.
+"""
+
+from backend.archive import handheld
+from backend.archive import models as archive_models  # noqa: F401
+from backend.auth import audit
+from backend.auth import models as auth_models
+from backend.db import Base, Database
+from backend.dispatch import models as dispatch_models  # noqa: F401
+from backend.inspection import cases as inspection_cases  # noqa: F401
+from backend.inspection import models as inspection_models  # noqa: F401
+from backend.network import models as network_models  # noqa: F401
+from backend.network import outage_models  # noqa: F401
+from backend.org import models as org_models  # noqa: F401
+from backend.tracking import models as tracking_models  # noqa: F401
+from sync import store as sync_store  # noqa: F401
+from sync.changes import SyncBase
+from sync.store.tables import SyncConflict
+
+# Alembic compares the models against both: the backend's tables and the sync tables.
+metadatas = [Base.metadata, SyncBase.metadata]
+
+
+def install_session_listeners() -> None:
+    """Register every flush hook on SQLAlchemy's Session (idempotent)."""
+    auth_models.install_listeners()  # a new secret or deactivation ends old tokens
+    handheld.install_listeners()  # work and file changes reach the handhelds' change feed
+    audit.install_listeners()  # every audited change leaves an audit row
+    # Conflict resolutions are audited like any other edit (the sync tables cannot take the mixin).
+    audit.audit_model(SyncConflict)
+
+
+def open_database(url: str) -> Database:
+    """A Database whose sessions run every flush hook: what each process should use."""
+    install_session_listeners()
+    return Database(url)
