@@ -77,7 +77,7 @@ def db_upgrade(revision: str) -> None:
 @with_appcontext
 def seed_demo() -> None:
     """Create demo departments, logins, crews, vehicles and a day of orders (idempotent)."""
-    from backend.seed import DEMO_DEVICE_SECRET, DEMO_PASSWORD, seed_all
+    from backend.demo import DEMO_DEVICE_SECRET, DEMO_PASSWORD, seed_all
 
     database = current_app.extensions["fieldline.db"]
     seed_all(database)
@@ -104,7 +104,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     from werkzeug.serving import run_simple
 
     from backend.app import create_app
-    from backend.broker import EmbeddedBroker
+    from backend.demo.broker import EmbeddedBroker
     from backend.dispatch.escalation import escalation_worker
     from backend.network.restore_worker import restore_worker
     from backend.runtime import start_background_workers

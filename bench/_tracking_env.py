@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, insert, select, text
 
 from backend import migrate
 from backend.db import Database
+from backend.demo import seed_org
 from backend.org.models import Department, Vehicle
-from backend.seed import seed_org
 from backend.wiring import open_database
 
 ROOT = Path(__file__).resolve().parents[1]

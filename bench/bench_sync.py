@@ -30,9 +30,9 @@ from backend import migrate  # noqa: E402
 from backend.app import create_app  # noqa: E402
 from backend.config import TestConfig  # noqa: E402
 from backend.db import Database  # noqa: E402
+from backend.demo import DEMO_DEVICE_SECRET, seed_org  # noqa: E402
 from backend.inspection.models import MeterReading  # noqa: E402
 from backend.org.models import Crew  # noqa: E402
-from backend.seed import DEMO_DEVICE_SECRET, seed_org  # noqa: E402
 from bench._results import RESULTS_DIR, Measure, record  # noqa: E402
 from bench._tracking_env import scratch_postgis  # noqa: E402
 from sync.changes import Change, next_versions  # noqa: E402

@@ -28,7 +28,7 @@ from backend import migrate
 from backend.app import create_app
 from backend.config import TestConfig
 from backend.db import Database
-from backend.seed import DEMO_PASSWORD, DemoOrg, seed_org
+from backend.demo import DEMO_PASSWORD, DemoOrg, seed_org
 from backend.wiring import open_database
 
 # CI runs each property with a fixed seed so a red build always reproduces; locally they explore.

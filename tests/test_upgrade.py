@@ -28,7 +28,7 @@ from backend import migrate
 from backend.app import create_app
 from backend.config import ROOT, TestConfig
 from backend.db import Database
-from backend.seed import DEMO_PASSWORD, seed_all
+from backend.demo import DEMO_PASSWORD, seed_all
 
 # The commit that landed last (stop 17: Trust, Core, Console, Archive, first Network and
 # Inspection slices; head 1300).

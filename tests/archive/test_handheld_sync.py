@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from backend.archive import meters, service
 from backend.archive.records import ArchiveVersion, Meter, Premise
 from backend.archive.schemas import CustomerCreateSchema, MeterCreateSchema
+from backend.demo import seed_org
 from backend.dispatch import service as dispatch
-from backend.seed import seed_org
 from sync.protocol import format_time
 from tests.archive.helpers import customer_body, meter_body
 from tests.dispatch.factories import actor, new_order

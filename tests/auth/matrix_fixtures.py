@@ -19,11 +19,11 @@ from backend.archive.models import Photo
 from backend.auth.actor import Actor
 from backend.auth.models import Device, User
 from backend.auth.passwords import hash_secret
+from backend.demo import DEMO_PASSWORD, DemoOrg
 from backend.dispatch import service
 from backend.dispatch.models import Alert, WorkOrder
 from backend.inspection.models import Inspection
 from backend.org.models import Crew, Department, Vehicle
-from backend.seed import DEMO_PASSWORD, DemoOrg
 from sync.store.tables import BlobRecord, SyncConflict
 from tests.network.matrix_records import network_records
 

@@ -31,7 +31,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from backend.db import Database
-from backend.seed import DEMO_DEVICE_SECRET, DEMO_PASSWORD, DemoOrg
+from backend.demo import DEMO_DEVICE_SECRET, DEMO_PASSWORD, DemoOrg
 from sync.blobs.storage import LocalBlobStorage
 from tests.auth import matrix_fixtures as fx
 from tests.sync.helpers import batch, mutation

@@ -6,7 +6,7 @@ from flask_jwt_extended import create_access_token
 from sqlalchemy import func, select
 
 from backend.auth.models import LoginAttempt, User
-from backend.seed import DEMO_DEVICE_SECRET, DEMO_PASSWORD
+from backend.demo import DEMO_DEVICE_SECRET, DEMO_PASSWORD
 from tests.conftest import assert_problem
 
 

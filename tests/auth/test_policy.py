@@ -9,7 +9,7 @@ import pytest
 from backend.auth.models import Department, User
 from backend.auth.passwords import hash_secret
 from backend.auth.policy import RULES, SYNC_ACTIONS, Action, Role, Rule
-from backend.seed import DEMO_DEVICE_SECRET
+from backend.demo import DEMO_DEVICE_SECRET
 from tests.conftest import assert_problem
 from tests.dispatch.test_bad_input import dispatched
 from tests.sync.helpers import batch, mutation

@@ -11,7 +11,7 @@ from backend.app import create_app
 from backend.auth import throttle
 from backend.auth.models import LoginThrottle
 from backend.config import TestConfig
-from backend.seed import DEMO_DEVICE_SECRET, DEMO_PASSWORD
+from backend.demo import DEMO_DEVICE_SECRET, DEMO_PASSWORD
 from tests.conftest import assert_problem
 
 LOGIN = "/api/v1/auth/login"

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from backend.auth.audit import AuditLog
 from backend.auth.models import Device, User
 from backend.auth.passwords import hash_secret
-from backend.seed import DEMO_DEVICE_SECRET, DEMO_PASSWORD
+from backend.demo import DEMO_DEVICE_SECRET, DEMO_PASSWORD
 from tests.conftest import assert_problem
 
 ME = "/api/v1/auth/me"

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import User
+from backend.demo import DemoOrg
 from backend.dispatch import service
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.recording import record_timing_event
-from backend.seed import DemoOrg
 
 T0 = datetime.fromisoformat("2026-03-02T08:00:00+00:00")
 

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db import Database, utcnow
+from backend.demo import DemoOrg
 from backend.dispatch import escalation
-from backend.seed import DemoOrg
 from backend.tracking.ingest import IngestSettings, IngestWorker, post_alert_webhooks
 from backend.tracking.models import AlertOutbox
 from tests.dispatch.factories import T0, minutes, new_order

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
+from backend.demo import DemoOrg
 from backend.dispatch.candidates import rank_key
-from backend.seed import DemoOrg
 from backend.tracking.decode import PositionFix
 from backend.tracking.pipeline import Inbound, Pipeline
 from tests.dispatch.test_api_flow import create

@@ -1,6 +1,6 @@
 """Devices and crews see only their own crew's vehicles, statuses and events."""
 
-from backend.seed import DEMO_DEVICE_SECRET
+from backend.demo import DEMO_DEVICE_SECRET
 from tests.conftest import assert_problem
 from tests.dispatch.test_bad_input import dispatched, post_event
 

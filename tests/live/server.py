@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.serving import make_server
 
-from backend.seed import DEMO_PASSWORD
+from backend.demo import DEMO_PASSWORD
 
 # Long enough for the slowest shared CI box, short of "forever": only a deadlock reaches it.
 GENEROUS = 90.0

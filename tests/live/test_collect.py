@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
+from backend.demo import DemoOrg
 from backend.live.collect import Collector
 from backend.live.events import EventType
-from backend.seed import DemoOrg
 from backend.tracking.store import refresh_liveness
 from tests.tracking.test_routes import place_vehicles
 

@@ -13,7 +13,7 @@ import pysqlite3.dbapi2 as sqlite3
 import pytest
 
 from backend.db import utcnow
-from backend.seed import DEMO_DEVICE_SECRET
+from backend.demo import DEMO_DEVICE_SECRET
 from tests.conftest import Api
 from tests.live.server import EventStream, call, login, serving
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from backend.archive.demo import seed_archive
-from backend.network.demo import seed_network
+from backend.demo.archive import seed_archive
+from backend.demo.network import seed_network
 from backend.network.outage_models import Outage, OutageArea
 
 

@@ -9,7 +9,7 @@ from datetime import date
 import openpyxl
 import pytest
 
-from backend.dispatch.demo import seed_day
+from backend.demo.orders import seed_day
 from backend.reports.service import percentile
 from tests.conftest import assert_problem
 from tests.dispatch.factories import T0, minutes, new_order, walk

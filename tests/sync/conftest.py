@@ -13,8 +13,8 @@ from sqlalchemy import select, text
 
 from backend.auth.models import Device
 from backend.auth.passwords import hash_secret
+from backend.demo import DEMO_DEVICE_SECRET, DEMO_PASSWORD
 from backend.org.models import Crew
-from backend.seed import DEMO_DEVICE_SECRET, DEMO_PASSWORD
 from sync.blobs.storage import LocalBlobStorage
 from sync.client import Reply, TransportError
 from sync.client.client import SyncClient

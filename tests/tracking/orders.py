@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor
 from backend.common import point_element
 from backend.db import Database, utcnow
+from backend.demo import DemoOrg, seed_org
 from backend.dispatch import service
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.recording import record_timing_event
 from backend.dispatch.states import OPEN_CREW_STATES, OrderStatus
 from backend.org.models import Vehicle
-from backend.seed import DemoOrg, seed_org
 from backend.tracking.models import OutboundMessage
 from tests.dispatch.factories import actor, new_order
 

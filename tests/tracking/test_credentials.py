@@ -11,8 +11,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.orm import Session
 
-from backend.broker import EmbeddedBroker
-from backend.seed import DemoOrg
+from backend.demo import DemoOrg
+from backend.demo.broker import EmbeddedBroker
 from backend.tracking import credentials as creds
 from backend.tracking.broker_plugins import plugins
 from tests.tracking.brokers import Mosquitto, connect, wait_until

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from backend.common import point_element
 from backend.db import utcnow
+from backend.demo import DemoOrg
 from backend.dispatch import service
 from backend.dispatch.models import TimingEvent
-from backend.seed import DemoOrg
 from backend.tracking.decode import decode_mqtt
 from backend.tracking.models import OutboundMessage
 from backend.tracking.pipeline import Inbound, Pipeline

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
-from backend.broker import EmbeddedBroker
 from backend.db import Database
+from backend.demo.broker import EmbeddedBroker
 from backend.tracking.ingest import IngestSettings, IngestWorker
 from backend.tracking.models import IngestCounter, Position
 from tests.conftest import BackendRun

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from backend.cli import main
 from backend.db import Database, utcnow
+from backend.demo import DemoOrg
 from backend.org.models import Department, Vehicle
-from backend.seed import DemoOrg
 from backend.tracking.ingest import IngestWorker
 from backend.tracking.models import DeadLetter, IngestCounter, Position, VehicleState
 from backend.tracking.pipeline import Inbound, Pipeline, decode_message

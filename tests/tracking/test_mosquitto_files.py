@@ -20,7 +20,7 @@ import pytest
 
 from backend import migrate
 from backend.config import ROOT
-from backend.seed import seed_org
+from backend.demo import seed_org
 from backend.wiring import open_database
 from tests.tracking.brokers import connect, free_port, wait_until
 from tests.tracking.test_credentials import check_isolation

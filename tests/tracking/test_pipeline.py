@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
-from backend.seed import DemoOrg
+from backend.demo import DemoOrg
 from backend.tracking.decode import DecodeError, decode_mqtt
 from backend.tracking.models import (
     Checkpoint,

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
+from backend.demo import DEMO_DEVICE_SECRET, DemoOrg
 from backend.dispatch import service
-from backend.seed import DEMO_DEVICE_SECRET, DemoOrg
 from backend.tracking.decode import PositionFix
 from backend.tracking.models import Position
 from backend.tracking.nearest import nearest_free_vehicles

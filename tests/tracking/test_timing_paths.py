@@ -14,8 +14,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
+from backend.demo import DemoOrg
 from backend.dispatch.models import TimingEvent, WorkOrder
-from backend.seed import DemoOrg
 from backend.tracking.decode import decode_mqtt
 from backend.tracking.models import GeofenceWatch, OutboundMessage, Position, TerminalMessage
 from backend.tracking.nearest import nearest_free_vehicles
@@ -295,7 +295,7 @@ def test_terminal_availability_follows_the_api_rule(
 def test_demo_closed_orders_leave_vehicles_free_and_candidates_agree(
     api: Any, session: Session, demo: DemoOrg
 ) -> None:
-    from backend.dispatch.demo import seed_day
+    from backend.demo.orders import seed_day
     from tests.tracking.test_routes import place_vehicles
 
     seed_day(session, day=date(2026, 3, 1), count=12)  # a fixed day: the same orders always

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from backend.seed import DEMO_PASSWORD
+from backend.demo import DEMO_PASSWORD
 from tests.web.conftest import ARTIFACTS, Stack
 
 # A fault site about 700 m from the urban station (the urban crews' depot).

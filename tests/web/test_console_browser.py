@@ -11,7 +11,7 @@ from urllib.error import HTTPError
 
 import pytest
 
-from backend.seed import CREWS
+from backend.demo import CREWS
 from tests.web.conftest import Stack
 from tests.web.pages import FAR_SITE, Api, ConsolePage
 

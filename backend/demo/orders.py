@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import User
 from backend.common import point_element
+from backend.demo.org import seed_org
 from backend.dispatch import closeout, service
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.recording import record_timing_event
@@ -64,8 +65,6 @@ def seed_day(
     Idempotent: order ids derive from the day and index, existing ones are skipped. Every
     step goes through the service layer, so timelines, breaches and alerts are genuine.
     """
-    from backend.seed import seed_org
-
     demo = seed_org(session)
     rng = random.Random(day.toordinal())  # noqa: S311 - demo data, not security
     start = datetime.combine(day, datetime.min.time(), ZoneInfo(zone)) + timedelta(hours=6)

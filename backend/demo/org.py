@@ -1,4 +1,4 @@
-"""Idempotent demo data: a utility's organisation, logins, crews, vehicles and devices."""
+"""The demo utility's organisation, logins, crews, vehicles and devices (idempotent)."""
 
 from __future__ import annotations
 
@@ -178,58 +178,3 @@ def seed_org(session: Session) -> DemoOrg:
             )
     session.flush()
     return DemoOrg(departments=departments, users=users, crews=crews, vehicles=vehicles)
-
-
-def seed_all(database: object) -> None:
-    """Run every seeding step in one unit of work each (each is idempotent)."""
-    from backend.db import Database
-
-    assert isinstance(database, Database)  # noqa: S101 - typed loosely to keep imports light
-    with database.unit_of_work(actor="seed") as session:
-        seed_org(session)
-    seed_demo_orders(database)
-    seed_demo_archive(database)
-    with database.unit_of_work(actor="seed") as session:
-        from backend.network.demo import seed_network
-
-        seed_network(session)
-
-
-def seed_demo_archive(database: object, count: int = 200) -> int:
-    """Create demo customer files around the depots (skipped when they exist)."""
-    from backend.archive.demo import seed_archive
-    from backend.auth.actor import actor_for_user
-    from backend.config import Config
-    from backend.db import Database
-    from sync.blobs.storage import LocalBlobStorage
-
-    assert isinstance(database, Database)  # noqa: S101 - typed loosely to keep imports light
-    with database.unit_of_work(actor="seed") as session:
-        archivist = session.scalars(select(User).where(User.username == "archivist")).one()
-        actor = actor_for_user(session, archivist)
-        session.info["actor"] = actor.audit_name
-        return seed_archive(session, actor, LocalBlobStorage(Config().BLOB_DIR), count=count)
-
-
-def seed_demo_orders(database: object, count: int = 30) -> int:
-    """Create yesterday's repair orders (display time zone) so reports show a real day."""
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    from tqdm import tqdm
-
-    from backend.config import Config
-    from backend.db import Database
-    from backend.dispatch.demo import seed_day
-
-    assert isinstance(database, Database)  # noqa: S101 - typed loosely to keep imports light
-    zone = Config().DISPLAY_TIMEZONE
-    day = (datetime.now(ZoneInfo(zone)) - timedelta(days=1)).date()
-    with database.unit_of_work(actor="seed") as session:
-        return seed_day(
-            session,
-            day=day,
-            zone=zone,
-            count=count,
-            progress=lambda it: tqdm(it, desc=f"demo orders {day}", unit="order"),
-        )
