@@ -12,7 +12,6 @@ from werkzeug.routing import IntegerConverter
 from backend import (
     http_security,
     inputs,
-    syncing,
     unit_of_work,
     wiring,
 )
@@ -98,7 +97,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     live.init_app(app, database, config)
     guard.init_app(app)
     http_security.init_app(app)
-    syncing.init_app(app)
+    wiring.wire_sync()
     api = FieldlineApi(app, spec_kwargs={"extra_plugins": [TruthfulResponses()]})
     for blueprint in (sync_blp, blobs_blp):  # after their authentication hook
         if inputs.decode_json_body not in blueprint.before_request_funcs.get(None, []):

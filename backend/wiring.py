@@ -1,23 +1,31 @@
-"""What every process wires on start: all tables for the metadata, and the Session listeners.
+"""What every process wires on start: all tables, the Session listeners, the synced entities.
 
 Nothing registers itself on import: `create_app`, the CLI's app-less commands (the ingest
-worker) and the test setup call `open_database` or `install_session_listeners` explicitly.
+worker) and the test setup call `open_database` or `install_session_listeners` explicitly;
+`create_app` calls `wire_sync`.
 """
 
+from backend.archive import blobs as archive_blobs
 from backend.archive import handheld
 from backend.archive import models as archive_models  # noqa: F401
+from backend.archive import sync_adapters as archive_sync
 from backend.auth import audit
 from backend.auth import models as auth_models
+from backend.auth.sync_access import request_actor
 from backend.db import Base, Database
 from backend.dispatch import models as dispatch_models  # noqa: F401
+from backend.dispatch import sync_adapters as dispatch_sync
 from backend.inspection import cases as inspection_cases  # noqa: F401
 from backend.inspection import models as inspection_models  # noqa: F401
+from backend.inspection import sync_adapters as inspection_sync
 from backend.network import models as network_models  # noqa: F401
 from backend.network import outage_models  # noqa: F401
 from backend.org import models as org_models  # noqa: F401
 from backend.tracking import models as tracking_models  # noqa: F401
+from backend.unit_of_work import request_session
 from sync import store as sync_store  # noqa: F401
 from sync.changes import SyncBase
+from sync.registry import SyncHooks, registry
 from sync.store.tables import SyncConflict
 
 # Alembic compares the models against both: the backend's tables and the sync tables.
@@ -37,3 +45,15 @@ def open_database(url: str) -> Database:
     """A Database whose sessions run every flush hook: what each process should use."""
     install_session_listeners()
     return Database(url)
+
+
+# Every synced entity, each adapter beside its domain's services.
+SYNC_ADAPTERS = (*dispatch_sync.ADAPTERS, *inspection_sync.ADAPTERS, *archive_sync.ADAPTERS)
+
+
+def wire_sync() -> None:
+    """Register the synced entities, the blobs they reference and the request hooks."""
+    for adapter in SYNC_ADAPTERS:
+        registry.register(adapter)
+    archive_blobs.register(registry)  # photos and documents, through their order/file
+    registry.hooks = SyncHooks(session=request_session, actor=request_actor)

@@ -1,4 +1,10 @@
-"""Blobs the archive references, readable by whoever may read the customer file."""
+"""Blobs the archive holds (`sync.registry.BlobReference`), and who may read them.
+
+A photo is readable by whoever may read its record (the sync scope: the crew or department
+that took it, registered by the photo adapter's `blob_fields`), and also by whoever may read
+the work order, inspection or customer file it documents: a call center agent sees the photos
+of the orders it took. A document is readable with its customer file.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,17 @@ from backend.archive.access import customer_scope, hidden_document_stages
 from backend.archive.documents import CustomerDocument
 from backend.archive.models import Photo
 from backend.archive.records import Customer, Premise
-from backend.auth.actor import Actor
+from backend.auth import policy
+from backend.auth.sync_access import backend_actor
+from backend.dispatch.models import WorkOrder
+from backend.inspection.models import Inspection
 from sync.registry import BlobReference, Registry, SyncActor
-
-
-def _caller(actor: SyncActor) -> Actor:
-    assert isinstance(actor.origin, Actor)  # noqa: S101 - backend.syncing always sets it
-    return actor.origin
+from sync.store.feed import scope_clause
 
 
 def document_of_visible_file(session: Session, actor: SyncActor, sha256: str) -> bool:
     """Return whether a document of a customer file the caller may read holds this blob."""
-    caller = _caller(actor)
+    caller = backend_actor(actor)
     query = (
         select(CustomerDocument.id)
         .join(Customer, Customer.id == CustomerDocument.customer_id)
@@ -36,7 +41,7 @@ def document_of_visible_file(session: Session, actor: SyncActor, sha256: str) ->
 def photo_of_visible_file(session: Session, actor: SyncActor, sha256: str) -> bool:
     """Return whether a photo of a customer or premise the caller may read shows this blob."""
     premise_customer = select(Premise.customer_id).where(Premise.id == Photo.premise_id)
-    visible = select(Customer.id).where(customer_scope(_caller(actor), session))
+    visible = select(Customer.id).where(customer_scope(backend_actor(actor), session))
     query = select(Photo.id).where(
         Photo.sha256 == sha256,
         Photo.deleted.is_(False),
@@ -48,8 +53,41 @@ def photo_of_visible_file(session: Session, actor: SyncActor, sha256: str) -> bo
     return session.scalar(query.limit(1)) is not None
 
 
+def photo_of_visible_order(session: Session, actor: SyncActor, sha256: str) -> bool:
+    """Return whether a photo of a work order the caller may see shows this blob."""
+    query = (
+        select(Photo.id)
+        .join(WorkOrder, WorkOrder.id == Photo.order_id)
+        .where(
+            Photo.sha256 == sha256,
+            Photo.deleted.is_(False),
+            policy.order_filter(backend_actor(actor)),
+        )
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def photo_of_visible_inspection(session: Session, actor: SyncActor, sha256: str) -> bool:
+    """Return whether a photo of an inspection the caller may see shows this blob."""
+    query = (
+        select(Photo.id)
+        .join(Inspection, Inspection.id == Photo.inspection_id)
+        .where(
+            Photo.sha256 == sha256,
+            Photo.deleted.is_(False),
+            Inspection.deleted.is_(False),
+            scope_clause(actor, Inspection.department_id, Inspection.crew_id),
+        )
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
 def register(registry: Registry) -> None:
     """Add the archive's blob references (documents' bytes also survive blob GC by this)."""
+    registry.add_blob_reference(BlobReference("photo.order", Photo.sha256, photo_of_visible_order))
+    registry.add_blob_reference(
+        BlobReference("photo.inspection", Photo.sha256, photo_of_visible_inspection)
+    )
     registry.add_blob_reference(
         BlobReference("customer_document", CustomerDocument.sha256, document_of_visible_file)
     )

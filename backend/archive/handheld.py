@@ -25,6 +25,7 @@ from backend.archive.versions import plain
 from backend.archive.vocab import Source
 from backend.archive.worksites import DONE_INSPECTION, DONE_ORDER, worked_premise_ids
 from backend.auth.actor import Actor
+from backend.auth.sync_access import backend_actor
 from backend.common import point_element
 from backend.dispatch.models import WorkOrder
 from backend.errors import Problem
@@ -129,11 +130,6 @@ def meter_fields(meter: Meter) -> dict[str, object]:
     }
 
 
-def _caller(actor: SyncActor) -> Actor:
-    assert isinstance(actor.origin, Actor)  # noqa: S101 - backend.syncing always sets it
-    return actor.origin
-
-
 def _rejection(exc: Problem) -> RejectionError:
     return RejectionError(RejectReason.INVALID_VALUE, exc.detail)
 
@@ -154,7 +150,7 @@ def update_premise(
     try:
         service.change_premise(
             session=session,
-            actor=_caller(actor),
+            actor=backend_actor(actor),
             premise=premise,
             changes=changes,
             reason=f"field correction from {actor.name} (mutation {mutation_id})",

@@ -43,7 +43,7 @@ def _picture(stage: str) -> bytes:
 
 def _store_scans(session: Session, actor: Actor, storage: BlobStorage) -> dict[str, str]:
     """Upload one scan per stage through the blob store (deduplicated); returns the hashes."""
-    from backend.syncing import sync_actor
+    from backend.auth.sync_access import sync_actor
     from sync.registry import registry
 
     uploader = sync_actor(session, actor)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from backend.inspection.models import Inspection, MeterReading
 from backend.org.models import Crew
-from backend.syncing import ADAPTERS
+from backend.wiring import SYNC_ADAPTERS
 from sync import store
 from sync.protocol import MAX_BATCH
 from sync.store import apply as store_apply
@@ -208,7 +208,7 @@ def test_tombstones_are_never_resurrected(http, committed_db):
     recreate = mutation("inspection", "create", inspection(), record_id=record_id)
     assert [v["problem"]["type"] for v in push(b, stale_update, recreate)] == ["sync-deleted"] * 2
     assert _pull_record(b, record_id)["op"] == "delete"
-    adapter = next(x for x in ADAPTERS if x.spec.name == "inspection")
+    adapter = next(x for x in SYNC_ADAPTERS if x.spec.name == "inspection")
     with committed_db.unit_of_work() as session:
         store.purge(session, adapter, uuid.UUID(record_id), "test")
     again = mutation("inspection", "create", inspection(), record_id=record_id)

@@ -1,0 +1,25 @@
+"""Inspection's synced entities: inspections, meter readings and the crews' GPS fixes."""
+
+from __future__ import annotations
+
+from backend.archive import handheld
+from backend.archive.sync_adapters import work_and_file_refs_in_scope
+from backend.auth.sync_access import permit
+from backend.inspection.models import GpsFix, Inspection, MeterReading
+from sync.entities import GPS_FIX, INSPECTION, METER_READING
+from sync.registry import EntityAdapter
+
+ADAPTERS = (
+    EntityAdapter(
+        INSPECTION, Inspection, permit=permit(INSPECTION), authorize=work_and_file_refs_in_scope
+    ),
+    EntityAdapter(
+        METER_READING,
+        MeterReading,
+        permit=permit(METER_READING),
+        authorize=handheld.authorize_reading,  # the meter must be at a premise the crew works
+        after_write=handheld.note_meter_reading,  # the reading becomes the meter's last one
+        blob_fields=("photo_sha256",),
+    ),
+    EntityAdapter(GPS_FIX, GpsFix, permit=permit(GPS_FIX)),
+)
