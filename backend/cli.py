@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -107,7 +108,6 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     from backend.demo.broker import EmbeddedBroker
     from backend.dispatch.escalation import escalation_worker
     from backend.network.restore_worker import restore_worker
-    from backend.runtime import start_background_workers
     from backend.serving import RedactingRequestHandler
     from backend.tracking.runtime import ingest_worker, simulator_worker
 
@@ -119,9 +119,12 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     if simulate:
         config = replace(config, SIMULATE=simulate)
     app = create_app(config)
-    start_background_workers(
-        app, config, [escalation_worker, restore_worker, ingest_worker, simulator_worker]
-    )
+    # The workers `make run` needs, named here (nothing registers itself); daemon threads
+    # that run until the process exits.
+    for worker in (escalation_worker, restore_worker, ingest_worker, simulator_worker):
+        threading.Thread(
+            target=worker, args=(app, config), name=worker.__name__, daemon=True
+        ).start()
     click.echo(f"Fieldline API      http://{host}:{port}/api/v1")
     click.echo(f"Dispatcher console http://{host}:{port}/")
     click.echo(f"API explorer       http://{host}:{port}/api/docs")
@@ -145,8 +148,6 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
 @with_appcontext
 def worker(interval: float, once: bool) -> None:
     """Run the escalation and outage-restore workers (both derive their work from the database)."""
-    import threading
-
     from backend.dispatch.escalation import EscalationPolicy, run_worker
     from backend.network import restore_worker
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from geoalchemy2 import WKTElement
 from geoalchemy2.admin.dialects.sqlite import init_spatialite, load_spatialite_driver
 from sqlalchemy import JSON, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -155,3 +156,8 @@ class Database:
             raise
         finally:
             session.close()
+
+
+def point_element(lon: float, lat: float) -> WKTElement:
+    """Build a WGS-84 point for a geometry column."""
+    return WKTElement(f"POINT({lon!r} {lat!r})", srid=4326)

@@ -4,8 +4,9 @@ Every blueprint of the API is a `backend.inputs.Blueprint`: its `@blp.arguments`
 read JSON through the app's JSON provider, whose depth limit turns a body nested 1000 deep into a
 400 instead of a RecursionError, and refuse NUL characters and unpaired surrogates in any field
 (value or key, at any depth) with a 422 naming it, before the schema or the database sees them.
-Views that read `request` themselves use `request.get_json()` (same provider) and the helpers of
-`backend.common` (`query_int`, `header_int`).
+Views that read `request` themselves use `request.get_json()` (same provider) and `query_int`,
+`header_int` below. The API's own fields live here too: `Timestamp` and `Day` (bounded),
+`DbInteger`, `PointField`, and `SelectPage` (pagination of a `select()`).
 
 Arguments are parsed inside the view's `requires(...)` wrapper, so an anonymous caller gets 401
 before any of this runs (tests/test_hostile_input.py holds every operation to that).
@@ -13,19 +14,34 @@ before any of this runs (tests/test_hostile_input.py holds every operation to th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 
 import flask_smorest
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
-from marshmallow import Schema
+from flask_smorest import Page
+from geoalchemy2 import WKBElement, WKTElement
+from geoalchemy2.shape import to_shape
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import Select, func, select
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import PathConverter, UnicodeConverter
 
+from backend.db import point_element
 from backend.errors import BadRequest, Unprocessable
-from sync.wire import TEXT_MESSAGE, json_depth, unstorable_paths
+from backend.unit_of_work import request_session
+from sync.wire import (
+    TEXT_MESSAGE,
+    TIME_MESSAGE,
+    ascii_int,
+    json_depth,
+    time_in_bounds,
+    unstorable_paths,
+)
 
 # Deeper than any document of the API (sync mutations nest 4 levels), far below the
 # interpreter's recursion limit that marshmallow and the JSON decoder would otherwise hit.
@@ -134,3 +150,117 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["default"] = TextConverter
     app.url_map.converters["string"] = TextConverter
     app.url_map.converters["path"] = TextPathConverter
+
+
+def query_int(raw: str | None, *, name: str, default: int, maximum: int = 2**31 - 1) -> int:
+    """Parse a query parameter as a non-negative ASCII integer; anything else is a 400.
+
+    `str.isdigit()` lets "²" through to `int()` (a 500); every query or header integer that a
+    view reads itself goes through here or `header_int`.
+    """
+    if raw is None:
+        return default
+    value = ascii_int(raw, maximum=maximum)
+    if value is None:
+        raise BadRequest(f"{name} must be a whole number between 0 and {maximum} (ASCII digits).")
+    return value
+
+
+def header_int(raw: str | None, *, name: str, maximum: int = 2**63 - 1) -> int | None:
+    """Parse a header as a non-negative ASCII integer (None when absent); anything else is a 400."""
+    if raw is None:
+        return None
+    value = ascii_int(raw.strip(), maximum=maximum)
+    if value is None:
+        raise BadRequest(f"The {name} header must be a whole number between 0 and {maximum}.")
+    return value
+
+
+class Timestamp(fields.AwareDateTime):
+    """An ISO 8601 date-time with an offset, between the years 1900 and 2200.
+
+    The one date-time field of the API: the bounds are checked before anything converts it to
+    UTC or adds a window to it (year 1 at +01:00 overflows on conversion).
+    """
+
+    default_error_messages = {"bounds": TIME_MESSAGE}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        moment: datetime = super()._deserialize(value, attr, data, **kwargs)
+        if not time_in_bounds(moment):
+            raise self.make_error("bounds")
+        return moment
+
+
+class Day(fields.Date):
+    """An ISO 8601 calendar day between the years 1900 and 2200."""
+
+    default_error_messages = {"bounds": TIME_MESSAGE}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> date:
+        day: date = super()._deserialize(value, attr, data, **kwargs)
+        if not time_in_bounds(day):
+            raise self.make_error("bounds")
+        return day
+
+
+class DbInteger(fields.Integer):
+    """An integer that fits the database's integer columns: a larger one is a 422, not a 500."""
+
+    default_error_messages = {"range": "Must be between -2147483648 and 2147483647."}
+
+    def _validated(self, value: Any) -> int:
+        number = super()._validated(value)
+        if not -(2**31) <= number <= 2**31 - 1:
+            raise self.make_error("range")
+        return number
+
+
+class LatLonSchema(Schema):
+    """A WGS-84 point as latitude and longitude in degrees."""
+
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90), allow_nan=False)
+    lon = fields.Float(required=True, validate=validate.Range(-180, 180), allow_nan=False)
+
+
+class PointField(fields.Nested):
+    """A geometry column exposed as `{"lat": .., "lon": ..}` (WGS-84)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(LatLonSchema, **kwargs)
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, WKBElement | WKTElement):
+            point = to_shape(value)
+            return {"lat": point.y, "lon": point.x}
+        return value
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        loaded = super()._deserialize(value, attr, data, **kwargs)
+        if loaded is None:
+            return None
+        if not math.isfinite(loaded["lat"]) or not math.isfinite(loaded["lon"]):
+            raise ValidationError("Coordinates must be finite numbers.")
+        return point_element(loaded["lon"], loaded["lat"])
+
+
+class SelectPage(Page):  # type: ignore[misc]
+    """flask-smorest pagination over a SQLAlchemy `select()` in the request session."""
+
+    @property
+    def items(self) -> list[Any]:
+        statement: Select[Any] = self.collection
+        first = self.page_params.first_item
+        if first > 2**31:  # no table holds that many rows; the drivers refuse such offsets
+            return []
+        return list(
+            request_session().scalars(statement.offset(first).limit(self.page_params.page_size))
+        )
+
+    @property
+    def item_count(self) -> int:
+        statement: Select[Any] = self.collection
+        count = select(func.count()).select_from(statement.order_by(None).subquery())
+        return int(request_session().scalar(count) or 0)

@@ -232,7 +232,7 @@ def test_every_api_blueprint_reads_arguments_through_the_safe_parser(app):
 def test_every_schema_date_time_is_bounded(app):
     from marshmallow import Schema, fields
 
-    from backend.common import Day, Timestamp
+    from backend.inputs import Day, Timestamp
 
     def subclasses(cls):
         for sub in cls.__subclasses__():

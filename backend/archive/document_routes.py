@@ -15,9 +15,8 @@ from backend.archive.records import Customer
 from backend.archive.vocab import Stage
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import Timestamp
 from backend.errors import NotFound
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, Timestamp
 from backend.unit_of_work import request_session
 from sync.blobs.images import thumbnail_name
 from sync.http import blob_storage

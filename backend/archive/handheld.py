@@ -26,7 +26,7 @@ from backend.archive.vocab import Source
 from backend.archive.worksites import DONE_INSPECTION, DONE_ORDER, worked_premise_ids
 from backend.auth.actor import Actor
 from backend.auth.sync_access import backend_actor
-from backend.common import point_element
+from backend.db import point_element
 from backend.dispatch.models import WorkOrder
 from backend.errors import Problem
 from backend.inspection.models import Inspection, MeterReading

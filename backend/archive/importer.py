@@ -26,9 +26,9 @@ from backend.archive.tabular import Table
 from backend.archive.versions import snapshot
 from backend.archive.vocab import VOLTAGE_LEVELS, AccountStatus, Source
 from backend.auth.actor import Actor
-from backend.common import Day, point_element
-from backend.db import utcnow
+from backend.db import point_element, utcnow
 from backend.errors import Problem
+from backend.inputs import Day
 from backend.org.models import Department
 
 TYPES = {"residential": "residential", "居民": "residential",

@@ -17,9 +17,8 @@ from backend.archive.schemas import SearchArgsSchema
 from backend.archive.tabular import COLUMNS, ENCODINGS, read_csv, read_xlsx, write
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action, can
-from backend.common import Timestamp
 from backend.errors import NotFound, OutOfScope, Unprocessable
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, Timestamp
 from backend.reports.export import XLSX_MEDIA_TYPE
 from backend.unit_of_work import database, request_session
 

@@ -2,7 +2,7 @@
 
 Every change appends an `ArchiveVersion` (a full snapshot, who, when, why, source); the head
 row is the current view, moved only to a newer appended version. Database triggers (see
-`backend.append_only.guard_head`) refuse any other UPDATE and every DELETE, on both backends.
+`backend.migrate.guard_head`) refuse any other UPDATE and every DELETE, on both backends.
 """
 
 from __future__ import annotations

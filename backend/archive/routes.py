@@ -32,9 +32,8 @@ from backend.archive.schemas import (
 from backend.archive.views import customer_view, meter_view, premise_view, version_view
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import SelectPage
 from backend.errors import Conflict, NotFound
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, SelectPage
 from backend.unit_of_work import database, request_session
 
 blp = Blueprint(

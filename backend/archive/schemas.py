@@ -12,7 +12,7 @@ from backend.archive.vocab import (
     ReadingMethod,
     Source,
 )
-from backend.common import Day, DbInteger, PointField, Timestamp
+from backend.inputs import Day, DbInteger, PointField, Timestamp
 from backend.inspection.schemas import OffenderSchema
 
 PHONE = validate.Regexp(r"^\+?[0-9 ()-]{3,32}$", error="Not a phone number.")

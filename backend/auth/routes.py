@@ -33,9 +33,8 @@ from backend.auth.schemas import (
     UserReadSchema,
     UserUpdateSchema,
 )
-from backend.common import SelectPage
 from backend.errors import Unauthorized
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, SelectPage
 from backend.unit_of_work import database, request_session
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Authentication and users")

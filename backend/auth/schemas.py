@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from backend.auth.models import DeviceKind, Role
-from backend.common import DbInteger, Timestamp
+from backend.inputs import DbInteger, Timestamp
 
 ROLES = [r.value for r in Role]
 

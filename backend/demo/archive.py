@@ -15,7 +15,7 @@ from backend.archive import documents_service, meters, service
 from backend.archive.records import Customer
 from backend.archive.vocab import Source, Stage
 from backend.auth.actor import Actor
-from backend.common import point_element
+from backend.db import point_element
 from backend.org.models import Department
 from sync.blobs.service import Chunk, put_chunk
 from sync.blobs.storage import BlobStorage

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import User
-from backend.common import point_element
+from backend.db import point_element
 from backend.demo.org import seed_org
 from backend.dispatch import closeout, service
 from backend.dispatch.models import WorkOrder

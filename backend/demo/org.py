@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from backend.auth.models import Device, Role, User
 from backend.auth.passwords import hash_secret
-from backend.common import point_element
+from backend.db import point_element
 from backend.org import service as org
 from backend.org.models import Crew, CrewMember, Department, Vehicle
 

@@ -8,11 +8,10 @@ from flask import Response, request
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import SelectPage, header_int
 from backend.dispatch import escalation
 from backend.dispatch.models import Alert
 from backend.dispatch.schemas import AlertFilterSchema, AlertSchema, StreamArgsSchema
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, SelectPage, header_int
 from backend.live import backlog
 from backend.live.events import EventType, LiveEvent
 from backend.live.http import event_stream

@@ -9,7 +9,6 @@ from flask.views import MethodView
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import SelectPage
 from backend.dispatch import (
     availability,
     candidates,
@@ -42,7 +41,7 @@ from backend.dispatch.schemas import (
     WorkOrderCreateSchema,
     WorkOrderReadSchema,
 )
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, SelectPage
 from backend.unit_of_work import request_session
 
 blp = Blueprint("dispatch", __name__, url_prefix="/api/v1", description="Repair work orders")

@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from backend.common import DbInteger, PointField, Timestamp
 from backend.dispatch.sla import EventSource
+from backend.inputs import DbInteger, PointField, Timestamp
 from backend.org.models import Specialty
 
 ORDER_TYPES = ["electric", "water"]

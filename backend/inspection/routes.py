@@ -10,8 +10,7 @@ from flask.views import MethodView
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import SelectPage
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, SelectPage
 from backend.inspection import case_service as service
 from backend.inspection import evidence
 from backend.inspection.cases import InspectionCase

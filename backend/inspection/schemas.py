@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from backend.common import Timestamp
+from backend.inputs import Timestamp
 from backend.inspection.procedure import CASE_KINDS, ENFORCEMENT_ACTIONS, ORDER, OUTCOMES
 
 

@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import SelectPage
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, SelectPage
 from backend.network import outages, quick, regions
 from backend.network.outage_models import Outage
 from backend.network.schemas import (

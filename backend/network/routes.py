@@ -10,9 +10,8 @@ from flask.views import MethodView
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import SelectPage
 from backend.errors import NotFound
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, SelectPage
 from backend.network import layers, service, tree
 from backend.network.models import FeederLine, Substation, TransformerArea
 from backend.network.schemas import (

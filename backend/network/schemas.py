@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from backend.archive.access import mask_phone
-from backend.common import DbInteger, Timestamp
+from backend.inputs import DbInteger, Timestamp
 from backend.network.geometry import geojson
 
 OWNERSHIP = ("public", "dedicated")

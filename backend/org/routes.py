@@ -8,8 +8,7 @@ from flask.views import MethodView
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import SelectPage
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, SelectPage
 from backend.org import service
 from backend.org.models import Crew, Department, Vehicle
 from backend.org.schemas import (

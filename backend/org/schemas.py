@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from backend.common import DbInteger, PointField
+from backend.inputs import DbInteger, PointField
 from backend.org.models import DepartmentKind, Specialty
 
 KINDS = [k.value for k in DepartmentKind]

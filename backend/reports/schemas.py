@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from backend.common import Day, Timestamp
+from backend.inputs import Day, Timestamp
 
 FORMATS = ["json", "csv", "xlsx"]
 # Reports slice their window by the hour; a year is the longest a dispatcher asks for.

@@ -12,9 +12,8 @@ from backend.auth import issuing, policy
 from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.common import Timestamp, header_int
 from backend.errors import Unauthorized, field_error
-from backend.inputs import Blueprint
+from backend.inputs import Blueprint, Timestamp, header_int
 from backend.live import backlog
 from backend.live.events import EventType, LiveEvent
 from backend.live.http import event_stream

@@ -14,7 +14,7 @@ from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 import backend.db
-from backend.append_only import drop_append_only, forbid_update_delete
+from backend.migrate import drop_append_only, forbid_update_delete
 
 revision: str = "0001_foundation"
 down_revision: str | Sequence[str] | None = None

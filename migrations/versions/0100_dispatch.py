@@ -14,7 +14,7 @@ from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_ty
 from sqlalchemy.dialects import postgresql
 
 import backend.db
-from backend.append_only import drop_append_only, forbid_update_delete
+from backend.migrate import drop_append_only, forbid_update_delete
 
 revision: str = "0100_dispatch"
 down_revision: str | Sequence[str] | None = "0002_change_feed"

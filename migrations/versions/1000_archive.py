@@ -13,13 +13,13 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
 import backend.db
-from backend.append_only import (
+from backend.archive.vocab import DEFAULT_METER_TYPES
+from backend.migrate import (
     drop_append_only,
     drop_head_guard,
     forbid_update_delete,
     guard_head,
 )
-from backend.archive.vocab import DEFAULT_METER_TYPES
 
 revision: str = "1000_archive"
 down_revision: str | Sequence[str] | None = "0410_alert_outbox"

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
-from backend.common import point_element
-from backend.db import Database, utcnow
+from backend.db import Database, point_element, utcnow
 from backend.demo import DemoOrg, seed_org
 from backend.dispatch import service
 from backend.dispatch.models import WorkOrder

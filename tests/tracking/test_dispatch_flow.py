@@ -8,8 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.common import point_element
-from backend.db import utcnow
+from backend.db import point_element, utcnow
 from backend.demo import DemoOrg
 from backend.dispatch import service
 from backend.dispatch.models import TimingEvent
