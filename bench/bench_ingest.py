@@ -112,7 +112,7 @@ def ingest_consumer(
     url: str, db_url: str, client_id: str, expected: int, out: multiprocessing.Queue
 ) -> None:
     """(b) Fieldline's ingest worker: decode, filter, store in PostGIS, ack after commit."""
-    from backend.tracking.ingest import IngestSettings, IngestWorker
+    from backend.tracking.ingest.worker import IngestSettings, IngestWorker
     from backend.tracking.models import Position
     from backend.wiring import open_database
 
@@ -139,7 +139,7 @@ def ingest_consumer(
 
 def latency(url: str, db_url: str, vids: list[str], rate: int, seconds: float) -> list[float]:
     """Publish at `rate`/s with a live worker; publish→stored from the fix ts to recorded_at."""
-    from backend.tracking.ingest import IngestSettings, IngestWorker
+    from backend.tracking.ingest.worker import IngestSettings, IngestWorker
     from backend.tracking.models import Position
     from backend.wiring import open_database
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from backend.dispatch.sla import (  # noqa: E402
+from backend.dispatch.timing.sla import (  # noqa: E402
     EventSource,
     SlaPolicy,
     TimingEvent,

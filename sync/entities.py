@@ -389,7 +389,7 @@ class EntitySpec:
         return result
 
 
-# The dispatch domain's order states (backend/dispatch/states.py, `OrderStatus`), in forward
+# The dispatch domain's order states (backend/dispatch/timing/states.py, `OrderStatus`), in forward
 # order (sync must not import backend; tests/dispatch/test_states.py checks they match). A
 # device moves an order only forward through the crew-side states; the backend applies each
 # move as the matching timing point (accepted F, en_route G, on_site H, finished) through the
@@ -413,7 +413,7 @@ INSPECTION_STATUS = StateMachine(
 )
 
 # What a device may report; A-D happen at the call and repair centers. The dispatch domain's
-# table (backend/dispatch/states.py `DEVICE_POINTS`, `DEVICE_SOURCES`) is the truth;
+# table (backend/dispatch/timing/states.py `DEVICE_POINTS`, `DEVICE_SOURCES`) is the truth;
 # tests/dispatch/test_states.py checks these match it.
 DEVICE_TIMING_POINTS = ("E", "F", "G", "H", "finished", "unavailable", "available")
 DEVICE_EVENT_SOURCES = ("manual", "terminal", "geofence", "sync")

@@ -17,7 +17,7 @@ from backend.db import point_element
 from backend.demo.org import seed_org
 from backend.dispatch import closeout, service
 from backend.dispatch.models import WorkOrder
-from backend.dispatch.recording import record_timing_event
+from backend.dispatch.timing.recording import record_timing_event
 
 DEMO_NAMESPACE = uuid.UUID("5b0c7d4e-8f51-4f1e-9a55-0d1a2c3b4e5f")
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.dispatch.models import Alert, WorkOrder
-from backend.dispatch.states import AWAITING_CENTER, AWAITING_CREW
+from backend.dispatch.timing.states import AWAITING_CENTER, AWAITING_CREW
 
 
 def still_awaited(alert: Alert, order: WorkOrder) -> bool:

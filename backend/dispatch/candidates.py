@@ -21,7 +21,7 @@ from backend.auth.policy import Action
 from backend.dispatch.availability import is_available
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.service import get_order, same_site
-from backend.dispatch.states import OPEN_CREW_STATES
+from backend.dispatch.timing.states import OPEN_CREW_STATES
 from backend.org.models import Crew, Department, Vehicle
 from backend.tracking.nearest import annotate_distances
 

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from backend.auth import policy
 from backend.auth.actor import Actor
 from backend.db import utcnow
-from backend.dispatch.events import append_event
 from backend.dispatch.models import FaultRecord, WorkOrder
 from backend.dispatch.service import get_order, system_step
-from backend.dispatch.states import Action, next_state
+from backend.dispatch.timing.events import append_event
+from backend.dispatch.timing.states import Action, next_state
 from backend.errors import Conflict, Forbidden, NotFound
 
 

@@ -30,7 +30,7 @@ from backend.config import Config
 from backend.db import Database, utcnow
 from backend.dispatch.alerts import settle_all
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
-from backend.dispatch.states import AWAITING_CENTER, AWAITING_CREW
+from backend.dispatch.timing.states import AWAITING_CENTER, AWAITING_CREW
 from backend.network.grouping import linked_orders
 from backend.org.models import Department
 

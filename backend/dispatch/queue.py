@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, load_in_scope
 from backend.dispatch.models import WorkOrder
-from backend.dispatch.states import OPEN_CREW_STATES
+from backend.dispatch.timing.states import OPEN_CREW_STATES
 from backend.errors import field_error
 from backend.org.models import Vehicle
 

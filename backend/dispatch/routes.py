@@ -13,13 +13,10 @@ from backend.dispatch import (
     availability,
     candidates,
     closeout,
-    policies,
     queue,
     service,
-    timelines,
 )
 from backend.dispatch.models import CrewStatus, FaultRecord, TimingEvent, WorkOrder
-from backend.dispatch.recording import record_timing_event
 from backend.dispatch.schemas import (
     AvailabilitySchema,
     CandidateSchema,
@@ -41,6 +38,8 @@ from backend.dispatch.schemas import (
     WorkOrderCreateSchema,
     WorkOrderReadSchema,
 )
+from backend.dispatch.timing import policies, timelines
+from backend.dispatch.timing.recording import record_timing_event
 from backend.inputs import Blueprint, SelectPage
 from backend.unit_of_work import request_session
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from backend.dispatch.sla import EventSource
+from backend.dispatch.timing.sla import EventSource
 from backend.inputs import DbInteger, PointField, Timestamp
 from backend.org.models import Specialty
 

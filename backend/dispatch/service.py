@@ -23,15 +23,15 @@ from backend.auth.policy import authorize, load_in_scope, sees_department
 from backend.db import utcnow
 from backend.dispatch.alerts import settle
 from backend.dispatch.availability import ensure_available
-from backend.dispatch.events import (
+from backend.dispatch.models import TimingEvent, WorkOrder
+from backend.dispatch.timing.events import (
     append_event,
     check_not_future,
     order_events,
     refresh_sla,
 )
-from backend.dispatch.models import TimingEvent, WorkOrder
-from backend.dispatch.recording import mark_delivered, record_timing_event
-from backend.dispatch.states import OPEN_CREW_STATES, Action, OrderStatus, can, next_state
+from backend.dispatch.timing.recording import mark_delivered, record_timing_event
+from backend.dispatch.timing.states import OPEN_CREW_STATES, Action, OrderStatus, can, next_state
 from backend.errors import OutOfScope, field_error
 from backend.network.grouping import link_call
 from backend.org.models import Crew, Department, DepartmentKind, Vehicle

@@ -18,8 +18,8 @@ from backend.auth import policy
 from backend.auth.sync_access import backend_actor, permit, rejection
 from backend.dispatch.closeout import record_fault
 from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
-from backend.dispatch.recording import record_timing_event
-from backend.dispatch.states import STATUS_POINTS
+from backend.dispatch.timing.recording import record_timing_event
+from backend.dispatch.timing.states import STATUS_POINTS
 from backend.errors import Problem
 from sync.entities import FAULT_RECORD, TIMING_EVENT, WORK_ORDER, RejectionError
 from sync.protocol import RejectReason, format_time, parse_time

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor, scope_filter
 from backend.auth.policy import Action, authorize
 from backend.db import utcnow
-from backend.dispatch.events import counting_events, responsible_department, timeline_for
 from backend.dispatch.models import TimingEvent, WorkOrder
-from backend.dispatch.policies import PolicyCache
 from backend.dispatch.service import visible_filter
-from backend.dispatch.sla import SEGMENTS, TOTAL
+from backend.dispatch.timing.events import counting_events, responsible_department, timeline_for
+from backend.dispatch.timing.policies import PolicyCache
+from backend.dispatch.timing.sla import SEGMENTS, TOTAL
 from backend.org.models import Department, Vehicle
 
 Table = list[dict[str, Any]]

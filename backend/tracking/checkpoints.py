@@ -20,9 +20,9 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from backend.dispatch.events import counting_events
 from backend.dispatch.models import TimingEvent, WorkOrder
-from backend.dispatch.states import OPEN_CREW_STATES
+from backend.dispatch.timing.events import counting_events
+from backend.dispatch.timing.states import OPEN_CREW_STATES
 from backend.tracking.claims import Outcome, claim_point
 from backend.tracking.models import Checkpoint, GeofenceWatch, Position
 from gis.geofence import ArrivalDetector, ArrivalRules, DepartureDetector, DepartureRules

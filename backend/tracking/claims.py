@@ -1,6 +1,6 @@
 """Hand timing points proven by terminals and geofences to dispatch, and keep the taken claims.
 
-A plain call into `backend.dispatch.recording.record_timing_event`: dispatch validates,
+A plain call into `backend.dispatch.timing.recording.record_timing_event`: dispatch validates,
 decides and appends. A claim (`Checkpoint`) is stored only when dispatch took the point, so
 a refused report (too early, wrong state) never blocks the real one later.
 """
@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
-from backend.dispatch.deciding import PointAhead
 from backend.dispatch.models import WorkOrder
-from backend.dispatch.recording import record_timing_event
+from backend.dispatch.timing.deciding import PointAhead
+from backend.dispatch.timing.recording import record_timing_event
 from backend.errors import Problem
 from backend.tracking.models import Checkpoint, ClaimStatus
 

@@ -47,7 +47,7 @@ def ingest(
     if ctx.invoked_subcommand is not None:
         return
     from backend.tracking.checkpoints import arrival_rules
-    from backend.tracking.ingest import IngestSettings, run_forever
+    from backend.tracking.ingest.worker import IngestSettings, run_forever
     from backend.wiring import open_database
 
     config = Config()
@@ -74,8 +74,8 @@ def ingest(
 @with_appcontext
 def replay_dead_letters() -> None:
     """Run parked messages (no such vehicle when they came) through the ingest again."""
-    from backend.tracking.dead_letters import replay_all
-    from backend.tracking.pipeline import Pipeline
+    from backend.tracking.ingest.dead_letters import replay_all
+    from backend.tracking.ingest.pipeline import Pipeline
 
     database = current_app.extensions["fieldline.db"]
     pipeline = Pipeline(topic_root=current_app.config["MQTT_TOPIC_ROOT"], replay_limit=0)

@@ -126,8 +126,8 @@ class Checkpoint(Base):
 
     Written only once dispatch took the point, so a refused report never blocks the real one.
     A geofence proof refused only because an earlier point is missing is kept `parked` and
-    taken when that point arrives (`backend.dispatch.recording.take_parked`). Another dispatch
-    round (recall, re-dispatch) claims its points afresh.
+    taken when that point arrives (`backend.dispatch.timing.recording.take_parked`). Another
+    dispatch round (recall, re-dispatch) claims its points afresh.
     """
 
     __tablename__ = "tracking_checkpoints"

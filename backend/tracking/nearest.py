@@ -13,7 +13,7 @@ from backend.auth.actor import Actor, scope_filter
 from backend.auth.policy import Action, authorize
 from backend.db import utcnow
 from backend.dispatch.models import CrewStatus, WorkOrder
-from backend.dispatch.states import OPEN_CREW_STATES
+from backend.dispatch.timing.states import OPEN_CREW_STATES
 from backend.org.models import Vehicle
 from backend.tracking.models import Liveness, VehicleState
 from gis.queries import distance_m, eta_minutes, index_window, make_point, nearest_first

@@ -20,7 +20,7 @@ from backend.live.http import event_stream
 from backend.spec import GEOJSON_COLLECTION, event_stream_response, json_response, text_response
 from backend.tracking import nearest, service
 from backend.tracking.checkpoints import arrival_rules
-from backend.tracking.decode import DecodeError, decode_osmand, decode_traccar_json
+from backend.tracking.ingest.decode import DecodeError, decode_osmand, decode_traccar_json
 from backend.tracking.models import PositionSource
 from backend.unit_of_work import request_session, writes_on_get
 from gis.datum import Datum

@@ -13,7 +13,7 @@ from backend.config import Config
 def ingest_worker(app: Flask, config: Config) -> None:
     """Run an ingest worker against the app's broker (3.1.1 for the embedded amqtt broker)."""
     from backend.tracking.checkpoints import arrival_rules
-    from backend.tracking.ingest import IngestSettings, IngestWorker
+    from backend.tracking.ingest.worker import IngestSettings, IngestWorker
 
     settings = IngestSettings(
         mqtt_url=config.MQTT_URL,

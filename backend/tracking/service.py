@@ -17,9 +17,9 @@ from backend.auth.policy import Action, authorize, load_in_scope
 from backend.db import utcnow
 from backend.errors import OutOfScope, Unauthorized, Unprocessable
 from backend.org.models import Vehicle
-from backend.tracking.decode import DecodeError, PositionFix
+from backend.tracking.ingest.decode import DecodeError, PositionFix
+from backend.tracking.ingest.pipeline import BatchReport, Inbound, Pipeline
 from backend.tracking.models import IngestCounter, Position, VehicleState
-from backend.tracking.pipeline import BatchReport, Inbound, Pipeline
 from gis.datum import Datum, from_wgs84
 from gis.geofence import ArrivalRules
 from gis.geometry import feature_collection, line_feature, point_feature

@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor
 from backend.dispatch.availability import set_availability
 from backend.dispatch.models import WorkOrder
-from backend.dispatch.states import AVAILABILITY_EVENTS, TERMINAL_EVENTS
+from backend.dispatch.timing.states import AVAILABILITY_EVENTS, TERMINAL_EVENTS
 from backend.errors import Problem
 from backend.org.models import Vehicle
 from backend.tracking.claims import Outcome, claim_point
-from backend.tracking.decode import OrderAck, TerminalEvent
+from backend.tracking.ingest.decode import OrderAck, TerminalEvent
+from backend.tracking.ingest.store import VehicleRef
 from backend.tracking.models import AlertOutbox, OutboundMessage, TerminalMessage
-from backend.tracking.store import VehicleRef
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from backend.auth.models import User
 from backend.demo import DemoOrg
 from backend.dispatch import service
 from backend.dispatch.models import WorkOrder
-from backend.dispatch.recording import record_timing_event
+from backend.dispatch.timing.recording import record_timing_event
 
 T0 = datetime.fromisoformat("2026-03-02T08:00:00+00:00")
 

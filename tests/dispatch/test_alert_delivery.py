@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from backend.db import Database, utcnow
 from backend.demo import DemoOrg
 from backend.dispatch import escalation
-from backend.tracking.ingest import IngestSettings, IngestWorker, post_alert_webhooks
+from backend.tracking.ingest.worker import IngestSettings, IngestWorker, post_alert_webhooks
 from backend.tracking.models import AlertOutbox
 from tests.dispatch.factories import T0, minutes, new_order
 from tests.tracking.brokers import connect, unique_root, wait_until

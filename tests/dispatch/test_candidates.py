@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from backend.db import utcnow
 from backend.demo import DemoOrg
 from backend.dispatch.candidates import rank_key
-from backend.tracking.decode import PositionFix
-from backend.tracking.pipeline import Inbound, Pipeline
+from backend.tracking.ingest.decode import PositionFix
+from backend.tracking.ingest.pipeline import Inbound, Pipeline
 from tests.dispatch.test_api_flow import create
 
 FAULT = (120.1700, 30.2900)

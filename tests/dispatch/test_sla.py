@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.dispatch.sla import (
+from backend.dispatch.timing.sla import (
     SEGMENTS,
     TOTAL,
     Color,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backend.dispatch.sla import EventSource
-from backend.dispatch.states import (
+from backend.dispatch.timing.sla import EventSource
+from backend.dispatch.timing.states import (
     AVAILABILITY_EVENTS,
     CREW_POINTS,
     DEVICE_POINTS,
@@ -15,7 +15,7 @@ from backend.dispatch.states import (
     TRANSITIONS,
     OrderStatus,
 )
-from backend.tracking.decode import EventType
+from backend.tracking.ingest.decode import EventType
 from sync.entities import (
     DEVICE_EVENT_SOURCES,
     DEVICE_TIMING_POINTS,

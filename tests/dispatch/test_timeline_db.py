@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from backend.dispatch import service
-from backend.dispatch.events import order_timeline
 from backend.dispatch.models import SlaBreach, TimingEvent
-from backend.dispatch.recording import record_timing_event
+from backend.dispatch.timing.events import order_timeline
+from backend.dispatch.timing.recording import record_timing_event
 from tests.dispatch.factories import T0, actor, minutes, new_order, walk
 
 

@@ -10,7 +10,7 @@ from backend.db import utcnow
 from backend.demo import DemoOrg
 from backend.live.collect import Collector
 from backend.live.events import EventType
-from backend.tracking.store import refresh_liveness
+from backend.tracking.ingest.store import refresh_liveness
 from tests.tracking.test_routes import place_vehicles
 
 

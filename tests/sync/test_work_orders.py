@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from backend.demo import seed_org
 from backend.dispatch import closeout, service
-from backend.dispatch.events import order_timeline
 from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
-from backend.dispatch.sla import TimingPoint
+from backend.dispatch.timing.events import order_timeline
+from backend.dispatch.timing.sla import TimingPoint
 from sync.protocol import format_time
 from tests.dispatch.factories import actor, new_order
 from tests.sync.helpers import batch, mutation

@@ -15,8 +15,8 @@ from backend.db import Database, point_element, utcnow
 from backend.demo import DemoOrg, seed_org
 from backend.dispatch import service
 from backend.dispatch.models import WorkOrder
-from backend.dispatch.recording import record_timing_event
-from backend.dispatch.states import OPEN_CREW_STATES, OrderStatus
+from backend.dispatch.timing.recording import record_timing_event
+from backend.dispatch.timing.states import OPEN_CREW_STATES, OrderStatus
 from backend.org.models import Vehicle
 from backend.tracking.models import OutboundMessage
 from tests.dispatch.factories import actor, new_order

@@ -1,4 +1,4 @@
-"""Tests for backend.tracking.decode: the wire contract and the foreign protocols."""
+"""Tests for backend.tracking.ingest.decode: the wire contract and the foreign protocols."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from backend.tracking.decode import (
+from backend.tracking.ingest.decode import (
     DecodeError,
     EventType,
     OrderAck,

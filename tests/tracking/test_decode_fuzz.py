@@ -11,7 +11,7 @@ from typing import Any, get_args
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.tracking.decode import (
+from backend.tracking.ingest.decode import (
     MAX_PAYLOAD_BYTES,
     Decoded,
     DecodeError,

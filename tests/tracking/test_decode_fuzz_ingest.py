@@ -7,8 +7,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.tracking.decode import DecodeError
-from backend.tracking.pipeline import decode_message as _decode
+from backend.tracking.ingest.decode import DecodeError
+from backend.tracking.ingest.pipeline import decode_message as _decode
 
 TOPICS = st.one_of(
     st.text(max_size=80),

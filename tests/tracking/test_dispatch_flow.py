@@ -12,9 +12,9 @@ from backend.db import point_element, utcnow
 from backend.demo import DemoOrg
 from backend.dispatch import service
 from backend.dispatch.models import TimingEvent
-from backend.tracking.decode import decode_mqtt
+from backend.tracking.ingest.decode import decode_mqtt
+from backend.tracking.ingest.pipeline import Inbound, Pipeline
 from backend.tracking.models import OutboundMessage
-from backend.tracking.pipeline import Inbound, Pipeline
 from backend.tracking.terminal import mark_published, pending_messages
 from gis.geometry import local_projection
 from tests.dispatch.factories import actor, new_order

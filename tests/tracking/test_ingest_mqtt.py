@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 
 from backend.db import Database
 from backend.demo.broker import EmbeddedBroker
-from backend.tracking.ingest import IngestSettings, IngestWorker
+from backend.tracking.ingest.worker import IngestSettings, IngestWorker
 from backend.tracking.models import IngestCounter, Position
 from tests.conftest import BackendRun
 from tests.tracking.brokers import Mosquitto, connect, publish_all, unique_root, wait_until

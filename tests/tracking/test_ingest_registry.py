@@ -14,9 +14,9 @@ from backend.cli import main
 from backend.db import Database, utcnow
 from backend.demo import DemoOrg
 from backend.org.models import Department, Vehicle
-from backend.tracking.ingest import IngestWorker
+from backend.tracking.ingest.pipeline import Inbound, Pipeline, decode_message
+from backend.tracking.ingest.worker import IngestWorker
 from backend.tracking.models import DeadLetter, IngestCounter, Position, VehicleState
-from backend.tracking.pipeline import Inbound, Pipeline, decode_message
 from gis.datum import Datum, to_wgs84
 from tests.conftest import Api
 from tests.tracking.brokers import connect, publish_all, unique_root, wait_until

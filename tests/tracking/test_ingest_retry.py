@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from backend.db import Database, utcnow
-from backend.tracking.decode import PositionFix
-from backend.tracking.ingest import IngestSettings, IngestWorker
+from backend.tracking.ingest.decode import PositionFix
+from backend.tracking.ingest.pipeline import Inbound
+from backend.tracking.ingest.worker import IngestSettings, IngestWorker
 from backend.tracking.models import Position
-from backend.tracking.pipeline import Inbound
 
 
 def _batch() -> list[Inbound]:
@@ -46,7 +46,7 @@ def test_a_batch_retried_after_a_database_error_is_stored(db: Database, demo, mo
         return report
 
     monkeypatch.setattr(worker.pipeline, "process", flaky)
-    monkeypatch.setattr("backend.tracking.ingest.time.sleep", lambda s: None)
+    monkeypatch.setattr("backend.tracking.ingest.worker.time.sleep", lambda s: None)
     report = worker._commit(_batch())
     assert report is not None and report.stored == 5
     with db.session_factory() as session:
@@ -70,7 +70,7 @@ def test_an_outage_during_one_by_one_retries_instead_of_dropping(db: Database, d
         return real_process(session, items)
 
     monkeypatch.setattr(worker.pipeline, "process", failing)
-    monkeypatch.setattr("backend.tracking.ingest.time.sleep", lambda s: None)
+    monkeypatch.setattr("backend.tracking.ingest.worker.time.sleep", lambda s: None)
     report = worker._commit(_batch())
     # batch fails -> one by one -> outage -> the whole batch again, stored.
     assert report is not None and report.stored == 5 and calls[:3] == [5, 1, 5]

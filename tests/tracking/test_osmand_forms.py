@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import utcnow
 from backend.demo import DEMO_DEVICE_SECRET, DemoOrg
-from backend.tracking.decode import decode_osmand
+from backend.tracking.ingest.decode import decode_osmand
 from backend.tracking.models import Position
 from tests.conftest import assert_problem
 

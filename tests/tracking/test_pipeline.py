@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from backend.db import utcnow
 from backend.demo import DemoOrg
-from backend.tracking.decode import DecodeError, decode_mqtt
+from backend.tracking.ingest.decode import DecodeError, decode_mqtt
+from backend.tracking.ingest.pipeline import Inbound, Pipeline
 from backend.tracking.models import (
     Checkpoint,
     IngestCounter,
@@ -19,7 +20,6 @@ from backend.tracking.models import (
     TerminalMessage,
     VehicleState,
 )
-from backend.tracking.pipeline import Inbound, Pipeline
 from gis.geometry import local_projection
 from tests.tracking.orders import dispatch_to_vehicle
 
@@ -197,7 +197,7 @@ def test_utc_is_kept(session: Session, demo: DemoOrg) -> None:
 
 
 def test_owntracks_and_last_will(session: Session, demo: DemoOrg) -> None:
-    from backend.tracking.pipeline import decode_message as _decode
+    from backend.tracking.ingest.pipeline import decode_message as _decode
 
     ts = int((utcnow() - timedelta(seconds=5)).timestamp())
     body = {"_type": "location", "lat": 30.29, "lon": 120.16, "tst": ts, "vel": 36, "acc": 9}

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from backend.db import utcnow
 from backend.demo import DEMO_DEVICE_SECRET, DemoOrg
 from backend.dispatch import service
-from backend.tracking.decode import PositionFix
+from backend.tracking.ingest.decode import PositionFix
+from backend.tracking.ingest.pipeline import Inbound, Pipeline
 from backend.tracking.models import Position
 from backend.tracking.nearest import nearest_free_vehicles
-from backend.tracking.pipeline import Inbound, Pipeline
 from tests.conftest import assert_problem
 from tests.dispatch.factories import actor, new_order
 

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from backend.db import Database, utcnow
 from backend.org.models import Vehicle
-from backend.tracking.ingest import IngestWorker
+from backend.tracking.ingest.worker import IngestWorker
 from backend.tracking.models import Checkpoint, OutboundMessage, Position, TerminalMessage
 from backend.tracking.simulator import Simulator, SimulatorSettings
 from tests.tracking.brokers import unique_root, wait_until

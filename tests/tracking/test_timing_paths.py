@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from backend.db import utcnow
 from backend.demo import DemoOrg
 from backend.dispatch.models import TimingEvent, WorkOrder
-from backend.tracking.decode import decode_mqtt
+from backend.tracking.ingest.decode import decode_mqtt
+from backend.tracking.ingest.pipeline import Inbound, Pipeline
 from backend.tracking.models import GeofenceWatch, OutboundMessage, Position, TerminalMessage
 from backend.tracking.nearest import nearest_free_vehicles
-from backend.tracking.pipeline import Inbound, Pipeline
 from gis.geometry import local_projection
 from tests.conftest import assert_problem
 from tests.tracking.orders import SITE, dispatch_to_vehicle, last_message

@@ -25,7 +25,7 @@ from backend.app import create_app
 from backend.config import ROOT, TestConfig
 from backend.dispatch.escalation import EscalationPolicy, run_worker
 from backend.live.http import EXTENSION as LIVE_HUB
-from backend.tracking.ingest import IngestSettings, IngestWorker
+from backend.tracking.ingest.worker import IngestSettings, IngestWorker
 from backend.tracking.simulator import Simulator, SimulatorSettings
 from tests.conftest import BackendRun, _spatialite_run
 

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.org.models import Vehicle
+from backend.tracking.ingest.store import VehicleRef
 from backend.tracking.models import RegistryStamp
-from backend.tracking.store import VehicleRef
 from gis.datum import Datum
 
 STAMP = "vehicles"  # bumped by triggers on `vehicles` (revision 0621)

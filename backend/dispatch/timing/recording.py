@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 from backend.auth import policy as access
 from backend.auth.actor import Actor
 from backend.db import utcnow
-from backend.dispatch import sla
 from backend.dispatch.alerts import settle
-from backend.dispatch.deciding import PointAhead, decide
-from backend.dispatch.events import (
+from backend.dispatch.models import TimingEvent, WorkOrder
+from backend.dispatch.timing import sla
+from backend.dispatch.timing.deciding import PointAhead, decide
+from backend.dispatch.timing.events import (
     append_event,
     check_not_future,
     counting_events,
@@ -36,8 +37,7 @@ from backend.dispatch.events import (
     order_events,
     refresh_sla,
 )
-from backend.dispatch.models import TimingEvent, WorkOrder
-from backend.dispatch.states import CREW_POINTS, CrewPoint, OrderStatus, point_index
+from backend.dispatch.timing.states import CREW_POINTS, CrewPoint, OrderStatus, point_index
 from backend.errors import Conflict, Forbidden, InvalidTransition, OutOfScope, field_error
 from backend.tracking.models import Checkpoint, ClaimStatus
 

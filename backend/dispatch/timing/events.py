@@ -1,6 +1,6 @@
 """An order's timing history: append events, count them, compute the timeline, write breaches.
 
-Crew-side points (E-H, finished) are decided in `backend.dispatch.recording`.
+Crew-side points (E-H, finished) are decided in `backend.dispatch.timing.recording`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
-from backend.dispatch import sla
 from backend.dispatch.models import SlaBreach, TimingEvent, WorkOrder
-from backend.dispatch.policies import policy_for
-from backend.dispatch.states import POINTS
+from backend.dispatch.timing import sla
+from backend.dispatch.timing.policies import policy_for
+from backend.dispatch.timing.states import POINTS
 from backend.errors import NotFound, field_error
 
 # A device time further ahead of the server than this is refused; closer, it is clamped.

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize
 from backend.dispatch.models import SlaPolicyRecord
-from backend.dispatch.sla import InvalidPolicy, SlaPolicy
+from backend.dispatch.timing.sla import InvalidPolicy, SlaPolicy
 from backend.errors import field_error
 
 ANY = "*"

@@ -12,7 +12,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
-from backend.dispatch.sla import EventSource, TimingPoint
+from backend.dispatch.timing.sla import EventSource, TimingPoint
 from backend.errors import InvalidTransition
 
 

@@ -15,7 +15,7 @@ from backend.db import Database, utcnow
 from backend.tracking.models import DeadLetter
 
 if TYPE_CHECKING:  # the pipeline imports this module
-    from backend.tracking.pipeline import Inbound, Pipeline
+    from backend.tracking.ingest.pipeline import Inbound, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def replay(
     receive time) and deleted; the others stay, their attempts counted. Returns the report and
     the last id looked at (to page on).
     """
-    from backend.tracking.pipeline import decode_message
+    from backend.tracking.ingest.pipeline import decode_message
 
     rows = list(
         session.scalars(

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from backend.org.models import Vehicle
-from backend.tracking.decode import PositionFix
+from backend.tracking.ingest.decode import PositionFix
 from backend.tracking.models import IngestCounter, Liveness, Position, VehicleState
 from gis.datum import Datum, to_wgs84
 from gis.geometry import point_ewkt

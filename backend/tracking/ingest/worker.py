@@ -23,9 +23,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from backend.db import Database, utcnow
-from backend.tracking import dead_letters
-from backend.tracking.pipeline import BatchReport, Inbound, Pipeline, decode_message
-from backend.tracking.store import bump_counters, refresh_liveness
+from backend.tracking.ingest import dead_letters
+from backend.tracking.ingest.pipeline import BatchReport, Inbound, Pipeline, decode_message
+from backend.tracking.ingest.store import bump_counters, refresh_liveness
 from backend.tracking.terminal import (
     due_webhooks,
     mark_alert_published,

@@ -10,9 +10,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
-from backend.tracking import checkpoints, dead_letters
-from backend.tracking.dead_letters import UNKNOWN_VEHICLE
-from backend.tracking.decode import (
+from backend.tracking import checkpoints
+from backend.tracking.ingest import dead_letters
+from backend.tracking.ingest.dead_letters import UNKNOWN_VEHICLE
+from backend.tracking.ingest.decode import (
     DecodeError,
     OrderAck,
     PositionFix,
@@ -21,9 +22,8 @@ from backend.tracking.decode import (
     decode_mqtt,
     parse_topic,
 )
-from backend.tracking.models import PositionSource
-from backend.tracking.registry import VehicleDirectory
-from backend.tracking.store import (
+from backend.tracking.ingest.registry import VehicleDirectory
+from backend.tracking.ingest.store import (
     BatchOutcome,
     PositionRow,
     bump_counters,
@@ -32,6 +32,7 @@ from backend.tracking.store import (
     to_row,
     touch_vehicles,
 )
+from backend.tracking.models import PositionSource
 from backend.tracking.terminal import apply_ack, apply_event
 from gis.filters import FixFilter
 from gis.geofence import ArrivalRules

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from backend.dispatch.states import (
+from backend.dispatch.timing.states import (
     OPEN_CREW_STATES,
     POINTS,
     STATE_POINT,

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
 from backend.db import utcnow
-from backend.dispatch.events import order_timeline, responsible_department
 from backend.dispatch.models import SlaBreach
 from backend.dispatch.schemas import dump_segment
 from backend.dispatch.service import get_order
-from backend.dispatch.sla import TimingPoint
+from backend.dispatch.timing.events import order_timeline, responsible_department
+from backend.dispatch.timing.sla import TimingPoint
 
 
 def timeline(
