@@ -33,6 +33,7 @@ from backend.network.outage_routes import blp as outages_blp
 from backend.network.routes import blp as network_blp
 from backend.org.routes import blp as org_blp
 from backend.reports.routes import blp as reports_blp
+from backend.risk.routes import blp as risk_blp
 from backend.spec import TruthfulResponses
 from backend.tracking.routes import blp as tracking_blp
 from backend.web.routes import blp as web_blp
@@ -55,6 +56,7 @@ BLUEPRINTS = [
     archive_io_blp,
     outages_blp,
     inspection_blp,
+    risk_blp,
 ]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

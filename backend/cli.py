@@ -108,6 +108,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     from backend.demo.broker import EmbeddedBroker
     from backend.dispatch.escalation import escalation_worker
     from backend.network.restore_worker import restore_worker
+    from backend.risk.worker import rating_worker
     from backend.serving import RedactingRequestHandler
     from backend.tracking.runtime import ingest_worker, simulator_worker
 
@@ -121,7 +122,13 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     app = create_app(config)
     # The workers `make run` needs, named here (nothing registers itself); daemon threads
     # that run until the process exits.
-    for worker in (escalation_worker, restore_worker, ingest_worker, simulator_worker):
+    for worker in (
+        escalation_worker,
+        restore_worker,
+        rating_worker,
+        ingest_worker,
+        simulator_worker,
+    ):
         threading.Thread(
             target=worker, args=(app, config), name=worker.__name__, daemon=True
         ).start()
@@ -177,10 +184,12 @@ def paths() -> None:
 
 def _register_domains() -> None:
     from backend.archive.cli import register as register_archive
+    from backend.risk.cli import register as register_risk
     from backend.tracking.cli import register as register_tracking
 
     register_tracking(main)
     register_archive(main)
+    register_risk(main)
 
 
 _register_domains()

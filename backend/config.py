@@ -164,6 +164,10 @@ class Config:
     INSPECTION_REPEAT_OFFENDER_CASES: int = field(
         default_factory=lambda: int(_env("INSPECTION_REPEAT_OFFENDER_CASES", "2"))
     )
+    # Customer risk: the large-customer threshold (non-residential above it) and how often the
+    # scheduled re-rating rates each customer again.
+    RISK_LARGE_KW: float = field(default_factory=lambda: float(_env("RISK_LARGE_KW", "100")))
+    RISK_RERATE_DAYS: float = field(default_factory=lambda: float(_env("RISK_RERATE_DAYS", "30")))
     TESTING: bool = False
 
     # flask-smorest / OpenAPI

@@ -21,6 +21,7 @@ from backend.inspection import sync_adapters as inspection_sync
 from backend.network import models as network_models  # noqa: F401
 from backend.network import outage_models  # noqa: F401
 from backend.org import models as org_models  # noqa: F401
+from backend.risk import models as risk_models  # noqa: F401
 from backend.tracking import models as tracking_models  # noqa: F401
 from backend.unit_of_work import request_session
 from sync import store as sync_store  # noqa: F401

@@ -40,7 +40,8 @@ class Level(StrEnum):
     HIDDEN = "hidden"
 
 
-# Field groups of a customer file; `credit` is reserved for the credit rating fields.
+# Field groups of a customer file; `credit` (the risk domain's ratings) follows the policy's
+# `risk.read` rule rather than this table, so the two cannot disagree.
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "contacts": ("contacts",),
     "contract": (
@@ -50,18 +51,21 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "credit": (),
 }  # fmt: skip
 
-_DEFAULT = {"contacts": Level.MASKED, "contract": Level.FULL, "credit": Level.HIDDEN}
+_DEFAULT = {"contacts": Level.MASKED, "contract": Level.FULL}
 FIELD_ACCESS: dict[str, dict[str, Level]] = {
-    Role.ADMIN: {"contacts": Level.FULL, "contract": Level.FULL, "credit": Level.FULL},
-    Role.ARCHIVIST: {"contacts": Level.FULL, "contract": Level.FULL, "credit": Level.FULL},
-    Role.SUPERVISOR: {"contacts": Level.FULL, "contract": Level.FULL, "credit": Level.FULL},
-    Role.CALL_CENTER: {"contacts": Level.FULL, "contract": Level.HIDDEN, "credit": Level.HIDDEN},
+    Role.ADMIN: {"contacts": Level.FULL, "contract": Level.FULL},
+    Role.ARCHIVIST: {"contacts": Level.FULL, "contract": Level.FULL},
+    Role.SUPERVISOR: {"contacts": Level.FULL, "contract": Level.FULL},
+    Role.CALL_CENTER: {"contacts": Level.FULL, "contract": Level.HIDDEN},
     Role.REPAIR_CENTER: {"contacts": Level.MASKED, "contract": Level.HIDDEN},
     # Crews see the address, the meters and whom to call at the door; not contracts or credit.
-    Role.CREW: {"contacts": Level.FULL, "contract": Level.HIDDEN, "credit": Level.HIDDEN},
-    Role.INSPECTOR: {"contacts": Level.FULL, "contract": Level.FULL, "credit": Level.HIDDEN},
-    Role.AUDITOR: {"contacts": Level.MASKED, "contract": Level.FULL, "credit": Level.FULL},
-    "device": {"contacts": Level.FULL, "contract": Level.HIDDEN, "credit": Level.HIDDEN},
+    Role.CREW: {"contacts": Level.FULL, "contract": Level.HIDDEN},
+    Role.INSPECTOR: {"contacts": Level.FULL, "contract": Level.FULL},
+    Role.AUDITOR: {"contacts": Level.MASKED, "contract": Level.FULL},
+    # Collections and key-account managers call the customer and negotiate the contract.
+    Role.COLLECTIONS: {"contacts": Level.FULL, "contract": Level.FULL},
+    Role.KEY_ACCOUNT: {"contacts": Level.FULL, "contract": Level.FULL},
+    "device": {"contacts": Level.FULL, "contract": Level.HIDDEN},
 }
 
 
@@ -79,7 +83,9 @@ def field_levels(actor: Actor) -> dict[str, Level]:
     """Return the actor's level for each field group."""
     if actor.kind == "system":
         return dict.fromkeys(FIELD_GROUPS, Level.FULL)
-    return {**_DEFAULT, **FIELD_ACCESS.get(actor.role or "", {})}
+    levels = {**_DEFAULT, **FIELD_ACCESS.get(actor.role or "", {})}
+    levels["credit"] = Level.FULL if can(actor, Action.RISK_READ) else Level.HIDDEN
+    return levels
 
 
 def mask_phone(phone: Any) -> Any:

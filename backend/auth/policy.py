@@ -133,6 +133,10 @@ class Action(StrEnum):
     CASE_STEP = "case.step"
     CASE_APPROVE = "case.approve"
     EVIDENCE_OVERRIDE = "case.evidence_override"
+    # Customer risk (credit data: readable only by these rules' roles, never crews or 95598).
+    RISK_READ = "risk.read"
+    RISK_ASSESS = "risk.assess"
+    RISK_CONFIGURE = "risk.configure"
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,7 @@ FIELD = frozenset({Role.CREW})
 FILES = frozenset({Role.ARCHIVIST, Role.SUPERVISOR, Role.ADMIN})
 INSPECT = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
 APPROVE = frozenset({Role.SUPERVISOR, Role.ADMIN})
+CREDIT = frozenset({Role.COLLECTIONS, Role.KEY_ACCOUNT, Role.SUPERVISOR, Role.ADMIN})
 
 
 def _read(summary: str, roles: frozenset[Role], *, devices: bool = False) -> Rule:
@@ -236,6 +241,9 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.CASE_STEP: Rule("complete a case's current step with its procedure checklist", INSPECT),  # noqa: E501
     Action.CASE_APPROVE: Rule("approve a case step that needs a supervisor (decision, closure)", APPROVE),  # noqa: E501
     Action.EVIDENCE_OVERRIDE: Rule("override the evidence gate before enforcement, with a reason", APPROVE),  # noqa: E501
+    Action.RISK_READ: _read("read credit ratings, grade history, credit models and risk reports", CREDIT | {Role.AUDITOR}),  # noqa: E501
+    Action.RISK_ASSESS: Rule("record credit assessments and re-rate customers", CREDIT),
+    Action.RISK_CONFIGURE: Rule("change credit models and risk thresholds (a new version)", APPROVE),  # noqa: E501
 })
 # fmt: on
 

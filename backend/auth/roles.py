@@ -16,3 +16,6 @@ class Role(StrEnum):
     ARCHIVIST = "archivist"
     SUPERVISOR = "supervisor"
     AUDITOR = "auditor"
+    # Customer risk: chase arrears (collections) and look after key accounts.
+    COLLECTIONS = "collections"
+    KEY_ACCOUNT = "key_account_manager"

@@ -49,6 +49,8 @@ USERS = [
     ("crew6", "Ma Jun (urban crew)", Role.CREW, "ST-URB"),
     ("inspector", "Huang Bo (inspector)", Role.INSPECTOR, "ST-URB"),
     ("archivist", "Lin Fang (archivist)", Role.ARCHIVIST, "ROOT"),
+    ("collector", "Xu Jing (collections)", Role.COLLECTIONS, "RC-N"),
+    ("keyaccount", "He Yun (key-account manager)", Role.KEY_ACCOUNT, "RC-N"),
 ]
 
 # (crew name, station, work types, [(username, work type, receives orders)], plate, terminal)

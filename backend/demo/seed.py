@@ -16,6 +16,7 @@ from backend.demo.archive import seed_archive
 from backend.demo.network import seed_network
 from backend.demo.orders import seed_day
 from backend.demo.org import seed_org
+from backend.demo.risk import seed_risk
 from sync.blobs.storage import LocalBlobStorage
 
 
@@ -27,6 +28,8 @@ def seed_all(database: Database) -> None:
     seed_demo_archive(database)
     with database.unit_of_work(actor="seed") as session:
         seed_network(session)
+    with database.unit_of_work(actor="seed") as session:
+        seed_risk(session)
 
 
 def seed_demo_archive(database: Database, count: int = 200) -> int:

@@ -32,6 +32,8 @@ from sqlalchemy.orm import Session
 
 from backend.db import Database
 from backend.demo import DEMO_DEVICE_SECRET, DEMO_PASSWORD, DemoOrg
+from backend.risk.credit_service import install_defaults
+from backend.risk.default_models import DEFAULT_MODELS
 from sync.blobs.storage import LocalBlobStorage
 from tests.auth import matrix_fixtures as fx
 from tests.sync.helpers import batch, mutation
@@ -49,6 +51,8 @@ CALLERS = {
     "crew": "crew1",
     "inspector": "inspector",
     "archivist": "archivist",
+    "collections": "collector",
+    "key_account_manager": "keyaccount",
     "device": "T-1001",
     "anonymous": None,
 }
@@ -219,6 +223,10 @@ CASES: dict[str, Case] = {
     "POST /api/v1/cases/{case_id}/evidence-override": Case(lambda c: {"reason": "matrix"}),
     "GET /api/v1/alerts/stream": Case(query={"max_seconds": 0, "poll_seconds": 0.1}),
     "GET /api/v1/tracking/feed": Case(query={"max_seconds": 0}),
+    "PUT /api/v1/risk/credit-models/{size}": Case(
+        lambda c: {"indicators": DEFAULT_MODELS["small"], "reason": "matrix"}
+    ),
+    "POST /api/v1/customers/{customer_id}/credit/assessments": Case(lambda c: {"indicators": {}}),
 }
 
 # Path parameters naming scoped records; an operation with one gets a foreign variant.
@@ -249,6 +257,7 @@ UNSCOPED: dict[str, Any] = {
     "name": "1.png",
     "layer": "lines",
     "code": "mx",
+    "size": "small",
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
 ARCHIVE = (
@@ -287,6 +296,7 @@ class Matrix:
         self.own = fx.own_side(session, demo)
         self.other_crew = fx.own_side(session, demo, "Urban Crew 2", "ZJ-A1002", "crew6")
         self.foreign = fx.foreign_side(session)
+        install_defaults(session)  # the credit models, so their cells reach the views
         session.flush()
         session.commit()  # releases the fixture's savepoint: visible to the requests
         # The photos' blobs have bytes, so downloads are real.
@@ -295,6 +305,7 @@ class Matrix:
             storage.write(side.sha256, fx.blob_bytes(side.station, side.crew))
         self.tokens = {name: self._login(who) for name, who in CALLERS.items()}
         self.archive = self._open_file()
+        self._rate(self.archive["customer_id"])
 
     def _open_file(self) -> dict[str, str]:
         from tests.archive.helpers import customer_body, meter_body
@@ -337,6 +348,13 @@ class Matrix:
             "job_id": response.get_json()["id"],
             "case_id": self._open_case(headers),
         }
+
+    def _rate(self, customer_id: str) -> None:
+        """A credit rating of the file, so reading it is not a 404."""
+        admin = {"Authorization": f"Bearer {self.tokens['admin']['access_token']}"}
+        url = f"/api/v1/customers/{customer_id}/credit/rate"
+        response = self.client.post(url, headers=admin)
+        assert response.status_code == 201, response.get_json()
 
     def _open_case(self, archivist: dict[str, str]) -> str:
         """A theft case on a file of crew1's station, opened by the admin."""
@@ -562,7 +580,7 @@ HEADER = """\
 #
 # Columns: {columns}
 #   (demo users admin, auditor, callcenter, dispatcher, supervisor, crew1, inspector,
-#   archivist; the vehicle terminal T-1001 of crew1's crew; no token)
+#   archivist, collector, keyaccount; the vehicle terminal T-1001 of crew1's crew; no token)
 # Cells: ok = past authorization (2xx, or a 4xx about the body or the record's state);
 #        403 = forbidden (role) or out-of-scope (record); 404 = not found (sync conflicts
 #        and blobs outside your scope answer 404); 401 = no valid token.

@@ -1,0 +1,1 @@
+"""Customer risk: credit rating, ABC value classes, payment behaviour, collection, lists."""
