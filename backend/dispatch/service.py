@@ -32,8 +32,10 @@ from backend.dispatch.timing.events import (
 )
 from backend.dispatch.timing.recording import mark_delivered, record_timing_event
 from backend.dispatch.timing.states import OPEN_CREW_STATES, Action, OrderStatus, can, next_state
-from backend.errors import OutOfScope, field_error
+from backend.errors import Conflict, OutOfScope, field_error
 from backend.network.grouping import link_call
+from backend.network.outage_models import OrderSuggestionLink
+from backend.network.suggestions import group_call, held_orders
 from backend.org.models import Crew, Department, DepartmentKind, Vehicle
 from backend.tracking.terminal import enqueue_order
 
@@ -144,6 +146,17 @@ def create_order(
         )  # fmt: skip
         refresh_sla(session, order)
         return order
+    # Several callers under one area (or areas of one line): a probable outage holds the call.
+    suggestion = group_call(session, order, now)
+    if suggestion is not None:
+        append_event(
+            session, order, point="linked_suggestion", occurred_at=now, source="system",
+            actor=actor.audit_name, now=now,
+            details={"suggestion_id": suggestion.id, "level": suggestion.level,
+                     "note": f"held: probable outage #{suggestion.id} on this {suggestion.level}"},
+        )  # fmt: skip
+        refresh_sla(session, order)
+        return order
     if repair_center_id is not None:
         issue_order(
             session=session,
@@ -173,6 +186,13 @@ def issue_order(
         session=session, actor=actor, order_id=order_id, lock=True, action=policy.Action.ORDER_ISSUE
     )
     order.status = next_state(order.status, Action.ISSUE)
+    if session.scalar(
+        select(held_orders().where(OrderSuggestionLink.order_id == order.id).exists())
+    ):
+        raise Conflict(
+            f"Order {order.number} is held under an open probable-outage suggestion: "
+            "confirm or dismiss the suggestion first."
+        )
     center = _department(session, repair_center_id, DepartmentKind.REPAIR_CENTER)
     if issued_at is not None:
         check_not_future(issued_at, now, "issued_at")

@@ -94,8 +94,9 @@ class OrderOutageLink(Base):
 class OutageSuggestion(Base):
     """A "probable outage": repeated calls under one area, or several areas of one line.
 
-    Raised by the trouble-call grouping for the dispatcher to confirm (it then becomes an
-    outage) or dismiss; at most one open suggestion per area or line.
+    Raised by the trouble-call grouping (`suggestions.group_call`) for the dispatcher to
+    confirm (it then becomes an outage) or dismiss; at most one open suggestion per area or
+    line. `status`: open -> confirmed | dismissed.
     """
 
     __tablename__ = "outage_suggestions"
@@ -112,3 +113,18 @@ class OutageSuggestion(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     decided_by: Mapped[str | None] = mapped_column(String(120))
     decided_at: Mapped[datetime | None] = mapped_column()
+    note: Mapped[str | None] = mapped_column(String(400))
+
+
+class OrderSuggestionLink(Base):
+    """A trouble call grouped under a probable outage (held from dispatch while it is open)."""
+
+    __tablename__ = "order_suggestion_links"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("work_orders.id"), primary_key=True)
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("outage_suggestions.id"), index=True)
+    area_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("transformer_areas.id"))
+    # True: the call came in while the suggestion was open and was not issued (the earlier
+    # calls that raised it keep whatever dispatch they already had).
+    held: Mapped[bool] = mapped_column(default=False)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)

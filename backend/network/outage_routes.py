@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.inputs import Blueprint, SelectPage
-from backend.network import outages, quick, regions
-from backend.network.outage_models import Outage
+from backend.network import outages, quick, regions, suggestions
+from backend.network.outage_models import Outage, OutageSuggestion
 from backend.network.schemas import (
     AreaCustomerArgsSchema,
     NotificationSchema,
@@ -26,6 +26,11 @@ from backend.network.schemas import (
     QuickQueryArgsSchema,
     RegionChangeSchema,
     RegionCodeSchema,
+    SuggestionConfirmSchema,
+    SuggestionDecisionSchema,
+    SuggestionDismissSchema,
+    SuggestionFilterSchema,
+    SuggestionSchema,
 )
 from backend.unit_of_work import database, request_session
 
@@ -210,3 +215,72 @@ class RegionCodeByCode(MethodView):
     def delete(self, code: str) -> None:
         """Remove a region code."""
         regions.delete(**_ctx(), code=code)
+
+
+def suggestion_view(session: Session, suggestion: OutageSuggestion) -> dict[str, Any]:
+    """A suggestion with the calls grouped under it."""
+    view = {c.key: getattr(suggestion, c.key) for c in OutageSuggestion.__table__.columns}
+    return {**view, "calls": suggestions.linked_calls(session, suggestion)}
+
+
+class SuggestionPage(SelectPage):  # type: ignore[misc]
+    """Pages of suggestions with their calls."""
+
+    @property
+    def items(self) -> list[Any]:
+        return [suggestion_view(request_session(), s) for s in super().items]
+
+
+@blp.route("/outage-suggestions")
+class Suggestions(MethodView):
+    """Probable outages raised by repeated calls."""
+
+    @requires(Action.OUTAGE_READ)
+    @blp.arguments(SuggestionFilterSchema, location="query")
+    @blp.response(200, SuggestionSchema(many=True))
+    @blp.paginate(SuggestionPage)
+    def get(self, args: dict[str, Any]) -> Any:
+        """List your company's probable-outage suggestions, latest call first."""
+        return suggestions.listing(actor=current_actor(), **args)
+
+
+@blp.route("/outage-suggestions/<int:suggestion_id>")
+class SuggestionById(MethodView):
+    """One suggestion."""
+
+    @requires(Action.OUTAGE_READ)
+    @blp.response(200, SuggestionSchema)
+    def get(self, suggestion_id: int) -> dict[str, Any]:
+        """Show a suggestion with its calls."""
+        suggestion = suggestions.get_suggestion(**_ctx(), suggestion_id=suggestion_id)
+        return suggestion_view(request_session(), suggestion)
+
+
+@blp.route("/outage-suggestions/<int:suggestion_id>/confirm")
+class SuggestionConfirm(MethodView):
+    """Confirm a probable outage."""
+
+    @requires(Action.OUTAGE_MANAGE)
+    @blp.arguments(SuggestionConfirmSchema)
+    @blp.response(200, SuggestionDecisionSchema)
+    @blp.alt_response(409, description="Decided already, or another outage covers the line")
+    def post(self, data: dict[str, Any], suggestion_id: int) -> dict[str, Any]:
+        """Make it an outage on its area or line; the held calls join the outage."""
+        suggestion, outage = suggestions.confirm(**_ctx(), suggestion_id=suggestion_id, data=data)
+        session = request_session()
+        return {"suggestion": suggestion_view(session, suggestion),
+                "outage": outage_view(session, outage)}  # fmt: skip
+
+
+@blp.route("/outage-suggestions/<int:suggestion_id>/dismiss")
+class SuggestionDismiss(MethodView):
+    """Dismiss a probable outage."""
+
+    @requires(Action.OUTAGE_MANAGE)
+    @blp.arguments(SuggestionDismissSchema)
+    @blp.response(200, SuggestionDecisionSchema)
+    @blp.alt_response(409, description="Decided already")
+    def post(self, data: dict[str, Any], suggestion_id: int) -> dict[str, Any]:
+        """No outage: the held calls go back to the call center's queue."""
+        suggestion = suggestions.dismiss(**_ctx(), suggestion_id=suggestion_id, **data)
+        return {"suggestion": suggestion_view(request_session(), suggestion), "outage": None}

@@ -365,3 +365,64 @@ class QuickAnswerSchema(Schema):
     query = fields.String()
     at = Timestamp()
     matches = fields.List(fields.Nested(QuickMatchSchema))
+
+
+class SuggestionCallSchema(Schema):
+    """A call grouped under a suggestion."""
+
+    order_id = fields.UUID()
+    area_id = fields.UUID()
+    held = fields.Boolean(metadata={"description": "waiting for the decision (not issued)"})
+    linked_at = Timestamp()
+
+
+class SuggestionSchema(Schema):
+    """A probable outage raised by repeated calls, for the dispatcher to decide."""
+
+    id = fields.Integer()
+    level = fields.String(metadata={"description": "area | line"})
+    line_id = fields.UUID()
+    area_id = fields.UUID(allow_none=True)
+    call_count = fields.Integer()
+    first_call_at = Timestamp()
+    last_call_at = Timestamp()
+    status = fields.String(metadata={"description": "open | confirmed | dismissed"})
+    outage_id = fields.UUID(allow_none=True)
+    department_id = fields.Integer()
+    decided_by = fields.String(allow_none=True)
+    decided_at = Timestamp(allow_none=True)
+    note = fields.String(allow_none=True)
+    calls = fields.List(fields.Nested(SuggestionCallSchema))
+
+
+class SuggestionFilterSchema(Schema):
+    """Suggestion list filters."""
+
+    status = fields.String(
+        load_default=None, validate=validate.OneOf(("open", "confirmed", "dismissed"))
+    )
+
+
+class SuggestionConfirmSchema(Schema):
+    """Confirm a probable outage: it becomes an outage on its area or line."""
+
+    kind = fields.String(
+        load_default="unplanned", validate=validate.OneOf(("planned", "unplanned"))
+    )
+    reason = fields.String(required=True, validate=validate.Length(1, 400))
+    starts_at = Timestamp(load_default=None, metadata={"description": "default: the first call"})
+    planned_end_at = Timestamp(required=True)
+    note = fields.String(load_default=None, validate=validate.Length(max=400))
+
+
+class SuggestionDismissSchema(Schema):
+    """Dismiss a probable outage (the held calls go back to the queue)."""
+
+    note = fields.String(load_default=None, validate=validate.Length(max=400))
+
+
+class SuggestionDecisionSchema(Schema):
+    """A decided suggestion and, when confirmed, its outage."""
+
+    suggestion = fields.Nested(SuggestionSchema)
+    outage = fields.Nested(OutageSchema, allow_none=True)

@@ -48,6 +48,7 @@ class Side:
     line: str
     area: str
     outage: str
+    suggestion: int
 
 
 def _order(session: Session, *, call: int, center: int, crew: int, specialty: str) -> WorkOrder:

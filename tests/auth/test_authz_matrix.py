@@ -204,6 +204,14 @@ CASES: dict[str, Case] = {
     ),
     "POST /api/v1/outages/{outage_id}/transition": Case(lambda c: {"to": "restored"}),
     "GET /api/v1/quick-query": Case(query={"q": "HZ-T"}),
+    "POST /api/v1/outage-suggestions/{suggestion_id}/confirm": Case(
+        lambda c: {
+            "reason": "matrix",
+            "starts_at": "2030-01-01T00:00:00+00:00",
+            "planned_end_at": "2030-01-01T02:00:00+00:00",
+        }
+    ),
+    "POST /api/v1/outage-suggestions/{suggestion_id}/dismiss": Case(lambda c: {}),
     "POST /api/v1/region-codes": Case(
         lambda c: {"code": "MY", "name": "M", "service_contact": "M", "service_phone": "1"}
     ),
@@ -242,6 +250,7 @@ SCOPED = {
     "line_id": lambda c: c.side.line,
     "area_id": lambda c: c.side.area,
     "outage_id": lambda c: c.side.outage,
+    "suggestion_id": lambda c: c.side.suggestion,
 }
 # Parameters naming records of one crew: an "other_crew" variant tries the same station's
 # other crew (Urban Crew 2), which devices and crew members of Urban Crew 1 may not see.

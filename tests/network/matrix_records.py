@@ -10,7 +10,7 @@ from geoalchemy2 import WKTElement
 from sqlalchemy.orm import Session
 
 from backend.network.models import FeederLine, RegionCode, TransformerArea
-from backend.network.outage_models import Outage, OutageArea
+from backend.network.outage_models import Outage, OutageArea, OutageSuggestion
 
 
 def network_records(session: Session, department: int) -> dict[str, Any]:
@@ -53,8 +53,16 @@ def network_records(session: Session, department: int) -> dict[str, Any]:
     session.add(outage)
     session.flush()
     session.add(OutageArea(outage_id=outage.id, area_id=area.id, customer_count=0))
+    suggestion = OutageSuggestion(
+        level="area", line_id=line.id, area_id=area.id, call_count=3, first_call_at=now,
+        last_call_at=now, status="open", department_id=department,
+    )  # fmt: skip
+    session.add(suggestion)
     session.flush()
     if session.get(RegionCode, "MX") is None:
         session.add(RegionCode(code="MX", name="Matrix", service_contact="M", service_phone="1"))
         session.flush()
-    return {"line": str(line.id), "area": str(area.id), "outage": str(outage.id)}
+    return {
+        "line": str(line.id), "area": str(area.id), "outage": str(outage.id),
+        "suggestion": suggestion.id,
+    }  # fmt: skip
