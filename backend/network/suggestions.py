@@ -22,8 +22,8 @@ from backend.archive.records import Premise
 from backend.auth.actor import Actor, ensure_department_in_scope
 from backend.auth.policy import Action, authorize, network_filter, sees_network
 from backend.db import utcnow
-from backend.dispatch.timing.events import append_event
 from backend.dispatch.models import WorkOrder
+from backend.dispatch.timing.events import append_event
 from backend.dispatch.timing.states import OrderStatus
 from backend.errors import InvalidTransition, NotFound, OutOfScope
 from backend.network import outages
