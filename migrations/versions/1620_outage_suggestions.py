@@ -1,7 +1,7 @@
 """network: probable-outage suggestions hold the calls grouped under them
 
 Revision ID: 1620_outage_suggestions
-Revises: 1610_outage_outbox
+Revises: 1400_risk_credit
 Create Date: 2026-11-29 12:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import backend.db
 
 revision: str = "1620_outage_suggestions"
-down_revision: str | Sequence[str] | None = "1610_outage_outbox"
+down_revision: str | Sequence[str] | None = "1400_risk_credit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
