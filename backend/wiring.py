@@ -24,6 +24,7 @@ from backend.org import models as org_models  # noqa: F401
 from backend.risk import models as risk_models  # noqa: F401
 from backend.tracking import models as tracking_models  # noqa: F401
 from backend.unit_of_work import request_session
+from sync import changes as sync_changes
 from sync import store as sync_store  # noqa: F401
 from sync.changes import SyncBase
 from sync.registry import SyncHooks, registry
@@ -34,7 +35,8 @@ metadatas = [Base.metadata, SyncBase.metadata]
 
 
 def install_session_listeners() -> None:
-    """Register every flush hook on SQLAlchemy's Session (idempotent)."""
+    """Register every flush hook on SQLAlchemy's Session (idempotent), in this order."""
+    sync_changes.install_listeners()  # synced records get versions and feed rows first
     auth_models.install_listeners()  # a new secret or deactivation ends old tokens
     handheld.install_listeners()  # work and file changes reach the handhelds' change feed
     audit.install_listeners()  # every audited change leaves an audit row

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -26,13 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from sync.columns import NAMING_CONVENTION, UTCDateTime
 
 # Beyond every real PostgreSQL transaction id: on SQLite all changes are already in order.
 NO_HORIZON = 2**62
@@ -60,7 +53,7 @@ class Change(SyncBase):
     op: Mapped[str] = mapped_column(String(8))
     scope_department_id: Mapped[int | None] = mapped_column(Integer, index=True)
     scope_crew_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class VersionCounter(SyncBase):
@@ -146,8 +139,8 @@ def _changed_columns(obj: Any) -> tuple[list[str], dict[str, Any]]:
     return changed, previous
 
 
-@event.listens_for(Session, "before_flush")
-def _version_synced_records(session: Session, flush_context: Any, instances: Any) -> None:
+def version_synced_records(session: Session, flush_context: Any, instances: Any) -> None:
+    """Give every new or changed synced record a version and its rows in the feed."""
     pending: list[tuple[Any, str, list[str], dict[str, Any]]] = []
     for obj in session.new:
         if isinstance(obj, Synced):
@@ -201,6 +194,12 @@ def _version_synced_records(session: Session, flush_context: Any, instances: Any
                     changed_at=now,
                 )
             )
+
+
+def install_listeners() -> None:
+    """Register the versioning flush hook on every Session (the backend's wiring calls it)."""
+    if not event.contains(Session, "before_flush", version_synced_records):
+        event.listen(Session, "before_flush", version_synced_records)
 
 
 def touch(session: Session, obj: Any) -> None:

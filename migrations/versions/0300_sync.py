@@ -13,7 +13,7 @@ from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_ty
 from sqlalchemy.dialects import postgresql
 
 import backend.db
-import sync.store
+import sync.columns
 
 revision: str = "0300_sync"
 down_revision: str | Sequence[str] | None = "0200_tracking"
@@ -173,13 +173,13 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("received", sa.BigInteger(), nullable=False),
         sa.Column("complete", sa.Boolean(), nullable=False),
-        sa.Column("taken_at", sync.store.UTCTime(timezone=True), nullable=True),
+        sa.Column("taken_at", sync.columns.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lat", sa.Float(), nullable=True),
         sa.Column("lon", sa.Float(), nullable=True),
         sa.Column("has_thumbnail", sa.Boolean(), nullable=False),
         sa.Column("uploaded_by", sa.String(length=120), nullable=False),
-        sa.Column("created_at", sync.store.UTCTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sync.store.UTCTime(timezone=True), nullable=False),
+        sa.Column("created_at", sync.columns.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sync.columns.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("sha256", name=op.f("pk_sync_blobs")),
     )
     with op.batch_alter_table("sync_blobs", schema=None) as batch_op:
@@ -199,11 +199,11 @@ def upgrade() -> None:
         sa.Column("department_id", sa.Integer(), nullable=True),
         sa.Column("crew_id", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("created_at", sync.store.UTCTime(timezone=True), nullable=False),
+        sa.Column("created_at", sync.columns.UTCDateTime(timezone=True), nullable=False),
         sa.Column("resolution", sa.String(length=16), nullable=True),
         sa.Column("resolved_value", sa.JSON(), nullable=True),
         sa.Column("resolved_by", sa.String(length=120), nullable=True),
-        sa.Column("resolved_at", sync.store.UTCTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", sync.columns.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_conflicts")),
     )
     with op.batch_alter_table("sync_conflicts", schema=None) as batch_op:
@@ -222,8 +222,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("device", sa.String(length=120), nullable=False),
         sa.Column("batch_id", sa.String(length=36), nullable=False),
-        sa.Column("sent_at", sync.store.UTCTime(timezone=True), nullable=False),
-        sa.Column("received_at", sync.store.UTCTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sync.columns.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sync.columns.UTCDateTime(timezone=True), nullable=False),
         sa.Column("skew_seconds", sa.Float(), nullable=False),
         sa.Column("corrected", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_device_clocks")),
@@ -239,10 +239,10 @@ def upgrade() -> None:
         sa.Column("entity", sa.String(length=32), nullable=False),
         sa.Column("record_id", sa.String(length=36), nullable=False),
         sa.Column("verdict", sa.JSON(), nullable=False),
-        sa.Column("occurred_at", sync.store.UTCTime(timezone=True), nullable=True),
-        sa.Column("device_occurred_at", sync.store.UTCTime(timezone=True), nullable=True),
+        sa.Column("occurred_at", sync.columns.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("device_occurred_at", sync.columns.UTCDateTime(timezone=True), nullable=True),
         sa.Column("clock_corrected", sa.Boolean(), nullable=False),
-        sa.Column("received_at", sync.store.UTCTime(timezone=True), nullable=False),
+        sa.Column("received_at", sync.columns.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("mutation_id", name=op.f("pk_sync_mutations")),
     )
     with op.batch_alter_table("sync_mutations", schema=None) as batch_op:
@@ -256,7 +256,7 @@ def upgrade() -> None:
         "sync_tombstones",
         sa.Column("entity", sa.String(length=32), nullable=False),
         sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("purged_at", sync.store.UTCTime(timezone=True), nullable=False),
+        sa.Column("purged_at", sync.columns.UTCDateTime(timezone=True), nullable=False),
         sa.Column("purged_by", sa.String(length=120), nullable=False),
         sa.PrimaryKeyConstraint("entity", "record_id", name=op.f("pk_sync_tombstones")),
     )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import sync.store
+import sync.columns
 
 revision: str = "0561_sync_blob_uploads"
 down_revision: str | Sequence[str] | None = "0620_live_notify"
@@ -28,8 +28,8 @@ def upgrade() -> None:
         sa.Column("received", sa.BigInteger(), nullable=False),
         sa.Column("partial", sa.String(length=100), nullable=False),
         sa.Column("complete", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sync.store.UTCTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sync.store.UTCTime(timezone=True), nullable=False),
+        sa.Column("created_at", sync.columns.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sync.columns.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("sha256", "uploader", name=op.f("pk_sync_blob_uploads")),
     )
     with op.batch_alter_table("sync_blob_uploads", schema=None) as batch_op:

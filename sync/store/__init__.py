@@ -25,7 +25,6 @@ from sync.store.tables import (
     StoredMutation,
     SyncConflict,
     Tombstone,
-    UTCTime,
 )
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "SyncConflict",
     "SyncError",
     "Tombstone",
-    "UTCTime",
     "blob_states",
     "from_wire",
     "conflicts_query",

@@ -1,41 +1,22 @@
 """Sync tables on `SyncBase`: verdicts, conflicts, tombstones, blobs and device clocks."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     Index,
     Integer,
     String,
-    TypeDecorator,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sync.changes import SyncBase
+from sync.columns import UTCDateTime
 from sync.protocol import format_time
-
-
-class UTCTime(TypeDecorator[datetime]):
-    """Aware UTC timestamps on both backends (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class StoredMutation(SyncBase):
@@ -54,10 +35,10 @@ class StoredMutation(SyncBase):
     entity: Mapped[str] = mapped_column(String(128))
     record_id: Mapped[str] = mapped_column(String(36), index=True)
     verdict: Mapped[dict[str, Any]] = mapped_column(JSON)
-    occurred_at: Mapped[datetime | None] = mapped_column(UTCTime())
-    device_occurred_at: Mapped[datetime | None] = mapped_column(UTCTime())
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    device_occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     clock_corrected: Mapped[bool] = mapped_column(Boolean, default=False)
-    received_at: Mapped[datetime] = mapped_column(UTCTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SyncConflict(SyncBase):
@@ -78,11 +59,11 @@ class SyncConflict(SyncBase):
     department_id: Mapped[int | None] = mapped_column(Integer)
     crew_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="open")
-    created_at: Mapped[datetime] = mapped_column(UTCTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolution: Mapped[str | None] = mapped_column(String(16))
     resolved_value: Mapped[Any] = mapped_column(JSON, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(120))
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def to_wire(self) -> dict[str, object]:
         """Return the JSON-ready form."""
@@ -112,7 +93,7 @@ class Tombstone(SyncBase):
 
     entity: Mapped[str] = mapped_column(String(32), primary_key=True)
     record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    purged_at: Mapped[datetime] = mapped_column(UTCTime())
+    purged_at: Mapped[datetime] = mapped_column(UTCDateTime())
     purged_by: Mapped[str] = mapped_column(String(120))
 
 
@@ -130,13 +111,13 @@ class BlobRecord(SyncBase):
     size: Mapped[int] = mapped_column(BigInteger)
     received: Mapped[int] = mapped_column(BigInteger, default=0)
     complete: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    taken_at: Mapped[datetime | None] = mapped_column(UTCTime())
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     has_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False)
     uploaded_by: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(UTCTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class BlobUpload(SyncBase):
@@ -156,8 +137,8 @@ class BlobUpload(SyncBase):
     received: Mapped[int] = mapped_column(BigInteger, default=0)
     partial: Mapped[str] = mapped_column(String(100))
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class DeviceClock(SyncBase):
@@ -168,7 +149,7 @@ class DeviceClock(SyncBase):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device: Mapped[str] = mapped_column(String(120), index=True)
     batch_id: Mapped[str] = mapped_column(String(36))
-    sent_at: Mapped[datetime] = mapped_column(UTCTime())
-    received_at: Mapped[datetime] = mapped_column(UTCTime())
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     skew_seconds: Mapped[float] = mapped_column(Float)
     corrected: Mapped[bool] = mapped_column(Boolean)
