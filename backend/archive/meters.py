@@ -16,7 +16,8 @@ from backend.archive.records import Meter, MeterType, Premise
 from backend.archive.service import get_customer, get_premise
 from backend.archive.vocab import AccountStatus, Source
 from backend.auth.actor import Actor
-from backend.errors import Conflict, NotFound, field_error
+from backend.auth.policy import load_in_scope
+from backend.errors import Conflict, field_error
 from backend.inspection.models import MeterReading
 
 METER_EDITABLE = (
@@ -72,11 +73,8 @@ def add_meter(
 
 def get_meter(*, session: Session, actor: Actor, meter_id: uuid.UUID) -> Meter:
     """Load a meter whose customer is in the actor's scope."""
-    meter = session.get(Meter, meter_id)
-    if meter is None:
-        raise NotFound(f"Meter {meter_id} does not exist.")
-    get_customer(session=session, actor=actor, customer_id=meter.customer_id)
-    return meter
+    require(actor, ArchiveAction.READ_CUSTOMER)
+    return load_in_scope(session, actor, Meter, meter_id)
 
 
 def change_meter(

@@ -14,13 +14,13 @@ from backend.archive.access import (
     Level,
     customer_scope,
     field_levels,
-    in_scope,
     require,
 )
 from backend.archive.records import Customer, Meter, Premise
 from backend.archive.search import customer_search_text, ranked, search_terms
 from backend.archive.vocab import AccountStatus, Source
 from backend.auth.actor import Actor, ensure_department_in_scope
+from backend.auth.policy import load_in_scope
 from backend.db import utcnow
 from backend.errors import Conflict, Forbidden, NotFound, OutOfScope, field_error
 from backend.network.links import check_premise_links
@@ -51,12 +51,7 @@ def check_region(session: Session, region_code: str, field: str = "region_code")
 def get_customer(*, session: Session, actor: Actor, customer_id: uuid.UUID) -> Customer:
     """Load a customer inside the actor's scope or raise 404/403."""
     require(actor, ArchiveAction.READ_CUSTOMER)
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFound(f"Customer {customer_id} does not exist.")
-    if not in_scope(session, actor, customer_id):
-        raise OutOfScope(f"Customer {customer_id} is outside your data scope.")
-    return customer
+    return load_in_scope(session, actor, Customer, customer_id)
 
 
 def premises_of(session: Session, customer_id: uuid.UUID) -> list[Premise]:
@@ -184,11 +179,8 @@ def add_premise(
 
 def get_premise(*, session: Session, actor: Actor, premise_id: uuid.UUID) -> Premise:
     """Load a premise whose customer is in the actor's scope."""
-    premise = session.get(Premise, premise_id)
-    if premise is None:
-        raise NotFound(f"Premise {premise_id} does not exist.")
-    get_customer(session=session, actor=actor, customer_id=premise.customer_id)
-    return premise
+    require(actor, ArchiveAction.READ_CUSTOMER)
+    return load_in_scope(session, actor, Premise, premise_id)
 
 
 def change_premise(

@@ -435,6 +435,18 @@ def _sees_customer_file(session: Session, actor: Actor, record: Any) -> bool:
     return in_customer_scope(session, actor, getattr(record, "customer_id", None) or record.id)
 
 
+def _network_models() -> tuple[type[Any], ...]:
+    from backend.network.models import FeederLine, Substation, TransformerArea
+    from backend.network.outage_models import Outage, OutageSuggestion
+
+    return (Substation, FeederLine, TransformerArea, Outage, OutageSuggestion)
+
+
+def _sees_network_record(session: Session, actor: Actor, record: Any) -> bool:
+    """Network records and outages: the whole company reads them (`network_filter`)."""
+    return sees_network(session, actor, record.department_id)
+
+
 ScopeCheck = Callable[[Session, Actor, Any], bool]
 
 # One scope rule per resource kind; anything else with a department_id goes by department.
@@ -448,6 +460,7 @@ SCOPES: Mapping[type[Any], ScopeCheck] = MappingProxyType(
         User: _by_department,
         Alert: _by_department,
         **dict.fromkeys(_archive_models(), _sees_customer_file),
+        **dict.fromkeys(_network_models(), _sees_network_record),
     }
 )
 

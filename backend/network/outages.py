@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from backend.archive.access import customer_scope
 from backend.archive.records import Customer, Premise
 from backend.auth.actor import Actor, ensure_department_in_scope
-from backend.auth.policy import Action, authorize, network_filter, sees_network
+from backend.auth.policy import Action, authorize, load_in_scope, network_filter
 from backend.db import utcnow
-from backend.errors import Conflict, InvalidTransition, NotFound, OutOfScope, field_error
+from backend.errors import Conflict, InvalidTransition, NotFound, field_error
 from backend.network.models import CustomerFlag, FeederLine, TransformerArea
 from backend.network.notify import notify_flagged
 from backend.network.outage_models import Outage, OutageArea, OutageNotification
@@ -40,12 +40,7 @@ CUT = ("confirmed", "partially_restored")
 def get_outage(*, session: Session, actor: Actor, outage_id: uuid.UUID) -> Outage:
     """Load an outage of the actor's company (404 / 403)."""
     authorize(actor, Action.OUTAGE_READ)
-    outage = session.get(Outage, outage_id)
-    if outage is None:
-        raise NotFound(f"Outage {outage_id} does not exist.")
-    if not sees_network(session, actor, outage.department_id):
-        raise OutOfScope(f"Outage {outage.number} is outside your data scope.")
-    return outage
+    return load_in_scope(session, actor, Outage, outage_id)
 
 
 def _managed(session: Session, actor: Actor, outage_id: uuid.UUID) -> Outage:

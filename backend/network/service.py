@@ -11,8 +11,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, ensure_department_in_scope
-from backend.auth.policy import Action, authorize, network_filter, sees_network
-from backend.errors import Conflict, NotFound, OutOfScope, field_error
+from backend.auth.policy import Action, authorize, load_in_scope, network_filter
+from backend.errors import Conflict, NotFound, field_error
 from backend.network.geometry import element
 from backend.network.models import FeederLine, Substation, TransformerArea
 from gis.geometry import WGS84_SRID
@@ -25,12 +25,7 @@ _LABEL = {Substation: "Substation", FeederLine: "Line", TransformerArea: "Transf
 def load(session: Session, actor: Actor, model: type[M], record_id: uuid.UUID) -> M:
     """Load a network record the actor may read (404 absent, 403 outside the company)."""
     authorize(actor, Action.NETWORK_READ)
-    record = session.get(model, record_id)
-    if record is None:
-        raise NotFound(f"{_LABEL[model]} {record_id} does not exist.")
-    if not sees_network(session, actor, record.department_id):
-        raise OutOfScope(f"{_LABEL[model]} {record.code} is outside your data scope.")
-    return record
+    return load_in_scope(session, actor, model, record_id)
 
 
 def load_for_change(session: Session, actor: Actor, model: type[M], record_id: uuid.UUID) -> M:

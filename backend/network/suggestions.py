@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from backend.archive.records import Premise
 from backend.auth.actor import Actor, ensure_department_in_scope
-from backend.auth.policy import Action, authorize, network_filter, sees_network
+from backend.auth.policy import Action, authorize, load_in_scope, network_filter
 from backend.db import utcnow
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.timing.events import append_event
 from backend.dispatch.timing.states import OrderStatus
-from backend.errors import InvalidTransition, NotFound, OutOfScope
+from backend.errors import InvalidTransition
 from backend.network import outages
 from backend.network.models import TransformerArea
 from backend.network.outage_models import (
@@ -171,12 +171,7 @@ def _group_up(session: Session, area: TransformerArea, now: datetime) -> None:
 def get_suggestion(*, session: Session, actor: Actor, suggestion_id: int) -> OutageSuggestion:
     """Load a suggestion of the actor's company (404 / 403)."""
     authorize(actor, Action.OUTAGE_READ)
-    suggestion = session.get(OutageSuggestion, suggestion_id)
-    if suggestion is None:
-        raise NotFound(f"Suggestion {suggestion_id} does not exist.")
-    if not sees_network(session, actor, suggestion.department_id):
-        raise OutOfScope(f"Suggestion {suggestion_id} is outside your data scope.")
-    return suggestion
+    return load_in_scope(session, actor, OutageSuggestion, suggestion_id)
 
 
 def listing(*, actor: Actor, status: str | None = None) -> Select[tuple[OutageSuggestion]]:

@@ -6,7 +6,7 @@ sessions, and device clock skew.
 Nothing here commits: the request (or the caller's unit of work) is the commit point.
 """
 
-from sync.store.apply import SKEW_TOLERANCE, PushOutcome, purge, push, verdict_counts
+from sync.store.apply import SKEW_TOLERANCE, PushOutcome, purge, push
 from sync.store.conflicts import conflicts_query, get_conflict, resolve
 from sync.store.errors import SyncError
 from sync.store.feed import MAX_PULL_LIMIT, Cursor, PullPage, blob_states, pull
@@ -53,5 +53,4 @@ __all__ = [
     "server_record",
     "store_writes",
     "to_wire",
-    "verdict_counts",
 ]

@@ -1,7 +1,7 @@
 """Apply a push batch through the merge engine; purge records behind tombstones."""
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -368,12 +368,3 @@ def purge(session: Session, adapter: EntityAdapter, record_id: uuid.UUID, actor:
             )
         )
     session.flush()
-
-
-def verdict_counts(verdicts: Iterable[Verdict | dict[str, object]]) -> dict[str, int]:
-    """Count verdict kinds (for logs and the benchmark)."""
-    counts: dict[str, int] = {}
-    for verdict in verdicts:
-        kind = verdict["verdict"] if isinstance(verdict, dict) else verdict.kind.value
-        counts[str(kind)] = counts.get(str(kind), 0) + 1
-    return counts
