@@ -2,21 +2,33 @@
 
 Seed 001: crews of the same work type may not all be unavailable at once. The pool is every
 crew under the same repair center (the crews it can pick instead); the last available crew
-of a work type in its pool cannot stand down.
+of a work type in its pool cannot stand down. Every door applies this one rule: the API
+(`set_availability`), the vehicle terminal (`tracking.terminal`) and the handheld's synced
+`unavailable` / `available` report (`report_availability`).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
-from backend.auth.policy import Action, crew_bound, is_own_crew, load_in_scope
+from backend.auth.policy import (
+    Action,
+    authorize,
+    crew_bound,
+    holds_order,
+    is_own_crew,
+    load_in_scope,
+)
 from backend.db import utcnow
-from backend.dispatch.models import CrewStatus
-from backend.errors import Conflict, Forbidden, field_error
+from backend.dispatch.models import CrewStatus, TimingEvent
+from backend.dispatch.timing.events import append_event, check_not_future, load_order
+from backend.dispatch.timing.states import AVAILABILITY_EVENTS
+from backend.errors import Conflict, Forbidden, OutOfScope, field_error
 from backend.org.models import Crew, Department, DepartmentKind, Vehicle
 from backend.tracking.models import VehicleState
 
@@ -130,3 +142,47 @@ def set_availability(
     )
     session.flush()
     return status
+
+
+def report_availability(
+    *,
+    session: Session,
+    actor: Actor,
+    order_id: uuid.UUID,
+    point: str,
+    occurred_at: datetime,
+    source: str,
+    event_id: str,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> TimingEvent:
+    """A crew reports from the field that it stands down or is back (`unavailable`/`available`).
+
+    The crew holding the order changes its availability by `set_availability`'s rule; the
+    report joins the order's history as a lifecycle event (no timing point), once per
+    `event_id`.
+    """
+    now = now or utcnow()
+    order = load_order(session, order_id, lock=True)
+    authorize(actor, Action.CREW_POINT_REPORT)
+    if order.crew_id is None or not holds_order(actor, order):
+        raise OutOfScope(f"Work order {order.number} is not with your crew.")
+    existing = session.scalar(select(TimingEvent).where(TimingEvent.event_id == event_id))
+    if existing is not None:
+        if existing.order_id != order.id or existing.point != point:
+            raise Conflict(f"Event id {event_id} was already used for another event.")
+        return existing
+    at = now if check_not_future(occurred_at, now) else occurred_at
+    set_availability(
+        session=session,
+        actor=actor,
+        crew_id=order.crew_id,
+        available=AVAILABILITY_EVENTS[point],
+        reason=note or f"reported by {actor.audit_name}",
+        now=at,
+    )
+    details = {"note": note} if note else None
+    return append_event(
+        session, order, point=point, occurred_at=at, source=source,
+        actor=actor.audit_name, event_id=event_id, details=details, now=now,
+    )  # fmt: skip

@@ -16,11 +16,12 @@ from sqlalchemy import select
 
 from backend.auth import policy
 from backend.auth.sync_access import backend_actor, permit, rejection
+from backend.dispatch.availability import report_availability
 from backend.dispatch.closeout import record_fault
 from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
 from backend.dispatch.timing.recording import record_timing_event
-from backend.dispatch.timing.states import STATUS_POINTS
-from backend.errors import Problem
+from backend.dispatch.timing.states import AVAILABILITY_EVENTS, STATUS_POINTS
+from backend.errors import Conflict, Problem
 from sync.entities import FAULT_RECORD, TIMING_EVENT, WORK_ORDER, RejectionError
 from sync.protocol import RejectReason, format_time, parse_time
 from sync.registry import EntityAdapter, SyncActor
@@ -68,16 +69,35 @@ def _create_timing_event(
     """Record a point through the dispatch service (state machine, SLA, idempotency).
 
     The device's record id becomes the event id, so a replayed append finds the event.
+    `unavailable` / `available` go through the availability rule, like the API's and the
+    terminal's.
     """
     occurred = parse_time(values["occurred_at"])
     assert occurred is not None  # noqa: S101 - validated by the entity spec
     note = values.get("note")
+    point = str(values["point"])
+    if point in AVAILABILITY_EVENTS:
+        try:
+            return report_availability(
+                session=session,
+                actor=backend_actor(actor),
+                order_id=uuid.UUID(str(values["order_id"])),
+                point=point,
+                occurred_at=occurred + correction,
+                source=str(values["source"]),
+                event_id=str(record_id),
+                note=str(note) if note else None,
+            )
+        except Conflict as exc:  # the rule refused: the crew's pool would be left empty
+            raise RejectionError(RejectReason.SERVER_STATE, exc.detail) from exc
+        except Problem as exc:
+            raise rejection(exc) from exc
     try:
         event, _created = record_timing_event(
             session=session,
             actor=backend_actor(actor),
             order_id=uuid.UUID(str(values["order_id"])),
-            point=str(values["point"]),
+            point=point,
             occurred_at=occurred + correction,
             source=str(values["source"]),
             event_id=str(record_id),

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from backend.demo import seed_org
 from backend.dispatch import closeout, service
-from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
+from backend.dispatch.availability import is_available
+from backend.dispatch.models import CrewStatus, FaultRecord, TimingEvent, WorkOrder
 from backend.dispatch.timing.events import order_timeline
 from backend.dispatch.timing.sla import TimingPoint
 from sync.protocol import format_time
@@ -352,3 +353,56 @@ def test_two_handhelds_reusing_a_mutation_id_each_move_the_order(committed_db, h
     assert second["verdict"] == "applied", second
     points = _points(committed_db, order_id)
     assert {"F", "G"} <= set(points) and points["F"].id != points["G"].id
+
+
+def test_a_handhelds_unavailable_report_goes_through_the_availability_rule(committed_db, http):
+    """`unavailable`/`available` pushed as timing events: the API's and terminal's rule."""
+    now = datetime.now(UTC)
+    with committed_db.unit_of_work(actor="test") as session:
+        demo = seed_org(session)
+        crews = {name: demo.crews[name].id for name in ("Urban Crew 1", "Urban Crew 2")}
+        orders = {}
+        for name, crew_id in crews.items():
+            order = new_order(session, demo, at=now - timedelta(minutes=5))
+            service.dispatch_order(session=session, actor=actor(session, "dispatcher"),
+                                   order_id=order.id, crew_id=crew_id, now=now)  # fmt: skip
+            orders[name] = str(order.id)
+
+    def report(who: str, order_id: str, point: str) -> dict:
+        reply = http(who).request("POST", "/api/v1/sync/push", json_body=batch(
+            _event(order_id, point) | {"fields": {**_event(order_id, point)["fields"],
+                                                  "note": "meal break"}}))  # fmt: skip
+        return reply.body["verdicts"][0]
+
+    def available(crew: str) -> bool:
+        with committed_db.unit_of_work() as session:
+            return is_available(session, crews[crew])
+
+    try:
+        # Urban Crew 2 may stand down: Urban Crew 1 still covers low voltage.
+        verdict = report("H-1002", orders["Urban Crew 2"], "unavailable")
+        assert verdict["verdict"] == "applied", verdict
+        assert not available("Urban Crew 2")
+        # Now Urban Crew 1 is the last low-voltage (and the only meters) crew: refused.
+        verdict = report("H-1001", orders["Urban Crew 1"], "unavailable")
+        assert verdict["verdict"] == "rejected", verdict
+        assert verdict["problem"]["type"] == "sync-server-state", verdict
+        assert "last available" in verdict["problem"]["detail"]
+        assert available("Urban Crew 1")
+        # Another crew's order is not the handheld's to report on.
+        verdict = report("H-1001", orders["Urban Crew 2"], "available")
+        assert verdict["problem"]["type"] == "sync-out-of-scope", verdict
+        verdict = report("H-1002", orders["Urban Crew 2"], "available")
+        assert verdict["verdict"] == "applied", verdict
+        assert available("Urban Crew 2")
+        with committed_db.unit_of_work() as session:  # in the history, not on the timeline
+            points = session.scalars(select(TimingEvent.point).where(
+                TimingEvent.order_id == uuid.UUID(orders["Urban Crew 2"])))  # fmt: skip
+            assert [p for p in points if p in ("unavailable", "available")] == [
+                "unavailable", "available"]  # fmt: skip
+    finally:
+        with committed_db.unit_of_work(actor="test") as session:
+            for crew_id in crews.values():
+                status = session.get(CrewStatus, crew_id)
+                if status is not None:
+                    status.available, status.reason = True, None
