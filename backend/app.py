@@ -33,6 +33,11 @@ from backend.network.outage_routes import blp as outages_blp
 from backend.network.routes import blp as network_blp
 from backend.org.routes import blp as org_blp
 from backend.reports.routes import blp as reports_blp
+from backend.risk.billing_routes import blp as risk_billing_blp
+from backend.risk.class_routes import blp as risk_classes_blp
+from backend.risk.classification_routes import blp as risk_classification_blp
+from backend.risk.list_routes import blp as risk_lists_blp
+from backend.risk.report_routes import blp as risk_reports_blp
 from backend.risk.routes import blp as risk_blp
 from backend.spec import TruthfulResponses
 from backend.tracking.routes import blp as tracking_blp
@@ -57,6 +62,11 @@ BLUEPRINTS = [
     outages_blp,
     inspection_blp,
     risk_blp,
+    risk_billing_blp,
+    risk_classes_blp,
+    risk_classification_blp,
+    risk_lists_blp,
+    risk_reports_blp,
 ]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

@@ -168,6 +168,27 @@ class Config:
     # scheduled re-rating rates each customer again.
     RISK_LARGE_KW: float = field(default_factory=lambda: float(_env("RISK_LARGE_KW", "100")))
     RISK_RERATE_DAYS: float = field(default_factory=lambda: float(_env("RISK_RERATE_DAYS", "30")))
+    # ABC classes: revenue window (months) and the shares that make class A and class C.
+    RISK_ABC_WINDOW_MONTHS: int = field(
+        default_factory=lambda: int(_env("RISK_ABC_WINDOW_MONTHS", "12"))
+    )
+    RISK_ABC_A_SHARE: str = field(default_factory=lambda: _env("RISK_ABC_A_SHARE", "0.02"))
+    RISK_ABC_C_SHARE: str = field(default_factory=lambda: _env("RISK_ABC_C_SHARE", "0.005"))
+    # Payment behaviour: months judged, next-month settlements that count as "frequent",
+    # months of growing arrears that make class C.
+    RISK_BEHAVIOUR_WINDOW_MONTHS: int = field(
+        default_factory=lambda: int(_env("RISK_BEHAVIOUR_WINDOW_MONTHS", "12"))
+    )
+    RISK_BEHAVIOUR_FREQUENT_MONTHS: int = field(
+        default_factory=lambda: int(_env("RISK_BEHAVIOUR_FREQUENT_MONTHS", "3"))
+    )
+    RISK_BEHAVIOUR_GROWTH_MONTHS: int = field(
+        default_factory=lambda: int(_env("RISK_BEHAVIOUR_GROWTH_MONTHS", "3"))
+    )
+    # Classification reviews fall due this many days after the last (about two months); key
+    # customers are those billed at least RISK_KEY_REVENUE over the last 12 months.
+    RISK_REVIEW_DAYS: int = field(default_factory=lambda: int(_env("RISK_REVIEW_DAYS", "61")))
+    RISK_KEY_REVENUE: str = field(default_factory=lambda: _env("RISK_KEY_REVENUE", "200000"))
     TESTING: bool = False
 
     # flask-smorest / OpenAPI

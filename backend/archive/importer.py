@@ -79,10 +79,10 @@ _ROW = RowSchema()  # one instance: building a schema costs more than loading a 
 class RowErrors:
     """Problems found so far: (sheet row, column as written in the file, reason)."""
 
-    def __init__(self, headers: list[str]) -> None:
+    def __init__(self, headers: list[str], aliases: dict[str, str] | None = None) -> None:
         from backend.archive.tabular import ALIASES
 
-        self.header_of = {ALIASES[h]: h for h in headers if h}
+        self.header_of = {(aliases or ALIASES)[h]: h for h in headers if h}
         self.items: list[dict[str, Any]] = []
 
     def add(self, row: int, column: str, reason: str) -> None:

@@ -43,6 +43,7 @@ class Customer(VersionedHead, Base):
         "account_number", "name", "customer_type", "voltage_level", "contract_capacity_kw",
         "status", "region_code", "department_id", "contacts", "contract_number",
         "contract_signed_on", "contract_expires_on", "supply_scheme", "closed_at",
+        "classification", "tier", "account_owner", "classified_on",
     )  # fmt: skip
     __table_args__ = (
         Index(
@@ -73,6 +74,14 @@ class Customer(VersionedHead, Base):
     contract_expires_on: Mapped[date | None] = mapped_column(index=True)
     supply_scheme: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None] = mapped_column()
+    # [Customer risk]: 重要/特殊/一般 (important / special / ordinary), reviewed about every two
+    # months (`classified_on`); tier ordinary / key / vip with its owner (a username).
+    classification: Mapped[str] = mapped_column(
+        String(12), default="ordinary", server_default="ordinary"
+    )
+    tier: Mapped[str] = mapped_column(String(8), default="ordinary", server_default="ordinary")
+    account_owner: Mapped[str | None] = mapped_column(String(120))
+    classified_on: Mapped[date | None] = mapped_column(index=True)
     # Derived, not history: name, account, phones, premise addresses and lines, run through
     # `backend.archive.search.search_terms` (CJK bigrams) for pg_trgm / FTS5.
     search_text: Mapped[str] = mapped_column(Text, default="")

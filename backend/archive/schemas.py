@@ -247,6 +247,12 @@ class CustomerReadSchema(HeadSchema):
     contract_expires_on = fields.String(allow_none=True)
     supply_scheme = fields.String(allow_none=True)
     closed_at = fields.String(allow_none=True)
+    classification = fields.String(metadata={"description": "important, special or ordinary"})
+    tier = fields.String(metadata={"description": "ordinary, key or vip"})
+    account_owner = fields.String(allow_none=True)
+    classified_on = fields.String(allow_none=True)
+    # The credit summary, for roles the policy lets read credit data ([Customer risk]).
+    credit = fields.Dict(allow_none=True)
     hidden_fields = fields.List(fields.String())
     premises = fields.List(fields.Nested(PremiseReadSchema))
     meters = fields.List(fields.Nested(MeterReadSchema))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -74,16 +74,16 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
-def _table(lines: Iterable[list[Any]]) -> Table:
+def _table(lines: Iterable[list[Any]], aliases: Mapping[str, str] = ALIASES) -> Table:
     iterator = iter(lines)
     header = next(iterator, None)
     if not header:
         raise Unprocessable("The file is empty: a header row naming the columns is needed.")
     names = [_cell(h) for h in header]
-    unknown = [h for h in names if h and h not in ALIASES]
+    unknown = [h for h in names if h and h not in aliases]
     if unknown:
         raise Unprocessable(f"Unknown column(s): {', '.join(unknown)}.", unknown_columns=unknown)
-    keys = [ALIASES.get(h) for h in names]
+    keys = [aliases.get(h) for h in names]
     if "account_number" not in keys:
         raise Unprocessable("The file has no account number column (account_number / 户号).")
     rows = []
@@ -96,16 +96,22 @@ def _table(lines: Iterable[list[Any]]) -> Table:
     return Table(names, rows)
 
 
-def read_csv(data: bytes, encoding: str | None) -> tuple[Table, str]:
-    """Parse a CSV file; returns the table and the encoding it was read in."""
+def read_csv(
+    data: bytes, encoding: str | None, aliases: Mapping[str, str] = ALIASES
+) -> tuple[Table, str]:
+    """Parse a CSV file; returns the table and the encoding it was read in.
+
+    `aliases` maps each accepted header (English or Chinese) to its column: the customer
+    table's by default; other tables keyed by account number (billing) pass their own.
+    """
     text, used = decode(data, encoding)
     try:
-        return _table(csv.reader(io.StringIO(text))), used
+        return _table(csv.reader(io.StringIO(text)), aliases), used
     except csv.Error as exc:
         raise Unprocessable(f"The CSV file is malformed: {exc}.") from exc
 
 
-def read_xlsx(data: bytes) -> Table:
+def read_xlsx(data: bytes, aliases: Mapping[str, str] = ALIASES) -> Table:
     """Parse the first sheet of an XLSX workbook."""
     from zipfile import BadZipFile
 
@@ -117,7 +123,8 @@ def read_xlsx(data: bytes) -> Table:
     except (InvalidFileException, BadZipFile, KeyError, OSError, ValueError) as exc:
         raise Unprocessable("The file is not an XLSX workbook.") from exc
     try:
-        return _table(list(row) for row in book.worksheets[0].iter_rows(values_only=True))
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        return _table((list(row) for row in rows), aliases)
     finally:
         book.close()
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from backend.archive.access import redact
+from backend.archive.access import Level, field_levels, redact
 from backend.archive.meters import due_dates
 from backend.archive.records import ArchiveVersion, Customer, Meter, MeterType, Premise
 from backend.archive.service import meters_of, premises_of
@@ -49,6 +49,10 @@ def customer_view(
     from backend.inspection.views import customer_case_history  # inspection builds on archive
 
     view["case_history"] = customer_case_history(session, customer.id)
+    if full and field_levels(actor)["credit"] is Level.FULL:
+        from backend.risk.summary import credit_summary  # risk builds on the archive
+
+        view["credit"] = credit_summary(session, customer.id)
     return view
 
 

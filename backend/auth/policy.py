@@ -137,6 +137,10 @@ class Action(StrEnum):
     RISK_READ = "risk.read"
     RISK_ASSESS = "risk.assess"
     RISK_CONFIGURE = "risk.configure"
+    RISK_BILLING_IMPORT = "risk.billing.import"
+    RISK_LIMIT_SET = "risk.credit_limit.set"
+    RISK_CLASSIFY = "risk.classify"
+    RISK_LIST_MANAGE = "risk.list.manage"
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,10 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.RISK_READ: _read("read credit ratings, grade history, credit models and risk reports", CREDIT | {Role.AUDITOR}),  # noqa: E501
     Action.RISK_ASSESS: Rule("record credit assessments and re-rate customers", CREDIT),
     Action.RISK_CONFIGURE: Rule("change credit models and risk thresholds (a new version)", APPROVE),  # noqa: E501
+    Action.RISK_BILLING_IMPORT: Rule("import the billing table (CSV, XLSX) and read one's imports", frozenset({Role.COLLECTIONS, Role.ADMIN})),  # noqa: E501
+    Action.RISK_LIMIT_SET: Rule("set a customer's credit limit (within its risk class's policy)", CREDIT),  # noqa: E501
+    Action.RISK_CLASSIFY: Rule("record a classification review: important/special/ordinary, tier, owner (a new version)", frozenset({Role.KEY_ACCOUNT, Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501
+    Action.RISK_LIST_MANAGE: Rule("put customers on the red or black list and end entries", CREDIT),  # noqa: E501
 })
 # fmt: on
 

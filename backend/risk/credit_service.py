@@ -20,7 +20,7 @@ from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize, load_in_scope
 from backend.db import utcnow
 from backend.errors import NotFound, Unprocessable
-from backend.risk import credit_model
+from backend.risk import credit_model, warnings
 from backend.risk.default_models import DEFAULT_MODELS
 from backend.risk.models import CreditAssessment, CreditModel, CreditRating
 
@@ -168,6 +168,7 @@ def _rate(
     )
     session.add(rating)
     session.flush()
+    warnings.after_rating(session, rating)  # a falling grade is an early warning
     return rating
 
 

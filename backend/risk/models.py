@@ -1,16 +1,20 @@
-"""Credit models (versioned indicator trees), assessments and ratings: all append-only."""
+"""Risk records: credit models, assessments, ratings, the billing table, risk classes, limits.
+
+Append-only (database triggers) except the import jobs: a change is a new row.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, JSONType, utcnow
+from backend.auth.audit import Audited
+from backend.db import Base, JSONType, UUIDPrimaryKey, utcnow
 
 
 class CreditModel(Base):
@@ -64,3 +68,123 @@ class CreditRating(Base):
     trigger: Mapped[str] = mapped_column(String(16))
     rated_by: Mapped[str] = mapped_column(String(120))
     rated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BillingImport(UUIDPrimaryKey, Base):
+    """One import of the billing table: its progress, per-row errors and outcome."""
+
+    __tablename__ = "billing_imports"
+
+    filename: Mapped[str] = mapped_column(String(200))
+    file_format: Mapped[str] = mapped_column(String(8))  # csv | xlsx
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    dry_run: Mapped[bool] = mapped_column()
+    # validated (dry run, no errors) | committed | failed (errors, nothing written)
+    status: Mapped[str] = mapped_column(String(12), default="running")
+    total_rows: Mapped[int] = mapped_column(default=0)
+    processed_rows: Mapped[int] = mapped_column(default=0)
+    created_rows: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def progress(self) -> float:
+        """Share of rows processed, 0..1."""
+        return 1.0 if not self.total_rows else round(self.processed_rows / self.total_rows, 4)
+
+
+class BillingRecord(Base):
+    """One month of one account from the billing system; a re-import appends a newer row.
+
+    Fieldline is not the billing system: these rows are imported (CSV/XLSX). The newest row
+    of a (customer, period) is the one that counts; older ones stay as history.
+    """
+
+    __tablename__ = "billing_records"
+    __table_args__ = (Index("ix_billing_records_customer_period", "customer_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    period: Mapped[date] = mapped_column(index=True)  # the first day of the billed month
+    billed: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    paid: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    paid_on: Mapped[date | None] = mapped_column()
+    prepaid: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+    litigation: Mapped[bool] = mapped_column(default=False)
+    import_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("billing_imports.id"))
+    recorded_by: Mapped[str] = mapped_column(String(120))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RiskClassRecord(Base):
+    """A customer's payment behaviour and risk class as evaluated (appended when they change)."""
+
+    __tablename__ = "risk_class_records"
+    __table_args__ = (Index("ix_risk_class_records_customer", "customer_id", "evaluated_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    behaviour: Mapped[str | None] = mapped_column(String(3))  # None: no billing months yet
+    criterion: Mapped[int | None] = mapped_column()
+    facts: Mapped[dict[str, Any]] = mapped_column()
+    credit_grade: Mapped[str | None] = mapped_column(String(1))
+    risk_class: Mapped[str] = mapped_column(String(3), index=True)
+    window_from: Mapped[date] = mapped_column()
+    window_to: Mapped[date] = mapped_column()
+    evaluated_by: Mapped[str] = mapped_column(String(120))
+    evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CreditLimit(Base):
+    """A credit limit set for a customer (the newest applies); appended, never changed."""
+
+    __tablename__ = "credit_limits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    reason: Mapped[str] = mapped_column(String(500))
+    risk_class: Mapped[str] = mapped_column(String(3))
+    set_by: Mapped[str] = mapped_column(String(120))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RiskListEntry(Audited, Base):
+    """A customer on the red or black list: reason, who, when, until when; ended, not deleted."""
+
+    __tablename__ = "risk_list_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(5))  # red | black
+    reason: Mapped[str] = mapped_column(String(500))
+    added_by: Mapped[str] = mapped_column(String(120))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    valid_until: Mapped[datetime] = mapped_column(index=True)
+    ended_by: Mapped[str | None] = mapped_column(String(120))
+    ended_at: Mapped[datetime | None] = mapped_column()
+    end_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class RiskAlert(Base):
+    """An early warning about a customer: its grade fell, arrears aged, the pattern worsened."""
+
+    __tablename__ = "risk_alerts"
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # grade_fell | arrears_grew | pattern_changed
+    # The record that showed it (`rating:<id>`, `class:<id>`): one alert per cause and record.
+    source: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column()
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(120))
+    acknowledged_at: Mapped[datetime | None] = mapped_column()

@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,10 @@ CALLERS = {
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _in_a_month() -> str:
+    return (datetime.now(UTC) + timedelta(days=30)).isoformat()
 
 
 @dataclass
@@ -235,6 +239,17 @@ CASES: dict[str, Case] = {
         lambda c: {"indicators": DEFAULT_MODELS["small"], "reason": "matrix"}
     ),
     "POST /api/v1/customers/{customer_id}/credit/assessments": Case(lambda c: {"indicators": {}}),
+    "PUT /api/v1/customers/{customer_id}/credit-limit": Case(
+        lambda c: {"amount": "100.00", "reason": "matrix"}
+    ),
+    "POST /api/v1/customers/{customer_id}/credit-check": Case(lambda c: {"amount": "1.00"}),
+    "POST /api/v1/customers/{customer_id}/classification": Case(
+        lambda c: {"classification": "special", "reason": "matrix"}
+    ),
+    "POST /api/v1/customers/{customer_id}/list-entries": Case(
+        lambda c: {"kind": "red", "reason": "matrix", "valid_until": _in_a_month()}
+    ),
+    "POST /api/v1/risk/list-entries/{entry_id}/end": Case(lambda c: {"reason": "matrix"}),
 }
 
 # Path parameters naming scoped records; an operation with one gets a foreign variant.
@@ -267,6 +282,8 @@ UNSCOPED: dict[str, Any] = {
     "layer": "lines",
     "code": "mx",
     "size": "small",
+    "entry_id": 1,
+    "warning_id": 1,
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
 ARCHIVE = (
