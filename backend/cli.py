@@ -107,6 +107,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     from backend.app import create_app
     from backend.demo.broker import EmbeddedBroker
     from backend.dispatch.escalation import escalation_worker
+    from backend.live import http as live
     from backend.network.restore_worker import restore_worker
     from backend.risk.worker import rating_worker
     from backend.serving import RedactingRequestHandler
@@ -139,14 +140,17 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     click.echo(
         "Demo logins        admin / dispatcher / callcenter / crew1 ... password 'fieldline-demo'"
     )
-    run_simple(
-        host,
-        port,
-        app,
-        threaded=True,
-        use_reloader=False,
-        request_handler=RedactingRequestHandler,  # no tokens or keys in the request log
-    )
+    try:
+        run_simple(
+            host,
+            port,
+            app,
+            threaded=True,
+            use_reloader=False,
+            request_handler=RedactingRequestHandler,  # no tokens or keys in the request log
+        )
+    finally:
+        live.stop(app)  # the feed's listener lets go of its database connection
 
 
 @main.command("worker")

@@ -29,6 +29,7 @@ from backend.app import create_app
 from backend.config import TestConfig
 from backend.db import Database
 from backend.demo import DEMO_PASSWORD, DemoOrg, seed_org
+from backend.live import http as live
 from backend.wiring import open_database
 
 # CI runs each property with a fixed seed so a red build always reproduces; locally they explore.
@@ -57,6 +58,7 @@ class BackendRun:
             seed_org(session)
 
     def close(self) -> None:
+        live.stop(self.app)  # its listener holds a connection to the database dropped next
         self.database.engine.dispose()
         self.cleanup()
 

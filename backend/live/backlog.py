@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from backend.dispatch.models import Alert
 from backend.live import events
-from backend.live.collect import replay_changes
+from backend.live.collect import FeedCursor, replay_changes
 from backend.live.events import LiveEvent
 from backend.org.models import Vehicle
 from backend.tracking.models import VehicleState
@@ -37,7 +37,7 @@ def alerts(
 
 
 def order_changes(
-    session: Session, departments: frozenset[int], *, after_change: int
+    session: Session, departments: frozenset[int], *, after: FeedCursor
 ) -> list[LiveEvent]:
-    """Order and timing events after a change id (a client resuming with Last-Event-ID)."""
-    return [e for e in replay_changes(session, after_change) if e.visible_to(departments)]
+    """Order and timing events a client resuming with Last-Event-ID missed."""
+    return [e for e in replay_changes(session, after) if e.visible_to(departments)]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
@@ -16,7 +17,7 @@ from backend.live import events
 from backend.live.events import LiveEvent
 from backend.org.models import Crew, Vehicle
 from backend.tracking.models import VehicleState
-from sync.changes import Change, pull_horizon
+from sync.changes import NO_HORIZON, Change, pull_horizon
 
 # Rows are stamped before their transaction commits: look this far back so a batch that
 # commits a little late is not skipped (what was already sent is remembered, not resent).
@@ -26,6 +27,39 @@ ORDER_ENTITIES = ("work_order", "timing_event")
 PAGE = 500
 
 Flags = tuple[str, bool, bool]
+
+
+@dataclass(frozen=True)
+class FeedCursor:
+    """Where a client stands in the order feed: each order event's `id`, its Last-Event-ID.
+
+    On PostgreSQL change ids are not in commit order: a transaction holding a lower id can
+    commit after a higher one was sent. So the cursor names the change (`txid`, `change_id`)
+    and the horizon of the round that sent it: every change of a transaction below the
+    horizon had committed and was sent. A resume replays what comes after the change and
+    every change at or above the horizon (a few may come twice, none is lost). On SQLite
+    changes commit in id order: the cursor is the change id alone.
+    """
+
+    change_id: int
+    txid: int = 0
+    horizon: int = NO_HORIZON
+
+    def __str__(self) -> str:
+        if self.txid == 0 and self.horizon >= NO_HORIZON:
+            return str(self.change_id)
+        return f"{self.change_id}.{self.txid}.{self.horizon}"
+
+    @classmethod
+    def parse(cls, raw: str) -> FeedCursor | None:
+        """Read a cursor from Last-Event-ID; None when it is not one."""
+        parts = raw.strip().split(".")
+        if len(parts) not in (1, 3) or not all(p.isascii() and p.isdigit() for p in parts):
+            return None
+        numbers = [int(p) for p in parts]
+        if any(n >= 2**63 for n in numbers):
+            return None
+        return cls(*numbers) if len(numbers) == 3 else cls(numbers[0])
 
 
 class Collector:
@@ -129,8 +163,8 @@ class Collector:
                     continue
                 self.changes_sent[change_id] = txid
                 if entity in ORDER_ENTITIES and op != "leave":
-                    fresh.append((change_id, entity, record_id))
-            found += load_changes(session, fresh)
+                    fresh.append((change_id, txid, entity, record_id))
+            found += load_changes(session, fresh, horizon)
             if len(rows) < PAGE:
                 break
         # Only what the durable cursor has not passed can be read again.
@@ -140,32 +174,38 @@ class Collector:
         return found
 
 
-def load_changes(session: Session, changes: Iterable[tuple[int, str, str]]) -> list[LiveEvent]:
-    """Turn (change id, entity, record id) into `order` and `order_event` events, in order."""
-    latest: dict[tuple[str, uuid.UUID], int] = {}
-    for change_id, entity, record_id in changes:
+def load_changes(
+    session: Session, changes: Iterable[tuple[int, int, str, str]], horizon: int
+) -> list[LiveEvent]:
+    """Turn (change id, txid, entity, record id) into `order` and `order_event` events.
+
+    In feed order (txid, change id), each with its resume cursor under `horizon`.
+    """
+    latest: dict[tuple[str, uuid.UUID], tuple[int, int]] = {}
+    for change_id, txid, entity, record_id in changes:
         try:
             key = (entity, uuid.UUID(record_id))
         except ValueError:  # pragma: no cover - record ids of these entities are UUIDs
             continue
-        latest[key] = max(change_id, latest.get(key, 0))
+        latest[key] = max((txid, change_id), latest.get(key, (0, 0)))
     if not latest:
         return []
     order_ids = {rid for (entity, rid) in latest if entity == "work_order"}
     timing = _timing_events(session, {rid for (entity, rid) in latest if entity == "timing_event"})
     order_ids |= {event.order_id for event in timing.values()}
     orders = _orders(session, order_ids)
-    found: list[tuple[int, LiveEvent]] = []
-    for (entity, record_id), change_id in latest.items():
+    found: list[tuple[tuple[int, int], LiveEvent]] = []
+    for (entity, record_id), (txid, change_id) in latest.items():
+        cursor = str(FeedCursor(change_id, txid, horizon))
         if entity == "work_order" and record_id in orders:
             order, departments = orders[record_id]
-            found.append((change_id, events.order(order, departments, change_id)))
+            found.append(((txid, change_id), events.order(order, departments, change_id, cursor)))
         elif entity == "timing_event" and record_id in timing:
             event = timing[record_id]
             if event.order_id in orders:
                 order, departments = orders[event.order_id]
-                live = events.order_event(event, order.vehicle_id, departments, change_id)
-                found.append((change_id, live))
+                live = events.order_event(event, order.vehicle_id, departments, change_id, cursor)
+                found.append(((txid, change_id), live))
     return [event for _, event in sorted(found, key=lambda pair: pair[0])]
 
 
@@ -188,12 +228,28 @@ def _orders(
     return {o.id: (o, events.order_departments(o, crew_dept)) for o, crew_dept in rows}
 
 
-def replay_changes(session: Session, after_id: int, limit: int = PAGE) -> list[LiveEvent]:
-    """Order events after a change id, for a subscriber resuming with Last-Event-ID."""
-    rows = session.execute(
-        select(Change.id, Change.entity, Change.record_id)
-        .where(Change.id > after_id, Change.entity.in_(ORDER_ENTITIES), Change.op != "leave")
-        .order_by(Change.id)
-        .limit(limit)
-    ).all()
-    return load_changes(session, rows)
+def replay_changes(session: Session, cursor: FeedCursor) -> list[LiveEvent]:
+    """Order events a subscriber resuming with Last-Event-ID missed (see `FeedCursor`)."""
+    horizon = pull_horizon(session)
+    if cursor.txid == 0 and cursor.horizon >= NO_HORIZON and horizon < NO_HORIZON:
+        # A bare change id on PostgreSQL: resume from its transaction on.
+        txid = session.scalar(select(Change.txid).where(Change.id == cursor.change_id)) or 0
+        cursor = FeedCursor(cursor.change_id, txid, txid)
+    missed = or_(
+        tuple_(Change.txid, Change.id) > (cursor.txid, cursor.change_id),
+        Change.txid >= cursor.horizon,
+    )
+    rows: list[tuple[int, int, str, str]] = []
+    page_after = (-1, -1)
+    while True:
+        page = session.execute(
+            select(Change.id, Change.txid, Change.entity, Change.record_id)
+            .where(missed, tuple_(Change.txid, Change.id) > page_after)
+            .where(Change.entity.in_(ORDER_ENTITIES), Change.op != "leave")
+            .order_by(Change.txid, Change.id)
+            .limit(PAGE)
+        ).all()
+        rows += [(i, t, e, r) for i, t, e, r in page]
+        if len(page) < PAGE:
+            return load_changes(session, rows, horizon)
+        page_after = (page[-1][1], page[-1][0])

@@ -34,6 +34,8 @@ class LiveEvent:
     departments: frozenset[int]
     # Set on resumable events: the client sends it back as Last-Event-ID after a reconnect.
     event_id: str | None = None
+    # The change it reports (order events): one change reaches a stream once, backlog or live.
+    change_id: int | None = None
 
     def visible_to(self, departments: frozenset[int] | None) -> bool:
         """Tell whether a subscriber seeing these departments (None: all) may see it."""
@@ -72,7 +74,9 @@ def order_departments(order: WorkOrder, crew_department: int | None) -> frozense
     return frozenset(d for d in found if d is not None)
 
 
-def order(work_order: WorkOrder, departments: frozenset[int], change_id: int) -> LiveEvent:
+def order(
+    work_order: WorkOrder, departments: frozenset[int], change_id: int, cursor: str
+) -> LiveEvent:
     """An order as it is now, after a change."""
     data = {
         "order_id": str(work_order.id),
@@ -86,11 +90,15 @@ def order(work_order: WorkOrder, departments: frozenset[int], change_id: int) ->
         "dispatch_round": work_order.dispatch_round,
         "updated_at": work_order.updated_at.isoformat(),
     }
-    return LiveEvent(EventType.ORDER, data, departments, str(change_id))
+    return LiveEvent(EventType.ORDER, data, departments, cursor, change_id)
 
 
 def order_event(
-    event: TimingEvent, vehicle_id: int | None, departments: frozenset[int], change_id: int
+    event: TimingEvent,
+    vehicle_id: int | None,
+    departments: frozenset[int],
+    change_id: int,
+    cursor: str,
 ) -> LiveEvent:
     """A timing point or lifecycle event of an order, from any source."""
     data = {
@@ -104,7 +112,7 @@ def order_event(
         "dispatch_round": event.dispatch_round,
         "backfilled": event.backfilled,
     }
-    return LiveEvent(EventType.ORDER_EVENT, data, departments, str(change_id))
+    return LiveEvent(EventType.ORDER_EVENT, data, departments, cursor, change_id)
 
 
 def alert(item: Alert) -> LiveEvent:

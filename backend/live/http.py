@@ -27,6 +27,13 @@ def init_app(app: Flask, database: Database, config: Config) -> None:
     app.extensions[EXTENSION] = LiveHub(database, settings)
 
 
+def stop(app: Flask) -> None:
+    """Stop the app's hub (its listener holds a connection of its own): app teardown."""
+    found: LiveHub | None = app.extensions.get(EXTENSION)
+    if found is not None:
+        found.stop()
+
+
 def hub() -> LiveHub:
     """Return this app's hub."""
     found: LiveHub = current_app.extensions[EXTENSION]

@@ -80,6 +80,7 @@ class LiveHub:
         self._pending: list[Subscription] = []
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stopped = False
         self.rounds = 0  # how many query rounds ran (tests check one per change, not per client)
 
     def subscribe(
@@ -88,6 +89,8 @@ class LiveHub:
         """Register a subscriber; return once every later commit will reach it."""
         sub = Subscription(departments, frozenset(types), self.settings.queue_size)
         with self._lock:
+            if self._stopped:
+                raise ServiceUnavailable("The live feed is shutting down; retry.")
             self._pending.append(sub)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="live-hub", daemon=True)
@@ -104,6 +107,25 @@ class LiveHub:
             self._subscribers.discard(sub)
             if sub in self._pending:
                 self._pending.remove(sub)
+            idle = not self._subscribers and not self._pending
+        if idle:
+            self._wake.set()  # the listener stops now, not after its keep-alive wait
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """End every stream's feed and the listener thread (app teardown, end of tests)."""
+        with self._lock:
+            self._stopped = True
+            self._subscribers.clear()
+            self._pending.clear()
+            thread = self._thread
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def listener(self) -> threading.Thread | None:
+        """The listener thread while one runs."""
+        return self._thread
 
     def subscriber_count(self) -> int:
         """How many streams are open."""
@@ -115,7 +137,7 @@ class LiveHub:
         collector: Collector | None = None
         while True:
             with self._lock:
-                if not self._subscribers and not self._pending:
+                if self._stopped or (not self._subscribers and not self._pending):
                     # Nobody listens: stop; the next subscriber starts afresh.
                     self._thread = None
                     if waiter is not None:
@@ -133,10 +155,13 @@ class LiveHub:
                 if changed or pending or collector is None:
                     collector = self._round(collector)
             except Exception:  # noqa: BLE001 - the feed must outlive a database outage
+                if self._stopped:
+                    continue  # torn down under us (the database went away): just end
                 log.exception("live hub round failed; reconnecting")
                 if waiter is not None:
                     waiter.close()
-                waiter, collector = None, None
+                # The collector keeps its cursors: the next round reads what the outage hid.
+                waiter = None
                 self._wake.wait(1)
 
     def _round(self, collector: Collector | None) -> Collector:
@@ -178,9 +203,10 @@ def stream(
         for event in events:
             with_id = event.type in id_types and event.event_id is not None
             if with_id:  # the backlog and the first live round may overlap
-                if event.event_id in sent:
+                key = str(event.event_id if event.change_id is None else event.change_id)
+                if key in sent:
                     continue
-                sent.add(str(event.event_id))
+                sent.add(key)
             yield event.sse(with_id=with_id)
 
     deadline = None if max_seconds is None else time.monotonic() + max_seconds

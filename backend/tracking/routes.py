@@ -12,9 +12,10 @@ from backend.auth import issuing, policy
 from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.errors import Unauthorized, field_error
-from backend.inputs import Blueprint, Timestamp, header_int
+from backend.errors import BadRequest, Unauthorized, field_error
+from backend.inputs import Blueprint, Timestamp
 from backend.live import backlog
+from backend.live.collect import FeedCursor
 from backend.live.events import EventType, LiveEvent
 from backend.live.http import event_stream
 from backend.spec import GEOJSON_COLLECTION, event_stream_response, json_response, text_response
@@ -156,7 +157,9 @@ def live_feed(args: dict[str, Any]) -> Response:
     """
     session, actor = request_session(), current_actor()
     last = request.headers.get("Last-Event-ID")
-    resume_after = header_int(last, name="Last-Event-ID", maximum=2**63 - 1)
+    resume_after = None if last is None else FeedCursor.parse(last)
+    if last is not None and resume_after is None:
+        raise BadRequest("Last-Event-ID must be the `id` of an order event of this feed.")
 
     types = feed_events_for(actor)
 
@@ -165,7 +168,7 @@ def live_feed(args: dict[str, Any]) -> Response:
         if EventType.ALERT in types:
             found += backlog.alerts(session, departments)
         if resume_after is not None:
-            found += backlog.order_changes(session, departments, after_change=resume_after)
+            found += backlog.order_changes(session, departments, after=resume_after)
         return found
 
     return event_stream(

@@ -6,10 +6,17 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
+from backend.demo import seed_org
+from backend.dispatch.models import WorkOrder
+from backend.errors import ServiceUnavailable
+from backend.live.events import EventType
 from backend.live.http import EXTENSION
+from backend.live.hub import LiveHub, LiveSettings
 from backend.org.models import Department
+from tests.dispatch.factories import new_order
 from tests.live.server import GENEROUS, EventStream, call, login, serving
 
 
@@ -38,7 +45,7 @@ def _until(stream: EventStream, order_id: str, *wanted: tuple[str, str]) -> list
         assert kind != "closed", f"the stream ended before {wanted}; got {seen}"
         if kind in ("order", "order_event") and data["order_id"] == order_id:
             seen.append((kind, data["status"] if kind == "order" else data["point"]))
-            stream.seen_ids.append(int(stream.id_of(data) or 0))
+            stream.seen_ids.append(stream.id_of(data) or "")
     return seen
 
 
@@ -60,8 +67,8 @@ def test_order_changes_are_feed_events(backend: Any, committed_db: Any) -> None:
             assert status == 201, order
             created = _until(feed, order["id"], ("order", "new"), ("order_event", "A"))
             assert sorted(created) == [("order", "new"), ("order_event", "A")]
-            assert all(feed.seen_ids)  # each carries its change id
-            first_id = str(max(feed.seen_ids))
+            assert all(feed.seen_ids)  # each carries its resume cursor
+            first_id = feed.seen_ids[-1]
             status, issued = call(
                 address,
                 "POST",
@@ -125,3 +132,75 @@ def test_idle_subscribers_cost_no_queries(backend: Any, committed_db: Any) -> No
             event.remove(committed_db.engine, "before_cursor_execute", count)
             for stream in streams:
                 stream.close()
+
+
+def _order_events(stream: EventStream) -> dict[str, str]:
+    """Read until the stream ends; return each order's last `order` event's SSE id."""
+    found: dict[str, str] = {}
+    while True:
+        kind, data = stream.events.get(timeout=GENEROUS)
+        if kind == "closed":
+            return found
+        if kind == "order":
+            found[data["order_id"]] = stream.id_of(data) or ""
+
+
+def test_a_resume_gets_a_change_that_committed_after_a_later_one_was_sent(
+    backend: Any, committed_db: Any
+) -> None:
+    """PostgreSQL hands out change ids before commit: a lower id can commit after a higher one
+    reached the client. Resuming with Last-Event-ID must still deliver it (on SQLite writers
+    take turns, so ids are in commit order and the same resume holds trivially)."""
+    with committed_db.unit_of_work(actor="test") as session:
+        demo = seed_org(session)
+        late, early = (new_order(session, demo, at=datetime.now(UTC)).id for _ in range(2))
+    with serving(backend.app) as address:
+        token = login(address, "callcenter")
+        feed = EventStream(address, "/api/v1/tracking/feed?max_seconds=600", token)
+        slow = committed_db.session_factory()
+        try:
+            assert feed.next_event("retry")
+            if backend.name == "postgis":  # the slow writer takes its change id first
+                slow.get(WorkOrder, late).crew_note = "slow"
+                slow.flush()
+            with committed_db.unit_of_work(actor="test") as session:
+                session.get(WorkOrder, early).crew_note = "fast"
+            while True:
+                kind, data = feed.events.get(timeout=GENEROUS)
+                assert kind != "closed"
+                if kind == "order" and data["order_id"] == str(early):
+                    cursor = feed.id_of(data)
+                    break
+        finally:
+            feed.close()
+        if backend.name != "postgis":
+            slow.get(WorkOrder, late).crew_note = "slow"
+        slow.commit()  # after the client went away with the higher change's id
+        slow.close()
+        assert cursor
+        again = EventStream(
+            address, "/api/v1/tracking/feed?max_seconds=0", token, last_event_id=cursor
+        )
+        try:
+            assert str(late) in _order_events(again)
+        finally:
+            again.close()
+        bad = EventStream(address, "/api/v1/tracking/feed", token, last_event_id="1.x")
+        assert bad.status == 400
+        bad.close()
+
+
+def test_the_listener_ends_with_the_last_stream_and_on_teardown(committed_db: Any) -> None:
+    hub = LiveHub(committed_db, LiveSettings(keepalive_s=GENEROUS))  # not the app's: stop is final
+    sub = hub.subscribe(None, [EventType.ORDER])
+    listener = hub.listener
+    assert listener is not None and listener.is_alive()
+    hub.unsubscribe(sub)  # no waiting out the keep-alive: it lets go of its connection now
+    listener.join(GENEROUS)
+    assert not listener.is_alive() and hub.listener is None
+    hub.subscribe(None, [EventType.ORDER])
+    listener = hub.listener
+    hub.stop()  # app teardown, with a stream still open
+    assert listener is not None and not listener.is_alive()
+    with pytest.raises(ServiceUnavailable):
+        hub.subscribe(None, [EventType.ORDER])
