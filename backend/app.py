@@ -31,6 +31,7 @@ from backend.inspection.routes import blp as inspection_blp
 from backend.live import http as live
 from backend.network.outage_routes import blp as outages_blp
 from backend.network.routes import blp as network_blp
+from backend.network.water_routes import blp as water_blp
 from backend.org.routes import blp as org_blp
 from backend.reports.routes import blp as reports_blp
 from backend.risk.billing_routes import blp as risk_billing_blp
@@ -60,6 +61,7 @@ BLUEPRINTS = [
     archive_documents_blp,
     archive_io_blp,
     outages_blp,
+    water_blp,
     inspection_blp,
     risk_blp,
     risk_billing_blp,

@@ -131,6 +131,10 @@ class Config:
         default_factory=lambda: float(_env("ESCALATION_FURTHER_MINUTES", "4"))
     )
     ALERT_WEBHOOK_URL: str | None = field(default_factory=lambda: _optional("ALERT_WEBHOOK_URL"))
+    # Water orders: a repair not finished this long after the call is overdue (two reminders).
+    WATER_REPAIR_MINUTES: float = field(
+        default_factory=lambda: float(_env("WATER_REPAIR_MINUTES", "240"))
+    )
     # `fieldline serve`: demo vehicles to simulate (0: none) and their broker password.
     SIMULATE: int = field(default_factory=lambda: int(_env("FIELDLINE_SIMULATE", "0") or 0))
     SIMULATOR_MQTT_PASSWORD: str | None = field(

@@ -19,7 +19,10 @@ from backend.inspection import cases as inspection_cases  # noqa: F401
 from backend.inspection import models as inspection_models  # noqa: F401
 from backend.inspection import sync_adapters as inspection_sync
 from backend.network import models as network_models  # noqa: F401
-from backend.network import outage_models  # noqa: F401
+from backend.network import (
+    outage_models,  # noqa: F401
+    water_models,  # noqa: F401
+)
 from backend.org import models as org_models  # noqa: F401
 from backend.risk import models as risk_models  # noqa: F401
 from backend.tracking import models as tracking_models  # noqa: F401

@@ -110,6 +110,7 @@ class Action(StrEnum):
     # Network: lines, transformer areas, customer flags, region codes, outages.
     NETWORK_READ = "network.read"
     NETWORK_MANAGE = "network.manage"
+    WATER_MANAGE = "network.water.manage"
     CUSTOMER_FLAG_SET = "network.customer_flag.set"
     REGION_READ = "region.read"
     REGION_MANAGE = "region.manage"
@@ -222,8 +223,9 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.CONFLICT_RESOLVE: Rule("resolve sync conflicts", CENTER),
     Action.UPLOAD_BLOB: Rule("upload photo and document blobs", frozenset({Role.CREW, Role.INSPECTOR, Role.ARCHIVIST}), devices=True),  # noqa: E501
     Action.READ_BLOB: _read("read a blob referenced by a record you may read", EVERYONE, devices=True),  # noqa: E501
-    Action.NETWORK_READ: _read("read the network: lines, transformer areas, the tree, GeoJSON layers", EVERYONE, devices=True),  # noqa: E501
+    Action.NETWORK_READ: _read("read the network: lines, transformer areas, the tree, water pipes and valves (with the valves isolating a pipe), GeoJSON layers", EVERYONE, devices=True),  # noqa: E501
     Action.NETWORK_MANAGE: Rule("create and change substations, lines and transformer areas", CENTER),  # noqa: E501
+    Action.WATER_MANAGE: Rule("register water pipes, valves, hydrants, sources and monitoring points", CENTER),  # noqa: E501
     Action.CUSTOMER_FLAG_SET: Rule("mark customers important or high-risk", frozenset({Role.ARCHIVIST, Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501
     Action.REGION_READ: _read("list region codes and their service contacts", EVERYONE),
     Action.REGION_MANAGE: Rule("create, change and delete region codes", frozenset({Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501

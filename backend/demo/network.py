@@ -1,4 +1,4 @@
-"""Demo network: two lines with areas around the depots, flagged customers, one line outage."""
+"""Demo network: lines and areas around the depots, flagged customers, one outage; pipes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from backend.archive import service as archive
 from backend.archive.records import Customer, Premise
 from backend.auth.actor import Actor
 from backend.db import utcnow
-from backend.network import outages, service
+from backend.network import outages, service, water
 from backend.network.models import CustomerFlag, FeederLine, RegionCode
+from backend.network.water_models import WaterNode
 from backend.org.models import Department
 
 # (code, name, route, [(area code, name, point, section)])
@@ -75,4 +76,50 @@ def seed_network(session: Session, linked: int = 40) -> bool:
         "reason": "10kV线路计划检修", "starts_at": now - timedelta(minutes=20),
         "planned_end_at": now + timedelta(hours=2),
     })  # fmt: skip
+    return True
+
+
+# The water team's depot (ST-WAT, 120.14 30.25): a plant, two valves around a loop, a hydrant.
+# (code, kind, name, lon, lat)
+WATER_NODES = [
+    ("DEMO-WS", "source", "城西水厂出水口", 120.130, 30.250),
+    ("DEMO-WV1", "valve", "1号阀门", 120.134, 30.251),
+    ("DEMO-WJ1", "junction", "龙井路三通", 120.138, 30.252),
+    ("DEMO-WV2", "valve", "2号阀门", 120.142, 30.253),
+    ("DEMO-WJ2", "junction", "虎跑路三通", 120.146, 30.254),
+    ("DEMO-WH1", "hydrant", "龙井路消火栓", 120.138, 30.255),
+    ("DEMO-WM1", "monitoring_point", "虎跑路压力监测点", 120.146, 30.256),
+]
+# (code, from, to, diameter mm, material)
+WATER_PIPES = [
+    ("DEMO-WP1", "DEMO-WS", "DEMO-WV1", 600, "ductile iron"),
+    ("DEMO-WP2", "DEMO-WV1", "DEMO-WJ1", 400, "ductile iron"),
+    ("DEMO-WP3", "DEMO-WJ1", "DEMO-WV2", 300, "PE"),
+    ("DEMO-WP4", "DEMO-WV2", "DEMO-WJ2", 300, "PE"),
+    ("DEMO-WP5", "DEMO-WJ1", "DEMO-WH1", 150, "PE"),
+    ("DEMO-WP6", "DEMO-WJ1", "DEMO-WJ2", 200, "PE"),
+]
+
+
+def seed_water(session: Session) -> bool:
+    """Create the demo pipe network once (False when it exists); DEMO-WP3's valves: WV1, WV2."""
+    if session.scalar(select(WaterNode).where(WaterNode.code == "DEMO-WS")) is not None:
+        return False
+    root = session.scalars(select(Department).where(Department.code == "ROOT")).one()
+    actor = Actor(kind="system", id=0, label="seed", department_id=root.id,
+                  department_path=root.path)  # fmt: skip
+    nodes = {}
+    for code, kind, name, lon, lat in WATER_NODES:
+        nodes[code] = water.create_node(session=session, actor=actor, data={
+            "code": code, "kind": kind, "name": name,
+            "location": {"type": "Point", "coordinates": [lon, lat]},
+            "attributes": {"measures": ["pressure"]} if kind == "monitoring_point" else {},
+        })  # fmt: skip
+    where = {code: [lon, lat] for code, _, _, lon, lat in WATER_NODES}
+    for code, start, end, diameter, material in WATER_PIPES:
+        water.create_pipe(session=session, actor=actor, data={
+            "code": code, "from_node_id": nodes[start].id, "to_node_id": nodes[end].id,
+            "diameter_mm": diameter, "material": material,
+            "route": {"type": "LineString", "coordinates": [where[start], where[end]]},
+        })  # fmt: skip
     return True

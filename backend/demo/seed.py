@@ -13,7 +13,7 @@ from backend.auth.models import User
 from backend.config import Config
 from backend.db import Database
 from backend.demo.archive import seed_archive
-from backend.demo.network import seed_network
+from backend.demo.network import seed_network, seed_water
 from backend.demo.orders import seed_day
 from backend.demo.org import seed_org
 from backend.demo.risk import seed_risk
@@ -28,6 +28,8 @@ def seed_all(database: Database) -> None:
     seed_demo_archive(database)
     with database.unit_of_work(actor="seed") as session:
         seed_network(session)
+    with database.unit_of_work(actor="seed") as session:
+        seed_water(session)
     with database.unit_of_work(actor="seed") as session:
         seed_risk(session)
 

@@ -10,10 +10,14 @@ from sqlalchemy.orm import Session
 
 from backend.dispatch.models import Alert, WorkOrder
 from backend.dispatch.timing.states import AWAITING_CENTER, AWAITING_CREW
+from backend.network.water_orders import still_awaited as water_still_awaited
 
 
 def still_awaited(alert: Alert, order: WorkOrder) -> bool:
     """Whether the order still waits for what the alert chases (its tier, in its round)."""
+    water = water_still_awaited(alert.tier, order)
+    if water is not None:
+        return water
     if alert.tier == "repair_center":
         return order.status in AWAITING_CENTER
     return order.status in AWAITING_CREW and alert.dispatch_round == order.dispatch_round

@@ -32,6 +32,7 @@ from backend.dispatch.alerts import settle_all
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
 from backend.dispatch.timing.states import AWAITING_CENTER, AWAITING_CREW
 from backend.network.grouping import linked_orders
+from backend.network.water_orders import due_water_alerts
 from backend.org.models import Department
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class EscalationPolicy:
     escalate_after: timedelta = timedelta(minutes=4)
     # Also POST each alert here (ALERT_WEBHOOK_URL); None: MQTT delivery only.
     webhook_url: str | None = None
+    # Water orders: the repair is overdue this long after the call (WATER_REPAIR_MINUTES).
+    water_repair_within: timedelta = timedelta(hours=4)
 
     @classmethod
     def from_config(cls, config: Config) -> EscalationPolicy:
@@ -53,6 +56,7 @@ class EscalationPolicy:
             timedelta(minutes=config.ESCALATION_ACCEPT_MINUTES),
             timedelta(minutes=config.ESCALATION_FURTHER_MINUTES),
             config.ALERT_WEBHOOK_URL,
+            timedelta(minutes=config.WATER_REPAIR_MINUTES),
         )
 
 
@@ -162,7 +166,8 @@ def tick(
     """Settle the alerts nothing waits for; insert every due alert that does not exist yet."""
     now = now or utcnow()
     settle_all(session, now)
-    due = due_alerts(session, now, policy)
+    policy = policy or EscalationPolicy()
+    due = due_alerts(session, now, policy) + due_water_alerts(session, now, policy)
     if not due:
         return []
     existing = set(

@@ -36,6 +36,9 @@ class WorkOrderCreateSchema(Schema):
     call_center_id = DbInteger(load_default=None, strict=True)
     repair_center_id = DbInteger(load_default=None, strict=True)
     issued_at = Timestamp(load_default=None, metadata={"description": "Point B"})
+    water_asset_id = fields.UUID(
+        load_default=None, metadata={"description": "Water orders: the pipe or node at fault"}
+    )
 
 
 class WorkOrderReadSchema(Schema):

@@ -36,6 +36,7 @@ from backend.errors import Conflict, OutOfScope, field_error
 from backend.network.grouping import link_call
 from backend.network.outage_models import OrderSuggestionLink
 from backend.network.suggestions import group_call, held_orders
+from backend.network.water import link_order_asset
 from backend.org.models import Crew, Department, DepartmentKind, Vehicle
 from backend.tracking.terminal import enqueue_order
 
@@ -105,6 +106,7 @@ def create_order(
     check_not_future(hung_up_at, now, "hung_up_at")
     repair_center_id = data.pop("repair_center_id", None)
     issued_at = data.pop("issued_at", None)
+    water_asset_id = data.pop("water_asset_id", None)
     call_center_id = data.pop("call_center_id", None) or actor.department_id
     call_center = session.get(Department, call_center_id)
     if call_center is None:
@@ -126,6 +128,8 @@ def create_order(
     )
     session.add(order)
     session.flush()
+    if water_asset_id is not None:
+        link_order_asset(session, actor, order, water_asset_id)
     append_event(
         session,
         order,

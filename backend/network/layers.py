@@ -12,6 +12,7 @@ from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize, network_filter
 from backend.network.geometry import geojson
 from backend.network.models import FeederLine, Substation, TransformerArea
+from backend.network.water_models import WaterNode, WaterPipe
 from gis.queries import intersects_bbox
 
 # layer -> (model, geometry column, properties)
@@ -28,6 +29,8 @@ LAYERS: dict[str, tuple[Any, str, tuple[str, ...]]] = {
         ("code", "name", "line_id", "section", "capacity_kva", "ownership", "region_code"),
     ),
     "substations": (Substation, "location", ("code", "name", "voltage")),
+    "water-pipes": (WaterPipe, "route", ("code", "from_node_id", "to_node_id", "diameter_mm", "material")),  # noqa: E501
+    "water-nodes": (WaterNode, "location", ("code", "kind", "name", "valve_open")),
 }
 
 

@@ -200,7 +200,7 @@ class Layer(MethodView):
     @blp.arguments(LayerArgsSchema, location="query")
     @blp.doc(responses={"200": json_response(GEOJSON_COLLECTION, "A page", "application/geo+json")})
     def get(self, args: dict[str, Any], layer: str) -> Response:
-        """One page of a layer (lines, areas, area-boundaries, substations) as GeoJSON."""
+        """One page of a layer (lines, areas, area-boundaries, substations, water-pipes, water-nodes) as GeoJSON."""  # noqa: E501
         if layer not in layers.LAYERS:
             raise NotFound(f"No layer {layer!r}; layers: {', '.join(layers.LAYERS)}.")
         body = layers.feature_collection(

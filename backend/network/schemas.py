@@ -426,3 +426,77 @@ class SuggestionDecisionSchema(Schema):
 
     suggestion = fields.Nested(SuggestionSchema)
     outage = fields.Nested(OutageSchema, allow_none=True)
+
+
+NODE_KINDS = ("junction", "valve", "hydrant", "source", "monitoring_point")
+
+
+class WaterNodeSchema(Schema):
+    """A valve, hydrant, source, monitoring point or junction of the pipe network."""
+
+    id = fields.UUID(dump_only=True)
+    code = fields.String(required=True, validate=validate.Length(1, 32))
+    kind = fields.String(required=True, validate=validate.OneOf(NODE_KINDS))
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
+    location = GeometryField(required=True)
+    valve_open = fields.Boolean(
+        load_default=None, allow_none=True, metadata={"description": "valves only (default open)"}
+    )
+    attributes = fields.Dict(
+        load_default=dict, metadata={"description": 'e.g. {"measures": ["pressure"]}'}
+    )
+    department_id = DbInteger(load_default=None)
+    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+    created_at = Timestamp(dump_only=True)
+
+
+class WaterNodeFilterSchema(Schema):
+    """Node list filters."""
+
+    kind = fields.String(load_default=None, validate=validate.OneOf(NODE_KINDS))
+
+
+class WaterPipeSchema(Schema):
+    """A pipe between two nodes."""
+
+    id = fields.UUID(dump_only=True)
+    code = fields.String(required=True, validate=validate.Length(1, 32))
+    from_node_id = fields.UUID(required=True)
+    to_node_id = fields.UUID(required=True)
+    route = GeometryField(required=True)
+    diameter_mm = fields.Integer(required=True, strict=True, validate=validate.Range(10, 5000))
+    material = fields.String(required=True, validate=validate.Length(1, 32))
+    department_id = DbInteger(load_default=None)
+    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+    created_at = Timestamp(dump_only=True)
+    orders = fields.List(fields.UUID(), dump_only=True, metadata={"description": "repair orders"})
+
+
+class _NodeRef(Schema):
+    id = fields.UUID()
+    code = fields.String()
+    kind = fields.String()
+    name = fields.String(allow_none=True)
+    location = GeometryField()
+    valve_open = fields.Boolean(allow_none=True)
+
+
+class _PipeRef(Schema):
+    id = fields.UUID()
+    code = fields.String()
+    diameter_mm = fields.Integer()
+    material = fields.String()
+
+
+class IsolationSchema(Schema):
+    """The valves that isolate a pipe, and what goes dry."""
+
+    pipe = fields.Nested(_PipeRef)
+    isolable = fields.Boolean(
+        metadata={"description": "false: a source feeds the segment past every valve"}
+    )
+    valves = fields.List(fields.Nested(_NodeRef), metadata={"description": "close these"})
+    already_closed = fields.List(fields.Nested(_NodeRef))
+    sources_reached = fields.List(fields.Nested(_NodeRef))
+    pipes = fields.List(fields.Nested(_PipeRef), metadata={"description": "run dry"})
+    hydrants_out = fields.List(fields.Nested(_NodeRef))

@@ -49,6 +49,9 @@ class Side:
     area: str
     outage: str
     suggestion: int
+    node: str
+    junction: str
+    pipe: str
 
 
 def _order(session: Session, *, call: int, center: int, crew: int, specialty: str) -> WorkOrder:

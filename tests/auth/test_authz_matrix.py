@@ -216,6 +216,27 @@ CASES: dict[str, Case] = {
         }
     ),
     "POST /api/v1/outage-suggestions/{suggestion_id}/dismiss": Case(lambda c: {}),
+    "POST /api/v1/water/nodes": Case(
+        lambda c: {
+            "code": f"WN-M{uuid.uuid4().hex[:8]}",
+            "kind": "hydrant",
+            "location": "POINT(120.1 30.2)",
+            "department_id": c.side.station,
+        },
+        foreign=True,
+    ),  # fmt: skip
+    "POST /api/v1/water/pipes": Case(
+        lambda c: {
+            "code": f"WP-M{uuid.uuid4().hex[:8]}",
+            "from_node_id": c.side.node,
+            "to_node_id": c.side.junction,
+            "route": "LINESTRING(120.1 30.2, 120.2 30.2)",
+            "diameter_mm": 100,
+            "material": "PE",
+            "department_id": c.side.station,
+        },
+        foreign=True,
+    ),  # fmt: skip
     "POST /api/v1/region-codes": Case(
         lambda c: {"code": "MY", "name": "M", "service_contact": "M", "service_phone": "1"}
     ),
@@ -266,6 +287,8 @@ SCOPED = {
     "area_id": lambda c: c.side.area,
     "outage_id": lambda c: c.side.outage,
     "suggestion_id": lambda c: c.side.suggestion,
+    "node_id": lambda c: c.side.node,
+    "pipe_id": lambda c: c.side.pipe,
 }
 # Parameters naming records of one crew: an "other_crew" variant tries the same station's
 # other crew (Urban Crew 2), which devices and crew members of Urban Crew 1 may not see.

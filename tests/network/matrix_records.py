@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.network.models import FeederLine, RegionCode, TransformerArea
 from backend.network.outage_models import Outage, OutageArea, OutageSuggestion
+from backend.network.water_models import WaterNode, WaterPipe
 
 
 def network_records(session: Session, department: int) -> dict[str, Any]:
@@ -58,11 +59,26 @@ def network_records(session: Session, department: int) -> dict[str, Any]:
         last_call_at=now, status="open", department_id=department,
     )  # fmt: skip
     session.add(suggestion)
+    valve, junction = (
+        WaterNode(code=f"WN-{tag}-{kind[0]}", kind=kind, department_id=department,
+                  location=WKTElement(f"POINT(120.1{i} 30.2)", srid=4326),
+                  valve_open=True if kind == "valve" else None)
+        for i, kind in enumerate(("valve", "junction"))
+    )  # fmt: skip
+    session.add_all([valve, junction])
+    session.flush()
+    pipe = WaterPipe(
+        code=f"WP-{tag}", from_node_id=valve.id, to_node_id=junction.id, diameter_mm=200,
+        material="PE", department_id=department,
+        route=WKTElement("LINESTRING(120.10 30.2, 120.11 30.2)", srid=4326),
+    )  # fmt: skip
+    session.add(pipe)
     session.flush()
     if session.get(RegionCode, "MX") is None:
         session.add(RegionCode(code="MX", name="Matrix", service_contact="M", service_phone="1"))
         session.flush()
     return {
         "line": str(line.id), "area": str(area.id), "outage": str(outage.id),
-        "suggestion": suggestion.id,
+        "suggestion": suggestion.id, "node": str(valve.id),
+        "junction": str(junction.id), "pipe": str(pipe.id),
     }  # fmt: skip

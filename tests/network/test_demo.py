@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from backend.demo.archive import seed_archive
-from backend.demo.network import seed_network
+from backend.demo.network import seed_network, seed_water
 from backend.network.outage_models import Outage, OutageArea
 
 
@@ -25,3 +25,17 @@ def test_seed_network(session: Any, demo: Any, tmp_path: Any) -> None:
         select(func.sum(OutageArea.customer_count)).where(OutageArea.outage_id == outage.id)
     )
     assert cut and cut > 0
+
+
+def test_seed_water_lists_the_valves_of_a_demo_pipe(session: Any, demo: Any) -> None:
+    from backend.auth.actor import actor_for_user
+    from backend.network import water
+    from backend.network.water_models import WaterPipe
+
+    assert seed_water(session) is True
+    assert seed_water(session) is False
+    pipe = session.scalars(select(WaterPipe).where(WaterPipe.code == "DEMO-WP3")).one()
+    actor = actor_for_user(session, demo.users["callcenter"])
+    answer = water.isolation(session=session, actor=actor, pipe_id=pipe.id)
+    assert answer["isolable"] is True
+    assert [v.code for v in answer["valves"]] == ["DEMO-WV1", "DEMO-WV2"]
