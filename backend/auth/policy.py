@@ -448,8 +448,11 @@ def _sees_customer_file(session: Session, actor: Actor, record: Any) -> bool:
 def _network_models() -> tuple[type[Any], ...]:
     from backend.network.models import FeederLine, Substation, TransformerArea
     from backend.network.outage_models import Outage, OutageSuggestion
+    from backend.network.water_models import WaterNode, WaterPipe
 
-    return (Substation, FeederLine, TransformerArea, Outage, OutageSuggestion)
+    return (
+        Substation, FeederLine, TransformerArea, Outage, OutageSuggestion, WaterNode, WaterPipe,
+    )  # fmt: skip
 
 
 def _sees_network_record(session: Session, actor: Actor, record: Any) -> bool:

@@ -29,7 +29,11 @@ LAYERS: dict[str, tuple[Any, str, tuple[str, ...]]] = {
         ("code", "name", "line_id", "section", "capacity_kva", "ownership", "region_code"),
     ),
     "substations": (Substation, "location", ("code", "name", "voltage")),
-    "water-pipes": (WaterPipe, "route", ("code", "from_node_id", "to_node_id", "diameter_mm", "material")),  # noqa: E501
+    "water-pipes": (
+        WaterPipe,
+        "route",
+        ("code", "from_node_id", "to_node_id", "diameter_mm", "material"),
+    ),  # noqa: E501
     "water-nodes": (WaterNode, "location", ("code", "kind", "name", "valve_open")),
 }
 

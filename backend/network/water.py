@@ -13,8 +13,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, ensure_department_in_scope
-from backend.auth.policy import Action, authorize, network_filter, sees_network
-from backend.errors import Conflict, NotFound, OutOfScope, field_error
+from backend.auth.policy import Action, authorize, load_in_scope, network_filter, sees_network
+from backend.errors import Conflict, NotFound, field_error
 from backend.network.geometry import element
 from backend.network.isolation import isolate
 from backend.network.water_models import OrderAsset, WaterNode, WaterPipe
@@ -27,12 +27,7 @@ _LABEL = {WaterNode: "Water node", WaterPipe: "Pipe"}
 def load(session: Session, actor: Actor, model: type[W], record_id: uuid.UUID) -> W:
     """Load a water asset of the actor's company (404 absent, 403 another company's)."""
     authorize(actor, Action.NETWORK_READ)
-    record = session.get(model, record_id)
-    if record is None:
-        raise NotFound(f"{_LABEL[model]} {record_id} does not exist.")
-    if not sees_network(session, actor, record.department_id):
-        raise OutOfScope(f"{_LABEL[model]} {record.code} is outside your data scope.")
-    return record
+    return load_in_scope(session, actor, model, record_id)
 
 
 def listing(actor: Actor, model: type[W], kind: str | None = None) -> Select[tuple[W]]:

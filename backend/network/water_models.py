@@ -57,9 +57,7 @@ class OrderAsset(Base):
     """The water asset a repair order is about (a pipe or a node)."""
 
     __tablename__ = "order_assets"
-    __table_args__ = (
-        CheckConstraint("(pipe_id IS NULL) <> (node_id IS NULL)", name="one_asset"),
-    )
+    __table_args__ = (CheckConstraint("(pipe_id IS NULL) <> (node_id IS NULL)", name="one_asset"),)
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("work_orders.id"), primary_key=True)
     pipe_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("water_pipes.id"), index=True)
