@@ -7,21 +7,31 @@ handheld or dispatcher sends over the API, then reads the outcome the way client
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
 from backend.demo import DemoOrg
+from backend.dispatch import service
 from backend.dispatch.models import TimingEvent, WorkOrder
 from backend.tracking.ingest.decode import decode_mqtt
 from backend.tracking.ingest.pipeline import Inbound, Pipeline
-from backend.tracking.models import GeofenceWatch, OutboundMessage, Position, TerminalMessage
+from backend.tracking.models import (
+    DeadLetter,
+    GeofenceWatch,
+    OutboundMessage,
+    Position,
+    TerminalMessage,
+)
 from backend.tracking.nearest import nearest_free_vehicles
 from gis.geometry import local_projection
 from tests.conftest import assert_problem
+from tests.dispatch.factories import actor
+from tests.sync.helpers import batch, mutation
 from tests.tracking.orders import SITE, dispatch_to_vehicle, last_message
 
 DEPOT = (120.1650, 30.2950)
@@ -337,3 +347,100 @@ def test_demo_closed_orders_leave_vehicles_free_and_candidates_agree(
     }
     crews_of_free = {v.crew_id for v in demo.vehicles.values() if v.id in free_now}
     assert crews_of_free <= service_free
+
+
+def test_the_whole_slice_from_every_path_ends_right(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    """A to H over HTTP, MQTT payloads and sync: call center, dispatcher, terminal (a refused
+    early arrival), recall and re-dispatch, the handheld's acceptance by sync, the trip as a
+    late burst (geofence G and H), the terminal's `finished`. It ends with the full timeline,
+    both vehicles free, and every message accounted for."""
+    t0 = utcnow() - timedelta(minutes=60)
+    call, center = api("callcenter"), api("dispatcher")
+    body = {"order_type": "electric", "fault_type": "no power", "specialty": "low_voltage",
+            "address": "12 West Lake Rd", "hung_up_at": iso(t0),
+            "location": {"lon": SITE[0], "lat": SITE[1]}}  # fmt: skip
+    created = call.post("/api/v1/work-orders", json=body)
+    assert created.status_code == 201, created.get_json()
+    order_id = created.get_json()["id"]
+    # The centers' steps at their own times (their routes call these with the clock).
+    order = session.get(WorkOrder, uuid.UUID(order_id))
+    service.issue_order(session=session, actor=actor(session, "callcenter"), order_id=order.id,
+                        repair_center_id=demo.departments["RC-N"].id,
+                        now=t0 + timedelta(minutes=1))  # fmt: skip
+    dispatcher = actor(session, "dispatcher")
+    service.accept_at_center(session=session, actor=dispatcher, order_id=order.id,
+                             now=t0 + timedelta(minutes=2))  # fmt: skip
+    service.dispatch_order(session=session, actor=dispatcher, order_id=order.id,
+                           crew_id=demo.crews["Urban Crew 1"].id,
+                           vehicle_id=demo.vehicles["ZJ-A1001"].id,
+                           now=t0 + timedelta(minutes=3))  # fmt: skip
+    first, second = Terminal(session, "T-1001"), Terminal(session, "T-1002")
+    first.publish_all(drive(t0, fixes=2))  # both vehicles on the map, at the depot
+    parked = drive(t0 + timedelta(seconds=20), fixes=2)  # its own sequence numbers
+    second.publish_all([(leaf, {**fix, "seq": fix["seq"] + 1000}) for leaf, fix in parked])
+    assert "ZJ-A1001" not in free_plates(session) and "ZJ-A1002" in free_plates(session)
+    assert first.ack(last_message(session, order), t0 + timedelta(minutes=3, seconds=10)) == (
+        "applied"
+    )
+    assert first.event("arrived", order, t0 + timedelta(minutes=3, seconds=20)) == "refused"
+    assert first.event("accepted", order, t0 + timedelta(minutes=3, seconds=30)) == "applied"
+    # Misrouted: recall from the first crew, re-dispatch to the second.
+    service.reassign_order(session=session, actor=dispatcher, order_id=order.id,
+                           crew_id=demo.crews["Urban Crew 2"].id,
+                           vehicle_id=demo.vehicles["ZJ-A1002"].id, reason="closer crew",
+                           now=t0 + timedelta(minutes=5))  # fmt: skip
+    session.expire_all()
+    assert "ZJ-A1001" in free_plates(session) and "ZJ-A1002" not in free_plates(session)
+    assert first.event("departed", order, t0 + timedelta(minutes=5, seconds=5)) == (
+        "order_not_held"
+    )
+    assert second.ack(last_message(session, order), t0 + timedelta(minutes=5, seconds=10)) == (
+        "applied"
+    )
+    # The crew accepts on its handheld, by sync (a status move is the point F).
+    session.expire_all()
+    accept = mutation("work_order", "update", {"status": "accepted"}, record_id=order_id,
+                      base=session.get(WorkOrder, order.id).version,
+                      occurred_at=t0 + timedelta(minutes=5, seconds=30))  # fmt: skip
+    pushed = api("crew6").post("/api/v1/sync/push", json=batch(accept))
+    assert pushed.status_code == 200, pushed.get_json()
+    assert pushed.get_json()["verdicts"][0]["verdict"] == "applied", pushed.get_json()
+    session.expire_all()  # the request wrote through its own session
+    # Out of coverage for the whole trip: it arrives in one burst, long after.
+    trip = drive(t0 + timedelta(minutes=6))
+    second.publish_all(trip, received_at=utcnow())
+    session.expire_all()
+    assert {("G", "geofence"), ("H", "geofence")} <= points(session, order)
+    assert second.event("finished", order, t0 + timedelta(minutes=20)) == "applied"
+    session.expire_all()
+    # The right A-H timeline: every segment done, the second round's E and F counted.
+    state = center.get(f"/api/v1/work-orders/{order_id}").get_json()
+    assert state["status"] == "finished" and state["vehicle_id"] == demo.vehicles["ZJ-A1002"].id
+    segments = timeline(api, order)
+    assert set(segments) == {"AB", "BC", "CD", "DE", "EF", "FG", "GH"}, segments
+    assert set(segments.values()) == {"done"}, segments
+    counted = session.scalars(
+        select(TimingEvent.point).where(TimingEvent.order_id == order.id,
+                                        TimingEvent.dispatch_round == order.dispatch_round)
+    ).all()  # fmt: skip
+    assert {"D", "E", "F", "G", "H", "finished"} <= set(counted)
+    # The right vehicles free: both, now the order is finished.
+    assert {"ZJ-A1001", "ZJ-A1002"} <= free_plates(session)
+    # Nothing lost: every fix stored, nothing parked, every terminal message answered.
+    stored = session.scalar(
+        select(func.count())
+        .select_from(Position)
+        .where(
+            Position.vehicle_id == demo.vehicles["ZJ-A1002"].id,
+        )
+    )
+    assert stored == len(trip) + len(parked)
+    assert session.scalar(select(func.count()).select_from(DeadLetter)) == 0
+    outcomes = session.scalars(
+        select(TerminalMessage.outcome).where(TerminalMessage.order_id == order_id)
+    ).all()
+    # Two acks, F and `finished` taken; the early arrival refused; the recalled vehicle's word
+    # for an order it no longer holds kept as such.
+    assert sorted(outcomes) == sorted(["applied"] * 4 + ["refused", "order_not_held"]), outcomes
