@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from backend.config import TestConfig
 from backend.db import utcnow
 from backend.demo import DemoOrg
 from backend.dispatch import service
 from backend.dispatch.models import TimingEvent, WorkOrder
+from backend.tracking.checkpoints import arrival_rules
 from backend.tracking.ingest.decode import decode_mqtt
 from backend.tracking.ingest.pipeline import Inbound, Pipeline
 from backend.tracking.models import (
@@ -444,3 +446,23 @@ def test_the_whole_slice_from_every_path_ends_right(
     # Two acks, F and `finished` taken; the early arrival refused; the recalled vehicle's word
     # for an order it no longer holds kept as such.
     assert sorted(outcomes) == sorted(["applied"] * 4 + ["refused", "order_not_held"]), outcomes
+
+
+def test_arrival_dwell_and_radius_come_from_the_settings(session: Session, demo: DemoOrg) -> None:
+    settings = TestConfig(GEOFENCE_ARRIVAL_DWELL_S=120, GEOFENCE_ARRIVAL_RADIUS_M=250)
+    rules = arrival_rules(settings.as_flask())
+    assert (rules.radius_m, rules.dwell) == (250, timedelta(seconds=120))
+    t0 = utcnow() - timedelta(minutes=30)
+    order, message = dispatch_to_vehicle(session, demo, t0)
+    terminal = Terminal(session)
+    terminal.pipeline = Pipeline(arrival=rules)  # what the worker and the HTTP ingest build
+    terminal.ack(message, t0 + timedelta(seconds=10))
+    terminal.event("accepted", order, t0 + timedelta(seconds=25))
+    track = drive(t0, fixes=50)  # at the site from 300 s on
+    terminal.publish_all(track[:40])  # 90 s there: enough for the default 60 s, not for 120 s
+    assert ("H", "geofence") not in points(session, order)
+    terminal.publish_all(track[40:])
+    arrival = session.scalars(
+        select(TimingEvent).where(TimingEvent.order_id == order.id, TimingEvent.point == "H")
+    ).one()
+    assert arrival.source == "geofence" and arrival.occurred_at == t0 + timedelta(seconds=300)
