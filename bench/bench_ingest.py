@@ -89,6 +89,9 @@ def publish(url: str, messages: list[tuple[str, bytes]]) -> float:
 
 def raw_consumer(url: str, client_id: str, expected: int, out: multiprocessing.Queue) -> None:
     """(a) paho receive with no processing: count messages, auto-ack."""
+    from backend.tracking.ingest.worker import tune_gc_for_ingest
+
+    tune_gc_for_ingest()  # the same process tuning as the ingest, so only the work differs
     received = 0
     done = threading.Event()
 
@@ -112,10 +115,11 @@ def ingest_consumer(
     url: str, db_url: str, client_id: str, expected: int, out: multiprocessing.Queue
 ) -> None:
     """(b) Fieldline's ingest worker: decode, filter, store in PostGIS, ack after commit."""
-    from backend.tracking.ingest.worker import IngestSettings, IngestWorker
+    from backend.tracking.ingest.worker import IngestSettings, IngestWorker, tune_gc_for_ingest
     from backend.tracking.models import Position
     from backend.wiring import open_database
 
+    tune_gc_for_ingest()  # as `fieldline ingest` does
     database = open_database(db_url)
     settings = IngestSettings(
         mqtt_url=url,

@@ -116,6 +116,10 @@ class _Seen:
 class _Track:
     accepted: list[_Seen] = field(default_factory=list)  # sorted by ts
     suspects: list[_Seen] = field(default_factory=list)  # newest-side speed rejections
+    seqs: set[int] = field(default_factory=set)  # of `accepted` (a set: checked every fix)
+
+    def copy(self) -> _Track:
+        return _Track(list(self.accepted), list(self.suspects), set(self.seqs))
 
 
 class FixFilter:
@@ -175,6 +179,23 @@ class FixFilter:
             self._counts[(fix.vehicle, rejection.reason)] += 1
         return rejection
 
+    def anchor(self, fix: FixLike) -> None:
+        """Take a fix stored elsewhere (another worker, an earlier run) as accepted, unjudged.
+
+        Later fixes are then checked against it; one already known changes nothing.
+        """
+        seen = _Seen(fix.ts, fix.lat, fix.lon, fix.acc, fix.seq)
+        track = self._track(fix.vehicle)
+        history = track.accepted
+        if history and history[-1].ts == seen.ts:  # the usual case: it is our own newest fix
+            return
+        i = bisect.bisect_left(history, seen.ts, key=lambda s: s.ts)
+        if (i < len(history) and history[i].ts == seen.ts) or (
+            seen.seq is not None and seen.seq in track.seqs
+        ):
+            return
+        self._accept(track, i, seen)
+
     def counters(self, *, reset: bool = False) -> dict[tuple[str, RejectReason], int]:
         """Return rejections per (vehicle, reason); `reset` hands them over and starts at 0."""
         counts = dict(self._counts)
@@ -210,7 +231,7 @@ class FixFilter:
         history = track.accepted
         i = bisect.bisect_left(history, seen.ts, key=lambda s: s.ts)
         if (i < len(history) and history[i].ts == seen.ts) or (
-            seen.seq is not None and any(s.seq == seen.seq for s in history)
+            seen.seq is not None and seen.seq in track.seqs
         ):
             return Rejection(RejectReason.DUPLICATE, f"seq {seen.seq}, ts {seen.ts.isoformat()}")
         neighbours = history[max(0, i - 1) : i + 1]
@@ -227,9 +248,7 @@ class FixFilter:
     def _track(self, vehicle: str) -> _Track:
         track = self._tracks.get(vehicle)
         if self._journal is not None and vehicle not in self._journal:
-            self._journal[vehicle] = (
-                None if track is None else _Track(list(track.accepted), list(track.suspects))
-            )
+            self._journal[vehicle] = None if track is None else track.copy()
         if track is None:
             track = self._tracks[vehicle] = _Track()
             if len(self._tracks) > self.config.max_vehicles:
@@ -262,6 +281,7 @@ class FixFilter:
         if len(suspects) < self.config.reanchor_after:
             return False
         track.accepted.clear()
+        track.seqs.clear()
         return True
 
     def _accept(self, track: _Track, i: int, seen: _Seen) -> None:
@@ -270,5 +290,8 @@ class FixFilter:
             # The newest fix agrees with the anchor, so earlier suspects were the wild ones.
             track.suspects.clear()
         history.insert(min(i, len(history)), seen)
+        if seen.seq is not None:
+            track.seqs.add(seen.seq)
         if len(history) > self.config.history_size:
-            del history[0]
+            # Accepted seqs are unique (a repeated one is a duplicate), so it goes for good.
+            track.seqs.discard(history.pop(0).seq)

@@ -17,13 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, text
 from sqlalchemy.orm import Session
 
 from backend.dispatch.models import TimingEvent, WorkOrder
 from backend.dispatch.timing.events import counting_events
 from backend.dispatch.timing.states import OPEN_CREW_STATES
 from backend.tracking.claims import Outcome, claim_point
+from backend.tracking.ingest.store import any_id
 from backend.tracking.models import Checkpoint, GeofenceWatch, Position
 from gis.geofence import ArrivalDetector, ArrivalRules, DepartureDetector, DepartureRules
 
@@ -111,26 +112,40 @@ def _round_times(session: Session, orders: list[WorkOrder]) -> dict[uuid.UUID, d
 
 def evaluate(
     session: Session,
-    vehicle_ids: Iterable[int],
+    vehicle_ids: Iterable[int] | Mapping[int, datetime],
     *,
     arrival: ArrivalRules | None = None,
     departure: DepartureRules | None = None,
 ) -> list[Checkpoint]:
     """Feed the new fixes of these vehicles to their held orders' detectors; return new claims.
 
+    `vehicle_ids` may map each vehicle to the oldest fix the caller's transaction stored: a
+    detector already fed past it restarts. (Another ingest worker may have fed a later fix
+    while this one was uncommitted; its `recorded_at` then says nothing about the order.)
+
     A checkpoint is timed by its own fix, so a late batch from a terminal that was out of
     coverage still proves it, marked backfilled when a late fix proves it.
     """
+    earliest = dict(vehicle_ids) if isinstance(vehicle_ids, Mapping) else {}
     ids = sorted(set(vehicle_ids))
+    open_order = WorkOrder.status.in_(OPEN_CREW_STATES)
+    holding = sorted(
+        session.scalars(
+            select(WorkOrder.vehicle_id)
+            .where(any_id(session, WorkOrder.vehicle_id, ids), open_order)
+            .distinct()
+        )
+    )
+    if not holding:  # most vehicles hold no order most of the time: one query for the batch
+        return []
+    _one_evaluator_per_vehicle(session, holding)
     orders = list(
         session.scalars(
             select(WorkOrder)
-            .where(WorkOrder.vehicle_id.in_(ids), WorkOrder.status.in_(OPEN_CREW_STATES))
+            .where(WorkOrder.vehicle_id.in_(holding), open_order)
             .order_by(WorkOrder.vehicle_id, WorkOrder.queue_position, WorkOrder.id)
         )
     )
-    if not orders:  # most vehicles hold no order most of the time: one query for the batch
-        return []
     times = _round_times(session, orders)
     watches = {
         (w.order_id, w.dispatch_round, w.point): w
@@ -167,13 +182,41 @@ def evaluate(
                 mine.append((watches[key], detector))
         if not mine:
             continue
-        restart = _late_fixes(session, order.vehicle_id, since, [w for w, _ in mine])
+        fed = [w.fed_until for w, _ in mine if w.fed_until is not None]
+        oldest_new = earliest.get(order.vehicle_id)
+        restart = (oldest_new is not None and bool(fed) and oldest_new <= max(fed)) or (
+            _late_fixes(session, order.vehicle_id, since, [w for w, _ in mine])
+        )
         for watch, detector in mine:  # G before H: an arrival needs the departure first
             found = _feed(session, watch, detector, order.vehicle_id, since, restart)
             if found is not None:
                 created.append(_claim(session, order, watch, found))
     session.flush()
     return created
+
+
+# Advisory lock namespace of the geofence evaluation (the scale block's number).
+_EVALUATION_LOCK = 1801
+
+
+def _one_evaluator_per_vehicle(session: Session, vehicle_ids: list[int]) -> None:
+    """Hold each vehicle's evaluation lock until commit (PostgreSQL; SQLite has one writer).
+
+    Ingest workers on a shared subscription may store fixes of one vehicle at once. The lock
+    makes them evaluate one after the other, each reading what the other committed: the
+    second finds fixes older than the detector's progress and restarts it (`_late_fixes`),
+    so detectors see the whole track in order and progress is never overwritten. Taken in
+    vehicle order, so two workers never wait on each other in a cycle.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(:space, v) "
+            "FROM (SELECT unnest(CAST(:ids AS integer[])) AS v ORDER BY 1) AS s"
+        ),
+        {"space": _EVALUATION_LOCK, "ids": vehicle_ids},
+    )
 
 
 def _feed(

@@ -27,9 +27,14 @@ SYSTEM = Actor(kind="system", id=0, label="test", department_id=0, department_pa
 
 @contextmanager
 def dispatched_to(
-    database: Database, vid: str, site: tuple[float, float], **extra: object
+    database: Database,
+    vid: str,
+    site: tuple[float, float],
+    *,
+    now: datetime | None = None,
+    **extra: object,
 ) -> Iterator[str]:
-    """Commit an order dispatched to the vehicle with terminal `vid`; recall it afterwards.
+    """Commit an order dispatched (at `now`) to the vehicle `vid`; recall it afterwards.
 
     Timing events are append-only, so the order stays; finishing or recalling it leaves the
     vehicle free.
@@ -41,7 +46,7 @@ def dispatched_to(
         order = new_order(
             session,
             demo,
-            at=utcnow() - timedelta(minutes=2),
+            at=(now or utcnow()) - timedelta(minutes=2),
             specialty=vehicle.specialty,
             location=point_element(*site),
             **extra,
@@ -52,6 +57,7 @@ def dispatched_to(
             order_id=order.id,
             crew_id=vehicle.crew_id,
             vehicle_id=vehicle.id,
+            now=now,
         )
         order_id = str(order.id)
     try:

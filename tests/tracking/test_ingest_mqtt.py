@@ -280,3 +280,37 @@ def test_shared_subscription_splits_the_stream(
     finally:
         for worker in workers:
             worker.stop()
+
+
+def test_two_workers_on_a_shared_subscription_store_each_message_once(
+    committed_db: Database, base_time: datetime
+) -> None:
+    root, group = unique_root(), f"fl-{uuid.uuid4().hex[:8]}"
+    workers = [
+        IngestWorker(committed_db, worker_settings(SHARED_BROKER, root, shared_group=group))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    publisher = connect(SHARED_BROKER)
+    try:
+        for worker in workers:
+            wait_until(worker.connected.is_set)
+        # Until both subscribed, the group may have no member to queue for: probe first.
+        wait_until(
+            lambda: (
+                publish_all(publisher, fixes(root, 1, base_time))
+                and stored(committed_db, base_time)
+                and all(w.connects for w in workers)
+            )
+        )
+        publish_all(publisher, fixes(root, 600, base_time + timedelta(seconds=1), 2))
+        wait_until(lambda: stored(committed_db, base_time) >= 601)
+        assert stored(committed_db, base_time) == 601
+        # The broker split the stream: both stored some, neither stored anything twice.
+        assert all(worker.stored > 0 for worker in workers)
+        assert sum(worker.stored for worker in workers) == 601
+    finally:
+        publisher.loop_stop()
+        for worker in workers:
+            worker.stop()

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Literal
 
+import orjson
+
 from gis.datum import Datum
 
 MAX_PAYLOAD_BYTES: Final = 8 * 1024
@@ -164,9 +166,14 @@ def parse_topic(topic: str, root: str = "fieldline/v1") -> TopicRef | None:
     return None
 
 
-def decode_mqtt(topic: str, payload: bytes, *, root: str = "fieldline/v1") -> Decoded:
-    """Decode one MQTT message by its topic; raise `DecodeError` (`unknown_topic`, ...)."""
-    ref = parse_topic(topic, root)
+def decode_mqtt(
+    topic: str, payload: bytes, *, root: str = "fieldline/v1", ref: TopicRef | None = None
+) -> Decoded:
+    """Decode one MQTT message by its topic; raise `DecodeError` (`unknown_topic`, ...).
+
+    `ref` is the topic already parsed by the caller (the ingest parses it once per message).
+    """
+    ref = ref or parse_topic(topic, root)
     if ref is None:
         raise DecodeError("unknown_topic", topic[:200])
     if ref.kind == "position":
@@ -336,11 +343,16 @@ def _load_object(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError("too_large", f"{len(payload)} bytes")
     try:
-        value = json.loads(payload.decode("utf-8"))
-    # ValueError covers bad UTF-8, bad JSON and over-long integer literals; deep nesting
-    # exhausts the recursion limit of the C scanner.
-    except (ValueError, RecursionError) as exc:
-        raise DecodeError("malformed_json", str(exc)[:200]) from None
+        # orjson for speed; what it refuses (NaN literals, integers past 64 bits, ...) goes to
+        # the standard library so such payloads keep their precise rejection reason.
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(payload.decode("utf-8"))
+        # ValueError covers bad UTF-8, bad JSON and over-long integer literals; deep nesting
+        # exhausts the recursion limit of the C scanner.
+        except (ValueError, RecursionError) as exc:
+            raise DecodeError("malformed_json", str(exc)[:200]) from None
     if not isinstance(value, dict):
         raise DecodeError("not_an_object", type(value).__name__)
     return value

@@ -26,11 +26,12 @@ from backend.tracking.ingest.registry import VehicleDirectory
 from backend.tracking.ingest.store import (
     BatchOutcome,
     PositionRow,
+    VehicleRef,
     bump_counters,
+    newest_fixes,
     set_connected,
     store_positions,
     to_row,
-    touch_vehicles,
 )
 from backend.tracking.models import PositionSource
 from backend.tracking.terminal import apply_ack, apply_event
@@ -72,7 +73,7 @@ def decode_message(
         owntracks = ref is not None and ref.kind == "owntracks"
         source = PositionSource.OWNTRACKS if owntracks else PositionSource.MQTT
     try:
-        value: Decoded | DecodeError = decode_mqtt(topic, payload, root=root)
+        value: Decoded | DecodeError = decode_mqtt(topic, payload, root=root, ref=ref)
     except DecodeError as exc:
         value = exc
     except Exception as exc:  # noqa: BLE001 - a decoder bug must cost one message, not the worker
@@ -141,6 +142,7 @@ class Pipeline:
         fixes = [i for i in items if isinstance(i.value, PositionFix)]
         others = [i for i in items if not isinstance(i.value, PositionFix)]
         fixes.sort(key=lambda i: (i.key, i.value.ts))  # type: ignore[union-attr]
+        resolved: list[tuple[Inbound, PositionFix, VehicleRef]] = []
         for item in fixes:
             fix = item.value
             assert isinstance(fix, PositionFix)  # noqa: S101 - sorted out above
@@ -149,8 +151,13 @@ class Pipeline:
                 counts[(item.key, UNKNOWN_VEHICLE)] += 1
                 report.unattributed.append(item)
                 continue
+            resolved.append((item, fix, vehicle))
+        # A re-configured vehicle's stored fix was converted with its old datum: no anchor.
+        anchored = {v.id: v.vid for _, _, v in resolved if v.vid not in refresh.reconfigured}
+        self._anchor(session, anchored)
+        for item, fix, vehicle in resolved:
             row = to_row(vehicle, fix, item.source, item.received_at)
-            rejection = self.filter.check(_Converted(vehicle.vid, row), now)
+            rejection = self.filter.check(_Converted.of(row), now)
             if rejection is not None:
                 counts[(vehicle.vid, str(rejection.reason))] += 1
                 continue
@@ -159,14 +166,13 @@ class Pipeline:
         for vid, n in report.outcome.duplicates.items():
             counts[(vid, "duplicate")] += n
         vids = {r.vehicle.id: r.vehicle.vid for r in rows}
-        for vehicle_id, vehicle_rows in report.outcome.inserted.items():
-            report.stored += len(vehicle_rows)
-            counts[(vids[vehicle_id], "stored")] += len(vehicle_rows)
-        touch_vehicles(session, report.outcome.inserted.keys(), now)
+        for vehicle_id, stored in report.outcome.inserted.items():
+            report.stored += stored
+            counts[(vids[vehicle_id], "stored")] += stored
         for item in others:
             self._other(session, item, report, now)
         if self.geofences and report.outcome.inserted:
-            checkpoints.evaluate(session, report.outcome.inserted.keys(), arrival=self.arrival)
+            checkpoints.evaluate(session, report.outcome.earliest, arrival=self.arrival)
         if not replaying:
             report.parked = dead_letters.park(session, report.unattributed, now)
             if refresh.reloaded and not refresh.first:
@@ -177,6 +183,18 @@ class Pipeline:
                 )
         bump_counters(session, counts, now)
         return report
+
+    def _anchor(self, session: Session, vids: dict[int, str]) -> None:
+        """Show the filter each vehicle's newest stored fix before it judges the batch.
+
+        Workers on a shared subscription each see part of a vehicle's stream: the fix another
+        worker stored is the reference a jump is measured from, so speed checks hold whichever
+        worker a message lands on (and after a restart, when this filter remembers nothing).
+        """
+        # Without its seq: a seq repeats after a terminal restarts, and only (ts, seq) together
+        # name a fix; the filter would take a new fix with the anchor's seq for a duplicate.
+        for vehicle_id, ts, lat, lon, acc in newest_fixes(session, vids.keys()):
+            self.filter.anchor(_Converted(vids[vehicle_id], lat, lon, ts, acc, None))
 
     def _other(self, session: Session, item: Inbound, report: BatchReport, now: datetime) -> None:
         counts = report.counts
@@ -201,27 +219,16 @@ class Pipeline:
 
 @dataclass(frozen=True, slots=True)
 class _Converted:
-    """The filter judges the WGS-84 fix, keyed by the vehicle's vid."""
+    """The filter judges the WGS-84 fix, keyed by the vehicle's vid (plain fields: it is hot)."""
 
     vehicle: str
-    row: PositionRow
+    lat: float
+    lon: float
+    ts: datetime
+    acc: float | None
+    seq: int | None
 
-    @property
-    def lat(self) -> float:
-        return self.row.lat
-
-    @property
-    def lon(self) -> float:
-        return self.row.lon
-
-    @property
-    def ts(self) -> datetime:
-        return self.row.fix.ts
-
-    @property
-    def acc(self) -> float | None:
-        return self.row.fix.acc
-
-    @property
-    def seq(self) -> int | None:
-        return self.row.fix.seq
+    @classmethod
+    def of(cls, row: PositionRow) -> _Converted:
+        fix = row.fix
+        return cls(row.vehicle.vid, row.lat, row.lon, fix.ts, fix.acc, fix.seq)

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+import orjson
+import psycopg
+from sqlalchemy import BigInteger, any_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,6 +33,12 @@ class VehicleRef:
     datum: Datum
     department_id: int
     report_interval_s: int
+    # A fix reaching us this long after it was taken came from the terminal's backlog.
+    late_after: timedelta = BACKFILL_AFTER
+
+    def __post_init__(self) -> None:
+        late = max(BACKFILL_AFTER, timedelta(seconds=3 * self.report_interval_s))
+        object.__setattr__(self, "late_after", late)
 
 
 @dataclass(slots=True)
@@ -47,8 +55,12 @@ class PositionRow:
     @property
     def backfilled(self) -> bool:
         """Whether the fix reached the server long after it was taken."""
-        late = max(BACKFILL_AFTER, timedelta(seconds=3 * self.vehicle.report_interval_s))
-        return self.received_at - self.fix.ts > late
+        return self.received_at - self.fix.ts > self.vehicle.late_after
+
+    @property
+    def datum(self) -> str:
+        """The datum the device reported in (its own, or its vehicle's configured one)."""
+        return str(self.fix.datum if self.fix.datum != Datum.WGS84 else self.vehicle.datum)
 
     def as_params(self, now: datetime) -> dict[str, Any]:
         """Column values for the bulk insert."""
@@ -67,7 +79,7 @@ class PositionRow:
             "batt": fix.batt,
             "source": self.source,
             "backfilled": self.backfilled,
-            "datum": str(fix.datum if fix.datum != Datum.WGS84 else self.vehicle.datum),
+            "datum": self.datum,
         }
 
 
@@ -82,10 +94,12 @@ def to_row(
 
 @dataclass
 class BatchOutcome:
-    """What a batch wrote: new fixes per vehicle (for geofences) and duplicates dropped."""
+    """What a batch wrote: new fixes per vehicle id (for geofences) and duplicates dropped."""
 
-    inserted: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    inserted: dict[int, int] = field(default_factory=dict)
     duplicates: Counter[str] = field(default_factory=Counter)
+    # Per vehicle, the oldest fix this batch stored: the geofences must re-read from there.
+    earliest: dict[int, datetime] = field(default_factory=dict)
 
 
 def _insert(dialect: str) -> Any:
@@ -101,13 +115,124 @@ def store_positions(session: Session, rows: Sequence[PositionRow], now: datetime
     outcome = BatchOutcome()
     if not rows:
         return outcome
-    dialect = session.get_bind().dialect.name
     unique: dict[tuple[int, datetime, int], PositionRow] = {}
     for row in rows:
         key = (row.vehicle.id, row.fix.ts, row.fix.seq or 0)
         if key in unique:
             outcome.duplicates[row.vehicle.vid] += 1
         unique[key] = row
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stored = _store_postgres(session, list(unique.values()), now)
+    else:
+        stored = _store_generic(session, dialect, unique, now)
+    outcome.inserted = {vehicle_id: n for vehicle_id, (n, _) in stored.items()}
+    outcome.earliest = {vehicle_id: ts for vehicle_id, (_, ts) in stored.items()}
+    vids = {row.vehicle.id: row.vehicle.vid for row in unique.values()}
+    offered = Counter(row.vehicle.id for row in unique.values())
+    for vehicle_id, n in offered.items():
+        if n > outcome.inserted.get(vehicle_id, 0):
+            outcome.duplicates[vids[vehicle_id]] += n - outcome.inserted.get(vehicle_id, 0)
+    return outcome
+
+
+# One statement per batch on PostgreSQL: the rows travel as one JSON array that orjson writes
+# in C (a fixed, prepared query instead of a 14,000-placeholder VALUES list the driver would
+# parse and bind value by value),
+# the geometry is built by the server, the fixes' inserts come back counted per vehicle (not
+# a row each), and each vehicle's state is written once: moved to its newest newly stored fix
+# when that is newer than the stored one, and marked heard from in any case.
+_PG_BATCH = """
+WITH batch AS (
+    SELECT (r->>0)::bigint AS vehicle_id, (r->>1)::timestamptz AS ts, (r->>2)::bigint AS seq,
+           (r->>3)::float8 AS lat, (r->>4)::float8 AS lon, (r->>5)::float8 AS acc,
+           (r->>6)::float8 AS speed, (r->>7)::float8 AS heading, (r->>8)::float8 AS batt,
+           r->>9 AS source, (r->>10)::bool AS backfilled, r->>11 AS datum
+    FROM json_array_elements($1::json) AS r
+), stored AS (
+    INSERT INTO positions (vehicle_id, ts, seq, recorded_at, lat, lon, geom, acc, speed,
+                           heading, batt, source, backfilled, datum)
+    SELECT vehicle_id, ts, seq, $2, lat, lon,
+           ST_SetSRID(ST_MakePoint(lon, lat), 4326), acc, speed, heading, batt, source,
+           backfilled, datum
+    FROM batch
+    ON CONFLICT (vehicle_id, ts, seq) DO NOTHING
+    RETURNING vehicle_id, ts, seq
+), newest AS (
+    SELECT DISTINCT ON (b.vehicle_id) b.*
+    FROM batch b JOIN stored s USING (vehicle_id, ts, seq)
+    ORDER BY b.vehicle_id, b.ts DESC, b.seq DESC
+), moved AS (
+    INSERT INTO vehicle_states AS vs (vehicle_id, ts, lat, lon, geom, acc, speed, heading, batt,
+                                      seq, liveness, connected, available, last_seen, updated_at)
+    SELECT vehicle_id, ts, lat, lon, ST_SetSRID(ST_MakePoint(lon, lat), 4326), acc, speed,
+           heading, batt, seq, 'online', true, true, $2, $2
+    FROM newest ORDER BY vehicle_id
+    ON CONFLICT (vehicle_id) DO UPDATE SET
+        -- The fix columns only move forward in time; a late fix still proves it is alive.
+        ts = CASE WHEN vs.ts < excluded.ts THEN excluded.ts ELSE vs.ts END,
+        lat = CASE WHEN vs.ts < excluded.ts THEN excluded.lat ELSE vs.lat END,
+        lon = CASE WHEN vs.ts < excluded.ts THEN excluded.lon ELSE vs.lon END,
+        geom = CASE WHEN vs.ts < excluded.ts THEN excluded.geom ELSE vs.geom END,
+        acc = CASE WHEN vs.ts < excluded.ts THEN excluded.acc ELSE vs.acc END,
+        speed = CASE WHEN vs.ts < excluded.ts THEN excluded.speed ELSE vs.speed END,
+        heading = CASE WHEN vs.ts < excluded.ts THEN excluded.heading ELSE vs.heading END,
+        batt = CASE WHEN vs.ts < excluded.ts THEN excluded.batt ELSE vs.batt END,
+        seq = CASE WHEN vs.ts < excluded.ts THEN excluded.seq ELSE vs.seq END,
+        updated_at = CASE WHEN vs.ts < excluded.ts THEN excluded.updated_at
+                          ELSE vs.updated_at END,
+        liveness = 'online',
+        last_seen = GREATEST(vs.last_seen, excluded.last_seen)
+    WHERE vs.ts < excluded.ts OR vs.last_seen < excluded.last_seen
+)
+SELECT vehicle_id, count(*), min(ts) FROM stored GROUP BY vehicle_id
+"""
+
+
+def _raw_cursor(session: Session) -> psycopg.RawCursor[Any]:
+    """A psycopg cursor in the session's transaction taking `$n` placeholders as they are.
+
+    The batch statements are long: psycopg would re-parse `%(name)s` placeholders of a query
+    past its cache's length limit on every call.
+    """
+    connection = session.connection().connection.driver_connection
+    return psycopg.RawCursor(connection)
+
+
+def _store_postgres(
+    session: Session, rows: list[PositionRow], now: datetime
+) -> dict[int, tuple[int, datetime]]:
+    """Write the batch with `_PG_BATCH`; per vehicle, how many fixes it stored and the oldest."""
+    batch = [
+        (
+            row.vehicle.id,
+            fix.ts,
+            fix.seq or 0,
+            row.lat,
+            row.lon,
+            fix.acc,
+            fix.speed,
+            fix.heading,
+            fix.batt,
+            row.source,
+            row.backfilled,
+            row.datum,
+        )
+        for row in rows
+        for fix in (row.fix,)
+    ]
+    with _raw_cursor(session) as cursor:
+        cursor.execute(_PG_BATCH, (orjson.dumps(batch).decode(), now), prepare=True)
+        return {int(vehicle_id): (int(n), ts) for vehicle_id, n, ts in cursor.fetchall()}
+
+
+def _store_generic(
+    session: Session,
+    dialect: str,
+    unique: dict[tuple[int, datetime, int], PositionRow],
+    now: datetime,
+) -> dict[int, tuple[int, datetime]]:
+    """SQLite: one multi-row insert through SQLAlchemy, then the state upsert and touch."""
     params = {key: row.as_params(now) for key, row in unique.items()}
     table = Position.__table__
     stmt = (
@@ -115,20 +240,21 @@ def store_positions(session: Session, rows: Sequence[PositionRow], now: datetime
         .on_conflict_do_nothing(index_elements=["vehicle_id", "ts", "seq"])
         .returning(table.c.vehicle_id, table.c.ts, table.c.seq)
     )
-    inserted = {(v, ts, seq) for v, ts, seq in session.execute(stmt, list(params.values()))}
-    for key, row in unique.items():
-        if key in inserted:
-            outcome.inserted.setdefault(row.vehicle.id, []).append(params[key])
-        else:
-            outcome.duplicates[row.vehicle.vid] += 1
+    stored = {(v, ts, seq) for v, ts, seq in session.execute(stmt, list(params.values()))}
+    inserted: Counter[int] = Counter()
     newest: dict[int, PositionRow] = {}
+    oldest: dict[int, datetime] = {}
     for key, row in unique.items():
-        if key in inserted and (
-            row.vehicle.id not in newest or row.fix.ts > newest[row.vehicle.id].fix.ts
-        ):
-            newest[row.vehicle.id] = row
+        if key not in stored:
+            continue
+        vehicle_id, ts = row.vehicle.id, row.fix.ts
+        inserted[vehicle_id] += 1
+        if vehicle_id not in newest or ts > newest[vehicle_id].fix.ts:
+            newest[vehicle_id] = row
+        oldest[vehicle_id] = min(ts, oldest.get(vehicle_id, ts))
     upsert_states(session, dialect, newest.values(), now)
-    return outcome
+    touch_vehicles(session, inserted.keys(), now)
+    return {vehicle_id: (n, oldest[vehicle_id]) for vehicle_id, n in inserted.items()}
 
 
 def upsert_states(
@@ -188,6 +314,31 @@ def touch_vehicles(session: Session, vehicle_ids: Iterable[int], now: datetime) 
         )
 
 
+def newest_fixes(
+    session: Session, vehicle_ids: Iterable[int]
+) -> list[tuple[int, datetime, float, float, float | None]]:
+    """(vehicle id, ts, lat, lon, acc) of each vehicle's newest stored fix."""
+    ids = sorted(set(vehicle_ids))
+    if not ids:
+        return []
+    columns = (
+        VehicleState.vehicle_id,
+        VehicleState.ts,
+        VehicleState.lat,
+        VehicleState.lon,
+        VehicleState.acc,
+    )
+    query = select(*columns).where(any_id(session, VehicleState.vehicle_id, ids))
+    return [(v, ts, lat, lon, acc) for v, ts, lat, lon, acc in session.execute(query)]
+
+
+def any_id(session: Session, column: Any, ids: list[int]) -> Any:
+    """`column IN ids`: one array parameter on PostgreSQL (a long IN list costs the driver)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", ids, type_=postgresql.ARRAY(BigInteger)))
+    return column.in_(ids)
+
+
 def set_connected(session: Session, vehicle_id: int, connected: bool, now: datetime) -> None:
     """Apply a terminal's retained status or Last Will."""
     values: dict[str, Any] = {"connected": connected, "updated_at": now}
@@ -198,27 +349,44 @@ def set_connected(session: Session, vehicle_id: int, connected: bool, now: datet
     )
 
 
+_PG_COUNTERS = """
+INSERT INTO ingest_counters AS c (key, reason, count, updated_at)
+SELECT key, reason, count, $4
+FROM unnest($1::text[], $2::text[], $3::bigint[]) AS b(key, reason, count)
+ORDER BY key, reason
+ON CONFLICT (key, reason) DO UPDATE SET count = c.count + excluded.count, updated_at = $4
+"""
+
+
 def bump_counters(session: Session, counts: Counter[tuple[str, str]], now: datetime) -> None:
-    """Add this batch's counts to the persisted totals."""
-    if not counts:
+    """Add this batch's counts to the persisted totals (one statement, in key order)."""
+    merged: Counter[tuple[str, str]] = Counter()
+    for (key, reason), count in counts.items():
+        if count:
+            merged[(key[:140], reason[:32])] += count
+    if not merged:
         return
+    ordered = sorted(merged.items())
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        keys = [key for (key, _), _ in ordered]
+        reasons = [reason for (_, reason), _ in ordered]
+        with _raw_cursor(session) as cursor:
+            cursor.execute(
+                _PG_COUNTERS, (keys, reasons, [n for _, n in ordered], now), prepare=True
+            )
+        return
     table = IngestCounter.__table__
     stmt = _insert(dialect)(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["key", "reason"],
         set_={"count": table.c.count + stmt.excluded["count"], "updated_at": now},
     )
-    merged: Counter[tuple[str, str]] = Counter()
-    for (key, reason), count in counts.items():
-        if count:
-            merged[(key[:140], reason[:32])] += count
     rows = [
         {"key": key, "reason": reason, "count": count, "updated_at": now}
-        for (key, reason), count in sorted(merged.items())
+        for (key, reason), count in ordered
     ]
-    if rows:
-        session.execute(stmt, rows)
+    session.execute(stmt, rows)
 
 
 def refresh_liveness(
