@@ -16,8 +16,11 @@ from backend import (
     wiring,
 )
 from backend.apidocs import assets
+from backend.archive.access_routes import blp as archive_access_blp
+from backend.archive.deadline_routes import blp as archive_deadlines_blp
 from backend.archive.document_routes import blp as archive_documents_blp
 from backend.archive.io_routes import blp as archive_io_blp
+from backend.archive.retention_routes import blp as archive_retention_blp
 from backend.archive.routes import blp as archive_blp
 from backend.auth import guard
 from backend.auth.routes import blp as auth_blp
@@ -60,6 +63,9 @@ BLUEPRINTS = [
     network_blp,
     archive_documents_blp,
     archive_io_blp,
+    archive_deadlines_blp,
+    archive_access_blp,
+    archive_retention_blp,
     outages_blp,
     water_blp,
     inspection_blp,

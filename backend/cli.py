@@ -105,6 +105,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     from werkzeug.serving import run_simple
 
     from backend.app import create_app
+    from backend.archive.chasing import chasing_worker
     from backend.demo.broker import EmbeddedBroker
     from backend.dispatch.escalation import escalation_worker
     from backend.live import http as live
@@ -127,6 +128,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
         escalation_worker,
         restore_worker,
         rating_worker,
+        chasing_worker,
         ingest_worker,
         simulator_worker,
     ):
@@ -158,26 +160,42 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
 @click.option("--once", is_flag=True, help="Run one tick and exit.")
 @with_appcontext
 def worker(interval: float, once: bool) -> None:
-    """Run the escalation and outage-restore workers (both derive their work from the database)."""
+    """Run the escalation, outage-restore and archive-chasing workers (from the database alone)."""
+    from backend.archive import chasing
     from backend.dispatch.escalation import EscalationPolicy, run_worker
     from backend.network import restore_worker
 
     policy = EscalationPolicy.from_config(current_app.extensions["fieldline.config"])
     database = current_app.extensions["fieldline.db"]
     restored: list[int] = []
-    restorer = threading.Thread(
-        target=lambda: restored.append(
-            restore_worker.run_worker(database, interval=interval, once=once)
+    reminded: list[int] = []
+    helpers = [
+        threading.Thread(
+            target=lambda: restored.append(
+                restore_worker.run_worker(database, interval=interval, once=once)
+            ),
+            name="restore_worker",
+            daemon=True,
         ),
-        name="restore_worker",
-        daemon=True,
-    )
-    restorer.start()
+        threading.Thread(
+            target=lambda: reminded.append(
+                chasing.run_worker(
+                    database, interval=interval, once=once, webhook=policy.webhook_url
+                )
+            ),
+            name="archive_chasing",
+            daemon=True,
+        ),
+    ]
+    for helper in helpers:
+        helper.start()
     raised = run_worker(database, interval=interval, once=once, policy=policy)
     if once:
-        restorer.join()
+        for helper in helpers:
+            helper.join()
     click.echo(f"escalation worker stopped; {raised} alerts raised")
     click.echo(f"outage restore worker: {sum(restored)} outages restored")
+    click.echo(f"archive chasing: {sum(reminded)} reminders raised")
 
 
 @main.command("paths")

@@ -29,6 +29,10 @@ ArchiveAction = SimpleNamespace(
     IMPORT=Action.ARCHIVE_IMPORT,
     EXPORT=Action.ARCHIVE_EXPORT,
     CONFIGURE=Action.ARCHIVE_CONFIGURE,
+    REQUEST_ACCESS=Action.ARCHIVE_ACCESS_REQUEST,
+    READ_LOG=Action.ARCHIVE_READ_LOG,
+    RECORD_STEP=Action.ARCHIVE_STEP_RECORD,
+    READ_DEADLINES=Action.ARCHIVE_DEADLINE_READ,
 )
 
 
@@ -123,6 +127,7 @@ def customer_scope(actor: Actor, session: Any = None) -> ColumnElement[bool]:
     inspections their crews hold, wherever those customers' files are kept; the call center
     sees its region's customers.
     """
+    from backend.archive.grants import scope_addition
     from backend.archive.records import Customer
     from backend.archive.worksites import worked_customer_ids
 
@@ -139,6 +144,9 @@ def customer_scope(actor: Actor, session: Any = None) -> ColumnElement[bool]:
         clauses.append(Customer.region_code.in_(region))
     if actor.crew_ids:
         clauses.append(Customer.id.in_(worked_customer_ids(actor.crew_ids)))
+    granted = scope_addition(actor)  # an approved access request, for reading only
+    if granted is not None:
+        clauses.append(granted)
     return or_(*clauses)
 
 

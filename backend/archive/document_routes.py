@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from backend.archive import documents_service as docs
 from backend.archive.documents import CustomerDocument
+from backend.archive.grants import record_reads
 from backend.archive.records import Customer
 from backend.archive.vocab import Stage
 from backend.auth.guard import current_actor, requires
@@ -62,7 +63,9 @@ class DocumentReadSchema(Schema):
     supersedes_id = fields.UUID(allow_none=True)
     created_by = fields.String()
     created_at = Timestamp()
-    blob = fields.String(metadata={"description": "stored, pending or missing"})
+    blob = fields.String(
+        metadata={"description": "stored, pending, missing, or destroyed (retention)"}
+    )
     thumbnail = fields.Boolean()
 
 
@@ -74,10 +77,13 @@ class StageArgsSchema(Schema):
 
 def _views(documents: list[CustomerDocument]) -> list[dict[str, Any]]:
     blobs = docs.blob_states(request_session(), [d.sha256 for d in documents])
+    gone = docs.destroyed_ids(request_session(), [d.id for d in documents])
     result = []
     for document in documents:
         blob = blobs.get(document.sha256)
         state = "missing" if blob is None else ("stored" if blob.complete else "pending")
+        if document.id in gone:
+            state = "destroyed"
         view = {c.key: getattr(document, c.key) for c in CustomerDocument.__table__.columns}
         result.append({**view, "blob": state, "thumbnail": bool(blob and blob.has_thumbnail)})
     return result
@@ -92,14 +98,12 @@ class CustomerDocuments(MethodView):
     @blp.response(200, DocumentReadSchema(many=True))
     def get(self, args: dict[str, Any], customer_id: uuid.UUID) -> list[dict[str, Any]]:
         """List a file's documents, oldest first."""
-        return _views(
-            docs.documents_of(
-                session=request_session(),
-                actor=current_actor(),
-                customer_id=customer_id,
-                stage=args.get("stage"),
-            )  # fmt: skip
-        )
+        found = docs.documents_of(
+            session=request_session(), actor=current_actor(), customer_id=customer_id,
+            stage=args.get("stage"),
+        )  # fmt: skip
+        record_reads(current_actor(), [customer_id], "documents")
+        return _views(found)
 
     @requires(Action.DOCUMENT_ATTACH, scope=(Customer, "customer_id"))
     @blp.arguments(DocumentCreateSchema)
@@ -116,6 +120,10 @@ def _bytes(document_id: uuid.UUID, name: str, media_type: str | None) -> Respons
     document = docs.get_document(
         session=request_session(), actor=current_actor(), document_id=document_id
     )
+    record_reads(current_actor(), [document.customer_id], f"document {document.stage}")
+    gone = docs.destroyed_ids(request_session(), [document.id])
+    if gone:
+        raise NotFound(f"Document {document_id} was destroyed after its retention ran out.")
     blob = docs.blob_states(request_session(), [document.sha256]).get(document.sha256)
     storage = blob_storage()
     stored = name.format(sha=document.sha256)

@@ -70,6 +70,18 @@ def get_document(*, session: Session, actor: Actor, document_id: uuid.UUID) -> C
     return document
 
 
+def destroyed_ids(session: Session, document_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Return which of these documents a destruction list destroyed (their rows stay)."""
+    from backend.archive.retention_models import DestroyedDocument
+
+    if not document_ids:
+        return set()
+    query = select(DestroyedDocument.document_id).where(
+        DestroyedDocument.document_id.in_(document_ids)
+    )
+    return set(session.scalars(query))
+
+
 def blob_states(session: Session, hashes: list[str]) -> dict[str, BlobRecord]:
     """Return the blob rows of these hashes (missing: not uploaded yet)."""
     if not hashes:

@@ -345,11 +345,13 @@ def run_import(
     table: Table,
     job: ImportJob,
     progress: Progress | None = None,
+    persist: bool = True,
 ) -> ImportJob:
     """Check every row, then (not a dry run, no errors) write them all or none.
 
     The job holds the outcome: `validated` (dry run passed), `committed`, or `failed` with
-    its per-row errors; a failed import has written nothing but the job.
+    its per-row errors; a failed import has written nothing but the job (`persist=False`:
+    not even that — a background import stores it itself).
     """
     require(actor, ArchiveAction.IMPORT)
     tick = progress or (lambda n: None)
@@ -387,7 +389,8 @@ def run_import(
     job.status = "failed" if errors.items else ("validated" if job.dry_run else "committed")
     job.processed_rows = job.total_rows if not errors.items else job.processed_rows
     job.finished_at = utcnow()
-    session.add(job)
+    if persist:
+        session.add(job)
     session.flush()
     return job
 

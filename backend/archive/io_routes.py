@@ -9,9 +9,11 @@ from flask import Response
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from backend.archive import service
+from backend.archive import import_jobs, service
 from backend.archive.access import ArchiveAction, Level, field_levels, mask_phone, require
 from backend.archive.documents import ImportJob
+from backend.archive.grants import record_reads
+from backend.archive.import_jobs import BACKGROUND_ROWS
 from backend.archive.importer import rows_for_export, run_import
 from backend.archive.schemas import SearchArgsSchema
 from backend.archive.tabular import COLUMNS, ENCODINGS, read_csv, read_xlsx, write
@@ -33,6 +35,10 @@ class ImportFormSchema(Schema):
     """The file and how to read it."""
 
     dry_run = fields.Boolean(load_default=False)
+    background = fields.Boolean(
+        load_default=False,
+        metadata={"description": f"answer 202 at once (always above {BACKGROUND_ROWS} rows)"},
+    )
     encoding = fields.String(load_default=None, validate=validate.OneOf(list(ENCODINGS)))
 
 
@@ -58,7 +64,9 @@ class ImportJobSchema(Schema):
     file_format = fields.String()
     encoding = fields.String(allow_none=True)
     dry_run = fields.Boolean()
-    status = fields.String(metadata={"description": "validated, committed or failed"})
+    status = fields.String(
+        metadata={"description": "queued, running (background), validated, committed, failed"}
+    )
     total_rows = fields.Integer()
     processed_rows = fields.Integer()
     progress = fields.Float(metadata={"description": "0..1"})
@@ -84,9 +92,14 @@ class CustomerImports(MethodView):
     @blp.arguments(ImportFormSchema, location="form")
     @blp.arguments(ImportFileSchema, location="files")
     @blp.response(201, ImportJobSchema)
+    @blp.alt_response(202, schema=ImportJobSchema, description="Queued: poll the job's progress")
     @blp.alt_response(422, description="Rows with errors: `row_errors`; nothing was written")
-    def post(self, form: dict[str, Any], files: dict[str, Any]) -> ImportJob:
-        """Import a CSV/XLSX file: all rows or none; `dry_run` only checks."""
+    def post(self, form: dict[str, Any], files: dict[str, Any]) -> Any:
+        """Import a CSV/XLSX file: all rows or none; `dry_run` only checks.
+
+        Big files (or `background=true`) are queued: 202 with the job, whose `progress`
+        moves while the import runs; the outcome (and any `errors`) ends up on the job.
+        """
         session, actor = request_session(), current_actor()
         require(actor, ArchiveAction.IMPORT)
         upload = files["file"]
@@ -103,6 +116,12 @@ class CustomerImports(MethodView):
             created_by=actor.audit_name, errors=[], processed_rows=0, created_rows=0,
             updated_rows=0,
         )  # fmt: skip
+        if form["background"] or len(table.rows) > BACKGROUND_ROWS:
+            job.status, job.total_rows = "queued", len(table.rows) * (1 if job.dry_run else 2)
+            session.add(job)
+            session.flush()
+            import_jobs.start_after_commit(database(), actor, table, job.id)
+            return job, 202
         run_import(session=session, actor=actor, table=table, job=job)
         if job.status == "failed":
             raise Unprocessable(
@@ -118,7 +137,7 @@ class CustomerImportById(MethodView):
 
     @requires(Action.ARCHIVE_IMPORT)
     @blp.response(200, ImportJobSchema)
-    def get(self, job_id: uuid.UUID) -> ImportJob:
+    def get(self, job_id: uuid.UUID) -> Any:
         """Show an import's progress and outcome."""
         job = request_session().get(ImportJob, job_id)
         if job is None:
@@ -126,7 +145,7 @@ class CustomerImportById(MethodView):
         actor = current_actor()
         if job.created_by != actor.audit_name and not can(actor, Action.ARCHIVE_IMPORT_READ_ALL):
             raise OutOfScope("Only whoever ran an import may read it.")
-        return job
+        return import_jobs.overlay(job)
 
 
 @blp.route("/customer-exports")
@@ -157,6 +176,7 @@ class CustomerExports(MethodView):
         customers = list(session.scalars(statement.limit(EXPORT_LIMIT + 1)))
         if len(customers) > EXPORT_LIMIT:
             raise Unprocessable(f"More than {EXPORT_LIMIT} customers match; narrow the filters.")
+        record_reads(actor, [c.id for c in customers], f"export {file_format}")
         rows = rows_for_export(customers, session)
         levels = field_levels(actor)
         columns = [c for c, _ in COLUMNS]

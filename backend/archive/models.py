@@ -8,13 +8,33 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.archive.access_models import AccessRequest, FileRead, PaperLoan
+from backend.archive.deadline_models import BusinessStep, DeadlineRule, Reminder
 from backend.archive.documents import CustomerDocument, ImportJob
 from backend.archive.records import ArchiveVersion, Customer, Meter, MeterType, Premise
+from backend.archive.retention_models import (
+    DestroyedDocument,
+    DestructionItem,
+    DestructionList,
+    LegalHold,
+    RetentionRule,
+)
 from backend.db import Base
 from backend.inspection.models import Captured
 
 __all__ = [
+    "AccessRequest",
+    "FileRead",
+    "PaperLoan",
     "ArchiveVersion",
+    "BusinessStep",
+    "DeadlineRule",
+    "DestroyedDocument",
+    "DestructionItem",
+    "DestructionList",
+    "LegalHold",
+    "RetentionRule",
+    "Reminder",
     "Customer",
     "CustomerDocument",
     "ImportJob",

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from backend.archive import meters as meter_service
 from backend.archive import service, versions
 from backend.archive.access import ArchiveAction, require
+from backend.archive.grants import record_reads
 from backend.archive.records import HEADS, Customer, Meter, Premise
 from backend.archive.schemas import (
     CloseSchema,
@@ -90,9 +91,10 @@ class CustomerById(MethodView):
     @requires(Action.ARCHIVE_READ, scope=(Customer, "customer_id"))
     @blp.response(200, CustomerReadSchema)
     def get(self, customer_id: uuid.UUID) -> dict[str, Any]:
-        """Show a customer's current view with premises and meters."""
+        """Show a customer's current view with premises and meters (the read is logged)."""
         session, actor = request_session(), current_actor()
         customer = service.get_customer(session=session, actor=actor, customer_id=customer_id)
+        record_reads(actor, [customer.id], "view")
         return customer_view(session, actor, customer)
 
     @requires(Action.ARCHIVE_EDIT, scope=(Customer, "customer_id"))
@@ -148,6 +150,7 @@ class CustomerHistory(MethodView):
         """List a file's versions, oldest first."""
         session, actor = request_session(), current_actor()
         service.get_customer(session=session, actor=actor, customer_id=customer_id)
+        record_reads(actor, [customer_id], "history")
         return [version_view(actor, v) for v in versions.history(session, customer_id=customer_id)]
 
 
@@ -175,11 +178,10 @@ class PremiseById(MethodView):
     @blp.response(200, PremiseReadSchema)
     def get(self, premise_id: uuid.UUID) -> dict[str, Any]:
         """Show a premise."""
-        return premise_view(
-            service.get_premise(
-                session=request_session(), actor=current_actor(), premise_id=premise_id
-            )
-        )
+        actor = current_actor()
+        premise = service.get_premise(session=request_session(), actor=actor, premise_id=premise_id)
+        record_reads(actor, [premise.customer_id], "premise")
+        return premise_view(premise)
 
     @requires(Action.ARCHIVE_EDIT, scope=(Premise, "premise_id"))
     @blp.arguments(PremiseChangeSchema)
@@ -224,6 +226,7 @@ class MeterById(MethodView):
         """Show a meter with its replacement and calibration due dates."""
         session = request_session()
         meter = meter_service.get_meter(session=session, actor=current_actor(), meter_id=meter_id)
+        record_reads(current_actor(), [meter.customer_id], "meter")
         return meter_view(session, meter)
 
     @requires(Action.METER_EDIT, scope=(Meter, "meter_id"))
@@ -282,9 +285,9 @@ def _record(kind: str, record_id: uuid.UUID) -> str:
     head = session.get(HEADS[entity], record_id)
     if head is None:
         raise NotFound(f"{entity} {record_id} does not exist.")
-    service.get_customer(
-        session=session, actor=actor, customer_id=getattr(head, "customer_id", head.id)
-    )
+    customer_id = getattr(head, "customer_id", head.id)
+    service.get_customer(session=session, actor=actor, customer_id=customer_id)
+    record_reads(actor, [customer_id], "versions")
     return entity
 
 

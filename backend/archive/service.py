@@ -149,6 +149,9 @@ def close_customer(
     customer = get_customer(session=session, actor=actor, customer_id=customer_id)
     if customer.status == AccountStatus.CLOSED:
         raise Conflict(f"Account {customer.account_number} is already closed.")
+    from backend.archive.gates import check_gate  # gates build on this module
+
+    check_gate(session, customer, "closure")  # the closure application must be on file
     versions.append(
         session,
         customer,

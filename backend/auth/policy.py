@@ -128,6 +128,22 @@ class Action(StrEnum):
     ARCHIVE_CONFIGURE = "archive.configure"
     ARCHIVE_READ_REGION = "archive.read_region"
     ARCHIVE_IMPORT_READ_ALL = "archive.import.read_all"
+    ARCHIVE_STEP_RECORD = "archive.step.record"
+    ARCHIVE_DEADLINE_READ = "archive.deadline.read"
+    ARCHIVE_ACCESS_REQUEST = "archive.access.request"
+    ARCHIVE_ACCESS_READ = "archive.access.read"
+    ARCHIVE_ACCESS_APPROVE_DEPARTMENT = "archive.access.approve_department"
+    ARCHIVE_ACCESS_APPROVE_ARCHIVE = "archive.access.approve_archive"
+    ARCHIVE_READ_LOG = "archive.read_log.read"
+    ARCHIVE_LOAN_REQUEST = "archive.loan.request"
+    ARCHIVE_LOAN_READ = "archive.loan.read"
+    ARCHIVE_LOAN_APPROVE = "archive.loan.approve"
+    ARCHIVE_LOAN_HANDLE = "archive.loan.handle"
+    ARCHIVE_RETENTION_READ = "archive.retention.read"
+    ARCHIVE_DESTRUCTION_PROPOSE = "archive.destruction.propose"
+    ARCHIVE_DESTRUCTION_APPROVE = "archive.destruction.approve"
+    ARCHIVE_LEGAL_HOLD = "archive.legal_hold"
+    ARCHIVE_QUALITY_READ = "archive.quality.read"
     # Inspection cases (theft, violation) and the evidence gate.
     CASE_READ = "case.read"
     CASE_OPEN = "case.open"
@@ -211,8 +227,8 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.AVAILABILITY_SET: Rule("stand a crew down or up (crews: their own)", CENTER | FIELD, devices=True),  # noqa: E501
     Action.SLA_POLICY_READ: _read("list SLA policies", EVERYONE),
     Action.SLA_POLICY_WRITE: Rule("set SLA policies", frozenset({Role.SUPERVISOR, Role.ADMIN})),
-    Action.ALERT_READ: _read("list and stream acceptance alerts", WATCH),
-    Action.ALERT_ACKNOWLEDGE: Rule("acknowledge an alert", WATCH),
+    Action.ALERT_READ: _read("list and stream alerts (acceptance escalations, archive chasing)", WATCH | {Role.ARCHIVIST}),  # noqa: E501
+    Action.ALERT_ACKNOWLEDGE: Rule("acknowledge an alert", WATCH | {Role.ARCHIVIST}),
     Action.TRACKING_READ: _read("live vehicles, tracks, nearest vehicles, live feed", WATCH | {Role.AUDITOR}),  # noqa: E501
     Action.METRICS_READ: _read("ingest metrics", frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})),  # noqa: E501
     Action.REPORT_READ: _read("SLA, workload and vehicle reports", WATCH | {Role.AUDITOR}),
@@ -239,9 +255,25 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.DOCUMENT_ATTACH: Rule("attach documents and photos to a customer file", FILES | {Role.INSPECTOR, Role.CREW}),  # noqa: E501
     Action.ARCHIVE_IMPORT: Rule("import customer files (CSV, XLSX)", frozenset({Role.ARCHIVIST, Role.ADMIN})),  # noqa: E501
     Action.ARCHIVE_EXPORT: _read("export customer files of your scope", FILES | {Role.AUDITOR}),
-    Action.ARCHIVE_CONFIGURE: Rule("set meter types' replacement and calibration intervals", frozenset({Role.ADMIN})),  # noqa: E501
+    Action.ARCHIVE_CONFIGURE: Rule("set meter types' intervals, the archive's deadline and retention rules", frozenset({Role.ADMIN})),  # noqa: E501
     Action.ARCHIVE_READ_REGION: _read("read every customer file of one's region, wherever it is kept (95598)", frozenset({Role.CALL_CENTER})),  # noqa: E501
     Action.ARCHIVE_IMPORT_READ_ALL: _read("read anyone's import jobs", frozenset({Role.ADMIN})),
+    Action.ARCHIVE_STEP_RECORD: Rule("record a file's business step (refused while its documents are missing)", FILES),  # noqa: E501
+    Action.ARCHIVE_DEADLINE_READ: _read("the deadline worklist of your scope (normal, warning, overdue)", FILES | {Role.AUDITOR}),  # noqa: E501
+    Action.ARCHIVE_ACCESS_REQUEST: Rule("ask to read a file outside your scope (purpose, period)", EVERYONE - {Role.AUDITOR}),  # noqa: E501
+    Action.ARCHIVE_ACCESS_READ: _read("list your access requests and those you may decide", EVERYONE),  # noqa: E501
+    Action.ARCHIVE_ACCESS_APPROVE_DEPARTMENT: Rule("approve an access request as the requester's department head (level 1)", APPROVE),  # noqa: E501
+    Action.ARCHIVE_ACCESS_APPROVE_ARCHIVE: Rule("approve an access request as the archive keeping the file (level 2)", frozenset({Role.ARCHIVIST, Role.ADMIN})),  # noqa: E501
+    Action.ARCHIVE_READ_LOG: _read("the read log: who read which file, when and why", FILES | {Role.AUDITOR}),  # noqa: E501
+    Action.ARCHIVE_LOAN_REQUEST: Rule("ask to sign out a paper file", EVERYONE - {Role.AUDITOR}),
+    Action.ARCHIVE_LOAN_READ: _read("list paper loans (your own; the archive and supervisors: their scope's)", EVERYONE),  # noqa: E501
+    Action.ARCHIVE_LOAN_APPROVE: Rule("approve a paper-file loan (supervisor sign-out)", APPROVE),
+    Action.ARCHIVE_LOAN_HANDLE: Rule("hand a paper file out and take it back", frozenset({Role.ARCHIVIST, Role.ADMIN})),  # noqa: E501
+    Action.ARCHIVE_RETENTION_READ: _read("closed files due for destruction, destruction lists, legal holds", FILES | {Role.AUDITOR}),  # noqa: E501
+    Action.ARCHIVE_DESTRUCTION_PROPOSE: Rule("propose a destruction list of files past retention", frozenset({Role.ARCHIVIST, Role.ADMIN})),  # noqa: E501
+    Action.ARCHIVE_DESTRUCTION_APPROVE: Rule("approve (destroy) or refuse a destruction list (not your own)", APPROVE),  # noqa: E501
+    Action.ARCHIVE_LEGAL_HOLD: Rule("place and release legal holds on files", FILES),
+    Action.ARCHIVE_QUALITY_READ: _read("the archive's data-quality figures and report", FILES | {Role.AUDITOR}),  # noqa: E501
     Action.CASE_READ: _read("list and show theft/violation cases and their evidence", INSPECT | {Role.AUDITOR}),  # noqa: E501
     Action.CASE_OPEN: Rule("open a theft/violation case", INSPECT),
     Action.CASE_STEP: Rule("complete a case's current step with its procedure checklist", INSPECT),  # noqa: E501

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.archive import documents_service, meters, service
+from backend.archive import documents_service, gates, meters, service
 from backend.archive.records import Customer
 from backend.archive.vocab import Source, Stage
 from backend.auth.actor import Actor
@@ -48,7 +48,7 @@ def _store_scans(session: Session, actor: Actor, storage: BlobStorage) -> dict[s
 
     uploader = sync_actor(session, actor)
     hashes = {}
-    for stage in STAGES:
+    for stage in (*STAGES, Stage.CLOSURE):  # closure: closing an account needs its form
         data = _picture(stage.value)
         sha = hashlib.sha256(data).hexdigest()
         blob = session.get(BlobRecord, sha)
@@ -135,7 +135,21 @@ def seed_archive(
             meters.change_meter(session=session, actor=actor, meter=meter,
                                 changes={"faults": ["broken_seal"]}, reason="inspection",
                                 source=Source.FIELD_VERIFICATION)  # fmt: skip
+        if number % 25 == 0:  # a step done days ago whose scans are late: the worklist chases it
+            done_at = datetime.now(UTC) - timedelta(days=number % 4)
+            gates.record_step(session=session, actor=actor, customer_id=customer.id,
+                              stage="change", completed_at=done_at)  # fmt: skip
         if rng.random() < 0.03:
+            if "closure" not in {
+                d.stage
+                for d in documents_service.documents_of(
+                    session=session, actor=actor, customer_id=customer.id
+                )
+            }:  # the gate
+                documents_service.attach(session=session, actor=actor, customer_id=customer.id,
+                                         data={"sha256": scans["closure"], "stage": "closure",
+                                               "kind": "scan", "title": "closure application",
+                                               "media_type": "image/jpeg"})  # fmt: skip
             service.close_customer(session=session, actor=actor, customer_id=customer.id,
                                    reason="customer moved away")  # fmt: skip
     return count

@@ -146,8 +146,10 @@ class Alert(Audited, Base):
     __table_args__ = (UniqueConstraint("order_id", "tier", "dispatch_round", "stage"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("work_orders.id"), index=True)
-    tier: Mapped[str] = mapped_column(String(16))  # repair_center (after C) | crew (after E)
+    # None for the archive's chasing reminders (tier `archive`, see `archive_reminders`).
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    # repair_center (after C) | crew (after E) | archive (a file's deadline)
+    tier: Mapped[str] = mapped_column(String(16))
     stage: Mapped[int] = mapped_column()  # 1: to the sender; 2: to the two supervisors
     dispatch_round: Mapped[int] = mapped_column(default=0)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)

@@ -256,10 +256,10 @@ class CrewStatusSchema(Schema):
 
 
 class AlertSchema(Schema):
-    """An acceptance escalation."""
+    """An acceptance escalation, or an archive deadline's reminder (tier `archive`)."""
 
     id = fields.Integer()
-    order_id = fields.UUID()
+    order_id = fields.UUID(allow_none=True, metadata={"description": "null for tier archive"})
     tier = fields.String()
     stage = fields.Integer()
     dispatch_round = fields.Integer()

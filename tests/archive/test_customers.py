@@ -60,6 +60,8 @@ def test_close_is_a_version_and_the_file_stays(api):
     archivist = api("archivist")
     body = open_file(archivist)
     url = f"/api/v1/customers/{body['id']}"
+    closure = {"sha256": "c" * 64, "stage": "closure", "kind": "scan", "title": "closure form"}
+    assert archivist.post(f"{url}/documents", json=closure).status_code == 201
     closed = archivist.post(f"{url}/close", json={"reason": "customer moved away"})
     assert closed.status_code == 200
     assert closed.get_json()["status"] == "closed"

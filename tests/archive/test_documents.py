@@ -80,7 +80,10 @@ def test_pending_blob_and_bad_documents(sync_app, backend):
     assert_problem(
         client.post(url, json=_doc(later, supersedes_id=body["id"]), headers=headers), 422
     )
-    client.post(f"/api/v1/customers/{body['id']}/close", json={"reason": "moved"}, headers=headers)
+    closure = client.post(url, json=_doc(later, stage="closure"), headers=headers)
+    assert closure.status_code == 201  # the closure application: closing's gate
+    close = f"/api/v1/customers/{body['id']}/close"
+    assert client.post(close, json={"reason": "moved"}, headers=headers).status_code == 200
     assert_problem(client.post(url, json=_doc(later), headers=headers), 409)
     closure = client.post(url, json=_doc(later, stage="closure"), headers=headers)
     assert closure.status_code == 201

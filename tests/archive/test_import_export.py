@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import uuid
 
 from openpyxl import load_workbook
 
@@ -128,3 +129,49 @@ def test_export_roundtrips_and_follows_field_permissions(api):
     assert "13800138000" not in text and "*******8000" in text
     assert_problem(api("crew1").get("/api/v1/customer-exports"), 403)
     assert_problem(_post(api("crew1"), _csv([_row()])), 403)
+
+
+def _client(sync_app, backend, who):
+    from tests.sync.conftest import token
+
+    client = sync_app.test_client()
+    return client, {"Authorization": f"Bearer {token(backend, who)}"}
+
+
+def _background(client, headers, data, **form):
+    from backend.archive import import_jobs
+
+    response = client.post(
+        "/api/v1/customer-imports", headers=headers, content_type="multipart/form-data",
+        data={"file": (io.BytesIO(data), "big.csv"), "background": "true",
+              **{k: str(v).lower() for k, v in form.items()}},
+    )  # fmt: skip
+    assert response.status_code == 202, response.get_json()
+    queued = response.get_json()
+    response.close()  # the import starts once the request (and the job row) committed
+    import_jobs.wait(uuid.UUID(queued["id"]))
+    job = client.get(f"/api/v1/customer-imports/{queued['id']}", headers=headers).get_json()
+    return queued, job
+
+
+def test_a_long_import_runs_in_the_background_with_progress(sync_app, backend):
+    client, headers = _client(sync_app, backend, "archivist")
+    tag = uuid.uuid4().hex[:6].upper()
+    rows = [_row(户号=f"BG{tag}{n:04d}", 电能表编号=f"MB{tag}{n:04d}") for n in range(30)]
+    queued, job = _background(client, headers, _csv(rows))
+    assert queued["status"] == "queued" and queued["progress"] == 0.0
+    assert queued["total_rows"] == 60  # checked, then written
+    assert (job["status"], job["progress"], job["created_rows"]) == ("committed", 1.0, 30)
+    found = client.get(f"/api/v1/customers?account_number=BG{tag}0007", headers=headers)
+    assert len(found.get_json()) == 1
+
+
+def test_a_failing_background_import_writes_nothing_and_says_why(sync_app, backend):
+    client, headers = _client(sync_app, backend, "archivist")
+    tag = uuid.uuid4().hex[:6].upper()
+    rows = [_row(户号=f"BF{tag}1"), _row(户号=f"BF{tag}2", 电压等级="999V")]
+    _, job = _background(client, headers, _csv(rows))
+    assert job["status"] == "failed" and job["created_rows"] == 0
+    assert [(e["row"], e["column"]) for e in job["errors"]] == [(3, "电压等级")]
+    found = client.get(f"/api/v1/customers?account_number=BF{tag}1", headers=headers)
+    assert found.get_json() == []

@@ -66,6 +66,10 @@ def _in_a_month() -> str:
     return (datetime.now(UTC) + timedelta(days=30)).isoformat()
 
 
+def _later() -> str:
+    return (datetime.now(UTC) + timedelta(days=1)).isoformat()
+
+
 @dataclass
 class Ctx:
     """What one cell's request may refer to."""
@@ -255,6 +259,31 @@ CASES: dict[str, Case] = {
     "POST /api/v1/cases/{case_id}/steps": Case(lambda c: {"step": "discovery", "checklist": {}}),
     "POST /api/v1/cases/{case_id}/evidence-override": Case(lambda c: {"reason": "matrix"}),
     "GET /api/v1/alerts/stream": Case(query={"max_seconds": 0, "poll_seconds": 0.1}),
+    "PUT /api/v1/archive/deadline-rules/{deadline_kind}": Case(
+        lambda c: {"limit_hours": 48, "warning_hours": 24, "repeat_hours": 24}
+    ),
+    "POST /api/v1/customers/{customer_id}/steps": Case(lambda c: {"stage": "application"}),
+    "POST /api/v1/archive/access-requests": Case(
+        lambda c: {"customer_id": str(uuid.uuid4()), "purpose": "m", "valid_until": _later()}
+    ),
+    "POST /api/v1/archive/access-requests/{request_id}/approve-department": Case(lambda c: {}),
+    "POST /api/v1/archive/access-requests/{request_id}/approve-archive": Case(lambda c: {}),
+    "POST /api/v1/archive/access-requests/{request_id}/refuse": Case(lambda c: {"reason": "m"}),
+    "POST /api/v1/archive/loans": Case(
+        lambda c: {"customer_id": str(uuid.uuid4()), "purpose": "m", "due_on": "2099-01-01"}
+    ),
+    "POST /api/v1/archive/loans/{loan_id}/approve": Case(lambda c: {}),
+    "POST /api/v1/archive/loans/{loan_id}/refuse": Case(lambda c: {}),
+    "POST /api/v1/archive/loans/{loan_id}/hand-out": Case(lambda c: {}),
+    "POST /api/v1/archive/loans/{loan_id}/return": Case(lambda c: {}),
+    "PUT /api/v1/archive/retention-rules/{voltage_class}": Case(lambda c: {"years": 5}),
+    "POST /api/v1/archive/destruction-lists": Case(
+        lambda c: {"customer_ids": [str(uuid.uuid4())], "storage_location": "m"}
+    ),
+    "POST /api/v1/archive/destruction-lists/{list_id}/approve": Case(lambda c: {}),
+    "POST /api/v1/archive/destruction-lists/{list_id}/refuse": Case(lambda c: {}),
+    "POST /api/v1/customers/{customer_id}/legal-holds": Case(lambda c: {"reason": "m"}),
+    "POST /api/v1/archive/legal-holds/{hold_id}/release": Case(lambda c: {}),
     "GET /api/v1/tracking/feed": Case(query={"max_seconds": 0}),
     "PUT /api/v1/risk/credit-models/{size}": Case(
         lambda c: {"indicators": DEFAULT_MODELS["small"], "reason": "matrix"}
@@ -307,6 +336,13 @@ UNSCOPED: dict[str, Any] = {
     "size": "small",
     "entry_id": 1,
     "warning_id": 1,
+    "deadline_kind": "digitise",
+    # Requests and loans nobody made: a caller allowed to decide gets 404, others 403.
+    "request_id": "00000000-0000-4000-8000-000000000001",
+    "loan_id": "00000000-0000-4000-8000-000000000002",
+    "list_id": "00000000-0000-4000-8000-000000000003",
+    "hold_id": "00000000-0000-4000-8000-000000000004",
+    "voltage_class": "high",
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
 ARCHIVE = (
