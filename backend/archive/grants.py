@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import has_request_context, request
 from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from backend.archive.access_models import AccessRequest, FileRead
@@ -25,7 +26,14 @@ from backend.archive.records import Customer
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize, can
 from backend.db import utcnow
-from backend.errors import Conflict, Forbidden, NotFound, OutOfScope, field_error
+from backend.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    OutOfScope,
+    ServiceUnavailable,
+    field_error,
+)
 from backend.org.models import Department
 
 MAX_PERIOD = timedelta(days=90)
@@ -264,8 +272,12 @@ def record_reads(actor: Actor, customer_ids: list[Any], what: str) -> None:
     """
     from backend.unit_of_work import database
 
-    with database().unit_of_work(actor=actor.audit_name) as session:
-        note_reads(session, actor, customer_ids, what)
+    try:
+        with database().unit_of_work(actor=actor.audit_name) as session:
+            note_reads(session, actor, customer_ids, what)
+    except OperationalError as exc:  # SQLite: a long import holds the one writer
+        # No unlogged read: refuse it rather than show the file without a trace.
+        raise ServiceUnavailable("The read log is busy; try again shortly.") from exc
 
 
 def reads(

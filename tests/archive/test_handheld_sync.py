@@ -130,3 +130,31 @@ def test_roles_that_see_phones_masked_pull_no_customer_files(committed_db, make_
     archivist.pull()
     customer = archivist.get("customer", ids["customer"])
     assert customer is not None and customer["contacts"][0]["phone"].endswith("1234")
+
+
+def test_a_grant_opens_the_file_on_rest_but_never_in_the_sync_pull(committed_db, make_client,
+                                                                   sync_app, backend):  # fmt: skip
+    """An offline copy would outlive the grant: sync pulls leave granted files out."""
+    from backend.archive import grants
+    from tests.sync.conftest import token
+
+    client = make_client("supervisor")  # its cursor: the feed's end before the file exists
+
+    with committed_db.unit_of_work(actor="test") as session:
+        demo = seed_org(session)
+        data = CustomerCreateSchema().load(customer_body(department_id=demo.departments["CALL"].id))
+        customer = service.open_customer(session=session, actor=actor(session, "archivist"),
+                                         data=data)  # fmt: skip
+        found = grants.request_access(
+            session=session, actor=actor(session, "supervisor"), customer_id=customer.id,
+            purpose="sync door", valid_until=datetime.now(UTC) + timedelta(days=1),
+        )  # fmt: skip
+        for who, level in (("admin", "department"), ("archivist", "archive")):
+            grants.decide(session=session, actor=actor(session, who), request_id=found.id,
+                          approve=True, level=level)  # fmt: skip
+        customer_id = str(customer.id)
+    headers = {"Authorization": f"Bearer {token(backend, 'supervisor')}"}
+    assert sync_app.test_client().get(f"/api/v1/customers/{customer_id}",
+                                      headers=headers).status_code == 200  # fmt: skip
+    client.pull()
+    assert client.get("customer", customer_id) is None

@@ -37,7 +37,7 @@ export function initAlerts() {
   });
   on("alerts", render);
   on("orders", render);
-  on("alert", (alert) => cue("escalation", t("cue.escalation", { n: orderLabel(alert.order_id), msg: alert.message })));
+  on("alert", (alert) => cue("escalation", t("cue.escalation", { n: alertLabel(alert), msg: alert.message })));
   on("breach", ({ order, clock }) => cue("breach", t("cue.breach", { n: order.number, seg: clock.segment?.name || "A→H" })));
   onLanguage(() => {
     paint();
@@ -97,6 +97,9 @@ export function cue(kind, message) {
   emit("log", { kind, text: message });
 }
 
+// Archive reminders (tier "archive") concern a customer file, not an order.
+const alertLabel = (alert) => (alert.order_id ? orderLabel(alert.order_id) : "archive");
+
 // An alert whose cause is gone (the order was accepted, or re-dispatched) closes itself.
 function causeGone(alert) {
   const order = state.orders.get(alert.order_id);
@@ -133,7 +136,7 @@ function render() {
       return h(
         "li",
         { class: `alert alert-${alert.tier}`, dataset: { id: alert.id, order: alert.order_id } },
-        h("button", { type: "button", class: "link", text: orderLabel(alert.order_id), onclick: () => emit("select", alert.order_id) }),
+        h("button", { type: "button", class: "link", text: alertLabel(alert), onclick: () => alert.order_id && emit("select", alert.order_id) }),
         h("span", { class: "tag", text: `${label("tier", alert.tier)} · ${t("alerts.stage", { n: alert.stage })}` }),
         h("p", { text: alert.message }),
         h("small", { text: `${fmtTime(alert.created_at)} · ${(alert.phones || []).join(", ")}` }),
