@@ -1,7 +1,7 @@
 """archive: business steps, deadline rules, chasing reminders
 
 Revision ID: 1500_archive_deadlines
-Revises: 1410_risk_collections
+Revises: 1640_gis_views
 Create Date: 2026-11-29 11:09:16.323082
 """
 
@@ -14,7 +14,7 @@ import backend.db
 from backend.migrate import drop_append_only, forbid_update_delete
 
 revision: str = "1500_archive_deadlines"
-down_revision: str | Sequence[str] | None = "1410_risk_collections"
+down_revision: str | Sequence[str] | None = "1640_gis_views"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
