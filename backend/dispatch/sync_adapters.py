@@ -76,33 +76,23 @@ def _create_timing_event(
     assert occurred is not None  # noqa: S101 - validated by the entity spec
     note = values.get("note")
     point = str(values["point"])
-    if point in AVAILABILITY_EVENTS:
-        try:
-            return report_availability(
-                session=session,
-                actor=backend_actor(actor),
-                order_id=uuid.UUID(str(values["order_id"])),
-                point=point,
-                occurred_at=occurred + correction,
-                source=str(values["source"]),
-                event_id=str(record_id),
-                note=str(note) if note else None,
-            )
-        except Conflict as exc:  # the rule refused: the crew's pool would be left empty
-            raise RejectionError(RejectReason.SERVER_STATE, exc.detail) from exc
-        except Problem as exc:
-            raise rejection(exc) from exc
+    report: dict[str, Any] = {
+        "session": session,
+        "actor": backend_actor(actor),
+        "order_id": uuid.UUID(str(values["order_id"])),
+        "point": point,
+        "occurred_at": occurred + correction,
+        "source": str(values["source"]),
+        "event_id": str(record_id),
+    }
     try:
-        event, _created = record_timing_event(
-            session=session,
-            actor=backend_actor(actor),
-            order_id=uuid.UUID(str(values["order_id"])),
-            point=point,
-            occurred_at=occurred + correction,
-            source=str(values["source"]),
-            event_id=str(record_id),
-            details={"note": note} if note else None,
-        )
+        if point in AVAILABILITY_EVENTS:
+            return report_availability(**report, note=str(note) if note else None)
+        event, _created = record_timing_event(**report, details={"note": note} if note else None)
+    except Conflict as exc:
+        if point in AVAILABILITY_EVENTS:  # the rule refused: the crew's pool would be empty
+            raise RejectionError(RejectReason.SERVER_STATE, exc.detail) from exc
+        raise rejection(exc) from exc
     except Problem as exc:
         raise rejection(exc) from exc
     return event
