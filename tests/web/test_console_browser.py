@@ -268,28 +268,47 @@ def test_a_crew_sees_its_own_orders_read_only(open_console: Any, stack: Stack) -
     assert page.locator("#view-roster tr[data-vehicle] button").count() == 1
 
 
+# Where the first site's icon is drawn against where the map's own projection puts the site,
+# read in one frame: [icon - WGS-84 point, icon - marker's point, marker's point - WGS-84 point]
+# (container pixels). Reading both at once makes the check immune to the map still fitting,
+# panning or zooming when the test starts (the board fits itself once the registry arrives).
+SITE_OFFSETS = """() => {
+    const container = document.querySelector('#map');
+    const map = container.leafletMap;
+    const icon = document.querySelector('.dept-icon');
+    let marker = null;
+    map.eachLayer((layer) => { if (layer.getElement?.() === icon) marker = layer; });
+    if (!icon || !marker || map._animatingZoom) return null;
+    const box = icon.getBoundingClientRect(), frame = container.getBoundingClientRect();
+    const drawn = [box.x + box.width / 2 - frame.x, box.y + box.height / 2 - frame.y];
+    const wgs = map.latLngToContainerPoint([marker.site.lat, marker.site.lon]);
+    const own = map.latLngToContainerPoint(marker.getLatLng());
+    return [[drawn[0] - wgs.x, drawn[1] - wgs.y], [drawn[0] - own.x, drawn[1] - own.y],
+            [own.x - wgs.x, own.y - wgs.y]];
+}"""
+
+
 def test_gcj02_display_shifts_every_layer_and_back(open_console: Any) -> None:
     console = open_console("dispatcher")
     page = console.page
-    site = page.locator(".dept-icon").first
-    wgs = site.bounding_box()
+    at_wgs = f"""() => {{
+        const o = ({SITE_OFFSETS})();
+        return o !== null && Math.hypot(...o[0]) < 1;
+    }}"""
+    page.wait_for_function(at_wgs, timeout=TIMEOUT)
     page.check("#gcj-toggle")
-    # Hangzhou moves some 500 m south-east in GCJ-02: several pixels at the board's zoom.
+    # Hangzhou moves some 500 m south-east in GCJ-02: several pixels at the board's zoom. The
+    # icon sits where the map draws its (shifted) point, and that point is east and south.
     page.wait_for_function(
-        "y => Math.abs(document.querySelector('.dept-icon').getBoundingClientRect().y - y) > 2",
-        arg=wgs["y"],
+        f"""() => {{
+            const o = ({SITE_OFFSETS})();
+            return o !== null && Math.hypot(...o[1]) < 1 && o[2][0] > 2 && o[2][1] > 2;
+        }}""",
         timeout=TIMEOUT,
     )
     page.uncheck("#gcj-toggle")
-    # Markers glide to a new place, so wait until the site is back where WGS-84 put it.
-    page.wait_for_function(
-        """([x, y]) => {
-            const box = document.querySelector('.dept-icon').getBoundingClientRect();
-            return Math.abs(box.x - x) < 1 && Math.abs(box.y - y) < 1;
-        }""",
-        arg=[wgs["x"], wgs["y"]],
-        timeout=TIMEOUT,
-    )
+    # Back to where WGS-84 puts the site, measured against the map as it is now.
+    page.wait_for_function(at_wgs, timeout=TIMEOUT)
 
 
 def test_call_center_follows_up_and_closes_a_repaired_order(

@@ -38,6 +38,7 @@ export class FleetMap {
   constructor(element, { interactive = true } = {}) {
     this.interactive = interactive;
     this.map = L.map(element, { zoomControl: interactive, attributionControl: basemapTemplates.length > 0, minZoom: 3, maxZoom: Number(settings.basemapMaxZoom || 18) });
+    element.leafletMap = this.map; // the browser tests measure markers against the map's own projection
     if (this.map.attributionControl) this.map.attributionControl.setPrefix(false);
     basemapTemplates.forEach((template, index) => {
       L.tileLayer(template, {
