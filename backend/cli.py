@@ -206,11 +206,13 @@ def paths() -> None:
 
 def _register_domains() -> None:
     from backend.archive.cli import register as register_archive
+    from backend.network.cli import register as register_network
     from backend.risk.cli import register as register_risk
     from backend.tracking.cli import register as register_tracking
 
     register_tracking(main)
     register_archive(main)
+    register_network(main)
     register_risk(main)
 
 

@@ -111,6 +111,7 @@ class Action(StrEnum):
     NETWORK_READ = "network.read"
     NETWORK_MANAGE = "network.manage"
     WATER_MANAGE = "network.water.manage"
+    NETWORK_IMPORT = "network.import"
     CUSTOMER_FLAG_SET = "network.customer_flag.set"
     REGION_READ = "region.read"
     REGION_MANAGE = "region.manage"
@@ -241,6 +242,7 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.READ_BLOB: _read("read a blob referenced by a record you may read", EVERYONE, devices=True),  # noqa: E501
     Action.NETWORK_READ: _read("read the network: lines, transformer areas, the tree, water pipes and valves (with the valves isolating a pipe), GeoJSON layers", EVERYONE, devices=True),  # noqa: E501
     Action.NETWORK_MANAGE: Rule("create and change substations, lines and transformer areas", CENTER),  # noqa: E501
+    Action.NETWORK_IMPORT: Rule("import lines, areas and water assets (GeoJSON, CSV, XLSX; each row also needs the action that creates it) and customers' areas (with archive.edit)", CENTER | {Role.ARCHIVIST}),  # noqa: E501
     Action.WATER_MANAGE: Rule("register water pipes, valves, hydrants, sources and monitoring points", CENTER),  # noqa: E501
     Action.CUSTOMER_FLAG_SET: Rule("mark customers important or high-risk", frozenset({Role.ARCHIVIST, Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501
     Action.REGION_READ: _read("list region codes and their service contacts", EVERYONE),

@@ -10,9 +10,9 @@ from flask.views import MethodView
 
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
-from backend.errors import NotFound
+from backend.errors import NotFound, Unprocessable
 from backend.inputs import Blueprint, SelectPage
-from backend.network import layers, service, tree
+from backend.network import importing, layers, service, tree
 from backend.network.models import FeederLine, Substation, TransformerArea
 from backend.network.schemas import (
     AreaChangeSchema,
@@ -24,6 +24,9 @@ from backend.network.schemas import (
     LineChangeSchema,
     LineSchema,
     LineTreeSchema,
+    NetworkImportFileSchema,
+    NetworkImportFormSchema,
+    NetworkImportSchema,
     SubstationSchema,
     parse_bbox,
 )
@@ -208,3 +211,28 @@ class Layer(MethodView):
             bbox=parse_bbox(args.get("bbox")), page=args["page"], page_size=args["page_size"],
         )  # fmt: skip
         return Response(json.dumps(body), mimetype="application/geo+json")
+
+
+@blp.route("/network/imports")
+class NetworkImports(MethodView):
+    """Imports of lines, areas, water assets and customers' areas."""
+
+    @requires(Action.NETWORK_IMPORT)
+    @blp.arguments(NetworkImportFormSchema, location="form")
+    @blp.arguments(NetworkImportFileSchema, location="files")
+    @blp.response(201, NetworkImportSchema)
+    @blp.alt_response(422, description="Rows with errors: `row_errors`; nothing was written")
+    def post(self, form: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
+        """Import a GeoJSON, CSV (WKT) or XLSX file: all rows or none; `dry_run` only checks."""
+        upload = files["file"]
+        name = (upload.filename or "upload")[:200]
+        rows = importing.read_rows(upload.read(), name, form["encoding"])
+        result = importing.run_import(
+            **_ctx(), kind=form["kind"], rows=rows, srid=form["srid"], dry_run=form["dry_run"]
+        )
+        if result["status"] == "failed":
+            raise Unprocessable(
+                f"{len(result['errors'])} problem(s) in {name}; nothing was imported.",
+                row_errors=result["errors"],
+            )
+        return result

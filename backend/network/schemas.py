@@ -500,3 +500,42 @@ class IsolationSchema(Schema):
     sources_reached = fields.List(fields.Nested(_NodeRef))
     pipes = fields.List(fields.Nested(_PipeRef), metadata={"description": "run dry"})
     hydrants_out = fields.List(fields.Nested(_NodeRef))
+
+
+class NetworkImportFormSchema(Schema):
+    """What the file holds and how to read it."""
+
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(("lines", "areas", "water-nodes", "water-pipes", "customer-links")),
+    )
+    srid = fields.Integer(load_default=4326, validate=validate.Range(1024, 998999))
+    dry_run = fields.Boolean(load_default=False)
+    encoding = fields.String(load_default=None, validate=validate.OneOf(("utf-8", "gbk")))
+
+
+class NetworkImportFileSchema(Schema):
+    """The uploaded file (GeoJSON, CSV or XLSX)."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class NetworkImportRowErrorSchema(Schema):
+    """One problem of one row (sheet row, or feature number in a GeoJSON file)."""
+
+    row = fields.Integer()
+    column = fields.String()
+    reason = fields.String()
+
+
+class NetworkImportSchema(Schema):
+    """The outcome: `committed`, `validated` (dry run) — or a 422 with `row_errors`."""
+
+    kind = fields.String()
+    dry_run = fields.Boolean()
+    status = fields.String()
+    total_rows = fields.Integer()
+    processed_rows = fields.Integer()
+    created_rows = fields.Integer()
+    progress = fields.Float()
+    errors = fields.List(fields.Nested(NetworkImportRowErrorSchema))
