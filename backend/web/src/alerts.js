@@ -37,7 +37,8 @@ export function initAlerts() {
   });
   on("alerts", render);
   on("orders", render);
-  on("alert", (alert) => cue("escalation", t("cue.escalation", { n: alertLabel(alert), msg: alert.message })));
+  // Archive reminders (file deadlines) are listed, but only an order's escalation rings.
+  on("alert", (alert) => alert.tier !== "archive" && cue("escalation", t("cue.escalation", { n: alertLabel(alert), msg: alert.message })));
   on("breach", ({ order, clock }) => cue("breach", t("cue.breach", { n: order.number, seg: clock.segment?.name || "A→H" })));
   onLanguage(() => {
     paint();
