@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SIMULATE ?= 5
 export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
 
-.PHONY: run test lint bench install system-run system-test services openapi clean console console-deps
+.PHONY: run test lint bench soak install system-run system-test services openapi clean console console-deps
 
 # The console: npm packages from the committed lockfile, bundled by esbuild into
 # backend/web/static/dist/ (built, not committed; every entry point below builds it).
@@ -66,6 +66,11 @@ test: system-test services lint console
 bench: system-test services $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	$(BIN)/python bench/report.py
+
+## soak: the fleet at 1 Hz plus handhelds for MINUTES (default 120); var/bench/soak.csv and .png
+MINUTES ?= 120
+soak: system-test services $(STAMP)
+	$(BIN)/python bench/soak.py --minutes $(MINUTES)
 
 openapi: $(STAMP)
 	$(BIN)/fieldline openapi write --format=yaml openapi.yaml

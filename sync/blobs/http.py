@@ -112,6 +112,7 @@ class BlobView(MethodView):
     @typed(blp.alt_response(415, description="Media type not accepted"))
     @typed(blp.alt_response(416, description="Chunk does not continue your upload (`offset`)"))
     @typed(blp.alt_response(422, description="Bytes do not hash to the name; start again"))
+    @typed(blp.alt_response(507, description="Blob storage full; resume from `offset` later"))
     def put(
         self, sha256: str, offset: int | None = None, total: int | None = None, **query: Any
     ) -> dict[str, object]:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from sync.blobs.images import IMAGE_TYPES, analyse_image, thumbnail_name
 from sync.blobs.scope import announce, referenced
-from sync.blobs.storage import BlobStorage
+from sync.blobs.storage import BlobStorage, StorageFull
 from sync.registry import Registry, SyncActor
 from sync.store import BlobRecord, BlobUpload, SyncError, to_wire
 
@@ -211,7 +211,17 @@ def _write(storage: BlobStorage, upload: BlobUpload, chunk: Chunk) -> int:
         )
     data = chunk.data[offset - chunk.start :]  # a resent overlap is skipped
     if data or offset == 0:
-        offset = storage.write_partial(upload.partial, offset, data)
+        try:
+            offset = storage.write_partial(upload.partial, offset, data)
+        except StorageFull as exc:
+            raise SyncError(
+                507,
+                "storage-full",
+                "Blob storage full",
+                f"the server has no room for this chunk ({exc.strerror}); the {offset} bytes "
+                "stored before it are kept: resume from there later",
+                offset=offset,
+            ) from exc
     upload.received = offset
     return offset
 

@@ -1,5 +1,6 @@
 """Where blob bytes live: an interface, and the local-directory implementation."""
 
+import errno
 import hashlib
 import os
 import re
@@ -8,6 +9,14 @@ from typing import Protocol
 
 # Hex digests and derived names (`<sha>.thumb.jpg`, `<sha>.<key>`): never a path.
 _NAME = re.compile(r"[0-9a-f]{64}(\.[0-9a-z]{1,16}){0,2}")
+
+
+# What a full disk, an exhausted quota or a file size limit look like to a write.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class StorageFull(OSError):
+    """The blob directory took no more bytes; nothing half-written was kept."""
 
 
 class BlobStorage(Protocol):
@@ -69,11 +78,18 @@ class LocalBlobStorage:
     def write_partial(self, partial: str, offset: int, data: bytes) -> int:
         path = self._partial(partial)
         with path.open("r+b" if path.exists() else "wb") as handle:
-            handle.seek(offset)
-            handle.write(data)
-            handle.truncate(offset + len(data))
-            handle.flush()
-            os.fsync(handle.fileno())
+            try:
+                handle.seek(offset)
+                handle.write(data)
+                handle.truncate(offset + len(data))
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                if exc.errno not in _FULL:
+                    raise
+                # Back to the bytes acknowledged before: the caller resumes from `offset`.
+                handle.truncate(offset)
+                raise StorageFull(exc.errno, f"blob storage full: {exc.strerror}") from exc
         return offset + len(data)
 
     def discard_partial(self, partial: str) -> None:
@@ -98,7 +114,13 @@ class LocalBlobStorage:
         target = self._path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(data)
+        try:
+            temporary.write_bytes(data)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            if exc.errno in _FULL:
+                raise StorageFull(exc.errno, f"blob storage full: {exc.strerror}") from exc
+            raise
         os.replace(temporary, target)
 
     def exists(self, name: str) -> bool:

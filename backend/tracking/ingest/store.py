@@ -12,6 +12,8 @@ import orjson
 import psycopg
 from sqlalchemy import BigInteger, any_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import Session
 
 from backend.org.models import Vehicle
@@ -189,14 +191,28 @@ SELECT vehicle_id, count(*), min(ts) FROM stored GROUP BY vehicle_id
 """
 
 
-def _raw_cursor(session: Session) -> psycopg.RawCursor[Any]:
-    """A psycopg cursor in the session's transaction taking `$n` placeholders as they are.
+def _execute_raw(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Run `sql` with `$n` placeholders on the session's connection; return its rows.
 
-    The batch statements are long: psycopg would re-parse `%(name)s` placeholders of a query
-    past its cache's length limit on every call.
+    A psycopg RawCursor takes the placeholders as they are: the batch statements are long,
+    and psycopg would re-parse `%(name)s` placeholders of a query past its cache's length
+    limit on every call. Its errors are handed to SQLAlchemy as SQLAlchemy's own, so a
+    connection the server dropped (a restart) is discarded from the pool and the caller's
+    retry of a database outage applies, as for every other statement.
     """
-    connection = session.connection().connection.driver_connection
-    return psycopg.RawCursor(connection)
+    connection = session.connection()
+    try:
+        with psycopg.RawCursor(connection.connection.driver_connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall() if cursor.description else []
+    except psycopg.Error as exc:
+        wrapped = DBAPIError.instance(sql, params, exc, psycopg.Error, connection_invalidated=False)
+        if (
+            isinstance(wrapped, SAOperationalError)
+            or connection.connection.driver_connection.closed
+        ):
+            connection.invalidate(exc)
+        raise wrapped from exc
 
 
 def _store_postgres(
@@ -221,9 +237,8 @@ def _store_postgres(
         for row in rows
         for fix in (row.fix,)
     ]
-    with _raw_cursor(session) as cursor:
-        cursor.execute(_PG_BATCH, (orjson.dumps(batch).decode(), now), prepare=True)
-        return {int(vehicle_id): (int(n), ts) for vehicle_id, n, ts in cursor.fetchall()}
+    rows_out = _execute_raw(session, _PG_BATCH, (orjson.dumps(batch).decode(), now))
+    return {int(vehicle_id): (int(n), ts) for vehicle_id, n, ts in rows_out}
 
 
 def _store_generic(
@@ -371,10 +386,7 @@ def bump_counters(session: Session, counts: Counter[tuple[str, str]], now: datet
     if dialect == "postgresql":
         keys = [key for (key, _), _ in ordered]
         reasons = [reason for (_, reason), _ in ordered]
-        with _raw_cursor(session) as cursor:
-            cursor.execute(
-                _PG_COUNTERS, (keys, reasons, [n for _, n in ordered], now), prepare=True
-            )
+        _execute_raw(session, _PG_COUNTERS, (keys, reasons, [n for _, n in ordered], now))
         return
     table = IngestCounter.__table__
     stmt = _insert(dialect)(table)

@@ -1,0 +1,393 @@
+"""Soak: a fleet reporting once a second plus handhelds pushing, for N minutes, on loopback.
+
+Usage: python bench/soak.py [--minutes 120] [--vehicles 2000] [--every 5] [--summary FILE]
+
+Real processes: a private Mosquitto, `fieldline ingest`, the API under gunicorn, a publisher
+process (every vehicle once a second, QoS 1) and a handheld pushing meter readings over HTTP.
+Every `--every` seconds it samples the RSS of each process, the ingest lag (fixes the broker
+acknowledged minus fixes stored, a count), publish→stored latency of the fixes stored since the
+last sample (p50/p95 of `recorded_at - ts`) and the database size; it writes
+var/bench/soak.csv and var/bench/soak.png, then drains and counts what was lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import http.client
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+import psutil  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from bench._results import RESULTS_DIR, Measure, record  # noqa: E402
+from bench._tracking_env import (  # noqa: E402
+    add_vehicles,
+    free_port,
+    private_mosquitto,
+    scratch_postgis,
+)
+
+ROOT_TOPIC = "soak/v1"
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+
+
+def publisher(url: str, vids: list[str], acked: Any, stopping: Any) -> None:
+    """Every vehicle once a second, QoS 1; count what the broker acknowledged."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    host, port = url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"soak-{uuid.uuid4().hex[:6]}")
+    client.max_inflight_messages_set(5000)
+    client.on_publish = lambda *_a: _bump(acked)
+    client.connect(host, int(port))
+    client.loop_start()
+    second = 0
+    start = time.monotonic()
+    while not stopping.is_set():
+        second += 1
+        now = datetime.now(UTC).isoformat()
+        for i, vid in enumerate(vids):
+            body = {
+                "ts": now,
+                "lat": 30.2 + (second % 3600) * 1e-5,
+                "lon": 120.0 + i * 1e-3,
+                "acc": 5,
+                "seq": second,
+            }
+            client.publish(f"{ROOT_TOPIC}/vehicles/{vid}/position", json.dumps(body), qos=1)
+        time.sleep(max(0.0, start + second - time.monotonic()))
+    time.sleep(2)
+    client.loop_stop()
+
+
+def _bump(counter: Any) -> None:
+    with counter.get_lock():
+        counter.value += 1
+
+
+class Pusher(threading.Thread):
+    """A handheld pushing one meter reading at a time, retrying a batch until answered."""
+
+    def __init__(self, port: int, stopping: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.port, self.stopping = port, stopping
+        self.acked: list[str] = []
+
+    def _call(self, path: str, body: Any, token: str | None = None) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            conn.request("POST", path, body=json.dumps(body), headers=headers)
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            conn.close()
+
+    def run(self) -> None:
+        from backend.demo import DEMO_DEVICE_SECRET
+        from sync.protocol import format_time
+
+        token = None
+        while not self.stopping.is_set():
+            try:
+                if token is None:
+                    body = {"identifier": "H-1001", "secret": DEMO_DEVICE_SECRET}
+                    status, reply = self._call("/api/v1/auth/device-login", body)
+                    token = reply["access_token"] if status == 200 else None
+                    time.sleep(0 if token else 1)
+                    continue
+                record_id = str(uuid.uuid4())
+                now = format_time(datetime.now(UTC))
+                mutation = {
+                    "mutation_id": str(uuid.uuid4()),
+                    "entity": "meter_reading",
+                    "id": record_id,
+                    "op": "append",
+                    "base_version": None,
+                    "fields": {
+                        "meter_id": str(uuid.uuid4()),
+                        "value": 1.0,
+                        "reading_kind": "kwh",
+                        "read_at": now,
+                    },
+                    "occurred_at": now,
+                }
+                batch = {
+                    "device_id": "H-1001",
+                    "batch_id": str(uuid.uuid4()),
+                    "sent_at": now,
+                    "mutations": [mutation],
+                }
+                status, reply = self._call("/api/v1/sync/push", batch, token)
+                if status == 200 and reply["verdicts"][0]["verdict"] in ("applied", "duplicate"):
+                    self.acked.append(record_id)
+                elif status == 401:
+                    token = None
+            except OSError:
+                pass
+            time.sleep(0.2)
+
+
+def _rss(process: psutil.Process | None) -> int:
+    if process is None:
+        return 0
+    try:
+        family = [process, *process.children(recursive=True)]
+        return sum(p.memory_info().rss for p in family)
+    except psutil.Error:
+        return 0
+
+
+def _healthy(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def run(minutes: float, vehicles: int, every: float, out: Path) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    with scratch_postgis() as database, private_mosquitto() as url:
+        vids = [vid for _, vid in add_vehicles(database, vehicles, prefix="S")]
+        env = {
+            **os.environ,
+            "DATABASE_URL": database.url,
+            "MQTT_URL": url,
+            "MQTT_TOPIC_ROOT": ROOT_TOPIC,
+            "INGEST_CLIENT_ID": "soak-ingest",
+            "SECRET_KEY": "soak-" + "k" * 40,
+            "BLOB_DIR": str(out / "soak-blobs"),
+            "LOG_LEVEL": "WARNING",
+        }
+        logs = (out / "soak-logs").resolve()
+        logs.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        commands = {
+            "ingest": [str(BIN / "fieldline"), "ingest", "--no-orders"],
+            "api": [
+                str(BIN / "gunicorn"),
+                "-c",
+                str(REPO / "deploy" / "gunicorn.conf.py"),
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{port}",
+                "backend.wsgi:app",
+            ],
+        }
+        procs = {
+            name: psutil.Popen(  # noqa: S603 - our own commands
+                command,
+                env=env,
+                stdout=(logs / f"{name}.log").open("ab"),
+                stderr=subprocess_stdout(),
+            )
+            for name, command in commands.items()
+        }
+        deadline = time.monotonic() + 60
+        while not _healthy(port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        mosquitto = next(
+            (p for p in psutil.process_iter(["name", "cmdline"]) if _is_our_broker(p, url)), None
+        )
+        acked = ctx.Value("q", 0)
+        stop_publisher = ctx.Event()
+        time.sleep(3)  # the ingest subscribes (its session then queues everything)
+        pub = ctx.Process(target=publisher, args=(url, vids, acked, stop_publisher))
+        pub.start()
+        stopping = threading.Event()
+        pusher = Pusher(port, stopping)
+        pusher.start()
+        rows: list[dict[str, Any]] = []
+        start = time.monotonic()
+        last = datetime.now(UTC)
+        csv_path, png_path = out / "soak.csv", out / "soak.png"
+        with database.engine.connect() as conn:
+
+            def stored() -> int:
+                total = "SELECT coalesce(sum(count), 0) FROM ingest_counters"
+                value = conn.execute(text(f"{total} WHERE reason = 'stored'")).scalar_one()
+                conn.rollback()
+                return int(value)
+
+            while time.monotonic() - start < minutes * 60:
+                time.sleep(every)
+                now = datetime.now(UTC)
+                published, done = acked.value, stored()
+                p50, p95 = conn.execute(
+                    text(
+                        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
+                        "percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) FROM ("
+                        "SELECT extract(epoch FROM recorded_at - ts) * 1000 AS ms FROM positions "
+                        "WHERE recorded_at > :last AND recorded_at <= :now) s"
+                    ),
+                    {"last": last, "now": now},
+                ).one()
+                size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+                conn.rollback()
+                last = now
+                row = {
+                    "seconds": round(time.monotonic() - start, 1),
+                    "published": published,
+                    "stored": done,
+                    "lag": published - done,
+                    "p50_ms": round(p50 or 0, 1),
+                    "p95_ms": round(p95 or 0, 1),
+                    "db_mb": round((size or 0) / 1e6, 1),
+                    "pushes": len(pusher.acked),
+                    "rss_ingest_mb": round(_rss(procs["ingest"]) / 1e6, 1),
+                    "rss_api_mb": round(_rss(procs["api"]) / 1e6, 1),
+                    "rss_mosquitto_mb": round(_rss(mosquitto) / 1e6, 1),
+                    "rss_publisher_mb": round(_rss(psutil.Process(pub.pid)) / 1e6, 1),
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+            stop_publisher.set()
+            stopping.set()
+            pub.join(60)
+            pusher.join(30)
+            # Drain: everything the broker acknowledged is stored, however long that takes.
+            drain_deadline = time.monotonic() + 300
+            while stored() < acked.value and time.monotonic() < drain_deadline:
+                time.sleep(1)
+            final_stored, final_acked = stored(), acked.value
+            ids = list(pusher.acked)
+            kept = conn.execute(
+                text("SELECT count(*) FROM meter_readings WHERE id::text = ANY(:ids)"),
+                {"ids": ids},
+            ).scalar_one()
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(20)
+    _write(rows, csv_path, png_path)
+    third = max(1, len(rows) // 3)
+    summary = {
+        "minutes": minutes,
+        "vehicles": vehicles,
+        "published_acked": final_acked,
+        "stored": final_stored,
+        "lost_positions": max(0, final_acked - final_stored),
+        "pushes_acked": len(ids),
+        "lost_mutations": len(ids) - int(kept),
+        "lag_first_third_max": max(r["lag"] for r in rows[:third]) if rows else 0,
+        "lag_last_third_max": max(r["lag"] for r in rows[-third:]) if rows else 0,
+        "rss_ingest_first_mb": rows[0]["rss_ingest_mb"] if rows else 0,
+        "rss_ingest_last_mb": rows[-1]["rss_ingest_mb"] if rows else 0,
+        "p95_ms_median": sorted(r["p95_ms"] for r in rows)[len(rows) // 2] if rows else 0,
+        "csv": str(csv_path),
+        "png": str(png_path),
+    }
+    return summary
+
+
+def subprocess_stdout() -> int:
+    import subprocess
+
+    return subprocess.STDOUT
+
+
+def _is_our_broker(process: psutil.Process, url: str) -> bool:
+    try:
+        cmdline = process.info.get("cmdline") or []
+        if not cmdline or "mosquitto" not in Path(cmdline[0]).name:
+            return False
+        conf = Path(cmdline[-1])
+        return conf.exists() and f"listener {url.rsplit(':', 1)[1]} " in conf.read_text()
+    except (psutil.Error, OSError):
+        return False
+
+
+def _write(rows: list[dict[str, Any]], csv_path: Path, png_path: Path) -> None:
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    if rows:
+        with csv_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [r["seconds"] / 60 for r in rows]
+    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
+    for key in ("rss_ingest_mb", "rss_api_mb", "rss_mosquitto_mb", "rss_publisher_mb"):
+        axes[0].plot(minutes, [r[key] for r in rows], label=key.removeprefix("rss_"))
+    axes[0].set_ylabel("RSS (MB)")
+    axes[0].legend(loc="upper left", fontsize="small")
+    axes[1].plot(minutes, [r["lag"] for r in rows], color="tab:red")
+    axes[1].set_ylabel("ingest lag (fixes)")
+    axes[2].plot(minutes, [r["p50_ms"] for r in rows], label="p50")
+    axes[2].plot(minutes, [r["p95_ms"] for r in rows], label="p95")
+    axes[2].set_ylabel("publish→stored (ms)")
+    axes[2].legend(loc="upper left", fontsize="small")
+    axes[3].plot(minutes, [r["db_mb"] for r in rows], color="tab:green")
+    axes[3].set_ylabel("database (MB)")
+    axes[3].set_xlabel("minutes")
+    fig.suptitle("Fieldline soak")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=120)
+    parser.add_argument("--vehicles", type=int, default=2000)
+    parser.add_argument("--every", type=float, default=5, help="Seconds between samples.")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--summary", type=Path, help="Also write the summary JSON here.")
+    args = parser.parse_args()
+    summary = run(args.minutes, args.vehicles, args.every, args.out)
+    print(json.dumps(summary, indent=2))
+    if args.summary:
+        args.summary.write_text(json.dumps(summary))
+    published = max(1, summary["published_acked"])
+    record(
+        "soak",
+        [
+            Measure(
+                f"soak {args.minutes:g} min: positions stored of those acknowledged",
+                summary["stored"],
+                "fixes",
+                baseline=published,
+                goal="all",
+                met=summary["lost_positions"] == 0,
+            ),
+            Measure(
+                "soak: ingest lag, last third vs first third (max)",
+                summary["lag_last_third_max"],
+                "fixes",
+                baseline=max(1, summary["lag_first_third_max"]),
+            ),
+            Measure(
+                "soak: ingest RSS, last sample vs first",
+                summary["rss_ingest_last_mb"],
+                "MB",
+                baseline=summary["rss_ingest_first_mb"] or None,
+            ),
+        ],
+        charts=[Path(summary["png"])],
+    )
+
+
+if __name__ == "__main__":
+    main()
