@@ -88,5 +88,11 @@ def quick_query(
     authorize(actor, Action.QUICK_QUERY)
     now = now or utcnow()
     statement = select(Customer).where(network_filter(actor, Customer.department_id))
-    customers = list(session.scalars(ranked(dialect, statement, q).limit(MAX_MATCHES)))
+    # An account number read out by the caller: the unique index answers, no fuzzy search.
+    exact = session.scalar(select(Customer.id).where(Customer.account_number == q.strip()))
+    if exact is not None:
+        statement = statement.where(Customer.id == exact)
+    else:
+        statement = ranked(dialect, statement, q)
+    customers = list(session.scalars(statement.limit(MAX_MATCHES)))
     return {"query": q, "at": now, "matches": [_answer(session, c, now) for c in customers]}
