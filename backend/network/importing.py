@@ -1,4 +1,4 @@
-"""Import of the network: lines, areas, water nodes and pipes, customers' areas.
+"""Import of the network: lines, areas, water nodes and pipes, customers' areas, region codes.
 
 Files: GeoJSON (a FeatureCollection: properties + geometry), CSV (UTF-8 or GBK; geometry as
 WKT in a `wkt` column) or XLSX (the same columns). Geometry is in the declared `srid` and is
@@ -27,12 +27,18 @@ from backend.archive.tabular import decode
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize
 from backend.errors import Conflict, Problem, Unprocessable
-from backend.network import service, water
+from backend.network import regions, service, water
 from backend.network.models import FeederLine, TransformerArea
-from backend.network.schemas import AreaSchema, LineSchema, WaterNodeSchema, WaterPipeSchema
+from backend.network.schemas import (
+    AreaSchema,
+    LineSchema,
+    RegionCodeSchema,
+    WaterNodeSchema,
+    WaterPipeSchema,
+)
 from backend.network.water_models import WaterNode
 
-KINDS = ("lines", "areas", "water-nodes", "water-pipes", "customer-links")
+KINDS = ("lines", "areas", "water-nodes", "water-pipes", "customer-links", "region-codes")
 MAX_ROWS = 100_000
 Progress = Callable[[int], None]
 
@@ -180,8 +186,14 @@ def _link(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
                            reason="network import")  # fmt: skip
 
 
+def _region(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
+    del srid
+    v.pop("geometry", None)
+    regions.create(session=session, actor=actor, data=_load(RegionCodeSchema(), v))
+
+
 ROW = {"lines": _line, "areas": _area, "water-nodes": _node, "water-pipes": _pipe,
-       "customer-links": _link}  # fmt: skip
+       "customer-links": _link, "region-codes": _region}  # fmt: skip
 
 
 def run_import(

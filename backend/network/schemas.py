@@ -507,7 +507,9 @@ class NetworkImportFormSchema(Schema):
 
     kind = fields.String(
         required=True,
-        validate=validate.OneOf(("lines", "areas", "water-nodes", "water-pipes", "customer-links")),
+        validate=validate.OneOf(
+            ("lines", "areas", "water-nodes", "water-pipes", "customer-links", "region-codes")
+        ),
     )
     srid = fields.Integer(load_default=4326, validate=validate.Range(1024, 998999))
     dry_run = fields.Boolean(load_default=False)

@@ -144,3 +144,14 @@ def test_cli_import_with_a_progress_bar_all_or_nothing(
         network, ["import", str(source), "--kind", "lines", "--user", "dispatcher"]
     )  # noqa: E501
     assert again.exit_code == 1 and "row 1, code: Line code 'CLI-1' is taken." in again.output
+
+
+def test_region_codes_import_case_insensitively_and_only_for_their_managers(api: Any) -> None:
+    rows = "code,name,service_contact,service_phone\nhz-imp,西湖,西湖供电所,0571-1\nHZ-IMP2,拱墅,拱墅供电所,0571-2\n"  # noqa: E501
+    assert_problem(_upload(api("dispatcher"), "region-codes", "r.csv", rows.encode()), 422)
+    done = _upload(api("supervisor"), "region-codes", "r.csv", rows.encode())
+    assert done.status_code == 201, done.get_json()
+    found = api("callcenter").get("/api/v1/region-codes/Hz-Imp-07").get_json()
+    assert (found["code"], found["service_contact"]) == ("HZ-IMP", "西湖供电所")
+    again = _upload(api("supervisor"), "region-codes", "r.csv", rows.encode())
+    assert [e["column"] for e in assert_problem(again, 422)["row_errors"]] == ["code", "code"]
