@@ -40,6 +40,7 @@ from backend.reports.routes import blp as reports_blp
 from backend.risk.billing_routes import blp as risk_billing_blp
 from backend.risk.class_routes import blp as risk_classes_blp
 from backend.risk.classification_routes import blp as risk_classification_blp
+from backend.risk.ladder_routes import blp as risk_ladder_blp
 from backend.risk.list_routes import blp as risk_lists_blp
 from backend.risk.report_routes import blp as risk_reports_blp
 from backend.risk.routes import blp as risk_blp
@@ -75,6 +76,7 @@ BLUEPRINTS = [
     risk_classification_blp,
     risk_lists_blp,
     risk_reports_blp,
+    risk_ladder_blp,
 ]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

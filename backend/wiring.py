@@ -25,6 +25,7 @@ from backend.network import (
 )
 from backend.org import models as org_models  # noqa: F401
 from backend.risk import models as risk_models  # noqa: F401
+from backend.risk import sync_adapters as risk_sync
 from backend.tracking import models as tracking_models  # noqa: F401
 from backend.unit_of_work import request_session
 from sync import changes as sync_changes
@@ -54,7 +55,10 @@ def open_database(url: str) -> Database:
 
 
 # Every synced entity, each adapter beside its domain's services.
-SYNC_ADAPTERS = (*dispatch_sync.ADAPTERS, *inspection_sync.ADAPTERS, *archive_sync.ADAPTERS)
+SYNC_ADAPTERS = (
+    *dispatch_sync.ADAPTERS, *inspection_sync.ADAPTERS, *archive_sync.ADAPTERS,
+    *risk_sync.ADAPTERS,
+)  # fmt: skip
 
 
 def wire_sync() -> None:

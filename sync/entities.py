@@ -538,6 +538,30 @@ NOTE = EntitySpec("note", append_only=True, fields={
     "order_id":          append(uuid_ref(), required=True),
     "text":              append(text(4000, blank=False), required=True),
 })
+
+# [Customer risk]'s collection ladder: an on-site collection visit (上门促缴) is a field task.
+# The server creates it for a crew; the crew reports it done with an outcome, which the
+# backend records as the ladder's visit step. The handheld sees what is owed, not the credit.
+VISIT_STATUS = StateMachine(
+    states=("open", "done"),
+    terminal=frozenset({"done"}),
+    device_states=frozenset({"done"}),
+)
+VISIT_OUTCOMES = ("paid", "promised", "refused", "not_home")
+
+COLLECTION_VISIT = EntitySpec("collection_visit", creatable=False, fields={
+    "status":            state(VISIT_STATUS),
+    "outcome":           scalar(choice(*VISIT_OUTCOMES)),
+    "notes":             scalar(text(2000)),
+    "case_id":           readonly(uuid_ref()),
+    "customer_id":       readonly(uuid_ref()),
+    "premise_id":        readonly(uuid_ref()),
+    "customer_name":     readonly(text(200)),
+    "address":           readonly(text(400)),
+    "amount_due":        readonly(number(minimum=0)),
+    "due_on":            readonly(text(10)),
+    "crew_id":           readonly(integer()),
+})
 # fmt: on
 
 ENTITIES: Mapping[str, EntitySpec] = MappingProxyType(
@@ -555,6 +579,7 @@ ENTITIES: Mapping[str, EntitySpec] = MappingProxyType(
             CUSTOMER,
             PREMISE,
             METER,
+            COLLECTION_VISIT,
         )
     }
 )

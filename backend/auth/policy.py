@@ -159,6 +159,8 @@ class Action(StrEnum):
     RISK_LIMIT_SET = "risk.credit_limit.set"
     RISK_CLASSIFY = "risk.classify"
     RISK_LIST_MANAGE = "risk.list.manage"
+    RISK_COLLECT = "risk.collect"
+    RISK_VISIT_REPORT = "risk.visit.report"
 
 
 @dataclass(frozen=True)
@@ -288,6 +290,8 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.RISK_LIMIT_SET: Rule("set a customer's credit limit (within its risk class's policy)", CREDIT),  # noqa: E501
     Action.RISK_CLASSIFY: Rule("record a classification review: important/special/ordinary, tier, owner (a new version)", frozenset({Role.KEY_ACCOUNT, Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501
     Action.RISK_LIST_MANAGE: Rule("put customers on the red or black list and end entries", CREDIT),  # noqa: E501
+    Action.RISK_COLLECT: Rule("open collection cases, complete ladder steps, send visits to crews", frozenset({Role.COLLECTIONS, Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501
+    Action.RISK_VISIT_REPORT: Rule("report a collection visit's outcome (own crew's visits)", FIELD, devices=True),  # noqa: E501
 })
 # fmt: on
 
@@ -311,6 +315,7 @@ SYNC_ACTIONS: Mapping[tuple[str, str], Action] = MappingProxyType({
     ("photo", "append"): Action.FIELD_CAPTURE,
     ("photo", "create"): Action.FIELD_CAPTURE,
     ("premise", "update"): Action.FIELD_CAPTURE,
+    ("collection_visit", "update"): Action.RISK_VISIT_REPORT,
 })
 # fmt: on
 

@@ -10,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.archive.records import Customer
+from backend.auth.actor import actor_for_user
+from backend.auth.models import User
 from backend.db import utcnow
-from backend.risk import credit_model, credit_service
+from backend.risk import credit_model, credit_service, ladder
 from backend.risk.abc import add_months
 from backend.risk.models import BillingRecord, CreditAssessment
 from backend.risk.payment_service import Window, evaluate_many
@@ -106,3 +108,20 @@ def _billing(session: Session, customers: list[Customer]) -> None:
     session.flush()
     window = Window(as_of=last)
     evaluate_many(session, [c.id for c in customers], window=window, by="seed")
+    _collection_cases(session, customers, window)
+
+
+def _collection_cases(session: Session, customers: list[Customer], window: Window) -> None:
+    """Customers whose arrears keep growing get a collection case; one has its deferral done."""
+    collector = session.scalars(select(User).where(User.username == "collector")).one()
+    actor = actor_for_user(session, collector)
+    growing = [c for c in customers if _habit(c.account_number) == "growing"]
+    for index, customer in enumerate(growing):
+        case = ladder.open_case(
+            session=session, actor=actor, customer_id=customer.id, window=window
+        )
+        if index == 0:
+            ladder.record(
+                session, case, step="deferral", outcome="refused", by=actor.audit_name,
+                details={}, notes="demo: asked for time, arrears keep growing",
+            )  # fmt: skip

@@ -172,8 +172,8 @@ class CustomerRiskClass(MethodView):
         )
         record = payment_service.latest_class(session, customer.id)
         if record is None:
-            record = payment_service.evaluate(
-                session, customer, window=window(), by=current_actor().audit_name
+            record = payment_service.evaluate(  # not stored: a GET writes nothing
+                session, customer, window=window(), by=current_actor().audit_name, persist=False
             )
         return class_view(record)
 

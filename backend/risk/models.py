@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.auth.audit import Audited
 from backend.db import Base, JSONType, UUIDPrimaryKey, utcnow
+from sync.changes import Synced
 
 
 class CreditModel(Base):
@@ -188,3 +189,59 @@ class RiskAlert(Base):
     raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(120))
     acknowledged_at: Mapped[datetime | None] = mapped_column()
+
+
+class CollectionCase(UUIDPrimaryKey, Audited, Base):
+    """One customer's arrears on the collection ladder; `stage` is the step now due."""
+
+    __tablename__ = "collection_cases"
+
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))  # owed when the case was opened
+    stage: Mapped[str] = mapped_column(String(24), index=True)  # a step, or "closed"
+    stage_due_on: Mapped[date | None] = mapped_column(index=True)
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    opened_by: Mapped[str] = mapped_column(String(120))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class CollectionStep(Base):
+    """One completed ladder step: outcome, details, who and when (append-only)."""
+
+    __tablename__ = "collection_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("collection_cases.id"), index=True)
+    step: Mapped[str] = mapped_column(String(24))
+    outcome: Mapped[str] = mapped_column(String(24))
+    due_on: Mapped[date | None] = mapped_column()
+    details: Mapped[dict[str, Any]] = mapped_column()
+    notes: Mapped[str | None] = mapped_column(Text)
+    completed_by: Mapped[str] = mapped_column(String(120))
+    completed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CollectionVisit(UUIDPrimaryKey, Synced, Base):
+    """The on-site collection visit as a crew's field task (synced to its handhelds)."""
+
+    __tablename__ = "collection_visits"
+    __sync_entity__ = "collection_visit"
+    __sync_scope__ = ("department_id", "crew_id")
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("collection_cases.id"), index=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    premise_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("premises.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    crew_id: Mapped[int] = mapped_column(ForeignKey("crews.id"), index=True)
+    customer_name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(400))
+    amount_due: Mapped[float] = mapped_column()
+    due_on: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

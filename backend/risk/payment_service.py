@@ -98,9 +98,13 @@ def current_limit(session: Session, customer_id: uuid.UUID) -> CreditLimit | Non
 
 
 def evaluate(
-    session: Session, customer: Customer, *, window: Window, by: str, force: bool = False
-) -> RiskClassRecord:
-    """Judge the customer's behaviour and class; append a record if anything changed."""
+    session: Session, customer: Customer, *, window: Window, by: str, force: bool = False,
+    persist: bool = True,
+) -> RiskClassRecord:  # fmt: skip
+    """Judge the customer's behaviour and class; append a record if anything changed.
+
+    With `persist=False` (reads: a GET, a credit check) the record is computed, not stored.
+    """
     months = months_of(session, customer.id, window.first, window.as_of)
     verdict = payment.judge(months, window.rules) if months else None
     rating = latest_rating(session, customer.id)
@@ -128,6 +132,8 @@ def evaluate(
         evaluated_by=by,
         evaluated_at=utcnow(),
     )
+    if not persist:
+        return record
     session.add(record)
     session.flush()
     warnings.after_evaluation(session, record)  # a worse pattern or older arrears: alert
@@ -156,7 +162,7 @@ def evaluate_many(
 def class_of(session: Session, customer: Customer, window: Window, by: str) -> str:
     """The customer's current risk class (evaluated now if it never was)."""
     latest = latest_class(session, customer.id)
-    return (latest or evaluate(session, customer, window=window, by=by)).risk_class
+    return (latest or evaluate(session, customer, window=window, by=by, persist=False)).risk_class
 
 
 def set_limit(

@@ -13,7 +13,7 @@ from backend.db import utcnow
 from backend.inputs import Blueprint
 from backend.reports.routes import _render, report_response
 from backend.reports.schemas import ExportSchema
-from backend.risk import abc, reports
+from backend.risk import abc, ladder, reports
 from backend.unit_of_work import request_session
 
 blp = Blueprint("risk_reports", __name__, url_prefix="/api/v1", description="Risk reports")
@@ -33,5 +33,6 @@ def risk_report(args: dict[str, Any]) -> Any:
     tables = reports.risk_report(
         session=request_session(), actor=current_actor(), today=utcnow().date(),
         abc_window=int(config.get("RISK_ABC_WINDOW_MONTHS", 12)), thresholds=thresholds,
+        ladder_rows=ladder.due_rows(request_session(), current_actor(), utcnow().date()),
     )  # fmt: skip
     return _render("risk", tables, args)

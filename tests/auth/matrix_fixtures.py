@@ -52,6 +52,7 @@ class Side:
     node: str
     junction: str
     pipe: str
+    visit: str
 
 
 def _order(session: Session, *, call: int, center: int, crew: int, specialty: str) -> WorkOrder:
@@ -118,12 +119,45 @@ def _extras(session: Session, order: WorkOrder, department: int, crew: int) -> d
     session.add_all([alert, conflict, blob, photo, inspection])
     session.flush()
     return {
+        "visit": _collection_visit(session, department, crew),
         **network_records(session, department),
         "alert": alert.id,
         "conflict": conflict.id,
         "sha256": sha,
         "inspection": str(inspection.id),
     }
+
+
+def _collection_visit(session: Session, department: int, crew: int) -> str:
+    """A customer of the station owing money, its collection case, a visit sent to the crew."""
+    from decimal import Decimal
+
+    from backend.archive.records import Customer
+    from backend.risk.models import CollectionCase, CollectionVisit
+
+    now = datetime.now(UTC)
+    customer = Customer(
+        id=uuid.uuid4(), account_number=f"MX-{uuid.uuid4().hex[:10]}", name="matrix",
+        customer_type="non_residential", voltage_level="10kV", contract_capacity_kw=50.0,
+        region_code="HZ", department_id=department, updated_by="matrix", contacts=[],
+    )  # fmt: skip
+    session.add(customer)
+    session.flush()
+    case = CollectionCase(
+        id=uuid.uuid4(), number=f"COL-MX-{uuid.uuid4().hex[:8]}", customer_id=customer.id,
+        department_id=department, amount=Decimal(100), stage="visit",
+        stage_due_on=now.date(), opened_by="matrix", opened_at=now,
+    )  # fmt: skip
+    session.add(case)
+    session.flush()
+    visit = CollectionVisit(
+        id=uuid.uuid4(), case_id=case.id, customer_id=customer.id, department_id=department,
+        crew_id=crew, customer_name="matrix", address="1 Matrix Rd", amount_due=100.0,
+        due_on=now.date().isoformat(), status="open", created_by="matrix", created_at=now,
+    )  # fmt: skip
+    session.add(visit)
+    session.flush()
+    return str(visit.id)
 
 
 def own_side(

@@ -300,6 +300,10 @@ CASES: dict[str, Case] = {
         lambda c: {"kind": "red", "reason": "matrix", "valid_until": _in_a_month()}
     ),
     "POST /api/v1/risk/list-entries/{entry_id}/end": Case(lambda c: {"reason": "matrix"}),
+    "POST /api/v1/risk/collection-cases/{collection_id}/steps": Case(
+        lambda c: {"step": "deferral", "outcome": "refused"}
+    ),
+    "POST /api/v1/risk/collection-cases/{collection_id}/visit": Case(lambda c: {"crew_id": 1}),
 }
 
 # Path parameters naming scoped records; an operation with one gets a foreign variant.
@@ -343,6 +347,7 @@ UNSCOPED: dict[str, Any] = {
     "list_id": "00000000-0000-4000-8000-000000000003",
     "hold_id": "00000000-0000-4000-8000-000000000004",
     "voltage_class": "high",
+    "collection_id": "00000000-0000-4000-8000-000000000005",
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
 ARCHIVE = (
@@ -574,6 +579,13 @@ def _sync_mutations(side: fx.Side) -> dict[str, dict[str, Any]]:
         ),
         "gps_fix append": mutation("gps_fix", "append", {"lat": 30.0, "lon": 120.0, "ts": _now()}),
         "photo append": mutation("photo", "append", {"sha256": "b" * 64, "order_id": order}),
+        "collection_visit update": mutation(
+            "collection_visit",
+            "update",
+            {"status": "done", "outcome": "paid"},
+            record_id=side.visit,
+            base=None,
+        ),  # fmt: skip
     }
 
 
@@ -601,8 +613,11 @@ def _verdict(matrix: Matrix, caller: str, body: dict[str, Any], base: int | None
 def _version(session: Session, entity: str, record_id: str) -> int | None:
     from backend.dispatch.models import WorkOrder
     from backend.inspection.models import Inspection
+    from backend.risk.models import CollectionVisit
 
-    model = {"work_order": WorkOrder, "inspection": Inspection}.get(entity)
+    model = {
+        "work_order": WorkOrder, "inspection": Inspection, "collection_visit": CollectionVisit,
+    }.get(entity)  # fmt: skip
     if model is None:
         return None
     record = session.get(model, uuid.UUID(record_id))
