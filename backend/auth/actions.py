@@ -30,6 +30,8 @@ CONSOLE_ACTIONS: dict[str, tuple[Action, ...]] = {
     "sla_policy.write": (Action.SLA_POLICY_WRITE,),
     "conflict.resolve": (Action.CONFLICT_RESOLVE,),
     "network.read": (Action.NETWORK_READ,),
+    "network.quick_query": (Action.QUICK_QUERY,),
+    "outage.read": (Action.OUTAGE_READ,),
 }
 
 

@@ -30,6 +30,8 @@ PROBES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "report.read": ("GET", "/api/v1/reports/call-center-daily?day=2026-01-01", None),
     "sla_policy.write": ("PUT", "/api/v1/sla-policies/ZZ/electric", {}),
     "network.read": ("GET", "/api/v1/network/layers/lines", None),
+    "network.quick_query": ("GET", "/api/v1/quick-query?q=nobody", None),
+    "outage.read": ("GET", "/api/v1/outages", None),
     "conflict.resolve": (
         "POST",
         "/api/v1/sync/conflicts/999999/resolve",
@@ -51,7 +53,12 @@ def test_me_lists_the_callers_actions(api: Any) -> None:
     )
     assert "order.create" not in me["actions"] and "sla_policy.write" not in me["actions"]
     crew = api("crew1").get("/api/v1/auth/me").get_json()
-    assert crew["actions"] == ["crew.availability", "network.read", "order.read"]
+    assert crew["actions"] == [
+        "crew.availability",
+        "network.read",
+        "order.read",
+        "outage.read",
+    ]
     assert api("admin").get("/api/v1/auth/me").get_json()["actions"] == sorted(CONSOLE_ACTIONS)
 
 

@@ -12,6 +12,8 @@ from urllib.error import HTTPError
 import pytest
 
 from backend.demo import CREWS
+from backend.demo.network import seed_network
+from backend.demo.seed import seed_demo_archive
 from tests.web.conftest import Stack
 from tests.web.pages import FAR_SITE, Api, ConsolePage
 
@@ -361,3 +363,79 @@ def test_supervisor_adds_an_sla_policy(open_console: Any, stack: Stack) -> None:
     saved = next(p for p in policies if p["region_code"] == "ZZ" and p["order_type"] == "water")
     assert saved["limits_minutes"]["GH"] == 40
     console.shot("supervisor-sla")
+
+
+@pytest.fixture
+def demo_network(stack: Stack) -> None:
+    """The demo's customers, lines, areas and its outage on DEMO-L1 (seeding is idempotent)."""
+    seed_demo_archive(stack.run.database, count=20)
+    with stack.run.database.unit_of_work(actor="seed") as session:
+        seed_network(session)
+
+
+def _demo_outage(api: Api) -> dict[str, Any]:
+    return dict(
+        next(
+            o
+            for o in api.call("GET", "/outages?active_only=true")
+            if o["reason"] == "10kV线路计划检修"
+        )
+    )
+
+
+@pytest.mark.usefixtures("demo_network")
+def test_call_center_asks_whether_a_callers_line_is_out(open_console: Any, stack: Stack) -> None:
+    agent = Api(stack, "callcenter")
+    outage = _demo_outage(agent)
+    cut = agent.call("GET", f"/outages/{outage['id']}/customers")[0]
+    areas = agent.call("GET", "/network/layers/areas")["features"]
+    suburb = next(f["id"] for f in areas if f["properties"]["code"] == "DEMO-TA21")
+    supplied = agent.call("GET", f"/network/areas/{suburb}/customers")[0]
+
+    console = open_console("callcenter")
+    page = console.page
+    result = page.locator("#quick-result")
+    page.fill("#quick-q", cut["account_number"])
+    page.click("#quick-form button[type=submit]")
+    answer = result.locator(".quick-match", has_text=cut["account_number"])
+    answer.locator(".quick-verdict[data-out=yes]", has_text="正在停电").wait_for(timeout=TIMEOUT)
+    text = answer.inner_text()
+    for expected in (outage["number"], "10kV线路计划检修", "计划停电", "95598", "城北10kV线"):
+        assert expected in text, (expected, text)
+    console.shot("callcenter-quick-query")
+
+    page.fill("#quick-q", supplied["account_number"])
+    page.click("#quick-form button[type=submit]")
+    answer = result.locator(".quick-match", has_text=supplied["account_number"])
+    answer.locator(".quick-verdict[data-out=no]").wait_for(timeout=TIMEOUT)
+    assert "供电正常" in answer.inner_text() and outage["number"] not in answer.inner_text()
+
+    nobody = "qqqqqqqq"
+    assert agent.call("GET", f"/quick-query?q={nobody}")["matches"] == []
+    page.fill("#quick-q", nobody)
+    page.click("#quick-form button[type=submit]")
+    result.locator(".note", has_text="没有与").wait_for(timeout=TIMEOUT)
+
+
+@pytest.mark.usefixtures("demo_network")
+def test_outage_layer_highlights_the_cut_line_and_areas_and_toggles(
+    open_console: Any, stack: Stack
+) -> None:
+    outage = _demo_outage(Api(stack, "dispatcher"))
+    console = open_console("dispatcher")
+    page = console.page
+    # DEMO-L1 is out: its line and both of its areas (points) are drawn in the outage colour.
+    page.locator("path.outage-line").first.wait_for(timeout=TIMEOUT)
+    assert page.locator("path.outage-line").count() == 1
+    assert page.locator("path.outage-area").count() == len(outage["areas"]) == 2
+    # A vehicle may sit on the line; the tooltip's own trigger is the path's mouseover.
+    page.locator("path.outage-line").first.dispatch_event("mouseover")
+    page.locator(".leaflet-tooltip", has_text=outage["number"]).wait_for(timeout=TIMEOUT)
+    toggle = page.locator(".leaflet-control-layers label", has_text="停电范围").locator("input")
+    assert toggle.is_checked()
+    toggle.uncheck()
+    page.locator("path.outage-line").wait_for(state="detached", timeout=TIMEOUT)
+    assert page.locator("path.outage-area").count() == 0
+    toggle.check()
+    page.locator("path.outage-line").first.wait_for(timeout=TIMEOUT)
+    console.shot("dispatcher-outage-layer")

@@ -13,6 +13,7 @@ import { initLive, stopLive } from "./live.js";
 import { FleetMap, basemapTemplates, setGcj, useGcj } from "./map.js";
 import { initNewOrder } from "./neworder.js";
 import { initOrders, markBootBreaches } from "./orders.js";
+import { initQuickQuery } from "./quickquery.js";
 import { hideReports, initReports, showReports } from "./reports.js";
 import { hideRoster, initRoster, showRoster } from "./roster.js";
 import { can, loadAlerts, loadLive, loadMe, loadOrders, loadRegistry, state } from "./store.js";
@@ -104,6 +105,7 @@ async function start() {
   initReports();
   initWall();
   initConflicts();
+  initQuickQuery();
   legend();
   onLanguage(legend);
   nav();

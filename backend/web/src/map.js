@@ -3,8 +3,8 @@ import L from "leaflet";
 import "leaflet.markercluster";
 import { h } from "./dom.js";
 import { etaMinutes, gcj02ToWgs84, haversineM, wgs84ToGcj02 } from "./geo.js";
-import { get, offers } from "./api.js";
-import { fmtAge, fmtKm, label, onLanguage, t } from "./i18n.js";
+import { get, getAll, offers } from "./api.js";
+import { fmtAge, fmtKm, fmtTime, label, onLanguage, t } from "./i18n.js";
 import { clockOf } from "./sla.js";
 import { can, emit, on, state } from "./store.js";
 
@@ -58,8 +58,12 @@ export class FleetMap {
       lines: L.layerGroup(),
       areas: L.layerGroup(),
       substations: L.layerGroup(),
+      // Active outages: the lines and areas they cut, highlighted over everything (on at first).
+      outages: L.layerGroup(),
     };
     this.network = {};
+    this.outages = [];
+    if (this.hasOutages()) this.layers.outages.addTo(this.map);
     this.loadNetwork();
     if (interactive) {
       this.control = L.control.layers(null, this.overlayNames(), { collapsed: false }).addTo(this.map);
@@ -97,6 +101,7 @@ export class FleetMap {
       names[t("map.areas")] = this.layers.areas;
       names[t("map.substations")] = this.layers.substations;
     }
+    if (this.hasOutages()) names[t("map.outages")] = this.layers.outages;
     return names;
   }
 
@@ -104,9 +109,14 @@ export class FleetMap {
     return can("network.read") && offers("get", "/network/layers/{layer}");
   }
 
+  hasOutages() {
+    return this.hasNetwork() && can("outage.read") && offers("get", "/outages");
+  }
+
   async loadNetwork() {
     if (!this.hasNetwork()) return;
-    for (const [key, layer] of [["lines", "lines"], ["areas", "area-boundaries"], ["substations", "substations"]]) {
+    // Areas are a point and/or a boundary: both are drawn (and both can show an outage).
+    for (const [key, layer] of [["lines", "lines"], ["areas", "area-boundaries"], ["areaPoints", "areas"], ["substations", "substations"]]) {
       try {
         this.network[key] = await get(`/network/layers/${layer}`, { page_size: 5000 });
       } catch {
@@ -114,6 +124,51 @@ export class FleetMap {
       }
     }
     this.drawNetwork();
+    if (this.hasOutages()) {
+      on("outages-changed", () => this.loadOutages());
+      // Outages are not on the live feed: a light poll keeps the layer current.
+      setInterval(() => this.loadOutages(), 60_000);
+      await this.loadOutages();
+    }
+  }
+
+  async loadOutages() {
+    try {
+      this.outages = await getAll("/outages", { active_only: true }, 500);
+    } catch {
+      return; // keep what is drawn; the next poll tries again
+    }
+    this.drawOutages();
+  }
+
+  // Started outages only; the areas still cut (not yet restored) and the line they hang on.
+  drawOutages() {
+    const group = this.layers.outages;
+    group.clearLayers();
+    const now = Date.now();
+    const byId = (collection) => new Map((collection?.features || []).map((f) => [String(f.id ?? f.properties?.id), f]));
+    const lines = byId(this.network.lines);
+    const points = byId(this.network.areaPoints);
+    const boundaries = byId(this.network.areas);
+    const options = (cls, text) => ({
+      coordsToLatLng: (c) => project(c[0], c[1]),
+      style: () => ({ className: cls, weight: cls === "outage-line" ? 6 : 2 }),
+      pointToLayer: (feature, latlng) => L.circleMarker(latlng, { radius: 9, className: cls }),
+      onEachFeature: (feature, layer) => layer.bindTooltip(h("span", { text }), { className: "map-label" }),
+    });
+    for (const outage of this.outages) {
+      if (new Date(outage.starts_at).getTime() > now) continue;
+      const text = `${outage.number} · ${label("outageKind", outage.kind)} · ${outage.reason} · ${t("quick.until")} ${fmtTime(outage.planned_end_at)}`;
+      const line = lines.get(String(outage.line_id));
+      if (line && outage.scope !== "area") L.geoJSON(line, options("outage-line", text)).addTo(group);
+      for (const area of outage.areas || []) {
+        if (area.restored_at) continue;
+        for (const source of [points, boundaries]) {
+          const feature = source.get(String(area.area_id));
+          if (feature?.geometry) L.geoJSON(feature, options("outage-area", text)).addTo(group);
+        }
+      }
+    }
   }
 
   // GeoJSON through the display projection; names as hover tooltips (text, never markup).
@@ -131,6 +186,7 @@ export class FleetMap {
       this.layers[key].clearLayers();
       if (this.network[key]) L.geoJSON(this.network[key], options(`net-${key.slice(0, -1)}`)).addTo(this.layers[key]);
     }
+    if (this.network.areaPoints) L.geoJSON(this.network.areaPoints, options("net-area")).addTo(this.layers.areas);
   }
 
   fit() {
@@ -269,6 +325,7 @@ export class FleetMap {
     for (const id of this.markers.vehicles.keys()) this.moveVehicle(id, false);
     if (this.route) this.drawRoute(this.route);
     this.drawNetwork();
+    this.drawOutages();
   }
 
   // The selected order's assigned vehicle, or a candidate's vehicle, to the fault: line + ETA.

@@ -90,6 +90,13 @@ const en = {
   "tier.repair_center": "repair center", "tier.crew": "crew",
   "role.admin": "administrator", "role.call_center": "call center", "role.repair_center": "repair center", "role.crew": "crew",
   "role.inspector": "inspector", "role.archivist": "archivist", "role.supervisor": "supervisor", "role.auditor": "auditor",
+  "quick.title": "Is my line out?", "quick.placeholder": "Account number, phone, name or address", "quick.ask": "Ask",
+  "quick.out": "Out now", "quick.notOut": "Supplied: no outage on this line now", "quick.outage": "Outage", "quick.reason": "Why",
+  "quick.since": "Since", "quick.until": "Planned back", "quick.contact": "Service contact", "quick.upcoming": "Announced outages",
+  "quick.none": "No customer matches “{q}”.", "quick.noPlace": "No premise on record.", "quick.important": "important", "quick.highRisk": "high risk",
+  "map.outages": "Outages", "outageKind.planned": "planned", "outageKind.unplanned": "unplanned",
+  "outageStatus.predicted": "predicted", "outageStatus.confirmed": "confirmed", "outageStatus.partially_restored": "partly restored",
+  "outageStatus.restored": "restored", "outageStatus.closed": "closed",
 };
 
 const zh = {
@@ -183,6 +190,13 @@ const zh = {
   "tier.repair_center": "抢修中心", "tier.crew": "班组",
   "role.admin": "管理员", "role.call_center": "客服中心", "role.repair_center": "抢修中心", "role.crew": "抢修班组",
   "role.inspector": "巡检员", "role.archivist": "档案员", "role.supervisor": "主管", "role.auditor": "审计员",
+  "quick.title": "停电查询", "quick.placeholder": "户号、电话、户名或地址", "quick.ask": "查询",
+  "quick.out": "正在停电", "quick.notOut": "供电正常：该线路目前没有停电", "quick.outage": "停电", "quick.reason": "原因",
+  "quick.since": "停电时间", "quick.until": "预计恢复", "quick.contact": "服务联系", "quick.upcoming": "已公告的停电",
+  "quick.none": "没有与“{q}”匹配的客户。", "quick.noPlace": "没有用电地址记录。", "quick.important": "重要客户", "quick.highRisk": "高危客户",
+  "map.outages": "停电范围", "outageKind.planned": "计划停电", "outageKind.unplanned": "故障停电",
+  "outageStatus.predicted": "预计", "outageStatus.confirmed": "已确认", "outageStatus.partially_restored": "部分恢复",
+  "outageStatus.restored": "已恢复", "outageStatus.closed": "已关闭",
 };
 
 export const MESSAGES = { en, "zh-CN": zh };
