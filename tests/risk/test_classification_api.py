@@ -70,3 +70,18 @@ def test_credit_readers_see_the_credit_summary_in_the_file(api, demo, session):
     assert seen["credit"]["grade"] == "A" and seen["classification"] == "ordinary"
     hidden = api("archivist").get(f"/api/v1/customers/{customer['id']}").get_json()
     assert "credit" not in hidden
+
+
+def test_key_tier_is_suggested_from_200000_a_year(api, demo):
+    from tests.risk.test_billing_api import upload
+    from tests.risk.test_classes_api import _months_back
+
+    big, small = station_customer(api, demo), station_customer(api, demo)
+    rows = [["户号", "账期", "应收电费", "实收电费"],
+            [big["account_number"], _months_back(1), "200000.00", "200000.00"],
+            [small["account_number"], _months_back(1), "199999.99", "199999.99"]]  # fmt: skip
+    assert upload(api("collector"), rows).status_code == 201
+    due = {r["customer_id"]: r for r in api("keyaccount").get(
+        "/api/v1/risk/classification-reviews").get_json()}  # fmt: skip
+    assert (due[big["id"]]["suggested_tier"], due[big["id"]]["yearly_revenue"]) == ("key", 200000.0)
+    assert due[small["id"]]["suggested_tier"] == "ordinary"
