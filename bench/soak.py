@@ -59,10 +59,9 @@ def publisher(url: str, vids: list[str], acked: Any, stopping: Any) -> None:
     start = time.monotonic()
     while not stopping.is_set():
         second += 1
-        now = datetime.now(UTC).isoformat()
         for i, vid in enumerate(vids):
             body = {
-                "ts": now,
+                "ts": datetime.now(UTC).isoformat(),  # when handed to the client library
                 "lat": 30.2 + (second % 3600) * 1e-5,
                 "lon": 120.0 + i * 1e-3,
                 "acc": 5,
