@@ -60,6 +60,9 @@ class Config:
     # A folder of pre-rendered {z}/{x}/{y}.png tiles (e.g. an OpenStreetMap extract) served by
     # the app under /console/tiles/; set FIELDLINE_BASEMAP_URL=/console/tiles/{z}/{x}/{y}.png.
     BASEMAP_DIR: str = field(default_factory=lambda: _env("FIELDLINE_BASEMAP_DIR", ""))
+    # A local MBTiles file of raster tiles served by the app under /tiles/{z}/{x}/{y} (read-only);
+    # with no FIELDLINE_BASEMAP_URL the console uses it as its basemap.
+    BASEMAP_MBTILES: str = field(default_factory=lambda: _env("FIELDLINE_BASEMAP_MBTILES", ""))
     # Open orders created longer ago than this are collapsed and flagged on the board.
     STALE_ORDER_HOURS: float = field(
         default_factory=lambda: float(_env("FIELDLINE_STALE_ORDER_HOURS", "24"))

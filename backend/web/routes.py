@@ -1,4 +1,4 @@
-"""Serves the dispatcher console page, its built assets and an optional local tile folder."""
+"""Serves the dispatcher console page, its built assets and optional local tiles."""
 
 from __future__ import annotations
 
@@ -6,12 +6,24 @@ import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    send_from_directory,
+)
+
+from backend.web.mbtiles import read_tile
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 BUNDLE = STATIC / "dist" / "console.js"
+MBTILES_TEMPLATE = "/tiles/{z}/{x}/{y}"
+TILE_MAX_AGE = 86_400  # a day: basemaps change with a new extract, not by the minute
 
 blp = Blueprint(
     "web",
@@ -64,10 +76,17 @@ def tile_origin(template: str) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
+def basemap_setting() -> str:
+    """FIELDLINE_BASEMAP_URL, or the app's own MBTiles route when only a file is configured."""
+    config = current_app.config
+    url = config.get("BASEMAP_URL", "")
+    return url or (MBTILES_TEMPLATE if config.get("BASEMAP_MBTILES") else "")
+
+
 def content_security_policy() -> str:
     """Build the console's CSP, admitting the configured tile server's images."""
     policy = {k: list(v) for k, v in BASE_POLICY.items()}
-    for template in basemap_templates(current_app.config.get("BASEMAP_URL", "")):
+    for template in basemap_templates(basemap_setting()):
         origin = tile_origin(template)
         if origin and origin not in policy["img-src"]:
             policy["img-src"].append(origin)
@@ -87,7 +106,7 @@ def console() -> str:
         timezone=config.get("DISPLAY_TIMEZONE", "Asia/Shanghai"),
         language=config.get("CONSOLE_LANGUAGE", "zh-CN"),
         stale_hours=config.get("STALE_ORDER_HOURS", 24),
-        basemap_url="|".join(basemap_templates(config.get("BASEMAP_URL", ""))),
+        basemap_url="|".join(basemap_templates(basemap_setting())),
         basemap_attribution=config.get("BASEMAP_ATTRIBUTION", ""),
         basemap_datum=config.get("BASEMAP_DATUM", "wgs84"),
         basemap_subdomains=config.get("BASEMAP_SUBDOMAINS", "abc"),
@@ -103,6 +122,24 @@ def tile(z: int, x: int, name: str) -> Response:
         abort(404)
     # send_from_directory refuses paths leaving the folder.
     return send_from_directory(Path(folder) / str(z) / str(x), name, max_age=86_400)
+
+
+@blp.route("/tiles/<int:z>/<int:x>/<int:y>")
+def mbtiles_tile(z: int, x: int, y: int) -> Response:
+    """Serve an XYZ tile from FIELDLINE_BASEMAP_MBTILES (404 when unset, absent or off-grid).
+
+    Public like the console's page and assets: the basemap is geography, not Fieldline data,
+    and Leaflet's <img> tile requests carry no bearer token.
+    """
+    path = current_app.config.get("BASEMAP_MBTILES", "")
+    tile = read_tile(Path(path), z, x, y) if path else None
+    if tile is None:
+        abort(404)
+    response = Response(tile.data, mimetype=tile.content_type)
+    response.cache_control.public = True
+    response.cache_control.max_age = TILE_MAX_AGE
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @blp.after_request

@@ -221,3 +221,81 @@ def test_assets_in_subfolders_are_served_and_nul_names_nothing(client: FlaskClie
     assert chunks, "the bundle has no lazily loaded chunk (ECharts)"
     assert client.get(f"/console/static/dist/chunks/{chunks[0].name}").status_code == 200
     assert client.get("/console/static/dist/console%00.js").status_code == 404
+
+
+def _mbtiles(path: Path, tiles: dict[tuple[int, int, int], bytes], fmt: str = "png") -> Path:
+    """A tiny MBTiles file as tile tools write it: metadata + tiles in TMS rows."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+        db.execute(
+            "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER,"
+            " tile_data BLOB)"
+        )
+        db.executemany("INSERT INTO metadata VALUES (?, ?)", [("name", "test"), ("format", fmt)])
+        db.executemany(
+            "INSERT INTO tiles VALUES (?, ?, ?, ?)",
+            [(z, x, row, data) for (z, x, row), data in tiles.items()],
+        )
+    db.close()
+    return path
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"tile-12-3421-1677"
+
+
+def test_mbtiles_tiles_are_served_with_the_tms_row_flipped(tmp_path: Path) -> None:
+    # XYZ 12/3421/1677 (Hangzhou) is TMS row 2**12 - 1 - 1677 = 2418.
+    file = _mbtiles(tmp_path / "hz.mbtiles", {(12, 3421, 2418): PNG, (12, 3421, 1677): b"wrong"})
+    before = file.read_bytes()
+    client = _client_with(tmp_path, BASEMAP_MBTILES=str(file))
+    response = client.get("/tiles/12/3421/1677")
+    assert response.status_code == 200
+    assert response.data == PNG and response.mimetype == "image/png"
+    assert response.cache_control.public and response.cache_control.max_age == 86_400
+    # Conditional requests: a browser revalidating gets a 304 without the bytes.
+    etag = response.headers["ETag"]
+    again = client.get("/tiles/12/3421/1677", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    # Absent, off the grid (x and y < 2**z), a negative or silly zoom: 404, never a 500.
+    for url in (
+        "/tiles/12/3421/1678",
+        "/tiles/12/4096/1677",
+        "/tiles/12/3421/4096",
+        "/tiles/1/0/2",
+        "/tiles/40/0/0",
+        "/tiles/-1/0/0",
+        "/tiles/12/3421/abc",
+    ):
+        assert client.get(url).status_code == 404, url
+    # Public like the page (no token), and with no MBTiles configured the route is a 404.
+    assert _client_with(tmp_path).get("/tiles/12/3421/1677").status_code == 404
+    assert file.read_bytes() == before  # read-only: the file is never written
+
+
+def test_mbtiles_alone_becomes_the_consoles_basemap(tmp_path: Path) -> None:
+    file = _mbtiles(tmp_path / "hz.mbtiles", {(0, 0, 0): PNG})
+    client = _client_with(tmp_path, BASEMAP_MBTILES=str(file))
+    response = client.get("/")
+    assert 'data-basemap-url="/tiles/{z}/{x}/{y}"' in response.get_data(as_text=True)
+    assert _csp(response)["img-src"] == ["'self'", "data:", "blob:"]  # same origin
+    assert client.get("/tiles/0/0/0").data == PNG
+    # A configured tile URL wins; the file's route stays available to it.
+    client = _client_with(tmp_path, BASEMAP_MBTILES=str(file), BASEMAP_URL="/other/{z}/{x}/{y}")
+    assert 'data-basemap-url="/other/{z}/{x}/{y}"' in client.get("/").get_data(as_text=True)
+
+
+def test_a_missing_or_broken_mbtiles_file_is_a_404_not_a_500(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.mbtiles"
+    assert (
+        _client_with(tmp_path, BASEMAP_MBTILES=str(missing)).get("/tiles/0/0/0").status_code == 404
+    )
+    assert not missing.exists()  # read-only open never creates the file
+    junk = tmp_path / "junk.mbtiles"
+    junk.write_bytes(b"not sqlite at all")
+    assert _client_with(tmp_path, BASEMAP_MBTILES=str(junk)).get("/tiles/0/0/0").status_code == 404
+    vector = _mbtiles(tmp_path / "vector.mbtiles", {(0, 0, 0): b"\x1f\x8b..."}, fmt="pbf")
+    assert (
+        _client_with(tmp_path, BASEMAP_MBTILES=str(vector)).get("/tiles/0/0/0").status_code == 404
+    )
