@@ -111,7 +111,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     from backend.live import http as live
     from backend.network.restore_worker import restore_worker
     from backend.risk.worker import rating_worker
-    from backend.serving import RedactingRequestHandler
+    from backend.serving import RedactingRequestHandler, settle_heap
     from backend.tracking.runtime import ingest_worker, simulator_worker
 
     config = Config()
@@ -135,6 +135,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
         threading.Thread(
             target=worker, args=(app, config), name=worker.__name__, daemon=True
         ).start()
+    settle_heap()
     click.echo(f"Fieldline API      http://{host}:{port}/api/v1")
     click.echo(f"Dispatcher console http://{host}:{port}/")
     click.echo(f"API explorer       http://{host}:{port}/api/docs")

@@ -53,27 +53,50 @@ def scratch_postgis() -> Iterator[Database]:
         admin.dispose()
 
 
-def add_vehicles(database: Database, count: int, prefix: str = "B") -> list[tuple[int, str]]:
-    """Insert `count` vehicles with terminals; return (id, vid) pairs."""
+@contextmanager
+def scratch_spatialite() -> Iterator[Database]:
+    """A migrated, seeded SpatiaLite file removed afterwards."""
+    folder = tempfile.mkdtemp(prefix="fieldline-bench-")
+    url = f"sqlite:///{folder}/bench.db"
+    try:
+        migrate.upgrade(url)
+        database = Database(url)
+        with database.unit_of_work(actor="bench") as session:
+            seed_org(session)
+        yield database
+        database.engine.dispose()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def add_vehicles(
+    database: Database, count: int, prefix: str = "B", start: int = 0
+) -> list[tuple[int, str]]:
+    """Insert `count` vehicles with terminals (numbered from `start`); return (id, vid) pairs."""
     specialties = ["low_voltage", "10kv", "meters", "water"]
     with database.unit_of_work(actor="bench") as session:
         department_id = session.scalar(select(Department.id).where(Department.code == "ST-URB"))
+    for chunk in range(start, start + count, 50_000):  # short transactions, bounded memory
         rows = [
             {
-                "plate": f"{prefix}-{i:05d}",
+                "plate": f"{prefix}-{i:07d}",
                 "department_id": department_id,
                 "specialty": specialties[i % 4],
-                "terminal_id": f"{prefix}{i:05d}",
+                "terminal_id": f"{prefix}{i:07d}",
                 "datum": "wgs84",
                 "report_interval_s": 10,
             }
-            for i in range(count)
+            for i in range(chunk, min(start + count, chunk + 50_000))
         ]
-        session.execute(insert(Vehicle), rows)
+        with database.unit_of_work(actor="bench") as session:
+            session.execute(insert(Vehicle), rows)
     with database.session_factory() as session:
         found = session.execute(
-            text("SELECT id, terminal_id FROM vehicles WHERE terminal_id LIKE :p ORDER BY id"),
-            {"p": f"{prefix}%"},
+            text(
+                "SELECT id, terminal_id FROM vehicles WHERE terminal_id LIKE :p "
+                "AND terminal_id >= :first ORDER BY id"
+            ),
+            {"p": f"{prefix}%", "first": f"{prefix}{start:07d}"},
         )
         return [(vid, terminal) for vid, terminal in found]
 

@@ -9,8 +9,9 @@ a slow transaction that commits late can never be skipped (see `pull_horizon`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -19,13 +20,18 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     event,
+    insert,
     inspect,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sync.columns import NAMING_CONVENTION, UTCDateTime
+
+# What a pull page reads of each feed row (the feed indexes include them on PostgreSQL).
+FEED_COLUMNS = ["entity", "record_id", "op"]
 
 # Beyond every real PostgreSQL transaction id: on SQLite all changes are already in order.
 NO_HORIZON = 2**62
@@ -41,7 +47,20 @@ class Change(SyncBase):
     """One change of one synced record, in the scope it was visible in."""
 
     __tablename__ = "sync_changes"
-    __table_args__ = (Index("ix_sync_changes_txid_id", "txid", "id"),)
+    __table_args__ = (
+        Index("ix_sync_changes_txid_id", "txid", "id"),
+        # The pull reads each scope from its own index in feed order (sync.store.feed); on
+        # PostgreSQL the page's columns ride along, so the page is an index-only scan.
+        Index("ix_sync_changes_crew_feed", "scope_crew_id", "txid", "id",
+              postgresql_include=FEED_COLUMNS),
+        Index("ix_sync_changes_department_feed", "scope_department_id", "txid", "id",
+              postgresql_include=FEED_COLUMNS),
+        # A crew's station-wide rows (no crew): a partial index, or a crew would walk past
+        # every other crew's rows of its station to find them.
+        Index("ix_sync_changes_station_feed", "scope_department_id", "txid", "id",
+              postgresql_include=FEED_COLUMNS, postgresql_where=text("scope_crew_id IS NULL"),
+              sqlite_where=text("scope_crew_id IS NULL")),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
@@ -51,8 +70,8 @@ class Change(SyncBase):
     record_id: Mapped[str] = mapped_column(String(64), index=True)
     # upsert: the record is new or changed; delete: tombstone; leave: it left this scope.
     op: Mapped[str] = mapped_column(String(8))
-    scope_department_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    scope_crew_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    scope_department_id: Mapped[int | None] = mapped_column(Integer)
+    scope_crew_id: Mapped[int | None] = mapped_column(Integer)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -139,6 +158,39 @@ def _changed_columns(obj: Any) -> tuple[list[str], dict[str, Any]]:
     return changed, previous
 
 
+# session.info key: what to run once the next flush gives a record its version (see on_version).
+_ON_VERSION = "sync.on_version"
+
+
+def on_version(session: Session, obj: Any, callback: Callable[[], None]) -> None:
+    """Run `callback` when the next flush has versioned `obj`, before its row is written.
+
+    The sync store notes who wrote which field at which version this way, in the same INSERT
+    or UPDATE rather than a second one. Callbacks the flush did not run (the record did not
+    change) are the caller's to run: see `pending_version_callbacks`.
+    """
+    session.info.setdefault(_ON_VERSION, {})[id(obj)] = (obj, callback)
+
+
+def pending_version_callbacks(session: Session) -> list[Callable[[], None]]:
+    """Return (and forget) the callbacks no flush has run, in the order they were given."""
+    pending = session.info.pop(_ON_VERSION, {})
+    return [callback for _obj, callback in pending.values()]
+
+
+_SYNCED_COLUMNS: dict[type[Any], list[str]] = {}
+
+
+def synced_columns(model: type[Any]) -> list[str]:
+    """Return the columns whose changes the feed versions (all but `__sync_ignore__`)."""
+    columns = _SYNCED_COLUMNS.get(model)
+    if columns is None:
+        ignore = model.__sync_ignore__
+        columns = [a.key for a in inspect(model).column_attrs if a.key not in ignore]
+        _SYNCED_COLUMNS[model] = columns
+    return columns
+
+
 def version_synced_records(session: Session, flush_context: Any, instances: Any) -> None:
     """Give every new or changed synced record a version and its rows in the feed."""
     pending: list[tuple[Any, str, list[str], dict[str, Any]]] = []
@@ -146,12 +198,7 @@ def version_synced_records(session: Session, flush_context: Any, instances: Any)
         if isinstance(obj, Synced):
             if getattr(obj, "id", None) is None:  # the change row needs the id before insert
                 obj.id = uuid.uuid4()  # type: ignore[attr-defined]
-            columns = [
-                a.key
-                for a in inspect(obj).mapper.column_attrs
-                if a.key not in type(obj).__sync_ignore__
-            ]
-            pending.append((obj, "upsert", columns, {}))
+            pending.append((obj, "upsert", synced_columns(type(obj)), {}))
     for obj in session.dirty:
         if isinstance(obj, Synced) and session.is_modified(obj, include_collections=False):
             changed, previous = _changed_columns(obj)
@@ -162,38 +209,68 @@ def version_synced_records(session: Session, flush_context: Any, instances: Any)
     versions = next_versions(session, len(pending) * 2)
     txid = current_txid(session)
     now = datetime.now(UTC)
+    callbacks = session.info.get(_ON_VERSION, {})
+    rows: list[dict[str, Any]] = []  # the feed's rows, written in one statement
     for index, (obj, op, changed, previous) in enumerate(pending):
         version = versions[index * 2]
         obj.version = version
         obj.field_versions = {**(obj.field_versions or {}), **dict.fromkeys(changed, version)}
+        waiting = callbacks.pop(id(obj), None)
+        if waiting is not None and waiting[0] is obj:
+            waiting[1]()
         new_scope = scope_of(obj)
         old_scope = scope_of(obj, previous) if previous else new_scope
         entity, record_id = type(obj).__sync_entity__, str(obj.id)
-        session.add(
-            Change(
-                id=version,
-                txid=txid,
-                entity=entity,
-                record_id=record_id,
-                op=op,
-                scope_department_id=new_scope[0],
-                scope_crew_id=new_scope[1],
-                changed_at=now,
-            )
-        )
+        row = {"txid": txid, "entity": entity, "record_id": record_id, "changed_at": now}
+        rows.append(
+            row | {"id": version, "op": op, "scope_department_id": new_scope[0],
+                   "scope_crew_id": new_scope[1]}
+        )  # fmt: skip
         if old_scope != new_scope:  # tell devices of the old scope that the record left them
-            session.add(
-                Change(
-                    id=versions[index * 2 + 1],
-                    txid=txid,
-                    entity=entity,
-                    record_id=record_id,
-                    op="leave",
-                    scope_department_id=old_scope[0],
-                    scope_crew_id=old_scope[1],
-                    changed_at=now,
-                )
-            )
+            rows.append(
+                row | {"id": versions[index * 2 + 1], "op": "leave",
+                       "scope_department_id": old_scope[0], "scope_crew_id": old_scope[1]}
+            )  # fmt: skip
+    session.execute(insert(cast(Table, Change.__table__)), rows)
+
+
+def insert_new_records(
+    session: Session,
+    model: type[Any],
+    rows: list[dict[str, Any]],
+    stamp: Callable[[int, dict[str, Any]], None] | None = None,
+) -> None:
+    """Insert new records of a synced model without ORM objects, as a flush would store them.
+
+    The twin of the flush hook for many new records at once: each row gets a version, every
+    column's field version and an `upsert` in the feed; then one INSERT per set of columns
+    and one for the feed rows. `stamp(index, row)` may add to a row once it is versioned.
+    Only for models no other flush hook must see (no audit, no announcements).
+    """
+    if not rows:
+        return
+    versions = next_versions(session, len(rows))
+    txid = current_txid(session)
+    now = datetime.now(UTC)
+    columns = synced_columns(model)
+    entity = model.__sync_entity__
+    department, crew = model.__sync_scope__
+    feed: list[dict[str, Any]] = []
+    by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for index, (row, version) in enumerate(zip(rows, versions, strict=True)):
+        row["version"] = version
+        row["field_versions"] = dict.fromkeys(columns, version)
+        if stamp is not None:
+            stamp(index, row)
+        feed.append({
+            "id": version, "txid": txid, "entity": entity, "record_id": str(row["id"]),
+            "op": "upsert", "scope_department_id": row.get(department) if department else None,
+            "scope_crew_id": row.get(crew) if crew else None, "changed_at": now,
+        })  # fmt: skip
+        by_columns.setdefault(frozenset(row), []).append(row)
+    for same_columns in by_columns.values():  # one statement needs the same keys in each row
+        session.execute(insert(cast(Table, model.__table__)), same_columns)
+    session.execute(insert(cast(Table, Change.__table__)), feed)
 
 
 def install_listeners() -> None:

@@ -79,8 +79,14 @@ Creator = Callable[[Any, SyncActor, UUID, Mapping[str, object], timedelta], Any]
 # column writes, raising `sync.entities.RejectionError` to refuse (what it wrote is undone).
 Updater = Callable[[Any, SyncActor, Any, Mapping[str, object], UUID, datetime], None]
 # (session, actor, record) -> None; runs after a pushed record was written (created or
-# updated), e.g. to keep other records in step. Raises `sync.entities.RejectionError` to refuse.
+# updated), e.g. to keep other records in step. Raises `sync.entities.RejectionError` to
+# refuse, and then before it writes anything: it runs without a savepoint of its own, so a
+# batch's records are flushed together rather than one by one.
 AfterWrite = Callable[[Any, SyncActor, Any], None]
+# (session, actor, the normalised field values of every mutation of this entity in the batch)
+# -> None; loads what `authorize` and `after_write` will look up for the whole batch at once
+# (`sync.store.prefetch.prefetch_rows`), so a batch of N mutations costs one query per table.
+Prefetcher = Callable[[Any, SyncActor, Sequence[Mapping[str, object]]], None]
 # record -> wire fields, for models whose columns are not named like the spec's fields.
 Reader = Callable[[Any], dict[str, object]]
 # (session, actor, records) -> ids of those records the caller may see, for entities whose
@@ -107,6 +113,11 @@ class EntityAdapter:
         after_write: Runs after a pushed record was written (not for deletions).
         visible: Decides visibility instead of the scope columns (which then only route
             the change feed's rows); the backend adds feed rows for every scope it names.
+        prefetch: Loads the rows the hooks above look up, for a whole batch at once.
+        bulk_append: New records are inserted with one statement per batch instead of as ORM
+            objects (`sync.changes.insert_new_records`). Only for append-only entities the
+            store creates itself whose model no other flush hook must see (audit, ...);
+            `after_write` then gets a plain object with the record's columns as attributes.
     """
 
     spec: EntitySpec
@@ -121,6 +132,12 @@ class EntityAdapter:
     pushable: bool = True
     after_write: AfterWrite | None = None
     visible: Visibility | None = None
+    prefetch: Prefetcher | None = None
+    bulk_append: bool = False
+
+    def __post_init__(self) -> None:
+        if self.bulk_append and not (self.spec.append_only and self.create is None):
+            raise ValueError(f"{self.spec.name}: bulk_append needs an append-only entity")
 
     @property
     def scope_columns(self) -> tuple[str, str | None]:

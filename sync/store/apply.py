@@ -5,15 +5,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from sync.changes import insert_new_records, on_version, pending_version_callbacks
 from sync.entities import RejectionError
-from sync.merge import MergeResult, ServerRecord, Writes, merge, unknown_entity
+from sync.merge import MergeResult, ServerRecord, merge, unknown_entity
 from sync.protocol import Mutation, PushBatch, RejectReason, Verdict, VerdictKind, storable
 from sync.registry import EntityAdapter, Registry, SyncActor
+from sync.store.prefetch import forget_push_memo
 from sync.store.records import (
     column_problem,
     from_wire,
@@ -21,6 +24,7 @@ from sync.store.records import (
     record_scope,
     server_record,
     visible_ids,
+    writer_mark,
 )
 from sync.store.tables import DeviceClock, StoredMutation, SyncConflict, Tombstone
 
@@ -61,7 +65,8 @@ class _Context:
     loaded: dict[tuple[str, str], Any] = field(default_factory=dict)
     tombstones: set[tuple[str, str]] = field(default_factory=set)
     touched: set[tuple[str, str]] = field(default_factory=set)
-    key_writes: list[tuple[Any, Writes, str]] = field(default_factory=list)
+    verdict_rows: list[dict[str, object]] = field(default_factory=list)
+    pending: list["_Pending"] = field(default_factory=list)  # new bulk-append records
     # Each mutation's occurred_at on the server clock (None: not representable).
     times: dict[uuid.UUID, datetime | None] = field(default_factory=dict)
 
@@ -87,12 +92,18 @@ def push(
         )
     )
     ctx = _Context(session, actor, registry, batch, now, skew, corrected)
-    _prefetch(ctx)
-    for mutation in batch.mutations:
-        _apply_one(ctx, mutation)
-    _flush(ctx)
-    verdicts = [_finish(ctx, entry) for entry in ctx.entries]
-    session.flush()
+    try:
+        _prefetch(ctx)
+        for mutation in batch.mutations:
+            _apply_one(ctx, mutation)
+        _flush(ctx)
+        verdicts = [_finish(ctx, entry) for entry in ctx.entries]
+        if ctx.verdict_rows:  # kept for replays, all in one statement
+            session.execute(insert(cast(Table, StoredMutation.__table__)), ctx.verdict_rows)
+        session.flush()
+    finally:
+        forget_push_memo(session)
+        pending_version_callbacks(session)  # after a failure: nothing stays for the next flush
     return PushOutcome(tuple(verdicts), round(skew.total_seconds(), 3), corrected)
 
 
@@ -111,6 +122,9 @@ def _prefetch(ctx: _Context) -> None:
             by_entity.setdefault(mutation.entity, set()).add(mutation.id)
     for entity, record_ids in by_entity.items():
         adapter = ctx.registry.adapters[entity]
+        if adapter.prefetch is not None:  # what its hooks look up, for the whole batch
+            values = [m.fields for m in mutations if m.entity == entity and m.defect is None]
+            adapter.prefetch(session, ctx.actor, values)
         model = adapter.model
         records: Any = select(model).where(model.id.in_(sorted(record_ids)))
         records = records.execution_options(populate_existing=True).order_by(model.id)
@@ -126,11 +140,15 @@ def _prefetch(ctx: _Context) -> None:
 
 
 def _flush(ctx: _Context) -> None:
-    """Flush (the change feed numbers the writes), then note set-key versions and writers."""
+    """Flush: the change feed numbers the writes and notes set-key versions and writers.
+
+    Writers are noted as each record gets its version, so its row is written once; a record
+    the flush did not version (nothing changed) has them noted now, as of its version.
+    """
     ctx.session.flush()
-    for record, writes, writer in ctx.key_writes:
-        note_writer(record, writes, writer)
-    ctx.key_writes.clear()
+    for note in pending_version_callbacks(ctx.session):
+        note()
+    _insert_pending(ctx)
 
 
 def _server_time(ctx: _Context, mutation: Mutation) -> datetime | None:
@@ -204,22 +222,24 @@ def _finish(
     mutation, result, record = entry
     verdict = result.verdict(mutation, None if record is None else int(record.version))
     wire = verdict.to_wire()
-    # A rejection's detail may quote a NUL or lone surrogate the client sent; store (and
-    # answer) it replaced, so the stored verdict and its replay are the same on both backends.
-    cleaned = storable(wire)
-    ctx.session.add(
-        StoredMutation(
-            mutation_id=str(mutation.mutation_id),
-            batch_id=str(ctx.batch.batch_id),
-            device=ctx.actor.name,
-            entity=mutation.entity,
-            record_id=str(mutation.id),
-            verdict=cleaned,
-            occurred_at=_occurred(ctx, mutation),
-            device_occurred_at=mutation.occurred_at,
-            clock_corrected=_corrected(ctx, mutation),
-            received_at=ctx.now,
-        )
+    # A rejection's detail or a conflict's values may quote a NUL or lone surrogate the client
+    # sent; store (and answer) it replaced, so the stored verdict and its replay are the same
+    # on both backends. Other verdicts hold only ids, numbers and the spec's names.
+    plain = not verdict.conflicts and verdict.problem is None
+    cleaned = wire if plain else storable(wire)
+    ctx.verdict_rows.append(
+        {
+            "mutation_id": str(mutation.mutation_id),
+            "batch_id": str(ctx.batch.batch_id),
+            "device": ctx.actor.name,
+            "entity": mutation.entity,
+            "record_id": str(mutation.id),
+            "verdict": cleaned,
+            "occurred_at": _occurred(ctx, mutation),
+            "device_occurred_at": mutation.occurred_at,
+            "clock_corrected": _corrected(ctx, mutation),
+            "received_at": ctx.now,
+        }
     )
     return verdict if cleaned == wire else cast(dict[str, object], cleaned)
 
@@ -235,6 +255,8 @@ def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[A
     key = (mutation.entity, str(mutation.id))
     if key in ctx.touched:
         _flush(ctx)  # an earlier mutation of this batch changed it: merge against that
+        if isinstance(ctx.loaded.get(key), _Pending):  # inserted in bulk: read it back
+            ctx.loaded[key] = ctx.session.get(adapter.model, mutation.id)
     record = ctx.loaded.get(key)
     name = f"{adapter.spec.name} {mutation.id}"
     server: ServerRecord | None
@@ -276,6 +298,10 @@ def _write(
             )
         ctx.loaded[(mutation.entity, str(mutation.id))] = record
         return record
+    if record is None and adapter.bulk_append:
+        pending = _pending(ctx, adapter, mutation, result)
+        ctx.loaded[(mutation.entity, str(mutation.id))] = pending
+        return pending
     if record is None:
         record = _create(ctx, adapter, mutation)
         ctx.loaded[(mutation.entity, str(mutation.id))] = record
@@ -295,12 +321,12 @@ def _write(
         else:
             for name, value in result.writes.values.items():
                 setattr(record, name, from_wire(adapter, name, value))
-        # Writers and key versions are noted after the flush, once the change feed numbered it.
-        ctx.key_writes.append((record, result.writes, ctx.actor.name))
-        if adapter.after_write is not None:
-            with ctx.session.begin_nested():  # a refusal undoes what the hook wrote
-                adapter.after_write(ctx.session, ctx.actor, record)
-    dept, crew = record_scope(adapter, record)
+        # Writers and key versions are noted once the change feed has numbered the write.
+        writes, writer = result.writes, ctx.actor.name
+        on_version(ctx.session, record, lambda: note_writer(record, writes, writer))
+        if adapter.after_write is not None:  # refuses before it writes (see `AfterWrite`)
+            adapter.after_write(ctx.session, ctx.actor, record)
+    dept, crew = record_scope(adapter, record) if result.conflicts else (None, None)
     for conflict in result.conflicts:
         ctx.session.add(
             SyncConflict(
@@ -320,9 +346,62 @@ def _write(
     return record
 
 
-def _create(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> Any:
+@dataclass
+class _Pending:
+    """A new record of a `bulk_append` entity, inserted with the others at the flush."""
+
+    adapter: EntityAdapter
+    values: dict[str, Any]
+    written: tuple[str, ...]  # the fields this push wrote, for the writer marks
+    version: int | None = None
+
+
+def _pending(
+    ctx: _Context, adapter: EntityAdapter, mutation: Mutation, result: MergeResult
+) -> _Pending:
+    """Prepare a new record's row (the hook sees it as a transient instance first)."""
+    values = _new_values(ctx, adapter, mutation)
+    for name, value in result.writes.values.items():
+        values[name] = from_wire(adapter, name, value)
+    if adapter.after_write is not None and result.writes.values:
+        # The hook reads and may set columns: a plain object with the record's attributes
+        # (every field present, unsent ones None), cheaper than a model instance.
+        record = SimpleNamespace(**(dict.fromkeys(adapter.spec.fields) | values))
+        before = dict(vars(record))
+        adapter.after_write(ctx.session, ctx.actor, record)  # refuses before it writes
+        columns = adapter.model.__table__.columns
+        values = {
+            k: v
+            for k, v in vars(record).items()
+            if k in columns and (k in values or before.get(k, v) is not v or k not in before)
+        }
+    pending = _Pending(adapter, values, tuple(result.writes.values))
+    ctx.pending.append(pending)
+    return pending
+
+
+def _insert_pending(ctx: _Context) -> None:
+    """Insert the batch's new bulk-append records: one statement per entity (and the feed)."""
+    by_model: dict[type[Any], list[_Pending]] = {}
+    for pending in ctx.pending:
+        by_model.setdefault(pending.adapter.model, []).append(pending)
+    ctx.pending.clear()
+    writer = ctx.actor.name
+    for model, group in by_model.items():
+
+        def stamp(index: int, row: dict[str, Any], group: list[_Pending] = group) -> None:
+            # What `note_writer` notes after a flush: this writer wrote each field it sent.
+            group[index].version = row["version"]
+            mark = writer_mark(writer, row["version"])
+            row["field_versions"].update({"@" + name: mark for name in group[index].written})
+
+        insert_new_records(ctx.session, model, [p.values for p in group], stamp)
+
+
+def _new_values(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> dict[str, Any]:
+    """The columns the store sets on a record it creates: id, scope, times, author."""
     dept_col, crew_col = adapter.scope_columns
-    values: dict[str, object] = {"id": mutation.id, dept_col: ctx.actor.department_id}
+    values: dict[str, Any] = {"id": mutation.id, dept_col: ctx.actor.department_id}
     if crew_col:
         values[crew_col] = ctx.actor.crew_id
     columns = adapter.model.__table__.columns
@@ -334,7 +413,11 @@ def _create(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> Any:
                 values["device_time"] = mutation.occurred_at
     if "created_by" in columns:
         values["created_by"] = ctx.actor.name
-    record = adapter.model(**values)
+    return values
+
+
+def _create(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> Any:
+    record = adapter.model(**_new_values(ctx, adapter, mutation))
     ctx.session.add(record)
     return record
 

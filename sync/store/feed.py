@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ARRAY, Uuid, and_, any_, bindparam, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from sync.changes import Change, pull_horizon
@@ -69,23 +69,51 @@ def scope_clause(actor: SyncActor, department: Any, crew: Any) -> Any:
     return department.in_(sorted(actor.department_ids))
 
 
+def _scope_branches(actor: SyncActor) -> list[Any]:
+    """One condition per scope the caller sees (`scope_clause`, split), each an index prefix.
+
+    Crews by `ix_sync_changes_crew_feed`, a crew-bound caller's station-wide rows by the
+    partial `ix_sync_changes_station_feed`, a department by `ix_sync_changes_department_feed`.
+    """
+    department, crew = Change.scope_department_id, Change.scope_crew_id
+    if actor.kind == "device" or actor.crew_scoped:
+        return [crew == c for c in sorted(actor.crew_ids)] + [
+            and_(crew.is_(None), department == d) for d in sorted(actor.department_ids)
+        ]
+    return [department == d for d in sorted(actor.department_ids)]
+
+
+def feed_page(actor: SyncActor, cursor: Cursor, horizon: int, limit: int) -> Any:
+    """The page's feed rows: each scope read in feed order from its index, then merged.
+
+    Every branch walks its own index from the cursor and stops after `limit` rows, so a page
+    reads about as many index entries as it returns, however many changes other crews and
+    stations made; on PostgreSQL the indexes carry the selected columns (index-only scans).
+    """
+    after = tuple_(Change.txid, Change.id) > tuple_(literal(cursor.txid), literal(cursor.id))
+    columns = (Change.txid, Change.id, Change.entity, Change.record_id, Change.op)
+    branches = [
+        select(*columns)
+        .where(condition, after, Change.txid < horizon)
+        .order_by(Change.txid, Change.id)
+        .limit(limit)
+        .subquery()
+        for condition in _scope_branches(actor)
+    ]
+    if not branches:
+        return None
+    merged = union_all(*(select(*b.c) for b in branches)).subquery()
+    return select(*merged.c).order_by(merged.c.txid, merged.c.id).limit(limit)
+
+
 def pull(
     session: Session, actor: SyncActor, *, registry: Registry, cursor: Cursor, limit: int
 ) -> PullPage:
     """Return the next page of changes in scope; never skips a late-committing transaction."""
     limit = max(1, min(limit, MAX_PULL_LIMIT))
     horizon = pull_horizon(session)
-    after = or_(Change.txid > cursor.txid, and_(Change.txid == cursor.txid, Change.id > cursor.id))
-    rows = session.execute(
-        select(Change.txid, Change.id, Change.entity, Change.record_id, Change.op)
-        .where(
-            after,
-            Change.txid < horizon,
-            scope_clause(actor, Change.scope_department_id, Change.scope_crew_id),
-        )
-        .order_by(Change.txid, Change.id)
-        .limit(limit + 1)
-    ).all()
+    statement = feed_page(actor, cursor, horizon, limit + 1)
+    rows = [] if statement is None else session.execute(statement).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     if not rows:
@@ -124,11 +152,42 @@ def _load_records(
         if entity in adapters:
             by_entity.setdefault(entity, []).append(uuid.UUID(record_id))
     found: dict[tuple[str, str], Any] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
     for entity, ids in by_entity.items():
-        model = adapters[entity].model
-        for record in session.scalars(select(model).where(model.id.in_(ids))):
+        adapter = adapters[entity]
+        model = adapter.model
+        # One array parameter on PostgreSQL: a thousand-item IN list costs more to bind and
+        # plan than the lookups themselves.
+        as_array = bindparam("ids", ids, type_=ARRAY(Uuid))
+        matching = model.id == any_(as_array) if postgres else model.id.in_(ids)
+        if _plain_columns(adapter):
+            # Plain column records: the row's columns are all a page needs (no ORM objects).
+            rows: Iterable[Any] = session.execute(select(*_page_columns(adapter)).where(matching))
+        else:
+            rows = session.scalars(select(model).where(matching))
+        for record in rows:
             found[(entity, str(record.id))] = record
     return found
+
+
+def _plain_columns(adapter: EntityAdapter) -> bool:
+    """Whether a row of columns can stand in for the record (no reader, no visibility rule).
+
+    Fields named like a tuple's attributes (`count`, `index`) would read the row's methods.
+    """
+    names = (*adapter.spec.fields, *adapter.blob_fields, *adapter.scope_columns)
+    return adapter.read is None and adapter.visible is None and _TUPLE_NAMES.isdisjoint(names)
+
+
+_TUPLE_NAMES = frozenset(dir(tuple))
+
+
+def _page_columns(adapter: EntityAdapter) -> list[Any]:
+    """The columns a pulled record shows: id, version, tombstone, scope, fields, blobs."""
+    model = adapter.model
+    names = ["id", "version", "deleted", *(c for c in adapter.scope_columns if c)]
+    names += [n for n in (*adapter.spec.fields, *adapter.blob_fields) if n not in names]
+    return [getattr(model, n) for n in names]
 
 
 def _visible(

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, TypeDecorator
 from sqlalchemy.orm import Session
 
-from sync.changes import scope_of
 from sync.merge import ServerRecord, Writes
 from sync.protocol import format_time, parse_time
 from sync.registry import EntityAdapter, SyncActor
@@ -23,8 +22,18 @@ def to_wire(value: object) -> object:
     return value
 
 
+_PYTHON_TYPES: dict[tuple[type[Any], str], type[Any] | None] = {}
+
+
 def _python_type(adapter: EntityAdapter, name: str) -> type[Any] | None:
-    column_type = adapter.model.__table__.columns[name].type
+    key = (adapter.model, name)
+    if key not in _PYTHON_TYPES:
+        _PYTHON_TYPES[key] = _column_python_type(adapter.model, name)
+    return _PYTHON_TYPES[key]
+
+
+def _column_python_type(model: type[Any], name: str) -> type[Any] | None:
+    column_type = model.__table__.columns[name].type
     if isinstance(column_type, TypeDecorator):
         column_type = column_type.impl_instance
     try:
@@ -91,8 +100,12 @@ def record_fields(adapter: EntityAdapter, record: Any) -> dict[str, object]:
 
 
 def record_scope(adapter: EntityAdapter, record: Any) -> tuple[int | None, int | None]:
-    """Return the (department, crew) a record is visible in."""
-    return scope_of(record)
+    """Return the (department, crew) a record (or a row of its columns) is visible in."""
+    department, crew = adapter.scope_columns
+    return (
+        getattr(record, department) if department else None,
+        getattr(record, crew) if crew else None,
+    )
 
 
 def visible_ids(

@@ -332,3 +332,25 @@ def test_dispatcher_resolves_conflicts_with_audit(http):
     again = dispatcher.request("POST", f"/api/v1/sync/conflicts/{queued['id']}/resolve",
                                json_body={"resolution": "take_server"})  # fmt: skip
     assert_reply_problem(again, 409, "sync-conflict-resolved")
+
+
+def test_push_and_pull_replies_are_what_their_documented_schemas_dump(http):
+    """The replies skip the schema's dump (speed); they must still be exactly what it writes."""
+    from sync.schemas import PullPageSchema, PushReplySchema
+
+    a, b = http(URBAN), http(URBAN_B)
+    record_id, version = create_inspection(a)
+    push(a, mutation("inspection", "update", {"notes": "x"}, record_id=record_id, base=version))
+    body = batch(
+        mutation("inspection", "update", {"notes": "y"}, record_id=record_id, base=version),
+        mutation("no_such_entity", "create", {"a": 1}),
+        mutation("meter_reading", "append", reading()),
+    )
+    replies = [b.request("POST", "/api/v1/sync/push", json_body=body).body for _ in range(2)]
+    kinds = [[v["verdict"] for v in reply["verdicts"]] for reply in replies]
+    assert kinds == [["conflict", "rejected", "applied"], ["duplicate"] * 3]
+    page = a.request("GET", "/api/v1/sync/pull?limit=1000").body
+    assert page["changes"]
+    for schema, reply in [(PushReplySchema(), r) for r in replies] + [(PullPageSchema(), page)]:
+        assert schema.validate(reply) == {}
+        assert schema.dump(reply) == reply
