@@ -397,7 +397,8 @@ def test_a_handhelds_unavailable_report_goes_through_the_availability_rule(commi
         assert available("Urban Crew 2")
         with committed_db.unit_of_work() as session:  # in the history, not on the timeline
             points = session.scalars(select(TimingEvent.point).where(
-                TimingEvent.order_id == uuid.UUID(orders["Urban Crew 2"])))  # fmt: skip
+                TimingEvent.order_id == uuid.UUID(orders["Urban Crew 2"])
+            ).order_by(TimingEvent.version))  # written in this order  # fmt: skip
             assert [p for p in points if p in ("unavailable", "available")] == [
                 "unavailable", "available"]  # fmt: skip
     finally:
