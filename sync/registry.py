@@ -89,6 +89,10 @@ AfterWrite = Callable[[Any, SyncActor, Any], None]
 Prefetcher = Callable[[Any, SyncActor, Sequence[Mapping[str, object]]], None]
 # record -> wire fields, for models whose columns are not named like the spec's fields.
 Reader = Callable[[Any], dict[str, object]]
+# actor -> a WHERE clause on the entity's model keeping the records the caller may read (the
+# application's read policy: its role's read action and its scope). Decides visibility on
+# pulls, on pushes to stored records and for the blobs the records reference.
+ReadScope = Callable[[SyncActor], Any]
 # (session, actor, records) -> ids of those records the caller may see, for entities whose
 # visibility is not their own (department, crew) columns (e.g. the premises a crew works at).
 Visibility = Callable[[Any, SyncActor, Sequence[Any]], set[UUID]]
@@ -118,6 +122,8 @@ class EntityAdapter:
             objects (`sync.changes.insert_new_records`). Only for append-only entities the
             store creates itself whose model no other flush hook must see (audit, ...);
             `after_write` then gets a plain object with the record's columns as attributes.
+        scope: Decides visibility as a WHERE clause (pulls, pushes, blob reads); the scope
+            columns then only route the change feed's rows.
     """
 
     spec: EntitySpec
@@ -132,6 +138,7 @@ class EntityAdapter:
     pushable: bool = True
     after_write: AfterWrite | None = None
     visible: Visibility | None = None
+    scope: ReadScope | None = None
     prefetch: Prefetcher | None = None
     bulk_append: bool = False
 

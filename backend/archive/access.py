@@ -11,11 +11,11 @@ from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 
 from backend.auth.actor import Actor, visible_departments
 from backend.auth.models import Role
-from backend.auth.policy import Action, authorize, can
+from backend.auth.policy import Action, authorize, can, crew_bound, own_crews
 from backend.org.models import Department
 
 # The archive's actions live in the one policy (`backend.auth.policy.Action`, rules in
@@ -24,6 +24,7 @@ ArchiveAction = SimpleNamespace(
     READ_CUSTOMER=Action.ARCHIVE_READ,
     EDIT_CUSTOMER=Action.ARCHIVE_EDIT,
     CLOSE_CUSTOMER=Action.ARCHIVE_CLOSE,
+    CORRECT_PREMISE=Action.PREMISE_CORRECT,
     EDIT_METER=Action.METER_EDIT,
     ATTACH_DOCUMENT=Action.DOCUMENT_ATTACH,
     IMPORT=Action.ARCHIVE_IMPORT,
@@ -123,9 +124,10 @@ def redact(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
 def customer_scope(actor: Actor, session: Any = None) -> ColumnElement[bool]:
     """WHERE clause on `customers`: owned by the actor's departments, or where its crews work.
 
-    A crew member or inspector also sees the customers at the premises of the orders and
-    inspections their crews hold, wherever those customers' files are kept; the call center
-    sees its region's customers.
+    The one archive scope, for REST and sync pulls alike. Crew members and devices see exactly
+    the customers at the premises of the orders and inspections their crews hold (not their
+    station's whole archive); other users their departments' files, plus the customers where
+    their crews work (wherever those files are kept); the call center its region's customers.
     """
     from backend.archive.grants import scope_addition
     from backend.archive.records import Customer
@@ -133,21 +135,24 @@ def customer_scope(actor: Actor, session: Any = None) -> ColumnElement[bool]:
 
     if actor.kind == "system":
         return true()
-    departments: Any = visible_departments(actor)
-    if session is not None:  # a literal list lets the planner use the search indexes alone
-        departments = list(session.scalars(departments))
-    clauses = [Customer.department_id.in_(departments)]
-    # The call center answers every caller of its region (95598 quick query), wherever the
-    # file is kept; its field permissions still hide the contract.
-    if can(actor, Action.ARCHIVE_READ_REGION):
-        region = select(Department.region_code).where(Department.id == actor.department_id)
-        clauses.append(Customer.region_code.in_(region))
-    if actor.crew_ids:
-        clauses.append(Customer.id.in_(worked_customer_ids(actor.crew_ids)))
+    crews = own_crews(actor)
+    clauses: list[ColumnElement[bool]] = []
+    if crews:
+        clauses.append(Customer.id.in_(worked_customer_ids(crews)))
+    if not crew_bound(actor):
+        departments: Any = visible_departments(actor)
+        if session is not None:  # a literal list lets the planner use the search indexes alone
+            departments = list(session.scalars(departments))
+        clauses.append(Customer.department_id.in_(departments))
+        # The call center answers every caller of its region (95598 quick query), wherever
+        # the file is kept; its field permissions still hide the contract.
+        if can(actor, Action.ARCHIVE_READ_REGION):
+            region = select(Department.region_code).where(Department.id == actor.department_id)
+            clauses.append(Customer.region_code.in_(region))
     granted = scope_addition(actor)  # an approved access request, for reading only
     if granted is not None:
         clauses.append(granted)
-    return or_(*clauses)
+    return or_(*clauses) if clauses else false()
 
 
 def in_scope(session: Any, actor: Actor, customer_id: Any) -> bool:

@@ -20,7 +20,6 @@ from backend.auth.sync_access import backend_actor
 from backend.dispatch.models import WorkOrder
 from backend.inspection.models import Inspection
 from sync.registry import BlobReference, Registry, SyncActor
-from sync.store.feed import scope_clause
 
 
 def document_of_visible_file(session: Session, actor: SyncActor, sha256: str) -> bool:
@@ -76,7 +75,7 @@ def photo_of_visible_inspection(session: Session, actor: SyncActor, sha256: str)
             Photo.sha256 == sha256,
             Photo.deleted.is_(False),
             Inspection.deleted.is_(False),
-            scope_clause(actor, Inspection.department_id, Inspection.crew_id),
+            policy.field_record_filter(backend_actor(actor), Inspection),
         )
     )
     return session.scalar(query.limit(1)) is not None

@@ -10,7 +10,7 @@ there and `leave` rows for the one that loses it (the pull then sends a removal)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,15 +20,17 @@ from sqlalchemy.orm import Session
 from backend.archive import meters as meter_service
 from backend.archive import service
 from backend.archive.access import Level, field_levels
+from backend.archive.grants import customer_scope_without_grants
 from backend.archive.records import Customer, Meter, Premise
 from backend.archive.versions import plain
 from backend.archive.vocab import Source
-from backend.archive.worksites import DONE_INSPECTION, DONE_ORDER, worked_premise_ids
+from backend.archive.worksites import DONE_INSPECTION, DONE_ORDER
 from backend.auth.actor import Actor
+from backend.auth.policy import Action, can
 from backend.auth.sync_access import backend_actor
 from backend.db import point_element
 from backend.dispatch.models import WorkOrder
-from backend.errors import Problem
+from backend.errors import Forbidden, OutOfScope, Problem
 from backend.inspection.models import Inspection, MeterReading
 from sync.changes import Change, current_txid, next_versions
 from sync.entities import RejectionError
@@ -39,48 +41,39 @@ from sync.store.prefetch import lookup, prefetch_rows, push_memo
 Scope = tuple[int, int]  # (department, crew)
 
 
-def _worked(session: Session, crew_ids: Iterable[int]) -> set[uuid.UUID]:
-    crews = list(crew_ids)
-    if not crews:
-        return set()
-    return {p for p in session.scalars(worked_premise_ids(crews)) if isinstance(p, uuid.UUID)}
-
-
-def _premise_ids(session: Session, records: Sequence[Any]) -> dict[uuid.UUID, set[uuid.UUID]]:
-    """Map each record to the premises that make it visible."""
-    result: dict[uuid.UUID, set[uuid.UUID]] = {}
-    customers = [r.id for r in records if isinstance(r, Customer)]
-    owned: dict[uuid.UUID, set[uuid.UUID]] = {}
-    if customers:
-        for pid, cid in session.execute(
-            select(Premise.id, Premise.customer_id).where(Premise.customer_id.in_(customers))
-        ):
-            owned.setdefault(cid, set()).add(pid)
-    for record in records:
-        if isinstance(record, Premise):
-            result[record.id] = {record.id}
-        elif isinstance(record, Meter):
-            result[record.id] = {record.premise_id}
-        else:
-            result[record.id] = owned.get(record.id, set())
-    return result
+def _customer_ids(session: Session, records: Sequence[Any]) -> dict[uuid.UUID, uuid.UUID]:
+    """Map each record to the customer whose file it belongs to."""
+    return {r.id: r.id if isinstance(r, Customer) else r.customer_id for r in records}
 
 
 def visible(session: Any, actor: SyncActor, records: Sequence[Any]) -> set[uuid.UUID]:
-    """Archive records a caller may pull: where its crews work; users also their departments'."""
-    worked = _worked(session, actor.crew_ids)
-    seen = {rid for rid, premises in _premise_ids(session, records).items() if premises & worked}
-    if actor.kind != "device" and not actor.crew_scoped:
-        # The pull carries a customer's phones in full, so the department sweep leaves out
-        # customers for roles that see phones masked (REST masks them; sync has no masking).
-        customers_too = isinstance(actor.origin, Actor) and _sees_full_contacts(actor.origin)
-        seen |= {
-            r.id
-            for r in records
-            if r.department_id in actor.department_ids
-            and (customers_too or not isinstance(r, Customer))
-        }
-    return seen
+    """Archive records a caller may pull: those of the customers in its REST scope.
+
+    One scope for both doors (`access.customer_scope`: crews and devices where their crews
+    work, office roles their departments'), behind the same read action (`archive.read`);
+    only an access grant stays off the handheld (an offline copy would outlive it).
+    """
+    caller = backend_actor(actor)
+    if not records or not can(caller, Action.ARCHIVE_READ):
+        return set()
+    owners = _customer_ids(session, records)
+    wanted = sorted(set(owners.values()))
+    in_scope = set(
+        session.scalars(
+            select(Customer.id).where(
+                Customer.id.in_(wanted), customer_scope_without_grants(caller, session)
+            )
+        )
+    )
+    # The pull carries a customer's phones in full, so roles that see phones masked (REST
+    # masks them; sync has no masking) get premises and meters but no customer records.
+    customers_too = _sees_full_contacts(caller)
+    return {
+        rid
+        for rid, owner in owners.items()
+        if owner in in_scope
+        and (customers_too or not any(r.id == rid and isinstance(r, Customer) for r in records))
+    }
 
 
 def _sees_full_contacts(actor: Actor) -> bool:
@@ -132,6 +125,10 @@ def meter_fields(meter: Meter) -> dict[str, object]:
 
 
 def _rejection(exc: Problem) -> RejectionError:
+    if isinstance(exc, OutOfScope):
+        return RejectionError(RejectReason.OUT_OF_SCOPE, exc.detail)
+    if isinstance(exc, Forbidden):
+        return RejectionError(RejectReason.FORBIDDEN, exc.detail)
     return RejectionError(RejectReason.INVALID_VALUE, exc.detail)
 
 
@@ -233,10 +230,13 @@ def note_meter_reading(session: Any, actor: SyncActor, reading: MeterReading) ->
         return
     if reading.premise_id is None:
         reading.premise_id = meter.premise_id
-    meter_service.note_reading(
-        session, meter, value=float(reading.value), read_at=reading.read_at, actor=actor.name,
-        source=Source.SYNC,
-    )  # fmt: skip
+    try:
+        meter_service.note_reading(
+            session, meter, value=float(reading.value), read_at=reading.read_at,
+            actor=backend_actor(actor), source=Source.SYNC,
+        )  # fmt: skip
+    except Problem as exc:
+        raise _rejection(exc) from exc
 
 
 def _crews_at(session: Session, premise_ids: set[uuid.UUID]) -> dict[uuid.UUID, set[Scope]]:

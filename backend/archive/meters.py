@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.archive import versions
-from backend.archive.access import ArchiveAction, require
+from backend.archive.access import ArchiveAction, in_scope, require
 from backend.archive.records import Meter, MeterType, Premise
 from backend.archive.service import get_customer, get_premise
 from backend.archive.vocab import AccountStatus, Source
 from backend.auth.actor import Actor
-from backend.auth.policy import load_in_scope
-from backend.errors import Conflict, field_error
+from backend.auth.policy import Action, load_in_scope
+from backend.errors import Conflict, OutOfScope, field_error
 from backend.inspection.models import MeterReading
 
 METER_EDITABLE = (
@@ -99,13 +99,20 @@ def change_meter(
 
 
 def note_reading(
-    session: Session, meter: Meter, *, value: float, read_at: datetime, actor: str, source: str
+    session: Session, meter: Meter, *, value: float, read_at: datetime, actor: Actor, source: str
 ) -> None:
-    """Move the meter's last reading forward (a version) when a newer reading arrives."""
+    """Move the meter's last reading forward (a version) when a newer reading arrives.
+
+    The reader must be allowed to capture readings and have the meter's file in scope (the
+    service asks, whichever door the reading came through).
+    """
+    require(actor, Action.FIELD_CAPTURE)
+    if not in_scope(session, actor, meter.customer_id):
+        raise OutOfScope(f"Meter {meter.number} is outside your data scope.")
     if meter.last_read_at is not None and read_at <= meter.last_read_at:
         return  # an older reading synced late: history only, the head stays
     versions.append(
-        session, meter, {"last_reading": value, "last_read_at": read_at}, actor=actor,
+        session, meter, {"last_reading": value, "last_read_at": read_at}, actor=actor.audit_name,
         reason="meter reading", source=source,
     )  # fmt: skip
 

@@ -196,7 +196,13 @@ def change_premise(
     source: str = Source.UI,
     base_version: int | None = None,
 ) -> Premise:
-    """Append a version of a premise (a correction from the office or the field)."""
+    """Append a version of a premise (a correction from the office or the field).
+
+    Asks the policy itself, so REST, sync pushes and conflict resolutions get the same answer:
+    the action (`archive.premise.correct`) and the customer file in the actor's scope.
+    """
+    require(actor, ArchiveAction.CORRECT_PREMISE)
+    load_in_scope(session, actor, Premise, premise.id)  # its customer file in the actor's scope
     customer = session.get(Customer, premise.customer_id)
     assert customer is not None  # noqa: S101 - a foreign key
     if customer.status == AccountStatus.CLOSED:

@@ -7,7 +7,7 @@ from typing import Any
 
 from backend.archive import handheld
 from backend.archive.models import Customer, Meter, Photo, Premise
-from backend.auth.sync_access import permit, references_in_scope
+from backend.auth.sync_access import field_records, permit, references_in_scope
 from sync.entities import CUSTOMER, METER, PHOTO, PREMISE, EntitySpec
 from sync.registry import EntityAdapter, Reader, SyncActor, Updater
 
@@ -44,6 +44,7 @@ ADAPTERS = (
         permit=permit(PHOTO),
         authorize=work_and_file_refs_in_scope,
         blob_fields=("sha256",),
+        scope=field_records("photo", Photo),
     ),
     # Customers and meters change through the archive's API; premises take field corrections.
     _file_adapter(CUSTOMER, Customer, handheld.customer_fields),

@@ -14,7 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
@@ -27,6 +27,7 @@ from backend.org.models import Crew, Department, Vehicle
 __all__ = [
     "RULES",
     "SYNC_ACTIONS",
+    "SYNC_READ_ACTIONS",
     "Action",
     "Role",
     "Rule",
@@ -34,11 +35,14 @@ __all__ = [
     "can",
     "crew_bound",
     "department_filter",
+    "field_record_filter",
     "holds_order",
     "in_scope",
     "is_own_crew",
     "network_filter",
     "load_in_scope",
+    "order_child_filter",
+    "own_crews",
     "order_filter",
     "sees_crew",
     "sees_department",
@@ -105,6 +109,9 @@ class Action(StrEnum):
     FIELD_CAPTURE = "sync.field_capture"
     INSPECTION_EDIT = "sync.inspection.edit"
     CONFLICT_RESOLVE = "sync.conflict.resolve"
+    FIELD_RECORD_READ = "field_record.read"
+    FIELD_RECORD_READ_DEPARTMENT = "field_record.read_department"
+    GPS_FIX_READ = "gps_fix.read"
     UPLOAD_BLOB = "blob.upload"
     READ_BLOB = "blob.read"
     # Network: lines, transformer areas, customer flags, region codes, outages.
@@ -122,6 +129,7 @@ class Action(StrEnum):
     ARCHIVE_READ = "archive.read"
     ARCHIVE_EDIT = "archive.edit"
     ARCHIVE_CLOSE = "archive.close"
+    PREMISE_CORRECT = "archive.premise.correct"
     METER_EDIT = "archive.meter.edit"
     DOCUMENT_ATTACH = "archive.document.attach"
     ARCHIVE_IMPORT = "archive.import"
@@ -239,7 +247,10 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.ORDER_SYNC_UPDATE: Rule("push an order's crew note (a status move is a crew point)", CENTER | FIELD, devices=True),  # noqa: E501
     Action.FIELD_CAPTURE: Rule("capture inspections, meter readings, photos, GPS fixes", frozenset({Role.CREW, Role.INSPECTOR}), devices=True),  # noqa: E501
     Action.INSPECTION_EDIT: Rule("edit inspections (field staff; dispatchers review them)", CENTER | {Role.CREW, Role.INSPECTOR}, devices=True),  # noqa: E501
-    Action.CONFLICT_RESOLVE: Rule("resolve sync conflicts", CENTER),
+    Action.CONFLICT_RESOLVE: Rule("resolve sync conflicts (and make the write the resolution is)", CENTER),  # noqa: E501
+    Action.FIELD_RECORD_READ: _read("read inspections, meter readings and photos: your crews' and your own crew-less ones", FIELD | INSPECT | CENTER | {Role.AUDITOR}, devices=True),  # noqa: E501
+    Action.FIELD_RECORD_READ_DEPARTMENT: _read("read the inspections, readings and photos of your whole department subtree", INSPECT | CENTER | {Role.AUDITOR}),  # noqa: E501
+    Action.GPS_FIX_READ: _read("read handheld GPS fixes: your crews' and your own crew-less ones (tracking roles: the subtree's)", FIELD | {Role.INSPECTOR} | WATCH | {Role.AUDITOR}, devices=True),  # noqa: E501
     Action.UPLOAD_BLOB: Rule("upload photo and document blobs", frozenset({Role.CREW, Role.INSPECTOR, Role.ARCHIVIST}), devices=True),  # noqa: E501
     Action.READ_BLOB: _read("read a blob referenced by a record you may read", EVERYONE, devices=True),  # noqa: E501
     Action.NETWORK_READ: _read("read the network: lines, transformer areas, the tree, water pipes and valves (with the valves isolating a pipe), GeoJSON layers", EVERYONE, devices=True),  # noqa: E501
@@ -252,9 +263,10 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.OUTAGE_READ: _read("list outages, the areas and customers they cut, notifications", EVERYONE, devices=True),  # noqa: E501
     Action.OUTAGE_MANAGE: Rule("set, extend, restore and close outages; decide probable-outage suggestions", CENTER),  # noqa: E501
     Action.QUICK_QUERY: _read("ask the quick query: is this customer's line out, until when", CALL | CENTER),  # noqa: E501
-    Action.ARCHIVE_READ: _read("find and read customer files of your scope (fields as your role may)", EVERYONE),  # noqa: E501
+    Action.ARCHIVE_READ: _read("find and read customer files of your scope (fields as your role may)", EVERYONE, devices=True),  # noqa: E501
     Action.ARCHIVE_EDIT: Rule("open customer files and change them (a new version)", FILES),
     Action.ARCHIVE_CLOSE: Rule("close an account (a new version)", FILES),
+    Action.PREMISE_CORRECT: Rule("correct a premise's address, location and access notes (crews: where they work)", FILES | FIELD, devices=True),  # noqa: E501
     Action.METER_EDIT: Rule("install and change meters (faults, seals, calibration)", FILES | {Role.INSPECTOR}),  # noqa: E501
     Action.DOCUMENT_ATTACH: Rule("attach documents and photos to a customer file", FILES | {Role.INSPECTOR, Role.CREW}),  # noqa: E501
     Action.ARCHIVE_IMPORT: Rule("import customer files (CSV, XLSX)", frozenset({Role.ARCHIVIST, Role.ADMIN})),  # noqa: E501
@@ -314,8 +326,24 @@ SYNC_ACTIONS: Mapping[tuple[str, str], Action] = MappingProxyType({
     ("gps_fix", "create"): Action.FIELD_CAPTURE,
     ("photo", "append"): Action.FIELD_CAPTURE,
     ("photo", "create"): Action.FIELD_CAPTURE,
-    ("premise", "update"): Action.FIELD_CAPTURE,
+    ("premise", "update"): Action.PREMISE_CORRECT,
     ("collection_visit", "update"): Action.RISK_VISIT_REPORT,
+})
+# fmt: on
+
+# Which action a sync pull needs to receive an entity's records: the one its REST door asks.
+# fmt: off
+SYNC_READ_ACTIONS: Mapping[str, Action] = MappingProxyType({
+    "work_order": Action.ORDER_READ,
+    "timing_event": Action.ORDER_READ,
+    "fault_record": Action.ORDER_READ,
+    "inspection": Action.FIELD_RECORD_READ,
+    "meter_reading": Action.FIELD_RECORD_READ,
+    "gps_fix": Action.GPS_FIX_READ,
+    "photo": Action.FIELD_RECORD_READ,
+    "customer": Action.ARCHIVE_READ,
+    "premise": Action.ARCHIVE_READ,
+    "meter": Action.ARCHIVE_READ,
 })
 # fmt: on
 
@@ -354,7 +382,8 @@ def crew_bound(actor: Actor) -> bool:
     return actor.kind == "device" or (actor.kind == "user" and actor.role == Role.CREW)
 
 
-def _own_crews(actor: Actor) -> frozenset[int]:
+def own_crews(actor: Actor) -> frozenset[int]:
+    """Return the crews the actor belongs to (a member, or the crew's device)."""
     return actor.crew_ids or (frozenset({actor.crew_id}) if actor.crew_id else frozenset())
 
 
@@ -400,7 +429,7 @@ def order_filter(actor: Actor) -> ColumnElement[bool]:
     of their subtree, or sent to a crew of it (and, for crew members in other roles, to
     their crews).
     """
-    crews = _own_crews(actor)
+    crews = own_crews(actor)
     if crew_bound(actor):
         clauses: list[ColumnElement[bool]] = []
         if crews:
@@ -417,6 +446,41 @@ def order_filter(actor: Actor) -> ColumnElement[bool]:
     ]
     if crews:
         clauses.append(WorkOrder.crew_id.in_(sorted(crews)))
+    return or_(*clauses)
+
+
+def order_child_filter(actor: Actor, order_column: Any) -> ColumnElement[bool]:
+    """WHERE clause for records of an order (timing events, fault records): the order's scope."""
+    return order_column.in_(select(WorkOrder.id).where(order_filter(actor)))
+
+
+def field_record_filter(
+    actor: Actor,
+    model: Any,
+    *,
+    read: Action = Action.FIELD_RECORD_READ,
+    department: Action = Action.FIELD_RECORD_READ_DEPARTMENT,
+) -> ColumnElement[bool]:
+    """WHERE clause for field records (inspections, readings, photos, GPS fixes) one may read.
+
+    Whoever may `read` them reads their own crews' records and the crew-less ones they
+    captured themselves (an inspector's, who has no crew); whoever may `department` also
+    every record of their department subtree. A crew-less record is therefore not its
+    station's: the crews there do not see an inspector's photos or positions. GPS fixes
+    pass `GPS_FIX_READ` and `TRACKING_READ` (positions are the tracking roles').
+    """
+    if actor.kind == "system":
+        return true()
+    if not can(actor, read):
+        return false()
+    clauses: list[ColumnElement[bool]] = [
+        and_(model.crew_id.is_(None), model.created_by == actor.audit_name)
+    ]
+    crews = own_crews(actor)
+    if crews:
+        clauses.append(model.crew_id.in_(sorted(crews)))
+    if can(actor, department):
+        clauses.append(model.department_id.in_(department_filter(actor)))
     return or_(*clauses)
 
 
@@ -437,12 +501,12 @@ def holds_order(actor: Actor, order: WorkOrder, *, vehicle_id: int | None = None
     if actor.kind == "device" and actor.vehicle_id is not None and order.vehicle_id is not None:
         if order.vehicle_id == actor.vehicle_id:
             return True
-    return order.crew_id is not None and order.crew_id in _own_crews(actor)
+    return order.crew_id is not None and order.crew_id in own_crews(actor)
 
 
 def is_own_crew(actor: Actor, crew: Crew) -> bool:
     """Tell whether the actor belongs to the crew (a member, or the crew's device)."""
-    return crew.id in _own_crews(actor)
+    return crew.id in own_crews(actor)
 
 
 def sees_crew(actor: Actor, crew: Crew) -> bool:
@@ -457,7 +521,7 @@ def sees_vehicle(actor: Actor, vehicle: Vehicle) -> bool:
     if actor.kind == "system":
         return True
     if vehicle.id == actor.vehicle_id or (
-        vehicle.crew_id is not None and vehicle.crew_id in _own_crews(actor)
+        vehicle.crew_id is not None and vehicle.crew_id in own_crews(actor)
     ):
         return True
     if crew_bound(actor):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.auth.policy import RULES, SYNC_ACTIONS, Role
+from backend.auth.policy import RULES, SYNC_ACTIONS, SYNC_READ_ACTIONS, Role
 
 START = "<!-- policy-table:start (generated: python -m backend.auth.policy_doc) -->"
 END = "<!-- policy-table:end -->"
@@ -18,7 +18,7 @@ def _who(roles: frozenset[Role], devices: bool) -> str:
 
 
 def markdown() -> str:
-    """Return the action table (and the sync push mapping) between the README markers."""
+    """Return the action table (and the sync push and pull mappings) between the README markers."""
     lines = [START, "", "| action | may | who |", "|---|---|---|"]
     for action, rule in RULES.items():
         kind = "" if rule.writes else " (read)"
@@ -28,6 +28,13 @@ def markdown() -> str:
     lines += ["", "Sync pushes need, per entity and op:", ""]
     for (entity, op), action in SYNC_ACTIONS.items():
         lines.append(f"- `{entity}` {op} → `{action.value}`")
+    lines += [
+        "",
+        "Sync pulls deliver an entity's records only under its read action (then its scope):",
+        "",
+    ]
+    for entity, action in SYNC_READ_ACTIONS.items():
+        lines.append(f"- `{entity}` → `{action.value}`")
     lines += ["", END]
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
 from backend.auth import policy
@@ -77,6 +78,31 @@ def permit(spec: EntitySpec) -> Callable[[SyncActor, str], str | None]:
     return permit
 
 
+def read_scope(entity: str, clause: Callable[[Actor], Any]) -> Callable[[SyncActor], Any]:
+    """Return what a caller may read of an entity: its REST read action, then its scope.
+
+    The policy's `SYNC_READ_ACTIONS` names the action; `clause` is the entity's scope as a
+    WHERE clause (the same function its REST door uses).
+    """
+    action = policy.SYNC_READ_ACTIONS[entity]
+
+    def scope(actor: SyncActor) -> Any:
+        caller = backend_actor(actor)
+        return clause(caller) if policy.can(caller, action) else false()
+
+    return scope
+
+
+def field_records(entity: str, model: Any, **actions: policy.Action) -> Callable[[SyncActor], Any]:
+    """The read scope of field records (`policy.field_record_filter`)."""
+    return read_scope(entity, lambda caller: policy.field_record_filter(caller, model, **actions))
+
+
+def of_orders(entity: str, model: Any) -> Callable[[SyncActor], Any]:
+    """The read scope of an order's records (timing events, fault records): the order's."""
+    return read_scope(entity, lambda caller: policy.order_child_filter(caller, model.order_id))
+
+
 # Records a pushed record may point at; each must be inside the caller's scope.
 REFERENCES: dict[str, Any] = {"inspection_id": Inspection, "order_id": WorkOrder}
 
@@ -95,11 +121,15 @@ def references_in_scope(
             continue  # the entity spec has already refused a malformed id
         if target is None:
             continue
-        # An order is visible as the policy says (REST and sync agree); others by their scope.
+        # Visible as the policy says (REST and sync agree).
         if isinstance(target, WorkOrder):
             visible = policy.sees_order(session, backend_actor(actor), target)
         else:
-            visible = actor.sees(target.department_id, target.crew_id)
+            visible = session.scalar(
+                select(func.count()).where(
+                    model.id == target.id, policy.field_record_filter(backend_actor(actor), model)
+                )
+            )
         if not visible:
             return f"{field_name} {raw} is outside your scope"
     return None

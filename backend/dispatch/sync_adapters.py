@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from backend.auth import policy
-from backend.auth.sync_access import backend_actor, permit, rejection
+from backend.auth.sync_access import backend_actor, of_orders, permit, read_scope, rejection
 from backend.dispatch.availability import report_availability
 from backend.dispatch.closeout import record_fault
 from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
@@ -213,6 +213,7 @@ ADAPTERS = (
         read=_work_order_fields,
         update=_update_work_order,
         time_field=None,
+        scope=read_scope("work_order", policy.order_filter),
     ),
     EntityAdapter(
         FAULT_RECORD,
@@ -221,6 +222,7 @@ ADAPTERS = (
         create=_create_fault_record,
         update=_update_fault_record,
         time_field=None,
+        scope=of_orders("fault_record", FaultRecord),
     ),
     EntityAdapter(
         TIMING_EVENT,
@@ -228,5 +230,6 @@ ADAPTERS = (
         permit=permit(TIMING_EVENT),
         create=_create_timing_event,
         read=_timing_event_fields,
+        scope=of_orders("timing_event", TimingEvent),
     ),
 )

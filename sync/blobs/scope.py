@@ -24,6 +24,11 @@ def _synced_reader(adapter: EntityAdapter, field: str) -> Any:
     column = getattr(model, field)
 
     def readable(session: Session, actor: SyncActor, sha256: str) -> bool:
+        if adapter.scope is not None:  # the application's read policy
+            query = select(model.id).where(
+                column == sha256, model.deleted.is_(False), adapter.scope(actor)
+            )
+            return session.scalar(query.limit(1)) is not None
         department = getattr(model, dept_col)
         crew = getattr(model, crew_col) if crew_col else None
         scope = (

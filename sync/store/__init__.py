@@ -15,7 +15,6 @@ from sync.store.records import (
     record_fields,
     record_scope,
     server_record,
-    store_writes,
     to_wire,
 )
 from sync.store.tables import (
@@ -51,6 +50,5 @@ __all__ = [
     "record_scope",
     "resolve",
     "server_record",
-    "store_writes",
     "to_wire",
 ]

@@ -1,7 +1,7 @@
 """Apply a push batch through the merge engine; purge records behind tombstones."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -288,7 +288,7 @@ def _write(
     ctx: _Context, adapter: EntityAdapter, mutation: Mutation, record: Any, result: MergeResult
 ) -> Any:
     if record is None and adapter.create is not None:
-        with _service_call(ctx):  # a refusal undoes what the service wrote
+        with guarded(ctx.session):  # a refusal undoes what the service wrote
             record = adapter.create(
                 ctx.session,
                 ctx.actor,
@@ -309,7 +309,7 @@ def _write(
         record.deleted = True
     elif result.writes.values:
         if adapter.update is not None:
-            with _service_call(ctx):  # a refusal undoes what the service wrote
+            with guarded(ctx.session):  # a refusal undoes what the service wrote
                 adapter.update(
                     ctx.session,
                     ctx.actor,
@@ -344,6 +344,30 @@ def _write(
             )
         )
     return record
+
+
+def write_values(
+    session: Session,
+    adapter: EntityAdapter,
+    actor: SyncActor,
+    record: Any,
+    values: Mapping[str, object],
+    mutation_id: uuid.UUID,
+    occurred: datetime,
+) -> None:
+    """Write merged values into a stored record as a push does, for a conflict resolution.
+
+    Through the entity's domain service when it has one (its rules, its history), else into
+    the columns; then the entity's after-write hook. Either may raise `RejectionError`: run
+    it inside `guarded` so the refusal undoes what was written.
+    """
+    if adapter.update is not None:
+        adapter.update(session, actor, record, values, mutation_id, occurred)
+    else:
+        for name, value in values.items():
+            setattr(record, name, from_wire(adapter, name, value))
+    if adapter.after_write is not None:
+        adapter.after_write(session, actor, record)
 
 
 @dataclass
@@ -423,10 +447,10 @@ def _create(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> Any:
 
 
 @contextmanager
-def _service_call(ctx: _Context) -> Iterator[None]:
-    """Run a domain service in a savepoint: a refusal (or a time it cannot shift) undoes it."""
+def guarded(session: Session) -> Iterator[None]:
+    """Run domain code in a savepoint: a refusal (or a time it cannot shift) undoes it."""
     try:
-        with ctx.session.begin_nested():
+        with session.begin_nested():
             yield
     except OverflowError as exc:  # a device time plus the clock correction beyond year 9999
         detail = "a time shifted by the device's clock correction is outside years 1-9999"

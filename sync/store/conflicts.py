@@ -5,21 +5,22 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from sync.entities import RejectionError
 from sync.merge import Resolution, resolve_conflict
-from sync.protocol import FieldConflict, storable, unstorable_text
+from sync.protocol import REJECT_TITLES, FieldConflict, RejectReason, storable, unstorable_text
 from sync.registry import Registry, SyncActor
+from sync.store.apply import guarded, write_values
 from sync.store.errors import SyncError
-from sync.store.feed import scope_clause
 from sync.store.records import (
     _load,
     column_problem,
+    note_writer,
     record_fields,
     server_record,
-    store_writes,
+    visible_ids,
 )
 from sync.store.tables import SyncConflict
 
@@ -28,9 +29,7 @@ def conflicts_query(
     actor: SyncActor, *, status: str | None, record_id: uuid.UUID | None = None
 ) -> Select[Any]:
     """Return the select of queued conflicts in the caller's scope, oldest first (to page)."""
-    query = select(SyncConflict).where(
-        scope_clause(actor, SyncConflict.department_id, SyncConflict.crew_id)
-    )
+    query = select(SyncConflict).where(_scope(actor))
     if status:
         query = query.where(SyncConflict.status == status)
     if record_id is not None:
@@ -38,10 +37,24 @@ def conflicts_query(
     return query.order_by(SyncConflict.id)
 
 
+def _scope(actor: SyncActor) -> Any:
+    """Conflicts a caller sees: its crews' and its own (a crew-less record's), or its departments'.
+
+    A crew-less record (an inspector's) is not its station's: the crews there do not see it.
+    """
+    if actor.kind == "device" or actor.crew_scoped:
+        return or_(
+            SyncConflict.crew_id.in_(sorted(actor.crew_ids)), SyncConflict.device == actor.name
+        )
+    return SyncConflict.department_id.in_(sorted(actor.department_ids))
+
+
 def get_conflict(session: Session, actor: SyncActor, conflict_id: int) -> SyncConflict:
     """Load one conflict in the caller's scope or raise a 404."""
-    conflict = session.get(SyncConflict, conflict_id)
-    if conflict is None or not actor.sees(conflict.department_id, conflict.crew_id):
+    conflict = session.scalar(
+        select(SyncConflict).where(SyncConflict.id == conflict_id, _scope(actor))
+    )
+    if conflict is None:
         raise SyncError(404, "not-found", "Not found", f"conflict {conflict_id} does not exist")
     return conflict
 
@@ -76,6 +89,13 @@ def resolve(
             "Conflict cannot be resolved",
             f"{conflict.entity} {conflict.record_id} no longer exists",
         )
+    # The resolution writes the record: the resolver must be allowed that write, like a push.
+    refusal = adapter.permit(actor, "update")
+    if refusal is not None:
+        raise SyncError(403, RejectReason.FORBIDDEN.value, "Not allowed", refusal)
+    if record.id not in visible_ids(session, adapter, actor, [record]):
+        detail = f"{conflict.entity} {conflict.record_id} is outside your scope"
+        raise SyncError(403, RejectReason.OUT_OF_SCOPE.value, "Outside your scope", detail)
     server = server_record(adapter, record, None)
     queued = FieldConflict(
         conflict.field, conflict.server_value, conflict.client_value, conflict.key
@@ -93,8 +113,26 @@ def resolve(
     unfit = unstorable_text(dict(writes.values)) or column_problem(adapter, writes.values)
     if unfit is not None:
         raise SyncError(422, "sync-invalid-value", "Invalid value", f"value: {storable(unfit)}")
+    refusal = adapter.authorize(session, actor, record, writes.values)
+    if refusal is not None:
+        raise SyncError(403, RejectReason.OUT_OF_SCOPE.value, "Outside your scope", refusal)
     if writes.values:
-        store_writes(session, adapter, record, writes, actor.name)
+        # The same path as a push: the domain service (rules, history) or the columns, then
+        # the after-write hook; a refusal undoes it and leaves the conflict open.
+        try:
+            with guarded(session):
+                write_values(
+                    session, adapter, actor, record, writes.values,
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"sync-conflict:{conflict.id}"), now,
+                )  # fmt: skip
+        except RejectionError as exc:
+            status = (
+                403 if exc.reason in (RejectReason.FORBIDDEN, RejectReason.OUT_OF_SCOPE) else 422
+            )
+            title = REJECT_TITLES.get(exc.reason, "Refused")
+            raise SyncError(status, exc.reason.value, title, exc.detail) from exc
+        session.flush()  # the change feed numbers the write
+        note_writer(record, writes, actor.name)
     stored = record_fields(adapter, record)[conflict.field]
     if conflict.key is not None and isinstance(stored, Mapping):
         stored = stored.get(conflict.key)

@@ -223,11 +223,12 @@ def _entry(
     visible: set[tuple[str, str]],
 ) -> dict[str, object] | None:
     head = {"entity": adapter.spec.name, "id": record_id}
+    if record is not None and (adapter.model.__sync_entity__, record_id) not in visible:
+        # A record that left the scope (or never was in it: a feed row routes by department
+        # and crew only); an earlier upsert of it is withheld, the leave says so.
+        return {**head, "op": "leave", "version": record.version} if op == "leave" else None
     if record is None or record.deleted or op == "delete":
         return {**head, "op": "delete", "version": None if record is None else record.version}
-    if (adapter.model.__sync_entity__, record_id) not in visible:
-        # A record that left the scope; an earlier upsert of it is withheld, the leave says so.
-        return {**head, "op": "leave", "version": record.version} if op == "leave" else None
     entry: dict[str, object] = {
         **head,
         "op": "upsert",

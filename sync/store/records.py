@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, TypeDecorator
+from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, TypeDecorator, select
 from sqlalchemy.orm import Session
 
 from sync.merge import ServerRecord, Writes
@@ -114,6 +114,12 @@ def visible_ids(
     """Return the ids of those records the caller may see (its scope, or the adapter's rule)."""
     if adapter.visible is not None:
         return adapter.visible(session, actor, records)
+    if adapter.scope is not None:
+        if not records:
+            return set()
+        model = adapter.model
+        ids = sorted({r.id for r in records})
+        return set(session.scalars(select(model.id).where(model.id.in_(ids), adapter.scope(actor))))
     return {r.id for r in records if actor.sees(*record_scope(adapter, r))}
 
 
@@ -165,16 +171,6 @@ def note_writer(record: Any, writes: Writes, writer: str) -> None:
             versions[f"{name}.{key}"] = record.version
             versions[f"@{name}.{key}"] = writer_mark(writer, int(record.version))
     record.field_versions = versions
-
-
-def store_writes(
-    session: Session, adapter: EntityAdapter, record: Any, writes: Writes, writer: str
-) -> None:
-    """Write merged values into a record and note the writer of each field and set key."""
-    for name, value in writes.values.items():
-        setattr(record, name, from_wire(adapter, name, value))
-    session.flush()  # the change feed assigns the version here
-    note_writer(record, writes, writer)
 
 
 def _load(session: Session, adapter: EntityAdapter, record_id: uuid.UUID) -> Any:

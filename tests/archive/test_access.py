@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from backend.dispatch import service as dispatch
 from tests.archive.helpers import open_file
 from tests.conftest import assert_problem
+from tests.dispatch.factories import actor, new_order
 
 
-def test_crew_sees_contacts_but_not_contract(api, demo):
+def _work_at(session, demo, premise_id: str, crew: str = "Urban Crew 1") -> None:
+    """Give `crew` an open order at a premise (the crew then works there)."""
+    now = datetime.now(UTC)
+    order = new_order(
+        session, demo, at=now - timedelta(minutes=5), premise_id=uuid.UUID(premise_id)
+    )
+    dispatch.dispatch_order(
+        session=session, actor=actor(session, "dispatcher"), order_id=order.id,
+        crew_id=demo.crews[crew].id, now=now - timedelta(minutes=3),
+    )  # fmt: skip
+    session.commit()
+
+
+def test_crew_sees_contacts_but_not_contract(api, demo, session):
     archivist = api("archivist")
     body = open_file(archivist, department_id=demo.departments["ST-URB"].id)
+    _work_at(session, demo, body["premises"][0]["id"])
     crew = api("crew1").get(f"/api/v1/customers/{body['id']}").get_json()
     assert crew["contacts"][0]["phone"] == "+86 138 0000 1234"
     for hidden in ("contract_number", "contract_expires_on", "supply_scheme"):
@@ -30,7 +49,18 @@ def test_scope_by_owning_department(api, demo):
     assert_problem(api("crew1").get(f"/api/v1/customers/{body['id']}"), 403)
     listed = api("crew1").get(f"/api/v1/customers?account_number={body['account_number']}")
     assert listed.get_json() == []
-    assert api("crew3").get(f"/api/v1/customers/{body['id']}").status_code == 200
+    assert api("dispatcher").get(f"/api/v1/customers/{body['id']}").status_code == 200
+
+
+def test_crews_see_the_files_where_they_work_on_rest_as_in_sync(api, demo, session):
+    """Owning station or not, a crew member sees a file over REST only where its crew works."""
+    body = open_file(api("archivist"), department_id=demo.departments["ST-URB"].id)
+    url = f"/api/v1/customers/{body['id']}"
+    assert_problem(api("crew1").get(url), 403)  # its station's file, but no work there
+    assert api("crew1").get(f"/api/v1/customers?q={body['account_number']}").get_json() == []
+    _work_at(session, demo, body["premises"][0]["id"])
+    assert api("crew1").get(url).status_code == 200
+    assert_problem(api("crew6").get(url), 403)  # Urban Crew 2 of the same station
 
 
 def test_crew_may_not_edit_and_cannot_open_elsewhere(api, demo):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import select
+
 from backend.archive import meters, service
 from backend.archive.records import ArchiveVersion, Meter, Premise
 from backend.archive.schemas import CustomerCreateSchema, MeterCreateSchema
 from backend.demo import seed_org
 from backend.dispatch import service as dispatch
+from backend.errors import Forbidden, OutOfScope
 from sync.protocol import format_time
 from tests.archive.helpers import customer_body, meter_body
 from tests.dispatch.factories import actor, new_order
@@ -158,3 +162,71 @@ def test_a_grant_opens_the_file_on_rest_but_never_in_the_sync_pull(committed_db,
                                       headers=headers).status_code == 200  # fmt: skip
     client.pull()
     assert client.get("customer", customer_id) is None
+
+
+def test_premise_corrections_ask_the_policy_in_the_service(committed_db, http):
+    """An inspector may not rewrite premises, by sync or by calling the service; crews only
+    where they work (the same answer for every door)."""
+    ids = _file_and_order(committed_db)
+    [verdict] = http("inspector").request("POST", "/api/v1/sync/push", json_body=batch(
+        mutation("premise", "update", {"address": "x"}, record_id=ids["premise"], base=1),
+    )).body["verdicts"]  # fmt: skip
+    assert verdict["problem"]["type"] == "sync-forbidden", verdict
+    with committed_db.unit_of_work(actor="test") as session:
+        premise = session.get(Premise, uuid.UUID(ids["premise"]))
+        for who, problem in (("inspector", Forbidden), ("crew3", OutOfScope)):
+            with pytest.raises(problem):
+                service.change_premise(
+                    session=session, actor=actor(session, who), premise=premise,
+                    changes={"address": "x"}, reason="test",
+                )  # fmt: skip
+        service.change_premise(
+            session=session, actor=actor(session, "crew1"), premise=premise,
+            changes={"access_notes": "dog"}, reason="test",
+        )  # fmt: skip
+        assert premise.version_no == 2
+
+
+def _premise_conflict(committed_db, http) -> tuple[dict[str, str], int]:
+    ids = _file_and_order(committed_db)
+    with committed_db.unit_of_work() as session:
+        base = session.get(Premise, uuid.UUID(ids["premise"])).version
+    first = mutation("premise", "update", {"address": "front"}, record_id=ids["premise"], base=base)
+    second = mutation("premise", "update", {"address": "rear"}, record_id=ids["premise"], base=base)
+    [applied] = (
+        http("H-1001").request("POST", "/api/v1/sync/push", json_body=batch(first)).body["verdicts"]
+    )
+    assert applied["verdict"] == "applied", applied
+    [verdict] = (
+        http("H-1001-B")
+        .request("POST", "/api/v1/sync/push", json_body=batch(second))
+        .body["verdicts"]
+    )
+    assert verdict["verdict"] == "conflict", verdict
+    listed = (
+        http("supervisor")
+        .request("GET", f"/api/v1/sync/conflicts?status=open&record_id={ids['premise']}")
+        .body
+    )
+    return ids, listed[0]["id"]
+
+
+def test_a_conflict_resolution_writes_through_the_domain_service(committed_db, http):
+    """Taking the client's value appends a premise version (history), under the policy."""
+    ids, conflict = _premise_conflict(committed_db, http)
+    url = f"/api/v1/sync/conflicts/{conflict}/resolve"
+    body = {"resolution": "take_client"}
+    # A dispatcher resolves conflicts but may not correct premises: nothing is written.
+    refused = http("dispatcher").request("POST", url, json_body=body)
+    assert refused.status == 403 and refused.body["type"] == "/problems/sync-forbidden"
+    resolved = http("supervisor").request("POST", url, json_body=body)
+    assert resolved.status == 200, resolved.body
+    with committed_db.unit_of_work() as session:
+        premise = session.get(Premise, uuid.UUID(ids["premise"]))
+        assert premise.address == "rear" and premise.version_no == 3, resolved.body
+        latest = session.scalars(
+            select(ArchiveVersion)
+            .where(ArchiveVersion.entity == "premise", ArchiveVersion.version_no == 3,
+                   ArchiveVersion.customer_id == uuid.UUID(ids["customer"]))
+        ).one()  # fmt: skip
+        assert latest.changed_by.endswith(":supervisor") and latest.source == "sync"

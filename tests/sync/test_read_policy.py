@@ -1,0 +1,82 @@
+"""Sync pulls and pushes ask the one policy: each entity's read action, then its scope.
+
+A crew-less record (an inspector's: no crew) belongs to its author and to the roles the policy
+gives the department subtree, not to every crew of the station; an entity is pulled only by
+roles whose read action (the one its REST door asks) allows it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sync.protocol import format_time
+from tests.sync.helpers import batch, inspection, mutation
+
+URBAN = "H-1001"  # Urban Crew 1's handheld, station ST-URB (the inspector's station)
+
+
+def _push(transport, *mutations):
+    reply = transport.request("POST", "/api/v1/sync/push", json_body=batch(*mutations))
+    assert reply.status == 200, reply.body
+    return reply.body["verdicts"]
+
+
+def _gps_fix():
+    now = format_time(datetime.now(UTC))
+    return mutation("gps_fix", "append", {"lat": 30.27, "lon": 120.15, "acc": 5.0, "ts": now})
+
+
+def _captures(http, who):
+    """Push an inspection, a GPS fix and a photo record as `who`; return their ids."""
+    items = {
+        "inspection": mutation("inspection", "create", inspection(notes="meter seal broken")),
+        "gps_fix": _gps_fix(),
+        "photo": mutation("photo", "append", {"sha256": "ab" * 32, "caption": "seal"}),
+    }
+    verdicts = _push(http(who), *items.values())
+    assert [v["verdict"] for v in verdicts] == ["applied"] * 3, verdicts
+    return {entity: item["id"] for entity, item in items.items()}
+
+
+def test_an_inspectors_crewless_records_are_not_the_stations_crews(http, make_client):
+    clients = {who: make_client(who) for who in (URBAN, "crew1", "crew2", "inspector")}
+    ids = _captures(http, "inspector")
+    for client in clients.values():
+        client.pull()
+    for who in (URBAN, "crew1", "crew2"):  # same station, no part in the inspector's work
+        for entity, record_id in ids.items():
+            assert clients[who].get(entity, record_id) is None, (who, entity)
+    for entity, record_id in ids.items():  # the author pulls its own
+        assert clients["inspector"].get(entity, record_id) is not None, entity
+    # Nor may the station's crews write them.
+    edit = mutation("inspection", "update", {"notes": "x"}, record_id=ids["inspection"], base=1)
+    for who in (URBAN, "crew1"):
+        [verdict] = _push(http(who), edit | {"mutation_id": mutation("x", "x", {})["mutation_id"]})
+        assert verdict["verdict"] == "rejected", verdict
+        assert verdict["problem"]["type"] == "sync-out-of-scope", verdict
+
+
+def test_department_roles_see_crewless_records_of_their_subtree(http, make_client):
+    dispatcher, supervisor = make_client("dispatcher"), make_client("supervisor")
+    ids = _captures(http, "inspector")
+    for client in (dispatcher, supervisor):
+        client.pull()
+        assert client.get("inspection", ids["inspection"]) is not None
+        assert client.get("gps_fix", ids["gps_fix"]) is not None  # tracking roles: positions
+
+
+def test_each_entity_is_pulled_only_under_its_read_action(http, make_client):
+    """The archivist has no field-record read; the inspector reads no crew's positions."""
+    archivist, inspector, callcenter = (make_client(w) for w in ("archivist", "inspector",
+                                                                  "callcenter"))  # fmt: skip
+    crew = make_client("crew1")
+    ids = _captures(http, URBAN)
+    for client in (archivist, inspector, callcenter, crew):
+        client.pull()
+    for entity, record_id in ids.items():
+        assert archivist.get(entity, record_id) is None, entity
+        assert crew.get(entity, record_id) is not None, entity  # its own crew's records
+    assert inspector.get("gps_fix", ids["gps_fix"]) is None  # a crew's positions
+    assert inspector.get("inspection", ids["inspection"]) is not None  # the station's checks
+    assert callcenter.get("inspection", ids["inspection"]) is None
+    assert callcenter.get("gps_fix", ids["gps_fix"]) is None  # not its subtree (CALL)
