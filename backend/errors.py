@@ -10,6 +10,8 @@ from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
+from sync.fields import Integer
+
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "/problems/"
@@ -50,7 +52,7 @@ class ProblemSchema(Schema):
 
     type = fields.String(required=True, metadata={"example": "/problems/validation-error"})
     title = fields.String(required=True)
-    status = fields.Integer(required=True)
+    status = Integer(required=True)
     detail = fields.String()
     errors = fields.List(fields.Nested(FieldErrorSchema))
     current_state = fields.String()

@@ -34,6 +34,7 @@ from werkzeug.routing import PathConverter, UnicodeConverter
 from backend.db import point_element
 from backend.errors import BadRequest, Unprocessable
 from backend.unit_of_work import request_session
+from sync.fields import Float, Integer
 from sync.wire import (
     TEXT_MESSAGE,
     TIME_MESSAGE,
@@ -101,12 +102,35 @@ class Parser(FlaskParser):  # type: ignore[misc]
 
     def _load_location_data(self, *, schema: Schema, req: Any, location: str) -> Any:
         data = super()._load_location_data(schema=schema, req=req, location=location)
+        _refuse_unicode_digits(schema, data, location)
         if location == "headers":  # only the headers the schema declares are read
             declared = [field.data_key or name for name, field in schema.fields.items()]
             check_text({name: data.get(name, "") for name in declared}, location)
         elif data is not core.missing:
             check_text(data, location)
         return data
+
+
+def _refuse_unicode_digits(schema: Schema, data: Any, location: str) -> None:
+    """Refuse a number spelled in other than ASCII digits ("١٢٣"), whoever declared the field.
+
+    Our schemas use `sync.fields.Integer`/`Float`/`Decimal`, which refuse it themselves; this
+    covers the fields of library schemas too (flask-smorest's `page`, `page_size`).
+    """
+    if data is core.missing or not hasattr(data, "get"):
+        return
+    bad = [
+        key
+        for name, field in schema.fields.items()
+        if isinstance(field, fields.Number)
+        for key in [field.data_key or name]
+        if isinstance(data.get(key), str) and not data.get(key).isascii()
+    ]
+    if bad:
+        errors = [
+            {"field": key, "in": location, "messages": ["Not a valid number."]} for key in bad
+        ]
+        raise Unprocessable("The request did not pass validation; see errors.", errors=errors)
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
@@ -204,7 +228,7 @@ class Day(fields.Date):
         return day
 
 
-class DbInteger(fields.Integer):
+class DbInteger(Integer):
     """An integer that fits the database's integer columns: a larger one is a 422, not a 500."""
 
     default_error_messages = {"range": "Must be between -2147483648 and 2147483647."}
@@ -219,8 +243,8 @@ class DbInteger(fields.Integer):
 class LatLonSchema(Schema):
     """A WGS-84 point as latitude and longitude in degrees."""
 
-    lat = fields.Float(required=True, validate=validate.Range(-90, 90), allow_nan=False)
-    lon = fields.Float(required=True, validate=validate.Range(-180, 180), allow_nan=False)
+    lat = Float(required=True, validate=validate.Range(-90, 90), allow_nan=False)
+    lon = Float(required=True, validate=validate.Range(-180, 180), allow_nan=False)
 
 
 class PointField(fields.Nested):
@@ -264,3 +288,16 @@ class SelectPage(Page):  # type: ignore[misc]
         statement: Select[Any] = self.collection
         count = select(func.count()).select_from(statement.order_by(None).subquery())
         return int(request_session().scalar(count) or 0)
+
+
+class StreamTicketArgs(Schema):
+    """The single-use ticket an event stream accepts instead of the Authorization header."""
+
+    ticket = fields.String(
+        load_only=True,
+        validate=validate.Length(max=4096),
+        metadata={
+            "description": "A single-use stream ticket from `POST /api/v1/auth/stream-ticket` "
+            "(EventSource cannot send headers); instead of the Authorization header."
+        },
+    )

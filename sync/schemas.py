@@ -9,19 +9,10 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from sync.fields import Float, Integer
 from sync.merge import Resolution
 from sync.protocol import MAX_BATCH, MAX_NAME_LENGTH, Op, RejectReason, VerdictKind, format_time
 from sync.store.feed import MAX_PULL_LIMIT
-
-
-class AsciiInteger(fields.Integer):
-    """An integer whose text form has ASCII digits only (`int("²")` and `"٣"` are refused)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, str) and not (value.isascii() and value.lstrip("-").isdigit()):
-            raise self.make_error("invalid")
-        result: int = super()._deserialize(value, attr, data, **kwargs)
-        return result
 
 
 class UtcTime(fields.DateTime):
@@ -49,7 +40,7 @@ class MutationSchema(Schema):
     )
     id = fields.UUID(required=True, metadata={"description": "The record's id (clients create)."})
     op = fields.String(required=True, validate=validate.OneOf([o.value for o in Op]))
-    base_version = fields.Integer(
+    base_version = Integer(
         required=True,
         allow_none=True,
         validate=validate.Range(min=0),
@@ -118,7 +109,7 @@ class VerdictSchema(Schema):
     verdict = fields.String(required=True, validate=validate.OneOf(_KINDS))
     entity = fields.String(required=True)
     id = fields.UUID(required=True)
-    version = fields.Integer(required=True, allow_none=True)
+    version = Integer(required=True, allow_none=True)
     conflicts = fields.List(fields.Nested(FieldConflictSchema), required=True)
     problem = fields.Nested(RejectionSchema, required=True, allow_none=True)
     applied_fields = fields.List(fields.String(), required=True)
@@ -128,7 +119,7 @@ class VerdictSchema(Schema):
 class ClockSchema(Schema):
     """The batch's clock estimate: server receive time minus `sent_at`."""
 
-    skew_seconds = fields.Float(required=True)
+    skew_seconds = Float(required=True)
     corrected = fields.Boolean(required=True)
 
 
@@ -147,7 +138,7 @@ class PullQuerySchema(Schema):
         validate=validate.Length(max=64),
         metadata={"description": "The `cursor` of the previous page; omit to start."},
     )
-    limit = AsciiInteger(
+    limit = Integer(
         load_default=200,
         validate=validate.Range(min=0),
         metadata={"description": f"Changes per page (1 to {MAX_PULL_LIMIT}; clamped)."},
@@ -160,8 +151,8 @@ class ChangeSchema(Schema):
     op = fields.String(required=True, validate=validate.OneOf(["upsert", "delete", "leave"]))
     entity = fields.String(required=True)
     id = fields.String(required=True)
-    version = fields.Integer(required=True, allow_none=True)
-    change = fields.Integer(required=True, metadata={"description": "Feed position."})
+    version = Integer(required=True, allow_none=True)
+    change = Integer(required=True, metadata={"description": "Feed position."})
     fields_ = fields.Dict(
         attribute="fields",
         data_key="fields",
@@ -195,7 +186,7 @@ class ConflictQuerySchema(Schema):
 class ConflictSchema(Schema):
     """A queued conflict with both values."""
 
-    id = fields.Integer(required=True)
+    id = Integer(required=True)
     entity = fields.String(required=True)
     record_id = fields.String(required=True)
     field = fields.String(required=True)
@@ -229,22 +220,22 @@ class BlobSchema(Schema):
 
     sha256 = fields.String(required=True)
     media_type = fields.String(required=True)
-    size = fields.Integer(required=True)
-    offset = fields.Integer(
+    size = Integer(required=True)
+    offset = Integer(
         required=True, metadata={"description": "Bytes of your upload stored (resume here)."}
     )
     complete = fields.Boolean(required=True)
     taken_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
-    lat = fields.Float(required=True, allow_none=True)
-    lon = fields.Float(required=True, allow_none=True)
+    lat = Float(required=True, allow_none=True)
+    lon = Float(required=True, allow_none=True)
     thumbnail = fields.Boolean(required=True)
 
 
 class BlobUploadQuerySchema(Schema):
     """Chunk position without a Content-Range header, and the media type."""
 
-    offset = AsciiInteger(validate=validate.Range(min=0))
-    total = AsciiInteger(validate=validate.Range(min=0))
+    offset = Integer(validate=validate.Range(min=0))
+    total = Integer(validate=validate.Range(min=0))
     type = fields.String(
         validate=validate.Length(max=100),
         metadata={"description": "Media type (default: the Content-Type)."},

@@ -94,10 +94,59 @@ def test_non_ascii_digits_in_a_query_are_refused(api, url, digits):
 
 
 @pytest.mark.parametrize("digits", UNICODE_DIGITS)
-@pytest.mark.parametrize("name", ["page", "page_size"])
-def test_unicode_digits_in_pagination_are_never_a_server_error(api, name, digits):
-    response = api("admin").get(f"/api/v1/work-orders?{name}={digits}")
-    assert response.status_code in (200, 422), response.get_data(as_text=True)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/work-orders?page={}",  # flask-smorest's own pagination schema
+        "/api/v1/work-orders?page_size={}",
+        "/api/v1/alerts/stream?max_seconds=0&after={}",  # an integer of our schemas
+        "/api/v1/alerts/stream?max_seconds={}",  # a float
+    ],
+)
+def test_non_ascii_digits_in_any_number_field_are_422(api, url, digits):
+    """`int("١٢")` is 12: every number field reads ASCII digits only, whoever declared it."""
+    body = assert_problem(api("dispatcher").get(url.format(digits)), 422)
+    assert body["errors"], body
+
+
+@pytest.mark.parametrize("digits", UNICODE_DIGITS)
+def test_non_ascii_digits_in_a_json_number_string_are_422(api, demo, digits):
+    supervisor = api("supervisor")
+    policy = supervisor.get("/api/v1/sla-policies").get_json()[-1]
+    good = {"limits_minutes": policy["limits_minutes"], "responsible": policy["responsible"]}
+    for bad in (
+        {"version": digits},
+        {"limits_minutes": {**policy["limits_minutes"], "GH": digits}},
+    ):
+        response = supervisor.put("/api/v1/sla-policies/HZ/electric", json={**good, **bad})
+        assert_problem(response, 422)
+
+
+def test_every_schema_number_reads_ascii_digits_only(app):
+    from marshmallow import Schema, fields
+
+    from sync.fields import Decimal, Float, Integer
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    def leaves(field):
+        yield field
+        for inner in (getattr(field, "inner", None), getattr(field, "value_field", None)):
+            if inner is not None:
+                yield from leaves(inner)
+
+    plain = [
+        f"{schema.__module__}.{schema.__name__}.{name}"
+        for schema in subclasses(Schema)
+        if schema.__module__.startswith(("backend.", "sync."))
+        for name, field in schema._declared_fields.items()
+        for leaf in leaves(field)
+        if isinstance(leaf, fields.Number) and not isinstance(leaf, Integer | Float | Decimal)
+    ]
+    assert plain == []
 
 
 @pytest.mark.parametrize("digits", UNICODE_DIGITS)

@@ -30,6 +30,7 @@ from backend.db import point_element, utcnow
 from backend.errors import Problem
 from backend.inputs import Day
 from backend.org.models import Department
+from sync.fields import Float
 
 TYPES = {"residential": "residential", "居民": "residential",
          "non_residential": "non_residential", "非居民": "non_residential"}  # fmt: skip
@@ -44,7 +45,7 @@ class RowSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 200))
     customer_type = fields.String(required=True, validate=validate.OneOf(set(TYPES.values())))
     voltage_level = fields.String(required=True, validate=validate.OneOf(VOLTAGE_LEVELS))
-    contract_capacity_kw = fields.Float(required=True, validate=CAPACITY, allow_nan=False)
+    contract_capacity_kw = Float(required=True, validate=CAPACITY, allow_nan=False)
     region_code = fields.String(required=True, validate=validate.Length(1, 32))
     department_code = fields.String(load_default=None, validate=validate.Length(1, 32))
     contact_name = fields.String(load_default=None, validate=validate.Length(1, 100))
@@ -53,12 +54,12 @@ class RowSchema(Schema):
     contract_expires_on = Day(load_default=None)
     supply_scheme = fields.String(load_default=None, validate=validate.Length(1, 4000))
     address = fields.String(load_default=None, validate=validate.Length(1, 400))
-    lat = fields.Float(load_default=None, validate=validate.Range(-90, 90), allow_nan=False)
-    lon = fields.Float(load_default=None, validate=validate.Range(-180, 180), allow_nan=False)
+    lat = Float(load_default=None, validate=validate.Range(-90, 90), allow_nan=False)
+    lon = Float(load_default=None, validate=validate.Range(-180, 180), allow_nan=False)
     line_name = fields.String(load_default=None, validate=validate.Length(1, 120))
     meter_number = fields.String(load_default=None, validate=ACCOUNT)
     meter_type = fields.String(load_default=None, validate=validate.Length(1, 32))
-    multiplier = fields.Float(load_default=None, validate=validate.Range(0.001, 100_000))
+    multiplier = Float(load_default=None, validate=validate.Range(0.001, 100_000))
     reading_method = fields.String(load_default=None, validate=validate.OneOf(["remote", "manual"]))
     installed_on = Day(load_default=None)
     calibrated_on = Day(load_default=None)

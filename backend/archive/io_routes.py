@@ -23,6 +23,7 @@ from backend.errors import NotFound, OutOfScope, Unprocessable
 from backend.inputs import Blueprint, Timestamp
 from backend.reports.export import XLSX_MEDIA_TYPE
 from backend.unit_of_work import database, request_session
+from sync.fields import Float, Integer
 
 blp = Blueprint(
     "archive_io", __name__, url_prefix="/api/v1", description="Customer import and export"
@@ -51,7 +52,7 @@ class ImportFileSchema(Schema):
 class RowErrorSchema(Schema):
     """One problem of one row."""
 
-    row = fields.Integer()
+    row = Integer()
     column = fields.String()
     reason = fields.String()
 
@@ -67,11 +68,11 @@ class ImportJobSchema(Schema):
     status = fields.String(
         metadata={"description": "queued, running (background), validated, committed, failed"}
     )
-    total_rows = fields.Integer()
-    processed_rows = fields.Integer()
-    progress = fields.Float(metadata={"description": "0..1"})
-    created_rows = fields.Integer()
-    updated_rows = fields.Integer()
+    total_rows = Integer()
+    processed_rows = Integer()
+    progress = Float(metadata={"description": "0..1"})
+    created_rows = Integer()
+    updated_rows = Integer()
     errors = fields.List(fields.Nested(RowErrorSchema))
     created_by = fields.String()
     created_at = Timestamp()

@@ -14,6 +14,7 @@ from backend.archive.vocab import (
 )
 from backend.inputs import Day, DbInteger, PointField, Timestamp
 from backend.inspection.schemas import OffenderSchema
+from sync.fields import Float, Integer
 
 PHONE = validate.Regexp(r"^\+?[0-9 ()-]{3,32}$", error="Not a phone number.")
 ACCOUNT = validate.Regexp(r"^[A-Za-z0-9-]{1,32}$", error="1-32 letters, digits or dashes.")
@@ -52,7 +53,7 @@ class CustomerCreateSchema(Schema):
         required=True, validate=validate.OneOf([t.value for t in CustomerType])
     )
     voltage_level = fields.String(required=True, validate=validate.OneOf(VOLTAGE_LEVELS))
-    contract_capacity_kw = fields.Float(required=True, validate=CAPACITY, allow_nan=False)
+    contract_capacity_kw = Float(required=True, validate=CAPACITY, allow_nan=False)
     region_code = fields.String(required=True, validate=validate.Length(1, 32))
     department_id = DbInteger(load_default=None, strict=True)
     contacts = fields.List(
@@ -73,9 +74,7 @@ class ChangeSchema(Schema):
 
     reason = REASON
     source = fields.String(load_default=Source.UI.value, validate=validate.OneOf(API_SOURCES))
-    base_version = fields.Integer(
-        load_default=None, strict=True, validate=validate.Range(1, 2**31 - 1)
-    )
+    base_version = Integer(load_default=None, strict=True, validate=validate.Range(1, 2**31 - 1))
 
 
 class CustomerChangeSchema(ChangeSchema):
@@ -84,7 +83,7 @@ class CustomerChangeSchema(ChangeSchema):
     name = fields.String(validate=validate.Length(1, 200))
     customer_type = fields.String(validate=validate.OneOf([t.value for t in CustomerType]))
     voltage_level = fields.String(validate=validate.OneOf(VOLTAGE_LEVELS))
-    contract_capacity_kw = fields.Float(validate=CAPACITY, allow_nan=False)
+    contract_capacity_kw = Float(validate=CAPACITY, allow_nan=False)
     region_code = fields.String(validate=validate.Length(1, 32))
     department_id = DbInteger(strict=True)
     contacts = fields.List(fields.Nested(ContactSchema), validate=validate.Length(max=20))
@@ -98,9 +97,7 @@ class CloseSchema(Schema):
     """Why an account is closed."""
 
     reason = REASON
-    base_version = fields.Integer(
-        load_default=None, strict=True, validate=validate.Range(1, 2**31 - 1)
-    )
+    base_version = Integer(load_default=None, strict=True, validate=validate.Range(1, 2**31 - 1))
 
 
 class PremiseChangeSchema(ChangeSchema):
@@ -132,7 +129,7 @@ class MeterCreateSchema(Schema):
 
     number = fields.String(required=True, validate=ACCOUNT)
     meter_type = fields.String(required=True, validate=validate.Length(1, 32))
-    multiplier = fields.Float(load_default=1.0, validate=validate.Range(0.001, 100_000))
+    multiplier = Float(load_default=1.0, validate=validate.Range(0.001, 100_000))
     reading_method = fields.String(
         required=True, validate=validate.OneOf([m.value for m in ReadingMethod])
     )
@@ -147,7 +144,7 @@ class MeterChangeSchema(ChangeSchema):
     """Changes to a meter."""
 
     meter_type = fields.String(validate=validate.Length(1, 32))
-    multiplier = fields.Float(validate=validate.Range(0.001, 100_000), allow_nan=False)
+    multiplier = Float(validate=validate.Range(0.001, 100_000), allow_nan=False)
     reading_method = fields.String(validate=validate.OneOf([m.value for m in ReadingMethod]))
     installed_on = Day()
     calibrated_on = Day(allow_none=True)
@@ -161,8 +158,8 @@ class MeterTypeSchema(Schema):
 
     code = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_]{1,32}$"))
     name = fields.String(required=True, validate=validate.Length(1, 120))
-    replacement_months = fields.Integer(required=True, strict=True, validate=validate.Range(1, 600))
-    calibration_months = fields.Integer(required=True, strict=True, validate=validate.Range(1, 600))
+    replacement_months = Integer(required=True, strict=True, validate=validate.Range(1, 600))
+    calibration_months = Integer(required=True, strict=True, validate=validate.Range(1, 600))
 
 
 class SearchArgsSchema(Schema):
@@ -174,8 +171,8 @@ class SearchArgsSchema(Schema):
     address = fields.String(validate=validate.Length(1, 400))
     phone = fields.String(validate=validate.Length(1, 32))
     line = fields.String(validate=validate.Length(1, 120))
-    capacity_min = fields.Float(validate=CAPACITY, allow_nan=False)
-    capacity_max = fields.Float(validate=CAPACITY, allow_nan=False)
+    capacity_min = Float(validate=CAPACITY, allow_nan=False)
+    capacity_max = Float(validate=CAPACITY, allow_nan=False)
     status = fields.String(validate=validate.OneOf([s.value for s in AccountStatus]))
     department_id = DbInteger()
 
@@ -183,18 +180,18 @@ class SearchArgsSchema(Schema):
 class DiffArgsSchema(Schema):
     """Two versions to compare."""
 
-    from_ = fields.Integer(data_key="from", required=True, validate=validate.Range(1, 2**31 - 1))
-    to = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
+    from_ = Integer(data_key="from", required=True, validate=validate.Range(1, 2**31 - 1))
+    to = Integer(required=True, validate=validate.Range(1, 2**31 - 1))
 
 
 class HeadSchema(Schema):
     """Common fields of a current view."""
 
     id = fields.UUID()
-    version_no = fields.Integer()
+    version_no = Integer()
     updated_at = fields.String()
     updated_by = fields.String()
-    department_id = fields.Integer()
+    department_id = Integer()
 
 
 class PremiseReadSchema(HeadSchema):
@@ -218,7 +215,7 @@ class MeterReadSchema(HeadSchema):
     premise_id = fields.UUID()
     customer_id = fields.UUID()
     meter_type = fields.String()
-    multiplier = fields.Float()
+    multiplier = Float()
     reading_method = fields.String()
     installed_on = fields.String()
     calibrated_on = fields.String(allow_none=True)
@@ -227,7 +224,7 @@ class MeterReadSchema(HeadSchema):
     seals = fields.List(fields.String())
     faults = fields.List(fields.String())
     status = fields.String()
-    last_reading = fields.Float(allow_none=True)
+    last_reading = Float(allow_none=True)
     last_read_at = fields.String(allow_none=True)
 
 
@@ -238,7 +235,7 @@ class CustomerReadSchema(HeadSchema):
     name = fields.String()
     customer_type = fields.String()
     voltage_level = fields.String()
-    contract_capacity_kw = fields.Float()
+    contract_capacity_kw = Float()
     status = fields.String()
     region_code = fields.String()
     contacts = fields.List(fields.Dict(), metadata={"description": "Phones may be masked"})
@@ -266,7 +263,7 @@ class VersionSchema(Schema):
     entity = fields.String()
     record_id = fields.UUID()
     customer_id = fields.UUID()
-    version_no = fields.Integer()
+    version_no = Integer()
     changed_by = fields.String()
     changed_at = fields.String()
     reason = fields.String()
@@ -287,8 +284,8 @@ class DiffSchema(Schema):
 
     entity = fields.String()
     record_id = fields.UUID()
-    from_ = fields.Integer(data_key="from")
-    to = fields.Integer()
+    from_ = Integer(data_key="from")
+    to = Integer()
     changes = fields.List(fields.Nested(FieldChangeSchema))
 
 
@@ -296,7 +293,7 @@ class ReadingSchema(Schema):
     """A meter reading."""
 
     id = fields.UUID()
-    value = fields.Float()
+    value = Float()
     reading_kind = fields.String()
     read_at = Timestamp()
     created_by = fields.String()

@@ -92,8 +92,8 @@ def _load_actor(claims: dict[str, Any]) -> Actor:
     return actor_for_user(session, user)
 
 
-def _redeem_ticket(ticket: str) -> dict[str, Any]:
-    """Check a stream ticket and use it up: it opens one stream, once, for a short while."""
+def _check_ticket(ticket: str) -> dict[str, Any]:
+    """Verify a stream ticket (signature, audience, expiry, live session), without spending it."""
     config = current_app.config
     try:
         claims: dict[str, Any] = pyjwt.decode(
@@ -107,10 +107,23 @@ def _redeem_ticket(ticket: str) -> dict[str, Any]:
         raise Unauthorized(f"Invalid stream ticket: {exc}.") from exc
     if claims.get("type") != "stream":
         raise Unauthorized("Invalid stream ticket: not a stream ticket.")
-    # Its own unit of work: the ticket must be spent even if the stream later fails.
     with database().unit_of_work(actor=f"ticket:{claims['sub']}") as session:
         if sessions.family_revoked(session=session, family_id=str(claims["fam"])):
             raise Unauthorized(REVOKED)
+    return claims
+
+
+def spend_stream_ticket() -> None:
+    """Use up this request's stream ticket, if it came with one: it opens one stream, once.
+
+    Called by the stream after its query and headers were validated (a malformed request
+    leaves the ticket usable), and by `requires` after the view as a backstop.
+    """
+    claims: dict[str, Any] | None = g.pop("stream_ticket", None)
+    if claims is None:
+        return
+    # Its own unit of work: the ticket must be spent even if the stream later fails.
+    with database().unit_of_work(actor=f"ticket:{claims['sub']}") as session:
         fresh = sessions.redeem_ticket(
             session=session,
             jti=str(claims["jti"]),
@@ -120,15 +133,16 @@ def _redeem_ticket(ticket: str) -> dict[str, Any]:
         )
     if not fresh:
         raise Unauthorized("This stream ticket was used already; ask for a new one.")
-    return claims
 
 
 def _verified_claims(*, refresh: bool, stream: bool) -> dict[str, Any]:
     if stream and "ticket" in request.args:
-        return _redeem_ticket(request.args["ticket"])
+        claims = _check_ticket(request.args["ticket"])
+        g.stream_ticket = claims  # spent once the request passed validation
+        return claims
     verify_jwt_in_request(refresh=refresh)
-    claims: dict[str, Any] = get_jwt()
-    return claims
+    jwt_claims: dict[str, Any] = get_jwt()
+    return jwt_claims
 
 
 def current_actor() -> Actor:
@@ -165,7 +179,9 @@ def requires(
                 load_in_scope(request_session(), actor, model, kwargs[arg])
             g.actor = actor
             request_session().info["actor"] = actor.audit_name
-            return view(*args, **kwargs)
+            result = view(*args, **kwargs)
+            spend_stream_ticket()  # a no-op unless a stream view left its ticket unspent
+            return result
 
         wrapper.__fieldline_action__ = action  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]

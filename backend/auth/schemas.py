@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from backend.auth.models import DeviceKind, Role
 from backend.inputs import DbInteger, Timestamp
+from sync.fields import Integer
 
 ROLES = [r.value for r in Role]
 
@@ -33,7 +34,7 @@ class LogoutSchema(Schema):
 class UserReadSchema(Schema):
     """A user as shown to administrators."""
 
-    id = fields.Integer()
+    id = Integer()
     username = fields.String()
     full_name = fields.String()
     role = fields.String()
@@ -71,7 +72,7 @@ class TokenSchema(Schema):
     access_token = fields.String()
     refresh_token = fields.String()
     token_type = fields.String()
-    expires_in = fields.Integer()
+    expires_in = Integer()
     actor = fields.Dict()
 
 
@@ -79,14 +80,14 @@ class StreamTicketSchema(Schema):
     """A single-use ticket for `?ticket=` on an event stream."""
 
     ticket = fields.String()
-    expires_in = fields.Integer()
+    expires_in = Integer()
 
 
 class MeSchema(Schema):
     """The caller as the server sees it."""
 
     kind = fields.String()
-    id = fields.Integer()
+    id = Integer()
     label = fields.String()
     role = fields.String(allow_none=True)
     department_id = DbInteger()
@@ -111,7 +112,7 @@ class DeviceCreateSchema(Schema):
 class DeviceReadSchema(Schema):
     """A registered device (never its secret)."""
 
-    id = fields.Integer()
+    id = Integer()
     identifier = fields.String()
     kind = fields.String()
     department_id = DbInteger()
@@ -130,7 +131,7 @@ class DeviceCreatedSchema(DeviceReadSchema):
 class AuditEntrySchema(Schema):
     """One audit log row."""
 
-    id = fields.Integer()
+    id = Integer()
     at = Timestamp()
     actor = fields.String()
     action = fields.String()

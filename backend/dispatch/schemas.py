@@ -7,8 +7,9 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from backend.dispatch.timing.sla import EventSource
-from backend.inputs import DbInteger, PointField, Timestamp
+from backend.inputs import DbInteger, PointField, StreamTicketArgs, Timestamp
 from backend.org.models import Specialty
+from sync.fields import Float, Integer
 
 ORDER_TYPES = ["electric", "water"]
 SPECIALTIES = [s.value for s in Specialty]
@@ -20,7 +21,7 @@ class WorkOrderCreateSchema(Schema):
 
     id = fields.UUID(load_default=None)
     order_type = fields.String(required=True, validate=validate.OneOf(ORDER_TYPES))
-    priority = fields.Integer(load_default=2, validate=validate.Range(1, 3), strict=True)
+    priority = Integer(load_default=2, validate=validate.Range(1, 3), strict=True)
     region_code = fields.String(load_default=None, validate=validate.Length(1, 32))
     caller_name = fields.String(load_default=None, validate=validate.Length(max=200))
     caller_phone = fields.String(load_default=None, validate=validate.Length(max=32))
@@ -48,7 +49,7 @@ class WorkOrderReadSchema(Schema):
     number = fields.String()
     order_type = fields.String()
     status = fields.String()
-    priority = fields.Integer()
+    priority = Integer()
     region_code = fields.String()
     caller_name = fields.String(allow_none=True)
     caller_phone = fields.String(allow_none=True)
@@ -65,15 +66,15 @@ class WorkOrderReadSchema(Schema):
     repair_center_id = DbInteger(allow_none=True)
     crew_id = DbInteger(allow_none=True)
     vehicle_id = DbInteger(allow_none=True)
-    queue_position = fields.Integer(allow_none=True)
+    queue_position = Integer(allow_none=True)
     same_site = fields.Boolean(allow_none=True)
-    dispatch_round = fields.Integer()
+    dispatch_round = Integer()
     follow_up_result = fields.String(allow_none=True)
     follow_up_satisfied = fields.Boolean(allow_none=True)
     created_at = Timestamp()
     updated_at = Timestamp()
     closed_at = Timestamp(allow_none=True)
-    version = fields.Integer()
+    version = Integer()
 
 
 class OrderFilterSchema(Schema):
@@ -147,7 +148,7 @@ class TimingEventReadSchema(Schema):
     device_time = Timestamp(allow_none=True)
     source = fields.String()
     actor = fields.String()
-    dispatch_round = fields.Integer()
+    dispatch_round = Integer()
     backfilled = fields.Boolean()
     clock_corrected = fields.Boolean()
     crew_id = DbInteger(allow_none=True)
@@ -161,9 +162,9 @@ class SegmentSchema(Schema):
     status = fields.String()
     started_at = Timestamp(allow_none=True)
     ended_at = Timestamp(allow_none=True)
-    duration_s = fields.Float(allow_none=True)
-    limit_s = fields.Float()
-    percent_used = fields.Float(allow_none=True)
+    duration_s = Float(allow_none=True)
+    limit_s = Float()
+    percent_used = Float(allow_none=True)
     color = fields.String(allow_none=True)
     breached = fields.Boolean()
     clock_inconsistent = fields.Boolean()
@@ -194,7 +195,7 @@ class FaultRecordSchema(Schema):
     restored_at = Timestamp(load_default=None)
     filled_by = fields.String(dump_only=True)
     filled_at = Timestamp(dump_only=True)
-    version = fields.Integer(dump_only=True)
+    version = Integer(dump_only=True)
 
 
 class FollowUpSchema(Schema):
@@ -215,8 +216,8 @@ class CandidateVehicleSchema(Schema):
 
     id = DbInteger()
     plate = fields.String()
-    distance_m = fields.Float(allow_none=True)
-    eta_min = fields.Float(allow_none=True)
+    distance_m = Float(allow_none=True)
+    eta_min = Float(allow_none=True)
 
 
 class CandidateSchema(Schema):
@@ -225,12 +226,12 @@ class CandidateSchema(Schema):
     crew_id = DbInteger()
     crew_name = fields.String()
     department_id = DbInteger()
-    load = fields.Integer()
+    load = Integer()
     same_site = fields.Boolean()
-    distance_m = fields.Float(
+    distance_m = Float(
         allow_none=True, metadata={"description": "metres to the fault; null: no recent fix"}
     )
-    eta_min = fields.Float(
+    eta_min = Float(
         allow_none=True, metadata={"description": "estimated driving minutes; null: no recent fix"}
     )
     vehicles = fields.List(fields.Nested(CandidateVehicleSchema))
@@ -258,11 +259,11 @@ class CrewStatusSchema(Schema):
 class AlertSchema(Schema):
     """An acceptance escalation, or an archive deadline's reminder (tier `archive`)."""
 
-    id = fields.Integer()
+    id = Integer()
     order_id = fields.UUID(allow_none=True, metadata={"description": "null for tier archive"})
     tier = fields.String()
-    stage = fields.Integer()
-    dispatch_round = fields.Integer()
+    stage = Integer()
+    dispatch_round = Integer()
     department_id = DbInteger()
     phones = fields.List(fields.String())
     message = fields.String()
@@ -279,19 +280,19 @@ class AlertFilterSchema(Schema):
     open = fields.Boolean(load_default=False)
 
 
-class StreamArgsSchema(Schema):
+class StreamArgsSchema(StreamTicketArgs):
     """Live feed options."""
 
     after = DbInteger(load_default=None)
-    max_seconds = fields.Float(load_default=300.0, validate=validate.Range(0, 3600))
-    poll_seconds = fields.Float(load_default=1.0, validate=validate.Range(0.05, 60))
+    max_seconds = Float(load_default=300.0, validate=validate.Range(0, 3600))
+    poll_seconds = Float(load_default=1.0, validate=validate.Range(0.05, 60))
 
 
 class SlaPolicySchema(Schema):
     """SLA limits (minutes) and responsible parties; see `SlaPolicy.to_dict`."""
 
-    version = fields.Integer(load_default=1)
-    limits_minutes = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    version = Integer(load_default=1)
+    limits_minutes = fields.Dict(keys=fields.String(), values=Float(), required=True)
     responsible = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 

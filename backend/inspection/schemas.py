@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from backend.inputs import Timestamp
 from backend.inspection.procedure import CASE_KINDS, ENFORCEMENT_ACTIONS, ORDER, OUTCOMES
+from sync.fields import Decimal, Integer
 
 
 def _money(value: Any) -> None:
@@ -58,8 +59,8 @@ class StepCompleteSchema(Schema):
     )
     notes = fields.String(load_default=None, validate=validate.Length(max=4000))
     outcome = fields.String(load_default=None, validate=validate.OneOf(OUTCOMES))
-    back_billing_amount = fields.Decimal(load_default=None, **MONEY)
-    recovered_amount = fields.Decimal(load_default=None, **MONEY)
+    back_billing_amount = Decimal(load_default=None, **MONEY)
+    recovered_amount = Decimal(load_default=None, **MONEY)
     actions = fields.List(
         fields.String(validate=validate.OneOf(ENFORCEMENT_ACTIONS)),
         load_default=list,
@@ -100,7 +101,7 @@ class ProcedureStepSchema(Schema):
 
     name = fields.String()
     participant = fields.String()
-    due_days = fields.Integer()
+    due_days = Integer()
     approval = fields.Boolean()
     fields_ = fields.List(fields.String(), data_key="fields")
     items = fields.List(fields.Nested(ChecklistItemSchema))
@@ -117,8 +118,8 @@ class OverrideReadSchema(Schema):
 class OffenderSchema(Schema):
     """The customer's case history."""
 
-    cases = fields.Integer()
-    confirmed_cases = fields.Integer()
+    cases = Integer()
+    confirmed_cases = Integer()
     repeat_offender = fields.Boolean()
 
 
@@ -128,7 +129,7 @@ class CaseReadSchema(Schema):
     id = fields.UUID()
     number = fields.String()
     kind = fields.String()
-    department_id = fields.Integer()
+    department_id = Integer()
     customer_id = fields.UUID()
     premise_id = fields.UUID()
     inspection_id = fields.UUID(allow_none=True)
@@ -138,8 +139,8 @@ class CaseReadSchema(Schema):
     next_participant = fields.String(allow_none=True)
     stage_due_at = Timestamp(allow_none=True)
     outcome = fields.String(allow_none=True)
-    back_billing_amount = fields.Decimal(as_string=True, allow_none=True)
-    recovered_amount = fields.Decimal(as_string=True, allow_none=True)
+    back_billing_amount = Decimal(as_string=True, allow_none=True)
+    recovered_amount = Decimal(as_string=True, allow_none=True)
     enforcement_actions = fields.List(fields.String())
     inspected_at = Timestamp()
     opened_by = fields.String()
@@ -157,5 +158,5 @@ class EvidenceSchema(Schema):
     ok = fields.Boolean()
     missing = fields.List(fields.String())
     photos = fields.List(fields.Dict())
-    readings = fields.Integer()
+    readings = Integer()
     overridden = fields.Boolean()

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from backend.auth import policy
 from backend.auth.actor import Actor
+from backend.auth.guard import spend_stream_ticket
 from backend.config import Config
 from backend.db import Database
 from backend.live.events import EventType, LiveEvent
@@ -56,6 +57,7 @@ def event_stream(
     client live; the request's session is closed before the first byte is streamed.
     """
     policy.authorize(actor, action)  # the service-level check, whatever the route did
+    spend_stream_ticket()  # the request is valid: now its ticket (if any) is used up
     # Streams are for department-scoped roles; a crew-bound caller would see no department.
     departments = (
         frozenset()

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, missing, validate, vali
 from backend.archive.access import mask_phone
 from backend.inputs import DbInteger, Timestamp
 from backend.network.geometry import geojson
+from sync.fields import Float, Integer
 
 OWNERSHIP = ("public", "dedicated")
 
@@ -39,8 +40,8 @@ class SwitchPointSchema(Schema):
 
     code = fields.String(required=True, validate=validate.Length(1, 32))
     name = fields.String(validate=validate.Length(max=120))
-    lon = fields.Float(validate=validate.Range(-180, 180), allow_nan=False)
-    lat = fields.Float(validate=validate.Range(-90, 90), allow_nan=False)
+    lon = Float(validate=validate.Range(-180, 180), allow_nan=False)
+    lat = Float(validate=validate.Range(-90, 90), allow_nan=False)
     section = fields.String(validate=validate.Length(1, 32))
 
 
@@ -53,7 +54,7 @@ class SubstationSchema(Schema):
     voltage = fields.String(allow_none=True, validate=validate.Length(max=16))
     department_id = DbInteger(load_default=None)
     location = GeometryField(allow_none=True, load_default=None)
-    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+    srid = Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
 
 
 class LineSchema(Schema):
@@ -72,7 +73,7 @@ class LineSchema(Schema):
     switch_points = fields.List(
         fields.Nested(SwitchPointSchema), load_default=list, validate=validate.Length(max=500)
     )
-    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+    srid = Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
@@ -93,7 +94,7 @@ class AreaSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 120))
     line_id = fields.UUID(required=True)
     section = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 32))
-    capacity_kva = fields.Float(
+    capacity_kva = Float(
         required=True, allow_nan=False, validate=validate.Range(min=0, min_inclusive=False)
     )
     ownership = fields.String(required=True, validate=validate.OneOf(OWNERSHIP))
@@ -103,7 +104,7 @@ class AreaSchema(Schema):
     )
     location = GeometryField(allow_none=True, load_default=None)
     boundary = GeometryField(allow_none=True, load_default=None)
-    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+    srid = Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
@@ -119,9 +120,9 @@ class AreaChangeSchema(AreaSchema):
 class CountsSchema(Schema):
     """Customers under a node and how many are flagged."""
 
-    customers = fields.Integer()
-    important = fields.Integer()
-    high_risk = fields.Integer()
+    customers = Integer()
+    important = Integer()
+    high_risk = Integer()
 
 
 class AreaNodeSchema(CountsSchema):
@@ -134,7 +135,7 @@ class LineTreeSchema(CountsSchema):
     """A line, its areas and the customers under them."""
 
     line = fields.Nested(LineSchema)
-    area_count = fields.Integer()
+    area_count = Integer()
     areas = fields.List(fields.Nested(AreaNodeSchema))
 
 
@@ -180,8 +181,8 @@ class LayerArgsSchema(Schema):
     """A layer page: optional bbox, page and page size."""
 
     bbox = fields.String(metadata={"description": "west,south,east,north (WGS-84 degrees)"})
-    page = fields.Integer(load_default=1, validate=validate.Range(1, 100_000))
-    page_size = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
+    page = Integer(load_default=1, validate=validate.Range(1, 100_000))
+    page_size = Integer(load_default=500, validate=validate.Range(1, 5000))
 
     @validates_schema
     def _check_bbox(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -215,7 +216,7 @@ class OutageAreaSchema(Schema):
     """One area an outage cuts."""
 
     area_id = fields.UUID()
-    customer_count = fields.Integer()
+    customer_count = Integer()
     restored_at = Timestamp(allow_none=True)
 
 
@@ -236,11 +237,11 @@ class OutageSchema(Schema):
     restored_at = Timestamp(allow_none=True)
     restored_by = fields.String(allow_none=True)
     closed_at = Timestamp(allow_none=True)
-    department_id = fields.Integer()
+    department_id = Integer()
     created_by = fields.String()
     created_at = Timestamp()
     areas = fields.List(fields.Nested(OutageAreaSchema))
-    customer_count = fields.Integer()
+    customer_count = Integer()
 
 
 class OutageFilterSchema(Schema):
@@ -271,7 +272,7 @@ class OutageCustomerSchema(AreaCustomerSchema):
 class NotificationSchema(Schema):
     """One message to a flagged customer (the phone masked but for its last digits)."""
 
-    id = fields.Integer()
+    id = Integer()
     customer_id = fields.UUID()
     kind = fields.String()
     important = fields.Boolean()
@@ -280,7 +281,7 @@ class NotificationSchema(Schema):
     message = fields.String()
     channel = fields.String()
     status = fields.String(metadata={"description": "pending (outbox), sent, failed, no_phone"})
-    attempts = fields.Integer()
+    attempts = Integer()
     sent_at = Timestamp(allow_none=True)
     last_error = fields.String(allow_none=True)
     created_at = Timestamp()
@@ -379,16 +380,16 @@ class SuggestionCallSchema(Schema):
 class SuggestionSchema(Schema):
     """A probable outage raised by repeated calls, for the dispatcher to decide."""
 
-    id = fields.Integer()
+    id = Integer()
     level = fields.String(metadata={"description": "area | line"})
     line_id = fields.UUID()
     area_id = fields.UUID(allow_none=True)
-    call_count = fields.Integer()
+    call_count = Integer()
     first_call_at = Timestamp()
     last_call_at = Timestamp()
     status = fields.String(metadata={"description": "open | confirmed | dismissed"})
     outage_id = fields.UUID(allow_none=True)
-    department_id = fields.Integer()
+    department_id = Integer()
     decided_by = fields.String(allow_none=True)
     decided_at = Timestamp(allow_none=True)
     note = fields.String(allow_none=True)

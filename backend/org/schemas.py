@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from backend.inputs import DbInteger, PointField
 from backend.org.models import DepartmentKind, Specialty
+from sync.fields import Integer
 
 KINDS = [k.value for k in DepartmentKind]
 SPECIALTIES = [s.value for s in Specialty]
@@ -15,7 +16,7 @@ PHONE = validate.Regexp(r"^\+?[0-9 ()-]{3,32}$", error="Not a phone number.")
 class DepartmentReadSchema(Schema):
     """A department."""
 
-    id = fields.Integer()
+    id = Integer()
     code = fields.String()
     name = fields.String()
     kind = fields.String()
@@ -68,7 +69,7 @@ class CrewMemberSchema(Schema):
 class CrewReadSchema(Schema):
     """A crew with its members."""
 
-    id = fields.Integer()
+    id = Integer()
     name = fields.String()
     department_id = DbInteger()
     work_types = fields.List(fields.String())
@@ -95,14 +96,14 @@ class CrewUpdateSchema(Schema):
 class VehicleReadSchema(Schema):
     """A vehicle."""
 
-    id = fields.Integer()
+    id = Integer()
     plate = fields.String()
     department_id = DbInteger()
     crew_id = DbInteger(allow_none=True)
     specialty = fields.String()
     terminal_id = fields.String(allow_none=True)
     datum = fields.String()
-    report_interval_s = fields.Integer()
+    report_interval_s = Integer()
 
 
 class VehicleCreateSchema(Schema):
@@ -114,9 +115,7 @@ class VehicleCreateSchema(Schema):
     specialty = fields.String(required=True, validate=validate.OneOf(SPECIALTIES))
     terminal_id = fields.String(load_default=None, validate=validate.Length(1, 64))
     datum = fields.String(load_default="wgs84", validate=validate.OneOf(["wgs84", "gcj02", "bd09"]))
-    report_interval_s = fields.Integer(
-        load_default=10, validate=validate.Range(1, 3600), strict=True
-    )
+    report_interval_s = Integer(load_default=10, validate=validate.Range(1, 3600), strict=True)
 
 
 class VehicleUpdateSchema(Schema):
@@ -126,4 +125,4 @@ class VehicleUpdateSchema(Schema):
     specialty = fields.String(validate=validate.OneOf(SPECIALTIES))
     terminal_id = fields.String(allow_none=True, validate=validate.Length(1, 64))
     datum = fields.String(validate=validate.OneOf(["wgs84", "gcj02", "bd09"]))
-    report_interval_s = fields.Integer(validate=validate.Range(1, 3600), strict=True)
+    report_interval_s = Integer(validate=validate.Range(1, 3600), strict=True)

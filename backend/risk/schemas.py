@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from backend.inputs import Timestamp
 from backend.risk.credit_model import SIZES
+from sync.fields import Float, Integer
 
 
 def _picks(value: dict[str, Any]) -> None:
@@ -31,7 +32,7 @@ class CreditModelSchema(Schema):
     """One version of a credit model."""
 
     size = fields.String(validate=validate.OneOf(SIZES))
-    version = fields.Integer()
+    version = Integer()
     indicators = fields.List(fields.Dict())
     reason = fields.String()
     created_by = fields.String()
@@ -41,7 +42,7 @@ class CreditModelSchema(Schema):
 class ModelArgsSchema(Schema):
     """Which version of a model (the current one by default)."""
 
-    version = fields.Integer(validate=validate.Range(1, 2**31 - 1))
+    version = Integer(validate=validate.Range(1, 2**31 - 1))
 
 
 class AssessmentSchema(Schema):
@@ -56,10 +57,10 @@ class BreakdownLineSchema(Schema):
 
     code = fields.String()
     name = fields.String()
-    level = fields.Integer()
-    weight = fields.Float()
-    deduction = fields.Float()
-    points = fields.Float()
+    level = Integer()
+    weight = Float()
+    deduction = Float()
+    points = Float()
     criterion = fields.String()
     criterion_name = fields.String()
 
@@ -67,12 +68,12 @@ class BreakdownLineSchema(Schema):
 class RatingSchema(Schema):
     """One credit rating: score, grade, the model version that produced it, the breakdown."""
 
-    id = fields.Integer()
+    id = Integer()
     customer_id = fields.UUID()
     size = fields.String()
-    model_version = fields.Integer()
-    assessment_id = fields.Integer(allow_none=True)
-    score = fields.Float()
+    model_version = Integer()
+    assessment_id = Integer(allow_none=True)
+    score = Float()
     grade = fields.String()
     picks = fields.Dict(keys=fields.String(), values=fields.String())
     breakdown = fields.List(fields.Nested(BreakdownLineSchema))

@@ -13,7 +13,7 @@ from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.errors import BadRequest, Unauthorized, field_error
-from backend.inputs import Blueprint, Timestamp
+from backend.inputs import Blueprint, StreamTicketArgs, Timestamp
 from backend.live import backlog
 from backend.live.collect import FeedCursor
 from backend.live.events import EventType, LiveEvent
@@ -25,6 +25,7 @@ from backend.tracking.ingest.decode import DecodeError, decode_osmand, decode_tr
 from backend.tracking.models import PositionSource
 from backend.unit_of_work import request_session, writes_on_get
 from gis.datum import Datum
+from sync.fields import Float, Integer
 
 blp = Blueprint("tracking", __name__, url_prefix="/api/v1/tracking", description="Vehicle tracking")
 
@@ -61,29 +62,29 @@ class TrackArgs(DatumArgs):
 class NearestArgs(Schema):
     """Where the work is and what it needs."""
 
-    lon = fields.Float(required=True, validate=validate.Range(-180, 180))
-    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    lon = Float(required=True, validate=validate.Range(-180, 180))
+    lat = Float(required=True, validate=validate.Range(-90, 90))
     specialty = fields.String(load_default=None)
-    limit = fields.Integer(load_default=5, validate=validate.Range(1, 50))
-    max_distance_m = fields.Float(load_default=50_000, validate=validate.Range(1, 500_000))
+    limit = Integer(load_default=5, validate=validate.Range(1, 50))
+    max_distance_m = Float(load_default=50_000, validate=validate.Range(1, 500_000))
 
 
 class CandidatePositionSchema(Schema):
     """Where a candidate is (WGS-84)."""
 
-    lon = fields.Float()
-    lat = fields.Float()
+    lon = Float()
+    lat = Float()
 
 
 class NearestCandidateSchema(Schema):
     """A free vehicle and how far it is."""
 
-    vehicle_id = fields.Integer()
+    vehicle_id = Integer()
     plate = fields.String()
     specialty = fields.String()
-    department_id = fields.Integer()
-    distance_m = fields.Float()
-    eta_min = fields.Float()
+    department_id = Integer()
+    distance_m = Float()
+    eta_min = Float()
     liveness = fields.String()
     position = fields.Nested(CandidatePositionSchema)
 
@@ -97,13 +98,13 @@ class NearestSchema(Schema):
 class IngestReplySchema(Schema):
     """How many fixes were stored (0 for a duplicate or a filtered fix)."""
 
-    stored = fields.Integer()
+    stored = Integer()
 
 
-class FeedArgs(Schema):
+class FeedArgs(StreamTicketArgs):
     """`max_seconds` ends the stream (tests, polling clients)."""
 
-    max_seconds = fields.Float(load_default=None, validate=validate.Range(0, 86_400))
+    max_seconds = Float(load_default=None, validate=validate.Range(0, 86_400))
 
 
 @blp.route("/vehicles")

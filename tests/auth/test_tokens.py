@@ -163,6 +163,28 @@ def test_stream_ticket_opens_one_stream_once(api, client):
         assert "used already" in assert_problem(again, 401)["detail"]
 
 
+def test_a_stream_ticket_is_spent_only_once_the_request_is_valid(api, client):
+    """A malformed stream request (query, Last-Event-ID) is refused and leaves the ticket."""
+    token = api().login("dispatcher")["access_token"]
+    base = {ALERTS: "/api/v1/alerts/stream?", FEED: "/api/v1/tracking/feed?"}
+    for url, path in base.items():
+        ticket = ticket_for(client, token)
+        assert_problem(client.get(f"{path}max_seconds=-1&ticket={ticket}"), 422)
+        bad_header = client.get(f"{url}&ticket={ticket}", headers={"Last-Event-ID": "x"})
+        assert_problem(bad_header, 400)
+        response = client.get(f"{url}&ticket={ticket}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        response.close()
+        assert "used already" in assert_problem(client.get(f"{url}&ticket={ticket}"), 401)["detail"]
+
+
+def test_the_stream_ticket_parameter_is_documented(client):
+    spec = client.get("/api/openapi.json").get_json()
+    for path in ("/api/v1/alerts/stream", "/api/v1/tracking/feed"):
+        names = {p["name"] for p in spec["paths"][path]["get"]["parameters"] if p["in"] == "query"}
+        assert "ticket" in names, (path, names)
+
+
 def test_stream_ticket_is_no_access_token(api, client):
     token = api().login("dispatcher")["access_token"]
     ticket = ticket_for(client, token)
