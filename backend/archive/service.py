@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
 from backend.archive import versions
@@ -264,6 +264,12 @@ def find_customers(
     query = " ".join(
         str(filters[k]) for k in ("q", "name", "address", "phone") if filters.get(k)
     ).strip()
+    if query and field_levels(actor)["contacts"] is not Level.FULL:
+        # Phones are indexed by their digits: a role that sees them masked searches without
+        # number terms, or `q` would reveal them digit by digit (an exact account still hits).
+        query = " ".join(t for t in search_terms(query).split() if not t.isdigit())
+        if not query:
+            return statement.where(false())
     if query:
         return ranked(dialect, statement, query)
     return statement.order_by(Customer.account_number)

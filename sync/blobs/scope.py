@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from sync.changes import touch
 from sync.registry import BlobReference, EntityAdapter, Registry, SyncActor
-from sync.store import BlobUpload
 from sync.store.feed import scope_clause
+from sync.store.tables import BlobRecord, BlobUpload
 
 
 def _synced_reader(adapter: EntityAdapter, field: str) -> Any:
@@ -65,6 +65,23 @@ def may_read(session: Session, actor: SyncActor, registry: Registry, sha256: str
     if uploaded(session, actor, sha256):
         return True
     return any(ref.readable(session, actor, sha256) for ref in references(registry))
+
+
+def may_reference(session: Session, actor: SyncActor, registry: Registry, sha256: str) -> bool:
+    """Return whether a record the caller pushes may name this blob.
+
+    Naming a blob makes it readable (to the pusher and to whoever reads the record), so a
+    record may name only a blob the caller uploads or uploaded itself, one it may read
+    already, or one the server has never heard of (taken offline, its upload comes later).
+    A hash copied from someone else's record or upload is refused.
+    """
+    if session.get(BlobUpload, (sha256, actor.name)) is not None:
+        return True  # its own upload, pending or complete
+    known = session.get(BlobRecord, sha256) is not None or (
+        session.scalar(select(BlobUpload.sha256).where(BlobUpload.sha256 == sha256).limit(1))
+        is not None
+    )
+    return not known or may_read(session, actor, registry, sha256)
 
 
 def referenced(session: Session, registry: Registry) -> set[str]:

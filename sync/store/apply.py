@@ -278,10 +278,25 @@ def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[A
     unfit = column_problem(adapter, result.writes.values)
     if unfit is not None:
         return record, MergeResult.rejected(RejectReason.INVALID_VALUE, unfit)
-    refusal = adapter.authorize(ctx.session, ctx.actor, record, mutation.fields)
+    refusal = adapter.authorize(ctx.session, ctx.actor, record, mutation.fields) or (
+        _foreign_blob(ctx, adapter, result.writes.values)
+    )
     if refusal is not None:
         return record, MergeResult.rejected(RejectReason.OUT_OF_SCOPE, f"{name}: {refusal}")
     return record, result
+
+
+def _foreign_blob(
+    ctx: _Context, adapter: EntityAdapter, values: Mapping[str, object]
+) -> str | None:
+    """Refuse naming a blob someone else holds and the caller may not read (a hijack)."""
+    from sync.blobs.scope import may_reference  # sync.blobs builds on this package
+
+    for name in adapter.blob_fields:
+        sha = values.get(name)
+        if isinstance(sha, str) and not may_reference(ctx.session, ctx.actor, ctx.registry, sha):
+            return f"{name} {sha} is a blob of someone else's you may not read; upload it yourself"
+    return None
 
 
 def _write(

@@ -97,3 +97,18 @@ def test_changed_name_is_found_by_its_new_name_only(files):
 def test_search_stays_in_scope(files, api):
     _, made = files
     assert _ids(api("crew3").get("/api/v1/customers?name=张伟")) == []
+
+
+def test_free_text_finds_no_phone_for_roles_that_see_phones_masked(files, api):
+    """`q` matches phone digits; a dispatcher (phones masked) must not probe them with it."""
+    archivist, made = files
+    zhang = made["zhang"]["id"]
+    for query in ("13912345678", "139123", "张伟 13912345678"):
+        assert zhang in _ids(archivist.get(f"/api/v1/customers?q={query}")), query
+    dispatcher = api("dispatcher")
+    for query in ("13912345678", "139123", "5678"):
+        assert zhang not in _ids(dispatcher.get(f"/api/v1/customers?q={query}")), query
+    # The rest of the query still searches (names, addresses; a full account number).
+    assert zhang in _ids(dispatcher.get("/api/v1/customers?q=张伟 13912345678"))
+    account = made["zhang"]["account_number"]
+    assert _ids(dispatcher.get(f"/api/v1/customers?q={account}")) == [zhang]

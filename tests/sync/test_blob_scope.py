@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from backend.archive.models import Photo
 from sync.registry import BlobReference, registry
-from tests.sync.conftest import feed_end
+from tests.archive.helpers import customer_body
+from tests.sync.conftest import feed_end, token
 from tests.sync.helpers import batch, mutation
 from tests.sync.test_blobs import jpeg_with_exif
 
@@ -195,3 +196,32 @@ def test_a_photo_of_an_order_is_readable_by_whoever_may_read_the_order(http, com
     assert http("callcenter").request("GET", f"/api/v1/blobs/{sha}/content").status == 200
     assert http("crew3").request("GET", f"/api/v1/blobs/{sha}/content").status == 404
     assert http(OTHER_CREW).request("GET", f"/api/v1/blobs/{sha}").status == 404
+
+
+def test_a_record_may_not_name_someone_elses_blob(http, photo, sync_app, backend):
+    """Copying a hash into one's own record does not make someone else's photo readable."""
+    sha, _data = photo
+    item = mutation("photo", "append", {"sha256": sha, "caption": "mine now"})
+    [verdict] = (
+        http(OTHER_CREW)
+        .request("POST", "/api/v1/sync/push", json_body=batch(item))
+        .body["verdicts"]
+    )
+    assert verdict["problem"]["type"] == "sync-out-of-scope", verdict
+    assert "upload it yourself" in verdict["problem"]["detail"]
+    assert http(OTHER_CREW).request("GET", f"/api/v1/blobs/{sha}").status == 404
+    # Nor through an archive document (REST): the archivist may not read the crew's photo.
+    archivist = {"Authorization": f"Bearer {token(backend, 'archivist')}"}
+    client = sync_app.test_client()
+    created = client.post("/api/v1/customers", json=customer_body(), headers=archivist)
+    assert created.status_code == 201, created.get_json()
+    document = {"sha256": sha, "stage": "installation", "kind": "meter photo", "title": "x"}
+    url = f"/api/v1/customers/{created.get_json()['id']}/documents"
+    refused = client.post(url, json=document, headers=archivist)
+    assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == "sha256"
+    # The owner's crewmate may name it (it reads the photo already), as may the uploader.
+    again = mutation("photo", "append", {"sha256": sha, "caption": "second angle"})
+    [ok] = (
+        http(URBAN_B).request("POST", "/api/v1/sync/push", json_body=batch(again)).body["verdicts"]
+    )
+    assert ok["verdict"] == "applied", ok
