@@ -208,7 +208,7 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.USER_READ: _read("list and show users", frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR})),  # noqa: E501
     Action.USER_MANAGE: Rule("create and change users", frozenset({Role.ADMIN})),
     Action.DEVICE_READ: _read("list device credentials", CENTER | {Role.AUDITOR}),
-    Action.DEVICE_MANAGE: Rule("register devices", frozenset({Role.ADMIN})),
+    Action.DEVICE_MANAGE: Rule("register, disable and re-enable devices, rotate their secrets", frozenset({Role.ADMIN})),  # noqa: E501
     Action.AUDIT_READ: _read("read the audit log", frozenset({Role.AUDITOR, Role.ADMIN})),
     Action.DEPARTMENT_READ: _read("list and show departments", EVERYONE),
     Action.DEPARTMENT_CREATE: Rule("create departments", frozenset({Role.ADMIN})),

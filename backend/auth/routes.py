@@ -20,6 +20,7 @@ from backend.auth.policy import Action
 from backend.auth.schemas import (
     AuditEntrySchema,
     AuditQuerySchema,
+    DeviceChangeSchema,
     DeviceCreatedSchema,
     DeviceCreateSchema,
     DeviceLoginSchema,
@@ -203,6 +204,31 @@ class Devices(MethodView):
             session=request_session(), actor=current_actor(), data=data
         )
         return {**DeviceReadSchema().dump(device), "secret": secret}
+
+
+@blp.route("/devices/<int:device_id>")
+class DeviceById(MethodView):
+    """One device credential."""
+
+    @requires(Action.DEVICE_MANAGE, scope=(Device, "device_id"))
+    @blp.arguments(DeviceChangeSchema)
+    @blp.response(200, DeviceReadSchema)
+    def patch(self, data: dict[str, Any], device_id: int) -> Device:
+        """Disable (`active: false`) or re-enable a device; disabling ends its tokens at once."""
+        return service.set_device_active(
+            session=request_session(), actor=current_actor(), device_id=device_id, **data
+        )
+
+
+@blp.route("/devices/<int:device_id>/secret", methods=["POST"])
+@requires(Action.DEVICE_MANAGE, scope=(Device, "device_id"))
+@blp.response(200, DeviceCreatedSchema)
+def rotate_device_secret(device_id: int) -> dict[str, Any]:
+    """Give a device a new secret, returned this once; the old one and its tokens stop working."""
+    device, secret = service.rotate_device_secret(
+        session=request_session(), actor=current_actor(), device_id=device_id
+    )
+    return {**{name: getattr(device, name) for name in DeviceReadSchema().fields}, "secret": secret}
 
 
 @blp.route("/audit")

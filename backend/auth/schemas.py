@@ -109,6 +109,12 @@ class DeviceCreateSchema(Schema):
     vehicle_id = DbInteger(load_default=None, strict=True)
 
 
+class DeviceChangeSchema(Schema):
+    """Disable or re-enable a device."""
+
+    active = fields.Boolean(required=True)
+
+
 class DeviceReadSchema(Schema):
     """A registered device (never its secret)."""
 

@@ -109,6 +109,36 @@ def register_device(
     return device, secret
 
 
+def set_device_active(*, session: Session, actor: Actor, device_id: int, active: bool) -> Device:
+    """Disable (or re-enable) a device: its tokens die at once, and a terminal's MQTT login.
+
+    Disabling bumps the token generation (`models.revoke_tokens_on_credential_change`), so
+    every access and refresh token of the device is refused from the next request; a vehicle
+    terminal's MQTT credential is removed (the embedded broker refuses it at once; Mosquitto
+    once `fieldline vehicles credentials` rewrote its files). Re-enabling brings no old token
+    back, nor the old MQTT password: issue a new one with that command.
+    """
+    device = load_in_scope(session, actor, Device, device_id, action=Action.DEVICE_MANAGE)
+    if device.active == active:
+        return device
+    device.active = active
+    session.flush()
+    if not active and device.vehicle_id is not None:
+        from backend.tracking.credentials import revoke_vehicle  # tracking builds on auth
+
+        revoke_vehicle(session, device.vehicle_id)
+    return device
+
+
+def rotate_device_secret(*, session: Session, actor: Actor, device_id: int) -> tuple[Device, str]:
+    """Give a device a new secret (shown once); its old secret and every token stop working."""
+    device = load_in_scope(session, actor, Device, device_id, action=Action.DEVICE_MANAGE)
+    secret = new_device_secret()
+    device.secret_hash = hash_secret(secret)
+    session.flush()
+    return device, secret
+
+
 def list_devices(*, actor: Actor) -> object:
     """Return a select of the devices in the actor's scope."""
     authorize(actor, Action.DEVICE_READ)

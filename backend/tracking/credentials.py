@@ -74,7 +74,10 @@ def issue(
     issued: list[Issued] = []
     existing = {c.username: c for c in session.scalars(select(MqttCredential))}
     wanted: list[tuple[str, int | None, str]] = [(u, None, "service") for u in service_users]
+    disabled = _disabled_vehicles(session)
     for vehicle in session.scalars(select(Vehicle).order_by(Vehicle.id)):
+        if vehicle.id in disabled:
+            continue
         wanted.append((vehicle.terminal_id or str(vehicle.id), vehicle.id, "vehicle"))
     for username, vehicle_id, role in wanted:
         credential = existing.get(username)
@@ -89,6 +92,26 @@ def issue(
         issued.append(Issued(username, password, role))
     session.flush()
     return issued
+
+
+def revoke_vehicle(session: Session, vehicle_id: int) -> None:
+    """Remove a vehicle's MQTT login (its terminal was disabled)."""
+    for credential in session.scalars(
+        select(MqttCredential).where(MqttCredential.vehicle_id == vehicle_id)
+    ):
+        session.delete(credential)
+    session.flush()
+
+
+def _disabled_vehicles(session: Session) -> set[int]:
+    """Vehicles whose terminals are all disabled: they get no MQTT login until re-enabled."""
+    from backend.auth.models import Device
+
+    rows = session.execute(
+        select(Device.vehicle_id, Device.active).where(Device.vehicle_id.is_not(None))
+    ).all()
+    enabled = {v for v, active in rows if active}
+    return {v for v, active in rows if not active and v not in enabled}
 
 
 def password_file(session: Session) -> str:

@@ -84,6 +84,53 @@ def test_device_secret_rotation_and_disabling_revoke_its_tokens(client, session,
     assert_problem(client.get(ME, headers=bearer(other["access_token"])), 401)
 
 
+def test_admin_disables_and_rotates_devices_over_rest(api, client, session, demo):
+    """The REST door: tokens of a disabled or rotated device stop at once; audited; MQTT too."""
+    from backend.tracking import credentials as creds
+    from backend.tracking.models import MqttCredential
+
+    creds.issue(session)  # the terminals' MQTT logins exist
+    session.commit()
+    admin = api("admin")
+    terminal = session.scalars(select(Device).where(Device.identifier == "T-1001")).one()
+    tokens = device_tokens(client)
+    url = f"/api/v1/devices/{terminal.id}"
+    for who in ("dispatcher", "supervisor", "auditor", "crew1"):
+        assert_problem(api(who).patch(url, json={"active": False}), 403)
+        assert_problem(api(who).post(f"{url}/secret"), 403)
+    assert_problem(
+        client.patch(url, json={"active": False}, headers=bearer(tokens["access_token"])), 403
+    )
+    response = admin.patch(url, json={"active": False})
+    assert response.status_code == 200 and response.get_json()["active"] is False
+    assert_problem(client.get(ME, headers=bearer(tokens["access_token"])), 401)
+    assert_problem(refresh(client, tokens["refresh_token"]), 401)
+    body = {"identifier": "T-1001", "secret": DEMO_DEVICE_SECRET}
+    assert_problem(client.post("/api/v1/auth/device-login", json=body), 401)
+    vehicle_login = select(MqttCredential).where(MqttCredential.vehicle_id == terminal.vehicle_id)
+    assert session.scalars(vehicle_login).all() == []  # the embedded broker refuses it now
+    assert "T-1001:" not in creds.password_file(session)  # and Mosquitto's next files
+    assert all(i.username != "T-1001" for i in creds.issue(session, rotate=True))
+    assert admin.patch(url, json={"active": True}).get_json()["active"] is True
+    assert_problem(client.get(ME, headers=bearer(tokens["access_token"])), 401)  # still dead
+    # Rotation: the new secret is shown once; the old secret and tokens stop working.
+    tokens = device_tokens(client)
+    rotated = admin.post(f"{url}/secret")
+    assert rotated.status_code == 200, rotated.get_json()
+    secret = rotated.get_json()["secret"]
+    assert_problem(client.get(ME, headers=bearer(tokens["access_token"])), 401)
+    assert_problem(client.post("/api/v1/auth/device-login", json=body), 401)
+    fresh = client.post("/api/v1/auth/device-login", json={**body, "secret": secret})
+    assert fresh.status_code == 200, fresh.get_json()
+    audited = session.scalars(
+        select(AuditLog).where(AuditLog.entity == "devices", AuditLog.entity_id == str(terminal.id))
+    ).all()
+    changes = [(a.before or {}, a.after or {}) for a in audited if a.action == "update"]
+    assert any(b.get("active") is True and a.get("active") is False for b, a in changes)
+    generations = [a["token_generation"] for _, a in changes if "token_generation" in a]
+    assert len(generations) >= 2 and generations == sorted(generations), changes  # both audited
+
+
 def test_refresh_rotates_and_reuse_revokes_the_family(api, client, session):
     tokens = api().login("callcenter")
     rotated = refresh(client, tokens["refresh_token"])
