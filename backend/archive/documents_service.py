@@ -54,7 +54,7 @@ def _refuse_foreign_blob(session: Session, actor: Actor, sha256: str) -> None:
     A document may name only a blob the caller uploads, uploaded or may read already (or one
     nobody has sent yet): naming someone else's photo would make it readable.
     """
-    from backend.syncing import sync_actor  # the sync adapters import the archive
+    from backend.auth.sync_access import sync_actor  # it imports the archive
     from sync.blobs.scope import may_reference
     from sync.registry import registry
 

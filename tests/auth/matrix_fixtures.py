@@ -19,7 +19,7 @@ from backend.archive.models import Photo
 from backend.auth.actor import Actor
 from backend.auth.models import Device, User
 from backend.auth.passwords import hash_secret
-from backend.demo import DEMO_PASSWORD, DemoOrg
+from backend.demo import DEMO_DEVICE_SECRET, DEMO_PASSWORD, DemoOrg
 from backend.dispatch import service
 from backend.dispatch.models import Alert, WorkOrder
 from backend.inspection.models import Inspection
@@ -53,6 +53,7 @@ class Side:
     junction: str
     pipe: str
     visit: str
+    device: int
 
 
 def _order(session: Session, *, call: int, center: int, crew: int, specialty: str) -> WorkOrder:
@@ -116,10 +117,19 @@ def _extras(session: Session, order: WorkOrder, department: int, crew: int) -> d
     inspection = Inspection(
         id=uuid.uuid4(), status="in_progress", department_id=department, crew_id=crew
     )
-    session.add_all([alert, conflict, blob, photo, inspection])
+    # A handheld of the crew nobody logs in as: the device routes may disable and rotate it.
+    device = Device(
+        identifier=f"H-MX-{department}-{crew}",
+        kind="handheld",
+        secret_hash=hash_secret(DEMO_DEVICE_SECRET),
+        department_id=department,
+        crew_id=crew,
+    )
+    session.add_all([alert, conflict, blob, photo, inspection, device])
     session.flush()
     return {
         "visit": _collection_visit(session, department, crew),
+        "device": device.id,
         **network_records(session, department),
         "alert": alert.id,
         "conflict": conflict.id,

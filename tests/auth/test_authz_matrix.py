@@ -118,6 +118,7 @@ CASES: dict[str, Case] = {
         lambda c: {"identifier": "H-MX", "kind": "handheld", "department_id": c.side.station},
         foreign=True,
     ),
+    "PATCH /api/v1/devices/{device_id}": Case(lambda c: {"active": True}),
     "PUT /api/v1/sla-policies/{region_code}/{order_type}": Case(lambda c: {}),
     "POST /api/v1/sync/conflicts/{conflict_id}/resolve": Case(
         lambda c: {"resolution": "take_server"}
@@ -322,6 +323,7 @@ SCOPED = {
     "suggestion_id": lambda c: c.side.suggestion,
     "node_id": lambda c: c.side.node,
     "pipe_id": lambda c: c.side.pipe,
+    "device_id": lambda c: c.side.device,
 }
 # Parameters naming records of one crew: an "other_crew" variant tries the same station's
 # other crew (Urban Crew 2), which devices and crew members of Urban Crew 1 may not see.
