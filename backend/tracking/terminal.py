@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
+from backend.auth.models import Device
 from backend.dispatch.availability import set_availability
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.timing.states import AVAILABILITY_EVENTS, TERMINAL_EVENTS
@@ -125,11 +126,25 @@ def _set_availability(
     return Outcome.APPLIED
 
 
+def terminal_disabled(session: Session, vehicle_id: int) -> bool:
+    """Tell whether every terminal device of the vehicle was disabled (an admin stopped it).
+
+    Its MQTT login is gone too, but a broker that has not reloaded its password file yet still
+    lets it publish: its events are refused here all the same.
+    """
+    states = session.scalars(select(Device.active).where(Device.vehicle_id == vehicle_id)).all()
+    return bool(states) and not any(states)
+
+
 def apply_event(session: Session, vehicle: VehicleRef, event: TerminalEvent, now: datetime) -> str:
     """Apply a terminal event once by its id; return the outcome that is also stored."""
     row = _remember(session, vehicle, event.event_id, str(event.type), event.order_id, event.ts)
     if row is None:
         return Outcome.REPLAYED
+    if terminal_disabled(session, vehicle.id):
+        log.info("vehicle %s: %s refused: its terminal is disabled", vehicle.vid, event.type)
+        row.outcome = Outcome.REFUSED
+        return row.outcome
     if event.type in AVAILABILITY_EVENTS:
         row.outcome = _set_availability(session, vehicle, event, now)
         return row.outcome

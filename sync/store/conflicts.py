@@ -38,15 +38,15 @@ def conflicts_query(
 
 
 def _scope(actor: SyncActor) -> Any:
-    """Conflicts a caller sees: its crews' and its own (a crew-less record's), or its departments'.
+    """Conflicts a caller sees: a resolver its departments'; others their crews' and their own.
 
-    A crew-less record (an inspector's) is not its station's: the crews there do not see it.
+    A conflict quotes both values of a field, so it is shown no wider than the record: the
+    archivist or the call center (department scope, but no field-record reads) and the crews
+    of a station see only the conflicts of their own crews and pushes, never an inspector's.
     """
-    if actor.kind == "device" or actor.crew_scoped:
-        return or_(
-            SyncConflict.crew_id.in_(sorted(actor.crew_ids)), SyncConflict.device == actor.name
-        )
-    return SyncConflict.department_id.in_(sorted(actor.department_ids))
+    if actor.can_resolve:
+        return SyncConflict.department_id.in_(sorted(actor.department_ids))
+    return or_(SyncConflict.crew_id.in_(sorted(actor.crew_ids)), SyncConflict.device == actor.name)
 
 
 def get_conflict(session: Session, actor: SyncActor, conflict_id: int) -> SyncConflict:

@@ -80,3 +80,20 @@ def test_each_entity_is_pulled_only_under_its_read_action(http, make_client):
     assert inspector.get("inspection", ids["inspection"]) is not None  # the station's checks
     assert callcenter.get("inspection", ids["inspection"]) is None
     assert callcenter.get("gps_fix", ids["gps_fix"]) is None  # not its subtree (CALL)
+
+
+def test_a_conflict_is_shown_no_wider_than_its_record(http):
+    """A conflict quotes both values: the archivist and other crews do not list it."""
+    created = mutation("inspection", "create", inspection())
+    [verdict] = _push(http(URBAN), created)
+    record_id, version = created["id"], verdict["version"]
+    _push(http(URBAN), mutation("inspection", "update", {"notes": "server"}, record_id=record_id,
+                                base=version))  # fmt: skip
+    [conflict] = _push(http("H-1001-B"), mutation("inspection", "update", {"notes": "client"},
+                                                  record_id=record_id, base=version))  # fmt: skip
+    assert conflict["verdict"] == "conflict", conflict
+    url = f"/api/v1/sync/conflicts?record_id={record_id}"
+    for who in ("dispatcher", "crew1", URBAN):
+        assert len(http(who).request("GET", url).body) == 1, who
+    for who in ("archivist", "callcenter", "inspector", "crew6", "H-1002"):
+        assert http(who).request("GET", url).body == [], who

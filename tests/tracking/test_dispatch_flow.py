@@ -87,3 +87,27 @@ def test_terminal_and_geofence_set_e_to_h(session: Session, demo: DemoOrg) -> No
         )
     ).all()
     assert min(h) == t0 + timedelta(seconds=300)
+
+
+def test_a_disabled_terminal_moves_no_order(session: Session, demo: DemoOrg) -> None:
+    """Until Mosquitto reloads its files a disabled terminal can still publish: refused here."""
+    from backend.auth import service as auth
+    from backend.auth.models import Device
+    from backend.tracking.models import TerminalMessage
+
+    order = new_order(session, demo, at=t0 - timedelta(minutes=5))
+    service.dispatch_order(
+        session=session, actor=actor(session, "dispatcher"), order_id=order.id,
+        crew_id=demo.crews["Urban Crew 1"].id, vehicle_id=demo.vehicles["ZJ-A1001"].id, now=t0,
+    )  # fmt: skip
+    terminal = session.scalars(select(Device).where(Device.identifier == "T-1001")).one()
+    auth.set_device_active(
+        session=session, actor=actor(session, "admin"), device_id=terminal.id, active=False
+    )
+    at = (t0 + timedelta(seconds=20)).isoformat()
+    accept = {"event_id": "e-off", "order_id": str(order.id), "type": "accepted", "ts": at}
+    Pipeline().process(session, [message("event", accept)])
+    stored = session.scalars(select(TerminalMessage).where(TerminalMessage.event_id == "e-off"))
+    assert stored.one().outcome == "refused"
+    points = session.scalars(select(TimingEvent.point).where(TimingEvent.order_id == order.id))
+    assert "E" not in set(points)
