@@ -447,7 +447,7 @@ class WaterNodeSchema(Schema):
         load_default=dict, metadata={"description": 'e.g. {"measures": ["pressure"]}'}
     )
     department_id = DbInteger(load_default=None)
-    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+    srid = Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
     created_at = Timestamp(dump_only=True)
 
 
@@ -465,10 +465,10 @@ class WaterPipeSchema(Schema):
     from_node_id = fields.UUID(required=True)
     to_node_id = fields.UUID(required=True)
     route = GeometryField(required=True)
-    diameter_mm = fields.Integer(required=True, strict=True, validate=validate.Range(10, 5000))
+    diameter_mm = Integer(required=True, strict=True, validate=validate.Range(10, 5000))
     material = fields.String(required=True, validate=validate.Length(1, 32))
     department_id = DbInteger(load_default=None)
-    srid = fields.Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
+    srid = Integer(load_only=True, load_default=4326, validate=validate.Range(1024, 998999))
     created_at = Timestamp(dump_only=True)
     orders = fields.List(fields.UUID(), dump_only=True, metadata={"description": "repair orders"})
 
@@ -485,7 +485,7 @@ class _NodeRef(Schema):
 class _PipeRef(Schema):
     id = fields.UUID()
     code = fields.String()
-    diameter_mm = fields.Integer()
+    diameter_mm = Integer()
     material = fields.String()
 
 

@@ -28,6 +28,7 @@ from backend.auth.policy import Action, authorize
 from backend.db import utcnow
 from backend.inputs import Day
 from backend.risk.models import BillingImport, BillingRecord
+from sync.fields import Decimal as DecimalField
 
 # (column, Chinese header) in file order; both spellings are accepted.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -64,10 +65,10 @@ class BillingRowSchema(Schema):
 
     account_number = fields.String(required=True, validate=validate.Length(1, 32))
     period = fields.String(required=True)
-    billed = fields.Decimal(required=True, places=2, validate=_amount, allow_nan=False)
-    paid = fields.Decimal(load_default=Decimal(0), places=2, validate=_amount, allow_nan=False)
+    billed = DecimalField(required=True, places=2, validate=_amount, allow_nan=False)
+    paid = DecimalField(load_default=Decimal(0), places=2, validate=_amount, allow_nan=False)
     paid_on = Day(load_default=None)
-    prepaid = fields.Decimal(load_default=Decimal(0), places=2, validate=_amount, allow_nan=False)
+    prepaid = DecimalField(load_default=Decimal(0), places=2, validate=_amount, allow_nan=False)
     litigation = fields.String(load_default="no")
 
     @pre_load

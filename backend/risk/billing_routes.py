@@ -26,6 +26,8 @@ from backend.risk import abc, billing, payment_service
 from backend.risk.class_routes import window
 from backend.risk.models import BillingImport, BillingRecord
 from backend.unit_of_work import request_session
+from sync.fields import Decimal as DecimalField
+from sync.fields import Float, Integer
 
 blp = Blueprint(
     "risk_billing", __name__, url_prefix="/api/v1", description="Billing table and ABC classes"
@@ -41,10 +43,10 @@ class BillingImportSchema(Schema):
     encoding = fields.String(allow_none=True)
     dry_run = fields.Boolean()
     status = fields.String(metadata={"description": "validated, committed or failed"})
-    total_rows = fields.Integer()
-    processed_rows = fields.Integer()
-    progress = fields.Float(metadata={"description": "0..1"})
-    created_rows = fields.Integer()
+    total_rows = Integer()
+    processed_rows = Integer()
+    progress = Float(metadata={"description": "0..1"})
+    created_rows = Integer()
     errors = fields.List(fields.Nested(RowErrorSchema))
     created_by = fields.String()
     created_at = Timestamp()
@@ -55,10 +57,10 @@ class BillingMonthSchema(Schema):
     """One month of an account as the billing system reported it (the newest import)."""
 
     period = fields.String()
-    billed = fields.Float()
-    paid = fields.Float()
+    billed = Float()
+    paid = Float()
     paid_on = Day(allow_none=True)
-    prepaid = fields.Float()
+    prepaid = Float()
     litigation = fields.Boolean()
     recorded_at = Timestamp()
 
@@ -67,9 +69,9 @@ class AbcArgsSchema(ExportSchema):
     """The revenue window and the thresholds (defaults: RISK_ABC_* settings)."""
 
     as_of = fields.String(load_default=None, metadata={"description": "last month, YYYY-MM"})
-    window_months = fields.Integer(load_default=None, validate=validate.Range(1, 120))
-    a_share = fields.Decimal(load_default=None, places=4, as_string=True, allow_nan=False)
-    c_share = fields.Decimal(load_default=None, places=4, as_string=True, allow_nan=False)
+    window_months = Integer(load_default=None, validate=validate.Range(1, 120))
+    a_share = DecimalField(load_default=None, places=4, as_string=True, allow_nan=False)
+    c_share = DecimalField(load_default=None, places=4, as_string=True, allow_nan=False)
 
     @validates("as_of")
     def _month(self, value: str | None, **kwargs: Any) -> None:

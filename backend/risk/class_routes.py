@@ -19,6 +19,8 @@ from backend.risk import payment, payment_service
 from backend.risk.abc import add_months
 from backend.risk.models import CreditLimit, RiskClassRecord
 from backend.unit_of_work import request_session
+from sync.fields import Decimal as DecimalField
+from sync.fields import Float, Integer
 
 blp = Blueprint(
     "risk_classes", __name__, url_prefix="/api/v1",
@@ -73,7 +75,7 @@ class RiskClassSchema(Schema):
 
     customer_id = fields.UUID()
     behaviour = fields.String(allow_none=True)
-    criterion = fields.Integer(allow_none=True)
+    criterion = Integer(allow_none=True)
     facts = fields.Dict()
     credit_grade = fields.String(allow_none=True)
     risk_class = fields.String()
@@ -87,14 +89,14 @@ class RiskClassSchema(Schema):
 class LimitSetSchema(Schema):
     """A new credit limit and why."""
 
-    amount = fields.Decimal(required=True, **MONEY)
+    amount = DecimalField(required=True, **MONEY)
     reason = fields.String(required=True, validate=validate.Length(1, 500))
 
 
 class LimitSchema(Schema):
     """One credit limit as set."""
 
-    amount = fields.Float()
+    amount = Float()
     reason = fields.String()
     risk_class = fields.String()
     set_by = fields.String()
@@ -104,7 +106,7 @@ class LimitSchema(Schema):
 class CheckSchema(Schema):
     """How much more the customer would carry on credit (a deferral, a new connection)."""
 
-    amount = fields.Decimal(required=True, **MONEY)
+    amount = DecimalField(required=True, **MONEY)
 
 
 class DecisionSchema(Schema):
@@ -114,9 +116,9 @@ class DecisionSchema(Schema):
     monitored = fields.Boolean()
     reason = fields.String()
     risk_class = fields.String()
-    credit_limit = fields.Float()
-    outstanding = fields.Float()
-    amount = fields.Float()
+    credit_limit = Float()
+    outstanding = Float()
+    amount = Float()
 
 
 def _policy(name: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from backend.db import utcnow
 from backend.inputs import Blueprint, Day
 from backend.risk import classification as reviews
 from backend.unit_of_work import request_session
+from sync.fields import Float, Integer
 
 blp = Blueprint(
     "risk_classification", __name__, url_prefix="/api/v1",
@@ -31,7 +32,7 @@ class ClassifySchema(Schema):
     tier = fields.String(load_default="ordinary", validate=validate.OneOf(reviews.TIERS))
     account_owner = fields.String(load_default=None, validate=validate.Length(1, 120))
     reason = fields.String(required=True, validate=validate.Length(1, 500))
-    base_version = fields.Integer(load_default=None, validate=validate.Range(1, 2**31 - 1))
+    base_version = Integer(load_default=None, validate=validate.Range(1, 2**31 - 1))
 
 
 class ClassificationSchema(Schema):
@@ -42,14 +43,14 @@ class ClassificationSchema(Schema):
     tier = fields.String()
     account_owner = fields.String(allow_none=True)
     classified_on = Day(allow_none=True)
-    version_no = fields.Integer()
+    version_no = Integer()
 
 
 class ReviewArgsSchema(Schema):
     """Whose reviews, and how far ahead."""
 
-    department_id = fields.Integer(validate=validate.Range(1, 2**31 - 1))
-    within_days = fields.Integer(load_default=14, validate=validate.Range(0, 366))
+    department_id = Integer(validate=validate.Range(1, 2**31 - 1))
+    within_days = Integer(load_default=14, validate=validate.Range(0, 366))
 
 
 class ReviewRowSchema(Schema):
@@ -58,7 +59,7 @@ class ReviewRowSchema(Schema):
     customer_id = fields.UUID()
     account_number = fields.String()
     name = fields.String()
-    department_id = fields.Integer()
+    department_id = Integer()
     department = fields.String(allow_none=True)
     classification = fields.String()
     tier = fields.String()
@@ -66,7 +67,7 @@ class ReviewRowSchema(Schema):
     classified_on = Day(allow_none=True)
     review_due_on = Day()
     status = fields.String(metadata={"description": "overdue or due"})
-    yearly_revenue = fields.Float()
+    yearly_revenue = Float()
     suggested_tier = fields.String()
 
 

@@ -15,6 +15,7 @@ from backend.db import utcnow
 from backend.inputs import Blueprint, SelectPage, Timestamp
 from backend.risk import lists, warnings
 from backend.unit_of_work import request_session
+from sync.fields import Integer
 
 blp = Blueprint(
     "risk_lists", __name__, url_prefix="/api/v1",
@@ -47,9 +48,9 @@ class ListArgsSchema(Schema):
 class ListEntrySchema(Schema):
     """One list entry."""
 
-    id = fields.Integer()
+    id = Integer()
     customer_id = fields.UUID()
-    department_id = fields.Integer()
+    department_id = Integer()
     kind = fields.String()
     reason = fields.String()
     added_by = fields.String()
@@ -70,9 +71,9 @@ class AlertArgsSchema(Schema):
 class RiskAlertSchema(Schema):
     """One early warning."""
 
-    id = fields.Integer()
+    id = Integer()
     customer_id = fields.UUID()
-    department_id = fields.Integer()
+    department_id = Integer()
     kind = fields.String()
     source = fields.String()
     detail = fields.Dict()
