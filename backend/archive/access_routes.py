@@ -15,6 +15,7 @@ from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.inputs import Blueprint, Day, DbInteger, SelectPage, Timestamp
 from backend.unit_of_work import request_session
+from sync.fields import Integer
 
 blp = Blueprint(
     "archive_access", __name__, url_prefix="/api/v1",
@@ -77,7 +78,7 @@ class ReadArgsSchema(Schema):
 class FileReadSchema(Schema):
     """One read of a file."""
 
-    id = fields.Integer()
+    id = Integer()
     customer_id = fields.UUID()
     reader = fields.String()
     reader_department_id = DbInteger(allow_none=True)

@@ -19,6 +19,7 @@ from backend.auth.policy import Action
 from backend.errors import NotFound
 from backend.inputs import Blueprint, DbInteger, Timestamp
 from backend.unit_of_work import request_session
+from sync.fields import Integer
 
 blp = Blueprint(
     "archive_deadlines", __name__, url_prefix="/api/v1",
@@ -56,9 +57,9 @@ class DeadlineRuleSchema(Schema):
     """How long one kind of deadline runs, its warning and how often chasing repeats."""
 
     kind = fields.String(dump_only=True)
-    limit_hours = fields.Integer(required=True, validate=validate.Range(0, 24 * 366 * 5))
-    warning_hours = fields.Integer(required=True, validate=validate.Range(0, 24 * 366))
-    repeat_hours = fields.Integer(required=True, validate=validate.Range(1, 24 * 366))
+    limit_hours = Integer(required=True, validate=validate.Range(0, 24 * 366 * 5))
+    warning_hours = Integer(required=True, validate=validate.Range(0, 24 * 366))
+    repeat_hours = Integer(required=True, validate=validate.Range(1, 24 * 366))
 
 
 class StepCreateSchema(Schema):

@@ -21,6 +21,7 @@ from backend.inputs import Blueprint, DbInteger, Timestamp
 from backend.reports.export import XLSX_MEDIA_TYPE
 from backend.unit_of_work import request_session
 from sync.blobs.service import remove_files
+from sync.fields import Integer
 from sync.http import blob_storage
 
 blp = Blueprint(
@@ -35,7 +36,7 @@ class RetentionRuleSchema(Schema):
     """Years a closed file of a voltage class is kept."""
 
     voltage_class = fields.String(dump_only=True)
-    years = fields.Integer(required=True, validate=validate.Range(1, 100))
+    years = Integer(required=True, validate=validate.Range(1, 100))
 
 
 class DueFileSchema(Schema):
@@ -125,25 +126,25 @@ class QualitySchema(Schema):
 
     department_id = DbInteger()
     department = fields.String()
-    files = fields.Integer()
-    active = fields.Integer()
-    closed = fields.Integer()
-    incomplete = fields.Integer(metadata={"description": "active files missing a stage"})
-    missing_application = fields.Integer()
-    missing_contract = fields.Integer()
-    stale = fields.Integer(metadata={"description": f"no version for {quality.STALE_DAYS} d"})
-    deadlines_warning = fields.Integer()
-    deadlines_overdue = fields.Integer()
-    overdue_digitise = fields.Integer()
-    overdue_handover = fields.Integer()
-    overdue_new_file = fields.Integer()
-    overdue_changed_file = fields.Integer()
-    overdue_meter_calibration = fields.Integer()
-    overdue_meter_replacement = fields.Integer()
-    overdue_contract_expiry = fields.Integer()
-    overdue_loan_return = fields.Integer()
-    reads = fields.Integer()
-    reads_by_grant = fields.Integer(metadata={"description": "reads outside scope by approval"})
+    files = Integer()
+    active = Integer()
+    closed = Integer()
+    incomplete = Integer(metadata={"description": "active files missing a stage"})
+    missing_application = Integer()
+    missing_contract = Integer()
+    stale = Integer(metadata={"description": f"no version for {quality.STALE_DAYS} d"})
+    deadlines_warning = Integer()
+    deadlines_overdue = Integer()
+    overdue_digitise = Integer()
+    overdue_handover = Integer()
+    overdue_new_file = Integer()
+    overdue_changed_file = Integer()
+    overdue_meter_calibration = Integer()
+    overdue_meter_replacement = Integer()
+    overdue_contract_expiry = Integer()
+    overdue_loan_return = Integer()
+    reads = Integer()
+    reads_by_grant = Integer(metadata={"description": "reads outside scope by approval"})
 
 
 class ReportArgsSchema(Schema):
