@@ -11,6 +11,7 @@ from backend.archive import chasing, deadlines
 from backend.archive.access_models import AccessRequest, PaperLoan
 from backend.archive.records import Customer
 from tests.archive.helpers import open_file
+from tests.archive.test_access import _work_at
 from tests.conftest import assert_problem
 
 REQUESTS = "/api/v1/archive/access-requests"
@@ -74,9 +75,10 @@ def test_no_one_approves_their_own_request_or_both_levels(api, demo):
     assert_problem(supervisor.get(f"/api/v1/customers/{body['id']}"), 403)
 
 
-def test_bad_requests_are_clear_problems(api, demo):
+def test_bad_requests_are_clear_problems(api, demo, session):
     crew = api("crew1")
     own = open_file(api("archivist"), department_id=demo.departments["ST-URB"].id)
+    _work_at(session, demo, own["premises"][0]["id"])  # crews see the files where they work
     foreign = open_file(api("archivist"), department_id=demo.departments["ST-SUB"].id)
     assert_problem(_request(crew, own["id"]), 409)  # in scope already
     assert_problem(_request(crew, str(uuid.uuid4())), 404)
@@ -141,9 +143,10 @@ def test_every_read_is_logged_with_who_what_and_why(api, demo):
 LOANS = "/api/v1/archive/loans"
 
 
-def test_lending_a_paper_file_sign_out_due_return(api, demo):
+def test_lending_a_paper_file_sign_out_due_return(api, demo, session):
     archivist, crew, supervisor = api("archivist"), api("crew1"), api("supervisor")
     body = open_file(archivist, department_id=demo.departments["ST-URB"].id)
+    _work_at(session, demo, body["premises"][0]["id"])
     due = (date.today() + timedelta(days=7)).isoformat()
     loan = crew.post(LOANS, json={"customer_id": body["id"], "purpose": "site survey",
                                   "due_on": due}).get_json()  # fmt: skip
@@ -176,6 +179,7 @@ def test_no_one_signs_out_their_own_loan(api, demo):
 def test_an_overdue_loan_is_chased(api, session, demo):
     archivist = api("archivist")
     body = open_file(archivist, department_id=demo.departments["ST-URB"].id)
+    _work_at(session, demo, body["premises"][0]["id"])
     due = (date.today() + timedelta(days=3)).isoformat()
     loan = api("crew1").post(LOANS, json={"customer_id": body["id"], "purpose": "survey",
                                           "due_on": due}).get_json()  # fmt: skip
