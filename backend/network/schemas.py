@@ -512,7 +512,7 @@ class NetworkImportFormSchema(Schema):
             ("lines", "areas", "water-nodes", "water-pipes", "customer-links", "region-codes")
         ),
     )
-    srid = fields.Integer(load_default=4326, validate=validate.Range(1024, 998999))
+    srid = Integer(load_default=4326, validate=validate.Range(1024, 998999))
     dry_run = fields.Boolean(load_default=False)
     encoding = fields.String(load_default=None, validate=validate.OneOf(("utf-8", "gbk")))
 
@@ -526,7 +526,7 @@ class NetworkImportFileSchema(Schema):
 class NetworkImportRowErrorSchema(Schema):
     """One problem of one row (sheet row, or feature number in a GeoJSON file)."""
 
-    row = fields.Integer()
+    row = Integer()
     column = fields.String()
     reason = fields.String()
 
@@ -537,8 +537,8 @@ class NetworkImportSchema(Schema):
     kind = fields.String()
     dry_run = fields.Boolean()
     status = fields.String()
-    total_rows = fields.Integer()
-    processed_rows = fields.Integer()
-    created_rows = fields.Integer()
-    progress = fields.Float()
+    total_rows = Integer()
+    processed_rows = Integer()
+    created_rows = Integer()
+    progress = Float()
     errors = fields.List(fields.Nested(NetworkImportRowErrorSchema))

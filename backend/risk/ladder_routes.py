@@ -19,6 +19,7 @@ from backend.risk.class_routes import window
 from backend.risk.models import CollectionCase, CollectionVisit
 from backend.unit_of_work import request_session
 from sync.entities import VISIT_OUTCOMES
+from sync.fields import Float, Integer
 
 blp = Blueprint(
     "risk_ladder", __name__, url_prefix="/api/v1", description="Collection ladder (催费)"
@@ -32,7 +33,7 @@ class CollectionRungSchema(Schema):
     name = fields.String()
     title = fields.String()
     participant = fields.String()
-    due_days = fields.Integer()
+    due_days = Integer()
     outcomes = fields.List(fields.String())
 
 
@@ -52,12 +53,12 @@ class CollectionVisitSchema(Schema):
     """A visit sent to a crew (the field task)."""
 
     id = fields.UUID()
-    crew_id = fields.Integer()
+    crew_id = Integer()
     status = fields.String()
     outcome = fields.String(allow_none=True, validate=validate.OneOf(VISIT_OUTCOMES))
     notes = fields.String(allow_none=True)
     address = fields.String()
-    amount_due = fields.Float()
+    amount_due = Float()
     due_on = fields.String()
     created_by = fields.String()
     created_at = Timestamp()
@@ -69,8 +70,8 @@ class CollectionCaseSchema(Schema):
     id = fields.UUID()
     number = fields.String()
     customer_id = fields.UUID()
-    department_id = fields.Integer()
-    amount = fields.Float()
+    department_id = Integer()
+    amount = Float()
     stage = fields.String(metadata={"description": "the step due, or closed"})
     stage_due_on = Day(allow_none=True)
     next_participant = fields.String(allow_none=True)
@@ -95,7 +96,7 @@ class CollectionStepCompleteSchema(Schema):
 class CollectionVisitSendSchema(Schema):
     """Which crew visits."""
 
-    crew_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
+    crew_id = Integer(required=True, validate=validate.Range(1, 2**31 - 1))
 
 
 class CollectionCaseArgsSchema(Schema):

@@ -336,6 +336,7 @@ UNSCOPED: dict[str, Any] = {
     "number": 1,
     "z": 1,
     "x": 1,
+    "y": 1,
     "name": "1.png",
     "layer": "lines",
     "code": "mx",
