@@ -344,6 +344,8 @@ SYNC_READ_ACTIONS: Mapping[str, Action] = MappingProxyType({
     "customer": Action.ARCHIVE_READ,
     "premise": Action.ARCHIVE_READ,
     "meter": Action.ARCHIVE_READ,
+    # A visit carries what is owed: only the crew sent on it pulls it (collections use REST).
+    "collection_visit": Action.RISK_VISIT_REPORT,
 })
 # fmt: on
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.auth.sync_access import backend_actor, permit
+from sqlalchemy import ColumnElement
+
+from backend.auth import policy
+from backend.auth.actor import Actor
+from backend.auth.sync_access import backend_actor, permit, read_scope
 from backend.risk.ladder import visit_reported
 from backend.risk.models import CollectionVisit
 from sync.entities import COLLECTION_VISIT
@@ -14,6 +18,11 @@ from sync.registry import EntityAdapter, SyncActor
 def _reported(session: Any, actor: SyncActor, visit: CollectionVisit) -> None:
     """A visit pushed done becomes the ladder's visit step (the crew's name on it)."""
     visit_reported(session, visit, backend_actor(actor).audit_name)
+
+
+def _crews_visits(actor: Actor) -> ColumnElement[bool]:
+    """A visit is its crew's task: no one else's handheld (nor a department's) pulls it."""
+    return CollectionVisit.crew_id.in_(sorted(policy.own_crews(actor)))
 
 
 def _read(visit: CollectionVisit) -> dict[str, object]:
@@ -31,6 +40,7 @@ ADAPTERS = (
         COLLECTION_VISIT,
         CollectionVisit,
         permit=permit(COLLECTION_VISIT),
+        scope=read_scope("collection_visit", _crews_visits),
         time_field=None,
         read=_read,
         after_write=_reported,

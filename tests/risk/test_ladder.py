@@ -197,6 +197,11 @@ def test_the_visit_is_a_field_task_on_the_crews_handheld(committed_db, make_clie
     assert "grade" not in visit and "risk_class" not in visit  # what is owed, not the credit
     other.pull()
     assert other.get("collection_visit", ids["visit"]) is None
+    # Nor does the station's desk: what is owed is the crew's task and the collectors' (REST).
+    for who in ("dispatcher", "inspector"):
+        desk = make_client(who, from_start=True)
+        desk.pull()
+        assert desk.get("collection_visit", ids["visit"]) is None
     device.update(
         "collection_visit",
         ids["visit"],
