@@ -30,7 +30,9 @@ from backend.dispatch.alert_routes import blp as alerts_blp
 from backend.dispatch.routes import blp as dispatch_blp
 from backend.errors import ProblemSchema, register_error_handlers
 from backend.health import blp as health_blp
+from backend.inspection.plan_routes import blp as inspection_plans_blp
 from backend.inspection.routes import blp as inspection_blp
+from backend.inspection.verification_routes import blp as verification_blp
 from backend.live import http as live
 from backend.network.outage_routes import blp as outages_blp
 from backend.network.routes import blp as network_blp
@@ -77,6 +79,8 @@ BLUEPRINTS = [
     risk_lists_blp,
     risk_reports_blp,
     risk_ladder_blp,
+    inspection_plans_blp,
+    verification_blp,
 ]
 
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

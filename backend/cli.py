@@ -108,6 +108,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     from backend.archive.chasing import chasing_worker
     from backend.demo.broker import EmbeddedBroker
     from backend.dispatch.escalation import escalation_worker
+    from backend.inspection.reminders import reminder_worker
     from backend.live import http as live
     from backend.network.restore_worker import restore_worker
     from backend.risk.worker import rating_worker
@@ -127,6 +128,7 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
     for worker in (
         escalation_worker,
         restore_worker,
+        reminder_worker,
         rating_worker,
         chasing_worker,
         ingest_worker,
@@ -161,15 +163,21 @@ def serve(host: str, port: int, broker_port: int, no_broker: bool, simulate: int
 @click.option("--once", is_flag=True, help="Run one tick and exit.")
 @with_appcontext
 def worker(interval: float, once: bool) -> None:
-    """Run the escalation, outage-restore and archive-chasing workers (from the database alone)."""
+    """Run the escalation, outage-restore, archive-chasing and inspection-reminder workers.
+
+    Each derives its work from the database alone, so a restart misses nothing.
+    """
     from backend.archive import chasing
     from backend.dispatch.escalation import EscalationPolicy, run_worker
+    from backend.inspection import reminders
     from backend.network import restore_worker
 
-    policy = EscalationPolicy.from_config(current_app.extensions["fieldline.config"])
+    config = current_app.extensions["fieldline.config"]
+    policy = EscalationPolicy.from_config(config)
     database = current_app.extensions["fieldline.db"]
     restored: list[int] = []
     reminded: list[int] = []
+    inspection_reminders: list[int] = []
     helpers = [
         threading.Thread(
             target=lambda: restored.append(
@@ -187,7 +195,17 @@ def worker(interval: float, once: bool) -> None:
             name="archive_chasing",
             daemon=True,
         ),
-    ]
+        threading.Thread(
+            target=lambda: inspection_reminders.append(
+                reminders.run_worker(
+                    database, interval=interval, once=once,
+                    lead_days=config.INSPECTION_REMIND_DAYS,
+                )
+            ),
+            name="inspection_reminders",
+            daemon=True,
+        ),
+    ]  # fmt: skip
     for helper in helpers:
         helper.start()
     raised = run_worker(database, interval=interval, once=once, policy=policy)
@@ -197,6 +215,7 @@ def worker(interval: float, once: bool) -> None:
     click.echo(f"escalation worker stopped; {raised} alerts raised")
     click.echo(f"outage restore worker: {sum(restored)} outages restored")
     click.echo(f"archive chasing: {sum(reminded)} reminders raised")
+    click.echo(f"inspection reminders: {sum(inspection_reminders)} reminders written")
 
 
 @main.command("paths")

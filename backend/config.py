@@ -196,6 +196,19 @@ class Config:
     # customers are those billed at least RISK_KEY_REVENUE over the last 12 months.
     RISK_REVIEW_DAYS: int = field(default_factory=lambda: int(_env("RISK_REVIEW_DAYS", "61")))
     RISK_KEY_REVENUE: str = field(default_factory=lambda: _env("RISK_KEY_REVENUE", "200000"))
+    # Reminders ahead of a task's due date; reconciliation of remote and manual readings.
+    INSPECTION_REMIND_DAYS: float = field(
+        default_factory=lambda: float(_env("INSPECTION_REMIND_DAYS", "2"))
+    )
+    INSPECTION_RECONCILE_TOLERANCE_KWH: float = field(
+        default_factory=lambda: float(_env("INSPECTION_RECONCILE_TOLERANCE_KWH", "5"))
+    )
+    INSPECTION_RECONCILE_TOLERANCE_PCT: float = field(
+        default_factory=lambda: float(_env("INSPECTION_RECONCILE_TOLERANCE_PCT", "2"))
+    )
+    INSPECTION_RECONCILE_WINDOW_HOURS: float = field(
+        default_factory=lambda: float(_env("INSPECTION_RECONCILE_WINDOW_HOURS", "24"))
+    )
     TESTING: bool = False
 
     # flask-smorest / OpenAPI

@@ -16,8 +16,11 @@ from backend.db import Base, Database
 from backend.dispatch import models as dispatch_models  # noqa: F401
 from backend.dispatch import sync_adapters as dispatch_sync
 from backend.inspection import cases as inspection_cases  # noqa: F401
+from backend.inspection import meter_models as inspection_meters  # noqa: F401
 from backend.inspection import models as inspection_models  # noqa: F401
+from backend.inspection import plan_models as inspection_plans  # noqa: F401
 from backend.inspection import sync_adapters as inspection_sync
+from backend.inspection import verification_models as inspection_verification  # noqa: F401
 from backend.network import models as network_models  # noqa: F401
 from backend.network import (
     outage_models,  # noqa: F401

@@ -459,6 +459,7 @@ INSPECTION = EntitySpec("inspection", deletable_in=frozenset({"draft"}), fields=
     "notes":             scalar(text(4000)),
     "premise_id":        readonly(uuid_ref(), on_create=True),
     "order_id":          readonly(uuid_ref(), on_create=True),
+    "task_id":           readonly(uuid_ref(), on_create=True),
 })
 
 TIMING_EVENT = EntitySpec("timing_event", append_only=True, fields={
@@ -534,6 +535,106 @@ METER = EntitySpec("meter", creatable=False, fields={
     "version_no":        readonly(integer()),
 })
 
+# Inspection tasks reach the assigned inspector's handheld with what the site needs offline:
+# the premise, the meter with its last readings and the checklist version to answer.
+INSPECTION_TASK = EntitySpec("inspection_task", creatable=False, fields={
+    "number":            readonly(text(32)),
+    "kind":              readonly(text(16)),
+    "reason":            readonly(text(32)),
+    "status":            readonly(text(16)),
+    "due_at":            readonly(timestamp()),
+    "customer_id":       readonly(uuid_ref()),
+    "customer_name":     readonly(text(200)),
+    "premise_id":        readonly(uuid_ref()),
+    "address":           readonly(text(400)),
+    "location":          readonly(record()),
+    "meter_id":          readonly(uuid_ref()),
+    "meter_number":      readonly(text(32)),
+    "last_readings":     readonly(items(record(), max_items=10)),
+    "equipment_type":    readonly(text(32)),
+    "checklist_version": readonly(integer()),
+    "checklist_items":   readonly(items(record(), max_items=100)),
+    "inspection_id":     readonly(uuid_ref()),
+    "hazard_id":         readonly(uuid_ref()),
+    "note":              readonly(text(4000)),
+})
+
+# A hazard is written once on site (every field on create); the notice and the follow-up
+# are the office's (server-owned).
+HAZARD = EntitySpec("hazard", fields={
+    "inspection_id":     readonly(uuid_ref(), on_create=True),
+    "task_id":           readonly(uuid_ref(), on_create=True),
+    "premise_id":        readonly(uuid_ref(), on_create=True),
+    "severity":          readonly(choice("low", "medium", "high", "critical"), on_create=True, required=True),  # noqa: E501
+    "category":          readonly(text(32, blank=False), on_create=True, required=True),
+    "description":       readonly(text(4000, blank=False), on_create=True, required=True),
+    "photo_sha256":      readonly(sha256(), on_create=True),
+    "lat":               readonly(number(-90, 90), on_create=True),
+    "lon":               readonly(number(-180, 180), on_create=True),
+    "reading":           readonly(number(minimum=0), on_create=True),
+    "number":            readonly(text(32)),
+    "status":            readonly(text(16)),
+    "notice_number":     readonly(text(32)),
+    "rectify_by":        readonly(timestamp()),
+    "follow_up_task_id": readonly(uuid_ref()),
+})
+
+METER_EVENT = EntitySpec("meter_event", append_only=True, fields={
+    "meter_id":          append(uuid_ref(), required=True),
+    "kind":              append(choice("seal_applied", "seal_removed", "fault_found", "fault_cleared"), required=True),  # noqa: E501
+    "seal_number":       append(text(32, blank=False), nullable=True),
+    "fault":             append(choice("stuck", "slow", "stopped", "damaged_wiring", "broken_seal"), nullable=True),  # noqa: E501
+    "photo_sha256":      append(sha256(), nullable=True),
+    "inspection_id":     append(uuid_ref(), nullable=True),
+    "note":              append(text(1000), nullable=True),
+})
+
+# Cases reach the handhelds of those who may read them, read-only; steps completed offline
+# are appended as `case_step` records and applied through the case service, in order.
+INSPECTION_CASE = EntitySpec("inspection_case", creatable=False, fields={
+    "number":            readonly(text(32)),
+    "kind":              readonly(text(16)),
+    "customer_id":       readonly(uuid_ref()),
+    "premise_id":        readonly(uuid_ref()),
+    "inspection_id":     readonly(uuid_ref()),
+    "summary":           readonly(text(4000)),
+    "stage":             readonly(text(16)),
+    "awaiting_approval": readonly(boolean()),
+    "stage_due_at":      readonly(timestamp()),
+    "outcome":           readonly(text(16)),
+    "pending_items":     readonly(items(record(), max_items=50)),
+})
+
+CASE_STEP = EntitySpec("case_step", append_only=True, fields={
+    "case_id":           append(uuid_ref(), required=True),
+    "step":              append(text(16, blank=False), required=True),
+    "checklist":         append(mapping(any_of(boolean(), text(40)), max_keys=50), nullable=True),
+    "notes":             append(text(4000), nullable=True),
+    "outcome":           append(choice("confirmed", "dismissed"), nullable=True),
+    "back_billing_amount": append(number(0, 99_999_999_999), nullable=True),
+    "recovered_amount":  append(number(0, 99_999_999_999), nullable=True),
+    "actions":           append(items(choice("cut_supply", "seal", "remove_meter"), max_items=3), nullable=True),  # noqa: E501
+})
+
+VERIFICATION_STATUS = StateMachine(
+    states=("pending", "rejected", "checked", "validated", "confirmed"),
+    terminal=frozenset({"confirmed"}),
+    device_states=frozenset({"checked"}),
+)
+
+# One customer file to verify on site: the assignee pushes corrections (a set: two answers
+# to one field conflict, different fields merge) and moves it to `checked`.
+VERIFICATION_ITEM = EntitySpec("verification_item", creatable=False, fields={
+    "status":            state(VERIFICATION_STATUS),
+    "corrections":       set_of(any_of(text(400))),
+    "notes":             scalar(text(4000)),
+    "batch_id":          readonly(uuid_ref()),
+    "customer_id":       readonly(uuid_ref()),
+    "premise_id":        readonly(uuid_ref()),
+    "flags_before":      readonly(items(text(32))),
+    "review_note":       readonly(text(1000)),
+})
+
 NOTE = EntitySpec("note", append_only=True, fields={
     "order_id":          append(uuid_ref(), required=True),
     "text":              append(text(4000, blank=False), required=True),
@@ -580,6 +681,12 @@ ENTITIES: Mapping[str, EntitySpec] = MappingProxyType(
             PREMISE,
             METER,
             COLLECTION_VISIT,
+            INSPECTION_TASK,
+            HAZARD,
+            METER_EVENT,
+            INSPECTION_CASE,
+            CASE_STEP,
+            VERIFICATION_ITEM,
         )
     }
 )

@@ -53,7 +53,8 @@ class SyncActor:
         return department_id in self.department_ids
 
 
-# (session, actor, record or None, normalised client values) -> a refusal reason or None.
+# (session, actor, record or None, normalised client values) -> a refusal reason or None
+# (out of scope); raises `sync.entities.RejectionError` for another reason (invalid value).
 Authorizer = Callable[[Any, SyncActor, Any, Mapping[str, object]], str | None]
 
 

@@ -169,6 +169,19 @@ class Action(StrEnum):
     RISK_LIST_MANAGE = "risk.list.manage"
     RISK_COLLECT = "risk.collect"
     RISK_VISIT_REPORT = "risk.visit.report"
+    # Inspection plans, tasks, checklists, hazards, meters in the field, reports.
+    PLAN_READ = "inspection.read"
+    PLAN_MANAGE = "inspection.plan.manage"
+    TASK_WORK = "inspection.task.work"
+    HAZARD_NOTICE = "inspection.hazard.notice"
+    METER_EVENT_RECORD = "inspection.meter_event.record"
+    REMOTE_READING_IMPORT = "inspection.remote_readings.import"
+    INSPECTION_REPORT_READ = "inspection.report.read"
+    # Field verification of the archive (seed 003).
+    VERIFICATION_READ = "verification.read"
+    VERIFICATION_MANAGE = "verification.manage"
+    VERIFICATION_WORK = "verification.work"
+    VERIFICATION_REVIEW = "verification.review"
 
 
 @dataclass(frozen=True)
@@ -304,6 +317,17 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.RISK_LIST_MANAGE: Rule("put customers on the red or black list and end entries", CREDIT),  # noqa: E501
     Action.RISK_COLLECT: Rule("open collection cases, complete ladder steps, send visits to crews", frozenset({Role.COLLECTIONS, Role.SUPERVISOR, Role.ADMIN})),  # noqa: E501
     Action.RISK_VISIT_REPORT: Rule("report a collection visit's outcome (own crew's visits)", FIELD, devices=True),  # noqa: E501
+    Action.PLAN_READ: _read("list inspection plans, tasks, checklists, hazards, anomalies, reminders", INSPECT | {Role.AUDITOR}),  # noqa: E501
+    Action.PLAN_MANAGE: Rule("create inspection plans, generate their tasks, publish checklist versions", APPROVE),  # noqa: E501
+    Action.TASK_WORK: Rule("carry out an inspection task (results, hazards) and mark meter faults and seals", INSPECT),  # noqa: E501
+    Action.HAZARD_NOTICE: Rule("serve a hazard notice with a rectification deadline; record the follow-up", INSPECT),  # noqa: E501
+    Action.METER_EVENT_RECORD: Rule("record meter seals applied/removed and faults found/cleared", INSPECT | {Role.CREW}, devices=True),  # noqa: E501
+    Action.REMOTE_READING_IMPORT: Rule("import remote (metering system) readings for reconciliation", APPROVE),  # noqa: E501
+    Action.INSPECTION_REPORT_READ: _read("inspection reports: due/done/overdue, hazards, cases, recoveries, repeat offenders, field verification", INSPECT | {Role.AUDITOR}),  # noqa: E501
+    Action.VERIFICATION_READ: _read("list field-verification batches, their items and report", FILES | INSPECT | {Role.AUDITOR}),  # noqa: E501
+    Action.VERIFICATION_MANAGE: Rule("select field-verification batches, assign them, send the customer SMS check", FILES),  # noqa: E501
+    Action.VERIFICATION_WORK: Rule("check and correct customer files on site (field verification)", frozenset({Role.INSPECTOR, Role.CREW, Role.ARCHIVIST})),  # noqa: E501
+    Action.VERIFICATION_REVIEW: Rule("review field-verification corrections (they become archive versions)", APPROVE),  # noqa: E501
 })
 # fmt: on
 
@@ -328,6 +352,10 @@ SYNC_ACTIONS: Mapping[tuple[str, str], Action] = MappingProxyType({
     ("photo", "create"): Action.FIELD_CAPTURE,
     ("premise", "update"): Action.PREMISE_CORRECT,
     ("collection_visit", "update"): Action.RISK_VISIT_REPORT,
+    ("hazard", "create"): Action.TASK_WORK,
+    ("meter_event", "append"): Action.METER_EVENT_RECORD,
+    ("case_step", "append"): Action.CASE_STEP,
+    ("verification_item", "update"): Action.VERIFICATION_WORK,
 })
 # fmt: on
 

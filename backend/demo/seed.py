@@ -13,6 +13,7 @@ from backend.auth.models import User
 from backend.config import Config
 from backend.db import Database
 from backend.demo.archive import seed_archive
+from backend.demo.inspection import seed_inspection
 from backend.demo.network import seed_network, seed_water
 from backend.demo.orders import seed_day
 from backend.demo.org import seed_org
@@ -32,6 +33,8 @@ def seed_all(database: Database) -> None:
         seed_water(session)
     with database.unit_of_work(actor="seed") as session:
         seed_risk(session)
+    with database.unit_of_work(actor="seed") as session:
+        seed_inspection(session)
 
 
 def seed_demo_archive(database: Database, count: int = 200) -> int:

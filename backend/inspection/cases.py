@@ -12,12 +12,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.auth.audit import Audited
 from backend.db import Base, UUIDPrimaryKey, utcnow
+from backend.inspection.models import Captured
+from sync.changes import Synced
 
 
-class InspectionCase(UUIDPrimaryKey, Audited, Base):
-    """One theft or violation case at a premise; `stage` is the step now due."""
+class InspectionCase(UUIDPrimaryKey, Synced, Audited, Base):
+    """One theft or violation case at a premise; `stage` is the step now due.
+
+    Synced read-only to the handhelds of whoever may read cases in its department.
+    """
 
     __tablename__ = "inspection_cases"
+    __sync_entity__ = "inspection_case"
+    __sync_scope__ = ("department_id", None)
+    __audit_exclude__ = frozenset({"version", "field_versions"})
 
     number: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -62,3 +70,23 @@ class CaseStep(Base):
     completed_at: Mapped[datetime] = mapped_column(default=utcnow)
     approved_by: Mapped[str | None] = mapped_column(String(120))
     approved_at: Mapped[datetime | None] = mapped_column()
+
+
+class CaseStepPush(Captured, Base):
+    """A step completed offline on a handheld (sync entity `case_step`).
+
+    Applied through the same service as REST; `step_id` is the step row it became.
+    """
+
+    __tablename__ = "inspection_case_step_pushes"
+    __sync_entity__ = "case_step"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inspection_cases.id"), index=True)
+    step: Mapped[str] = mapped_column(String(16))
+    checklist: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    back_billing_amount: Mapped[float | None] = mapped_column()
+    recovered_amount: Mapped[float | None] = mapped_column()
+    actions: Mapped[list[str]] = mapped_column(default=list)
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("inspection_case_steps.id"))

@@ -49,6 +49,8 @@ class Inspection(Captured, Audited, Base):
     # A premise id pushed before the archive existed (it named no stored premise), kept as text.
     legacy_premise_ref: Mapped[str | None] = mapped_column(String(64))
     order_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # The plan task this inspection carries out (its checklist version decides the answers).
+    task_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
 
 class MeterReading(Captured, Base):
@@ -66,6 +68,8 @@ class MeterReading(Captured, Base):
     read_at: Mapped[datetime] = mapped_column()
     # May name a blob that has not arrived yet: it shows as pending until it does.
     photo_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # manual (taken on site, synced) or remote (the metering system's import).
+    source: Mapped[str] = mapped_column(String(8), default="manual", server_default="manual")
 
 
 class GpsFix(Captured, Base):

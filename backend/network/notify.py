@@ -57,6 +57,11 @@ def set_sender(sender: SmsSender) -> SmsSender:
     return previous
 
 
+def current_sender() -> SmsSender:
+    """Return the installed SMS sender (other domains send through the same gateway)."""
+    return _sender
+
+
 def _phone(customer: Customer) -> str | None:
     for contact in customer.contacts or []:
         if contact.get("phone"):

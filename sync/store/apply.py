@@ -278,9 +278,12 @@ def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[A
     unfit = column_problem(adapter, result.writes.values)
     if unfit is not None:
         return record, MergeResult.rejected(RejectReason.INVALID_VALUE, unfit)
-    refusal = adapter.authorize(ctx.session, ctx.actor, record, mutation.fields) or (
-        _foreign_blob(ctx, adapter, result.writes.values)
-    )
+    try:
+        refusal = adapter.authorize(ctx.session, ctx.actor, record, mutation.fields) or (
+            _foreign_blob(ctx, adapter, result.writes.values)
+        )
+    except RejectionError as exc:  # an authorizer that judges the values, not the scope
+        return record, MergeResult.rejected(exc.reason, exc.detail)
     if refusal is not None:
         return record, MergeResult.rejected(RejectReason.OUT_OF_SCOPE, f"{name}: {refusal}")
     return record, result

@@ -259,6 +259,49 @@ CASES: dict[str, Case] = {
     ),
     "POST /api/v1/cases/{case_id}/steps": Case(lambda c: {"step": "discovery", "checklist": {}}),
     "POST /api/v1/cases/{case_id}/evidence-override": Case(lambda c: {"reason": "matrix"}),
+    "POST /api/v1/inspection-plans": Case(
+        lambda c: {
+            "name": "matrix",
+            "kind": "periodic",
+            "department_id": c.side.station,
+            "interval_days": 30,
+            "equipment_type": "low_voltage_meter",
+            "inspector_ids": [1],
+        },
+        foreign=True,
+    ),  # fmt: skip
+    "POST /api/v1/inspection-checklists/{equipment_type}": Case(
+        lambda c: {"title": "matrix", "items": [{"key": "ok", "label": "ok", "kind": "yes_no"}]}
+    ),
+    "POST /api/v1/inspection-tasks/{task_id}/result": Case(lambda c: {"checklist": {}}),
+    "POST /api/v1/inspection-tasks/{task_id}/cancel": Case(lambda c: {"reason": "matrix"}),
+    "POST /api/v1/hazards": Case(
+        lambda c: {
+            "premise_id": str(uuid.uuid4()),
+            "severity": "low",
+            "category": "other",
+            "description": "matrix",
+        }
+    ),  # fmt: skip
+    "POST /api/v1/hazards/{hazard_id}/notice": Case(
+        lambda c: {"rectify_by": "2030-01-01T00:00:00+00:00"}
+    ),
+    "POST /api/v1/hazards/{hazard_id}/resolve": Case(lambda c: {"resolution": "rectified"}),
+    "POST /api/v1/meters/{meter_id}/events": Case(
+        lambda c: {"kind": "fault_found", "fault": "stuck"}
+    ),
+    "POST /api/v1/meter-readings/remote": Case(
+        lambda c: {"readings": [{"meter_id": str(uuid.uuid4()), "value": 1, "read_at": _now()}]}
+    ),
+    "POST /api/v1/verification-batches": Case(
+        lambda c: {"name": "matrix", "department_id": c.side.station, "assignee_ids": [1]},
+        foreign=True,
+    ),
+    "POST /api/v1/verification-items/{item_id}/check": Case(lambda c: {"corrections": {}}),
+    "POST /api/v1/verification-items/{item_id}/review": Case(lambda c: {"approve": False}),
+    "GET /api/v1/reports/inspections": Case(
+        query={"from": "2030-01-01T00:00:00+00:00", "to": "2030-01-02T00:00:00+00:00"}
+    ),
     "GET /api/v1/alerts/stream": Case(query={"max_seconds": 0, "poll_seconds": 0.1}),
     "PUT /api/v1/archive/deadline-rules/{deadline_kind}": Case(
         lambda c: {"limit_hours": 48, "warning_hours": 24, "repeat_hours": 24}
@@ -351,10 +394,13 @@ UNSCOPED: dict[str, Any] = {
     "hold_id": "00000000-0000-4000-8000-000000000004",
     "voltage_class": "high",
     "collection_id": "00000000-0000-4000-8000-000000000005",
+    "equipment_type": "low_voltage_meter",
+    "version": 1,
 }
 # Archive files: one opened by the archivist in the demo org (own variant only, for now).
 ARCHIVE = (
     "customer_id", "premise_id", "meter_id", "record_id", "document_id", "job_id", "case_id",
+    "plan_id", "task_id", "hazard_id", "batch_id", "item_id",
 )  # fmt: skip
 
 
@@ -440,6 +486,40 @@ class Matrix:
             "document_id": document_id,
             "job_id": response.get_json()["id"],
             "case_id": self._open_case(headers),
+            **self._inspection(premise),
+        }
+
+    def _inspection(self, premise: str) -> dict[str, str]:
+        """A plan with its task, a hazard and a verification batch in crew1's station."""
+        admin = {"Authorization": f"Bearer {self.tokens['admin']['access_token']}"}
+        case = self.client.get(f"/api/v1/cases/{self.archive_case}", headers=admin).get_json()
+        inspector = fx.user_id_of(self.session, "inspector")
+        plan = self.client.post("/api/v1/inspection-plans", headers=admin, json={
+            "name": "matrix", "kind": "special", "reason": "campaign",
+            "department_id": self.own.station, "customer_ids": [case["customer_id"]],
+            "equipment_type": "low_voltage_meter", "inspector_ids": [inspector],
+        })  # fmt: skip
+        assert plan.status_code == 201, plan.get_json()
+        plan_id = plan.get_json()["id"]
+        generated = self.client.post(f"/api/v1/inspection-plans/{plan_id}/generate", headers=admin)
+        (task,) = generated.get_json()["tasks"]
+        hazard = self.client.post("/api/v1/hazards", headers=admin, json={
+            "premise_id": case["premise_id"], "severity": "low", "category": "other",
+            "description": "matrix",
+        })  # fmt: skip
+        assert hazard.status_code == 201, hazard.get_json()
+        batch = self.client.post("/api/v1/verification-batches", headers=admin, json={
+            "name": "matrix", "department_id": self.own.station, "assignee_ids": [inspector],
+        })  # fmt: skip
+        assert batch.status_code == 201, batch.get_json()
+        batch_id = batch.get_json()["id"]
+        items = self.client.get(f"/api/v1/verification-batches/{batch_id}/items", headers=admin)
+        return {
+            "plan_id": plan_id,
+            "task_id": task["id"],
+            "hazard_id": hazard.get_json()["id"],
+            "batch_id": batch_id,
+            "item_id": items.get_json()[0]["id"],
         }
 
     def _rate(self, customer_id: str) -> None:
@@ -466,7 +546,8 @@ class Matrix:
         }
         response = self.client.post("/api/v1/cases", json=case, headers=admin)
         assert response.status_code == 201, response.get_json()
-        return str(response.get_json()["id"])
+        self.archive_case = str(response.get_json()["id"])
+        return self.archive_case
 
     def _login(self, who: str | None) -> dict[str, str]:
         if who is None:

@@ -55,6 +55,7 @@ def test_two_devices_and_a_dispatcher_converge_with_the_documented_verdicts(make
         "checklist": {"earth": True, "seal": False},
         "premise_id": None,
         "order_id": None,
+        "task_id": None,
     }
     assert a.get("inspection", record) == b.get("inspection", record) == expected
     assert dispatcher.get("inspection", record) == expected
