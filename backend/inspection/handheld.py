@@ -181,6 +181,15 @@ def create_hazard(
         raise rejection(exc) from exc
 
 
+def captured_visible(session: Any, actor: SyncActor, records: Sequence[Any]) -> set[uuid.UUID]:
+    """Hazards and meter events: whoever captured them, and inspection staff of the department.
+
+    Not every crew member of the station: they are the inspectors' records.
+    """
+    own = {r.id for r in records if r.created_by == actor.name}
+    return own | _in_departments(actor, records, policy.Action.PLAN_READ)
+
+
 # --- meter events ------------------------------------------------------------------------
 
 

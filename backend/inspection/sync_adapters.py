@@ -83,12 +83,12 @@ ADAPTERS = (
     ),
     EntityAdapter(
         HAZARD, Hazard, permit=permit(HAZARD), create=inspection.create_hazard,
-        blob_fields=("photo_sha256",),
+        visible=inspection.captured_visible, blob_fields=("photo_sha256",),
     ),
     EntityAdapter(
         METER_EVENT, MeterEvent, permit=permit(METER_EVENT),
         authorize=inspection.authorize_meter_event, after_write=inspection.meter_event_written,
-        blob_fields=("photo_sha256",),
+        visible=inspection.captured_visible, blob_fields=("photo_sha256",),
     ),
     EntityAdapter(
         INSPECTION_CASE, InspectionCase, permit=permit(INSPECTION_CASE),

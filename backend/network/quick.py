@@ -69,10 +69,14 @@ def _answer(session: Session, customer: Customer, now: datetime) -> dict[str, An
     region_text = premises[0].region_code if premises else customer.region_code
     region = regions.resolve(session, region_text) or regions.resolve(session, customer.region_code)
     flag = session.get(CustomerFlag, customer.id)
+    from backend.inspection.views import customer_case_history  # inspection builds on network
+
     return {
         "customer": customer,
         "important": bool(flag and flag.important),
         "high_risk": bool(flag and flag.high_risk),
+        # Theft/violation history: the desk knows it talks to a repeat offender.
+        "repeat_offender": customer_case_history(session, customer.id)["repeat_offender"],
         "places": places,
         "out_now": current is not None,
         "outage": current,

@@ -353,6 +353,9 @@ class QuickMatchSchema(Schema):
     customer = fields.Nested(_CustomerRef)
     important = fields.Boolean()
     high_risk = fields.Boolean()
+    repeat_offender = fields.Boolean(
+        metadata={"description": "confirmed theft/violation cases reach the repeat threshold"}
+    )
     places = fields.List(fields.Nested(PlaceSchema))
     out_now = fields.Boolean()
     outage = fields.Nested(OutageBriefSchema, allow_none=True)

@@ -113,6 +113,13 @@ def test_repeat_offender_flag_from_confirmed_cases_on_the_archive_file(api, demo
     search = inspector.get("/api/v1/customers", query_string={"name": "西湖茶叶"})
     found = {c["id"]: c for c in search.get_json()}
     assert found[file["customer_id"]]["case_history"]["repeat_offender"] is True
+    account = inspector.get(url).get_json()["account_number"]
+    quick = api("dispatcher").get("/api/v1/quick-query", query_string={"q": account})
+    assert quick.status_code == 200, quick.get_json()
+    (match,) = [
+        m for m in quick.get_json()["matches"] if m["customer"]["id"] == file["customer_id"]
+    ]
+    assert match["repeat_offender"] is True
 
 
 def test_bad_case_input_is_a_problem(api, demo):

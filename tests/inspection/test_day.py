@@ -184,4 +184,5 @@ def test_an_inspectors_day(http, make_client):  # noqa: F811 - fixtures
     crew.pull()
     assert task["id"] not in crew.server_copy("inspection_task")
     assert case["id"] not in crew.server_copy("inspection_case")
+    assert hazard not in crew.server_copy("hazard")
     assert version > 0

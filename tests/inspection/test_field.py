@@ -323,3 +323,39 @@ def test_handheld_hazard_and_case_steps_go_through_the_services(api, demo):
         )[0]["verdict"]
         == "rejected"
     )  # noqa: E501
+
+
+def test_a_checklist_item_answered_twice_merges_by_key(api, demo):
+    inspector, supervisor = api("inspector"), api("supervisor")
+    file = station_file(api, demo)
+    task = special_task(api, demo, file)
+    record = str(uuid.uuid4())
+    body = {"status": "in_progress", "task_id": task["id"], "checklist": {"seal_intact": True}}
+    (created,) = push(inspector, mutation("inspection", "create", body, record_id=record))
+    base = created["version"]
+    # The office corrects one answer; the handheld, offline on the old version, answers the
+    # same item differently and another item: the other item merges, the item conflicts.
+    (office,) = push(
+        supervisor,
+        mutation("inspection", "update", {"checklist": {"seal_intact": False}},
+                 record_id=record, base=base),
+    )  # fmt: skip
+    assert office["verdict"] == "applied", office
+    (field,) = push(
+        inspector,
+        mutation("inspection", "update", {"checklist": {"seal_intact": True, "wiring_ok": True}},
+                 record_id=record, base=base),
+    )  # fmt: skip
+    assert field["verdict"] == "conflict", field
+    assert field["conflicts"] == [
+        {"field": "checklist", "key": "seal_intact", "server": False, "client": True}
+    ]
+    queued = supervisor.get("/api/v1/sync/conflicts", query_string={"record_id": record}).json
+    assert [c["key"] for c in queued] == ["seal_intact"]
+    # Equal answers from both sides are no conflict.
+    (same,) = push(
+        inspector,
+        mutation("inspection", "update", {"checklist": {"wiring_ok": True}},
+                 record_id=record, base=base),
+    )  # fmt: skip
+    assert same["verdict"] == "applied"
