@@ -23,7 +23,7 @@ blp = Blueprint(
 )  # fmt: skip
 
 
-class BatchCreateSchema(Schema):
+class VerificationBatchCreateSchema(Schema):
     """Which files to verify and who goes."""
 
     name = fields.String(required=True, validate=validate.Length(1, 200))
@@ -43,7 +43,7 @@ class BatchCreateSchema(Schema):
     )  # fmt: skip
 
 
-class BatchSchema(Schema):
+class VerificationBatchSchema(Schema):
     """A batch."""
 
     id = fields.UUID()
@@ -58,7 +58,7 @@ class BatchSchema(Schema):
     closed_at = Timestamp(allow_none=True)
 
 
-class ItemSchema(Schema):
+class VerificationItemSchema(Schema):
     """One file of a batch."""
 
     id = fields.UUID()
@@ -81,7 +81,7 @@ class ItemSchema(Schema):
     sms_sent_at = Timestamp(allow_none=True)
 
 
-class CheckSchema(Schema):
+class VerificationCheckSchema(Schema):
     """What was found on site (REST; handhelds push the same)."""
 
     corrections = fields.Dict(
@@ -92,14 +92,14 @@ class CheckSchema(Schema):
     notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=4000))
 
 
-class ReviewSchema(Schema):
+class VerificationReviewSchema(Schema):
     """A supervisor's review."""
 
     approve = fields.Boolean(required=True)
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
 
 
-class ConfirmSchema(Schema):
+class VerificationConfirmSchema(Schema):
     """The SMS check's outcome."""
 
     sent = fields.Integer()
@@ -113,15 +113,15 @@ class Batches(MethodView):
     """Batches of customer files to verify on site."""
 
     @requires(Action.VERIFICATION_READ)
-    @blp.response(200, BatchSchema(many=True))
+    @blp.response(200, VerificationBatchSchema(many=True))
     @blp.paginate(SelectPage)
     def get(self) -> Any:
         """List the batches of your departments."""
         return verification.find_batches(actor=current_actor())
 
     @requires(Action.VERIFICATION_MANAGE)
-    @blp.arguments(BatchCreateSchema)
-    @blp.response(201, BatchSchema)
+    @blp.arguments(VerificationBatchCreateSchema)
+    @blp.response(201, VerificationBatchSchema)
     @blp.alt_response(409, description="No file matches")
     def post(self, data: dict[str, Any]) -> Any:
         """Select a batch (area, class, data-quality flags) and assign it to field staff."""
@@ -135,7 +135,7 @@ class BatchItems(MethodView):
     """The files of a batch."""
 
     @requires(Action.VERIFICATION_READ, scope=(VerificationBatch, "batch_id"))
-    @blp.response(200, ItemSchema(many=True))
+    @blp.response(200, VerificationItemSchema(many=True))
     def get(self, batch_id: uuid.UUID) -> Any:
         """List the batch's files (field staff: the ones assigned to them)."""
         session, actor = request_session(), current_actor()
@@ -148,8 +148,8 @@ class ItemCheck(MethodView):
     """Recording what was found on site."""
 
     @requires(Action.VERIFICATION_WORK, scope=(VerificationItem, "item_id"))
-    @blp.arguments(CheckSchema)
-    @blp.response(200, ItemSchema)
+    @blp.arguments(VerificationCheckSchema)
+    @blp.response(200, VerificationItemSchema)
     @blp.alt_response(409, description="The file is validated or confirmed already")
     def post(self, data: dict[str, Any], item_id: uuid.UUID) -> Any:
         """Record corrections (validated by the rules) and mark the file checked."""
@@ -163,8 +163,8 @@ class ItemReview(MethodView):
     """A supervisor's review of a checked file."""
 
     @requires(Action.VERIFICATION_REVIEW, scope=(VerificationItem, "item_id"))
-    @blp.arguments(ReviewSchema)
-    @blp.response(200, ItemSchema)
+    @blp.arguments(VerificationReviewSchema)
+    @blp.response(200, VerificationItemSchema)
     @blp.alt_response(409, description="The file is not checked")
     def post(self, data: dict[str, Any], item_id: uuid.UUID) -> Any:
         """Approve (corrections become archive versions) or send back with a note.
@@ -181,7 +181,7 @@ class BatchConfirm(MethodView):
     """The customer SMS check."""
 
     @requires(Action.VERIFICATION_MANAGE, scope=(VerificationBatch, "batch_id"))
-    @blp.response(200, ConfirmSchema)
+    @blp.response(200, VerificationConfirmSchema)
     def post(self, batch_id: uuid.UUID) -> Any:
         """Text each validated file's customer through the SMS sender; record the outcome."""
         return verification.confirm_batch(
