@@ -378,6 +378,7 @@ UNSCOPED: dict[str, Any] = {
     "kind": "customers",
     "number": 1,
     "z": 1,
+    "y": 1,
     "x": 1,
     "y": 1,
     "name": "1.png",
