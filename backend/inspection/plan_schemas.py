@@ -11,6 +11,7 @@ from backend.inputs import Timestamp
 from backend.inspection.checklists import ITEM_KINDS
 from backend.inspection.hazards import CATEGORIES, RESOLUTIONS, SEVERITIES
 from backend.inspection.meter_field import EVENT_KINDS, FAULTS
+from sync.fields import Float, Integer
 
 KEY = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="lower-case letters, digits and _")
 EQUIPMENT = fields.String(required=True, validate=KEY)
@@ -57,7 +58,7 @@ class ChecklistSchema(Schema):
     """One version of a checklist."""
 
     equipment_type = fields.String()
-    version = fields.Integer()
+    version = Integer()
     title = fields.String()
     items = fields.List(fields.Nested(EquipmentChecklistItemSchema))
     created_by = fields.String()
@@ -70,7 +71,7 @@ class PlanCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 200))
     kind = fields.String(required=True, validate=validate.OneOf(["periodic", "special"]))
     reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(REASONS))
-    department_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
+    department_id = Integer(required=True, validate=validate.Range(1, 2**31 - 1))
     customer_types = fields.List(
         fields.String(validate=validate.OneOf([t.value for t in CustomerType])), load_default=list
     )
@@ -79,13 +80,11 @@ class PlanCreateSchema(Schema):
     )
     important_only = fields.Boolean(load_default=False)
     customer_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=500))
-    interval_days = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(1, 3660)
-    )
-    due_days = fields.Integer(load_default=14, validate=validate.Range(0, 365))
+    interval_days = Integer(load_default=None, allow_none=True, validate=validate.Range(1, 3660))
+    due_days = Integer(load_default=14, validate=validate.Range(0, 365))
     equipment_type = EQUIPMENT
     inspector_ids = fields.List(
-        fields.Integer(validate=validate.Range(1, 2**31 - 1)), required=True,
+        Integer(validate=validate.Range(1, 2**31 - 1)), required=True,
         validate=validate.Length(1, 50),
     )  # fmt: skip
 
@@ -97,15 +96,15 @@ class PlanSchema(Schema):
     name = fields.String()
     kind = fields.String()
     reason = fields.String(allow_none=True)
-    department_id = fields.Integer()
+    department_id = Integer()
     customer_types = fields.List(fields.String())
     voltage_levels = fields.List(fields.String())
     important_only = fields.Boolean()
     customer_ids = fields.List(fields.String())
-    interval_days = fields.Integer(allow_none=True)
-    due_days = fields.Integer()
+    interval_days = Integer(allow_none=True)
+    due_days = Integer()
     equipment_type = fields.String()
-    inspector_ids = fields.List(fields.Integer())
+    inspector_ids = fields.List(Integer())
     active = fields.Boolean()
     created_by = fields.String()
     created_at = Timestamp()
@@ -120,13 +119,13 @@ class TaskSchema(Schema):
     plan_id = fields.UUID(allow_none=True)
     kind = fields.String()
     reason = fields.String(allow_none=True)
-    department_id = fields.Integer()
-    inspector_id = fields.Integer()
+    department_id = Integer()
+    inspector_id = Integer()
     customer_id = fields.UUID()
     premise_id = fields.UUID()
     meter_id = fields.UUID(allow_none=True)
     equipment_type = fields.String()
-    checklist_version = fields.Integer()
+    checklist_version = Integer()
     due_at = Timestamp()
     status = fields.String()
     inspection_id = fields.UUID(allow_none=True)
@@ -141,10 +140,10 @@ class GenerationSchema(Schema):
     """What a generation run did."""
 
     plan_id = fields.UUID()
-    premises = fields.Integer()
-    created = fields.Integer()
-    skipped = fields.Integer()
-    progress = fields.Float(metadata={"description": "0..1; 1.0 when the reply arrives"})
+    premises = Integer()
+    created = Integer()
+    skipped = Integer()
+    progress = Float(metadata={"description": "0..1; 1.0 when the reply arrives"})
     tasks = fields.List(fields.Nested(TaskSchema))
 
 
@@ -155,7 +154,7 @@ class TaskArgsSchema(Schema):
     kind = fields.String(validate=validate.OneOf(["periodic", "special"]))
     plan_id = fields.UUID()
     premise_id = fields.UUID()
-    inspector_id = fields.Integer(validate=validate.Range(1, 2**31 - 1))
+    inspector_id = Integer(validate=validate.Range(1, 2**31 - 1))
     overdue = fields.Boolean()
 
 
@@ -203,9 +202,9 @@ class HazardCreateSchema(Schema):
     photo_sha256 = fields.String(
         load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$")
     )
-    lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
-    lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-180, 180))
-    reading = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 1e12))
+    lat = Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
+    lon = Float(load_default=None, allow_none=True, validate=validate.Range(-180, 180))
+    reading = Float(load_default=None, allow_none=True, validate=validate.Range(0, 1e12))
 
 
 class HazardSchema(Schema):
@@ -213,7 +212,7 @@ class HazardSchema(Schema):
 
     id = fields.UUID()
     number = fields.String()
-    department_id = fields.Integer()
+    department_id = Integer()
     inspection_id = fields.UUID(allow_none=True)
     task_id = fields.UUID(allow_none=True)
     premise_id = fields.UUID()
@@ -222,9 +221,9 @@ class HazardSchema(Schema):
     category = fields.String()
     description = fields.String()
     photo_sha256 = fields.String(allow_none=True)
-    lat = fields.Float(allow_none=True)
-    lon = fields.Float(allow_none=True)
-    reading = fields.Float(allow_none=True)
+    lat = Float(allow_none=True)
+    lon = Float(allow_none=True)
+    reading = Float(allow_none=True)
     status = fields.String()
     notice_number = fields.String(allow_none=True)
     notice_served_at = Timestamp(allow_none=True)
@@ -286,7 +285,7 @@ class MeterEventSchema(Schema):
     photo_sha256 = fields.String(allow_none=True)
     inspection_id = fields.UUID(allow_none=True)
     note = fields.String(allow_none=True)
-    meter_version_no = fields.Integer(allow_none=True)
+    meter_version_no = Integer(allow_none=True)
     created_by = fields.String()
     occurred_at = Timestamp()
 
@@ -295,7 +294,7 @@ class RemoteReadingSchema(Schema):
     """One remote reading from the metering system."""
 
     meter_id = fields.UUID(required=True)
-    value = fields.Float(required=True, validate=validate.Range(0, 1e12))
+    value = Float(required=True, validate=validate.Range(0, 1e12))
     read_at = Timestamp(required=True)
 
 
@@ -310,10 +309,10 @@ class RemoteImportSchema(Schema):
 class RemoteImportResultSchema(Schema):
     """What the import stored and raised."""
 
-    stored = fields.Integer()
-    meters = fields.Integer()
-    anomalies = fields.Integer()
-    progress = fields.Float()
+    stored = Integer()
+    meters = Integer()
+    anomalies = Integer()
+    progress = Float()
     anomaly_ids = fields.List(fields.UUID())
 
 
@@ -322,13 +321,13 @@ class AnomalySchema(Schema):
 
     id = fields.UUID()
     meter_id = fields.UUID()
-    department_id = fields.Integer()
+    department_id = Integer()
     manual_reading_id = fields.UUID()
     remote_reading_id = fields.UUID()
-    manual_value = fields.Float()
-    remote_value = fields.Float()
-    difference = fields.Float()
-    tolerance = fields.Float()
+    manual_value = Float()
+    remote_value = Float()
+    difference = Float()
+    tolerance = Float()
     detected_at = Timestamp()
     task_id = fields.UUID(allow_none=True)
     status = fields.String()
@@ -337,12 +336,12 @@ class AnomalySchema(Schema):
 class ReminderSchema(Schema):
     """A reminder the worker derived."""
 
-    id = fields.Integer()
+    id = Integer()
     subject = fields.String()
     subject_id = fields.UUID()
     kind = fields.String()
     due_at = Timestamp()
-    department_id = fields.Integer()
-    recipient_id = fields.Integer(allow_none=True)
+    department_id = Integer()
+    recipient_id = Integer(allow_none=True)
     message = fields.String()
     created_at = Timestamp()

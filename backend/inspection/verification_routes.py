@@ -16,6 +16,7 @@ from backend.inspection.verification_models import VerificationBatch, Verificati
 from backend.reports.routes import _render, report_response
 from backend.reports.schemas import ExportSchema
 from backend.unit_of_work import request_session
+from sync.fields import Float, Integer
 
 blp = Blueprint(
     "field_verification", __name__, url_prefix="/api/v1",
@@ -27,7 +28,7 @@ class VerificationBatchCreateSchema(Schema):
     """Which files to verify and who goes."""
 
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    department_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
+    department_id = Integer(required=True, validate=validate.Range(1, 2**31 - 1))
     customer_type = fields.String(
         load_default=None, allow_none=True,
         validate=validate.OneOf(["residential", "non_residential"]),
@@ -36,9 +37,9 @@ class VerificationBatchCreateSchema(Schema):
     flags = fields.List(
         fields.String(validate=validate.OneOf(verification.FLAGS)), load_default=list
     )
-    limit = fields.Integer(load_default=None, validate=validate.Range(1, verification.MAX_BATCH))
+    limit = Integer(load_default=None, validate=validate.Range(1, verification.MAX_BATCH))
     assignee_ids = fields.List(
-        fields.Integer(validate=validate.Range(1, 2**31 - 1)), required=True,
+        Integer(validate=validate.Range(1, 2**31 - 1)), required=True,
         validate=validate.Length(1, 50),
     )  # fmt: skip
 
@@ -49,10 +50,10 @@ class VerificationBatchSchema(Schema):
     id = fields.UUID()
     number = fields.String()
     name = fields.String()
-    department_id = fields.Integer()
+    department_id = Integer()
     criteria = fields.Dict()
     status = fields.String()
-    quality_before = fields.Float()
+    quality_before = Float()
     created_by = fields.String()
     created_at = Timestamp()
     closed_at = Timestamp(allow_none=True)
@@ -65,7 +66,7 @@ class VerificationItemSchema(Schema):
     batch_id = fields.UUID()
     customer_id = fields.UUID()
     premise_id = fields.UUID(allow_none=True)
-    assignee_id = fields.Integer(allow_none=True)
+    assignee_id = Integer(allow_none=True)
     status = fields.String()
     corrections = fields.Dict()
     notes = fields.String(allow_none=True)
@@ -102,9 +103,9 @@ class VerificationReviewSchema(Schema):
 class VerificationConfirmSchema(Schema):
     """The SMS check's outcome."""
 
-    sent = fields.Integer()
-    failed = fields.Integer()
-    no_phone = fields.Integer()
+    sent = Integer()
+    failed = Integer()
+    no_phone = Integer()
     channel = fields.String()
 
 

@@ -1,7 +1,7 @@
 """inspection: plans, tasks, checklists, hazards, meter events, field verification
 
 Revision ID: 1700_inspection_plans
-Revises: 1420_risk_ladder
+Revises: 1800_sync_feed_indexes
 Create Date: 2026-11-29 11:08:08.834760
 """
 
@@ -18,7 +18,7 @@ from backend.inspection.checklists import DEFAULTS
 from backend.migrate import drop_append_only, forbid_update_delete
 
 revision: str = "1700_inspection_plans"
-down_revision: str | Sequence[str] | None = "1420_risk_ladder"
+down_revision: str | Sequence[str] | None = "1800_sync_feed_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -380,7 +380,6 @@ UNSCOPED: dict[str, Any] = {
     "z": 1,
     "y": 1,
     "x": 1,
-    "y": 1,
     "name": "1.png",
     "layer": "lines",
     "code": "mx",
