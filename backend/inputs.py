@@ -14,6 +14,7 @@ before any of this runs (tests/test_hostile_input.py holds every operation to th
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -59,6 +60,12 @@ def _too_deep() -> TooDeep:
     return TooDeep(f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep.")
 
 
+class NumberTooLong(BadRequest):
+    """A JSON number with more digits than Python converts (no field takes such a number)."""
+
+    title = "Number too long"
+
+
 class JSONProvider(DefaultJSONProvider):
     """Flask's JSON provider with a nesting limit on everything it decodes."""
 
@@ -67,6 +74,12 @@ class JSONProvider(DefaultJSONProvider):
             value = super().loads(s, **kwargs)
         except RecursionError:
             raise _too_deep() from None
+        except json.JSONDecodeError:
+            raise
+        except ValueError as error:  # e.g. an integer past the interpreter's digit limit
+            raise NumberTooLong(
+                f"The JSON body holds a number that cannot be read: {error}."
+            ) from None
         if json_depth(value) > MAX_JSON_DEPTH:
             raise _too_deep()
         return value

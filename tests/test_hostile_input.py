@@ -32,6 +32,22 @@ def test_deeply_nested_json_is_400(api, method, url, body):
     assert "nested" in problem["detail"]
 
 
+@pytest.mark.parametrize(
+    "method,url",
+    [
+        ("POST", "/api/v1/auth/login"),
+        ("POST", "/api/v1/work-orders"),
+        ("POST", "/api/v1/customers"),
+        ("POST", "/api/v1/sync/push"),
+    ],
+)
+def test_a_json_number_past_the_digit_limit_is_400(api, method, url):
+    body = '{"a": ' + "9" * 5000 + "}"  # Python refuses to convert more than 4,300 digits
+    admin = api("admin")
+    problem = assert_problem(admin.request(method, url, **_json(body)), 400, "bad-request")
+    assert "number" in problem["detail"]
+
+
 def test_json_nested_within_the_limit_is_still_read(api):
     body = {"username": "admin", "password": "x", "extra": json.loads("[" * 30 + "]" * 30)}
     assert_problem(api().post("/api/v1/auth/login", json=body), 422, "validation-error")
