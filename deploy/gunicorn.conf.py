@@ -4,5 +4,10 @@ The access log goes to stdout with tokens, stream tickets, OsmAnd keys and passw
 redacted (`backend.serving.RedactingGunicornLogger`); gunicorn names no version in `Server`.
 """
 
+# An SSE stream (a dispatcher's open console) holds its thread for as long as it is open:
+# threaded workers keep the other threads answering requests (deploy/PRODUCTION.md).
+worker_class = "gthread"
+threads = 32
+
 logger_class = "backend.serving.RedactingGunicornLogger"
 accesslog = "-"
