@@ -16,7 +16,7 @@ from backend.archive.io_routes import ImportFileSchema, ImportFormSchema, RowErr
 from backend.archive.records import Customer
 from backend.archive.tabular import read_csv, read_xlsx
 from backend.auth.guard import current_actor, requires
-from backend.auth.policy import Action, authorize, load_in_scope
+from backend.auth.policy import Action, authorize, can, load_in_scope
 from backend.db import utcnow
 from backend.errors import NotFound, OutOfScope, Unprocessable
 from backend.inputs import Blueprint, Day, Timestamp
@@ -142,7 +142,7 @@ class BillingImportById(MethodView):
         job = request_session().get(BillingImport, job_id)
         if job is None:
             raise NotFound(f"Billing import {job_id} does not exist.")
-        if job.created_by != actor.audit_name and actor.role != "admin":
+        if job.created_by != actor.audit_name and not can(actor, Action.ARCHIVE_IMPORT_READ_ALL):
             raise OutOfScope("That import was made by someone else.")
         return job
 
