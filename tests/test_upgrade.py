@@ -32,8 +32,8 @@ from backend.demo import DEMO_PASSWORD, seed_all
 
 # The commit that landed last (stop 17: Trust, Core, Console, Archive, first Network and
 # Inspection slices; head 1300).
-PREVIOUS_RELEASE = "cc76cf05fa56513637d7ed19020395c3653c9052"
-PREVIOUS_HEAD = "1300_inspection_cases"
+PREVIOUS_RELEASE = "c04f5d1a0b264b6a7a1c11933164bc3ff926b7ef"
+PREVIOUS_HEAD = "1700_inspection_plans"
 
 # Tables a later revision renamed or dropped on purpose, with where their rows went.
 # (0600 dropped vehicle_assignments, before the release above; none since.)
