@@ -32,6 +32,12 @@ CONSOLE_ACTIONS: dict[str, tuple[Action, ...]] = {
     "network.read": (Action.NETWORK_READ,),
     "network.quick_query": (Action.QUICK_QUERY,),
     "outage.read": (Action.OUTAGE_READ,),
+    "risk.read": (Action.RISK_READ,),
+    "risk.assess": (Action.RISK_ASSESS,),
+    "inspection.read": (Action.PLAN_READ,),
+    "case.read": (Action.CASE_READ,),
+    "inspection.report.read": (Action.INSPECTION_REPORT_READ,),
+    "verification.read": (Action.VERIFICATION_READ,),
 }
 
 

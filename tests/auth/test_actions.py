@@ -32,13 +32,34 @@ PROBES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "network.read": ("GET", "/api/v1/network/layers/lines", None),
     "network.quick_query": ("GET", "/api/v1/quick-query?q=nobody", None),
     "outage.read": ("GET", "/api/v1/outages", None),
+    "risk.read": ("GET", "/api/v1/risk/report", None),
+    "risk.assess": ("POST", "/api/v1/risk/warnings/999999/acknowledge", None),
+    "inspection.read": ("GET", "/api/v1/inspection-tasks", None),
+    "case.read": ("GET", "/api/v1/cases", None),
+    "inspection.report.read": (
+        "GET",
+        "/api/v1/reports/inspections?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+        None,
+    ),
+    "verification.read": ("GET", "/api/v1/verification-batches", None),
     "conflict.resolve": (
         "POST",
         "/api/v1/sync/conflicts/999999/resolve",
         {"resolution": "take_server"},
     ),
 }
-USERS = ["admin", "auditor", "callcenter", "dispatcher", "supervisor", "crew1", "inspector"]
+USERS = [
+    "admin",
+    "auditor",
+    "callcenter",
+    "dispatcher",
+    "supervisor",
+    "crew1",
+    "inspector",
+    "archivist",
+    "collector",
+    "keyaccount",
+]
 
 
 def test_every_action_has_a_probe() -> None:

@@ -39,7 +39,12 @@ def open_console(browser: Any, stack: Stack) -> Iterator[Any]:
     [
         ("callcenter", ["board", "reports", "wall"], True, True),
         ("dispatcher", ["board", "roster", "reports", "conflicts", "wall"], False, True),
-        ("supervisor", ["board", "roster", "reports", "conflicts", "wall"], False, True),
+        (
+            "supervisor",
+            ["board", "roster", "reports", "conflicts", "risk", "inspection", "wall"],
+            False,
+            True,
+        ),
         ("crew1", ["board", "roster"], False, False),
     ],
 )

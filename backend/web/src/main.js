@@ -11,10 +11,12 @@ import { initDetail } from "./detail.js";
 import { initLanguage, label, onLanguage, setLanguage, t } from "./i18n.js";
 import { initLive, stopLive } from "./live.js";
 import { FleetMap, basemapTemplates, setGcj, useGcj } from "./map.js";
+import { hideInspection, initInspection, inspectionAllowed, showInspection } from "./inspection.js";
 import { initNewOrder } from "./neworder.js";
 import { initOrders, markBootBreaches } from "./orders.js";
 import { initQuickQuery } from "./quickquery.js";
 import { hideReports, initReports, showReports } from "./reports.js";
+import { hideRisk, initRisk, showRisk } from "./risk.js";
 import { hideRoster, initRoster, showRoster } from "./roster.js";
 import { can, loadAlerts, loadLive, loadMe, loadOrders, loadRegistry, state } from "./store.js";
 import { errorText, toast } from "./ui.js";
@@ -25,6 +27,8 @@ const VIEWS = {
   roster: { allowed: () => can("crew.availability"), show: showRoster, hide: hideRoster },
   reports: { allowed: () => can("report.read"), show: showReports, hide: hideReports },
   conflicts: { allowed: () => can("conflict.resolve"), show: showConflicts, hide: hideConflicts },
+  risk: { allowed: () => can("risk.read"), show: showRisk, hide: hideRisk },
+  inspection: { allowed: inspectionAllowed, show: showInspection, hide: hideInspection },
   wall: { allowed: () => can("tracking.read"), show: showWall, hide: hideWall },
 };
 let boardMap = null;
@@ -105,6 +109,8 @@ async function start() {
   initReports();
   initWall();
   initConflicts();
+  initRisk();
+  initInspection();
   initQuickQuery();
   legend();
   onLanguage(legend);

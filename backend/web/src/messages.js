@@ -1,4 +1,5 @@
 // Console texts: zh-CN is the default, English the alternative; both must have every key.
+import { VIEW_MESSAGES } from "./messages-views.js";
 const en = {
   "app.title": "Fieldline dispatch",
   "lang.label": "Language",
@@ -199,4 +200,4 @@ const zh = {
   "outageStatus.restored": "已恢复", "outageStatus.closed": "已关闭",
 };
 
-export const MESSAGES = { en, "zh-CN": zh };
+export const MESSAGES = { en: { ...en, ...VIEW_MESSAGES.en }, "zh-CN": { ...zh, ...VIEW_MESSAGES["zh-CN"] } };

@@ -7,13 +7,23 @@ import { formDialog, perform, toast } from "./ui.js";
 
 const SPECIALTIES = ["low_voltage", "meters", "10kv", "water"];
 
+let pickOnMap = null;
+
 export function initNewOrder(pickPoint) {
   const button = $("#new-order-button");
+  pickOnMap = pickPoint;
   button.hidden = !can("order.create");
   button.onclick = () => open(pickPoint);
 }
 
-function open(pickPoint) {
+// A new order for a customer found elsewhere (the quick query): prefilled with the customer's
+// number, the premise's address and location; resolves to {order, outage} once taken (outage:
+// the number of the outage the API linked the order to, or null), or null when cancelled.
+export function newOrderFor(customer, premise) {
+  return new Promise((resolve) => open(pickOnMap, { customer, premise, resolve }));
+}
+
+function open(pickPoint, prefill = null) {
   const centers = state.repairCenters;
   const { dialog, form, inputs, error } = formDialog(
     t("orders.new"),
@@ -43,7 +53,17 @@ function open(pickPoint) {
   };
   inputs.lat.closest("label").after(pick);
   const chosen = { customer_id: null, premise_id: null };
-  if (offers("get", "/customers")) form.querySelector("h2").after(customerLookup(inputs, chosen));
+  const lookup = offers("get", "/customers") ? customerLookup(inputs, chosen) : null;
+  if (lookup) form.querySelector("h2").after(lookup.box);
+  if (prefill) {
+    lookup?.pick(prefill.customer, prefill.premise);
+    const closed = () => {
+      if (dialog.returnValue === "pick") return; // back after a point is picked on the map
+      dialog.removeEventListener("close", closed);
+      if (dialog.returnValue !== "ok") prefill.resolve(null);
+    };
+    dialog.addEventListener("close", closed);
+  }
   form.onsubmit = async (event) => {
     event.preventDefault();
     const lon = inputs.lon.value === "" ? null : Number(inputs.lon.value);
@@ -73,7 +93,18 @@ function open(pickPoint) {
     dialog.close("ok");
     putOrder(order);
     emit("select", order.id);
-    toast("success", t(order.repair_center_id ? "done.createIssued" : "done.create", { n: order.number }));
+    // A call from under an active outage is linked to it (a `linked_outage` event), not issued.
+    let outage = null;
+    if (order.customer_id || order.premise_id) {
+      try {
+        const events = await get(`/work-orders/${order.id}/events`);
+        outage = events.find((e) => e.point === "linked_outage")?.details?.outage ?? null;
+      } catch {
+        /* the order is taken; the link shows on its timeline */
+      }
+    }
+    toast("success", outage ? t("done.linkedOutage", { n: order.number, outage }) : t(order.repair_center_id ? "done.createIssued" : "done.create", { n: order.number }));
+    prefill?.resolve({ order, outage });
   };
   dialog.showModal();
 }
@@ -121,5 +152,5 @@ function customerLookup(inputs, chosen) {
       search();
     }
   });
-  return h("div", { class: "customer-lookup" }, h("label", {}, h("span", { text: t("newOrder.customer") }), h("span", { class: "row" }, query, find)), linked, results);
+  return { box: h("div", { class: "customer-lookup" }, h("label", {}, h("span", { text: t("newOrder.customer") }), h("span", { class: "row" }, query, find)), linked, results), pick };
 }

@@ -2,12 +2,14 @@
 // One call to GET /quick-query answers per matching customer: out now or not, since and until
 // when, why, announced outages and the region's service contact.
 import { get, offers } from "./api.js";
+import { newOrderFor } from "./neworder.js";
 import { $, clear, h } from "./dom.js";
 import { fmtTime, label, onLanguage, t } from "./i18n.js";
 import { can, emit } from "./store.js";
-import { failed, loading } from "./ui.js";
+import { failed, loading, perform } from "./ui.js";
 
 let last = null; // the last answer, redrawn when the language changes
+const taken = new Map(); // premise id -> {order, outage}: orders taken from this answer
 
 export function initQuickQuery() {
   const panel = $("#quick-panel");
@@ -32,6 +34,7 @@ async function ask(event) {
   loading(out);
   try {
     last = await get("/quick-query", { q });
+    taken.clear();
     show(last);
     emit("outages-changed");
   } catch (error) {
@@ -57,7 +60,15 @@ function match(m) {
   const c = m.customer;
   const flags = [m.important && t("quick.important"), m.high_risk && t("quick.highRisk")].filter(Boolean);
   const verdict = h("p", { class: "quick-verdict", dataset: { out: m.out_now ? "yes" : "no" }, text: m.out_now ? t("quick.out") : t("quick.notOut") });
-  const places = m.places.map((p) => h("li", { text: [p.address, p.line?.name ?? p.line_name, p.area?.name].filter(Boolean).join(" · ") }));
+  const places = m.places.map((p) =>
+    h(
+      "li",
+      { dataset: { premise: p.premise_id } },
+      h("span", { text: [p.address, p.line?.name ?? p.line_name, p.area?.name].filter(Boolean).join(" · ") }),
+      can("order.create") && p.premise_id ? h("button", { type: "button", class: "new-order-here", text: t("quick.newOrder"), onclick: (e) => orderHere(e.currentTarget, c, p) }) : null,
+      takenNote(p.premise_id),
+    ),
+  );
   const contact = m.service_contact;
   return h(
     "li",
@@ -85,4 +96,22 @@ function show(answer) {
     return;
   }
   clear(out, h("ol", { class: "quick-matches", "aria-live": "polite" }, answer.matches.map(match)));
+}
+
+function takenNote(premiseId) {
+  const done = taken.get(premiseId);
+  if (!done) return null;
+  const { order, outage } = done;
+  return h("p", { class: "quick-taken", dataset: { linked: outage ? "yes" : "no" }, text: outage ? t("quick.linked", { n: order.number, outage }) : t("quick.notLinked", { n: order.number }) });
+}
+
+// "New order" from a match: the customer's file gives the premise's location and a phone.
+async function orderHere(button, customer, place) {
+  const file = await perform(button, () => get(`/customers/${customer.id}`));
+  if (!file) return;
+  const premise = (file.premises || []).find((p) => p.id === place.premise_id) || { id: place.premise_id, address: place.address };
+  const result = await newOrderFor(file, premise);
+  if (!result) return;
+  taken.set(place.premise_id, result);
+  if (last) show(last);
 }
