@@ -164,6 +164,13 @@ def test_risk_views_chart_the_report_and_show_a_customers_credit(
     )
     console.shot("collector-credit")
 
+    # Handling the warning takes it off the worklist (and off the API's open list).
+    row = page.locator(f"#risk-warnings tr[data-warning='{warnings[0]['id']}']")
+    row.locator("button", has_text="已处理").click()
+    page.locator(".toast-success", has_text="预警已处理").wait_for(timeout=TIMEOUT)
+    row.wait_for(state="detached", timeout=TIMEOUT)
+    assert warnings[0]["id"] not in [w["id"] for w in collector.call("GET", "/risk/warnings")]
+
 
 def _account(api: Api, customer_id: str) -> str:
     return str(api.call("GET", f"/customers/{customer_id}")["account_number"])
@@ -243,6 +250,11 @@ def test_inspection_views_show_tasks_hazards_cases_procedure_and_evidence(
     page.click("#views-nav a[data-view=inspection]")
     page.locator("#case-detail .gate-override", has_text="客户拒绝进入").wait_for(timeout=TIMEOUT)
     assert page.locator("#case-detail .evidence-gate").get_attribute("data-overridden") == "yes"
+    # In English too.
+    page.select_option("#lang-select", "en")
+    page.locator("#case-detail .gate-by-override", has_text="override").wait_for(timeout=TIMEOUT)
+    assert page.locator("#views-nav a[data-view=inspection]").inner_text() == "Inspections"
+    assert "Lawful procedure" in page.locator("#case-detail").inner_text()
 
 
 def test_each_inspection_reader_sees_only_its_parts(open_console: Any) -> None:
