@@ -24,6 +24,8 @@ METER_EDITABLE = (
     "meter_type", "multiplier", "reading_method", "installed_on", "calibrated_on", "seals",
     "faults", "status",
 )  # fmt: skip
+# What a field verification may correct (seed 003): the number as found on the meter too.
+METER_CORRECTABLE = ("number", *METER_EDITABLE)
 
 
 def add_months(day: date, months: int) -> date:
@@ -80,17 +82,25 @@ def get_meter(*, session: Session, actor: Actor, meter_id: uuid.UUID) -> Meter:
 def change_meter(
     *, session: Session, actor: Actor, meter: Meter, changes: dict[str, Any], reason: str,
     source: str = Source.UI, base_version: int | None = None,
+    editable: tuple[str, ...] = METER_EDITABLE,
 ) -> Meter:  # fmt: skip
-    """Append a version of a meter (faults, seals, calibration, replacement ...)."""
+    """Append a version of a meter (faults, seals, calibration, replacement ...).
+
+    `editable` widens the fields for a field verification (`METER_CORRECTABLE`: the number).
+    """
     require(actor, ArchiveAction.EDIT_METER)
     customer = get_customer(session=session, actor=actor, customer_id=meter.customer_id)
     if customer.status == AccountStatus.CLOSED:
         raise Conflict(f"Account {customer.account_number} is closed; its file is read-only.")
-    unknown = sorted(set(changes) - set(METER_EDITABLE))
+    unknown = sorted(set(changes) - set(editable))
     if unknown:
         raise field_error(unknown[0], f"{unknown[0]} cannot be changed this way.")
     if "meter_type" in changes:
         _meter_type(session, changes["meter_type"])
+    if "number" in changes and changes["number"] != meter.number:
+        taken = select(Meter.id).where(Meter.number == changes["number"], Meter.id != meter.id)
+        if session.scalar(taken) is not None:
+            raise field_error("number", f"Meter {changes['number']} already exists.")
     versions.append(
         session, meter, changes, actor=actor.audit_name, reason=reason, source=source,
         base_version=base_version,

@@ -33,6 +33,7 @@ __all__ = [
     "Rule",
     "authorize",
     "can",
+    "holders",
     "crew_bound",
     "department_filter",
     "field_record_filter",
@@ -173,6 +174,8 @@ class Action(StrEnum):
     PLAN_READ = "inspection.read"
     PLAN_MANAGE = "inspection.plan.manage"
     TASK_WORK = "inspection.task.work"
+    TASK_ASSIGNEE = "inspection.task.assignee"
+    TASK_READ_ALL = "inspection.task.read_all"
     HAZARD_NOTICE = "inspection.hazard.notice"
     METER_EVENT_RECORD = "inspection.meter_event.record"
     REMOTE_READING_IMPORT = "inspection.remote_readings.import"
@@ -320,6 +323,8 @@ RULES: Mapping[Action, Rule] = MappingProxyType({
     Action.PLAN_READ: _read("list inspection plans, tasks, checklists, hazards, anomalies, reminders", INSPECT | {Role.AUDITOR}),  # noqa: E501
     Action.PLAN_MANAGE: Rule("create inspection plans, generate their tasks, publish checklist versions", APPROVE),  # noqa: E501
     Action.TASK_WORK: Rule("carry out an inspection task (results, hazards) and mark meter faults and seals", INSPECT),  # noqa: E501
+    Action.TASK_ASSIGNEE: Rule("be given inspection tasks (plans and the system spread them over these roles)", frozenset({Role.INSPECTOR})),  # noqa: E501
+    Action.TASK_READ_ALL: _read("read every inspection task and reminder of your departments, REST and sync (without it: your own)", APPROVE | {Role.AUDITOR}),  # noqa: E501
     Action.HAZARD_NOTICE: Rule("serve a hazard notice with a rectification deadline; record the follow-up", INSPECT),  # noqa: E501
     Action.METER_EVENT_RECORD: Rule("record meter seals applied/removed and faults found/cleared", INSPECT | {Role.CREW}, devices=True),  # noqa: E501
     Action.REMOTE_READING_IMPORT: Rule("import remote (metering system) readings for reconciliation", APPROVE),  # noqa: E501
@@ -386,6 +391,11 @@ def can(actor: Actor, action: Action) -> bool:
     if actor.kind == "device":
         return rule.devices
     return actor.role in rule.roles
+
+
+def holders(action: Action) -> list[str]:
+    """Return the user roles a rule names, sorted (to select the users who may do `action`)."""
+    return sorted(role.value for role in RULES[action].roles)
 
 
 def authorize(actor: Actor, action: Action) -> None:

@@ -55,7 +55,7 @@ def seed_inspection(session: Session) -> bool:
     if generated["tasks"]:
         task = generated["tasks"][0]
         hazard = hazards.record_hazard(session=session, actor=actor, data={
-            "task_id": str(task.id), "severity": "medium", "category": "no_earthing",
+            "task_id": str(task["id"]), "severity": "medium", "category": "no_earthing",
             "description": "配电室接地扁铁锈断 (earthing strip corroded through)",
         })  # fmt: skip
         hazards.serve_notice(

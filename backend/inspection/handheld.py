@@ -118,9 +118,9 @@ def task_fields(task: InspectionTask) -> dict[str, object]:
 
 
 def tasks_visible(session: Any, actor: SyncActor, records: Sequence[Any]) -> set[uuid.UUID]:
-    """An inspector pulls their own tasks; planners those of their departments."""
+    """An inspector pulls their own tasks; whoever reads all tasks, the departments' (as REST)."""
     own = {r.id for r in records if actor.kind == "user" and r.inspector_id == _caller(actor).id}
-    return own | _in_departments(actor, records, policy.Action.PLAN_MANAGE)
+    return own | _in_departments(actor, records, policy.Action.TASK_READ_ALL)
 
 
 # --- inspections carrying out a task -----------------------------------------------------

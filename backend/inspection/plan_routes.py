@@ -10,8 +10,7 @@ from flask.views import MethodView
 from sqlalchemy import Select, or_, select
 
 from backend.auth.guard import current_actor, requires
-from backend.auth.policy import Action, authorize, department_filter, load_in_scope
-from backend.auth.roles import Role
+from backend.auth.policy import Action, authorize, can, department_filter, load_in_scope
 from backend.inputs import Blueprint, SelectPage
 from backend.inspection import checklists, hazards, meter_field, plans, reminders, reports
 from backend.inspection.meter_models import MeterEvent
@@ -309,7 +308,7 @@ def _reminders() -> Select[tuple[Reminder]]:
     actor = current_actor()
     authorize(actor, Action.PLAN_READ)
     query = select(Reminder).where(Reminder.department_id.in_(department_filter(actor)))
-    if actor.role == Role.INSPECTOR:
+    if not can(actor, Action.TASK_READ_ALL):
         query = query.where(or_(Reminder.recipient_id == actor.id, Reminder.recipient_id.is_(None)))
     return query.order_by(Reminder.created_at.desc(), Reminder.id.desc())
 

@@ -13,21 +13,28 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.archive.records import Customer, Meter, Premise
 from backend.auth.actor import Actor, visible_departments
 from backend.auth.models import User
-from backend.auth.policy import Action, authorize, can, department_filter, load_in_scope
-from backend.auth.roles import Role
+from backend.auth.policy import (
+    Action,
+    authorize,
+    can,
+    department_filter,
+    holders,
+    load_in_scope,
+)
 from backend.db import utcnow
-from backend.errors import Conflict, field_error
+from backend.errors import Conflict, OutOfScope, field_error
 from backend.inspection import checklists
 from backend.inspection.models import Inspection
 from backend.inspection.plan_models import InspectionPlan, InspectionTask
 from backend.network.models import CustomerFlag
 from backend.org.models import Department
+from sync.changes import insert_new_records
 
 OPEN_TASK = ("open", "in_progress")
 # The checklist a meter type is inspected with when the system raises a task itself.
@@ -39,7 +46,8 @@ def _inspectors(session: Session, actor: Actor, ids: Iterable[int]) -> list[int]
     wanted = sorted(set(ids))
     found = session.scalars(
         select(User.id).where(
-            User.id.in_(wanted), User.role == Role.INSPECTOR, User.active.is_(True),
+            User.id.in_(wanted), User.role.in_(holders(Action.TASK_ASSIGNEE)),
+            User.active.is_(True),
             User.department_id.in_(visible_departments(actor)),
         )
     ).all()  # fmt: skip
@@ -97,13 +105,37 @@ def find_plans(*, actor: Actor) -> Select[tuple[InspectionPlan]]:
     )
 
 
-def _premises(session: Session, plan: InspectionPlan) -> list[Premise]:
-    """The active premises the plan covers, in a stable order."""
+def _candidates(session: Session, plan: InspectionPlan, now: datetime) -> Select[Any]:
+    """One query: the premises the plan covers, each with its meter and whether it is skipped.
+
+    Skipped: a special plan's premise that has any task of the plan (it is covered once); a
+    periodic plan's premise with an open task of the plan, or one inspected (a task done)
+    within the plan's interval.
+    """
     department = session.get(Department, plan.department_id)
     assert department is not None  # noqa: S101 - a foreign key
     subtree = select(Department.id).where(Department.path.startswith(department.path))
+    of_plan = select(InspectionTask.id).where(
+        InspectionTask.plan_id == plan.id, InspectionTask.premise_id == Premise.id
+    )
+    if plan.kind == "special":
+        skip = of_plan.exists()
+    else:
+        since = now - timedelta(days=plan.interval_days or 0)
+        recent = select(InspectionTask.id).where(
+            InspectionTask.premise_id == Premise.id, InspectionTask.status == "done",
+            InspectionTask.completed_at >= since,
+        )  # fmt: skip
+        skip = or_(of_plan.where(InspectionTask.status.in_(OPEN_TASK)).exists(), recent.exists())
+    meter = (
+        select(Meter.id)
+        .where(Meter.premise_id == Premise.id)
+        .order_by(Meter.number)
+        .limit(1)
+        .scalar_subquery()
+    )
     query = (
-        select(Premise)
+        select(Premise.id, Premise.customer_id, Premise.department_id, meter, skip)
         .join(Customer, Customer.id == Premise.customer_id)
         .where(
             Customer.status == "active",
@@ -121,34 +153,21 @@ def _premises(session: Session, plan: InspectionPlan) -> list[Premise]:
     if plan.important_only:
         important = select(CustomerFlag.customer_id).where(CustomerFlag.important.is_(True))
         query = query.where(Customer.id.in_(important))
-    return list(session.scalars(query))
+    return query
 
 
-def _recently_inspected(
-    session: Session, premise_ids: list[uuid.UUID], since: datetime
-) -> set[uuid.UUID]:
-    done = select(InspectionTask.premise_id).where(
-        InspectionTask.premise_id.in_(premise_ids), InspectionTask.status == "done",
-        InspectionTask.completed_at >= since,
-    )  # fmt: skip
-    return set(session.scalars(done))
-
-
-def _open_for_plan(session: Session, plan: InspectionPlan) -> set[uuid.UUID]:
-    return set(
-        session.scalars(
-            select(InspectionTask.premise_id).where(
-                InspectionTask.plan_id == plan.id, InspectionTask.status.in_(OPEN_TASK)
-            )
+def _open_for_plan(session: Session, plan: InspectionPlan) -> int:
+    found = session.scalar(
+        select(func.count(InspectionTask.id)).where(
+            InspectionTask.plan_id == plan.id, InspectionTask.status.in_(OPEN_TASK)
         )
     )
+    return int(found or 0)
 
 
-def _covered_by_special(session: Session, plan: InspectionPlan) -> set[uuid.UUID]:
-    """A special plan covers each premise once, whatever became of its task."""
-    return set(
-        session.scalars(select(InspectionTask.premise_id).where(InspectionTask.plan_id == plan.id))
-    )
+def task_number(task_id: uuid.UUID, now: datetime) -> str:
+    """A task's number: the day and 48 bits of its id (unique across a 100k-task plan)."""
+    return f"IT-{now:%Y%m%d}-{task_id.hex[:12].upper()}"
 
 
 def _meter(session: Session, premise_id: uuid.UUID) -> Meter | None:
@@ -167,7 +186,7 @@ def new_task(
     meter = _meter(session, premise.id)
     task_id = uuid.uuid4()
     task = InspectionTask(
-        id=task_id, number=f"IT-{utcnow():%Y%m%d}-{task_id.hex[:8].upper()}",
+        id=task_id, number=task_number(task_id, utcnow()),
         plan_id=None if plan is None else plan.id, kind=kind, reason=reason,
         department_id=premise.department_id, inspector_id=inspector_id,
         customer_id=premise.customer_id, premise_id=premise.id,
@@ -179,52 +198,57 @@ def new_task(
     return task
 
 
+# Generation inserts in chunks (bounded statements on both backends); the reply lists a sample.
+CHUNK = 5000
+SAMPLE = 100
+
+
 def generate(
     *, session: Session, actor: Actor, plan_id: uuid.UUID, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Generate the plan's due tasks; return counts (`progress` is 1.0 when it answers)."""
+    """Generate the plan's due tasks in bulk; return counts (`progress` is 1.0 when it answers).
+
+    One query selects the premises (with their meter and whether they are skipped), one reads
+    the checklist version; the tasks and their sync feed entries are inserted in bulk
+    (`sync.changes.insert_new_records`: versions, field versions and `upsert` rows exactly as
+    a flush would write them). `tasks` lists the first `SAMPLE` created; list them all at
+    `GET /inspection-tasks?plan_id=`.
+    """
     plan = load_in_scope(session, actor, InspectionPlan, plan_id, action=Action.PLAN_MANAGE)
     if not plan.active:
         raise Conflict(f"Plan {plan.name!r} is inactive.")
     now = now or utcnow()
-    premises = _premises(session, plan)
-    if plan.kind == "special":
-        skip = _covered_by_special(session, plan)
-    else:
-        skip = _open_for_plan(session, plan)
-        since = now - timedelta(days=plan.interval_days or 0)
-        skip |= _recently_inspected(session, [p.id for p in premises], since)
-    existing = session.scalar(
-        select(InspectionTask.id).where(InspectionTask.plan_id == plan.id).limit(1)
-    )
-    turn = 0 if existing is None else len(_open_for_plan(session, plan))
-    created = []
-    for premise in premises:
-        if premise.id in skip:
+    checklist = checklists.latest(session, plan.equipment_type)
+    candidates = session.execute(_candidates(session, plan, now)).all()
+    turn = _open_for_plan(session, plan)
+    due_at = now + timedelta(days=plan.due_days)
+    rows: list[dict[str, Any]] = []
+    for premise_id, customer_id, department_id, meter_id, skipped in candidates:
+        if skipped:
             continue
         inspector = plan.inspector_ids[turn % len(plan.inspector_ids)]
         turn += 1
-        created.append(
-            new_task(
-                session,
-                premise=premise,
-                inspector_id=inspector,
-                due_at=now + timedelta(days=plan.due_days),
-                equipment_type=plan.equipment_type,
-                kind=plan.kind,
-                reason=plan.reason,
-                plan=plan,
-            )  # fmt: skip
-        )
+        task_id = uuid.uuid4()
+        rows.append({
+            "id": task_id, "number": task_number(task_id, now), "plan_id": plan.id,
+            "kind": plan.kind, "reason": plan.reason, "department_id": department_id,
+            "inspector_id": inspector, "customer_id": customer_id, "premise_id": premise_id,
+            "meter_id": meter_id, "equipment_type": plan.equipment_type,
+            "checklist_version": checklist.version, "due_at": due_at, "status": "open",
+            "inspection_id": None, "hazard_id": None, "anomaly_id": None, "note": None,
+            "created_at": now, "completed_at": None, "deleted": False,
+        })  # fmt: skip
+    for start in range(0, len(rows), CHUNK):
+        insert_new_records(session, InspectionTask, rows[start : start + CHUNK])
     plan.last_generated_at = now
     session.flush()
     return {
         "plan_id": plan.id,
-        "premises": len(premises),
-        "created": len(created),
-        "skipped": len(premises) - len(created),
+        "premises": len(candidates),
+        "created": len(rows),
+        "skipped": len(candidates) - len(rows),
         "progress": 1.0,
-        "tasks": created,
+        "tasks": rows[:SAMPLE],
     }
 
 
@@ -232,7 +256,7 @@ def find_tasks(*, actor: Actor, filters: dict[str, Any]) -> Select[tuple[Inspect
     """Select tasks: an inspector's own; planners see their departments' (filters apply)."""
     authorize(actor, Action.PLAN_READ)
     query = select(InspectionTask).where(InspectionTask.department_id.in_(department_filter(actor)))
-    if not can(actor, Action.PLAN_MANAGE) and actor.role == Role.INSPECTOR:
+    if not can(actor, Action.TASK_READ_ALL):
         query = query.where(InspectionTask.inspector_id == actor.id)
     for name in ("status", "plan_id", "inspector_id", "kind", "premise_id"):
         if filters.get(name) is not None:
@@ -254,9 +278,7 @@ def may_work(actor: Actor, task: InspectionTask) -> bool:
 def get_task(*, session: Session, actor: Actor, task_id: uuid.UUID) -> InspectionTask:
     """Load a task the actor may read (an inspector: only their own)."""
     task = load_in_scope(session, actor, InspectionTask, task_id, action=Action.PLAN_READ)
-    if actor.role == Role.INSPECTOR and task.inspector_id != actor.id:
-        from backend.errors import OutOfScope
-
+    if not can(actor, Action.TASK_READ_ALL) and task.inspector_id != actor.id:
         raise OutOfScope(f"Task {task.number} is another inspector's.")
     return task
 
@@ -298,8 +320,6 @@ def submit_result(
     """
     task = load_in_scope(session, actor, InspectionTask, task_id, action=Action.TASK_WORK)
     if not may_work(actor, task):
-        from backend.errors import OutOfScope
-
         raise OutOfScope(f"Task {task.number} is another inspector's.")
     if task.status not in OPEN_TASK:
         raise Conflict(f"Task {task.number} is {task.status}.")
@@ -335,7 +355,7 @@ def inspector_for(session: Session, department_id: int, preferred: str | None = 
     candidates = session.execute(
         select(User.id, User.username, Department.path)
         .join(Department, Department.id == User.department_id)
-        .where(User.role == Role.INSPECTOR, User.active.is_(True))
+        .where(User.role.in_(holders(Action.TASK_ASSIGNEE)), User.active.is_(True))
         .order_by(User.id)
     ).all()
     eligible = [(uid, name) for uid, name, path in candidates if department.path.startswith(path)]

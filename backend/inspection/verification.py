@@ -9,21 +9,31 @@ the batch report: corrections made and the data-quality change.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections import Counter
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from backend.archive import meters as archive_meters
 from backend.archive import service as archive
-from backend.archive.records import Customer, Meter, Premise
-from backend.archive.vocab import Source
+from backend.archive.records import Customer, Meter, MeterType, Premise
+from backend.archive.vocab import ReadingMethod, Source
 from backend.auth.actor import Actor
 from backend.auth.models import User
-from backend.auth.policy import Action, authorize, can, department_filter, load_in_scope
+from backend.auth.policy import (
+    Action,
+    authorize,
+    can,
+    department_filter,
+    holders,
+    load_in_scope,
+)
 from backend.db import point_element, utcnow
 from backend.errors import Conflict, InvalidTransition, OutOfScope, field_error
 from backend.inspection.hazards import new_number
@@ -31,9 +41,23 @@ from backend.inspection.verification_models import VerificationBatch, Verificati
 from backend.network import notify
 from backend.org.models import Department
 
-FLAGS = ("no_phone", "bad_phone", "no_location", "no_meter", "no_line")
-CORRECTABLE = ("name", "phone", "address", "location", "access_notes")
+FLAGS = ("no_phone", "bad_phone", "no_location", "no_meter", "no_line", "no_seal")
+# The meter's archive fields a field check corrects (seed 003: installation date → rotation,
+# calibration date → calibration cycle, multiplier → billed energy, method, seals), each as
+# `meter.<field>`; `meter_id` names which of the file's meters (default: the premise's only one).
+METER_CORRECTABLE = (
+    "meter.number", "meter.meter_type", "meter.multiplier", "meter.reading_method",
+    "meter.installed_on", "meter.calibrated_on", "meter.seals",
+)  # fmt: skip
+CORRECTABLE = (
+    "name", "phone", "address", "location", "access_notes", "meter_id", *METER_CORRECTABLE,
+)  # fmt: skip
 PHONE = re.compile(r"1\d{10}|0\d{9,11}")  # a mobile, or a landline with its area code
+METER_NUMBER = re.compile(r"[A-Za-z0-9-]{1,32}")  # as the archive takes it
+SEAL = re.compile(r"[A-Za-z0-9-]{1,32}")
+# A multiplier as a number (40) or the transformers' ratios multiplied ("200/5*10000/100").
+RATIO = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*")
+MAX_SEALS = 20
 MAX_BATCH = 500
 
 
@@ -43,7 +67,7 @@ def national(phone: str) -> str:
     return re.sub(r"^(\+86|0086)", "", digits)
 
 
-def flags_of(customer: Customer, premises: list[Premise], meters: int) -> list[str]:
+def flags_of(customer: Customer, premises: list[Premise], meters: list[Meter]) -> list[str]:
     """The data-quality flags a customer file raises (what field verification fixes)."""
     phones = [str(c.get("phone") or "") for c in customer.contacts or [] if c.get("phone")]
     flags = []
@@ -53,17 +77,19 @@ def flags_of(customer: Customer, premises: list[Premise], meters: int) -> list[s
         flags.append("bad_phone")
     if any(p.location is None for p in premises) or not premises:
         flags.append("no_location")
-    if meters == 0:
+    if not meters:
         flags.append("no_meter")
     if any(p.line_id is None and not p.line_name for p in premises):
         flags.append("no_line")
+    if any(m.status == "in_service" and not m.seals for m in meters):
+        flags.append("no_seal")
     return flags
 
 
 def file_flags(session: Session, customer: Customer) -> list[str]:
     """Flags of one customer file as stored now."""
     premises = list(session.scalars(select(Premise).where(Premise.customer_id == customer.id)))
-    meters = len(session.scalars(select(Meter.id).where(Meter.customer_id == customer.id)).all())
+    meters = list(session.scalars(select(Meter).where(Meter.customer_id == customer.id)))
     return flags_of(customer, premises, meters)
 
 
@@ -83,7 +109,7 @@ def create_batch(*, session: Session, actor: Actor, data: dict[str, Any]) -> Ver
     found = session.scalars(
         select(User.id).where(
             User.id.in_(assignees), User.active.is_(True),
-            User.role.in_(["inspector", "crew", "archivist"]),
+            User.role.in_(holders(Action.VERIFICATION_WORK)),
             User.department_id.in_(department_filter(actor)),
         )
     ).all()  # fmt: skip
@@ -185,6 +211,142 @@ def correction_problems(corrections: Mapping[str, Any]) -> list[str]:
             problems.append("phone: a mobile (11 digits from 1) or landline (0xx-xxxxxxx)")
         elif name == "location" and _point(text) is None:
             problems.append("location: 'lat,lon' in WGS-84")
+        elif name == "meter_id" and _uuid(text) is None:
+            problems.append("meter_id: the id of one of the file's meters")
+        elif name.startswith("meter."):
+            problem = _meter_value_problem(name, text)
+            if problem:
+                problems.append(f"{name}: {problem}")
+    problems.extend(_date_order_problems(corrections))
+    return problems
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def multiplier_of(text: str) -> float | None:
+    """A multiplier from a number or from transformer ratios ("200/5*10000/100"); None if bad."""
+    parts = re.split(r"[*×xX]", text)
+    value = 1.0
+    try:
+        if len(parts) == 1 and "/" not in text:
+            value = float(text)
+        else:
+            for part in parts:
+                match = RATIO.fullmatch(part)
+                if match is None or float(match[2]) == 0:
+                    return None
+                value *= float(match[1]) / float(match[2])
+    except ValueError:
+        return None
+    if not math.isfinite(value) or not 0.001 <= value <= 100_000:
+        return None
+    return round(value, 6)
+
+
+def seals_of(text: str) -> list[str]:
+    """Seal numbers as found: comma-separated ("" when the meter carries none)."""
+    return [seal.strip() for seal in text.split(",") if seal.strip()]
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _meter_value_problem(name: str, text: str) -> str | None:
+    field = name.removeprefix("meter.")
+    if field == "number" and not METER_NUMBER.fullmatch(text):
+        return "1-32 letters, digits or dashes"
+    if field == "meter_type" and not re.fullmatch(r"[a-z0-9_]{1,32}", text):
+        return "a meter type code"
+    if field == "multiplier" and multiplier_of(text) is None:
+        return "a number from 0.001 to 100000, or ratios such as 200/5 or 200/5*10000/100"
+    if field == "reading_method" and text not in [m.value for m in ReadingMethod]:
+        return f"one of {', '.join(m.value for m in ReadingMethod)}"
+    if field in ("installed_on", "calibrated_on"):
+        day = _day(text)
+        if day is None:
+            return "a date (YYYY-MM-DD)"
+        if day > utcnow().date():
+            return "a date not in the future"
+    if field == "seals":
+        seals = seals_of(text)
+        if len(seals) > MAX_SEALS:
+            return f"at most {MAX_SEALS} seal numbers"
+        if any(not SEAL.fullmatch(seal) for seal in seals):
+            return "comma-separated seal numbers of 1-32 letters, digits or dashes"
+        if len(set(seals)) != len(seals):
+            return "a seal number is listed twice"
+    return None
+
+
+def _date_order_problems(corrections: Mapping[str, Any]) -> list[str]:
+    installed = _day(str(corrections.get("meter.installed_on") or ""))
+    calibrated = _day(str(corrections.get("meter.calibrated_on") or ""))
+    if installed and calibrated and calibrated < installed:
+        return ["meter.calibrated_on: not before meter.installed_on"]
+    return []
+
+
+def meter_of(session: Session, item: VerificationItem, corrections: Mapping[str, Any]) -> Meter:
+    """The meter the item's `meter.*` corrections are about (a problem if it is unclear)."""
+    raw = corrections.get("meter_id")
+    if raw:
+        meter = session.get(Meter, _uuid(str(raw)))
+        if meter is None or meter.customer_id != item.customer_id:
+            raise field_error("corrections", "meter_id: not a meter of this customer file")
+        return meter
+    query = select(Meter).where(Meter.customer_id == item.customer_id)
+    if item.premise_id is not None:
+        query = query.where(Meter.premise_id == item.premise_id)
+    meters = list(session.scalars(query.order_by(Meter.number)))
+    if len(meters) != 1:
+        detail = (
+            "the file has no meter to correct" if not meters
+            else f"meter_id: the file has {len(meters)} meters; name the one corrected"
+        )  # fmt: skip
+        raise field_error("corrections", detail)
+    return meters[0]
+
+
+def meter_problems(
+    session: Session, item: VerificationItem, corrections: Mapping[str, Any]
+) -> list[str]:
+    """The rules that ask the archive: which meter, a known type, a number and seals not taken.
+
+    Dates are checked against the meter as it stands (calibrated not before installed).
+    """
+    if not any(k.startswith("meter") for k in corrections):
+        return []
+    meter = meter_of(session, item, corrections)
+    problems = []
+    number = corrections.get("meter.number")
+    if number and number != meter.number:
+        taken = session.scalar(select(Meter.id).where(Meter.number == number, Meter.id != meter.id))
+        if taken is not None:
+            problems.append(f"meter.number: meter {number} is another meter in the archive")
+    code = corrections.get("meter.meter_type")
+    if code and session.get(MeterType, code) is None:
+        problems.append(f"meter.meter_type: unknown meter type {code!r}")
+    installed = _day(str(corrections.get("meter.installed_on") or "")) or meter.installed_on
+    calibrated = _day(str(corrections.get("meter.calibrated_on") or "")) or meter.calibrated_on
+    if calibrated is not None and calibrated < installed:
+        problems.append("meter.calibrated_on: not before the meter's installation date")
+    seals = seals_of(str(corrections.get("meter.seals") or ""))
+    if seals:
+        others = session.scalars(
+            select(Meter).where(Meter.department_id == meter.department_id, Meter.id != meter.id)
+        )
+        used = {s for other in others for s in other.seals or []} & set(seals)
+        if used:
+            problems.append(f"meter.seals: {', '.join(sorted(used))} on another meter already")
     return problems
 
 
@@ -217,7 +379,7 @@ def check_item(
     if item.status not in ("pending", "rejected", "checked"):
         raise InvalidTransition(f"The file is {item.status}.", current_state=item.status)
     corrections = {**(item.corrections or {}), **dict(values.get("corrections") or {})}
-    problems = correction_problems(corrections)
+    problems = correction_problems(corrections) or meter_problems(session, item, corrections)
     if problems:
         raise field_error("corrections", "; ".join(problems))
     item.corrections = corrections
@@ -264,6 +426,25 @@ def _premise_changes(corrections: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
+def _meter_changes(corrections: dict[str, Any]) -> dict[str, Any]:
+    """The meter's new values (only the fields corrected; validated when checked)."""
+    changes: dict[str, Any] = {}
+    for key in METER_CORRECTABLE:
+        value = corrections.get(key)
+        if value is None:
+            continue
+        field, text = key.removeprefix("meter."), str(value).strip()
+        if field == "multiplier":
+            changes[field] = multiplier_of(text)
+        elif field in ("installed_on", "calibrated_on"):
+            changes[field] = date.fromisoformat(text)
+        elif field == "seals":
+            changes[field] = seals_of(text)
+        else:
+            changes[field] = text
+    return changes
+
+
 def review_item(
     *, session: Session, actor: Actor, item_id: uuid.UUID, approve: bool, note: str | None
 ) -> VerificationItem:
@@ -274,8 +455,10 @@ def review_item(
             f"Only checked files are reviewed; this one is {item.status}.",
             current_state=item.status,
         )
-    problems = correction_problems(item.corrections or {})
-    if problems:  # rules changed since the check, or an old push
+    problems = correction_problems(item.corrections or {}) or meter_problems(
+        session, item, item.corrections or {}
+    )
+    if problems:  # rules changed since the check, or the archive since the push
         raise field_error("corrections", "; ".join(problems))
     now = utcnow()
     item.reviewed_by, item.reviewed_at, item.review_note = actor.audit_name, now, note
@@ -310,6 +493,14 @@ def review_item(
         applied.append(
             {"entity": "premise", "id": str(premise.id), "version_no": premise.version_no}
         )  # noqa: E501
+    meter_changes = _meter_changes(item.corrections or {})
+    if meter_changes:
+        meter = meter_of(session, item, item.corrections or {})
+        archive_meters.change_meter(
+            session=session, actor=actor, meter=meter, changes=meter_changes, reason=reason,
+            source=Source.FIELD_VERIFICATION, editable=archive_meters.METER_CORRECTABLE,
+        )  # fmt: skip
+        applied.append({"entity": "meter", "id": str(meter.id), "version_no": meter.version_no})
     item.applied_versions = applied
     item.status = "validated"
     session.flush()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+
 from backend.inspection import reminders
+from backend.inspection.plan_models import InspectionTask
+from sync.changes import Change
 from tests.archive.helpers import customer_body
 from tests.conftest import assert_problem
 from tests.inspection.helpers import station_file
@@ -197,3 +203,47 @@ def test_reminders_are_derived_once_from_due_dates(api, demo, session):
     assert {r["kind"] for r in listed if r["subject_id"] == task["id"]} == {"due_soon", "overdue"}
     overdue = api("inspector").get("/api/v1/inspection-tasks", query_string={"overdue": "true"})
     assert task["id"] not in {t["id"] for t in overdue.json}  # due tomorrow, not yet overdue
+
+
+def test_generation_is_one_select_and_bulk_inserts_whatever_the_plan_size(api, demo, session):
+    """The statements a generation runs do not grow with its premises; each task is in the feed."""
+    supervisor, archivist = api("supervisor"), api("archivist")
+    station = demo.departments["ST-URB"].id
+    for customer_type, count in (("residential", 2), ("non_residential", 12)):
+        for _ in range(count):
+            body = customer_body(
+                department_id=station, voltage_level="110kV", customer_type=customer_type
+            )
+            assert archivist.post("/api/v1/customers", json=body).status_code == 201
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    runs = {}
+    for customer_type in ("residential", "non_residential"):
+        body = plan_body(demo, customer_types=[customer_type], voltage_levels=["110kV"])
+        plan = supervisor.post("/api/v1/inspection-plans", json=body).json
+        statements.clear()
+        event.listen(Engine, "before_cursor_execute", count)
+        try:
+            result = generate(supervisor, plan["id"])
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+        runs[customer_type] = (result, len(statements))
+    (small, small_count), (large, large_count) = runs["residential"], runs["non_residential"]
+    assert (small["created"], large["created"]) == (2, 12)
+    assert small_count == large_count  # one select, one insert of tasks, one of feed rows
+    ids = [t["id"] for t in large["tasks"]]
+    feed = session.scalars(
+        select(Change.record_id).where(
+            Change.entity == "inspection_task", Change.record_id.in_(ids)
+        )
+    ).all()
+    assert sorted(feed) == sorted(ids)
+    stored = session.scalars(
+        select(InspectionTask).where(InspectionTask.plan_id == uuid.UUID(large["plan_id"]))
+    )
+    assert all(t.version > 0 and t.field_versions["status"] == t.version for t in stored)
+    # The tasks are stored as a flush would: the next generation adds nothing.
+    assert generate(supervisor, large["plan_id"])["created"] == 0
