@@ -89,6 +89,12 @@ class VerificationCheckSchema(Schema):
         keys=fields.String(validate=validate.OneOf(verification.CORRECTABLE)),
         values=fields.String(allow_none=True, validate=validate.Length(max=400)),
         load_default=dict,
+        metadata={
+            "description": "Field → value as found on site. Keys: "
+            + ", ".join(verification.CORRECTABLE)
+            + ". Meter values: multiplier as a number or ratios ('300/5'), dates YYYY-MM-DD, "
+            "seals comma-separated; `meter_id` names the meter when the premise has several."
+        },
     )
     notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=4000))
 

@@ -27,6 +27,27 @@ def _verdicts(client: Any) -> dict[str, dict[str, Any]]:
     return {v["id"]: v for v in client.push()}
 
 
+def _report(transport: Any) -> dict[str, Any]:
+    """The inspection report's figures this test moves (tasks due soon, cases opened now)."""
+    now = datetime.now(UTC)
+    window = (
+        f"from={format_time(now - timedelta(days=1))}&to={format_time(now + timedelta(days=30))}"
+    )
+    body = _call(transport, "GET", f"/api/v1/reports/inspections?{window}")
+    closed = [
+        c
+        for c in body["cases"]
+        if (c["kind"], c["stage"], c["outcome"]) == ("theft", "closed", "confirmed")
+    ]
+    return {
+        "done": sum(r["done"] for r in body["tasks"] if r["inspector"] == "inspector"),
+        "high": next(h["open"] for h in body["hazards"] if h["severity"] == "high"),
+        "closed": sum(c["cases"] for c in closed),
+        "recovered": sum(float(c["recovered"]) for c in closed),
+        "summary_recovered": float(body["summary"][0]["recovered"]),
+    }
+
+
 def test_an_inspectors_day(http, make_client):  # noqa: F811 - fixtures
     archivist, supervisor, inspector = http("archivist"), http("supervisor"), http("inspector")
     departments = _call(supervisor, "GET", "/api/v1/departments?page_size=100")
@@ -34,6 +55,7 @@ def test_an_inspectors_day(http, make_client):  # noqa: F811 - fixtures
     inspector_id = _call(inspector, "GET", "/api/v1/auth/me")["id"]
     # The inspector's handheld and a crew member's device, syncing from here on.
     handheld, crew = make_client("inspector"), make_client("crew1")
+    before = _report(supervisor)
     customer = _call(archivist, "POST", "/api/v1/customers", customer_body(department_id=station))
     premise = customer["premises"][0]["id"]
     meter = _call(archivist, "POST", f"/api/v1/premises/{premise}/meters", meter_body())
@@ -186,3 +208,11 @@ def test_an_inspectors_day(http, make_client):  # noqa: F811 - fixtures
     assert case["id"] not in crew.server_copy("inspection_case")
     assert hazard not in crew.server_copy("hazard")
     assert version > 0
+    # The report counts the day: the task done, the hazard open (notified), the case closed
+    # as confirmed theft with its recovered charges (API; CSV and XLSX are the same tables).
+    after = _report(supervisor)
+    assert after["done"] == before["done"] + 1
+    assert after["high"] == before["high"] + 1
+    assert after["closed"] == before["closed"] + 1
+    assert round(after["recovered"] - before["recovered"], 2) == 8650.40
+    assert round(after["summary_recovered"] - before["summary_recovered"], 2) == 8650.40

@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from backend.inspection.models import Inspection
 from sync.protocol import format_time
 from tests.conftest import assert_problem
 from tests.inspection.helpers import (
@@ -325,7 +326,7 @@ def test_handheld_hazard_and_case_steps_go_through_the_services(api, demo):
     )  # noqa: E501
 
 
-def test_a_checklist_item_answered_twice_merges_by_key(api, demo):
+def test_a_checklist_item_answered_twice_merges_by_key(api, demo, session):
     inspector, supervisor = api("inspector"), api("supervisor")
     file = station_file(api, demo)
     task = special_task(api, demo, file)
@@ -352,6 +353,9 @@ def test_a_checklist_item_answered_twice_merges_by_key(api, demo):
     ]
     queued = supervisor.get("/api/v1/sync/conflicts", query_string={"record_id": record}).json
     assert [c["key"] for c in queued] == ["seal_intact"]
+    # As documented: the other item of the same mutation is applied; the server keeps its answer.
+    stored = session.get(Inspection, uuid.UUID(record), populate_existing=True)
+    assert stored is not None and stored.checklist == {"seal_intact": False, "wiring_ok": True}
     # Equal answers from both sides are no conflict.
     (same,) = push(
         inspector,
