@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, cast, or_, select
 from sqlalchemy.orm import Session
 
 from backend.archive import meters as archive_meters
@@ -341,10 +341,15 @@ def meter_problems(
         problems.append("meter.calibrated_on: not before the meter's installation date")
     seals = seals_of(str(corrections.get("meter.seals") or ""))
     if seals:
+        # Only meters whose stored list mentions one of the seals (its JSON text, both
+        # backends; seal numbers hold no LIKE wildcards), then the exact check here.
+        mentions = or_(*(cast(Meter.seals, String).like(f'%"{seal}"%') for seal in seals))
         others = session.scalars(
-            select(Meter).where(Meter.department_id == meter.department_id, Meter.id != meter.id)
+            select(Meter.seals).where(
+                Meter.department_id == meter.department_id, Meter.id != meter.id, mentions
+            )
         )
-        used = {s for other in others for s in other.seals or []} & set(seals)
+        used = {s for listed in others for s in listed or []} & set(seals)
         if used:
             problems.append(f"meter.seals: {', '.join(sorted(used))} on another meter already")
     return problems
