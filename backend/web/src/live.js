@@ -10,7 +10,6 @@ const opened = Date.now();
 const log = [];
 let source = null;
 let retry = null;
-let connectedOnce = false;
 let hasOrderEvents = false;
 
 export function initLive() {
@@ -45,9 +44,9 @@ async function connect() {
   }
   source.onopen = () => {
     status("live");
-    // A new connection starts from now: fetch what changed while the feed was away.
-    if (connectedOnce) Promise.all([loadOrders(), loadAlerts()]).catch(() => {});
-    connectedOnce = true;
+    // A connection starts from now: fetch what changed while the feed was away, and on the
+    // first one what changed between the page's first load and the stream opening.
+    Promise.all([loadOrders(), loadAlerts()]).catch(() => {});
   };
   source.onerror = () => {
     status("reconnecting");
