@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -55,7 +56,16 @@ def actor_for_user(session: Session, user: User) -> Actor:
 
 def visible_departments(actor: Actor) -> Select[tuple[int]]:
     """Return a select of the ids of the actor's department and every department below it."""
-    return select(Department.id).where(Department.path.startswith(actor.department_path))
+    return departments_under(actor.department_path)
+
+
+def departments_under(path: Any) -> Select[tuple[int]]:
+    """Return a select of the ids of the departments whose path starts with `path`.
+
+    `path` is a department path or a bind parameter standing for one (statements built once
+    and run for any actor: `Actor.department_path` is the value to bind).
+    """
+    return select(Department.id).where(Department.path.startswith(path))
 
 
 def scope_filter(

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Float, Integer, Select, String, bindparam, exists, select
 from sqlalchemy.orm import Session
 
-from backend.auth.actor import Actor, scope_filter
+from backend.auth.actor import Actor, departments_under
 from backend.auth.policy import Action, authorize
 from backend.db import utcnow
 from backend.dispatch.models import CrewStatus, WorkOrder
 from backend.dispatch.timing.states import OPEN_CREW_STATES
 from backend.org.models import Vehicle
 from backend.tracking.models import Liveness, VehicleState
-from gis.queries import distance_m, eta_minutes, index_window, make_point, nearest_first
+from gis.queries import (
+    DegreeWindow,
+    distance_m,
+    eta_minutes,
+    index_window,
+    make_point,
+    nearest_first,
+    planar_degrees,
+)
 
 
 def crew_available() -> ColumnElement[bool]:
@@ -35,7 +44,8 @@ def holds_open_order() -> ColumnElement[bool]:
     )
 
 
-# KNN orders by planar degrees; take extra candidates and re-rank them by geodesic metres.
+# The first nearest-first walk fetches this many times `limit` rows, and each further walk
+# this many times more (rarely needed: see `_walk_nearest_first`).
 _OVERSAMPLE = 4
 
 
@@ -67,15 +77,22 @@ class Candidate:
         }
 
 
-def _free_vehicles(
-    *,
-    dialect: str,
-    actor: Actor | None,
-    metres: ColumnElement[float],
-    specialty: str | None,
-    include_busy: bool,
-) -> Select[Any]:
-    """Vehicles that could take the order, with their distance: no order, no limit yet."""
+# The searches' statements are built once per shape and dialect with every value bound:
+# building and cache-keying a statement of this size cost more CPU than the database's
+# whole index walk.
+_Shape = tuple[str, str, bool, bool, bool]  # dialect, kind, specialty?, scoped?, include_busy
+
+
+@functools.cache
+def _statement(shape: _Shape) -> Select[Any]:
+    """The search of one shape; kind `walk` (PostGIS `<->`), `window` (R*Tree) or `scan`.
+
+    Binds `lon`, `lat`, `fetch` (rows), `specialty`, `scope_path` and, for `walk` and
+    `window`, the index box `west`, `south`, `east`, `north`.
+    """
+    dialect, kind, specialty, scoped, include_busy = shape
+    point = make_point(dialect, bindparam("lon", type_=Float()), bindparam("lat", type_=Float()))
+    metres = distance_m(dialect, VehicleState.geom, point)
     # Columns, not the ORM entity: no geometry to decode, no objects to build per candidate.
     query = (
         select(
@@ -92,16 +109,51 @@ def _free_vehicles(
         .where(crew_available(), VehicleState.liveness != Liveness.OFFLINE.value)
     )
     if specialty:
-        query = query.where(Vehicle.specialty == specialty)
-    if actor is not None:
-        authorize(actor, Action.TRACKING_READ)
-        query = query.where(scope_filter(actor, Vehicle.department_id))
+        query = query.where(Vehicle.specialty == bindparam("specialty", type_=String()))
+    if scoped:  # `scope_filter(actor, ...)` with the actor's path bound
+        path = bindparam("scope_path", type_=String())
+        query = query.where(Vehicle.department_id.in_(departments_under(path)))
     if not include_busy:
         query = query.where(~holds_open_order())
-    return query
+    fetch = bindparam("fetch", type_=Integer())
+    if kind == "scan":
+        return query.order_by(metres, VehicleState.vehicle_id).limit(fetch)
+    box = (bindparam(edge, type_=Float()) for edge in ("west", "south", "east", "north"))
+    query = query.where(index_window(dialect, "vehicle_states", VehicleState.geom, *box))
+    if kind == "window":
+        return query.order_by(metres, VehicleState.vehicle_id).limit(fetch)
+    planar = planar_degrees(dialect, VehicleState.geom, point)
+    return (
+        query.add_columns(planar)
+        .order_by(nearest_first(dialect, VehicleState.geom, point))
+        .limit(fetch)
+    )
 
 
-def _candidates(rows: Any, max_distance_m: float) -> list[Candidate]:
+def _search(
+    session: Session,
+    kind: str,
+    *,
+    actor: Actor | None,
+    lon: float,
+    lat: float,
+    specialty: str | None,
+    include_busy: bool,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement of this search's shape and its values (all but `fetch` and the box)."""
+    dialect = session.get_bind().dialect.name
+    values: dict[str, Any] = {"lon": lon, "lat": lat}
+    if specialty:
+        values["specialty"] = specialty
+    if actor is not None:
+        authorize(actor, Action.TRACKING_READ)
+        values["scope_path"] = actor.department_path
+    shape = (dialect, kind, bool(specialty), actor is not None, include_busy)
+    return _statement(shape), values
+
+
+def _candidates(rows: Any, max_distance_m: float, *, strict: bool = False) -> list[Candidate]:
+    """Candidates from rows, keeping those within `max_distance_m` (`strict`: nearer only)."""
     found = [
         Candidate(
             vehicle_id=vehicle_id,
@@ -117,7 +169,8 @@ def _candidates(rows: Any, max_distance_m: float) -> list[Candidate]:
         for vehicle_id, liveness, lon, lat, plate, vehicle_specialty, department_id, distance in (
             rows
         )
-        if distance is not None and distance <= max_distance_m
+        if distance is not None
+        and (distance < max_distance_m if strict else distance <= max_distance_m)
     ]
     found.sort(key=lambda c: (c.distance_m, c.vehicle_id))
     return found
@@ -144,33 +197,80 @@ def nearest_free_vehicles(
 ) -> list[Candidate]:
     """Rank available vehicles (matching specialty, in scope, not offline) by distance.
 
-    PostGIS walks the GiST index nearest-first (`<->`). SpatiaLite has no KNN operator: it
-    asks the R*Tree for a small window around the point and widens it (x4 per round) until
-    `limit` free vehicles lie within the window's radius, so the answer is exact and the work
-    stays about the same however many vehicles there are. Free means the crew is available
-    (API or terminal) and the vehicle holds no open order, unless `include_busy`.
+    Exact: the same vehicles, in the same order, as `nearest_by_scan`, with work that does
+    not grow with the fleet. PostGIS walks the GiST index nearest-first (`<->`, planar
+    degrees) through the free-vehicle filters, and stops once `limit` vehicles lie nearer
+    (geodesic metres) than anything the walk has not reached can be (`DegreeWindow`).
+    SpatiaLite asks its R*Tree for a window around the point and widens it (x4 per round)
+    until `limit` free vehicles lie within the window's radius. Free means the crew is
+    available (API or terminal) and the vehicle holds no open order, unless `include_busy`.
+    A search whose `max_distance_m` reaches across the antimeridian or near a pole, where
+    degrees stop measuring nearness, measures every vehicle instead.
     """
-    dialect = session.get_bind().dialect.name
-    point = make_point(dialect, lon, lat)
-    metres = distance_m(dialect, VehicleState.geom, point)
-    free = _free_vehicles(
-        dialect=dialect, actor=actor, metres=metres, specialty=specialty, include_busy=include_busy
-    )
-    if dialect == "postgresql":
-        query = (
-            free.where(
-                index_window(dialect, "vehicle_states", VehicleState.geom, lon, lat, max_distance_m)
-            )
-            .order_by(nearest_first(dialect, VehicleState.geom, point))
-            .limit(limit * _OVERSAMPLE)
-        )
-        return _candidates(session.execute(query), max_distance_m)[:limit]
-    radius = min(_last_radius[0], max_distance_m)
+    reach = DegreeWindow.around(lon, lat, max_distance_m)
+    if reach.wraps:
+        return nearest_by_scan(session=session, actor=actor, lon=lon, lat=lat,
+                               specialty=specialty, limit=limit, max_distance_m=max_distance_m,
+                               include_busy=include_busy)  # fmt: skip
+    search = dict(actor=actor, lon=lon, lat=lat, specialty=specialty, include_busy=include_busy)
+    if session.get_bind().dialect.name == "postgresql":
+        statement, values = _search(session, "walk", **search)  # type: ignore[arg-type]
+        return _walk_nearest_first(session, statement, values, reach, limit, max_distance_m)
+    statement, values = _search(session, "window", **search)  # type: ignore[arg-type]
+    return _widening_windows(session, statement, values, limit, max_distance_m)
+
+
+def _box(window: DegreeWindow) -> dict[str, float]:
+    west, south, east, north = window.bounds
+    return {"west": west, "south": south, "east": east, "north": north}
+
+
+def _walk_nearest_first(
+    session: Session,
+    statement: Select[Any],
+    values: dict[str, Any],
+    reach: DegreeWindow,
+    limit: int,
+    max_distance_m: float,
+) -> list[Candidate]:
+    """PostGIS: free vehicles nearest-first by the GiST index, until the answer is certain.
+
+    The walk returns free vehicles in planar-degree order; the last one's degrees D bound
+    every vehicle not yet returned to at least D * `reach.metres_per_degree` metres. Those
+    nearer than that bound are final; once `limit` of them are, that is the answer. Else the
+    walk goes on further (x4 rows) — in practice the first walk settles it.
+    """
+    values = values | _box(reach)
+    fetch = max(limit, 1) * _OVERSAMPLE
+    connection = session.connection()
     while True:
-        window = index_window(dialect, "vehicle_states", VehicleState.geom, lon, lat, radius)
-        rows = session.execute(
-            free.where(window).order_by(metres, VehicleState.vehicle_id).limit(limit)
-        )
+        rows = connection.execute(statement, values | {"fetch": fetch}).all()
+        bound = rows[-1][-1] * reach.metres_per_degree if rows else 0.0
+        if len(rows) < fetch or bound >= max_distance_m:  # nothing nearer is left unseen
+            return _candidates((row[:-1] for row in rows), max_distance_m)[:limit]
+        found = _candidates((row[:-1] for row in rows), bound, strict=True)
+        if len(found) >= limit:
+            return found[:limit]
+        fetch *= _OVERSAMPLE
+
+
+def _widening_windows(
+    session: Session,
+    statement: Select[Any],
+    values: dict[str, Any],
+    limit: int,
+    max_distance_m: float,
+) -> list[Candidate]:
+    """SpatiaLite: R*Tree windows of growing radius, until `limit` lie within the radius.
+
+    Every vehicle within a window's radius lies inside the window (`DegreeWindow`), so the
+    `limit` nearest in the window, if all within the radius, are the `limit` nearest of all.
+    """
+    radius = min(_last_radius[0], max_distance_m)
+    connection = session.connection()
+    while True:
+        window = DegreeWindow.around(values["lon"], values["lat"], radius)
+        rows = connection.execute(statement, values | _box(window) | {"fetch": limit})
         found = _candidates(rows, radius)  # beyond the radius, a nearer one may lie outside
         if len(found) >= limit or radius >= max_distance_m:
             if len(found) >= limit:
@@ -194,12 +294,9 @@ def nearest_by_scan(
 
     The reference the indexed search is tested and benchmarked against.
     """
-    dialect = session.get_bind().dialect.name
-    metres = distance_m(dialect, VehicleState.geom, make_point(dialect, lon, lat))
-    free = _free_vehicles(
-        dialect=dialect, actor=actor, metres=metres, specialty=specialty, include_busy=include_busy
-    )
-    rows = session.execute(free.order_by(metres, VehicleState.vehicle_id).limit(limit))
+    statement, values = _search(session, "scan", actor=actor, lon=lon, lat=lat,
+                                specialty=specialty, include_busy=include_busy)  # fmt: skip
+    rows = session.connection().execute(statement, values | {"fetch": limit})
     return _candidates(rows, max_distance_m)[:limit]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from geoalchemy2 import Geography
-from sqlalchemy import ColumnElement, cast, func
+from sqlalchemy import ColumnElement, Float, cast, func
 
 SRID = 4326
 
@@ -31,10 +31,16 @@ def knn_order(column: Any, point: Any) -> ColumnElement[Any]:
     return order
 
 
-def index_window(table: str, column: Any, lon: float, lat: float, degrees: float) -> Any:
-    """A WHERE clause the GiST index answers: the column's box overlaps a square around a point."""
+def planar_degrees(column: Any, point: Any) -> ColumnElement[float]:
+    """The planar distance in degrees that `knn_order` walks the index by."""
+    distance: ColumnElement[float] = column.op("<->", return_type=Float())(point)
+    return distance
+
+
+def index_window(table: str, column: Any, west: Any, south: Any, east: Any, north: Any) -> Any:
+    """A WHERE clause the GiST index answers: the column's box overlaps a WGS-84 box."""
     del table  # PostGIS finds the index from the column itself
-    return column.op("&&")(func.ST_Expand(make_point(lon, lat), degrees))
+    return column.op("&&")(func.ST_MakeEnvelope(west, south, east, north, SRID))
 
 
 def intersects_bbox(

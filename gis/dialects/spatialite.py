@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, select, table
+from sqlalchemy import ColumnElement, func, literal_column, select
+from sqlalchemy import column as column_
+from sqlalchemy import table as table_
 
 SRID = 4326
 
@@ -29,23 +31,23 @@ def knn_order(column: Any, point: Any) -> ColumnElement[Any]:
     return distance_m(column, point)
 
 
-def index_window(table: str, column: Any, lon: float, lat: float, degrees: float) -> Any:
-    """A WHERE clause answered by the table's R*Tree (SpatiaLite's `SpatialIndex` table)."""
-    window: Any = (
-        select(literal_column("ROWID"))
-        .select_from(table_valued_spatial_index())
-        .where(
-            literal_column("f_table_name") == table,
-            literal_column("f_geometry_column") == column.key,
-            literal_column("search_frame") == func.BuildCircleMbr(lon, lat, degrees, SRID),
-        )
-    )
+def planar_degrees(column: Any, point: Any) -> ColumnElement[float]:
+    """The planar distance in degrees (no ellipsoid)."""
+    return func.ST_Distance(column, point)
+
+
+def index_window(table: str, column: Any, west: Any, south: Any, east: Any, north: Any) -> Any:
+    """A WHERE clause answered by the table's R*Tree: rows whose box meets a WGS-84 box.
+
+    Reads SpatiaLite's R*Tree (`idx_<table>_<column>`) directly, as SQLite's rtree module
+    answers range constraints on its columns; the `SpatialIndex` virtual table in front of
+    it costs a callback per row.
+    """
+    rtree = table_(f"idx_{table}_{column.key}", column_("pkid"), column_("xmin"),
+                   column_("xmax"), column_("ymin"), column_("ymax"))  # fmt: skip
+    c = rtree.c
+    window = select(c.pkid).where(c.xmin <= east, c.xmax >= west, c.ymin <= north, c.ymax >= south)
     return literal_column(f"{table}.ROWID").in_(window)
-
-
-def table_valued_spatial_index() -> Any:
-    """The virtual table through which SpatiaLite queries any R*Tree spatial index."""
-    return table("SpatialIndex")
 
 
 def intersects_bbox(

@@ -231,11 +231,20 @@ class SegmentResult(NamedTuple):
     ended_at: datetime | None
     duration: timedelta | None
     limit: timedelta
-    percent_used: float | None
     color: Color | None
     breached: bool
     clock_inconsistent: bool
     responsible: Responsible | None
+
+    @property
+    def percent_used(self) -> float | None:
+        """``duration`` as a percentage of ``limit`` (None without a duration).
+
+        Computed when read: a timeline is recomputed far more often than it is displayed,
+        and the division was a fifth of the engine's time.
+        """
+        duration = self.duration
+        return None if duration is None else duration / self.limit * 100
 
 
 class Timeline(NamedTuple):
@@ -368,10 +377,8 @@ def _measure(
                 color = _YELLOW
             else:
                 color = _ORANGE if duration <= limit else _RED
-            odd = moved[si] or moved[ei]
-            pct = duration / limit * 100
-            row = (name, sp, ep, "done", start, end, duration, limit, pct, color, color is _RED,
-                   odd, party)  # fmt: skip
+            row = (name, sp, ep, "done", start, end, duration, limit, color, color is _RED,
+                   moved[si] or moved[ei], party)  # fmt: skip
             append(new(SegmentResult, row))
             continue
         running: timedelta | None = None
@@ -385,10 +392,8 @@ def _measure(
                     running, odd = _ZERO, True
         else:
             status = "pending" if start is None and last < si else "unknown"
-        pct, color = None, None
-        if running is not None:
-            pct, color = running / limit * 100, _color(running, t50, t75, limit)
-        row = (name, sp, ep, status, start, end, running, limit, pct, color, color is _RED, odd,
+        color = None if running is None else _color(running, t50, t75, limit)
+        row = (name, sp, ep, status, start, end, running, limit, color, color is _RED, odd,
                party)  # fmt: skip
         append(new(SegmentResult, row))
     return results
