@@ -163,3 +163,29 @@ def test_the_degree_window_holds_every_point_within_its_radius() -> None:
             assert west <= plon <= east and south <= plat <= north, (lon, lat, radius, azimuth)
             degrees = math.hypot(plon - lon, plat - lat)
             assert degrees * window.metres_per_degree <= reach, (lon, lat, reach, azimuth)
+
+
+def test_walk_goes_past_vehicles_nearer_in_degrees_but_farther_in_metres(
+    session: Session, demo: DemoOrg
+) -> None:
+    """At 60 N a degree east is half a degree north: the walk must not stop at the north row.
+
+    Four vehicles 0.010 deg north (about 1.1 km) come first in planar degrees; eight lie
+    0.012 deg east (about 670 m). Only a bound in metres per degree taken at the window's
+    latitude sends the walk past the northern ones to the eastern nearest.
+    """
+    fleet = {
+        "lon": 10.0, "lat": 60.0, "scale": 1.0,
+        "spots": [(0.0, 0.010), (0.012, 0.0)] + [(0.0, 0.0)] * 22,
+        "vehicles": [{"spot": 0 if n < 4 else 1, "specialty": "10kv", "offline": False,
+                      "busy": 1, "stood_down": 1} for n in range(12)],
+    }  # fmt: skip
+    savepoint = session.begin_nested()
+    try:
+        _place_fleet(session, demo, fleet)
+        args = dict(session=session, actor=None, lon=10.0, lat=60.0, limit=1)
+        indexed = nearest_free_vehicles(**args)  # type: ignore[arg-type]
+        assert [c.vehicle_id for c in indexed] == [c.vehicle_id for c in nearest_by_scan(**args)]  # type: ignore[arg-type]
+        assert 600 < indexed[0].distance_m < 700
+    finally:
+        savepoint.rollback()
