@@ -6,6 +6,7 @@ The blob endpoints are `sync.blobs.http`; both share the helpers here.
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Response, current_app, g, json, request
@@ -171,7 +172,20 @@ def get_conflict(conflict_id: int) -> Any:
     return store.get_conflict(session, actor, conflict_id)
 
 
+def _resolver_first(view: F) -> F:
+    """Refuse a caller who may not resolve the conflict before its body is parsed (below)."""
+
+    @wraps(view)
+    def checked(*args: Any, conflict_id: int, **kwargs: Any) -> Any:
+        session, actor = context()
+        store.may_resolve(session, actor, conflict_id)
+        return view(*args, conflict_id=conflict_id, **kwargs)
+
+    return cast(F, checked)
+
+
 @typed(blp.route("/sync/conflicts/<int:conflict_id>/resolve", methods=["POST"]))
+@_resolver_first
 @typed(blp.arguments(ResolveSchema))
 @typed(blp.response(200, ConflictSchema))
 @typed(blp.alt_response(403, description="Only dispatchers resolve conflicts"))

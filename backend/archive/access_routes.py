@@ -179,7 +179,7 @@ class ApproveArchive(MethodView):
 class RefuseAccess(MethodView):
     """Either level may refuse."""
 
-    @requires(Action.SIGNED_IN)
+    @requires(Action.ARCHIVE_ACCESS_APPROVE_DEPARTMENT, Action.ARCHIVE_ACCESS_APPROVE_ARCHIVE)
     @blp.arguments(RefusalSchema)
     @blp.response(200, AccessRequestSchema)
     @blp.alt_response(409, description="Decided already")

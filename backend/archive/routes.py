@@ -110,7 +110,8 @@ class CustomerById(MethodView):
         )
         return customer_view(session, actor, customer)
 
-    @requires(Action.ARCHIVE_READ, scope=(Customer, "customer_id"))
+    # Who may edit the file is told to close it instead; anyone else may not change it at all.
+    @requires(Action.ARCHIVE_EDIT, scope=(Customer, "customer_id"))
     @blp.response(204)
     @blp.alt_response(409, description="Customer files are never deleted")
     def delete(self, customer_id: uuid.UUID) -> None:

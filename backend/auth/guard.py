@@ -14,9 +14,10 @@ from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 from backend.auth import sessions
 from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import Device, User
-from backend.auth.policy import Action, authorize, load_in_scope
+from backend.auth.policy import Action, authorize, can, load_in_scope
+from backend.dispatch.models import Alert, WorkOrder
 from backend.errors import Unauthorized, problem_response
-from backend.org.models import Department
+from backend.org.models import Crew, Department, Vehicle
 from backend.unit_of_work import database, request_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -153,32 +154,66 @@ def current_actor() -> Actor:
     return actor
 
 
+def _url_records() -> dict[str, type[Any]]:
+    """URL arguments that name a scoped record, and its model (checked before any body)."""
+    from backend.network.models import FeederLine, TransformerArea
+    from backend.network.outage_models import Outage, OutageSuggestion
+    from backend.network.water_models import WaterNode, WaterPipe
+
+    return {
+        "order_id": WorkOrder, "crew_id": Crew, "vehicle_id": Vehicle,
+        "department_id": Department, "user_id": User, "device_id": Device, "alert_id": Alert,
+        "line_id": FeederLine, "area_id": TransformerArea, "outage_id": Outage,
+        "suggestion_id": OutageSuggestion, "node_id": WaterNode, "pipe_id": WaterPipe,
+    }  # fmt: skip
+
+
+AUTO: Any = object()  # `requires(scope=AUTO)`: every record the URL names (`_url_records`)
+
+
 def requires(
     action: Action = Action.SIGNED_IN,
-    *,
+    *also: Action,
     refresh: bool = False,
-    scope: tuple[type[Any], str] | None = None,
+    scope: tuple[type[Any], str] | None = AUTO,
+    before_body: Callable[..., None] | None = None,
     stream: bool = False,
 ) -> Callable[[F], F]:
     """Require a valid token whose role (or device) may do `action` (see `backend.auth.policy`).
 
-    `scope=(Model, "url_arg")` also checks that the record named in the URL is in the
-    caller's scope before the body is validated (a 403 must not depend on the body); the
-    service behind the view checks scope and action again. `stream=True` (event streams only:
-    EventSource cannot send headers) also admits `?ticket=` from `POST /auth/stream-ticket`.
+    Everything that does not depend on the body is checked here, before flask-smorest's
+    `arguments` parse it (this decorator stands above them), so a caller without the right
+    gets its 401/403/404 whatever it sent, never a 422 or 409 about the body:
+    - the role: `action`, or any of `also` (an operation two rights reach, e.g. a crew's
+      report or a supervisor's correction; the service decides which applies);
+    - the records the URL names: each one `_url_records` knows is loaded in the caller's
+      scope (404 absent, 403 outside); `scope=(Model, "url_arg")` names another instead,
+      `scope=None` leaves the scope to the service (it answers something other than 403);
+    - `before_body(**url_args)`: any further check of the service's that needs no body.
+    The service behind the view checks scope and action again. `stream=True` (event streams
+    only: EventSource cannot send headers) also admits `?ticket=` from
+    `POST /auth/stream-ticket`.
     """
+    actions = (action, *also)
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             claims = _verified_claims(refresh=refresh, stream=stream)
             actor = _load_actor(claims)
-            authorize(actor, action)
-            if scope is not None:
+            if not any(can(actor, a) for a in actions):
+                authorize(actor, action)  # raises the refusal of the main action
+            if scope is AUTO:
+                named = _url_records()
+                for arg in sorted(kwargs.keys() & named.keys()):
+                    load_in_scope(request_session(), actor, named[arg], kwargs[arg])
+            elif scope is not None:
                 model, arg = scope
                 load_in_scope(request_session(), actor, model, kwargs[arg])
             g.actor = actor
             request_session().info["actor"] = actor.audit_name
+            if before_body is not None:
+                before_body(**kwargs)
             result = view(*args, **kwargs)
             spend_stream_ticket()  # a no-op unless a stream view left its ticket unspent
             return result

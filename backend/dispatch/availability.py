@@ -88,6 +88,11 @@ def _crew_for(session: Session, actor: Actor, crew_id: int, action: Action) -> C
     return crew
 
 
+def may_set_availability(*, session: Session, actor: Actor, crew_id: int) -> None:
+    """Check, before the body is read, that the actor may set this crew's availability."""
+    _crew_for(session, actor, crew_id, Action.AVAILABILITY_SET)
+
+
 def get_availability(*, session: Session, actor: Actor, crew_id: int) -> CrewStatus:
     """Return the crew's status (standby unless it stood down)."""
     crew = _crew_for(session, actor, crew_id, Action.AVAILABILITY_READ)

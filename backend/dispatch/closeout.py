@@ -19,6 +19,28 @@ from backend.dispatch.timing.states import Action, next_state
 from backend.errors import Conflict, Forbidden, NotFound
 
 
+def may_write_fault(
+    *, session: Session, actor: Actor, order_id: uuid.UUID, lock: bool = False
+) -> WorkOrder:
+    """Load the order if the actor may write its fault record (asked before the body too).
+
+    The crew holding the order fills it in; the repair center may correct it (in scope).
+    """
+    crew_side = policy.crew_bound(actor)
+    order = get_order(
+        session=session,
+        actor=actor,
+        order_id=order_id,
+        lock=lock,
+        action=(
+            policy.Action.FAULT_RECORD_WRITE if crew_side else policy.Action.FAULT_RECORD_CORRECT
+        ),
+    )
+    if crew_side and not policy.holds_order(actor, order):
+        raise Forbidden(f"Work order {order.number} was not sent to your crew.")
+    return order
+
+
 def record_fault(
     *,
     session: Session,
@@ -34,19 +56,7 @@ def record_fault(
     when the order already has a record.
     """
     now = now or utcnow()
-    # The crew holding the order fills it in; the repair center may correct it (in scope).
-    crew_side = policy.crew_bound(actor)
-    order = get_order(
-        session=session,
-        actor=actor,
-        order_id=order_id,
-        lock=True,
-        action=(
-            policy.Action.FAULT_RECORD_WRITE if crew_side else policy.Action.FAULT_RECORD_CORRECT
-        ),
-    )
-    if crew_side and not policy.holds_order(actor, order):
-        raise Forbidden(f"Work order {order.number} was not sent to your crew.")
+    order = may_write_fault(session=session, actor=actor, order_id=order_id, lock=True)
     next_state(order.status, Action.RECORD_FAULT)
     record = session.scalar(select(FaultRecord).where(FaultRecord.order_id == order.id))
     if record is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask.views import MethodView
@@ -39,7 +40,7 @@ from backend.dispatch.schemas import (
     WorkOrderReadSchema,
 )
 from backend.dispatch.timing import policies, timelines
-from backend.dispatch.timing.recording import record_timing_event
+from backend.dispatch.timing.recording import may_report, record_timing_event
 from backend.inputs import Blueprint, SelectPage
 from backend.unit_of_work import request_session
 
@@ -52,6 +53,15 @@ ORDER = (WorkOrder, "order_id")
 
 def _ctx() -> dict[str, Any]:
     return {"session": request_session(), "actor": current_actor()}
+
+
+def _before_body(check: Callable[..., Any]) -> Callable[..., None]:
+    """A service's check that needs no body, for `requires(before_body=...)`."""
+
+    def run(**url: Any) -> None:
+        check(**_ctx(), **url)
+
+    return run
 
 
 @blp.route("/work-orders")
@@ -125,7 +135,8 @@ def dispatch(data: dict[str, Any], order_id: uuid.UUID) -> WorkOrder:
 
 
 @blp.route("/work-orders/<uuid:order_id>/recall", methods=["POST"])
-@requires(Action.ORDER_RECALL, scope=ORDER)  # from the crew or the center: the service decides
+# From the crew or the center: the order's state decides which, before the reason is read.
+@requires(Action.ORDER_RECALL, scope=ORDER, before_body=_before_body(service.may_recall))
 @blp.arguments(RecallSchema)
 @blp.response(200, WorkOrderReadSchema)
 @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
@@ -156,7 +167,10 @@ class Events(MethodView):
 
     # A crew report or a supervisor's correction: the service checks scope first, then which
     # (a crew whose order was recalled gets 409 "recalled", so no route-level scope here).
-    @requires(Action.ORDER_READ)
+    @requires(
+        Action.CREW_POINT_REPORT, Action.CREW_POINT_CORRECT, scope=None,
+        before_body=_before_body(may_report),
+    )  # fmt: skip
     @blp.arguments(TimingEventCreateSchema)
     @blp.response(201, TimingEventReadSchema)
     @blp.alt_response(200, schema=TimingEventReadSchema, description="Replay of a known event")
@@ -196,7 +210,11 @@ class FaultRecordView(MethodView):
         """Show the fault record."""
         return closeout.get_fault_record(**_ctx(), order_id=order_id)
 
-    @requires(Action.ORDER_READ, scope=ORDER)  # the crew fills it in, the repair center corrects it
+    # The crew holding the order fills it in, the repair center corrects it.
+    @requires(
+        Action.FAULT_RECORD_WRITE, Action.FAULT_RECORD_CORRECT, scope=ORDER,
+        before_body=_before_body(closeout.may_write_fault),
+    )  # fmt: skip
     @blp.arguments(FaultRecordSchema)
     @blp.response(200, FaultRecordSchema)
     @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")
@@ -252,7 +270,7 @@ class Availability(MethodView):
         """Show the crew's availability (standby unless it stood down)."""
         return availability.get_availability(**_ctx(), crew_id=crew_id)
 
-    @requires(Action.AVAILABILITY_SET)
+    @requires(Action.AVAILABILITY_SET, before_body=_before_body(availability.may_set_availability))
     @blp.arguments(AvailabilitySchema)
     @blp.response(200, CrewStatusSchema)
     @blp.alt_response(409, description="Problem (RFC 9457 problem+json)")

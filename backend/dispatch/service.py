@@ -386,6 +386,20 @@ def dispatch_order(
     return order
 
 
+def _recall_tier(actor: Actor, order: WorkOrder) -> tuple[str, Action]:
+    """Which recall the order's state makes (from its crew, or its center), if the actor may."""
+    if can(order.status, Action.RECALL_FROM_CREW):
+        authorize(actor, policy.Action.ORDER_RECALL_FROM_CREW)
+        return "crew", Action.RECALL_FROM_CREW
+    authorize(actor, policy.Action.ORDER_RECALL_FROM_CENTER)
+    return "center", Action.RECALL_FROM_CENTER
+
+
+def may_recall(*, session: Session, actor: Actor, order_id: uuid.UUID) -> None:
+    """Check, before the reason is read, that the actor may make the recall the order is due."""
+    _recall_tier(actor, get_order(session=session, actor=actor, order_id=order_id))
+
+
 def recall_order(
     *,
     session: Session,
@@ -400,12 +414,7 @@ def recall_order(
     """
     now = now or utcnow()
     order = get_order(session=session, actor=actor, order_id=order_id, lock=True)
-    if can(order.status, Action.RECALL_FROM_CREW):
-        authorize(actor, policy.Action.ORDER_RECALL_FROM_CREW)
-        tier, action = "crew", Action.RECALL_FROM_CREW
-    else:
-        authorize(actor, policy.Action.ORDER_RECALL_FROM_CENTER)
-        tier, action = "center", Action.RECALL_FROM_CENTER
+    tier, action = _recall_tier(actor, order)
     status = next_state(order.status, action)
     details = {
         "tier": tier,

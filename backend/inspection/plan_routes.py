@@ -9,6 +9,7 @@ from flask import current_app
 from flask.views import MethodView
 from sqlalchemy import Select, or_, select
 
+from backend.archive.records import Meter
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action, authorize, can, department_filter, load_in_scope
 from backend.inputs import Blueprint, SelectPage
@@ -271,7 +272,7 @@ class MeterEvents(MethodView):
             .order_by(MeterEvent.occurred_at.desc(), MeterEvent.id)
         )
 
-    @requires(Action.METER_EVENT_RECORD)
+    @requires(Action.METER_EVENT_RECORD, scope=(Meter, "meter_id"))
     @blp.arguments(MeterEventCreateSchema)
     @blp.response(201, MeterEventSchema)
     def post(self, data: dict[str, Any], meter_id: uuid.UUID) -> Any:

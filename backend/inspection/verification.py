@@ -375,6 +375,13 @@ def _may_check(actor: Actor, item: VerificationItem) -> bool:
     )
 
 
+def may_check(*, session: Session, actor: Actor, item_id: uuid.UUID) -> None:
+    """Check, before the corrections are read, that the item is the actor's to check."""
+    item = load_in_scope(session, actor, VerificationItem, item_id)
+    if not _may_check(actor, item):
+        raise OutOfScope("This file is assigned to someone else.")
+
+
 def check_item(
     *, session: Session, actor: Actor, item: VerificationItem, values: Mapping[str, Any]
 ) -> VerificationItem:

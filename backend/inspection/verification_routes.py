@@ -154,7 +154,12 @@ class BatchItems(MethodView):
 class ItemCheck(MethodView):
     """Recording what was found on site."""
 
-    @requires(Action.VERIFICATION_WORK, scope=(VerificationItem, "item_id"))
+    @requires(
+        Action.VERIFICATION_WORK, scope=(VerificationItem, "item_id"),
+        before_body=lambda item_id: verification.may_check(
+            session=request_session(), actor=current_actor(), item_id=item_id
+        ),
+    )  # fmt: skip
     @blp.arguments(VerificationCheckSchema)
     @blp.response(200, VerificationItemSchema)
     @blp.alt_response(409, description="The file is validated or confirmed already")

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, json
 from flask.views import MethodView
 
+from backend.archive.records import Customer
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.errors import NotFound, Unprocessable
@@ -187,7 +188,7 @@ class AreaCustomers(MethodView):
 class CustomerFlags(MethodView):
     """Important / high-risk flags of a customer."""
 
-    @requires(Action.CUSTOMER_FLAG_SET)
+    @requires(Action.CUSTOMER_FLAG_SET, scope=(Customer, "customer_id"))
     @blp.arguments(FlagSchema)
     @blp.response(200, FlagSchema)
     def put(self, data: dict[str, Any], customer_id: uuid.UUID) -> Any:

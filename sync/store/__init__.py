@@ -7,7 +7,7 @@ Nothing here commits: the request (or the caller's unit of work) is the commit p
 """
 
 from sync.store.apply import SKEW_TOLERANCE, PushOutcome, purge, push
-from sync.store.conflicts import conflicts_query, get_conflict, resolve
+from sync.store.conflicts import conflicts_query, get_conflict, may_resolve, resolve
 from sync.store.errors import SyncError
 from sync.store.feed import MAX_PULL_LIMIT, Cursor, PullPage, blob_states, pull
 from sync.store.records import (
@@ -43,6 +43,7 @@ __all__ = [
     "from_wire",
     "conflicts_query",
     "get_conflict",
+    "may_resolve",
     "pull",
     "purge",
     "push",

@@ -59,6 +59,17 @@ def get_conflict(session: Session, actor: SyncActor, conflict_id: int) -> SyncCo
     return conflict
 
 
+def may_resolve(session: Session, actor: SyncActor, conflict_id: int) -> SyncConflict:
+    """Load a conflict the caller may resolve (403 for a role that may not, 404 outside).
+
+    The HTTP route asks this before it reads the resolution, so the refusal never depends
+    on the body; `resolve` asks it again.
+    """
+    if not actor.can_resolve:
+        raise SyncError(403, "forbidden", "Not allowed", "only dispatchers resolve conflicts")
+    return get_conflict(session, actor, conflict_id)
+
+
 def resolve(
     session: Session,
     actor: SyncActor,
@@ -70,9 +81,7 @@ def resolve(
     now: datetime,
 ) -> SyncConflict:
     """Settle a queued conflict: keep the server value, take the client's, or store an edit."""
-    if not actor.can_resolve:
-        raise SyncError(403, "forbidden", "Not allowed", "only dispatchers resolve conflicts")
-    conflict = get_conflict(session, actor, conflict_id)
+    conflict = may_resolve(session, actor, conflict_id)
     if conflict.status != "open":
         raise SyncError(
             409,

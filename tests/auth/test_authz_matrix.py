@@ -573,9 +573,13 @@ class Matrix:
             fx.user_id_of(self.session, account),
         )
 
-    def call(self, method: str, path: str, caller: str, side: fx.Side) -> int:
+    def call(
+        self, method: str, path: str, caller: str, side: fx.Side, *, invalid: bool = False
+    ) -> int:
         ctx = self.ctx(caller, side)
         case = CASES.get(f"{method} {path}", Case())
+        if invalid:  # a body no schema accepts, and a page number that is not one
+            case = Case(body=lambda c: [INVALID], query={"page": "x"}, refresh=case.refresh)
         url = path
         for name in re.findall(r"{(\w+)}", path):
             if name in SCOPED:
@@ -754,6 +758,36 @@ def test_every_operation_matches_the_authorization_matrix(app, db, session, demo
     assert not sync_diff, "sync authorization differs (expected, got):\n" + "\n".join(
         f"{k}:\n  {e}\n  {g}" for k, (e, g) in sync_diff.items()
     )
+
+
+# A body no operation accepts: a list where an object is expected, an item no list takes.
+INVALID = {"\u0000": ["not", "a", "valid", "body"]}
+
+
+def test_a_refusal_never_depends_on_the_body(app, db, session, demo):
+    """Who may not call an operation gets the matrix's 401/403/404 even with a broken body.
+
+    Authorization comes first: a caller without the right (or out of scope) must not learn
+    from a 422 what the body should look like, nor from a 409 in which state the record is.
+    """
+    matrix = Matrix(app, db, session, demo)
+    expected = _load()["rest"]
+    sides = {"own": matrix.own, "other_crew": matrix.other_crew, "foreign": matrix.foreign}
+    wrong: list[str] = []
+    for method, path in operations(app):
+        if method in ("GET", "HEAD"):
+            continue
+        named = set(re.findall(r"{(\w+)}", path)) & (SCOPED.keys() | set(ARCHIVE))
+        for side_name, cells in expected[f"{method} {path}"].items():
+            if side_name == "foreign" and not named:
+                continue  # the foreign record is named by the body, which is missing here
+            for caller, cell in zip(CALLERS, cells.split(), strict=True):
+                if cell not in ("401", "403", "404") or (cell == "404" and not named):
+                    continue  # a 404 about a record the body names, or that nobody made
+                status = matrix.call(method, path, caller, sides[side_name], invalid=True)
+                if str(status) != cell:
+                    wrong.append(f"{method} {path} {side_name} {caller}: {cell} expected, {status}")
+    assert not wrong, "refusals that depend on the body:\n" + "\n".join(wrong)
 
 
 HEADER = """\

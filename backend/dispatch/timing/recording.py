@@ -42,6 +42,17 @@ from backend.errors import Conflict, Forbidden, InvalidTransition, OutOfScope, f
 from backend.tracking.models import Checkpoint, ClaimStatus
 
 
+def may_report(
+    session: Session, actor: Actor, order_id: uuid.UUID, vehicle_id: int | None = None
+) -> None:
+    """Check, before any report is read, that the actor may report or correct the order's points.
+
+    The REST route asks this ahead of the body (a caller without the right gets its 403
+    whatever it sent); `record_timing_event` asks it again.
+    """
+    _check_reporter(session, actor, load_order(session, order_id), vehicle_id)
+
+
 def _check_crew(
     session: Session,
     actor: Actor,
@@ -55,23 +66,30 @@ def _check_crew(
     Anyone else may only correct a point by hand if the policy lets them (supervisor,
     admin): source `manual`, with `details.reason`, on an order in their scope.
     """
+    correcting = _check_reporter(session, actor, order, vehicle_id)
+    if correcting and (source != "manual" or not str((details or {}).get("reason") or "").strip()):
+        raise field_error(
+            "details",
+            "A correction of a crew point is entered by hand: source `manual` and "
+            "`details.reason` saying why.",
+        )
+
+
+def _check_reporter(
+    session: Session, actor: Actor, order: WorkOrder, vehicle_id: int | None
+) -> bool:
+    """Raise unless the actor holds the order or may correct it; True for a correction."""
     if actor.kind == "system" and vehicle_id is None:
-        return
+        return False
     if vehicle_id is None and not access.crew_bound(actor):
         if not access.sees_order(session, actor, order):
             raise OutOfScope(f"Work order {order.number} is outside your data scope.")
         access.authorize(actor, access.Action.CREW_POINT_CORRECT)
-        if source != "manual" or not str((details or {}).get("reason") or "").strip():
-            raise field_error(
-                "details",
-                "A correction of a crew point is entered by hand: source `manual` and "
-                "`details.reason` saying why.",
-            )
-        return
+        return True
     if vehicle_id is None:
         access.authorize(actor, access.Action.CREW_POINT_REPORT)
     if access.holds_order(actor, order, vehicle_id=vehicle_id):
-        return
+        return False
     if vehicle_id is not None:
         former = session.scalar(
             select(TimingEvent.id).where(
