@@ -22,7 +22,7 @@ from backend.archive.document_routes import blp as archive_documents_blp
 from backend.archive.io_routes import blp as archive_io_blp
 from backend.archive.retention_routes import blp as archive_retention_blp
 from backend.archive.routes import blp as archive_blp
-from backend.auth import guard
+from backend.auth import guard, passwords
 from backend.auth.routes import blp as auth_blp
 from backend.config import Config
 from backend.db import Database
@@ -117,6 +117,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     }
     logging.basicConfig(level=logging.INFO)
     app.extensions["fieldline.config"] = config  # workers and commands read settings here
+    passwords.configure(fast=config.FAST_HASH)
     wiring.install_session_listeners()  # tests may pass a Database built without them
     database = database or wiring.open_database(config.DATABASE_URL)
     unit_of_work.init_app(app, database)

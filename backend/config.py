@@ -209,6 +209,9 @@ class Config:
     INSPECTION_RECONCILE_WINDOW_HOURS: float = field(
         default_factory=lambda: float(_env("INSPECTION_RECONCILE_WINDOW_HOURS", "24"))
     )
+    # Cheap argon2 parameters for password and device-secret hashes (the test suite); never
+    # in production.
+    FAST_HASH: bool = field(default_factory=lambda: _env("FIELDLINE_FAST_HASH", "0") == "1")
     TESTING: bool = False
 
     # flask-smorest / OpenAPI
@@ -239,5 +242,6 @@ class TestConfig(Config):
     __test__ = False  # not a pytest test class
 
     TESTING: bool = True
+    FAST_HASH: bool = True
     SECRET_KEY: str = "test-secret-key-with-enough-length-for-hs256"  # noqa: S105
     MQTT_URL: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("FIELDLINE_FAST_HASH", "1")  # cheap argon2 parameters for test logins
+# The apps here use TestConfig (FAST_HASH); commands the tests run in subprocesses read it here.
+os.environ.setdefault("FIELDLINE_FAST_HASH", "1")
 
 import tempfile
 import uuid

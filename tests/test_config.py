@@ -31,3 +31,25 @@ def test_a_config_is_passed_not_read_back_from_the_environment(
     monkeypatch.setenv("ESCALATION_FURTHER_MINUTES", "99")  # too late: the config is made
     policy = EscalationPolicy.from_config(config)
     assert policy.escalate_after == timedelta(minutes=7) and policy.webhook_url is None
+
+
+def test_fast_hashing_is_a_setting_the_app_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FIELDLINE_FAST_HASH reaches the hasher through Config, not by passwords.py reading it."""
+    from argon2 import extract_parameters
+
+    from backend.app import create_app
+    from backend.auth import passwords
+
+    monkeypatch.setenv("FIELDLINE_FAST_HASH", "1")
+    strong = Config(SECRET_KEY="x" * 40, FAST_HASH=False)
+    assert Config(SECRET_KEY="x" * 40).FAST_HASH and TestConfig().FAST_HASH and not strong.FAST_HASH
+    try:
+        passwords.configure(fast=False)
+        assert extract_parameters(passwords.hash_secret("s")).memory_cost > 1024
+        create_app(TestConfig(DATABASE_URL="sqlite://"))  # the test profile: cheap hashes
+        fast = passwords.hash_secret("s")
+        assert extract_parameters(fast).memory_cost == 1024
+        passwords.configure(fast=False)
+        assert passwords.verify_secret(fast, "s")  # a hash names its own parameters
+    finally:
+        passwords.configure(fast=True)

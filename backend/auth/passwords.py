@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-# FIELDLINE_FAST_HASH=1 (the test suite) trades hash strength for speed; never set it in production.
-_hasher = (
-    PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    if os.environ.get("FIELDLINE_FAST_HASH") == "1"
-    else PasswordHasher()
-)
+# Config.FAST_HASH (FIELDLINE_FAST_HASH=1; the test profile) trades hash strength for speed:
+# never in production. A stored hash names its own parameters, so either setting verifies all.
+_STRONG = PasswordHasher()
+_FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+_hasher = _STRONG
 # Verifying against this when a user is unknown keeps response times alike for both cases.
-_DUMMY_HASH = _hasher.hash("no-such-user-" + secrets.token_hex(8))
+_dummy_hashes: dict[int, str] = {}
+
+
+def configure(*, fast: bool) -> None:
+    """Choose the hashing parameters for this process (`create_app` passes Config.FAST_HASH)."""
+    global _hasher  # noqa: PLW0603 - one setting per process, like the logging level
+    _hasher = _FAST if fast else _STRONG
+
+
+def _dummy_hash() -> str:
+    key = id(_hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = _hasher.hash("no-such-user-" + secrets.token_hex(8))
+    return _dummy_hashes[key]
 
 
 def hash_secret(secret: str) -> str:
@@ -26,7 +37,7 @@ def hash_secret(secret: str) -> str:
 def verify_secret(secret_hash: str | None, secret: str) -> bool:
     """Check a secret against a stored hash; an absent hash still costs one verification."""
     try:
-        return _hasher.verify(secret_hash or _DUMMY_HASH, secret) and secret_hash is not None
+        return _hasher.verify(secret_hash or _dummy_hash(), secret) and secret_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
