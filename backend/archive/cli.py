@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import click
@@ -14,10 +13,11 @@ from sqlalchemy.orm import Session
 from backend.archive import service
 from backend.archive.documents import ImportJob
 from backend.archive.importer import rows_for_export, run_import
-from backend.archive.tabular import COLUMNS, read_csv, read_xlsx, write
+from backend.archive.tabular import COLUMNS, write
 from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import User
 from backend.errors import Problem
+from backend.imports import new_job, read_upload
 
 
 @click.group("archive")
@@ -42,23 +42,15 @@ def import_file(path: Path, dry_run: bool, encoding: str | None, username: str) 
     """Import customers from a CSV/XLSX file: all rows or none."""
     from tqdm import tqdm
 
-    data = path.read_bytes()
     try:
-        if path.suffix.lower() == ".xlsx":
-            table, used = read_xlsx(data), None
-        else:
-            table, used = read_csv(data, encoding)
+        upload = read_upload(path.read_bytes(), path.name, encoding)
     except Problem as exc:
         raise click.ClickException(exc.detail) from exc
+    table = upload.table
     database = current_app.extensions["fieldline.db"]
     with database.unit_of_work(actor=f"cli:{username}") as session:
         actor = _actor(session, username)
-        job = ImportJob(
-            id=uuid.uuid4(), filename=path.name[:200], file_format=path.suffix.lstrip(".")[:8],
-            encoding=used, dry_run=dry_run, department_id=actor.department_id,
-            created_by=actor.audit_name, errors=[], processed_rows=0, created_rows=0,
-            updated_rows=0,
-        )  # fmt: skip
+        job = new_job(ImportJob, actor, upload, dry_run=dry_run, updated_rows=0)
         steps = len(table.rows) * (1 if dry_run else 2)
         with tqdm(total=steps, desc=f"import {path.name}", unit="row") as bar:
             run_import(session=session, actor=actor, table=table, job=job, progress=bar.update)

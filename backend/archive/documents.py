@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, JSONType, UUIDPrimaryKey, utcnow
+from backend.db import Base, UUIDPrimaryKey, utcnow
+from backend.imports import ImportJobColumns
 
 
 class CustomerDocument(UUIDPrimaryKey, Base):
@@ -38,28 +38,9 @@ class CustomerDocument(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class ImportJob(UUIDPrimaryKey, Base):
+class ImportJob(ImportJobColumns, UUIDPrimaryKey, Base):
     """One import of a customer file batch: its progress, per-row errors and outcome."""
 
     __tablename__ = "archive_import_jobs"
 
-    filename: Mapped[str] = mapped_column(String(200))
-    file_format: Mapped[str] = mapped_column(String(8))  # csv | xlsx
-    encoding: Mapped[str | None] = mapped_column(String(16))
-    dry_run: Mapped[bool] = mapped_column()
-    # running -> validated (dry run, no errors) | committed | failed (errors, nothing written)
-    status: Mapped[str] = mapped_column(String(12), default="running")
-    total_rows: Mapped[int] = mapped_column(default=0)
-    processed_rows: Mapped[int] = mapped_column(default=0)
-    created_rows: Mapped[int] = mapped_column(default=0)
     updated_rows: Mapped[int] = mapped_column(default=0)
-    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
-    created_by: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column()
-
-    @property
-    def progress(self) -> float:
-        """Share of rows processed, 0..1."""
-        return 1.0 if not self.total_rows else round(self.processed_rows / self.total_rows, 4)

@@ -16,14 +16,15 @@ from backend.archive.grants import record_reads
 from backend.archive.import_jobs import BACKGROUND_ROWS
 from backend.archive.importer import rows_for_export, run_import
 from backend.archive.schemas import SearchArgsSchema
-from backend.archive.tabular import COLUMNS, ENCODINGS, read_csv, read_xlsx, write
+from backend.archive.tabular import COLUMNS, ENCODINGS, write
 from backend.auth.guard import current_actor, requires
-from backend.auth.policy import Action, can
-from backend.errors import NotFound, OutOfScope, Unprocessable
-from backend.inputs import Blueprint, Timestamp
+from backend.auth.policy import Action
+from backend.errors import Unprocessable
+from backend.imports import ImportJobBaseSchema, load_job, new_job, read_upload
+from backend.inputs import Blueprint
 from backend.reports.export import XLSX_MEDIA_TYPE
 from backend.unit_of_work import database, request_session
-from sync.fields import Float, Integer
+from sync.fields import Integer
 
 blp = Blueprint(
     "archive_io", __name__, url_prefix="/api/v1", description="Customer import and export"
@@ -49,34 +50,13 @@ class ImportFileSchema(Schema):
     file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
-class RowErrorSchema(Schema):
-    """One problem of one row."""
-
-    row = Integer()
-    column = fields.String()
-    reason = fields.String()
-
-
-class ImportJobSchema(Schema):
+class ImportJobSchema(ImportJobBaseSchema):
     """An import and its outcome."""
 
-    id = fields.UUID()
-    filename = fields.String()
-    file_format = fields.String()
-    encoding = fields.String(allow_none=True)
-    dry_run = fields.Boolean()
     status = fields.String(
         metadata={"description": "queued, running (background), validated, committed, failed"}
     )
-    total_rows = Integer()
-    processed_rows = Integer()
-    progress = Float(metadata={"description": "0..1"})
-    created_rows = Integer()
     updated_rows = Integer()
-    errors = fields.List(fields.Nested(RowErrorSchema))
-    created_by = fields.String()
-    created_at = Timestamp()
-    finished_at = Timestamp(allow_none=True)
 
 
 class ExportArgsSchema(SearchArgsSchema):
@@ -103,20 +83,10 @@ class CustomerImports(MethodView):
         """
         session, actor = request_session(), current_actor()
         require(actor, ArchiveAction.IMPORT)
-        upload = files["file"]
-        data, name = upload.read(), (upload.filename or "upload")[:200]
-        is_xlsx = name.lower().endswith(".xlsx") or data[:2] == b"PK"
-        encoding = None
-        if is_xlsx:
-            table = read_xlsx(data)
-        else:
-            table, encoding = read_csv(data, form["encoding"])
-        job = ImportJob(
-            id=uuid.uuid4(), filename=name, file_format="xlsx" if is_xlsx else "csv",
-            encoding=encoding, dry_run=form["dry_run"], department_id=actor.department_id,
-            created_by=actor.audit_name, errors=[], processed_rows=0, created_rows=0,
-            updated_rows=0,
-        )  # fmt: skip
+        file = files["file"]
+        upload = read_upload(file.read(), file.filename, form["encoding"])
+        table = upload.table
+        job = new_job(ImportJob, actor, upload, dry_run=form["dry_run"], updated_rows=0)
         if form["background"] or len(table.rows) > BACKGROUND_ROWS:
             job.status, job.total_rows = "queued", len(table.rows) * (1 if job.dry_run else 2)
             session.add(job)
@@ -126,7 +96,7 @@ class CustomerImports(MethodView):
         run_import(session=session, actor=actor, table=table, job=job)
         if job.status == "failed":
             raise Unprocessable(
-                f"{len(job.errors)} problem(s) in {name}; nothing was imported.",
+                f"{len(job.errors)} problem(s) in {job.filename}; nothing was imported.",
                 row_errors=job.errors,
             )
         return job
@@ -140,12 +110,7 @@ class CustomerImportById(MethodView):
     @blp.response(200, ImportJobSchema)
     def get(self, job_id: uuid.UUID) -> Any:
         """Show an import's progress and outcome."""
-        job = request_session().get(ImportJob, job_id)
-        if job is None:
-            raise NotFound(f"Import {job_id} does not exist.")
-        actor = current_actor()
-        if job.created_by != actor.audit_name and not can(actor, Action.ARCHIVE_IMPORT_READ_ALL):
-            raise OutOfScope("Only whoever ran an import may read it.")
+        job = load_job(request_session(), current_actor(), ImportJob, job_id, "Import")
         return import_jobs.overlay(job)
 
 

@@ -12,13 +12,13 @@ from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates
 from sqlalchemy import select
 
-from backend.archive.io_routes import ImportFileSchema, ImportFormSchema, RowErrorSchema
+from backend.archive.io_routes import ImportFileSchema, ImportFormSchema
 from backend.archive.records import Customer
-from backend.archive.tabular import read_csv, read_xlsx
 from backend.auth.guard import current_actor, requires
-from backend.auth.policy import Action, authorize, can, load_in_scope
+from backend.auth.policy import Action, authorize, load_in_scope
 from backend.db import utcnow
-from backend.errors import NotFound, OutOfScope, Unprocessable
+from backend.errors import Unprocessable
+from backend.imports import ImportJobBaseSchema, load_job, new_job, read_upload
 from backend.inputs import Blueprint, Day, Timestamp
 from backend.reports.routes import _render, report_response
 from backend.reports.schemas import ExportSchema
@@ -34,23 +34,8 @@ blp = Blueprint(
 )
 
 
-class BillingImportSchema(Schema):
+class BillingImportSchema(ImportJobBaseSchema):
     """A billing import and its outcome."""
-
-    id = fields.UUID()
-    filename = fields.String()
-    file_format = fields.String()
-    encoding = fields.String(allow_none=True)
-    dry_run = fields.Boolean()
-    status = fields.String(metadata={"description": "validated, committed or failed"})
-    total_rows = Integer()
-    processed_rows = Integer()
-    progress = Float(metadata={"description": "0..1"})
-    created_rows = Integer()
-    errors = fields.List(fields.Nested(RowErrorSchema))
-    created_by = fields.String()
-    created_at = Timestamp()
-    finished_at = Timestamp(allow_none=True)
 
 
 class BillingMonthSchema(Schema):
@@ -101,24 +86,13 @@ class BillingImports(MethodView):
     def post(self, form: dict[str, Any], files: dict[str, Any]) -> BillingImport:
         """Import a CSV/XLSX billing table: all rows or none; `dry_run` only checks."""
         session, actor = request_session(), current_actor()
-        upload = files["file"]
-        data, name = upload.read(), (upload.filename or "upload")[:200]
-        is_xlsx = name.lower().endswith(".xlsx") or data[:2] == b"PK"
-        encoding = None
-        if is_xlsx:
-            table = read_xlsx(data, billing.ALIASES)
-        else:
-            table, encoding = read_csv(data, form["encoding"], billing.ALIASES)
-        job = BillingImport(
-            id=uuid.uuid4(), filename=name, file_format="xlsx" if is_xlsx else "csv",
-            encoding=encoding, dry_run=form["dry_run"], department_id=actor.department_id,
-            created_by=actor.audit_name, created_at=utcnow(), errors=[], processed_rows=0,
-            created_rows=0,
-        )  # fmt: skip
-        billing.run_import(session=session, actor=actor, table=table, job=job)
+        file = files["file"]
+        upload = read_upload(file.read(), file.filename, form["encoding"], billing.ALIASES)
+        job = new_job(BillingImport, actor, upload, dry_run=form["dry_run"])
+        billing.run_import(session=session, actor=actor, table=upload.table, job=job)
         if job.status == "failed":
             raise Unprocessable(
-                f"{len(job.errors)} problem(s) in {name}; nothing was imported.",
+                f"{len(job.errors)} problem(s) in {job.filename}; nothing was imported.",
                 row_errors=job.errors,
             )
         if job.status == "committed":  # new months: judge the payment behaviour again
@@ -138,13 +112,7 @@ class BillingImportById(MethodView):
     @blp.response(200, BillingImportSchema)
     def get(self, job_id: uuid.UUID) -> BillingImport:
         """Show an import you made (the admin: anyone's)."""
-        actor = current_actor()
-        job = request_session().get(BillingImport, job_id)
-        if job is None:
-            raise NotFound(f"Billing import {job_id} does not exist.")
-        if job.created_by != actor.audit_name and not can(actor, Action.ARCHIVE_IMPORT_READ_ALL):
-            raise OutOfScope("That import was made by someone else.")
-        return job
+        return load_job(request_session(), current_actor(), BillingImport, job_id, "Billing import")
 
 
 @blp.route("/customers/<uuid:customer_id>/billing")

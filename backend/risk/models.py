@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.auth.audit import Audited
 from backend.db import Base, JSONType, UUIDPrimaryKey, utcnow
+from backend.imports import ImportJobColumns
 from sync.changes import Synced
 
 
@@ -71,30 +72,10 @@ class CreditRating(Base):
     rated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class BillingImport(UUIDPrimaryKey, Base):
+class BillingImport(ImportJobColumns, UUIDPrimaryKey, Base):
     """One import of the billing table: its progress, per-row errors and outcome."""
 
     __tablename__ = "billing_imports"
-
-    filename: Mapped[str] = mapped_column(String(200))
-    file_format: Mapped[str] = mapped_column(String(8))  # csv | xlsx
-    encoding: Mapped[str | None] = mapped_column(String(16))
-    dry_run: Mapped[bool] = mapped_column()
-    # validated (dry run, no errors) | committed | failed (errors, nothing written)
-    status: Mapped[str] = mapped_column(String(12), default="running")
-    total_rows: Mapped[int] = mapped_column(default=0)
-    processed_rows: Mapped[int] = mapped_column(default=0)
-    created_rows: Mapped[int] = mapped_column(default=0)
-    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
-    created_by: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column()
-
-    @property
-    def progress(self) -> float:
-        """Share of rows processed, 0..1."""
-        return 1.0 if not self.total_rows else round(self.processed_rows / self.total_rows, 4)
 
 
 class BillingRecord(Base):
