@@ -5,7 +5,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, Uuid, and_, any_, bindparam, literal, or_, select, tuple_, union_all
+from sqlalchemy import (
+    ARRAY,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    case,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from sync.changes import Change, pull_horizon
@@ -123,13 +135,12 @@ def pull(
         last.pop((entity, record_id), None)  # keep the latest entry, in feed order
         last[(entity, record_id)] = (change_id, op)
     adapters = registry.by_model_entity()
-    records = _load_records(session, adapters, last)
+    records, visible = _load_records(session, actor, adapters, last)
     # One query for the whole page's photo/reading blobs, not one per record.
     stored = _complete(
         session,
         [h for (entity, _), r in records.items() for h in _blobs(adapters.get(entity), r)],
     )
-    visible = _visible(session, actor, adapters, records)
     changes = []
     for (entity, record_id), (change_id, op) in last.items():
         adapter = adapters.get(entity)
@@ -138,36 +149,58 @@ def pull(
         record = records.get((entity, record_id))
         entry = _entry(adapter, record, record_id, op, stored, visible)
         if entry is not None:
-            changes.append({**entry, "change": change_id})
+            entry["change"] = change_id
+            changes.append(entry)
     return PullPage(tuple(changes), Cursor(rows[-1][0], rows[-1][1]), has_more)
 
 
 def _load_records(
     session: Session,
+    actor: SyncActor,
     adapters: Mapping[str, EntityAdapter],
     wanted: Iterable[tuple[str, str]],
-) -> dict[tuple[str, str], Any]:
-    by_entity: dict[str, list[uuid.UUID]] = {}
+) -> tuple[dict[tuple[str, str], Any], set[tuple[str, str]]]:
+    """Load the page's records, one query per entity; return them and the visible ones.
+
+    A plain-column entity with a read scope answers whether the caller may see each row in
+    the same query (its scope clause as a selected column), instead of a second query with
+    the page's thousand ids again.
+    """
+    by_entity: dict[str, dict[uuid.UUID, str]] = {}
     for entity, record_id in wanted:
         if entity in adapters:
-            by_entity.setdefault(entity, []).append(uuid.UUID(record_id))
+            by_entity.setdefault(entity, {})[uuid.UUID(record_id)] = record_id
     found: dict[tuple[str, str], Any] = {}
+    seen: set[tuple[str, str]] = set()
     postgres = session.get_bind().dialect.name == "postgresql"
-    for entity, ids in by_entity.items():
+    for entity, names in by_entity.items():
         adapter = adapters[entity]
         model = adapter.model
+        ids = list(names)
         # One array parameter on PostgreSQL: a thousand-item IN list costs more to bind and
         # plan than the lookups themselves.
         as_array = bindparam("ids", ids, type_=ARRAY(Uuid))
         matching = model.id == any_(as_array) if postgres else model.id.in_(ids)
+        loaded: list[Any] = []
         if _plain_columns(adapter):
             # Plain column records: the row's columns are all a page needs (no ORM objects).
-            rows: Iterable[Any] = session.execute(select(*_page_columns(adapter)).where(matching))
+            columns = _page_columns(adapter)
+            if adapter.scope is not None:
+                columns = [*columns, case((adapter.scope(actor), True), else_=False)]
+            for row in session.execute(select(*columns).where(matching)):
+                key = (entity, names[row.id])
+                found[key] = row
+                if adapter.scope is None:
+                    loaded.append(row)
+                elif row[-1]:
+                    seen.add(key)
         else:
-            rows = session.scalars(select(model).where(matching))
-        for record in rows:
-            found[(entity, str(record.id))] = record
-    return found
+            for record in session.scalars(select(model).where(matching)):
+                found[(entity, names[record.id])] = record
+                loaded.append(record)
+        if loaded:
+            seen.update((entity, str(i)) for i in visible_ids(session, adapter, actor, loaded))
+    return found, seen
 
 
 def _plain_columns(adapter: EntityAdapter) -> bool:
@@ -188,23 +221,6 @@ def _page_columns(adapter: EntityAdapter) -> list[Any]:
     names = ["id", "version", "deleted", *(c for c in adapter.scope_columns if c)]
     names += [n for n in (*adapter.spec.fields, *adapter.blob_fields) if n not in names]
     return [getattr(model, n) for n in names]
-
-
-def _visible(
-    session: Session,
-    actor: SyncActor,
-    adapters: Mapping[str, EntityAdapter],
-    records: Mapping[tuple[str, str], Any],
-) -> set[tuple[str, str]]:
-    """Return which loaded records the caller may see, one question per entity."""
-    by_entity: dict[str, list[Any]] = {}
-    for (entity, _), record in records.items():
-        by_entity.setdefault(entity, []).append(record)
-    seen: set[tuple[str, str]] = set()
-    for entity, loaded in by_entity.items():
-        ids = visible_ids(session, adapters[entity], actor, loaded)
-        seen.update((entity, str(i)) for i in ids)
-    return seen
 
 
 def _blobs(adapter: EntityAdapter | None, record: Any) -> list[str]:
