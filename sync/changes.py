@@ -231,7 +231,7 @@ def version_synced_records(session: Session, flush_context: Any, instances: Any)
                 row | {"id": versions[index * 2 + 1], "op": "leave",
                        "scope_department_id": old_scope[0], "scope_crew_id": old_scope[1]}
             )  # fmt: skip
-    session.execute(insert(cast(Table, Change.__table__)), rows)
+    bulk_insert(session, cast(Table, Change.__table__), rows)
 
 
 def insert_new_records(
@@ -269,8 +269,92 @@ def insert_new_records(
         })  # fmt: skip
         by_columns.setdefault(frozenset(row), []).append(row)
     for same_columns in by_columns.values():  # one statement needs the same keys in each row
-        session.execute(insert(cast(Table, model.__table__)), same_columns)
-    session.execute(insert(cast(Table, Change.__table__)), feed)
+        bulk_insert(session, cast(Table, model.__table__), same_columns)
+    bulk_insert(session, cast(Table, Change.__table__), feed)
+
+
+def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows (dicts with the same keys) at the driver's bulk speed, as `insert()` would.
+
+    The columns' own bind processing (UTC times, UUIDs, JSON) and the Python defaults of the
+    columns the rows leave out (values, or functions called per row) are applied as
+    SQLAlchemy applies them, once per column rather than through a parameter dict per row;
+    then PostgreSQL gets one COPY (psycopg pipelines an executemany as one INSERT per row)
+    and SQLite one driver `executemany`.
+    Rows of a table whose left-out columns default to SQL expressions, or whose types rewrite
+    the SQL (`bind_expression`), go through `insert()` unchanged.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    names = list(rows[0])
+    first = rows[0].keys()
+    if any(row.keys() != first for row in rows):
+        raise ValueError(f"bulk_insert into {table.name}: rows with different columns")
+    by_column: list[list[Any]] = [[row[n] for row in rows] for n in names]
+    columns = [table.columns[n] for n in names]
+    for column in table.columns:  # what insert() fills in: the left-out columns' defaults
+        default: Any = column.default
+        if column.key in first or default is None:
+            continue
+        if not (default.is_scalar or default.is_callable):  # a SQL expression or sequence
+            session.execute(insert(table), rows)
+            return
+        columns.append(column)
+        if default.is_scalar:
+            by_column.append([default.arg] * len(rows))
+        else:  # called per row, as insert() does, with the row as its context
+            by_column.append([default.arg(_RowContext(row, column)) for row in rows])
+    if any(c.type._has_bind_expression for c in columns):
+        session.execute(insert(table), rows)
+        return
+    # Column by column: each column's processor over its values, then the rows as tuples.
+    for index, column in enumerate(columns):
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            by_column[index] = [process(value) for value in by_column[index]]
+    values = list(zip(*by_column, strict=True))
+    quoted = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
+    target = dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql":
+        _copy(connection, f"COPY {target} ({quoted}) FROM STDIN", values)
+    else:
+        marks = ", ".join("?" for _ in columns)
+        sql = f"INSERT INTO {target} ({quoted}) VALUES ({marks})"  # noqa: S608 - metadata names
+        connection.exec_driver_sql(sql, values)
+
+
+class _RowContext:
+    """What a context-sensitive column default reads: the row being inserted."""
+
+    def __init__(self, row: dict[str, Any], column: Any) -> None:
+        self.current_parameters = row
+        self.current_column = column
+
+    def get_current_parameters(self, isolate_multiinsert_groups: bool = True) -> dict[str, Any]:
+        return self.current_parameters
+
+
+def _copy(connection: Any, sql: str, values: list[Any]) -> None:
+    """COPY rows on the session's psycopg connection; its errors become SQLAlchemy's.
+
+    A connection the server dropped is invalidated as for every other statement, so the
+    caller's retry of a database outage applies.
+    """
+    import psycopg  # PostgreSQL only
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    driver = connection.connection.driver_connection
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for row_values in values:
+                copy.write_row(row_values)
+    except psycopg.Error as exc:
+        wrapped = DBAPIError.instance(sql, None, exc, psycopg.Error, connection_invalidated=False)
+        if isinstance(wrapped, OperationalError) or driver.closed:
+            connection.invalidate(exc)
+        raise wrapped from exc
 
 
 def install_listeners() -> None:

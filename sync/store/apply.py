@@ -8,10 +8,15 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from sync.changes import insert_new_records, on_version, pending_version_callbacks
+from sync.changes import (
+    bulk_insert,
+    insert_new_records,
+    on_version,
+    pending_version_callbacks,
+)
 from sync.entities import RejectionError
 from sync.merge import MergeResult, ServerRecord, merge, unknown_entity
 from sync.protocol import Mutation, PushBatch, RejectReason, Verdict, VerdictKind, storable
@@ -99,7 +104,7 @@ def push(
         _flush(ctx)
         verdicts = [_finish(ctx, entry) for entry in ctx.entries]
         if ctx.verdict_rows:  # kept for replays, all in one statement
-            session.execute(insert(cast(Table, StoredMutation.__table__)), ctx.verdict_rows)
+            bulk_insert(session, cast(Table, StoredMutation.__table__), ctx.verdict_rows)
         session.flush()
     finally:
         forget_push_memo(session)
