@@ -63,6 +63,9 @@ class Config:
     # A local MBTiles file of raster tiles served by the app under /tiles/{z}/{x}/{y} (read-only);
     # with no FIELDLINE_BASEMAP_URL the console uses it as its basemap.
     BASEMAP_MBTILES: str = field(default_factory=lambda: _env("FIELDLINE_BASEMAP_MBTILES", ""))
+    # A local raster PMTiles archive served whole at /tiles/basemap.pmtiles (HTTP byte ranges);
+    # with no FIELDLINE_BASEMAP_URL the console draws it (the npm `pmtiles` Leaflet layer).
+    BASEMAP_PMTILES: str = field(default_factory=lambda: _env("FIELDLINE_BASEMAP_PMTILES", ""))
     # Open orders created longer ago than this are collapsed and flagged on the board.
     STALE_ORDER_HOURS: float = field(
         default_factory=lambda: float(_env("FIELDLINE_STALE_ORDER_HOURS", "24"))

@@ -21,6 +21,7 @@ from backend.inspection import models as inspection_models  # noqa: F401
 from backend.inspection import plan_models as inspection_plans  # noqa: F401
 from backend.inspection import sync_adapters as inspection_sync
 from backend.inspection import verification_models as inspection_verification  # noqa: F401
+from backend.live import announce as live_announce
 from backend.network import models as network_models  # noqa: F401
 from backend.network import (
     outage_models,  # noqa: F401
@@ -46,6 +47,7 @@ def install_session_listeners() -> None:
     sync_changes.install_listeners()  # synced records get versions and feed rows first
     auth_models.install_listeners()  # a new secret or deactivation ends old tokens
     handheld.install_listeners()  # work and file changes reach the handhelds' change feed
+    live_announce.install_listeners()  # outage changes reach the live feed
     audit.install_listeners()  # every audited change leaves an audit row
     # Conflict resolutions are audited like any other edit (the sync tables cannot take the mixin).
     audit.audit_model(SyncConflict)

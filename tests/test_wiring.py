@@ -18,6 +18,7 @@ import backend.app  # every domain, every model, every route
 from backend.archive.handheld import announce_changes
 from backend.auth.audit import write_audit_rows
 from backend.auth.models import revoke_tokens_on_credential_change
+from backend.live.announce import announce_live_changes
 from backend.wiring import install_session_listeners
 from sync.changes import version_synced_records
 
@@ -25,6 +26,7 @@ hooks = [
     ("before_flush", version_synced_records),
     ("before_flush", revoke_tokens_on_credential_change),
     ("before_flush", announce_changes),
+    ("before_flush", announce_live_changes),
     ("after_flush", write_audit_rows),
 ]
 print(*[event.contains(Session, name, hook) for name, hook in hooks])
@@ -38,7 +40,10 @@ def test_imports_register_no_listener_and_wiring_registers_each_once() -> None:
     result = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert result.stdout.split("\n")[:2] == ["False False False False", "True True True True"]
+    assert result.stdout.split("\n")[:2] == [
+        "False False False False False",
+        "True True True True True",
+    ]
 
 
 def test_every_time_column_is_the_one_utc_type() -> None:

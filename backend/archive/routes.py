@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from flask import Response, json
 from flask.views import MethodView
 
+from backend.archive import map_layer, service, versions
 from backend.archive import meters as meter_service
-from backend.archive import service, versions
 from backend.archive.access import ArchiveAction, require
 from backend.archive.grants import record_reads
 from backend.archive.records import HEADS, Customer, Meter, Premise
@@ -35,6 +36,8 @@ from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.errors import Conflict, NotFound
 from backend.inputs import Blueprint, SelectPage
+from backend.network.schemas import LayerArgsSchema, parse_bbox
+from backend.spec import GEOJSON_COLLECTION, json_response
 from backend.unit_of_work import database, request_session
 
 blp = Blueprint(
@@ -82,6 +85,22 @@ class Customers(MethodView):
         session, actor = request_session(), current_actor()
         customer = service.open_customer(session=session, actor=actor, data=data)
         return customer_view(session, actor, customer)
+
+
+@blp.route("/archive/layers/premises")
+class PremiseLayer(MethodView):
+    """Customers on the map: their premises' points, bbox-filtered, paged (GeoJSON)."""
+
+    @requires(Action.ARCHIVE_READ)
+    @blp.arguments(LayerArgsSchema, location="query")
+    @blp.doc(responses={"200": json_response(GEOJSON_COLLECTION, "A page", "application/geo+json")})
+    def get(self, args: dict[str, Any]) -> Response:
+        """One page of the premises in your archive scope that have a point, with their customer's account, name and address."""  # noqa: E501
+        body = map_layer.premise_features(
+            session=request_session(), actor=current_actor(), dialect=database().dialect,
+            bbox=parse_bbox(args.get("bbox")), page=args["page"], page_size=args["page_size"],
+        )  # fmt: skip
+        return Response(json.dumps(body), mimetype="application/geo+json")
 
 
 @blp.route("/customers/<uuid:customer_id>")

@@ -38,6 +38,7 @@ CONSOLE_ACTIONS: dict[str, tuple[Action, ...]] = {
     "case.read": (Action.CASE_READ,),
     "inspection.report.read": (Action.INSPECTION_REPORT_READ,),
     "verification.read": (Action.VERIFICATION_READ,),
+    "archive.read": (Action.ARCHIVE_READ,),
 }
 
 

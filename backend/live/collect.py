@@ -14,8 +14,11 @@ from sqlalchemy.orm import Session
 from backend.db import utcnow
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
 from backend.live import events
+from backend.live.announce import OUTAGE
 from backend.live.events import LiveEvent
-from backend.org.models import Crew, Vehicle
+from backend.network.outage_models import Outage
+from backend.network.outages import outage_view
+from backend.org.models import Crew, Department, Vehicle
 from backend.tracking.models import VehicleState
 from sync.changes import NO_HORIZON, Change, pull_horizon
 
@@ -24,6 +27,8 @@ from sync.changes import NO_HORIZON, Change, pull_horizon
 STATE_MARGIN = timedelta(seconds=5)
 ALERT_MARGIN = timedelta(seconds=60)
 ORDER_ENTITIES = ("work_order", "timing_event")
+# Everything the feed reports from the change feed: order changes, timing points, outages.
+FEED_ENTITIES = (*ORDER_ENTITIES, OUTAGE)
 PAGE = 500
 
 Flags = tuple[str, bool, bool]
@@ -162,7 +167,7 @@ class Collector:
                 if change_id in self.changes_sent:
                     continue
                 self.changes_sent[change_id] = txid
-                if entity in ORDER_ENTITIES and op != "leave":
+                if entity in FEED_ENTITIES and op != "leave":
                     fresh.append((change_id, txid, entity, record_id))
             found += load_changes(session, fresh, horizon)
             if len(rows) < PAGE:
@@ -177,7 +182,7 @@ class Collector:
 def load_changes(
     session: Session, changes: Iterable[tuple[int, int, str, str]], horizon: int
 ) -> list[LiveEvent]:
-    """Turn (change id, txid, entity, record id) into `order` and `order_event` events.
+    """Turn (change id, txid, entity, record id) into `order`, `order_event`, `outage` events.
 
     In feed order (txid, change id), each with its resume cursor under `horizon`.
     """
@@ -194,6 +199,7 @@ def load_changes(
     timing = _timing_events(session, {rid for (entity, rid) in latest if entity == "timing_event"})
     order_ids |= {event.order_id for event in timing.values()}
     orders = _orders(session, order_ids)
+    outages = _outages(session, {rid for (entity, rid) in latest if entity == OUTAGE})
     found: list[tuple[tuple[int, int], LiveEvent]] = []
     for (entity, record_id), (txid, change_id) in latest.items():
         cursor = str(FeedCursor(change_id, txid, horizon))
@@ -206,6 +212,9 @@ def load_changes(
                 order, departments = orders[event.order_id]
                 live = events.order_event(event, order.vehicle_id, departments, change_id, cursor)
                 found.append(((txid, change_id), live))
+        elif entity == OUTAGE and record_id in outages:
+            view, departments = outages[record_id]
+            found.append(((txid, change_id), events.outage(view, departments, change_id, cursor)))
     return [event for _, event in sorted(found, key=lambda pair: pair[0])]
 
 
@@ -228,8 +237,31 @@ def _orders(
     return {o.id: (o, events.order_departments(o, crew_dept)) for o, crew_dept in rows}
 
 
+def _outages(
+    session: Session, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[dict[str, Any], frozenset[int]]]:
+    """Each outage's view and who sees it: its owner's whole company (`network_filter`)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Outage, Department.path)
+        .join(Department, Department.id == Outage.department_id)
+        .where(Outage.id.in_(ids))
+    ).all()
+    companies: dict[str, frozenset[int]] = {}
+    found = {}
+    for outage, path in rows:
+        root = f"/{path.strip('/').split('/')[0]}/"
+        if root not in companies:
+            companies[root] = frozenset(
+                session.scalars(select(Department.id).where(Department.path.startswith(root)))
+            )
+        found[outage.id] = (outage_view(session, outage), companies[root])
+    return found
+
+
 def replay_changes(session: Session, cursor: FeedCursor) -> list[LiveEvent]:
-    """Order events a subscriber resuming with Last-Event-ID missed (see `FeedCursor`)."""
+    """Order and outage events a subscriber resuming with Last-Event-ID missed (`FeedCursor`)."""
     horizon = pull_horizon(session)
     if cursor.txid == 0 and cursor.horizon >= NO_HORIZON and horizon < NO_HORIZON:
         # A bare change id on PostgreSQL: resume from its transaction on.
@@ -245,7 +277,7 @@ def replay_changes(session: Session, cursor: FeedCursor) -> list[LiveEvent]:
         page = session.execute(
             select(Change.id, Change.txid, Change.entity, Change.record_id)
             .where(missed, tuple_(Change.txid, Change.id) > page_after)
-            .where(Change.entity.in_(ORDER_ENTITIES), Change.op != "leave")
+            .where(Change.entity.in_(FEED_ENTITIES), Change.op != "leave")
             .order_by(Change.txid, Change.id)
             .limit(PAGE)
         ).all()

@@ -9,6 +9,7 @@ from typing import Any
 
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
 from backend.dispatch.schemas import AlertSchema
+from backend.network.schemas import OutageSchema
 from backend.org.models import Vehicle
 from backend.tracking.models import VehicleState
 from backend.tracking.service import state_properties
@@ -22,6 +23,7 @@ class EventType(StrEnum):
     ORDER = "order"  # an order changed: its status, crew, vehicle or dispatch round
     ORDER_EVENT = "order_event"  # a timing point (A-H) or lifecycle event was recorded
     ALERT = "alert"  # an acceptance escalation was raised
+    OUTAGE = "outage"  # an outage was set or changed: its state, areas restored, planned end
     END = "end"  # the server ends the stream (max_seconds reached, or the client lagged)
 
 
@@ -113,6 +115,14 @@ def order_event(
         "backfilled": event.backfilled,
     }
     return LiveEvent(EventType.ORDER_EVENT, data, departments, cursor, change_id)
+
+
+def outage(
+    view: dict[str, Any], departments: frozenset[int], change_id: int, cursor: str
+) -> LiveEvent:
+    """An outage as it is now (the fields of `GET /outages/{id}`), after a change."""
+    data: dict[str, Any] = OutageSchema().dump(view)
+    return LiveEvent(EventType.OUTAGE, data, departments, cursor, change_id)
 
 
 def alert(item: Alert) -> LiveEvent:

@@ -12,7 +12,7 @@ from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.inputs import Blueprint, SelectPage
 from backend.network import outages, quick, regions, suggestions
-from backend.network.outage_models import Outage, OutageSuggestion
+from backend.network.outage_models import OutageSuggestion
 from backend.network.schemas import (
     AreaCustomerArgsSchema,
     NotificationSchema,
@@ -41,19 +41,12 @@ def _ctx() -> dict[str, Any]:
     return {"session": request_session(), "actor": current_actor()}
 
 
-def outage_view(session: Session, outage: Outage) -> dict[str, Any]:
-    """An outage with the areas it cuts and their customers."""
-    areas = outages.outage_areas(session=session, outage=outage)
-    view = {c.key: getattr(outage, c.key) for c in Outage.__table__.columns}
-    return {**view, "areas": areas, "customer_count": sum(a.customer_count for a in areas)}
-
-
 class OutagePage(SelectPage):  # type: ignore[misc]
     """Pages of outages with their areas."""
 
     @property
     def items(self) -> list[Any]:
-        return [outage_view(request_session(), o) for o in super().items]
+        return [outages.outage_view(request_session(), o) for o in super().items]
 
 
 @blp.route("/outages")
@@ -75,7 +68,7 @@ class Outages(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Set an outage; it propagates to the areas it cuts and notifies flagged customers."""
         outage = outages.create_outage(**_ctx(), data=data)
-        return outage_view(request_session(), outage)
+        return outages.outage_view(request_session(), outage)
 
 
 @blp.route("/outages/<uuid:outage_id>")
@@ -87,7 +80,7 @@ class OutageById(MethodView):
     def get(self, outage_id: uuid.UUID) -> dict[str, Any]:
         """Show an outage with the areas it cuts."""
         outage = outages.get_outage(**_ctx(), outage_id=outage_id)
-        return outage_view(request_session(), outage)
+        return outages.outage_view(request_session(), outage)
 
 
 @blp.route("/outages/<uuid:outage_id>/transition")
@@ -101,7 +94,7 @@ class OutageMove(MethodView):
     def post(self, data: dict[str, Any], outage_id: uuid.UUID) -> dict[str, Any]:
         """Confirm, restore (all or some areas), or close an outage."""
         outage = outages.move(**_ctx(), outage_id=outage_id, **data)
-        return outage_view(request_session(), outage)
+        return outages.outage_view(request_session(), outage)
 
 
 @blp.route("/outages/<uuid:outage_id>/extend")
@@ -115,7 +108,7 @@ class OutageExtend(MethodView):
     def post(self, data: dict[str, Any], outage_id: uuid.UUID) -> dict[str, Any]:
         """Move the planned end (the automatic restore follows it)."""
         outage = outages.extend(**_ctx(), outage_id=outage_id, **data)
-        return outage_view(request_session(), outage)
+        return outages.outage_view(request_session(), outage)
 
 
 class OutageCustomerPage(SelectPage):  # type: ignore[misc]
@@ -269,7 +262,7 @@ class SuggestionConfirm(MethodView):
         suggestion, outage = suggestions.confirm(**_ctx(), suggestion_id=suggestion_id, data=data)
         session = request_session()
         return {"suggestion": suggestion_view(session, suggestion),
-                "outage": outage_view(session, outage)}  # fmt: skip
+                "outage": outages.outage_view(session, outage)}  # fmt: skip
 
 
 @blp.route("/outage-suggestions/<int:suggestion_id>/dismiss")

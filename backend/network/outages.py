@@ -159,6 +159,9 @@ def _restore(
             raise field_error("area_ids", f"Not cut by this outage: {', '.join(unknown)}.")
         statement = statement.where(OutageArea.area_id.in_(area_ids))
     session.execute(statement.values(restored_at=now))
+    # The areas change by a bulk UPDATE: the outage row changes too (a second partial restore
+    # keeps its status), so its change reaches the live feed.
+    outage.updated_at = utcnow()
     left = session.scalar(
         select(func.count()).where(
             OutageArea.outage_id == outage.id, OutageArea.restored_at.is_(None)
@@ -282,3 +285,10 @@ def notifications(
 def outage_areas(*, session: Session, outage: Outage) -> list[OutageArea]:
     """Return the areas an outage cuts (with their restore times)."""
     return list(session.scalars(select(OutageArea).where(OutageArea.outage_id == outage.id)))
+
+
+def outage_view(session: Session, outage: Outage) -> dict[str, Any]:
+    """An outage with the areas it cuts and their customers (the API's and the feed's view)."""
+    areas = outage_areas(session=session, outage=outage)
+    view = {c.key: getattr(outage, c.key) for c in Outage.__table__.columns}
+    return {**view, "areas": areas, "customer_count": sum(a.customer_count for a in areas)}

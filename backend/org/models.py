@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import ForeignKey, String, UniqueConstraint
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.auth.audit import Audited
 from backend.db import Base, utcnow
+
+if TYPE_CHECKING:
+    from backend.auth.models import User
 
 
 class DepartmentKind(StrEnum):
@@ -87,6 +91,8 @@ class CrewMember(Audited, Base):
     receives_orders: Mapped[bool] = mapped_column(default=False)
 
     crew: Mapped[Crew] = relationship(back_populates="members")
+    # The member's name for the roster (read only: membership is changed by user id).
+    user: Mapped[User] = relationship(viewonly=True)
 
 
 class Vehicle(Audited, Base):

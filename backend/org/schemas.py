@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from backend.inputs import DbInteger, PointField
@@ -66,6 +68,16 @@ class CrewMemberSchema(Schema):
     receives_orders = fields.Boolean(load_default=False)
 
 
+class CrewMemberReadSchema(CrewMemberSchema):
+    """A member of a crew, with the user's name (the roster shows names, not ids)."""
+
+    name = fields.Method("_name", dump_only=True)
+
+    def _name(self, member: Any) -> str | None:
+        user = getattr(member, "user", None)
+        return user.full_name if user is not None else None
+
+
 class CrewReadSchema(Schema):
     """A crew with its members."""
 
@@ -73,7 +85,7 @@ class CrewReadSchema(Schema):
     name = fields.String()
     department_id = DbInteger()
     work_types = fields.List(fields.String())
-    members = fields.List(fields.Nested(CrewMemberSchema))
+    members = fields.List(fields.Nested(CrewMemberReadSchema))
 
 
 class CrewCreateSchema(Schema):

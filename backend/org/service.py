@@ -73,7 +73,8 @@ def list_crews(*, actor: Actor) -> Select[tuple[Crew]]:
     return (
         select(Crew)
         .where(scope_filter(actor, Crew.department_id))
-        .options(selectinload(Crew.members))  # the list shows members: one query, not N
+        # The list shows members and their names: two queries, not N.
+        .options(selectinload(Crew.members).selectinload(CrewMember.user))
         .order_by(Crew.id)
     )
 

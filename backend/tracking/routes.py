@@ -36,14 +36,17 @@ FEED_EVENTS = (
     EventType.ORDER,
     EventType.ORDER_EVENT,
     EventType.ALERT,
+    EventType.OUTAGE,
 )
+# Events that carry a resumable `id` (Last-Event-ID): changes read from the change feed.
+RESUMABLE = (EventType.ORDER, EventType.ORDER_EVENT, EventType.OUTAGE)
+# Event types a caller gets only with the action that reads them.
+GUARDED = {EventType.ALERT: Action.ALERT_READ, EventType.OUTAGE: Action.OUTAGE_READ}
 
 
 def feed_events_for(actor: Actor) -> tuple[EventType, ...]:
-    """The map feed's event types for a caller: alerts only to those who may read alerts."""
-    if policy.can(actor, Action.ALERT_READ):
-        return FEED_EVENTS
-    return tuple(e for e in FEED_EVENTS if e is not EventType.ALERT)
+    """The map feed's event types for a caller: alerts and outages only to their readers."""
+    return tuple(e for e in FEED_EVENTS if e not in GUARDED or policy.can(actor, GUARDED[e]))
 
 
 class DatumArgs(Schema):
@@ -152,15 +155,16 @@ def nearest_vehicles(args: dict[str, Any]) -> Any:
     responses={"200": event_stream_response("Live map events", [e.value for e in FEED_EVENTS])}
 )
 def live_feed(args: dict[str, Any]) -> Response:
-    """Stream positions, vehicle states, order changes and alerts (text/event-stream).
+    """Stream positions, vehicle states, order changes, alerts and outages (text/event-stream).
 
-    Resumes order events after `Last-Event-ID` (the `id` of the last `order`/`order_event`).
+    Resumes order and outage events after `Last-Event-ID` (the `id` of the last
+    `order`/`order_event`/`outage`).
     """
     session, actor = request_session(), current_actor()
     last = request.headers.get("Last-Event-ID")
     resume_after = None if last is None else FeedCursor.parse(last)
     if last is not None and resume_after is None:
-        raise BadRequest("Last-Event-ID must be the `id` of an order event of this feed.")
+        raise BadRequest("Last-Event-ID must be the `id` of an order or outage event of this feed.")
 
     types = feed_events_for(actor)
 
@@ -169,7 +173,8 @@ def live_feed(args: dict[str, Any]) -> Response:
         if EventType.ALERT in types:
             found += backlog.alerts(session, departments)
         if resume_after is not None:
-            found += backlog.order_changes(session, departments, after=resume_after)
+            missed = backlog.order_changes(session, departments, after=resume_after)
+            found += [event for event in missed if event.type in types]
         return found
 
     return event_stream(
@@ -179,7 +184,7 @@ def live_feed(args: dict[str, Any]) -> Response:
         types,
         catch_up,
         max_seconds=args["max_seconds"],
-        id_types=(EventType.ORDER, EventType.ORDER_EVENT),
+        id_types=RESUMABLE,
     )
 
 

@@ -13,6 +13,7 @@ from flask import (
     current_app,
     render_template,
     request,
+    send_file,
     send_from_directory,
 )
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 BUNDLE = STATIC / "dist" / "console.js"
 MBTILES_TEMPLATE = "/tiles/{z}/{x}/{y}"
+PMTILES_URL = "/tiles/basemap.pmtiles"
 TILE_MAX_AGE = 86_400  # a day: basemaps change with a new extract, not by the minute
 
 blp = Blueprint(
@@ -76,11 +78,23 @@ def tile_origin(template: str) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
+def pmtiles_basemap() -> str:
+    """The PMTiles archive's URL when the console draws it (set, and no tile URL configured)."""
+    config = current_app.config
+    return PMTILES_URL if config.get("BASEMAP_PMTILES") and not config.get("BASEMAP_URL") else ""
+
+
 def basemap_setting() -> str:
-    """FIELDLINE_BASEMAP_URL, or the app's own MBTiles route when only a file is configured."""
+    """FIELDLINE_BASEMAP_URL, or the app's own MBTiles route when only a file is configured.
+
+    A PMTiles archive is not a URL template (the console reads it by byte ranges): with one
+    configured and no URL, the MBTiles route is not used.
+    """
     config = current_app.config
     url = config.get("BASEMAP_URL", "")
-    return url or (MBTILES_TEMPLATE if config.get("BASEMAP_MBTILES") else "")
+    if url or pmtiles_basemap():
+        return url
+    return MBTILES_TEMPLATE if config.get("BASEMAP_MBTILES") else ""
 
 
 def content_security_policy() -> str:
@@ -107,6 +121,7 @@ def console() -> str:
         language=config.get("CONSOLE_LANGUAGE", "zh-CN"),
         stale_hours=config.get("STALE_ORDER_HOURS", 24),
         basemap_url="|".join(basemap_templates(basemap_setting())),
+        basemap_pmtiles=pmtiles_basemap(),
         basemap_attribution=config.get("BASEMAP_ATTRIBUTION", ""),
         basemap_datum=config.get("BASEMAP_DATUM", "wgs84"),
         basemap_subdomains=config.get("BASEMAP_SUBDOMAINS", "abc"),
@@ -140,6 +155,29 @@ def mbtiles_tile(z: int, x: int, y: int) -> Response:
     response.cache_control.max_age = TILE_MAX_AGE
     response.add_etag()
     return response.make_conditional(request)
+
+
+@blp.route(PMTILES_URL)
+def pmtiles_archive() -> Response:
+    """Serve FIELDLINE_BASEMAP_PMTILES whole, with HTTP byte ranges (404 when unset or absent).
+
+    The console's PMTiles reader asks for the header, directories and tiles by `Range`: each
+    answer is a 206 with just those bytes; the ETag (size and time) changes with a new extract.
+    Public like the MBTiles route: a basemap is geography, and no token rides on it.
+    """
+    path = current_app.config.get("BASEMAP_PMTILES", "")
+    if not path or not Path(path).is_file():
+        if path:
+            log.error("basemap PMTiles %s is missing", path)
+        abort(404)
+    response = send_file(
+        Path(path).resolve(),
+        mimetype="application/vnd.pmtiles",
+        conditional=True,
+        max_age=TILE_MAX_AGE,
+    )
+    response.cache_control.public = True
+    return response
 
 
 @blp.after_request

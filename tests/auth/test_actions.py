@@ -42,6 +42,7 @@ PROBES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
         None,
     ),
     "verification.read": ("GET", "/api/v1/verification-batches", None),
+    "archive.read": ("GET", "/api/v1/archive/layers/premises", None),
     "conflict.resolve": (
         "POST",
         "/api/v1/sync/conflicts/999999/resolve",
@@ -75,6 +76,7 @@ def test_me_lists_the_callers_actions(api: Any) -> None:
     assert "order.create" not in me["actions"] and "sla_policy.write" not in me["actions"]
     crew = api("crew1").get("/api/v1/auth/me").get_json()
     assert crew["actions"] == [
+        "archive.read",
         "crew.availability",
         "network.read",
         "order.read",

@@ -204,3 +204,55 @@ def test_the_listener_ends_with_the_last_stream_and_on_teardown(committed_db: An
     assert listener is not None and not listener.is_alive()
     with pytest.raises(ServiceUnavailable):
         hub.subscribe(None, [EventType.ORDER])
+
+
+def _outage_states(stream: EventStream, outage_id: str, last: str) -> list[tuple[str, str]]:
+    """Read the outage's events until it reaches `last`; return (status, SSE id) of each."""
+    seen: list[tuple[str, str]] = []
+    while not seen or seen[-1][0] != last:
+        kind, data = stream.events.get(timeout=GENEROUS)
+        assert kind != "closed", f"the stream ended before {last}; got {seen}"
+        if kind == "outage" and data["id"] == outage_id:
+            seen.append((data["status"], stream.id_of(data) or ""))
+    return seen
+
+
+def test_outage_changes_are_feed_events(backend: Any, committed_db: Any) -> None:
+    from tests.network.helpers import area_body, line_body
+    from tests.network.test_outages import outage_body
+
+    with serving(backend.app) as address:
+        center, caller = login(address, "dispatcher"), login(address, "callcenter")
+        status, line = call(address, "POST", "/api/v1/network/lines", line_body(), center)
+        assert status == 201, line
+        areas = [
+            call(address, "POST", "/api/v1/network/areas", area_body(line["id"]), center)[1]
+            for _ in range(2)
+        ]
+        # The call center answers for every line of its company: it follows the outage live.
+        feed = EventStream(address, "/api/v1/tracking/feed?max_seconds=600", caller)
+        try:
+            assert feed.next_event("retry")
+            status, outage = call(address, "POST", "/api/v1/outages", outage_body(line), center)
+            assert status == 201, outage
+            [(_, first_id)] = _outage_states(feed, outage["id"], "confirmed")
+            assert first_id  # resumable, like order events
+            path = f"/api/v1/outages/{outage['id']}/transition"
+            partial = {"to": "partially_restored", "area_ids": [areas[0]["id"]]}
+            assert call(address, "POST", path, partial, center)[0] == 200
+            [(_, partial_id)] = _outage_states(feed, outage["id"], "partially_restored")
+            assert call(address, "POST", path, {"to": "restored"}, center)[0] == 200
+            [(_, restored_id)] = _outage_states(feed, outage["id"], "restored")
+            assert len({first_id, partial_id, restored_id}) == 3
+        finally:
+            feed.close()
+        # Coming back with the first outage event's id replays what came after it.
+        again = EventStream(
+            address, "/api/v1/tracking/feed?max_seconds=0", caller, last_event_id=first_id
+        )
+        try:
+            replayed = _outage_states(again, outage["id"], "restored")
+            assert [s for s, _ in replayed][-1] == "restored"
+            assert all(at for _, at in replayed)
+        finally:
+            again.close()

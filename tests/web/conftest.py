@@ -1,4 +1,4 @@
-"""One live demo stack per browser module: app server, MQTT ingest, simulator, escalation worker.
+"""One live demo stack for the browser suite: app server, MQTT ingest, simulator, escalation worker.
 
 The stack runs on SpatiaLite (what `make run` uses); the domains behind it are tested on both
 backends in their own suites. Chromium is Debian's, driven by Playwright with its path given:
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from backend.app import create_app
@@ -64,9 +65,11 @@ class Stack:
     url: str
     run: BackendRun
     simulator: Simulator
+    app: Flask  # tests may set a setting read per request (e.g. a basemap file), then restore it
 
 
-@pytest.fixture(scope="module")
+# Session-wide: every browser module shares one stack and one Chromium (they take seconds each).
+@pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     require_chromium()
     bundle = ROOT / "backend" / "web" / "static" / "dist" / "console.js"
@@ -119,7 +122,7 @@ def stack() -> Iterator[Stack]:
     for thread in threads:
         thread.start()
     try:
-        yield Stack(f"http://127.0.0.1:{server.server_port}", run, simulator)
+        yield Stack(f"http://127.0.0.1:{server.server_port}", run, simulator, app)
     finally:
         stop.set()
         simulator.stop()
@@ -135,7 +138,7 @@ def stack() -> Iterator[Stack]:
         run.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(stack: Stack) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -145,3 +148,33 @@ def browser(stack: Stack) -> Iterator[Any]:
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def open_console(browser: Any, stack: Stack) -> Iterator[Any]:
+    """Open logged-in console tabs; at the end, none may have seen an error or failed request."""
+    from tests.web.pages import ConsolePage  # pages imports this module
+
+    pages: list[ConsolePage] = []
+
+    def open_(username: str, language: str = "zh-CN") -> ConsolePage:
+        page = ConsolePage(browser, stack, language).login(username)
+        pages.append(page)
+        return page
+
+    yield open_
+    problems = [p for page in pages for p in page.close()]
+    assert problems == [], "the browser saw errors or failed requests"
+
+
+@pytest.fixture
+def demo_network(stack: Stack) -> None:
+    """The demo's customers, lines, areas and its outage on DEMO-L1, and its water network
+    (seeding is idempotent)."""
+    from backend.demo.network import seed_network, seed_water
+    from backend.demo.seed import seed_demo_archive
+
+    seed_demo_archive(stack.run.database, count=20)
+    with stack.run.database.unit_of_work(actor="seed") as session:
+        seed_network(session)
+        seed_water(session)

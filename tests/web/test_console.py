@@ -300,3 +300,52 @@ def test_a_missing_or_broken_mbtiles_file_is_a_404_not_a_500(tmp_path: Path) -> 
     assert (
         _client_with(tmp_path, BASEMAP_MBTILES=str(vector)).get("/tiles/0/0/0").status_code == 404
     )
+
+
+def test_a_pmtiles_archive_is_served_by_byte_ranges(tmp_path: Path) -> None:
+    from tests.web.tiles import solid_png, write_pmtiles
+
+    file = write_pmtiles(tmp_path / "hz.pmtiles", {(0, 0, 0): solid_png((200, 30, 30))})
+    whole = file.read_bytes()
+    client = _client_with(tmp_path, BASEMAP_PMTILES=str(file))
+    # The reader's first request: the header and root directory, by range.
+    first = client.get("/tiles/basemap.pmtiles", headers={"Range": "bytes=0-126"})
+    assert first.status_code == 206 and first.data == whole[:127]
+    assert first.headers["Content-Range"] == f"bytes 0-126/{len(whole)}"
+    assert first.headers["Accept-Ranges"] == "bytes"
+    assert first.cache_control.public and first.cache_control.max_age == 86_400
+    # A tile's bytes further in; a range running past the end is cut at the end.
+    middle = client.get("/tiles/basemap.pmtiles", headers={"Range": "bytes=127-300"})
+    assert middle.status_code == 206 and middle.data == whole[127:301]
+    tail = client.get("/tiles/basemap.pmtiles", headers={"Range": f"bytes=100-{len(whole) + 50}"})
+    assert tail.status_code == 206 and tail.data == whole[100:]
+    # Past the end is a 416, and without a range the whole archive comes back.
+    beyond = client.get("/tiles/basemap.pmtiles", headers={"Range": f"bytes={len(whole)}-"})
+    assert beyond.status_code == 416
+    full = client.get("/tiles/basemap.pmtiles")
+    assert full.status_code == 200 and full.data == whole
+    # A strong ETag the reader checks across requests; revalidation answers 304.
+    etag = full.headers["ETag"]
+    assert not etag.startswith("W/") and first.headers["ETag"] == etag
+    assert client.get("/tiles/basemap.pmtiles", headers={"If-None-Match": etag}).status_code == 304
+    # Unset or absent: 404, never a 500.
+    assert _client_with(tmp_path).get("/tiles/basemap.pmtiles").status_code == 404
+    absent = _client_with(tmp_path, BASEMAP_PMTILES=str(tmp_path / "absent.pmtiles"))
+    assert absent.get("/tiles/basemap.pmtiles").status_code == 404
+
+
+def test_a_pmtiles_archive_becomes_the_basemap_unless_a_url_is_set(tmp_path: Path) -> None:
+    from tests.web.tiles import solid_png, write_pmtiles
+
+    file = write_pmtiles(tmp_path / "hz.pmtiles", {(0, 0, 0): solid_png((0, 0, 0))})
+    mbtiles = _mbtiles(tmp_path / "hz.mbtiles", {(0, 0, 0): PNG})
+    client = _client_with(tmp_path, BASEMAP_PMTILES=str(file), BASEMAP_MBTILES=str(mbtiles))
+    response = client.get("/")
+    page = response.get_data(as_text=True)
+    assert 'data-basemap-pmtiles="/tiles/basemap.pmtiles"' in page
+    assert 'data-basemap-url=""' in page  # the archive, not the MBTiles route, is the base
+    assert _csp(response)["connect-src"] == ["'self'"]  # read by fetch, from this origin
+    client = _client_with(tmp_path, BASEMAP_PMTILES=str(file), BASEMAP_URL="/other/{z}/{x}/{y}")
+    page = client.get("/").get_data(as_text=True)
+    assert 'data-basemap-url="/other/{z}/{x}/{y}"' in page
+    assert 'data-basemap-pmtiles=""' in page

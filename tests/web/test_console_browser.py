@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,26 +11,10 @@ from urllib.error import HTTPError
 import pytest
 
 from backend.demo import CREWS
-from backend.demo.network import seed_network
-from backend.demo.seed import seed_demo_archive
 from tests.web.conftest import Stack
-from tests.web.pages import FAR_SITE, Api, ConsolePage
+from tests.web.pages import FAR_SITE, Api
 
 TIMEOUT = 60_000  # ms; only stops a broken run from hanging
-
-
-@pytest.fixture
-def open_console(browser: Any, stack: Stack) -> Iterator[Any]:
-    pages: list[ConsolePage] = []
-
-    def open_(username: str, language: str = "zh-CN") -> ConsolePage:
-        page = ConsolePage(browser, stack, language).login(username)
-        pages.append(page)
-        return page
-
-    yield open_
-    problems = [p for page in pages for p in page.close()]
-    assert problems == [], "the browser saw errors or failed requests"
 
 
 @pytest.mark.parametrize(
@@ -368,14 +351,6 @@ def test_supervisor_adds_an_sla_policy(open_console: Any, stack: Stack) -> None:
     saved = next(p for p in policies if p["region_code"] == "ZZ" and p["order_type"] == "water")
     assert saved["limits_minutes"]["GH"] == 40
     console.shot("supervisor-sla")
-
-
-@pytest.fixture
-def demo_network(stack: Stack) -> None:
-    """The demo's customers, lines, areas and its outage on DEMO-L1 (seeding is idempotent)."""
-    seed_demo_archive(stack.run.database, count=20)
-    with stack.run.database.unit_of_work(actor="seed") as session:
-        seed_network(session)
 
 
 def _demo_outage(api: Api) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 // The live feed (SSE): positions, vehicle states, order events and alerts, told as a readable log.
 import { streamUrl } from "./api.js";
 import { $, clear, h } from "./dom.js";
-import { fmtTime, onLanguage, t } from "./i18n.js";
+import { fmtTime, label, onLanguage, t } from "./i18n.js";
 import { can, emit, loadAlerts, loadOrders, on, orderLabel, plateOf, putPosition, refreshOrder, state } from "./store.js";
 
 const POINTS = ["A", "B", "C", "center_accepted", "D", "E", "F", "G", "H", "finished", "recalled", "follow_up", "closed"];
@@ -11,6 +11,7 @@ const log = [];
 let source = null;
 let retry = null;
 let hasOrderEvents = false;
+let connectedOnce = false;
 
 export function initLive() {
   on("log", (entry) => addLog(entry));
@@ -47,6 +48,9 @@ async function connect() {
     // A connection starts from now: fetch what changed while the feed was away, and on the
     // first one what changed between the page's first load and the stream opening.
     Promise.all([loadOrders(), loadAlerts()]).catch(() => {});
+    // The map loaded its outages at start; after a drop it reloads them (the feed resumes now).
+    if (connectedOnce) emit("outages-changed");
+    connectedOnce = true;
   };
   source.onerror = () => {
     status("reconnecting");
@@ -74,6 +78,12 @@ async function connect() {
   source.addEventListener("order", (e) => {
     hasOrderEvents = true;
     orderChanged(JSON.parse(e.data));
+  });
+  // An outage as it is now (set, confirmed, partly or wholly restored, closed): the map redraws.
+  source.addEventListener("outage", (e) => {
+    const outage = JSON.parse(e.data);
+    emit("outage", outage);
+    addLog({ kind: "outage", text: t("log.outage", { n: outage.number, status: label("outageStatus", outage.status) }) });
   });
   source.addEventListener("alert", (e) => {
     const alert = JSON.parse(e.data);

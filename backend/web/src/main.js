@@ -10,7 +10,7 @@ import { hideConflicts, initConflicts, showConflicts } from "./conflicts.js";
 import { initDetail } from "./detail.js";
 import { initLanguage, label, onLanguage, setLanguage, t } from "./i18n.js";
 import { initLive, stopLive } from "./live.js";
-import { FleetMap, basemapTemplates, setGcj, useGcj } from "./map.js";
+import { FleetMap, hasBasemap, setGcj, useGcj } from "./map.js";
 import { hideInspection, initInspection, inspectionAllowed, showInspection } from "./inspection.js";
 import { initNewOrder } from "./neworder.js";
 import { initOrders, markBootBreaches } from "./orders.js";
@@ -100,7 +100,7 @@ async function start() {
   const gcj = $("#gcj-toggle");
   gcj.checked = useGcj;
   gcj.addEventListener("change", () => setGcj(gcj.checked));
-  gcj.closest("label").title = basemapTemplates.length ? "" : t("map.gcjHint");
+  gcj.closest("label").title = hasBasemap ? "" : t("map.gcjHint");
   initOrders();
   initDetail();
   initAlerts();
@@ -164,6 +164,7 @@ function legend() {
     ["free", "busy", "stale", "offline"].map((s) => h("li", {}, h("span", { class: "sym sym-vehicle", dataset: { state: s }, "aria-hidden": "true" }), " ", label("vstate", s))),
     ["green", "yellow", "orange", "red"].map((c) => h("li", {}, h("span", { class: "sym sym-order", dataset: { sla: c }, "aria-hidden": "true" }), " ", t(`legend.sla.${c}`))),
     item("sym-route", "legend.route"),
+    can("outage.read") ? ["predicted", "confirmed", "partially_restored"].map((s) => h("li", {}, h("span", { class: "sym sym-outage", dataset: { status: s }, "aria-hidden": "true" }), " ", `${t("map.outages")} · ${label("outageStatus", s)}`)) : null,
   );
 }
 

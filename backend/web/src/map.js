@@ -1,6 +1,7 @@
 // The fleet map (Leaflet): Fieldline's own layers on a blank canvas, or over a configured basemap.
 import L from "leaflet";
 import "leaflet.markercluster";
+import { PMTiles, TileType, leafletRasterLayer } from "pmtiles";
 import { h } from "./dom.js";
 import { etaMinutes, gcj02ToWgs84, haversineM, wgs84ToGcj02 } from "./geo.js";
 import { get, getAll, offers } from "./api.js";
@@ -10,6 +11,12 @@ import { can, emit, on, state } from "./store.js";
 
 const settings = document.body.dataset;
 export const basemapTemplates = (settings.basemapUrl || "").split("|").filter(Boolean);
+// A local PMTiles archive served by the app (read by byte ranges), when no URL is configured.
+const pmtilesUrl = settings.basemapPmtiles || "";
+export const hasBasemap = basemapTemplates.length > 0 || Boolean(pmtilesUrl);
+const RASTER = new Set([TileType.Png, TileType.Jpeg, TileType.Webp, TileType.Avif]);
+// One archive reader per page: its header and directories are fetched once for every map.
+let archive = null;
 export let useGcj = settings.basemapDatum === "gcj02";
 const maps = [];
 
@@ -24,6 +31,10 @@ const project = (lon, lat) => {
 };
 
 const WORKING = ["dispatched", "delivered", "accepted", "en_route", "on_site"];
+const ACTIVE_OUTAGE = ["predicted", "confirmed", "partially_restored"];
+// Water nodes drawn on the map, each kind its own layer (sources ride with the pipes).
+const WATER_KINDS = { valve: "valves", hydrant: "hydrants", monitoring_point: "monitoring", source: "waterPipes" };
+const CUSTOMER_PAGE = 5000;
 
 // Vehicle state for colour and legend: offline/stale first, then busy (unavailable, or holding
 // an order being worked) or free.
@@ -37,7 +48,7 @@ export function vehicleState(props) {
 export class FleetMap {
   constructor(element, { interactive = true } = {}) {
     this.interactive = interactive;
-    this.map = L.map(element, { zoomControl: interactive, attributionControl: basemapTemplates.length > 0, minZoom: 3, maxZoom: Number(settings.basemapMaxZoom || 18) });
+    this.map = L.map(element, { zoomControl: interactive, attributionControl: hasBasemap, minZoom: 3, maxZoom: Number(settings.basemapMaxZoom || 18) });
     element.leafletMap = this.map; // the browser tests measure markers against the map's own projection
     if (this.map.attributionControl) this.map.attributionControl.setPrefix(false);
     basemapTemplates.forEach((template, index) => {
@@ -47,7 +58,8 @@ export class FleetMap {
         attribution: index === 0 ? settings.basemapAttribution || "" : "",
       }).addTo(this.map);
     });
-    if (!basemapTemplates.length) element.classList.add("no-basemap");
+    if (!basemapTemplates.length && pmtilesUrl) this.addPmtiles();
+    if (!hasBasemap) element.classList.add("no-basemap");
     L.control.scale({ imperial: false }).addTo(this.map);
     this.layers = {
       departments: L.layerGroup().addTo(this.map),
@@ -60,6 +72,13 @@ export class FleetMap {
       substations: L.layerGroup(),
       // Active outages: the lines and areas they cut, highlighted over everything (on at first).
       outages: L.layerGroup(),
+      // Water assets from the network's GeoJSON layers, off at first.
+      waterPipes: L.layerGroup(),
+      valves: L.layerGroup(),
+      hydrants: L.layerGroup(),
+      monitoring: L.layerGroup(),
+      // Customers at their premises' points, for the area in view (bbox), clustered; off at first.
+      customers: L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 48, chunkedLoading: true, spiderfyOnMaxZoom: true }),
     };
     this.network = {};
     this.outages = [];
@@ -76,6 +95,8 @@ export class FleetMap {
     this.map.setView([30.27, 120.16], 12);
     this.fitted = false;
     this.map.on("zoomend moveend overlayadd", () => this.declutter());
+    this.map.on("moveend", () => this.scheduleCustomers());
+    this.map.on("overlayadd", (event) => event.layer === this.layers.customers && this.loadCustomers());
     on("registry", () => this.drawDepartments());
     on("live", () => this.drawVehicles());
     on("position", (id) => this.moveVehicle(id));
@@ -102,7 +123,93 @@ export class FleetMap {
       names[t("map.substations")] = this.layers.substations;
     }
     if (this.hasOutages()) names[t("map.outages")] = this.layers.outages;
+    if (this.hasNetwork()) {
+      names[t("map.waterPipes")] = this.layers.waterPipes;
+      names[t("map.valves")] = this.layers.valves;
+      names[t("map.hydrants")] = this.layers.hydrants;
+      names[t("map.monitoring")] = this.layers.monitoring;
+    }
+    if (this.hasCustomers()) names[t("map.customers")] = this.layers.customers;
     return names;
+  }
+
+  // The raster archive as Leaflet's bottom layer, its tiles scaled past the extract's deepest zoom.
+  async addPmtiles() {
+    archive ||= new PMTiles(pmtilesUrl);
+    let header;
+    try {
+      header = await archive.getHeader();
+    } catch (error) {
+      console.warn("basemap PMTiles unreadable", error); // the map works without it
+      this.map.getContainer().classList.add("no-basemap");
+      return;
+    }
+    if (!RASTER.has(header.tileType)) {
+      console.warn("basemap PMTiles holds vector tiles: only raster archives are drawn");
+      this.map.getContainer().classList.add("no-basemap");
+      return;
+    }
+    const layer = leafletRasterLayer(archive, {
+      attribution: settings.basemapAttribution || "",
+      minNativeZoom: header.minZoom,
+      maxNativeZoom: header.maxZoom,
+      maxZoom: Number(settings.basemapMaxZoom || 18),
+    });
+    layer.addTo(this.map);
+    layer.bringToBack();
+    this.basemap = layer;
+  }
+
+  hasCustomers() {
+    return can("archive.read") && offers("get", "/archive/layers/premises");
+  }
+
+  scheduleCustomers() {
+    if (!this.map.hasLayer(this.layers.customers)) return;
+    clearTimeout(this.customerTimer);
+    this.customerTimer = setTimeout(() => this.loadCustomers(), 400);
+  }
+
+  // The visible area (plus a margin) in WGS-84, as the layer's bbox argument.
+  viewBbox() {
+    const bounds = this.map.getBounds().pad(0.25);
+    const corner = (latlng) => (useGcj ? gcj02ToWgs84(latlng.lng, latlng.lat) : [latlng.lng, latlng.lat]);
+    const [west, south] = corner(bounds.getSouthWest());
+    const [east, north] = corner(bounds.getNorthEast());
+    const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+    return [clamp(west, -180, 180), clamp(south, -90, 90), clamp(east, -180, 180), clamp(north, -90, 90)].map((v) => v.toFixed(5)).join(",");
+  }
+
+  async loadCustomers() {
+    if (!this.hasCustomers() || !this.map.hasLayer(this.layers.customers)) return;
+    const ticket = (this.customerTicket = (this.customerTicket || 0) + 1);
+    let page;
+    try {
+      page = await get("/archive/layers/premises", { bbox: this.viewBbox(), page_size: CUSTOMER_PAGE });
+    } catch {
+      return; // the layer keeps what it drew; the next move tries again
+    }
+    if (ticket !== this.customerTicket) return; // a later move asked again
+    this.customers = page.features || [];
+    this.customersTruncated = (page.numberMatched || 0) > this.customers.length;
+    this.drawCustomers();
+  }
+
+  drawCustomers() {
+    const group = this.layers.customers;
+    group.clearLayers();
+    const markers = (this.customers || [])
+      .filter((f) => f.geometry?.type === "Point")
+      .map((f) => {
+        const [lon, lat] = f.geometry.coordinates;
+        const p = f.properties || {};
+        const icon = L.divIcon({ className: "customer-icon", html: h("span", { class: "customer-mark", dataset: { status: p.customer_status || "" } }), iconSize: [10, 10] });
+        const marker = L.marker(project(lon, lat), { icon, keyboard: false, zIndexOffset: -300 });
+        marker.bindTooltip(h("span", { text: [p.account_number, p.name, p.address].filter(Boolean).join(" · ") }), { className: "map-label" });
+        return marker;
+      });
+    group.addLayers(markers);
+    this.map.getContainer().dataset.customers = String(markers.length);
   }
 
   hasNetwork() {
@@ -123,20 +230,35 @@ export class FleetMap {
         this.network[key] = null; // the layer stays empty; the rest of the map works
       }
     }
+    for (const [key, layer] of [["waterPipes", "water-pipes"], ["waterNodes", "water-nodes"]]) {
+      try {
+        this.network[key] = await get(`/network/layers/${layer}`, { page_size: 5000 });
+      } catch {
+        this.network[key] = null;
+      }
+    }
     this.drawNetwork();
     if (this.hasOutages()) {
+      // Outage changes arrive on the live feed; a full load at start and after a reconnect.
       on("outages-changed", () => this.loadOutages());
-      // Outages are not on the live feed: a light poll keeps the layer current.
-      setInterval(() => this.loadOutages(), 60_000);
+      on("outage", (outage) => this.putOutage(outage));
+      // Planned outages start while the board is open: redraw (no request) now and then.
+      setInterval(() => this.drawOutages(), 30_000);
       await this.loadOutages();
     }
+  }
+
+  putOutage(outage) {
+    const others = this.outages.filter((o) => o.id !== outage.id);
+    this.outages = ACTIVE_OUTAGE.includes(outage.status) ? [...others, outage] : others;
+    this.drawOutages();
   }
 
   async loadOutages() {
     try {
       this.outages = await getAll("/outages", { active_only: true }, 500);
     } catch {
-      return; // keep what is drawn; the next poll tries again
+      return; // keep what is drawn; the feed's next outage event or a reconnect tries again
     }
     this.drawOutages();
   }
@@ -150,22 +272,24 @@ export class FleetMap {
     const lines = byId(this.network.lines);
     const points = byId(this.network.areaPoints);
     const boundaries = byId(this.network.areas);
-    const options = (cls, text) => ({
+    // Styled by state: predicted dashed, confirmed solid, partly restored lighter.
+    const options = (cls, outage, text) => ({
       coordsToLatLng: (c) => project(c[0], c[1]),
-      style: () => ({ className: cls, weight: cls === "outage-line" ? 6 : 2 }),
-      pointToLayer: (feature, latlng) => L.circleMarker(latlng, { radius: 9, className: cls }),
+      style: () => ({ className: `${cls} outage-${outage.status}`, weight: cls === "outage-line" ? 6 : 2, ...(outage.status === "predicted" ? { dashArray: "8 8" } : {}) }),
+      pointToLayer: (feature, latlng) => L.circleMarker(latlng, { radius: 9, className: `${cls} outage-${outage.status}` }),
       onEachFeature: (feature, layer) => layer.bindTooltip(h("span", { text }), { className: "map-label" }),
     });
     for (const outage of this.outages) {
       if (new Date(outage.starts_at).getTime() > now) continue;
-      const text = `${outage.number} · ${label("outageKind", outage.kind)} · ${outage.reason} · ${t("quick.until")} ${fmtTime(outage.planned_end_at)}`;
+      const text = `${outage.number} · ${label("outageKind", outage.kind)} · ${label("outageStatus", outage.status)} · ${outage.reason} · ${t("quick.until")} ${fmtTime(outage.planned_end_at)}`;
       const line = lines.get(String(outage.line_id));
-      if (line && outage.scope !== "area") L.geoJSON(line, options("outage-line", text)).addTo(group);
+      // A partly restored line is still drawn where its areas are out, not along its length.
+      if (line && outage.scope !== "area" && outage.status !== "partially_restored") L.geoJSON(line, options("outage-line", outage, text)).addTo(group);
       for (const area of outage.areas || []) {
         if (area.restored_at) continue;
         for (const source of [points, boundaries]) {
           const feature = source.get(String(area.area_id));
-          if (feature?.geometry) L.geoJSON(feature, options("outage-area", text)).addTo(group);
+          if (feature?.geometry) L.geoJSON(feature, options("outage-area", outage, text)).addTo(group);
         }
       }
     }
@@ -187,6 +311,30 @@ export class FleetMap {
       if (this.network[key]) L.geoJSON(this.network[key], options(`net-${key.slice(0, -1)}`)).addTo(this.layers[key]);
     }
     if (this.network.areaPoints) L.geoJSON(this.network.areaPoints, options("net-area")).addTo(this.layers.areas);
+    this.drawWater();
+  }
+
+  // Pipes as lines (DN and material on hover); valves, hydrants, monitoring points and sources.
+  drawWater() {
+    for (const key of ["waterPipes", "valves", "hydrants", "monitoring"]) this.layers[key].clearLayers();
+    const tooltip = (layer, text) => layer.bindTooltip(h("span", { text }), { className: "map-label" });
+    if (this.network.waterPipes) {
+      L.geoJSON(this.network.waterPipes, {
+        coordsToLatLng: (c) => project(c[0], c[1]),
+        style: (f) => ({ className: "water-pipe", weight: Math.max(2, Math.min(6, (f.properties?.diameter_mm || 200) / 100)) }),
+        onEachFeature: (f, layer) => tooltip(layer, [f.properties?.code, f.properties?.diameter_mm ? `DN${f.properties.diameter_mm}` : "", f.properties?.material].filter(Boolean).join(" · ")),
+      }).addTo(this.layers.waterPipes);
+    }
+    for (const f of this.network.waterNodes?.features || []) {
+      const p = f.properties || {};
+      const key = WATER_KINDS[p.kind];
+      if (!key || f.geometry?.type !== "Point") continue;
+      const [lon, lat] = f.geometry.coordinates;
+      const closed = p.kind === "valve" && p.valve_open === false;
+      const marker = L.circleMarker(project(lon, lat), { radius: p.kind === "source" ? 7 : 5, className: `water-node water-${p.kind}${closed ? " water-closed" : ""}` });
+      tooltip(marker, [label("waterKind", p.kind), p.name, p.code, closed ? t("map.valveClosed") : ""].filter(Boolean).join(" · "));
+      marker.addTo(this.layers[key]);
+    }
   }
 
   fit() {
@@ -326,6 +474,7 @@ export class FleetMap {
     if (this.route) this.drawRoute(this.route);
     this.drawNetwork();
     this.drawOutages();
+    this.drawCustomers();
   }
 
   // The selected order's assigned vehicle, or a candidate's vehicle, to the fault: line + ETA.

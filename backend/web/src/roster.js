@@ -80,7 +80,7 @@ function render() {
       h("td", {}, h("span", { class: `avail avail-${available ? "yes" : "no"}`, text: available ? t("roster.onStandby") : t("roster.stoodDown", { reason: status?.reason || "" }) })),
       h("td", { text: status ? fmtTime(status.since) : "—" }),
       h("td", { class: "num", text: String(ordersOf("crew_id", c.id).length) }),
-      h("td", { text: t("roster.memberCount", { n: (c.members || []).length, receiving: (c.members || []).filter((m) => m.receives_orders).length }) }),
+      h("td", {}, members(c.members || [])),
       cell,
     );
   });
@@ -89,6 +89,18 @@ function render() {
     root,
     h("section", { class: "panel" }, h("h2", { text: t("roster.vehicles") }), table(["roster.plate", "roster.crew", "roster.specialty", "roster.state", "roster.lastFix", "roster.battery", "roster.orders", ""], vehicleRows), h("div", { id: "queue-box" })),
     h("section", { class: "panel" }, h("h2", { text: t("roster.crews") }), table(["roster.crew", "roster.department", "roster.workTypes", "roster.availability", "roster.since", "roster.orders", "roster.members", ""], crewRows)),
+  );
+}
+
+// Each member by name (the one who receives orders on the terminal marked), not a count.
+function members(list) {
+  if (!list.length) return "—";
+  return h(
+    "ul",
+    { class: "members" },
+    list.map((m) =>
+      h("li", { class: "member", dataset: { receives: m.receives_orders ? "yes" : "no" }, title: m.receives_orders ? t("roster.receives") : "" }, h("span", { text: m.name || `#${m.user_id}` }), m.receives_orders ? h("span", { class: "receives", "aria-label": t("roster.receives"), text: " ★" }) : null),
+    ),
   );
 }
 
