@@ -121,6 +121,10 @@ class Config:
         default_factory=lambda: _optional("INGEST_SHARED_GROUP")
     )
     INGEST_BATCH_SIZE: int = field(default_factory=lambda: int(_env("INGEST_BATCH_SIZE", "500")))
+    # How long the ingest's writer waits for more messages before writing a partial batch:
+    # under a trickle (a fleet spread over the second) every batch costs its round trips, so a
+    # longer wait means fewer, larger batches for a few milliseconds of latency.
+    INGEST_LINGER_MS: float = field(default_factory=lambda: float(_env("INGEST_LINGER_MS", "15")))
     MQTT_USERNAME: str | None = field(default_factory=lambda: _optional("MQTT_USERNAME"))
     MQTT_PASSWORD: str | None = field(default_factory=lambda: _optional("MQTT_PASSWORD"))
     MQTT_VERSION: int | None = field(

@@ -96,9 +96,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 class Database:
     """One engine and session factory per app; tests rebind the factory to a connection."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, **engine_options)
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
 
     @property

@@ -5,6 +5,8 @@ worker) and the test setup call `open_database` or `install_session_listeners` e
 `create_app` calls `wire_sync`.
 """
 
+from typing import Any
+
 from backend.archive import blobs as archive_blobs
 from backend.archive import handheld
 from backend.archive import models as archive_models  # noqa: F401
@@ -53,10 +55,10 @@ def install_session_listeners() -> None:
     audit.audit_model(SyncConflict)
 
 
-def open_database(url: str) -> Database:
+def open_database(url: str, **engine_options: Any) -> Database:
     """A Database whose sessions run every flush hook: what each process should use."""
     install_session_listeners()
-    return Database(url)
+    return Database(url, **engine_options)
 
 
 # Every synced entity, each adapter beside its domain's services.

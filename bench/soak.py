@@ -2,8 +2,10 @@
 
 Usage: python bench/soak.py [--minutes 120] [--vehicles 2000] [--every 5] [--summary FILE]
 
-Real processes: a private Mosquitto, `fieldline ingest`, the API under gunicorn, a publisher
-process (every vehicle once a second, QoS 1) and a handheld pushing meter readings over HTTP.
+Real processes: a private Mosquitto, `fieldline ingest`, the API under gunicorn, four publisher
+processes (every vehicle once a second at its own phase, QoS 1) and a handheld pushing meter
+readings over HTTP. However it ends (its end, an error, Ctrl-C or SIGTERM), it ends every child
+it started and drops its scratch database and broker.
 Every `--every` seconds it samples the RSS of each process, the ingest lag (fixes the broker
 acknowledged minus fixes stored, a count), publish→stored latency of the fixes stored since the
 last sample (p50/p95 of `recorded_at - ts`) and the database size; it writes
@@ -13,11 +15,13 @@ var/bench/soak.csv and var/bench/soak.png, then drains and counts what was lost.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import http.client
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -37,63 +41,12 @@ from bench._tracking_env import (  # noqa: E402
     free_port,
     private_mosquitto,
     scratch_postgis,
+    start_fleet,
 )
 
 ROOT_TOPIC = "soak/v1"
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
-
-
-PUBLISHERS = 4  # one Python client tops out near 2,000 QoS 1 messages a second
-
-
-def publisher(url: str, vids: list[str], acked: Any, stopping: Any) -> None:
-    """Each of `vids` once a second at its own phase, QoS 1; count what the broker acknowledged.
-
-    Real vehicles are not synchronised, so the fleet's fixes are spread over the second in
-    10 ms slots; a burst of every vehicle at the top of the second would measure the
-    publisher's queue, not the pipeline. Acks are counted locally and added to the shared
-    counter twice a second: a lock per ack costs more than the publish.
-    """
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    host, port = url.removeprefix("mqtt://").split(":")
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"soak-{uuid.uuid4().hex[:6]}")
-    client.max_inflight_messages_set(5000)
-    local = [0]
-    client.on_publish = lambda *_a: local.__setitem__(0, local[0] + 1)
-    client.connect(host, int(port))
-    client.loop_start()
-    lons = {vid: 120.0 + i * 1e-3 for i, vid in enumerate(vids)}
-    slots = 100
-    per_slot = [vids[i::slots] for i in range(slots)]
-    flushed, second, start = 0, 0, time.monotonic()
-    while not stopping.is_set():
-        second += 1
-        for slot, group in enumerate(per_slot):
-            time.sleep(max(0.0, start + second - 1 + slot / slots - time.monotonic()))
-            for vid in group:
-                body = {
-                    "ts": datetime.now(UTC).isoformat(),  # when handed to the client library
-                    "lat": 30.2 + (second % 3600) * 1e-5,
-                    "lon": lons[vid],
-                    "acc": 5,
-                    "seq": second,
-                }
-                client.publish(f"{ROOT_TOPIC}/vehicles/{vid}/position", json.dumps(body), qos=1)
-            if slot % 50 == 0:
-                flushed = _flush(acked, local[0], flushed)
-    time.sleep(2)
-    client.loop_stop()
-    _flush(acked, local[0], flushed)
-
-
-def _flush(counter: Any, count: int, flushed: int) -> int:
-    """Add the acks counted since the last flush to the shared counter; return the new mark."""
-    with counter.get_lock():
-        counter.value += count - flushed
-    return count
 
 
 class Pusher(threading.Thread):
@@ -180,127 +133,169 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def run(minutes: float, vehicles: int, every: float, out: Path) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    with scratch_postgis() as database, private_mosquitto() as url:
-        vids = [vid for _, vid in add_vehicles(database, vehicles, prefix="S")]
-        env = {
-            **os.environ,
-            "DATABASE_URL": database.url,
-            "MQTT_URL": url,
-            "MQTT_TOPIC_ROOT": ROOT_TOPIC,
-            "INGEST_CLIENT_ID": "soak-ingest",
-            "SECRET_KEY": "soak-" + "k" * 40,
-            "BLOB_DIR": str(out / "soak-blobs"),
-            "LOG_LEVEL": "WARNING",
-        }
-        logs = (out / "soak-logs").resolve()
-        logs.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        commands = {
-            "ingest": [str(BIN / "fieldline"), "ingest", "--no-orders"],
-            "api": [
-                str(BIN / "gunicorn"),
-                "-c",
-                str(REPO / "deploy" / "gunicorn.conf.py"),
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{port}",
-                "backend.wsgi:app",
-            ],
-        }
-        procs = {
-            name: psutil.Popen(  # noqa: S603 - our own commands
-                command,
-                env=env,
-                stdout=(logs / f"{name}.log").open("ab"),
-                stderr=subprocess_stdout(),
-            )
-            for name, command in commands.items()
-        }
-        deadline = time.monotonic() + 60
-        while not _healthy(port) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        mosquitto = next(
-            (p for p in psutil.process_iter(["name", "cmdline"]) if _is_our_broker(p, url)), None
-        )
-        acked = ctx.Value("q", 0)
-        stop_publisher = ctx.Event()
-        time.sleep(3)  # the ingest subscribes (its session then queues everything)
-        pubs = [
-            ctx.Process(target=publisher, args=(url, vids[i::PUBLISHERS], acked, stop_publisher))
-            for i in range(PUBLISHERS)
-        ]
-        for pub in pubs:
-            pub.start()
-        stopping = threading.Event()
-        pusher = Pusher(port, stopping)
-        pusher.start()
-        rows: list[dict[str, Any]] = []
-        start = time.monotonic()
-        last = datetime.now(UTC)
-        csv_path, png_path = out / "soak.csv", out / "soak.png"
-        with database.engine.connect() as conn:
+class Stopped(Exception):
+    """SIGTERM (or SIGHUP) arrived: unwind so every child process is ended and the scratch
+    database and broker are removed, as on Ctrl-C."""
 
-            def stored() -> int:
-                total = "SELECT coalesce(sum(count), 0) FROM ingest_counters"
-                value = conn.execute(text(f"{total} WHERE reason = 'stored'")).scalar_one()
-                conn.rollback()
-                return int(value)
 
-            while time.monotonic() - start < minutes * 60:
-                time.sleep(every)
-                now = datetime.now(UTC)
-                published, done = acked.value, stored()
-                p50, p95 = conn.execute(
-                    text(
-                        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
-                        "percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) FROM ("
-                        "SELECT extract(epoch FROM recorded_at - ts) * 1000 AS ms FROM positions "
-                        "WHERE recorded_at > :last AND recorded_at <= :now) s"
-                    ),
-                    {"last": last, "now": now},
-                ).one()
-                size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
-                conn.rollback()
-                last = now
-                row = {
-                    "seconds": round(time.monotonic() - start, 1),
-                    "published": published,
-                    "stored": done,
-                    "lag": published - done,
-                    "p50_ms": round(p50 or 0, 1),
-                    "p95_ms": round(p95 or 0, 1),
-                    "db_mb": round((size or 0) / 1e6, 1),
-                    "pushes": len(pusher.acked),
-                    "rss_ingest_mb": round(_rss(procs["ingest"]) / 1e6, 1),
-                    "rss_api_mb": round(_rss(procs["api"]) / 1e6, 1),
-                    "rss_mosquitto_mb": round(_rss(mosquitto) / 1e6, 1),
-                    "rss_publisher_mb": round(
-                        sum(_rss(psutil.Process(pub.pid)) for pub in pubs) / 1e6, 1
-                    ),
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-            stop_publisher.set()
-            stopping.set()
-            for pub in pubs:
-                pub.join(60)
-            pusher.join(30)
-            # Drain: everything the broker acknowledged is stored, however long that takes.
-            drain_deadline = time.monotonic() + 300
-            while stored() < acked.value and time.monotonic() < drain_deadline:
-                time.sleep(1)
-            final_stored, final_acked = stored(), acked.value
-            ids = list(pusher.acked)
-            kept = conn.execute(
-                text("SELECT count(*) FROM meter_readings WHERE id::text = ANY(:ids)"),
-                {"ids": ids},
-            ).scalar_one()
-        for proc in procs.values():
+def _raise_stopped(signum: int, _frame: Any) -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+    raise Stopped(signal.Signals(signum).name)
+
+
+def _end(proc: psutil.Popen | multiprocessing.process.BaseProcess, wait: float = 20) -> None:
+    """Terminate a child (and, for gunicorn, its workers via its master), then kill it."""
+    try:
+        if isinstance(proc, psutil.Popen):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(wait)
+                except psutil.TimeoutExpired:
+                    for child in proc.children(recursive=True):
+                        child.kill()
+                    proc.kill()
+                    proc.wait(5)
+        elif proc.is_alive():
             proc.terminate()
-            proc.wait(20)
+            proc.join(wait)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+    except (psutil.Error, OSError, ValueError):
+        pass
+
+
+def run(minutes: float, vehicles: int, every: float, out: Path) -> dict[str, Any]:
+    """Run the soak; whatever ends it (its end, an error, SIGINT or SIGTERM), the children
+    (ingest, gunicorn, publishers, the handheld) are ended and the broker and scratch database
+    removed before it returns or raises."""
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with contextlib.ExitStack() as cleanup:
+            return _run(cleanup, minutes, vehicles, every, out)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(
+    cleanup: contextlib.ExitStack, minutes: float, vehicles: int, every: float, out: Path
+) -> dict[str, Any]:
+    # Entered first, left last: the children below are ended before these go away.
+    database = cleanup.enter_context(scratch_postgis())
+    url = cleanup.enter_context(private_mosquitto())
+    vids = [vid for _, vid in add_vehicles(database, vehicles, prefix="S")]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database.url,
+        "MQTT_URL": url,
+        "MQTT_TOPIC_ROOT": ROOT_TOPIC,
+        "INGEST_CLIENT_ID": "soak-ingest",
+        "SECRET_KEY": "soak-" + "k" * 40,
+        "BLOB_DIR": str(out / "soak-blobs"),
+        "LOG_LEVEL": "WARNING",
+    }
+    logs = (out / "soak-logs").resolve()
+    logs.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    commands = {
+        "ingest": [str(BIN / "fieldline"), "ingest", "--no-orders"],
+        "api": [
+            str(BIN / "gunicorn"),
+            "-c",
+            str(REPO / "deploy" / "gunicorn.conf.py"),
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "backend.wsgi:app",
+        ],
+    }
+    procs: dict[str, psutil.Popen] = {}
+    for name, command in commands.items():
+        procs[name] = psutil.Popen(  # noqa: S603 - our own commands
+            command,
+            env=env,
+            stdout=(logs / f"{name}.log").open("ab"),
+            stderr=subprocess_stdout(),
+        )
+        cleanup.callback(_end, procs[name])
+    deadline = time.monotonic() + 60
+    while not _healthy(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    mosquitto = next(
+        (p for p in psutil.process_iter(["name", "cmdline"]) if _is_our_broker(p, url)), None
+    )
+    time.sleep(3)  # the ingest subscribes (its session then queues everything)
+    pubs, acked, stop_publisher = start_fleet(url, ROOT_TOPIC, vids)
+    for pub in pubs:
+        cleanup.callback(_end, pub, 5)
+    cleanup.callback(stop_publisher.set)
+    stopping = threading.Event()
+    cleanup.callback(stopping.set)
+    pusher = Pusher(port, stopping)
+    pusher.start()
+    rows: list[dict[str, Any]] = []
+    start = time.monotonic()
+    last = datetime.now(UTC)
+    csv_path, png_path = out / "soak.csv", out / "soak.png"
+    conn = cleanup.enter_context(database.engine.connect())
+
+    def stored() -> int:
+        total = "SELECT coalesce(sum(count), 0) FROM ingest_counters"
+        value = conn.execute(text(f"{total} WHERE reason = 'stored'")).scalar_one()
+        conn.rollback()
+        return int(value)
+
+    while time.monotonic() - start < minutes * 60:
+        time.sleep(every)
+        now = datetime.now(UTC)
+        published, done = acked.value, stored()
+        p50, p95 = conn.execute(
+            text(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
+                "percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) FROM ("
+                "SELECT extract(epoch FROM recorded_at - ts) * 1000 AS ms FROM positions "
+                "WHERE recorded_at > :last AND recorded_at <= :now) s"
+            ),
+            {"last": last, "now": now},
+        ).one()
+        size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+        conn.rollback()
+        last = now
+        row = {
+            "seconds": round(time.monotonic() - start, 1),
+            "published": published,
+            "stored": done,
+            "lag": published - done,
+            "p50_ms": round(p50 or 0, 1),
+            "p95_ms": round(p95 or 0, 1),
+            "db_mb": round((size or 0) / 1e6, 1),
+            "pushes": len(pusher.acked),
+            "rss_ingest_mb": round(_rss(procs["ingest"]) / 1e6, 1),
+            "rss_api_mb": round(_rss(procs["api"]) / 1e6, 1),
+            "rss_mosquitto_mb": round(_rss(mosquitto) / 1e6, 1),
+            "rss_publisher_mb": round(sum(_rss(psutil.Process(pub.pid)) for pub in pubs) / 1e6, 1),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    stop_publisher.set()
+    stopping.set()
+    for pub in pubs:
+        pub.join(60)
+    pusher.join(30)
+    # Drain: everything the broker acknowledged is stored, however long that takes.
+    drain_deadline = time.monotonic() + 300
+    while stored() < acked.value and time.monotonic() < drain_deadline:
+        time.sleep(1)
+    final_stored, final_acked = stored(), acked.value
+    ids = list(pusher.acked)
+    kept = conn.execute(
+        text("SELECT count(*) FROM meter_readings WHERE id::text = ANY(:ids)"),
+        {"ids": ids},
+    ).scalar_one()
     _write(rows, csv_path, png_path)
     third = max(1, len(rows) // 3)
     summary = {
@@ -380,7 +375,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--summary", type=Path, help="Also write the summary JSON here.")
     args = parser.parse_args()
-    summary = run(args.minutes, args.vehicles, args.every, args.out)
+    try:
+        summary = run(args.minutes, args.vehicles, args.every, args.out)
+    except (Stopped, KeyboardInterrupt) as stopped:
+        print(f"soak stopped ({stopped or 'SIGINT'}); children ended", file=sys.stderr)
+        raise SystemExit(130 if isinstance(stopped, KeyboardInterrupt) else 143) from None
     print(json.dumps(summary, indent=2))
     if args.summary:
         args.summary.write_text(json.dumps(summary))

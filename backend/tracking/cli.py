@@ -61,13 +61,16 @@ def ingest(
         password=password or config.MQTT_PASSWORD,
         shared_group=shared_group or config.INGEST_SHARED_GROUP,
         batch_size=batch_size or config.INGEST_BATCH_SIZE,
+        linger_s=config.INGEST_LINGER_MS / 1000,
         publish_orders=not no_orders,
         mqtt_version=int(mqtt_version) if mqtt_version else config.MQTT_VERSION or 5,
         dead_letter_keep=timedelta(days=config.INGEST_DEAD_LETTER_DAYS),
         arrival=arrival_rules(config.as_flask()),
     )
     click.echo(f"ingest {client_id} from {config.MQTT_URL} topics {settings.topics()}")
-    run_forever(open_database(config.DATABASE_URL), settings)
+    # No pre-ping: a batch on a connection the server dropped fails, is retried (nothing was
+    # acknowledged) on a fresh one; a ping would cost every batch a round trip.
+    run_forever(open_database(config.DATABASE_URL, pool_pre_ping=False), settings)
 
 
 @ingest.command("replay-dead-letters")

@@ -22,7 +22,7 @@ from backend.tracking.ingest.decode import (
     decode_mqtt,
     parse_topic,
 )
-from backend.tracking.ingest.registry import VehicleDirectory
+from backend.tracking.ingest.registry import STAMP, VehicleDirectory
 from backend.tracking.ingest.store import (
     BatchOutcome,
     PositionRow,
@@ -30,6 +30,7 @@ from backend.tracking.ingest.store import (
     bump_counters,
     newest_fixes,
     set_connected,
+    stamp_and_newest_fixes,
     store_positions,
     to_row,
 )
@@ -134,14 +135,25 @@ class Pipeline:
         now = utcnow()
         report = BatchReport()
         counts = report.counts
-        refresh = self.directory.refresh(session)
-        for vid in refresh.reconfigured:
-            self.filter.forget(vid)
-        rows: list[PositionRow] = []
         # Fixes first in time order per vehicle, so the filter sees a track, not a shuffle.
         fixes = [i for i in items if isinstance(i.value, PositionFix)]
         others = [i for i in items if not isinstance(i.value, PositionFix)]
         fixes.sort(key=lambda i: (i.key, i.value.ts))  # type: ignore[union-attr]
+        # PostgreSQL, once the directory is loaded: read the stamp with the anchors of the
+        # vehicles the directory names now (one round trip); when the stamp moved, reload and
+        # read the anchors again (rare: the registry changed).
+        anchors: list[tuple[int, datetime, float, float, float | None]] | None = None
+        if self.directory.loaded and session.get_bind().dialect.name == "postgresql":
+            guess = {v.id for i in fixes if (v := self.directory.resolve(i.value.vehicle))}  # type: ignore[union-attr]
+            stamp, anchors = stamp_and_newest_fixes(session, STAMP, guess)
+            refresh = self.directory.refresh(session, stamp=stamp)
+            if refresh.reloaded:
+                anchors = None
+        else:
+            refresh = self.directory.refresh(session)
+        for vid in refresh.reconfigured:
+            self.filter.forget(vid)
+        rows: list[PositionRow] = []
         resolved: list[tuple[Inbound, PositionFix, VehicleRef]] = []
         for item in fixes:
             fix = item.value
@@ -154,7 +166,7 @@ class Pipeline:
             resolved.append((item, fix, vehicle))
         # A re-configured vehicle's stored fix was converted with its old datum: no anchor.
         anchored = {v.id: v.vid for _, _, v in resolved if v.vid not in refresh.reconfigured}
-        self._anchor(session, anchored)
+        self._anchor(session, anchored, anchors)
         for item, fix, vehicle in resolved:
             row = to_row(vehicle, fix, item.source, item.received_at)
             rejection = self.filter.check(_Converted.of(row), now)
@@ -172,7 +184,11 @@ class Pipeline:
         for item in others:
             self._other(session, item, report, now)
         if self.geofences and report.outcome.inserted:
-            checkpoints.evaluate(session, report.outcome.earliest, arrival=self.arrival)
+            earliest, holding = report.outcome.earliest, report.outcome.holding
+            if holding is not None:  # the store already knows who holds an open order
+                earliest = {v: ts for v, ts in earliest.items() if v in holding}
+            if earliest:
+                checkpoints.evaluate(session, earliest, arrival=self.arrival)
         if not replaying:
             report.parked = dead_letters.park(session, report.unattributed, now)
             if refresh.reloaded and not refresh.first:
@@ -184,7 +200,12 @@ class Pipeline:
         bump_counters(session, counts, now)
         return report
 
-    def _anchor(self, session: Session, vids: dict[int, str]) -> None:
+    def _anchor(
+        self,
+        session: Session,
+        vids: dict[int, str],
+        found: list[tuple[int, datetime, float, float, float | None]] | None = None,
+    ) -> None:
         """Show the filter each vehicle's newest stored fix before it judges the batch.
 
         Workers on a shared subscription each see part of a vehicle's stream: the fix another
@@ -193,8 +214,11 @@ class Pipeline:
         """
         # Without its seq: a seq repeats after a terminal restarts, and only (ts, seq) together
         # name a fix; the filter would take a new fix with the anchor's seq for a duplicate.
-        for vehicle_id, ts, lat, lon, acc in newest_fixes(session, vids.keys()):
-            self.filter.anchor(_Converted(vids[vehicle_id], lat, lon, ts, acc, None))
+        if found is None:
+            found = newest_fixes(session, vids.keys())
+        for vehicle_id, ts, lat, lon, acc in found:
+            if vehicle_id in vids:  # (read ahead for every vehicle the batch named)
+                self.filter.anchor(_Converted(vids[vehicle_id], lat, lon, ts, acc, None))
 
     def _other(self, session: Session, item: Inbound, report: BatchReport, now: datetime) -> None:
         counts = report.counts

@@ -34,9 +34,18 @@ class VehicleDirectory:
         self._stamp: int | None = None
         self._loaded = False
 
-    def refresh(self, session: Session) -> Refresh:
-        """Check the stamp (one tiny query per batch); reload when it moved."""
-        stamp = session.scalar(select(RegistryStamp.value).where(RegistryStamp.name == STAMP))
+    @property
+    def loaded(self) -> bool:
+        """Whether the registry was read at least once."""
+        return self._loaded
+
+    def refresh(self, session: Session, *, stamp: int | None = None) -> Refresh:
+        """Check the stamp (one tiny query per batch); reload when it moved.
+
+        `stamp`: the value the caller already read in this transaction (no query then).
+        """
+        if stamp is None:
+            stamp = session.scalar(select(RegistryStamp.value).where(RegistryStamp.name == STAMP))
         if self._loaded and stamp is not None and stamp == self._stamp:
             return Refresh()
         before, first = self._by_key, not self._loaded

@@ -16,11 +16,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import Session
 
+from backend.dispatch.timing.states import OPEN_CREW_STATES
 from backend.org.models import Vehicle
 from backend.tracking.ingest.decode import PositionFix
 from backend.tracking.models import IngestCounter, Liveness, Position, VehicleState
 from gis.datum import Datum, to_wgs84
 from gis.geometry import point_ewkt
+
+# Orders whose vehicle's fixes feed geofence detectors (as `checkpoints.evaluate` selects them).
+_OPEN_STATES = sorted(str(state) for state in OPEN_CREW_STATES)
 
 # A fix reaching us this much after it was taken came from a terminal's backlog.
 BACKFILL_AFTER = timedelta(seconds=60)
@@ -102,6 +106,9 @@ class BatchOutcome:
     duplicates: Counter[str] = field(default_factory=Counter)
     # Per vehicle, the oldest fix this batch stored: the geofences must re-read from there.
     earliest: dict[int, datetime] = field(default_factory=dict)
+    # Of the vehicles with new fixes, those holding an open order (the only ones geofences
+    # need); None when the store did not find out (then the geofences ask themselves).
+    holding: frozenset[int] | None = None
 
 
 def _insert(dialect: str) -> Any:
@@ -125,7 +132,8 @@ def store_positions(session: Session, rows: Sequence[PositionRow], now: datetime
         unique[key] = row
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        stored = _store_postgres(session, list(unique.values()), now)
+        stored, holding = _store_postgres(session, list(unique.values()), now)
+        outcome.holding = frozenset(holding)
     else:
         stored = _store_generic(session, dialect, unique, now)
     outcome.inserted = {vehicle_id: n for vehicle_id, (n, _) in stored.items()}
@@ -186,8 +194,15 @@ WITH batch AS (
         liveness = 'online',
         last_seen = GREATEST(vs.last_seen, excluded.last_seen)
     WHERE vs.ts < excluded.ts OR vs.last_seen < excluded.last_seen
+), counted AS (
+    SELECT vehicle_id, count(*) AS n, min(ts) AS earliest FROM stored GROUP BY vehicle_id
 )
-SELECT vehicle_id, count(*), min(ts) FROM stored GROUP BY vehicle_id
+-- Whether the vehicle holds an open order: most hold none, and then the geofences need not
+-- look at the batch at all (no query of their own).
+SELECT c.vehicle_id, c.n, c.earliest,
+       EXISTS (SELECT 1 FROM work_orders w WHERE w.vehicle_id = c.vehicle_id
+               AND w.status = ANY($3::text[]))
+FROM counted c
 """
 
 
@@ -217,8 +232,12 @@ def _execute_raw(session: Session, sql: str, params: Sequence[Any]) -> list[Any]
 
 def _store_postgres(
     session: Session, rows: list[PositionRow], now: datetime
-) -> dict[int, tuple[int, datetime]]:
-    """Write the batch with `_PG_BATCH`; per vehicle, how many fixes it stored and the oldest."""
+) -> tuple[dict[int, tuple[int, datetime]], set[int]]:
+    """Write the batch with `_PG_BATCH`.
+
+    Returns, per vehicle, how many fixes it stored and the oldest; and which of those vehicles
+    hold an open order.
+    """
     batch = [
         (
             row.vehicle.id,
@@ -237,8 +256,10 @@ def _store_postgres(
         for row in rows
         for fix in (row.fix,)
     ]
-    rows_out = _execute_raw(session, _PG_BATCH, (orjson.dumps(batch).decode(), now))
-    return {int(vehicle_id): (int(n), ts) for vehicle_id, n, ts in rows_out}
+    params = (orjson.dumps(batch).decode(), now, _OPEN_STATES)
+    rows_out = _execute_raw(session, _PG_BATCH, params)
+    stored = {int(vehicle_id): (int(n), ts) for vehicle_id, n, ts, _ in rows_out}
+    return stored, {int(vehicle_id) for vehicle_id, _, _, holds in rows_out if holds}
 
 
 def _store_generic(
@@ -345,6 +366,30 @@ def newest_fixes(
     )
     query = select(*columns).where(any_id(session, VehicleState.vehicle_id, ids))
     return [(v, ts, lat, lon, acc) for v, ts, lat, lon, acc in session.execute(query)]
+
+
+_PG_STAMP_AND_NEWEST = """
+SELECT NULL::bigint, NULL::timestamptz, NULL::float8, NULL::float8, NULL::float8, value
+FROM registry_stamps WHERE name = $2
+UNION ALL
+SELECT vehicle_id, ts, lat, lon, acc, NULL FROM vehicle_states WHERE vehicle_id = ANY($1::bigint[])
+"""
+
+
+def stamp_and_newest_fixes(
+    session: Session, stamp_name: str, vehicle_ids: Iterable[int]
+) -> tuple[int | None, list[tuple[int, datetime, float, float, float | None]]]:
+    """PostgreSQL: the registry stamp and `newest_fixes` in one round trip."""
+    stamp: int | None = None
+    found = []
+    for vehicle_id, ts, lat, lon, acc, value in _execute_raw(
+        session, _PG_STAMP_AND_NEWEST, (sorted(set(vehicle_ids)), stamp_name)
+    ):
+        if vehicle_id is None:
+            stamp = int(value) if value is not None else None
+        elif ts is not None:
+            found.append((int(vehicle_id), ts, lat, lon, acc))
+    return stamp, found
 
 
 def any_id(session: Session, column: Any, ids: list[int]) -> Any:

@@ -55,8 +55,10 @@ class IngestSettings:
     session_expiry_s: int = 7 * 24 * 3600
     batch_size: int = 500
     queue_size: int = 20_000
-    # How long the writer waits for more messages before writing a partial batch.
-    linger_s: float = 0.005
+    # How long the writer waits for more messages before writing a partial batch (Config
+    # INGEST_LINGER_MS): each batch costs a few round trips whatever its size, so under a
+    # trickle a longer wait buys fewer, larger batches.
+    linger_s: float = 0.015
     liveness_every_s: float = 5.0
     outbox_every_s: float = 1.0
     keepalive_s: int = 30
