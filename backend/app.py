@@ -119,7 +119,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     app.extensions["fieldline.config"] = config  # workers and commands read settings here
     passwords.configure(fast=config.FAST_HASH)
     wiring.install_session_listeners()  # tests may pass a Database built without them
-    database = database or wiring.open_database(config.DATABASE_URL)
+    database = database or wiring.open_database(config.DATABASE_URL, config.READ_DATABASE_URL)
     unit_of_work.init_app(app, database)
     live.init_app(app, database, config)
     guard.init_app(app)

@@ -38,6 +38,10 @@ class Config:
     DATABASE_URL: str = field(
         default_factory=lambda: _env("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'fieldline.db'}")
     )
+    # A streaming replica of DATABASE_URL (PostgreSQL): reports and the live feed's rounds read
+    # there; writes, authentication and read-your-writes paths stay on the primary. Unset: all
+    # reads go to DATABASE_URL.
+    READ_DATABASE_URL: str | None = field(default_factory=lambda: _optional("READ_DATABASE_URL"))
     MQTT_URL: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))
     MQTT_TOPIC_ROOT: str = field(default_factory=lambda: _env("MQTT_TOPIC_ROOT", "fieldline/v1"))
     BLOB_DIR: str = field(default_factory=lambda: _env("BLOB_DIR", str(ROOT / "var" / "blobs")))

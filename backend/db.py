@@ -96,10 +96,33 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 class Database:
     """One engine and session factory per app; tests rebind the factory to a connection."""
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(self, url: str, read_url: str | None = None, **engine_options: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_options)
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # A read replica (Config READ_DATABASE_URL) for reads that may lag the primary by the
+        # replication delay: reports and the live feed's rounds. Writes, authentication and
+        # every read-your-writes path stay on `engine`.
+        self.read_url = read_url or None
+        self.replica_engine: Engine | None = None
+        self.replica_sessions: sessionmaker[Session] | None = None
+        if self.read_url:
+            self.replica_engine = make_engine(self.read_url, **engine_options)
+            self.replica_sessions = sessionmaker(
+                bind=self.replica_engine.execution_options(**{READ_ONLY: True}),
+                expire_on_commit=False,
+            )
+
+    @property
+    def read_engine(self) -> Engine:
+        """The engine replica reads go to: the replica's when one is set, else the primary's."""
+        return self.replica_engine or self.engine
+
+    def dispose(self) -> None:
+        """Close every pooled connection (primary and replica)."""
+        self.engine.dispose()
+        if self.replica_engine is not None:
+            self.replica_engine.dispose()
 
     @property
     def dialect(self) -> str:

@@ -53,6 +53,22 @@ def request_session() -> Session:
     return session
 
 
+def replica_session() -> Session:
+    """A read-only session on the read replica (READ_DATABASE_URL), opened on first use.
+
+    For reads that may lag the primary by the replication delay (reports). Without a replica
+    it is the request's own session. Closed, never committed, at the end of the request.
+    """
+    db = database()
+    if db.replica_sessions is None:
+        return request_session()
+    if "db_replica_session" not in g:
+        g.db_replica_session = db.replica_sessions()
+        g.db_replica_session.info["read_only"] = True
+    session: Session = g.db_replica_session
+    return session
+
+
 def init_app(app: Flask, db: Database) -> None:
     """Attach the database and commit each successful request's work exactly once."""
     app.extensions["fieldline.db"] = db
@@ -88,6 +104,10 @@ def init_app(app: Flask, db: Database) -> None:
 
     @app.teardown_request
     def close_on_error(exc: BaseException | None) -> None:
+        replica: Session | None = g.pop("db_replica_session", None)
+        if replica is not None:
+            replica.rollback()
+            replica.close()
         session: Session | None = g.pop("db_session", None)
         if session is not None:  # the view raised before after_request could run
             session.rollback()

@@ -55,10 +55,13 @@ def install_session_listeners() -> None:
     audit.audit_model(SyncConflict)
 
 
-def open_database(url: str, **engine_options: Any) -> Database:
-    """A Database whose sessions run every flush hook: what each process should use."""
+def open_database(url: str, read_url: str | None = None, **engine_options: Any) -> Database:
+    """A Database whose sessions run every flush hook: what each process should use.
+
+    `read_url`: a read replica for reports and the live feed (Config READ_DATABASE_URL).
+    """
     install_session_listeners()
-    return Database(url, **engine_options)
+    return Database(url, read_url, **engine_options)
 
 
 # Every synced entity, each adapter beside its domain's services.

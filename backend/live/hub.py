@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from backend.db import READ_ONLY, Database
@@ -28,6 +29,8 @@ class LiveSettings:
     keepalive_s: float = 15.0
     queue_size: int = 1000
     ready_timeout_s: float = 30.0
+    # With a read replica: how long a round waits for the replica to replay what was notified.
+    replica_wait_s: float = 1.0
 
 
 class Subscription:
@@ -71,10 +74,14 @@ class LiveHub:
     def __init__(self, database: Database, settings: LiveSettings | None = None) -> None:
         self.database = database
         self.settings = settings or LiveSettings()
-        # Its own sessions on the engine (never a request's): reads only, no write lock.
+        # Its own sessions (never a request's): reads only, no write lock; on the read replica
+        # when one is set (READ_DATABASE_URL). The listener stays on the primary, where the
+        # commits are notified.
         self._sessions = sessionmaker(
-            bind=database.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+            bind=database.read_engine.execution_options(**{READ_ONLY: True}),
+            expire_on_commit=False,
         )
+        self._replica = database.replica_engine is not None
         self._lock = threading.Lock()
         self._subscribers: set[Subscription] = set()
         self._pending: list[Subscription] = []
@@ -153,6 +160,9 @@ class LiveHub:
                 with self._lock:
                     pending = bool(self._pending)
                 if changed or pending or collector is None:
+                    if self._replica and changed:
+                        # What was notified is on the replica before the round reads it.
+                        self._await_replica(waiter.position())
                     collector = self._round(collector)
             except Exception:  # noqa: BLE001 - the feed must outlive a database outage
                 if self._stopped:
@@ -163,6 +173,27 @@ class LiveHub:
                 # The collector keeps its cursors: the next round reads what the outage hid.
                 waiter = None
                 self._wake.wait(1)
+
+    def _await_replica(self, position: str | None) -> None:
+        """Wait (up to `replica_wait_s`) until the replica replayed the primary's `position`.
+
+        A replica that is not a standby (no replay position) counts as caught up; one still
+        behind after the wait is read anyway, and what it missed comes with a later round
+        (the collector's cursors look back, and the fleet's next fix notifies again).
+        """
+        if position is None:
+            return
+        deadline = time.monotonic() + self.settings.replica_wait_s
+        with self._sessions() as session:
+            while True:
+                caught_up = session.execute(
+                    text("SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn), true)"),
+                    {"lsn": position},
+                ).scalar_one()
+                session.rollback()
+                if caught_up or time.monotonic() >= deadline:
+                    return
+                time.sleep(0.005)
 
     def _round(self, collector: Collector | None) -> Collector:
         with self._sessions() as session:

@@ -26,6 +26,9 @@ class ChangeWaiter(Protocol):
     def close(self) -> None:
         """Release the connection."""
 
+    def position(self) -> str | None:
+        """The primary's write position now (PostgreSQL WAL LSN), for a replica to catch up."""
+
 
 class SqliteWaiter:
     """Polls SQLite's data version on one private connection."""
@@ -54,6 +57,9 @@ class SqliteWaiter:
 
     def close(self) -> None:
         self.conn.close()
+
+    def position(self) -> str | None:
+        return None
 
 
 class PostgresWaiter:
@@ -84,6 +90,11 @@ class PostgresWaiter:
     def close(self) -> None:
         self.conn.close()
 
+    def position(self) -> str | None:
+        """The primary's current WAL position, read on the listening connection."""
+        row = self.conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        return str(row[0]) if row else None
+
 
 class TickWaiter:
     """For an in-memory SQLite database no other connection shares: look on every poll."""
@@ -96,6 +107,9 @@ class TickWaiter:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def position(self) -> str | None:
+        return None
 
 
 def waiter_for(engine: Engine, poll_s: float) -> ChangeWaiter:

@@ -12,7 +12,7 @@ from backend.errors import Unprocessable
 from backend.inputs import Blueprint
 from backend.reports import export, service
 from backend.reports.schemas import DaySchema, PeriodSchema
-from backend.unit_of_work import request_session
+from backend.unit_of_work import replica_session
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
 
@@ -64,7 +64,7 @@ def _zone() -> str:
 def sla_compliance(args: dict[str, Any]) -> Any:
     """SLA compliance per segment, responsible department and day (counts, rates, p50/p90)."""
     tables = service.sla_compliance(
-        session=request_session(),
+        session=replica_session(),
         actor=current_actor(),
         start=args["from_"],
         end=args["to"],
@@ -82,7 +82,7 @@ def sla_compliance(args: dict[str, Any]) -> Any:
 def vehicle_busy(args: dict[str, Any]) -> Any:
     """Vehicle busy time by department, specialty and hour of day: where capacity is short."""
     tables = service.vehicle_busy(
-        session=request_session(),
+        session=replica_session(),
         actor=current_actor(),
         start=args["from_"],
         end=args["to"],
@@ -98,6 +98,6 @@ def vehicle_busy(args: dict[str, Any]) -> Any:
 def call_center_daily(args: dict[str, Any]) -> Any:
     """The call center's daily report."""
     tables = service.call_center_daily(
-        session=request_session(), actor=current_actor(), day=args["day"], zone=_zone()
+        session=replica_session(), actor=current_actor(), day=args["day"], zone=_zone()
     )
     return _render("call-center-daily", tables, args)
