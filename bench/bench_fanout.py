@@ -20,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -109,11 +110,12 @@ class Subscriber(threading.Thread):
             pass
 
     def close(self) -> None:
+        """Cut the connection under the reader (it sees the end of the stream and returns)."""
         try:
-            self.conn.sock and self.conn.sock.shutdown(2)  # type: ignore[func-returns-value]
+            if self.conn.sock is not None:
+                self.conn.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.conn.close()
 
 
 def _statements(engine: Any, use_pss: bool) -> int:
@@ -161,6 +163,7 @@ def measure(
         sub.close()
     for sub in subs:
         sub.join(10)
+        sub.conn.close()
     latencies = [ms for sub in subs for ms in sub.latencies]
     received = sum(sub.received for sub in subs)
     return {
