@@ -11,7 +11,6 @@ const log = [];
 let source = null;
 let retry = null;
 let hasOrderEvents = false;
-let connectedOnce = false;
 
 export function initLive() {
   on("log", (entry) => addLog(entry));
@@ -48,9 +47,8 @@ async function connect() {
     // A connection starts from now: fetch what changed while the feed was away, and on the
     // first one what changed between the page's first load and the stream opening.
     Promise.all([loadOrders(), loadAlerts()]).catch(() => {});
-    // The map loaded its outages at start; after a drop it reloads them (the feed resumes now).
-    if (connectedOnce) emit("outages-changed");
-    connectedOnce = true;
+    // Outages likewise: the map's first load may predate the stream.
+    emit("outages-changed");
   };
   source.onerror = () => {
     status("reconnecting");
