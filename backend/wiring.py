@@ -24,11 +24,13 @@ from backend.inspection import plan_models as inspection_plans  # noqa: F401
 from backend.inspection import sync_adapters as inspection_sync
 from backend.inspection import verification_models as inspection_verification  # noqa: F401
 from backend.live import announce as live_announce
+from backend.network import handheld as network_handheld
 from backend.network import models as network_models  # noqa: F401
 from backend.network import (
     outage_models,  # noqa: F401
     water_models,  # noqa: F401
 )
+from backend.network import sync_adapters as network_sync
 from backend.org import models as org_models  # noqa: F401
 from backend.risk import models as risk_models  # noqa: F401
 from backend.risk import sync_adapters as risk_sync
@@ -50,6 +52,7 @@ def install_session_listeners() -> None:
     auth_models.install_listeners()  # a new secret or deactivation ends old tokens
     handheld.install_listeners()  # work and file changes reach the handhelds' change feed
     live_announce.install_listeners()  # outage changes reach the live feed
+    network_handheld.install_listeners()  # and the lines, areas and outages near that work
     audit.install_listeners()  # every audited change leaves an audit row
     # Conflict resolutions are audited like any other edit (the sync tables cannot take the mixin).
     audit.audit_model(SyncConflict)
@@ -67,7 +70,7 @@ def open_database(url: str, read_url: str | None = None, **engine_options: Any) 
 # Every synced entity, each adapter beside its domain's services.
 SYNC_ADAPTERS = (
     *dispatch_sync.ADAPTERS, *inspection_sync.ADAPTERS, *archive_sync.ADAPTERS,
-    *risk_sync.ADAPTERS,
+    *risk_sync.ADAPTERS, *network_sync.ADAPTERS,
 )  # fmt: skip
 
 

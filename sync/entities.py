@@ -663,6 +663,43 @@ COLLECTION_VISIT = EntitySpec("collection_visit", creatable=False, fields={
     "due_on":            readonly(text(10)),
     "crew_id":           readonly(integer()),
 })
+# [Network]: what a crew offline needs to see which line and area a fault is on. The server
+# sends them (lines and areas near the crew's work, active outages on those lines); no one
+# pushes them (the policy's SYNC_ACTIONS names no action for them: deny by default).
+FEEDER_LINE = EntitySpec("feeder_line", creatable=False, fields={
+    "code":              readonly(text(32)),
+    "name":              readonly(text(120)),
+    "voltage":           readonly(text(16)),
+    "region_code":       readonly(text(32)),
+    "route":             readonly(record()),
+    "switch_points":     readonly(items(record())),
+})
+
+TRANSFORMER_AREA = EntitySpec("transformer_area", creatable=False, fields={
+    "code":              readonly(text(32)),
+    "name":              readonly(text(120)),
+    "line_id":           readonly(uuid_ref()),
+    "section":           readonly(text(32)),
+    "capacity_kva":      readonly(number(minimum=0)),
+    "ownership":         readonly(text(12)),
+    "region_code":       readonly(text(32)),
+    "location":          readonly(record()),
+    "boundary":          readonly(record()),
+})
+
+OUTAGE = EntitySpec("outage", creatable=False, fields={
+    "number":            readonly(text(32)),
+    "kind":              readonly(text(12)),
+    "scope":             readonly(text(8)),
+    "line_id":           readonly(uuid_ref()),
+    "section":           readonly(text(32)),
+    "area_id":           readonly(uuid_ref()),
+    "area_ids":          readonly(items(uuid_ref(), max_items=2000)),
+    "status":            readonly(text(20)),
+    "reason":            readonly(text(400)),
+    "starts_at":         readonly(timestamp()),
+    "planned_end_at":    readonly(timestamp()),
+})
 # fmt: on
 
 ENTITIES: Mapping[str, EntitySpec] = MappingProxyType(
@@ -687,6 +724,9 @@ ENTITIES: Mapping[str, EntitySpec] = MappingProxyType(
             INSPECTION_CASE,
             CASE_STEP,
             VERIFICATION_ITEM,
+            FEEDER_LINE,
+            TRANSFORMER_AREA,
+            OUTAGE,
         )
     }
 )

@@ -113,6 +113,47 @@ def _row_counts(database: Database) -> dict[str, int]:
         }
 
 
+def _network_reaches_the_feed(database: Database) -> None:
+    """1900 gave every existing line, area and outage a version and its feed rows.
+
+    An upsert in the owner's department for each, and one for every crew with open work near
+    the record's line (what `backend.network.handheld` would have written had it been there).
+    """
+    from uuid import UUID
+
+    from sqlalchemy.orm import Session
+
+    from backend.network.handheld import crews_near
+
+    with Session(database.engine) as session:
+        feed = {
+            (entity, record, department, crew)
+            for entity, record, department, crew in session.execute(text(
+                "SELECT entity, record_id, scope_department_id, scope_crew_id FROM sync_changes"
+                " WHERE op = 'upsert'"
+            ))
+        }  # fmt: skip
+        tables = (("feeder_line", "feeder_lines", "id", "NULL"),
+                  ("transformer_area", "transformer_areas", "line_id", "NULL"),
+                  ("outage", "outages", "line_id", "status"))  # fmt: skip
+        seen = 0
+        for entity, table, line, status in tables:
+            rows = session.execute(text(
+                f"SELECT id, version, department_id, {line}, {status} FROM {table}"  # noqa: S608
+            )).all()  # fmt: skip
+            crews = crews_near(session, {UUID(str(r[3])) for r in rows})
+            for record, version, department, line_id, state in rows:
+                record_id = str(UUID(str(record)))
+                assert version > 0, (table, record_id)
+                assert (entity, record_id, department, None) in feed, (table, record_id)
+                if state in (None, "predicted", "confirmed", "partially_restored"):
+                    for crew_department, crew in crews.get(UUID(str(line_id)), set()):
+                        assert (entity, record_id, crew_department, crew) in feed
+                        seen += 1
+        assert session.execute(text("SELECT count(*) FROM feeder_lines")).scalar_one() > 0
+    print(f"network feed rows for crews near the demo lines: {seen}")
+
+
 def test_upgrade_from_previous_release_keeps_demo_data(empty_database: str, tmp_path: Path):
     old_tree = _checkout(PREVIOUS_RELEASE, tmp_path / "previous")
     _run_old(old_tree, empty_database, "db", "upgrade")
@@ -128,6 +169,7 @@ def test_upgrade_from_previous_release_keeps_demo_data(empty_database: str, tmp_
         assert before["work_orders"] > 0 and before["users"] > 0
 
         migrate.upgrade(empty_database)
+        _network_reaches_the_feed(database)
         seed_all(database)  # `make run` on an existing install: upgrade, then seed again
 
         after = _row_counts(database)

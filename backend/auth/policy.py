@@ -379,6 +379,10 @@ SYNC_READ_ACTIONS: Mapping[str, Action] = MappingProxyType({
     "meter": Action.ARCHIVE_READ,
     # A visit carries what is owed: only the crew sent on it pulls it (collections use REST).
     "collection_visit": Action.RISK_VISIT_REPORT,
+    # Lines, areas and active outages near the crew's work (pull only: no SYNC_ACTIONS row).
+    "feeder_line": Action.NETWORK_READ,
+    "transformer_area": Action.NETWORK_READ,
+    "outage": Action.OUTAGE_READ,
 })
 # fmt: on
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.auth.audit import Audited
 from backend.db import Base, JSONType, UUIDPrimaryKey, utcnow
+from sync.changes import Synced
 
 
 class Substation(UUIDPrimaryKey, Audited, Base):
@@ -29,7 +30,7 @@ class Substation(UUIDPrimaryKey, Audited, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class FeederLine(UUIDPrimaryKey, Audited, Base):
+class FeederLine(UUIDPrimaryKey, Synced, Audited, Base):
     """A feeder line (线路): its route, voltage and switch points that split it into sections.
 
     `switch_points` is `[{"code", "name", "lon", "lat", "section"}]`: opening a switch cuts the
@@ -37,6 +38,10 @@ class FeederLine(UUIDPrimaryKey, Audited, Base):
     """
 
     __tablename__ = "feeder_lines"
+    # Handhelds pull lines near their crews' work (`network.handheld`); the owner's department
+    # routes the feed rows office callers read.
+    __sync_entity__ = "feeder_line"
+    __sync_scope__ = ("department_id", None)
 
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(120), index=True)
@@ -52,10 +57,12 @@ class FeederLine(UUIDPrimaryKey, Audited, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class TransformerArea(UUIDPrimaryKey, Audited, Base):
+class TransformerArea(UUIDPrimaryKey, Synced, Audited, Base):
     """A transformer area (台区): one distribution transformer and the customers behind it."""
 
     __tablename__ = "transformer_areas"
+    __sync_entity__ = "transformer_area"
+    __sync_scope__ = ("department_id", None)
 
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(120), index=True)

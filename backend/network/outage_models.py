@@ -10,12 +10,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.auth.audit import Audited
 from backend.db import Base, UUIDPrimaryKey, utcnow
+from sync.changes import Synced
 
 
-class Outage(UUIDPrimaryKey, Audited, Base):
+class Outage(UUIDPrimaryKey, Synced, Audited, Base):
     """A planned (maintenance) or unplanned (fault) outage; `status` follows `outages.MOVES`."""
 
     __tablename__ = "outages"
+    # Active outages near a crew's work reach its handheld (`network.handheld`).
+    __sync_entity__ = "outage"
+    __sync_scope__ = ("department_id", None)
     __table_args__ = (Index("ix_outages_due", "status", "planned_end_at"),)
 
     number: Mapped[str] = mapped_column(String(32), unique=True)

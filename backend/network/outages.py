@@ -92,8 +92,13 @@ def _areas(session: Session, line: FeederLine, scope: str, data: dict[str, Any])
     return list(session.scalars(statement))
 
 
-def create_outage(*, session: Session, actor: Actor, data: dict[str, Any]) -> Outage:
-    """Set an outage on a line, a section or an area; it propagates to the areas it cuts."""
+def create_outage(
+    *, session: Session, actor: Actor, data: dict[str, Any], now: datetime | None = None
+) -> Outage:
+    """Set an outage on a line, a section or an area; it propagates to the areas it cuts.
+
+    Open probable-outage suggestions it covers are settled with it (their held calls join it).
+    """
     authorize(actor, Action.OUTAGE_MANAGE)
     starts, ends = data["starts_at"], data["planned_end_at"]
     if ends <= starts:
@@ -141,6 +146,9 @@ def create_outage(*, session: Session, actor: Actor, data: dict[str, Any]) -> Ou
     )
     session.flush()
     notify_flagged(session, outage, "outage")
+    from backend.network.suggestions import settle_covered  # suggestions build on outages
+
+    settle_covered(session, actor, outage, now or utcnow())
     return outage
 
 

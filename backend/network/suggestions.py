@@ -32,6 +32,7 @@ from backend.network.outage_models import (
     OrderOutageLink,
     OrderSuggestionLink,
     Outage,
+    OutageArea,
     OutageSuggestion,
 )
 
@@ -216,6 +217,19 @@ def _decidable(session: Session, actor: Actor, suggestion_id: int) -> OutageSugg
             f"Suggestion {suggestion.id} is {suggestion.status}; it was decided already.",
             current_state=suggestion.status,
         )
+    if suggestion.level == "area":
+        line = session.scalar(
+            select(OutageSuggestion.id).where(
+                OutageSuggestion.status == "open", OutageSuggestion.level == "line",
+                OutageSuggestion.line_id == suggestion.line_id,
+            )
+        )  # fmt: skip
+        if line is not None:  # one decision for the group, not one area under it
+            raise InvalidTransition(
+                f"Suggestion {suggestion.id} is grouped under line suggestion {line}; "
+                f"decide that one (it settles its areas).",
+                current_state="grouped",
+            )
     return suggestion
 
 
@@ -241,7 +255,11 @@ def confirm(
     *, session: Session, actor: Actor, suggestion_id: int, data: dict[str, Any],
     now: datetime | None = None,
 ) -> tuple[OutageSuggestion, Outage]:  # fmt: skip
-    """Make the suggestion an outage; the calls it holds join the outage."""
+    """Make the suggestion an outage; the calls it holds join the outage.
+
+    The outage settles every open suggestion it covers (`settle_covered`, as any outage set
+    on the line or area does): for a line, the area suggestions it grouped too.
+    """
     now = now or utcnow()
     suggestion = _decidable(session, actor, suggestion_id)
     outage = outages.create_outage(session=session, actor=actor, data={
@@ -249,13 +267,51 @@ def confirm(
         "line_id": suggestion.line_id, "area_id": suggestion.area_id,
         "reason": data["reason"], "starts_at": data.get("starts_at") or suggestion.first_call_at,
         "planned_end_at": data["planned_end_at"], "status": "confirmed",
-    })  # fmt: skip
-    calls = linked_calls(session, suggestion)
-    _decide(session, actor, suggestion, "confirmed", now, outage=outage, note=data.get("note"))
-    for link in calls:
+    }, now=now)  # fmt: skip
+    for member in session.scalars(select(OutageSuggestion).where(
+        OutageSuggestion.outage_id == outage.id
+    )):  # fmt: skip
+        member.note = data.get("note")
+    session.flush()
+    return suggestion, outage
+
+
+def settle_covered(session: Session, actor: Actor, outage: Outage, now: datetime) -> None:
+    """An outage settles the open suggestions it covers; their held calls join it.
+
+    Covered: a line suggestion on the outage's line when the whole line is cut, and each area
+    suggestion on an area the outage cuts. A line suggestion is settled with the area
+    suggestions it grouped (they are on the line). What stays open is a line suggestion over
+    a partly cut line: its other areas still wait for the dispatcher.
+    """
+    cut = select(OutageArea.area_id).where(OutageArea.outage_id == outage.id)
+    covered = [(OutageSuggestion.level == "area") & OutageSuggestion.area_id.in_(cut)]
+    if outage.scope == "line":
+        covered.append(OutageSuggestion.level == "line")
+    members = list(session.scalars(
+        select(OutageSuggestion).where(
+            OutageSuggestion.status == "open", OutageSuggestion.line_id == outage.line_id,
+            or_(*covered),
+        ).order_by(OutageSuggestion.id)
+    ))  # fmt: skip
+    if not members:
+        return
+    links = list(session.scalars(
+        select(OrderSuggestionLink)
+        .where(OrderSuggestionLink.suggestion_id.in_([m.id for m in members]))
+        .order_by(OrderSuggestionLink.linked_at, OrderSuggestionLink.order_id)
+    ))  # fmt: skip
+    for member in members:
+        member.status, member.decided_by, member.decided_at = "confirmed", actor.audit_name, now
+        member.outage_id = outage.id
+    linked = set(session.scalars(select(OrderOutageLink.order_id).where(
+        OrderOutageLink.order_id.in_([link.order_id for link in links])
+    )))  # fmt: skip
+    for link in links:
         order = session.get(WorkOrder, link.order_id)
-        if order is None or order.status != OrderStatus.NEW:
+        if order is None or order.status != OrderStatus.NEW or order.id in linked:
             continue  # already issued: it is the repair work, it keeps its dispatch
+        linked.add(order.id)
         session.add(OrderOutageLink(order_id=order.id, outage_id=outage.id, area_id=link.area_id))
         append_event(
             session, order, point="linked_outage", occurred_at=now, source="system",
@@ -264,7 +320,6 @@ def confirm(
                      "note": f"linked to outage {outage.number} (probable outage confirmed)"},
         )  # fmt: skip
     session.flush()
-    return suggestion, outage
 
 
 def dismiss(

@@ -161,3 +161,77 @@ def test_bad_decisions_are_problems(api: Any) -> None:
     assert_problem(
         dispatcher.post("/api/v1/outage-suggestions/1/confirm", json={"reason": "x"}), 422
     )
+
+
+def _line_with_two_suggested_areas(api: Any, demo: Any) -> tuple[Any, list[Any], list[Any]]:
+    dispatcher, archivist = api("dispatcher"), api("archivist")
+    line = make_line(dispatcher)
+    areas = [make_area(dispatcher, line["id"]), make_area(dispatcher, line["id"])]
+    calls = [
+        _call(api, demo, make_customer(archivist, area))
+        for area in areas
+        for _ in range(suggestions.MIN_CUSTOMERS + 1)
+    ]
+    listed = dispatcher.get("/api/v1/outage-suggestions?status=open").get_json()
+    return line, listed, calls
+
+
+def test_dismissing_a_line_settles_the_areas_it_grouped(api: Any, demo: Any) -> None:
+    dispatcher, callcenter = api("dispatcher"), api("callcenter")
+    line, listed, calls = _line_with_two_suggested_areas(api, demo)
+    line_suggestion = next(s for s in listed if s["level"] == "line")
+    area_ids = [s["id"] for s in listed if s["level"] == "area"]
+    # An area grouped under the open line is decided through the line, not on its own.
+    for decision, body in (("dismiss", {}), ("confirm", _decision_body())):
+        refused = dispatcher.post(f"/api/v1/outage-suggestions/{area_ids[0]}/{decision}",
+                                  json=body)  # fmt: skip
+        assert_problem(refused, 409)
+        assert str(line_suggestion["id"]) in refused.get_json()["detail"]
+    dismissed = dispatcher.post(
+        f"/api/v1/outage-suggestions/{line_suggestion['id']}/dismiss", json={"note": "meters"}
+    )
+    assert dismissed.status_code == 200, dismissed.get_json()
+    assert dispatcher.get("/api/v1/outage-suggestions?status=open").get_json() == []
+    for suggestion_id in (line_suggestion["id"], *area_ids):
+        one = dispatcher.get(f"/api/v1/outage-suggestions/{suggestion_id}").get_json()
+        assert one["status"] == "dismissed" and one["note"] == "meters", one
+        assert_problem(
+            dispatcher.post(f"/api/v1/outage-suggestions/{suggestion_id}/dismiss", json={}), 409
+        )
+    # Every held call (under the areas and under the line) goes back to the queue.
+    held = [c for c in calls if c["repair_center_id"] is None]
+    assert held
+    center = {"repair_center_id": demo.departments["RC-N"].id}
+    for call in held:
+        issued = callcenter.post(f"/api/v1/work-orders/{call['id']}/issue", json=center)
+        assert issued.status_code == 200, issued.get_json()
+
+
+def test_an_outage_set_by_hand_settles_the_suggestions_it_covers(
+    api: Any, demo: Any, db: Any
+) -> None:
+    dispatcher = api("dispatcher")
+    line, listed, calls = _line_with_two_suggested_areas(api, demo)
+    now = datetime.now(UTC)
+    created = dispatcher.post("/api/v1/outages", json={
+        "kind": "unplanned", "scope": "line", "line_id": line["id"], "reason": "feeder tripped",
+        "starts_at": _iso(now - timedelta(minutes=20)),
+        "planned_end_at": _iso(now + timedelta(hours=2)),
+    })  # fmt: skip
+    assert created.status_code == 201, created.get_json()
+    outage_id = created.get_json()["id"]
+    assert dispatcher.get("/api/v1/outage-suggestions?status=open").get_json() == []
+    decided = dispatcher.get("/api/v1/outage-suggestions?status=confirmed").get_json()
+    assert {s["id"] for s in decided} >= {s["id"] for s in listed}
+    assert {s["outage_id"] for s in decided if s["id"] in {x["id"] for x in listed}} == {outage_id}
+    held = {c["id"] for c in calls if c["repair_center_id"] is None}
+    with db.session_factory() as session:
+        joined = set(
+            str(o)
+            for o in session.scalars(
+                select(OrderOutageLink.order_id).where(
+                    OrderOutageLink.outage_id == uuid.UUID(outage_id)
+                )
+            )
+        )
+    assert held and held <= joined
