@@ -53,7 +53,8 @@ def import_file(
     for error in result["errors"][:50]:
         click.echo(f"row {error['row']}, {error['column']}: {error['reason']}", err=True)
     click.echo(
-        f"{result['status']}: {result['created_rows']} new, {len(result['errors'])} problem(s)"
+        f"{result['status']}: {result['would_create']} new, {result['would_update']} updated, "
+        f"{len(result['errors'])} problem(s)"
     )
     if result["status"] == "failed":
         raise SystemExit(1)

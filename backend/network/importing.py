@@ -36,8 +36,9 @@ from backend.network.schemas import (
     WaterNodeSchema,
     WaterPipeSchema,
 )
-from backend.network.water_models import WaterNode
+from backend.network.water_models import WaterNode, WaterPipe
 
+CREATED, UPDATED = "created", "updated"
 KINDS = ("lines", "areas", "water-nodes", "water-pipes", "customer-links", "region-codes")
 MAX_ROWS = 100_000
 Progress = Callable[[int], None]
@@ -133,14 +134,26 @@ class _RowError(Exception):
         self.column, self.reason = column, reason
 
 
-def _line(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
+def _existing(session: Session, model: Any, v: dict[str, Any]) -> Any:
+    """The record a row's code names already (the row then updates it), or None."""
+    code = v.get("code")
+    return None if code in (None, "") else session.scalar(select(model).where(model.code == code))
+
+
+def _line(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> str:
     v["route"], v["srid"] = v.pop("geometry", None), srid
     if isinstance(v.get("switch_points"), str):
         v["switch_points"] = json.loads(v["switch_points"])
-    service.create_line(session=session, actor=actor, data=_load(LineSchema(), v))
+    data = _load(LineSchema(), v)
+    line = _existing(session, FeederLine, v)
+    if line is None:
+        service.create_line(session=session, actor=actor, data=data)
+        return CREATED
+    service.change_line(session=session, actor=actor, line_id=line.id, changes=data)
+    return UPDATED
 
 
-def _area(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
+def _area(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> str:
     geometry = v.pop("geometry", None)
     polygon = (
         isinstance(geometry, dict)
@@ -149,26 +162,38 @@ def _area(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
     )
     v["line_id"] = str(_code(session, FeederLine, v.pop("line_code", None), "line_code"))
     v["boundary" if polygon else "location"], v["srid"] = geometry, srid
-    service.create_area(session=session, actor=actor, data=_load(AreaSchema(), v))
+    data = _load(AreaSchema(), v)
+    area = _existing(session, TransformerArea, v)
+    if area is None:
+        service.create_area(session=session, actor=actor, data=data)
+        return CREATED
+    service.change_area(session=session, actor=actor, area_id=area.id, changes=data)
+    return UPDATED
 
 
-def _node(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
+def _node(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> str:
     v["location"], v["srid"] = v.pop("geometry", None), srid
     if isinstance(v.get("valve_open"), str):
         v["valve_open"] = v["valve_open"].lower() in ("1", "true", "yes", "open")
-    water.create_node(session=session, actor=actor, data=_load(WaterNodeSchema(), v))
+    node = _existing(session, WaterNode, v)
+    water.create_node(session=session, actor=actor, data=_load(WaterNodeSchema(), v),
+                      existing=node)  # fmt: skip
+    return CREATED if node is None else UPDATED
 
 
-def _pipe(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
+def _pipe(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> str:
     ends = {f"{end}_node_id": str(_code(session, WaterNode, v.pop(f"{end}_code", None),
                                         f"{end}_code")) for end in ("from", "to")}  # fmt: skip
     v.update(ends, route=v.pop("geometry", None), srid=srid)
     if isinstance(v.get("diameter_mm"), str) and v["diameter_mm"].isascii():
         v["diameter_mm"] = int(v["diameter_mm"]) if v["diameter_mm"].isdigit() else v["diameter_mm"]
-    water.create_pipe(session=session, actor=actor, data=_load(WaterPipeSchema(), v))
+    pipe = _existing(session, WaterPipe, v)
+    water.create_pipe(session=session, actor=actor, data=_load(WaterPipeSchema(), v),
+                      existing=pipe)  # fmt: skip
+    return CREATED if pipe is None else UPDATED
 
 
-def _link(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
+def _link(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> str:
     del srid
     authorize(actor, Action.ARCHIVE_EDIT)
     account = str(v.get("account_number") or "")
@@ -184,12 +209,14 @@ def _link(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
             change_premise(session=session, actor=actor, premise=premise,
                            changes={"transformer_area_id": area_id},
                            reason="network import")  # fmt: skip
+    return UPDATED
 
 
-def _region(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> None:
+def _region(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> str:
     del srid
     v.pop("geometry", None)
     regions.create(session=session, actor=actor, data=_load(RegionCodeSchema(), v))
+    return CREATED
 
 
 ROW = {"lines": _line, "areas": _area, "water-nodes": _node, "water-pipes": _pipe,
@@ -205,13 +232,15 @@ def run_import(
     tick = progress or (lambda n: None)
     errors: list[dict[str, Any]] = []
     done = 0
+    outcomes = {CREATED: 0, UPDATED: 0}
     outer = session.begin_nested()
     try:
         for number, values in rows:
             try:
                 with session.begin_nested():
-                    ROW[kind](session, actor, dict(values), srid)
+                    outcome = ROW[kind](session, actor, dict(values), srid)
                     session.flush()
+                outcomes[outcome] += 1
             except _RowError as exc:
                 errors.append({"row": number, "column": exc.column, "reason": exc.reason})
             except ValidationError as exc:
@@ -227,8 +256,13 @@ def run_import(
         else:
             outer.commit()
     status = "failed" if errors else ("validated" if dry_run else "committed")
+    kept = not errors and not dry_run
     return {"kind": kind, "dry_run": dry_run, "status": status, "total_rows": len(rows),
-            "processed_rows": done, "created_rows": 0 if errors or dry_run else done,
+            "processed_rows": done,
+            "created_rows": outcomes[CREATED] if kept else 0,
+            "updated_rows": outcomes[UPDATED] if kept else 0,
+            # What the file does (or, for a dry run, would do) once its errors are fixed.
+            "would_create": outcomes[CREATED], "would_update": outcomes[UPDATED],
             "progress": 1.0 if not rows else done / len(rows), "errors": errors}  # fmt: skip
 
 

@@ -543,5 +543,8 @@ class NetworkImportSchema(Schema):
     total_rows = Integer()
     processed_rows = Integer()
     created_rows = Integer()
+    updated_rows = Integer()
+    would_create = Integer()
+    would_update = Integer()
     progress = Float()
     errors = fields.List(fields.Nested(NetworkImportRowErrorSchema))

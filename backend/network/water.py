@@ -54,30 +54,53 @@ def _fresh_code(session: Session, model: type[W], code: str) -> None:
         raise Conflict(f"{_LABEL[model]} code {code!r} is taken.")
 
 
-def create_node(*, session: Session, actor: Actor, data: dict[str, Any]) -> WaterNode:
-    """Register a valve, hydrant, source, monitoring point or junction."""
+def create_node(
+    *, session: Session, actor: Actor, data: dict[str, Any], existing: WaterNode | None = None
+) -> WaterNode:
+    """Register a valve, hydrant, source, monitoring point or junction.
+
+    With `existing` (an import naming a code already there), its fields are replaced by
+    `data` under the same checks; its owner must be in scope like a new one's.
+    """
     authorize(actor, Action.WATER_MANAGE)
     data = dict(data)
     srid = data.pop("srid", WGS84_SRID)
-    _fresh_code(session, WaterNode, data["code"])
+    if existing is None:
+        _fresh_code(session, WaterNode, data["code"])
+    else:
+        _owner(session, actor, existing.department_id)
     data["department_id"] = _owner(session, actor, data.get("department_id"))
     data["location"], _ = element(data["location"], field="location", kinds=("Point",), srid=srid)
     if data["kind"] == "valve":
         data["valve_open"] = True if data.get("valve_open") is None else data["valve_open"]
     elif data.get("valve_open") is not None:
         raise field_error("valve_open", "Only a valve opens and closes.")
-    node = WaterNode(**data)
-    session.add(node)
+    return _store(session, WaterNode, data, existing)
+
+
+def _store(session: Session, model: type[W], data: dict[str, Any], existing: W | None) -> W:
+    if existing is None:
+        record = model(**data)
+        session.add(record)
+    else:
+        record = existing
+        for key, value in data.items():
+            setattr(record, key, value)
     session.flush()
-    return node
+    return record
 
 
-def create_pipe(*, session: Session, actor: Actor, data: dict[str, Any]) -> WaterPipe:
-    """Register a pipe between two nodes of the company."""
+def create_pipe(
+    *, session: Session, actor: Actor, data: dict[str, Any], existing: WaterPipe | None = None
+) -> WaterPipe:
+    """Register a pipe between two nodes of the company (or replace `existing`'s fields)."""
     authorize(actor, Action.WATER_MANAGE)
     data = dict(data)
     srid = data.pop("srid", WGS84_SRID)
-    _fresh_code(session, WaterPipe, data["code"])
+    if existing is None:
+        _fresh_code(session, WaterPipe, data["code"])
+    else:
+        _owner(session, actor, existing.department_id)
     data["department_id"] = _owner(session, actor, data.get("department_id"))
     if data["from_node_id"] == data["to_node_id"]:
         raise field_error("to_node_id", "A pipe joins two different nodes.")
@@ -87,10 +110,7 @@ def create_pipe(*, session: Session, actor: Actor, data: dict[str, Any]) -> Wate
         except NotFound as exc:
             raise field_error(end, exc.detail) from exc
     data["route"], _ = element(data["route"], field="route", kinds=("LineString",), srid=srid)
-    pipe = WaterPipe(**data)
-    session.add(pipe)
-    session.flush()
-    return pipe
+    return _store(session, WaterPipe, data, existing)
 
 
 def isolation(*, session: Session, actor: Actor, pipe_id: uuid.UUID) -> dict[str, Any]:

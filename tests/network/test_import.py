@@ -135,7 +135,7 @@ def test_cli_import_with_a_progress_bar_all_or_nothing(
     dry = runner.invoke(
         network, ["import", str(source), "--kind", "lines", "--dry-run", "--user", "dispatcher"]
     )  # noqa: E501
-    assert dry.exit_code == 0 and "validated: 0 new" in dry.output, dry.output
+    assert dry.exit_code == 0 and "validated: 2 new, 0 updated" in dry.output, dry.output
     done = runner.invoke(
         network, ["import", str(source), "--kind", "lines", "--user", "dispatcher"]
     )  # noqa: E501
@@ -143,7 +143,10 @@ def test_cli_import_with_a_progress_bar_all_or_nothing(
     again = runner.invoke(
         network, ["import", str(source), "--kind", "lines", "--user", "dispatcher"]
     )  # noqa: E501
-    assert again.exit_code == 1 and "row 1, code: Line code 'CLI-1' is taken." in again.output
+    assert again.exit_code == 0 and "committed: 0 new, 2 updated" in again.output, again.output
+    source.write_bytes(_lines_geojson("CLI", crossing=True))
+    bad = runner.invoke(network, ["import", str(source), "--kind", "lines", "--user", "dispatcher"])
+    assert bad.exit_code == 1 and "row 1, geometry:" in bad.output, bad.output
 
 
 def test_region_codes_import_case_insensitively_and_only_for_their_managers(api: Any) -> None:
@@ -155,3 +158,85 @@ def test_region_codes_import_case_insensitively_and_only_for_their_managers(api:
     assert (found["code"], found["service_contact"]) == ("HZ-IMP", "西湖供电所")
     again = _upload(api("supervisor"), "region-codes", "r.csv", rows.encode())
     assert [e["column"] for e in assert_problem(again, 422)["row_errors"]] == ["code", "code"]
+
+
+def _lines(prefix: str, name: str, route: list[list[float]]) -> bytes:
+    features = [
+        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": route},
+         "properties": {"code": f"{prefix}-{n}", "name": f"{name}{n}", "voltage": "20kV"}}
+        for n in (1, 2)
+    ]  # fmt: skip
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+def test_reimporting_existing_codes_updates_them_and_the_dry_run_says_so(api: Any) -> None:
+    dispatcher = api("dispatcher")
+    first = _upload(dispatcher, "lines", "l.geojson", _lines_geojson("UPD"))
+    assert first.get_json()["created_rows"] == 2, first.get_json()
+    # One existing code, one new one: the dry run tells creates from updates, keeps nothing.
+    mixed = json.loads(_lines("UPD", "改线", [[120.3, 30.3], [120.35, 30.32]]))
+    mixed["features"][1]["properties"]["code"] = "UPD-3"
+    dry = _upload(dispatcher, "lines", "l.geojson", json.dumps(mixed).encode(), dry_run="true")
+    assert dry.status_code == 201, dry.get_json()
+    outcome = dry.get_json()
+    assert (outcome["status"], outcome["would_create"], outcome["would_update"]) == (
+        "validated", 1, 1)  # fmt: skip
+    assert (outcome["created_rows"], outcome["updated_rows"]) == (0, 0)
+    lines = {x["code"]: x for x in dispatcher.get("/api/v1/network/lines?page_size=100").get_json()}
+    assert "UPD-3" not in lines and lines["UPD-1"]["voltage"] == "10kV"
+    done = _upload(dispatcher, "lines", "l.geojson", json.dumps(mixed).encode())
+    assert done.status_code == 201, done.get_json()
+    assert (done.get_json()["created_rows"], done.get_json()["updated_rows"]) == (1, 1)
+    lines = {x["code"]: x for x in dispatcher.get("/api/v1/network/lines?page_size=100").get_json()}
+    assert lines["UPD-1"]["name"] == "改线1" and lines["UPD-1"]["voltage"] == "20kV"
+    assert lines["UPD-1"]["route"]["coordinates"][0] == [120.3, 30.3]
+    assert lines["UPD-1"]["id"] == first_id(first, dispatcher, "UPD-1")
+    # An area re-imported onto the other line moves there.
+    area_csv = "code,name,line_code,capacity_kva,ownership,wkt\nUPD-TA,台区,{line},{kva},public,POINT(120.1 30.2)\n"  # noqa: E501
+    made = _upload(dispatcher, "areas", "a.csv", area_csv.format(line="UPD-1", kva=400).encode())
+    assert made.get_json()["created_rows"] == 1, made.get_json()
+    moved = _upload(dispatcher, "areas", "a.csv", area_csv.format(line="UPD-2", kva=630).encode())
+    assert moved.get_json()["updated_rows"] == 1, moved.get_json()
+    areas = {a["code"]: a for a in dispatcher.get("/api/v1/network/areas?page_size=100").get_json()}
+    assert (areas["UPD-TA"]["line_id"], areas["UPD-TA"]["capacity_kva"]) == (
+        lines["UPD-2"]["id"], 630.0)  # fmt: skip
+
+
+def first_id(response: Any, api: Any, code: str) -> str:
+    """The id the line had when the first import created it (an update keeps it)."""
+    del response
+    found = [x for x in api.get("/api/v1/network/lines?page_size=100").get_json()
+             if x["code"] == code]  # fmt: skip
+    assert len(found) == 1
+    return str(found[0]["id"])
+
+
+def test_bad_geometry_on_a_reimport_changes_nothing(api: Any) -> None:
+    dispatcher = api("dispatcher")
+    _upload(dispatcher, "lines", "l.geojson", _lines_geojson("GEO"))
+    # Row 1 would update a line, row 2 crosses itself: neither is kept.
+    crossing = json.loads(_lines("GEO", "坏线", [[120.3, 30.3], [120.35, 30.32]]))
+    crossing["features"][1]["geometry"]["coordinates"] = [[0, 0], [1, 1], [1, 0], [0, 1]]
+    body = assert_problem(
+        _upload(dispatcher, "lines", "l.geojson", json.dumps(crossing).encode()), 422
+    )
+    assert [(e["row"], e["column"]) for e in body["row_errors"]] == [(2, "geometry")]
+    lines = {x["code"]: x for x in dispatcher.get("/api/v1/network/lines?page_size=100").get_json()}
+    assert lines["GEO-1"]["name"] == "一号线"  # the good row's update was not kept either
+    # Wrong SRID: Web Mercator metres declared as WGS-84; an invalid (bow-tie) polygon.
+    csv = (
+        b"code,name,line_code,capacity_kva,ownership,wkt\n"
+        b"GEO-TA1,a,GEO-1,400,public,POINT(13377000 3538000)\n"
+        b'GEO-TA2,b,GEO-1,400,public,"POLYGON((120 30, 120.1 30.1, 120.1 30, 120 30.1, 120 30))"\n'
+        b"GEO-TA3,c,GEO-1,400,public,POINT(120.1 30.2)\n"
+    )
+    body = assert_problem(_upload(dispatcher, "areas", "a.csv", csv), 422)
+    assert sorted((e["row"], e["column"]) for e in body["row_errors"]) == [
+        (2, "geometry"), (3, "geometry")]  # fmt: skip
+    codes = {a["code"] for a in dispatcher.get("/api/v1/network/areas?page_size=100").get_json()}
+    assert not codes & {"GEO-TA1", "GEO-TA2", "GEO-TA3"}
+    # Declared right, the same metres are reprojected and kept.
+    ok = _upload(dispatcher, "areas", "a.csv",
+                 b"code,name,line_code,capacity_kva,ownership,wkt\n"
+                 b"GEO-TA1,a,GEO-1,400,public,POINT(13377000 3538000)\n", srid="3857")  # fmt: skip
+    assert ok.status_code == 201, ok.get_json()
