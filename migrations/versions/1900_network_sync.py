@@ -126,7 +126,8 @@ def upgrade() -> None:
                 feed.append(base | {"scope_department_id": department, "scope_crew_id": crew})
         extra = iter(_versions(conn, sum(1 for row in feed if "id" not in row)))
         for row in feed:
-            row.setdefault("id", next(extra))
+            if "id" not in row:
+                row["id"] = next(extra)
         if feed:
             conn.execute(sa.insert(CHANGES), feed)
 
