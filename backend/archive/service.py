@@ -264,15 +264,24 @@ def find_customers(
     query = " ".join(
         str(filters[k]) for k in ("q", "name", "address", "phone") if filters.get(k)
     ).strip()
-    if query and field_levels(actor)["contacts"] is not Level.FULL:
-        # Phones are indexed by their digits: a role that sees them masked searches without
-        # number terms, or `q` would reveal them digit by digit (an exact account still hits).
-        query = " ".join(t for t in search_terms(query).split() if not t.isdigit())
+    if query:
+        query = search_text_for(actor, query)
         if not query:
             return statement.where(false())
-    if query:
         return ranked(dialect, statement, query)
     return statement.order_by(Customer.account_number)
+
+
+def search_text_for(actor: Actor, query: str) -> str:
+    """The free text `actor` may search with: without number terms when phones are masked.
+
+    Phones are indexed by their digits: a role that sees them masked searches without number
+    terms, or a search would reveal them digit by digit. Every search box (the customer list,
+    the quick query) goes through here; an exact account number is looked up before it.
+    """
+    if field_levels(actor)["contacts"] is Level.FULL:
+        return query
+    return " ".join(t for t in search_terms(query).split() if not t.isdigit())
 
 
 def _refuse_filters_on_hidden_fields(actor: Actor, filters: dict[str, Any]) -> None:

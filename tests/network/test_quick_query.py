@@ -79,3 +79,25 @@ def test_region_codes_case_insensitive_and_partial(api: Any) -> None:
     assert_problem(desk.patch("/api/v1/region-codes/hz-xihu", json={"name": "y"}), 403)
     assert admin.delete("/api/v1/region-codes/HZ-XIHU").status_code == 204
     assert_problem(admin.delete("/api/v1/region-codes/HZ-XIHU"), 404)
+
+
+def test_quick_query_does_not_reveal_phones_to_roles_that_see_them_masked(api: Any) -> None:
+    """A dispatcher sees phones masked: digits typed into the quick query must not confirm one
+    (a prefix answered yes or no would spell the number out), while the account still hits."""
+    dispatcher = api("dispatcher")
+    line = make_line(dispatcher)
+    area = make_area(dispatcher, line["id"])
+    customer = make_customer(api("archivist"), area, name="张三丰茶庄")
+    for q in ("13800001234", "1380000", "138"):
+        response = dispatcher.get("/api/v1/quick-query", query_string={"q": q})
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["matches"] == [], q
+    by_account = dispatcher.get(
+        "/api/v1/quick-query", query_string={"q": customer["account_number"]}
+    )
+    assert [m["customer"]["id"] for m in by_account.get_json()["matches"]] == [customer["id"]]
+    by_name = dispatcher.get("/api/v1/quick-query", query_string={"q": "张三丰 1380000"})
+    assert [m["customer"]["id"] for m in by_name.get_json()["matches"]] == [customer["id"]]
+    desk = api("callcenter")  # sees phones in full: may find the caller by number
+    by_phone = desk.get("/api/v1/quick-query", query_string={"q": "13800001234"})
+    assert [m["customer"]["id"] for m in by_phone.get_json()["matches"]] == [customer["id"]]
