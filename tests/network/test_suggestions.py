@@ -151,16 +151,19 @@ def test_a_dismissed_suggestion_releases_its_calls_and_starts_counting_afresh(
     assert dispatcher.get("/api/v1/outage-suggestions?status=open").get_json() == []
 
 
-def test_bad_decisions_are_problems(api: Any) -> None:
+def test_bad_decisions_are_problems(api: Any, demo: Any) -> None:
     dispatcher = api("dispatcher")
     assert_problem(dispatcher.get("/api/v1/outage-suggestions/999999"), 404)
     assert_problem(
         dispatcher.post("/api/v1/outage-suggestions/999999/confirm", json=_decision_body()), 404
     )
     assert_problem(dispatcher.get("/api/v1/outage-suggestions?status=maybe"), 422)
-    assert_problem(
-        dispatcher.post("/api/v1/outage-suggestions/1/confirm", json={"reason": "x"}), 422
-    )
+    # The record is found (and the caller's right checked) before the body is read.
+    _, listed, _ = _line_with_two_suggested_areas(api, demo)
+    line_suggestion = next(s for s in listed if s["level"] == "line")
+    confirm = f"/api/v1/outage-suggestions/{line_suggestion['id']}/confirm"
+    assert_problem(dispatcher.post(confirm, json={"reason": "x"}), 422)
+    assert dispatcher.get("/api/v1/outage-suggestions?status=open").get_json() == listed
 
 
 def _line_with_two_suggested_areas(api: Any, demo: Any) -> tuple[Any, list[Any], list[Any]]:
