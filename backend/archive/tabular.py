@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from backend.errors import Unprocessable
+from backend.reports.export import csv_restore, csv_safe, xlsx_row
 
 # (column, Chinese header) in file order; both spellings are accepted on import.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -106,7 +107,8 @@ def read_csv(
     """
     text, used = decode(data, encoding)
     try:
-        return _table(csv.reader(io.StringIO(text)), aliases), used
+        lines = ([csv_restore(c) for c in line] for line in csv.reader(io.StringIO(text)))
+        return _table(lines, aliases), used
     except csv.Error as exc:
         raise Unprocessable(f"The CSV file is malformed: {exc}.") from exc
 
@@ -138,7 +140,7 @@ def write(rows: Iterable[dict[str, Any]], columns: list[str], file_format: str) 
         sheet = book.create_sheet("customers")
         sheet.append(columns)
         for row in rows:
-            sheet.append([row.get(c) for c in columns])
+            sheet.append(xlsx_row(sheet, [row.get(c) for c in columns]))
         out = io.BytesIO()
         book.save(out)
         return out.getvalue()
@@ -146,5 +148,5 @@ def write(rows: Iterable[dict[str, Any]], columns: list[str], file_format: str) 
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        writer.writerow(["" if row.get(c) is None else csv_safe(row.get(c)) for c in columns])
     return buffer.getvalue().encode("utf-8-sig")

