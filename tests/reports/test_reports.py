@@ -61,6 +61,16 @@ def test_sla_compliance_exact(api, three_orders, demo):
     assert departments[("network", "DE")] == (2, 0)
     assert departments[("Urban Station (low voltage)", "GH")] == (2, 1)
     assert {r["day"] for r in body["days"]} == {"2026-03-02"}
+    # Seed 001's automatic assessment: two of three completed, both within the A->H limit, the
+    # third open at D long past it (the report is read months later).
+    [assessed] = body["performance"]
+    assert (assessed["order_type"], assessed["orders"], assessed["completed"]) == ("electric", 3, 2)
+    assert (assessed["completion_rate"], assessed["on_time"], assessed["on_time_rate"]) == (
+        0.6667,
+        2,
+        1.0,
+    )
+    assert assessed["overdue_open"] == 1
 
 
 def test_vehicle_busy_exact(api, three_orders, demo):
@@ -121,7 +131,7 @@ def test_csv_and_xlsx_parse_back(api, three_orders):
     ]
     response = sup.get("/api/v1/reports/sla-compliance", query_string={**WINDOW, "format": "xlsx"})
     workbook = openpyxl.load_workbook(io.BytesIO(response.data))
-    assert workbook.sheetnames == ["summary", "segments", "departments", "days"]
+    assert workbook.sheetnames == ["summary", "segments", "departments", "days", "performance"]
     sheet = list(workbook["segments"].values)
     header = list(sheet[0])
     cd = dict(zip(header, next(r for r in sheet[1:] if r[0] == "CD"), strict=True))
