@@ -15,13 +15,10 @@ from backend.demo.inspection import seed_inspection
 from backend.demo.network import seed_network
 from backend.demo.risk import seed_risk
 from backend.demo.seed import seed_demo_archive
-from tests.web.conftest import Stack
+from tests.web.conftest import DEMO_FILES, Stack
 from tests.web.pages import Api, ConsolePage
 
 TIMEOUT = 60_000  # ms; only stops a broken run from hanging
-# Thirty demo files: DEMO-000030's arrears grow (seed-demo's habits), so the risk seed gives it
-# an early warning and a collection case whose deferral was refused.
-DEMO_FILES = 30
 
 
 @pytest.fixture(scope="module")
