@@ -121,6 +121,35 @@ def current_txid(session: Session) -> int:
     return 0
 
 
+def add_scoped_changes(
+    session: Session, rows: list[tuple[str, Any, str, tuple[int | None, int | None]]]
+) -> None:
+    """Add feed rows (entity, record id, op, (department, crew)) to this transaction, once each.
+
+    For feed rows a domain derives itself, beside the records' own versions: who works near a
+    record (the archive's premises, the network's lines) decides which crews' feeds carry it.
+    """
+    rows = list(dict.fromkeys(rows))
+    if not rows:
+        return
+    numbers = next_versions(session, len(rows))
+    txid = current_txid(session)
+    now = datetime.now(UTC)
+    for number, (entity, record_id, op, (department, crew)) in zip(numbers, rows, strict=True):
+        session.add(
+            Change(
+                id=number,
+                txid=txid,
+                entity=entity,
+                record_id=str(record_id),
+                op=op,
+                scope_department_id=department,
+                scope_crew_id=crew,
+                changed_at=now,
+            )
+        )
+
+
 def pull_horizon(session: Session) -> int:
     """Return the transaction id below which every transaction has finished.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, inspect, select
@@ -32,7 +32,7 @@ from backend.db import point_element
 from backend.dispatch.models import WorkOrder
 from backend.errors import Forbidden, OutOfScope, Problem
 from backend.inspection.models import Inspection, MeterReading
-from sync.changes import Change, current_txid, next_versions
+from sync.changes import add_scoped_changes
 from sync.entities import RejectionError
 from sync.protocol import RejectReason, format_time
 from sync.registry import SyncActor
@@ -332,25 +332,7 @@ def announce_changes(session: Session, flush_context: Any, instances: Any) -> No
         for head, premise_ids in wanted.items():
             for scope in set().union(*(crews.get(p, set()) for p in premise_ids)):
                 rows.append((head.__sync_entity__, head.id, "upsert", scope))
-    if not rows:
-        return
-    rows = list(dict.fromkeys(rows))
-    numbers = next_versions(session, len(rows))
-    txid = current_txid(session)
-    now = datetime.now(UTC)
-    for number, (entity, record_id, op, (department, crew)) in zip(numbers, rows, strict=True):
-        session.add(
-            Change(
-                id=number,
-                txid=txid,
-                entity=entity,
-                record_id=str(record_id),
-                op=op,
-                scope_department_id=department,
-                scope_crew_id=crew,
-                changed_at=now,
-            )  # fmt: skip
-        )
+    add_scoped_changes(session, rows)
 
 
 def install_listeners() -> None:

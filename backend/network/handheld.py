@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, inspect, or_, select, union
@@ -34,7 +33,7 @@ from backend.network.geometry import geojson
 from backend.network.models import FeederLine, TransformerArea
 from backend.network.outage_models import Outage, OutageArea
 from backend.network.outages import ACTIVE
-from sync.changes import Change, current_txid, next_versions
+from sync.changes import add_scoped_changes
 from sync.protocol import format_time
 from sync.registry import SyncActor
 
@@ -290,25 +289,7 @@ def announce_changes(session: Session, flush_context: Any, instances: Any) -> No
                 op = "leave" if ended or line != _line_of(record) else "upsert"
                 for scope in crews.get(line, set()):
                     rows.append((record.__sync_entity__, record.id, op, scope))
-    if not rows:
-        return
-    rows = list(dict.fromkeys(rows))
-    numbers = next_versions(session, len(rows))
-    txid = current_txid(session)
-    now = datetime.now(UTC)
-    for number, (entity, record_id, op, (department, crew)) in zip(numbers, rows, strict=True):
-        session.add(
-            Change(
-                id=number,
-                txid=txid,
-                entity=entity,
-                record_id=str(record_id),
-                op=op,
-                scope_department_id=department,
-                scope_crew_id=crew,
-                changed_at=now,
-            )  # fmt: skip
-        )
+    add_scoped_changes(session, rows)
 
 
 def install_listeners() -> None:
