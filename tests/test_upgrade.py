@@ -32,8 +32,8 @@ from backend.demo import DEMO_PASSWORD, seed_all
 
 # The commit that landed last (stop 17: Trust, Core, Console, Archive, first Network and
 # Inspection slices; head 1300).
-PREVIOUS_RELEASE = "c04f5d1a0b264b6a7a1c11933164bc3ff926b7ef"
-PREVIOUS_HEAD = "1700_inspection_plans"
+PREVIOUS_RELEASE = "ef1e51a7d2628eaa424496a91575a4488c79d5e4"
+PREVIOUS_HEAD = "1900_network_sync"
 
 # Tables a later revision renamed or dropped on purpose, with where their rows went.
 # (0600 dropped vehicle_assignments, before the release above; none since.)
