@@ -426,3 +426,64 @@ def test_colors_are_monotonic_in_percent_used(pairs):
         rated.append((d * US / (lim * US) * 100, COLOR_RANK[color]))
     for (p1, r1), (p2, r2) in itertools.combinations(sorted(rated), 2):
         assert p1 == p2 or r1 <= r2
+
+
+# --- differential: the lazily built rows against a plain reading of the rules ----------------
+
+
+def _precedence(e: TimingEvent) -> tuple[Any, ...]:
+    """Earliest first, then the better source, event id, recorded time, not backfilled."""
+    return e.occurred_at, list(EventSource).index(e.source), e.event_id, e.recorded_at, e.backfilled
+
+
+def reference_timeline(
+    events: list[TimingEvent], policy: SlaPolicy, same_site: bool, now: datetime | None
+) -> tuple[list[tuple[Any, ...]], list[TimingEvent | None]]:
+    """Every row built eagerly and plainly from the documented rules (see compute_timeline)."""
+    chosen: list[TimingEvent | None] = []
+    for p in POINTS:
+        mine = [e for e in events if e.point == p]
+        chosen.append(min(mine, key=_precedence) if mine else None)
+    recorded = [i for i, e in enumerate(chosen) if e is not None]
+    last = max(recorded, default=-1)
+    eff: list[datetime | None] = [None] * 8
+    for i in recorded:
+        eff[i] = max(chosen[j].occurred_at for j in recorded if j <= i)  # type: ignore[union-attr]
+    moved = [e is not None and eff[i] != e.occurred_at for i, e in enumerate(chosen)]
+    rows = []
+    for name in (*SEGMENTS, TOTAL):
+        si, ei = POINTS.index(TimingPoint(name[0])), POINTS.index(TimingPoint(name[1]))
+        start, end = eff[si], eff[ei]
+        duration, odd = None, False
+        if start is not None and end is not None:
+            status, duration, odd = "done", end - start, moved[si] or moved[ei]
+        elif start is not None and last < ei:
+            status = "running"
+            if now is not None:
+                duration, odd = max(now - start, timedelta(0)), moved[si] or now < start
+        else:
+            status = "pending" if start is None and last < si else "unknown"
+        limit = policy.limit_for(name, same_site)
+        color = None if duration is None else exact_color(Fraction(duration // US, limit // US))
+        party = None if name == TOTAL else policy.responsible[name]
+        rows.append(
+            (name, status, start, end, duration, limit, color, color == Color.RED, odd, party)
+        )
+    return rows, chosen
+
+
+def _row(s: Any) -> tuple[Any, ...]:
+    return (s.segment, s.status, s.started_at, s.ended_at, s.duration, s.limit, s.color,
+            s.breached, s.clock_inconsistent, s.responsible)  # fmt: skip
+
+
+@FAST
+@given(EVENTS, SITE, NOW, st.sampled_from(["segments", "DE", TOTAL]))
+def test_lazy_rows_equal_the_rules_read_plainly(events, same_site, now, read_first):
+    result = timeline(events, same_site=same_site, now=now)
+    # Rows are built on first read and kept: whichever part is read first, all agree.
+    first = result.segments if read_first == "segments" else result.segment(read_first)
+    rows, chosen = reference_timeline(events, POLICY, same_site, now)
+    assert [_row(s) for s in (*result.segments, result.total)] == rows
+    assert [result.event_for(p) for p in POINTS] == chosen
+    assert first is (result.segments if read_first == "segments" else result.segment(read_first))

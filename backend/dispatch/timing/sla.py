@@ -247,12 +247,50 @@ class SegmentResult(NamedTuple):
         return None if duration is None else duration / self.limit * 100
 
 
-class Timeline(NamedTuple):
-    """Computed view of one order: seven segments, the total and the events that count."""
+class Timeline:
+    """Computed view of one order: seven segments, the total and the events that count.
 
-    segments: tuple[SegmentResult, ...]
-    total: SegmentResult
-    chosen: tuple[TimingEvent | None, ...]  # the winning event per point, A..H
+    The rows are built when first read, from the effective times ``compute_timeline`` keeps:
+    a timeline is recomputed on every event and by every report, and most callers read only
+    the total or a segment or two (building all eight rows was half of the engine's time).
+    Rows, once built, are kept; equality compares what a reader sees.
+    """
+
+    __slots__ = ("chosen", "_rules", "_eff", "_moved", "_last", "_now", "_segments", "_total")
+
+    def __init__(
+        self,
+        chosen: tuple[TimingEvent | None, ...],
+        rules: tuple[_Rule, ...],
+        eff: list[datetime | None],
+        moved: list[bool],
+        last: int,
+        now: datetime | None,
+    ) -> None:
+        self.chosen = chosen  # the winning event per point, A..H
+        self._rules, self._eff, self._moved, self._last, self._now = rules, eff, moved, last, now
+        self._segments: tuple[SegmentResult, ...] | None = None
+        self._total: SegmentResult | None = None
+
+    @property
+    def segments(self) -> tuple[SegmentResult, ...]:
+        """The seven segments AB..GH, in order."""
+        if self._segments is None:
+            # Readers of every segment read the total too (breaches, the API): one pass.
+            rules = self._rules if self._total is None else self._rules[:-1]
+            rows = _measure(rules, self._eff, self._moved, self._last, self._now)
+            self._segments = tuple(rows[:7])
+            if self._total is None:
+                self._total = rows[7]
+        return self._segments
+
+    @property
+    def total(self) -> SegmentResult:
+        """The A->H total (named ``TOTAL``, no responsible party)."""
+        if self._total is None:
+            rows = _measure(self._rules[-1:], self._eff, self._moved, self._last, self._now)
+            self._total = rows[0]
+        return self._total
 
     def segment(self, name: str) -> SegmentResult:
         """Return the segment called ``name`` (``"AB"`` .. ``"GH"`` or ``TOTAL``)."""
@@ -261,6 +299,20 @@ class Timeline(NamedTuple):
     def event_for(self, point: TimingPoint) -> TimingEvent | None:
         """Return the event that counts for ``point``, or None if it was never recorded."""
         return self.chosen[_INDEX[point]]
+
+    def _key(self) -> tuple[Any, ...]:
+        return self.segments, self.total, self.chosen
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Timeline):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Timeline(segments={self.segments!r}, total={self.total!r}, chosen={self.chosen!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,29 +378,26 @@ def compute_timeline(
     if now is not None and now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     chosen: list[TimingEvent | None] = [None] * 8
+    times: list[datetime | None] = [None] * 8  # chosen[i].occurred_at, without the lookups
+    index = _INDEX
     for ev in events:
-        i = _INDEX[ev.point]
-        cur = chosen[i]
+        i = index[ev.point]
+        t = ev.occurred_at
+        cur = times[i]
         # Tie keys are built only on exact ties: this loop runs for every event.
-        if (
-            cur is None
-            or ev.occurred_at < cur.occurred_at
-            or (ev.occurred_at == cur.occurred_at and _tie_key(ev) < _tie_key(cur))
-        ):
-            chosen[i] = ev
-    eff: list[datetime | None] = [None] * 8
+        if cur is None or t < cur or (t == cur and _tie_key(ev) < _tie_key(chosen[i])):
+            chosen[i], times[i] = ev, t
     moved = [False] * 8
     last, high = -1, None
-    for i, winner in enumerate(chosen):
-        if winner is not None:
-            t = winner.occurred_at
+    for i, t in enumerate(times):
+        if t is not None:
             if high is not None and t < high:  # a clock behind an earlier point's: clamp
-                t, moved[i] = high, True
+                times[i], moved[i] = high, True
             else:
                 high = t
-            eff[i], last = t, i
-    results = _measure(policy._rules[same_site], eff, moved, last, now)
-    return tuple.__new__(Timeline, (tuple(results[:-1]), results[-1], tuple(chosen)))
+            last = i
+    # `times` now holds the effective times; the rows are measured when read.
+    return Timeline(tuple(chosen), policy._rules[same_site], times, moved, last, now)
 
 
 def _tie_key(ev: TimingEvent) -> tuple[int, str, datetime, bool]:
