@@ -80,6 +80,22 @@ class RiskAlertSchema(Schema):
     raised_at = Timestamp()
     acknowledged_by = fields.String(allow_none=True)
     acknowledged_at = Timestamp(allow_none=True)
+    account_number = fields.String(
+        allow_none=True, metadata={"description": "the customer's, as your role sees its file"}
+    )
+    customer_name = fields.String(
+        allow_none=True, metadata={"description": "the customer's, as your role sees its file"}
+    )
+
+
+class WarningPage(SelectPage):  # type: ignore[misc]
+    """Pages of alerts with their customers' account numbers and names."""
+
+    @property
+    def items(self) -> list[Any]:
+        return warnings.worklist_rows(
+            session=request_session(), actor=current_actor(), alerts=super().items
+        )
 
 
 @blp.route("/risk/list-entries")
@@ -137,9 +153,12 @@ class Warnings(MethodView):
     @requires(Action.RISK_READ)
     @blp.arguments(AlertArgsSchema, location="query")
     @blp.response(200, RiskAlertSchema(many=True))
-    @blp.paginate(SelectPage)
+    @blp.paginate(WarningPage)
     def get(self, args: dict[str, Any]) -> Any:
-        """Open alerts of your customers: grade fell, arrears grew, payment pattern worsened."""
+        """Open alerts of your customers (with account number and name), newest first.
+
+        Causes: the grade fell, the arrears grew, the payment pattern worsened.
+        """
         return warnings.worklist(
             actor=current_actor(), kind=args.get("kind"),
             include_acknowledged=args["include_acknowledged"],
@@ -155,6 +174,6 @@ class WarningAcknowledge(MethodView):
     @blp.alt_response(409, description="Acknowledged already")
     def post(self, warning_id: int) -> Any:
         """Mark the alert handled."""
-        return warnings.acknowledge(
-            session=request_session(), actor=current_actor(), alert_id=warning_id
-        )
+        session, actor = request_session(), current_actor()
+        alert = warnings.acknowledge(session=session, actor=actor, alert_id=warning_id)
+        return warnings.worklist_rows(session=session, actor=actor, alerts=[alert])[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from backend.auth.audit import AuditLog
@@ -66,6 +67,31 @@ def test_a_falling_grade_raises_one_alert(api, demo, session):
     assert customer["id"] not in {
         a["customer_id"] for a in collector.get("/api/v1/risk/warnings").get_json()
     }
+
+
+@pytest.mark.parametrize("username", ["collector", "keyaccount", "supervisor", "auditor"])
+def test_warning_rows_name_the_customer_as_the_callers_file_view_does(api, demo, session, username):
+    install_models(session)
+    customer = station_customer(api, demo)
+    base = f"/api/v1/customers/{customer['id']}/credit"
+    api("collector").post(f"{base}/rate")
+    api("collector").post(f"{base}/assessments", json={"indicators": {"theft_violation": "theft"}})
+    reader = api(username)
+    rows = [
+        a
+        for a in reader.get("/api/v1/risk/warnings").get_json()
+        if a["customer_id"] == customer["id"]
+    ]
+    assert [a["kind"] for a in rows] == ["grade_fell"]
+    file = reader.get(f"/api/v1/customers/{customer['id']}").get_json()
+    assert (rows[0]["account_number"], rows[0]["customer_name"]) == (
+        file["account_number"],
+        file["name"],
+    )
+    assert rows[0]["account_number"] == customer["account_number"]
+    if username == "collector":  # the acknowledged alert comes back in the same shape
+        done = reader.post(f"/api/v1/risk/warnings/{rows[0]['id']}/acknowledge").get_json()
+        assert done["customer_name"] == customer["name"] and done["acknowledged_by"]
 
 
 def test_growing_arrears_and_a_worse_pattern_raise_alerts(api, demo):

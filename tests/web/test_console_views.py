@@ -117,12 +117,17 @@ def test_risk_views_chart_the_report_and_show_a_customers_credit(
     console = open_console("collector")
     page = console.page
     assert _nav(page) == ["board", "risk"]
+    files_read: list[str] = []  # customer files fetched: the worklist's rows name their own
+    page.on("request", lambda r: CUSTOMER_FILE.search(r.url) and files_read.append(r.url))
     page.click("#views-nav a[data-view=risk]")
     for chart in ("grades", "abc", "ladder"):
         page.locator(f"[data-chart={chart}] canvas").first.wait_for(timeout=TIMEOUT)
     rows = page.locator("#risk-warnings tr[data-warning]")
     rows.first.wait_for(timeout=TIMEOUT)
     assert rows.count() == len(warnings)
+    first = page.locator(f"#risk-warnings tr[data-warning='{warnings[0]['id']}'] button.link")
+    assert first.inner_text() == f"{warnings[0]['account_number']} · {warnings[0]['customer_name']}"
+    assert files_read == []
     card = page.locator(".chart-card[data-report=risk-grades]")
     with page.expect_download() as csv_download:
         card.locator("button", has_text="CSV").click()
@@ -167,6 +172,9 @@ def test_risk_views_chart_the_report_and_show_a_customers_credit(
     page.locator(".toast-success", has_text="预警已处理").wait_for(timeout=TIMEOUT)
     row.wait_for(state="detached", timeout=TIMEOUT)
     assert warnings[0]["id"] not in [w["id"] for w in collector.call("GET", "/risk/warnings")]
+
+
+CUSTOMER_FILE = re.compile(r"/api/v1/customers/[0-9a-f-]{36}$")
 
 
 def _account(api: Api, customer_id: str) -> str:
