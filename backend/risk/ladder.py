@@ -253,13 +253,16 @@ def visit_reported(session: Session, visit: CollectionVisit, by: str) -> None:
 
 
 def find_cases(
-    *, actor: Actor, stage: str | None, due_before: date | None
-) -> Select[tuple[CollectionCase]]:
-    """Cases of customers in scope, by due date (open ones first)."""
+    *, actor: Actor, stage: str | None, due_before: date | None,
+    customer_id: uuid.UUID | None = None,
+) -> Select[tuple[CollectionCase]]:  # fmt: skip
+    """Cases of customers in scope, by due date (open ones first); one customer's if given."""
     authorize(actor, Action.RISK_READ)
     query = select(CollectionCase).where(
         CollectionCase.customer_id.in_(select(Customer.id).where(customer_scope(actor)))
     )
+    if customer_id is not None:  # narrows the scope, never widens it: outside it, no rows
+        query = query.where(CollectionCase.customer_id == customer_id)
     if stage is not None:
         query = query.where(CollectionCase.stage == stage)
     if due_before is not None:

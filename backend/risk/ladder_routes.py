@@ -104,6 +104,7 @@ class CollectionCaseArgsSchema(Schema):
 
     stage = fields.String(validate=validate.OneOf([*ladder.ORDER, ladder.CLOSED]))
     due_before = Day()
+    customer_id = fields.UUID(metadata={"description": "one customer's cases"})
 
 
 def case_view(case: CollectionCase) -> dict[str, Any]:
@@ -164,10 +165,11 @@ class CollectionCases(MethodView):
     @blp.response(200, CollectionCaseSchema(many=True))
     @blp.paginate(CollectionCasePage)
     def get(self, args: dict[str, Any]) -> Any:
-        """List cases by the date their step is due (filter by step, due before a day)."""
+        """List cases by the date their step is due (filter by step, due before a day, customer)."""
         return ladder.find_cases(
-            actor=current_actor(), stage=args.get("stage"), due_before=args.get("due_before")
-        )
+            actor=current_actor(), stage=args.get("stage"), due_before=args.get("due_before"),
+            customer_id=args.get("customer_id"),
+        )  # fmt: skip
 
 
 @blp.route("/risk/collection-cases/<uuid:collection_id>")

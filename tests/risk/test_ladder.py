@@ -220,3 +220,27 @@ def test_the_visit_is_a_field_task_on_the_crews_handheld(committed_db, make_clie
             ("visit", "promised"),
         ]
         assert steps[-1].completed_by.endswith("H-1001") or "crew" in steps[-1].completed_by
+
+
+def test_cases_filter_by_customer_within_the_callers_scope(api, demo):
+    first, second = _owing(api, demo), _owing(api, demo)
+    mine, theirs = _open(api, first), _open(api, second)
+    collector = api("collector")
+    url = "/api/v1/risk/collection-cases"
+    listed = collector.get(f"{url}?customer_id={first['id']}").get_json()
+    assert [c["id"] for c in listed] == [mine["id"]]
+    both = {c["id"] for c in collector.get(url).get_json()}
+    assert {mine["id"], theirs["id"]} <= both
+    assert collector.get(f"{url}?customer_id={first['id']}&stage=visit").get_json() == []
+    assert collector.get(f"{url}?customer_id={uuid.uuid4()}").get_json() == []
+    assert_problem(collector.get(f"{url}?customer_id=not-a-uuid"), 422)
+    # A case outside the collector's scope stays out of it, named or not.
+    outside = station_customer(api, demo, station="CALL")
+    billing = [["户号", "账期", "应收电费", "实收电费"],
+               [outside["account_number"], _months_back(1), "300", "0"]]  # fmt: skip
+    assert upload(api("admin"), billing).status_code == 201
+    case = api("admin").post(f"/api/v1/customers/{outside['id']}/collection-cases")
+    assert case.status_code == 201, case.get_json()
+    by_admin = api("admin").get(f"{url}?customer_id={outside['id']}").get_json()
+    assert [c["id"] for c in by_admin] == [case.get_json()["id"]]
+    assert collector.get(f"{url}?customer_id={outside['id']}").get_json() == []

@@ -119,6 +119,8 @@ def test_risk_views_chart_the_report_and_show_a_customers_credit(
     assert _nav(page) == ["board", "risk"]
     files_read: list[str] = []  # customer files fetched: the worklist's rows name their own
     page.on("request", lambda r: CUSTOMER_FILE.search(r.url) and files_read.append(r.url))
+    cases_read: list[str] = []  # the credit view asks for its customer's cases only
+    page.on("request", lambda r: "/risk/collection-cases?" in r.url and cases_read.append(r.url))
     page.click("#views-nav a[data-view=risk]")
     for chart in ("grades", "abc", "ladder"):
         page.locator(f"[data-chart={chart}] canvas").first.wait_for(timeout=TIMEOUT)
@@ -152,6 +154,10 @@ def test_risk_views_chart_the_report_and_show_a_customers_credit(
     assert "不在任何名单上" in view.inner_text()
     case = view.locator(".ladder-cases > li").first
     assert "限时缓缴" in case.inner_text() and "refused" in case.inner_text()
+    assert view.locator(".ladder-cases > li").count() == len(
+        collector.call("GET", f"/risk/collection-cases?customer_id={warned}")
+    )
+    assert cases_read and all(f"customer_id={warned}" in url for url in cases_read)
 
     # A list entry appears once it is made.
     collector.call(

@@ -198,9 +198,9 @@ export async function showCredit(id) {
       missingIsNull(get(`/customers/${id}/credit`)),
       missingIsNull(get(`/customers/${id}/risk-class`)),
       getAll("/risk/list-entries", { customer_id: id, include_ended: true }, 100),
-      getAll("/risk/collection-cases", {}, 1000),
+      getAll("/risk/collection-cases", { customer_id: id }, 100),
     ]);
-    parts = { file, rating, cls, lists, cases: cases.filter((c) => c.customer_id === id) };
+    parts = { file, rating, cls, lists, cases };
   } catch (error) {
     failed(box, error, () => showCredit(id));
     return;
