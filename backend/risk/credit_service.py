@@ -209,13 +209,12 @@ def assess(
     )  # fmt: skip
 
 
-def customer_rating(*, session: Session, actor: Actor, customer_id: uuid.UUID) -> CreditRating:
-    """The current rating of a customer in scope (404 when not rated yet)."""
+def customer_rating(
+    *, session: Session, actor: Actor, customer_id: uuid.UUID
+) -> CreditRating | None:
+    """The current rating of a customer in scope; None when it has not been rated yet."""
     load_in_scope(session, actor, Customer, customer_id, action=Action.RISK_READ)
-    rating = latest_rating(session, customer_id)
-    if rating is None:
-        raise NotFound(f"Customer {customer_id} has not been rated yet.")
-    return rating
+    return latest_rating(session, customer_id)
 
 
 def history(

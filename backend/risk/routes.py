@@ -20,6 +20,7 @@ from backend.risk.schemas import (
     AssessmentSchema,
     CreditModelPutSchema,
     CreditModelSchema,
+    CurrentCreditSchema,
     ModelArgsSchema,
     RatingSchema,
 )
@@ -55,6 +56,14 @@ def rating_view(rating: CreditRating) -> dict[str, Any]:
         "rated_by": rating.rated_by,
         "rated_at": rating.rated_at,
     }
+
+
+def current_credit_view(customer_id: uuid.UUID, rating: CreditRating | None) -> dict[str, Any]:
+    """A customer's credit now: the rating's view, or an explicit unrated state (fields null)."""
+    if rating is None:
+        unrated = dict.fromkeys(CurrentCreditSchema().fields, None)
+        return unrated | {"rated": False, "customer_id": customer_id}
+    return rating_view(rating) | {"rated": True}
 
 
 class RatingPage(SelectPage):  # type: ignore[misc]
@@ -105,14 +114,13 @@ class CustomerCredit(MethodView):
     """A customer's current credit rating."""
 
     @requires(Action.RISK_READ, scope=CUSTOMER)
-    @blp.response(200, RatingSchema)
+    @blp.response(200, CurrentCreditSchema)
     def get(self, customer_id: uuid.UUID) -> dict[str, Any]:
-        """Show the current grade, score, model version and the breakdown per indicator."""
-        return rating_view(
-            credit_service.customer_rating(
-                session=request_session(), actor=current_actor(), customer_id=customer_id
-            )
+        """Show the current grade, score, model version and breakdown (`rated: false` if none)."""
+        rating = credit_service.customer_rating(
+            session=request_session(), actor=current_actor(), customer_id=customer_id
         )
+        return current_credit_view(customer_id, rating)
 
 
 @blp.route("/customers/<uuid:customer_id>/credit/history")

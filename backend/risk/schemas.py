@@ -80,3 +80,21 @@ class RatingSchema(Schema):
     trigger = fields.String()
     rated_by = fields.String()
     rated_at = Timestamp()
+
+
+class CurrentCreditSchema(Schema):
+    """A customer's credit now: its newest rating, or `rated: false` and the rating fields null."""
+
+    rated = fields.Boolean(metadata={"description": "false until the customer is first rated"})
+    customer_id = fields.UUID()
+    id = Integer(allow_none=True)
+    size = fields.String(allow_none=True)
+    model_version = Integer(allow_none=True)
+    assessment_id = Integer(allow_none=True)
+    score = Float(allow_none=True)
+    grade = fields.String(allow_none=True)
+    picks = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
+    breakdown = fields.List(fields.Nested(BreakdownLineSchema), allow_none=True)
+    trigger = fields.String(allow_none=True)
+    rated_by = fields.String(allow_none=True)
+    rated_at = Timestamp(allow_none=True)

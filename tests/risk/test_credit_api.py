@@ -41,6 +41,25 @@ def test_assessment_rates_with_breakdown_and_model_version(api, demo, models):
     assert current["id"] == rating["id"]
 
 
+def test_an_unrated_customer_reads_as_unrated_not_missing(api, demo, models):
+    customer = station_customer(api, demo)
+    url = f"/api/v1/customers/{customer['id']}/credit"
+    unrated = api("auditor").get(url)
+    assert unrated.status_code == 200, unrated.get_json()
+    body = unrated.get_json()
+    assert (body["rated"], body["customer_id"], body["grade"], body["score"]) == (
+        False,
+        customer["id"],
+        None,
+        None,
+    )
+    assert body["breakdown"] is None and body["rated_at"] is None
+    rating = api("collector").post(f"{url}/rate").get_json()
+    rated = api("auditor").get(url).get_json()
+    assert rated == {**rating, "rated": True}
+    assert_problem(api("auditor").get(f"/api/v1/customers/{uuid.uuid4()}/credit"), 404)
+
+
 def test_a_new_model_version_is_used_and_recorded_old_ratings_keep_theirs(api, demo, models):
     customer = station_customer(api, demo)
     collector = api("collector")

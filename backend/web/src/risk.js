@@ -193,14 +193,14 @@ export async function showCredit(id) {
   let parts;
   try {
     const missingIsNull = (promise) => promise.catch((error) => (error.status === 404 ? null : Promise.reject(error)));
-    const [file, rating, cls, lists, cases] = await Promise.all([
+    const [file, credit, cls, lists, cases] = await Promise.all([
       get(`/customers/${id}`),
-      missingIsNull(get(`/customers/${id}/credit`)),
+      get(`/customers/${id}/credit`), // 200 with `rated: false` before the first rating
       missingIsNull(get(`/customers/${id}/risk-class`)),
       getAll("/risk/list-entries", { customer_id: id, include_ended: true }, 100),
       getAll("/risk/collection-cases", { customer_id: id }, 100),
     ]);
-    parts = { file, rating, cls, lists, cases };
+    parts = { file, rating: credit.rated ? credit : null, cls, lists, cases };
   } catch (error) {
     failed(box, error, () => showCredit(id));
     return;
