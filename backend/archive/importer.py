@@ -116,6 +116,11 @@ def _check_row(
                 errors.add(number, needed, "Required with a meter number.")
         if data.get("meter_type") and data["meter_type"] not in known["meter_types"]:
             errors.add(number, "meter_type", f"Unknown meter type {data['meter_type']!r}.")
+    # The meter dates' rule every door shares (new files are written in bulk, past the service).
+    for field in meter_service.METER_DAYS:
+        problem = meter_service.meter_day_problem(data[field]) if data.get(field) else None
+        if problem:
+            errors.add(number, field, f"Expected {problem}.")
     return data if len(errors.items) == before else None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from backend.archive.service import get_customer, get_premise
 from backend.archive.vocab import AccountStatus, Source
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, load_in_scope
+from backend.db import utcnow
 from backend.errors import Conflict, OutOfScope, field_error
 from backend.inspection.models import MeterReading
 
@@ -26,6 +27,34 @@ METER_EDITABLE = (
 )  # fmt: skip
 # What a field verification may correct (seed 003): the number as found on the meter too.
 METER_CORRECTABLE = ("number", *METER_EDITABLE)
+
+
+# No meter in service was installed or calibrated earlier: an older date is a slip (0001-01-01
+# from a blank cell, a two-digit year), and it would make every meter look overdue at once.
+EARLIEST_METER_DAY = date(1950, 1, 1)
+METER_DAYS = ("installed_on", "calibrated_on")
+
+
+def meter_day_problem(day: date) -> str | None:
+    """What makes an installation or calibration date implausible, or None.
+
+    The one rule for every door that writes a meter's dates: REST, the import and the field
+    verification (its corrections are checked when pushed). "The future" starts after today
+    in the zone furthest ahead (UTC+14), so a meter fitted today anywhere is never refused.
+    """
+    if day < EARLIEST_METER_DAY:
+        return f"a date from {EARLIEST_METER_DAY.isoformat()} on"
+    if day > (utcnow() + timedelta(hours=14)).date():
+        return "a date not in the future"
+    return None
+
+
+def _check_days(values: dict[str, Any]) -> None:
+    for field in METER_DAYS:
+        day = values.get(field)
+        problem = meter_day_problem(day) if day is not None else None
+        if problem:
+            raise field_error(field, f"Expected {problem}.")
 
 
 def add_months(day: date, months: int) -> date:
@@ -63,6 +92,7 @@ def add_meter(
     require(actor, ArchiveAction.EDIT_METER)
     premise = get_premise(session=session, actor=actor, premise_id=premise_id)
     _meter_type(session, data["meter_type"])
+    _check_days(data)
     if session.scalar(select(Meter.id).where(Meter.number == data["number"])) is not None:
         raise field_error("number", f"Meter {data['number']} already exists.")
     meter = Meter(
@@ -97,6 +127,7 @@ def change_meter(
         raise field_error(unknown[0], f"{unknown[0]} cannot be changed this way.")
     if "meter_type" in changes:
         _meter_type(session, changes["meter_type"])
+    _check_days(changes)
     if "number" in changes and changes["number"] != meter.number:
         taken = select(Meter.id).where(Meter.number == changes["number"], Meter.id != meter.id)
         if session.scalar(taken) is not None:

@@ -270,12 +270,9 @@ def _meter_value_problem(name: str, text: str) -> str | None:
         return "a number from 0.001 to 100000, or ratios such as 200/5 or 200/5*10000/100"
     if field == "reading_method" and text not in [m.value for m in ReadingMethod]:
         return f"one of {', '.join(m.value for m in ReadingMethod)}"
-    if field in ("installed_on", "calibrated_on"):
+    if field in archive_meters.METER_DAYS:
         day = _day(text)
-        if day is None:
-            return "a date (YYYY-MM-DD)"
-        if day > utcnow().date():
-            return "a date not in the future"
+        return "a date (YYYY-MM-DD)" if day is None else archive_meters.meter_day_problem(day)
     if field == "seals":
         seals = seals_of(text)
         if len(seals) > MAX_SEALS:

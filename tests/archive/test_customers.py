@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
 from tests.archive.helpers import customer_body, meter_body, open_file
 from tests.conftest import assert_problem
 
@@ -95,6 +99,42 @@ def test_bad_input_is_a_clear_problem(api):
     assert_problem(duplicate, 422)
     assert_problem(archivist.get("/api/v1/customers/not-a-uuid"), 404)
     assert_problem(archivist.get("/api/v1/customers/00000000-0000-0000-0000-000000000000"), 404)
+
+
+@pytest.mark.parametrize(
+    ("field", "day", "status"),
+    [
+        ("installed_on", "0001-01-01", 422),
+        ("installed_on", "1930-01-01", 422),
+        ("installed_on", "1949-12-31", 422),
+        ("installed_on", "1950-01-01", 201),
+        ("installed_on", "today", 201),
+        ("installed_on", "in 3 days", 422),
+        ("calibrated_on", "1900-06-01", 422),
+        ("calibrated_on", "in 3 days", 422),
+    ],
+)
+def test_implausible_meter_dates_are_refused_when_installed_or_changed(api, field, day, status):
+    archivist = api("archivist")
+    premise_id = open_file(archivist)["premises"][0]["id"]
+    today = datetime.now(UTC).date()
+    value = {"today": today, "in 3 days": today + timedelta(days=3)}.get(day, day)
+    created = archivist.post(
+        f"/api/v1/premises/{premise_id}/meters", json=meter_body(**{field: str(value)})
+    )
+    assert created.status_code == status, created.get_json()
+    meter = created.get_json() if status == 201 else archivist.post(
+        f"/api/v1/premises/{premise_id}/meters", json=meter_body()
+    ).get_json()  # fmt: skip
+    changed = archivist.patch(
+        f"/api/v1/meters/{meter['id']}", json={field: str(value), "reason": "corrected"}
+    )
+    assert changed.status_code == (200 if status == 201 else 422), changed.get_json()
+    if status == 422:
+        problem = assert_problem(changed, 422)
+        assert problem["errors"][0]["field"] == field
+        shown = archivist.get(f"/api/v1/meters/{meter['id']}").get_json()
+        assert shown[field] != str(value) and shown["version_no"] == 1
 
 
 def test_meter_due_dates_follow_type_intervals(api):

@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from openpyxl import load_workbook
 
@@ -98,6 +99,22 @@ def test_bad_rows_are_listed_and_nothing_is_written(api):
     assert (2, "户号") not in found
     assert all(e["reason"] for e in problem["row_errors"])
     assert _found(archivist, good["户号"]) == []  # all or nothing
+
+
+def test_implausible_meter_dates_are_row_errors_on_new_and_known_files(api):
+    archivist = api("archivist")
+    known = _row()
+    assert _post(archivist, _csv([known])).get_json()["created_rows"] == 1
+    rows = [
+        _row(装表日期="1920-03-01"),
+        _row(装表日期=str(datetime.now(UTC).date() + timedelta(days=3))),
+        {**known, "装表日期": "1949-12-31"},
+    ]
+    problem = assert_problem(_post(archivist, _csv(rows)), 422)
+    found = {(e["row"], e["column"]): e["reason"] for e in problem["row_errors"]}
+    assert set(found) == {(2, "装表日期"), (3, "装表日期"), (4, "装表日期")}
+    assert "1950-01-01" in found[(2, "装表日期")] and "future" in found[(3, "装表日期")]
+    assert _found(archivist, rows[0]["户号"]) == []
 
 
 def test_reimport_appends_versions_and_malformed_files_are_refused(api):

@@ -116,6 +116,10 @@ def test_a_meter_corrected_offline_becomes_a_field_verification_version(
     assert sealed["verdict"] == "rejected" and "meter.seals" in sealed["problem"]["detail"]
     order = correct({"meter_id": meter["id"], "meter.calibrated_on": "2020-01-01"})
     assert order["verdict"] == "rejected" and "installation" in order["problem"]["detail"]
+    # The archive's one rule for meter dates (REST and import share it): nothing before 1950.
+    ancient = correct({"meter_id": meter["id"], "meter.installed_on": "0001-01-01"})
+    assert ancient["verdict"] == "rejected"
+    assert "meter.installed_on: a date from 1950-01-01 on" in ancient["problem"]["detail"]
     assert _call(inspector, "GET", f"/api/v1/meters/{meter['id']}")["multiplier"] == 40.0
     found = {
         "meter_id": meter["id"],
@@ -198,6 +202,7 @@ def test_meter_corrections_over_rest_follow_the_same_rules(api, demo):
     assert "no meter" in assert_problem(no_meter, 422)["errors"][0]["messages"][0]
     for corrections in (
         {"meter.installed_on": "2999-01-01"},
+        {"meter.calibrated_on": "1949-12-31"},
         {"meter.seals": "A-1, A-1"},
         {"meter.reading_method": "telepathy"},
         {"meter_id": "not-a-uuid"},
