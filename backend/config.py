@@ -129,6 +129,11 @@ class Config:
     # under a trickle (a fleet spread over the second) every batch costs its round trips, so a
     # longer wait means fewer, larger batches for a few milliseconds of latency.
     INGEST_LINGER_MS: float = field(default_factory=lambda: float(_env("INGEST_LINGER_MS", "15")))
+    # MQTT keepalive of the ingest's connection: the broker drops it after 1.5x this long
+    # without a packet from it (a frozen or overloaded process), and keeps its session.
+    INGEST_KEEPALIVE_SECONDS: int = field(
+        default_factory=lambda: int(_env("INGEST_KEEPALIVE_SECONDS", "30"))
+    )
     MQTT_USERNAME: str | None = field(default_factory=lambda: _optional("MQTT_USERNAME"))
     MQTT_PASSWORD: str | None = field(default_factory=lambda: _optional("MQTT_PASSWORD"))
     MQTT_VERSION: int | None = field(

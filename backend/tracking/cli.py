@@ -62,6 +62,7 @@ def ingest(
         shared_group=shared_group or config.INGEST_SHARED_GROUP,
         batch_size=batch_size or config.INGEST_BATCH_SIZE,
         linger_s=config.INGEST_LINGER_MS / 1000,
+        keepalive_s=config.INGEST_KEEPALIVE_SECONDS,
         publish_orders=not no_orders,
         mqtt_version=int(mqtt_version) if mqtt_version else config.MQTT_VERSION or 5,
         dead_letter_keep=timedelta(days=config.INGEST_DEAD_LETTER_DAYS),

@@ -449,7 +449,12 @@ def bump_counters(session: Session, counts: Counter[tuple[str, str]], now: datet
 def refresh_liveness(
     session: Session, now: datetime, stale_factor: float = 3.0, offline_factor: float = 10.0
 ) -> list[tuple[int, str]]:
-    """Mark vehicles silent past interval × factor stale, then offline; return the changes."""
+    """Mark vehicles silent past interval × factor stale, then offline; return the changes.
+
+    One read and at most one UPDATE per new state, whatever the fleet's size: after an
+    outage every vehicle changes at once, and a statement per vehicle held the ingest's writer
+    (and with it every acknowledgement) for seconds to minutes while the backlog grew.
+    """
     interval = Vehicle.report_interval_s
     silent = func.coalesce(interval, 10)
     rows = session.execute(
@@ -457,19 +462,30 @@ def refresh_liveness(
         .join(Vehicle, Vehicle.id == VehicleState.vehicle_id)
         .where(VehicleState.liveness != Liveness.OFFLINE.value)
     ).all()
-    changes = []
+    wanted: dict[Liveness, list[tuple[int, datetime]]] = {Liveness.STALE: [], Liveness.OFFLINE: []}
     for vehicle_id, liveness, last_seen, seconds in rows:
         quiet = (now - last_seen).total_seconds()
-        wanted = Liveness.ONLINE
         if quiet > seconds * offline_factor:
-            wanted = Liveness.OFFLINE
-        elif quiet > seconds * stale_factor:
-            wanted = Liveness.STALE
-        if wanted != liveness and wanted != Liveness.ONLINE:  # a fix brings it back online
-            session.execute(
-                update(VehicleState)
-                .where(VehicleState.vehicle_id == vehicle_id)
-                .values(liveness=wanted.value, updated_at=now)
-            )
-            changes.append((vehicle_id, wanted.value))
+            state = Liveness.OFFLINE
+        elif quiet > seconds * stale_factor and liveness != Liveness.STALE:
+            state = Liveness.STALE
+        else:
+            continue  # online, or stale already (a fix brings it back online)
+        wanted[state].append((vehicle_id, last_seen))
+    changes = []
+    for state, found in wanted.items():
+        if not found:
+            continue
+        ids = sorted(vehicle_id for vehicle_id, _ in found)
+        # A fix stored since the read moved last_seen past the newest one read: keep it online.
+        heard_by = max(last_seen for _, last_seen in found)
+        changed = session.scalars(
+            update(VehicleState)
+            .where(any_id(session, VehicleState.vehicle_id, ids))
+            .where(VehicleState.last_seen <= heard_by)
+            .values(liveness=state.value, updated_at=now)
+            .returning(VehicleState.vehicle_id)
+            .execution_options(synchronize_session=False)
+        )
+        changes += [(vehicle_id, state.value) for vehicle_id in sorted(changed)]
     return changes
