@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from backend.archive import versions
 from backend.archive.access import ArchiveAction, in_scope, require
 from backend.archive.records import Meter, MeterType, Premise
+from backend.archive.seals import IN_SERVICE, check_seals_free
 from backend.archive.service import get_customer, get_premise
 from backend.archive.vocab import AccountStatus, Source
 from backend.auth.actor import Actor
@@ -93,6 +94,8 @@ def add_meter(
     premise = get_premise(session=session, actor=actor, premise_id=premise_id)
     _meter_type(session, data["meter_type"])
     _check_days(data)
+    if data.get("status", IN_SERVICE) == IN_SERVICE:
+        check_seals_free(session, seals=data.get("seals") or [])
     if session.scalar(select(Meter.id).where(Meter.number == data["number"])) is not None:
         raise field_error("number", f"Meter {data['number']} already exists.")
     meter = Meter(
@@ -128,6 +131,9 @@ def change_meter(
     if "meter_type" in changes:
         _meter_type(session, changes["meter_type"])
     _check_days(changes)
+    # New seals, or a meter back in service with its seals: none may be on another meter.
+    if {"seals", "status"} & set(changes) and changes.get("status", meter.status) == IN_SERVICE:
+        check_seals_free(session, seals=changes.get("seals", meter.seals) or [], meter_id=meter.id)
     if "number" in changes and changes["number"] != meter.number:
         taken = select(Meter.id).where(Meter.number == changes["number"], Meter.id != meter.id)
         if session.scalar(taken) is not None:

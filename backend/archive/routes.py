@@ -226,6 +226,7 @@ class PremiseMeters(MethodView):
     @requires(Action.METER_EDIT, scope=(Premise, "premise_id"))
     @blp.arguments(MeterCreateSchema)
     @blp.response(201, MeterReadSchema)
+    @blp.alt_response(409, description="A seal is on another in-service meter (`seal-taken`)")
     def post(self, data: dict[str, Any], premise_id: uuid.UUID) -> dict[str, Any]:
         """Install a meter at a premise."""
         session, actor = request_session(), current_actor()
@@ -252,6 +253,9 @@ class MeterById(MethodView):
     @requires(Action.METER_EDIT, scope=(Meter, "meter_id"))
     @blp.arguments(MeterChangeSchema)
     @blp.response(200, MeterReadSchema)
+    @blp.alt_response(
+        409, description="A seal on another in-service meter (`seal-taken`), or an old version"
+    )
     def patch(self, data: dict[str, Any], meter_id: uuid.UUID) -> dict[str, Any]:
         """Change a meter (faults, seals, calibration): appends a version."""
         session, actor = request_session(), current_actor()

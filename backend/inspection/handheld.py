@@ -205,7 +205,7 @@ def authorize_meter_event(
     seal, fault = values.get("seal_number"), values.get("fault")
     try:
         meter_field.meter_changes(
-            meter, str(values["kind"]), seal and str(seal), fault and str(fault)
+            session, meter, str(values["kind"]), seal and str(seal), fault and str(fault)
         )  # type: ignore[arg-type]  # noqa: E501
     except Problem as exc:
         raise rejection(exc) from exc

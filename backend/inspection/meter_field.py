@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from backend.archive import versions
 from backend.archive.records import Meter, Premise
+from backend.archive.seals import IN_SERVICE, check_seals_free
 from backend.archive.vocab import MeterFault, Source
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize, in_scope
@@ -56,8 +57,13 @@ class ReconcileRules:
         return max(self.tolerance_kwh, abs(manual) * self.tolerance_pct / 100)
 
 
-def meter_changes(meter: Meter, kind: str, seal: str | None, fault: str | None) -> dict[str, Any]:
-    """What an event changes on the meter; raises a field problem when it does not fit."""
+def meter_changes(
+    session: Session, meter: Meter, kind: str, seal: str | None, fault: str | None
+) -> dict[str, Any]:
+    """What an event changes on the meter; raises a problem when it does not fit.
+
+    A seal applied to an in-service meter must not be on another one (409, `SealTaken`).
+    """
     seals, faults = list(meter.seals or []), list(meter.faults or [])
     if kind in ("seal_applied", "seal_removed") and not seal:
         raise field_error("seal_number", "A seal event names the seal.")
@@ -66,6 +72,8 @@ def meter_changes(meter: Meter, kind: str, seal: str | None, fault: str | None) 
     if kind == "seal_applied":
         if seal in seals:
             raise field_error("seal_number", f"Seal {seal} is already on meter {meter.number}.")
+        if meter.status == IN_SERVICE:
+            check_seals_free(session, seals=[str(seal)], meter_id=meter.id)
         seals.append(str(seal))
     elif kind == "seal_removed":
         if seal not in seals:
@@ -103,7 +111,7 @@ def apply_event(session: Session, event: MeterEvent, *, source: str) -> None:
     """Move the meter to its next version with the event's change."""
     meter = session.get(Meter, event.meter_id)
     assert meter is not None  # noqa: S101 - checked before the event was kept
-    changes = meter_changes(meter, event.kind, event.seal_number, event.fault)
+    changes = meter_changes(session, meter, event.kind, event.seal_number, event.fault)
     detail = event.seal_number or event.fault
     versions.append(
         session, meter, changes, actor=event.created_by, reason=f"{event.kind} {detail}",
@@ -118,7 +126,7 @@ def record_event(
     """Record a seal or fault event over REST (sync pushes take the same checks)."""
     authorize(actor, Action.METER_EVENT_RECORD)
     meter = load_meter(session, actor, meter_id)
-    meter_changes(meter, data["kind"], data.get("seal_number"), data.get("fault"))
+    meter_changes(session, meter, data["kind"], data.get("seal_number"), data.get("fault"))
     now = utcnow()
     event = MeterEvent(
         meter_id=meter.id, department_id=meter.department_id, crew_id=actor.crew_id,

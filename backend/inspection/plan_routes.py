@@ -275,6 +275,7 @@ class MeterEvents(MethodView):
     @requires(Action.METER_EVENT_RECORD, scope=(Meter, "meter_id"))
     @blp.arguments(MeterEventCreateSchema)
     @blp.response(201, MeterEventSchema)
+    @blp.alt_response(409, description="The seal is on another in-service meter (`seal-taken`)")
     def post(self, data: dict[str, Any], meter_id: uuid.UUID) -> Any:
         """Record a seal applied/removed or a fault found/cleared (the meter gets a version)."""
         return meter_field.record_event(**_ctx(), meter_id=meter_id, data=data)

@@ -17,12 +17,13 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, String, cast, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from backend.archive import meters as archive_meters
 from backend.archive import service as archive
 from backend.archive.records import Customer, Meter, MeterType, Premise
+from backend.archive.seals import seal_holder
 from backend.archive.vocab import ReadingMethod, Source
 from backend.auth.actor import Actor
 from backend.auth.models import User
@@ -336,19 +337,12 @@ def meter_problems(
     calibrated = _day(str(corrections.get("meter.calibrated_on") or "")) or meter.calibrated_on
     if calibrated is not None and calibrated < installed:
         problems.append("meter.calibrated_on: not before the meter's installation date")
-    seals = seals_of(str(corrections.get("meter.seals") or ""))
-    if seals:
-        # Only meters whose stored list mentions one of the seals (its JSON text, both
-        # backends; seal numbers hold no LIKE wildcards), then the exact check here.
-        mentions = or_(*(cast(Meter.seals, String).like(f'%"{seal}"%') for seal in seals))
-        others = session.scalars(
-            select(Meter.seals).where(
-                Meter.department_id == meter.department_id, Meter.id != meter.id, mentions
-            )
-        )
-        used = {s for listed in others for s in listed or []} & set(seals)
-        if used:
-            problems.append(f"meter.seals: {', '.join(sorted(used))} on another meter already")
+    taken = seal_holder(
+        session, seals=seals_of(str(corrections.get("meter.seals") or "")), meter_id=meter.id
+    )
+    if taken is not None:  # the archive's rule for every door (409 `seal-taken` elsewhere)
+        seal, other = taken
+        problems.append(f"meter.seals: {seal} is on meter {other.number} already")
     return problems
 
 

@@ -44,7 +44,7 @@ def meter_body(**overrides: Any) -> dict[str, Any]:
         "multiplier": 40.0,
         "reading_method": "remote",
         "installed_on": "2024-02-29",
-        "seals": ["S-0001"],
+        "seals": [f"S-{n:08d}"],  # a seal is on one in-service meter at a time
     }
     body.update(overrides)
     return body

@@ -114,6 +114,7 @@ def test_a_meter_corrected_offline_becomes_a_field_verification_version(
     assert taken["verdict"] == "rejected" and "another meter" in taken["problem"]["detail"]
     sealed = correct({"meter_id": meter["id"], "meter.seals": f"T{tag}-9"})
     assert sealed["verdict"] == "rejected" and "meter.seals" in sealed["problem"]["detail"]
+    assert f"on meter {other['number']}" in sealed["problem"]["detail"]  # the archive's rule
     order = correct({"meter_id": meter["id"], "meter.calibrated_on": "2020-01-01"})
     assert order["verdict"] == "rejected" and "installation" in order["problem"]["detail"]
     # The archive's one rule for meter dates (REST and import share it): nothing before 1950.
