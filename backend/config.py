@@ -101,6 +101,9 @@ class Config:
     LIVE_KEEPALIVE_SECONDS: float = field(
         default_factory=lambda: float(_env("LIVE_KEEPALIVE_SECONDS", "15"))
     )
+    LIVE_ROUND_SECONDS: float = field(
+        default_factory=lambda: float(_env("LIVE_ROUND_SECONDS", "0.2"))
+    )
     LIVE_QUEUE_SIZE: int = field(default_factory=lambda: int(_env("LIVE_QUEUE_SIZE", "1000")))
     # Failed logins from one address across all accounts (users, devices, OsmAnd keys).
     LOGIN_MAX_FAILURES_PER_ADDRESS: int = field(

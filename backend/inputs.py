@@ -6,7 +6,7 @@ read JSON through the app's JSON provider, whose depth limit turns a body nested
 (value or key, at any depth) with a 422 naming it, before the schema or the database sees them.
 Views that read `request` themselves use `request.get_json()` (same provider) and `query_int`,
 `header_int` below. The API's own fields live here too: `Timestamp` and `Day` (bounded),
-`DbInteger`, `PointField`, and `SelectPage` (pagination of a `select()`).
+`DbInteger`, `PointField`, `BBoxField`, and `SelectPage` (pagination of a `select()`).
 
 Arguments are parsed inside the view's `requires(...)` wrapper, so an anonymous caller gets 401
 before any of this runs (tests/test_hostile_input.py holds every operation to that).
@@ -281,6 +281,28 @@ class PointField(fields.Nested):
         if not math.isfinite(loaded["lat"]) or not math.isfinite(loaded["lon"]):
             raise ValidationError("Coordinates must be finite numbers.")
         return point_element(loaded["lon"], loaded["lat"])
+
+
+def bbox_degrees(value: str) -> tuple[float, float, float, float]:
+    """Read `west,south,east,north` (WGS-84 degrees), or raise ValidationError."""
+    try:
+        west, south, east, north = (float(v) for v in value.split(","))
+    except ValueError as exc:
+        raise ValidationError("bbox is west,south,east,north in degrees.") from exc
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise ValidationError("bbox must be west<=east, south<=north, inside WGS-84.")
+    return west, south, east, north
+
+
+class BBoxField(fields.String):
+    """A viewport `west,south,east,north` in WGS-84 degrees, loaded as four floats."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"description": "west,south,east,north (WGS-84 degrees)"})
+        super().__init__(validate=validate.Length(max=200), **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        return bbox_degrees(super()._deserialize(value, attr, data, **kwargs))
 
 
 class SelectPage(Page):  # type: ignore[misc]

@@ -1,6 +1,7 @@
 """Fan-out: many dispatchers on one API process while the fleet reports at 1 Hz.
 
 Usage: python bench/bench_fanout.py [--vehicles 2000] [--subscribers 1 100] [--seconds 20]
+                                    [--profile]
 
 Real processes on loopback: a private Mosquitto, `fieldline ingest`, the API under gunicorn
 (ONE process, threaded) and four fleet publishers (every vehicle once a second, each at its own
@@ -11,7 +12,8 @@ publish→feed. Database statements per second of the API process are counted by
 (pg_stat_statements, keyed by the API's own role) when the cluster preloads it, else by the
 database's transaction counter (then including the ingest's). The figure that matters is the
 ratio of statements/s with N subscribers to statements/s with 1: one listener and one round
-per change per process, so it must stay far below N.
+per change per process, so it must stay far below N. `--profile` records the API process with
+py-spy (when on PATH) during each measured window and prints its heaviest frames.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import argparse
 import http.client
 import json
 import os
+import re
+import selectors
 import socket
 import sys
 import threading
@@ -42,6 +46,7 @@ from bench._tracking_env import (  # noqa: E402
     scratch_postgis,
     start_fleet,
 )
+from bench.bench_ingest import _profile_summary, _start_profiler  # noqa: E402
 
 ROOT_TOPIC = "fanout/v1"
 BIN = Path(sys.executable).parent
@@ -66,56 +71,95 @@ def _call(port: int, method: str, path: str, body: Any = None, token: str | None
         conn.close()
 
 
-class Subscriber(threading.Thread):
-    """One dispatcher's feed: read everything; when `timed`, time each position event."""
+POSITION_TS = re.compile(rb'event: position\ndata: \{[^\n]*?"ts":"([^"]+)"')
+END = re.compile(rb"event: end\ndata: ([^\n]*)")
 
-    def __init__(self, port: int, ticket: str, timed: bool, stopping: threading.Event) -> None:
-        super().__init__(daemon=True)
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        self.conn.request("GET", f"/api/v1/tracking/feed?ticket={ticket}&max_seconds=3600")
-        self.response = self.conn.getresponse()
-        if self.response.status != 200:
-            raise RuntimeError(f"feed: {self.response.status}")
-        self.timed, self.stopping = timed, stopping
+
+class Subscriber:
+    """One dispatcher's feed on a raw socket; when `timed`, each position event is timed."""
+
+    def __init__(self, port: int, ticket: str, timed: bool) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        path = f"/api/v1/tracking/feed?ticket={ticket}&max_seconds=3600"
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("feed: closed before its headers")
+            head += chunk
+        status = head.split(b" ", 2)[1]
+        if status != b"200":
+            raise RuntimeError(f"feed: {status.decode()}")
+        self.sock.setblocking(False)
+        self.timed = timed
+        self.carry = head.split(b"\r\n\r\n", 1)[1]  # bytes after the last whole event
         self.latencies: list[float] = []
         self.received = 0  # bytes
         self.ended: str | None = None
+
+    def feed(self, data: bytes, measuring: bool) -> None:
+        """Count what arrived; on a timed stream, time every whole position event in it."""
+        self.received += len(data)
+        if not self.timed:
+            return
+        now = datetime.now(UTC)
+        text, _, self.carry = (self.carry + data).rpartition(b"\n\n")
+        if not measuring:
+            return
+        for ts in POSITION_TS.findall(text):  # the fix's ts, without decoding the rest
+            sent = datetime.fromisoformat(ts.decode())
+            self.latencies.append((now - sent).total_seconds() * 1000)
+        found = END.search(text)
+        if found:
+            self.ended = found.group(1).decode()
+
+
+class Readers(threading.Thread):
+    """Reads every stream from one thread (a thread per stream would measure the GIL)."""
+
+    def __init__(self, subs: list[Subscriber]) -> None:
+        super().__init__(daemon=True)
+        self.subs = subs
+        self.stopping = threading.Event()
         self.measuring = False
 
     def run(self) -> None:
-        try:
-            if not self.timed:
-                while not self.stopping.is_set():
-                    chunk = self.response.read1(65536)
-                    if not chunk:
-                        break
-                    self.received += len(chunk)
-                return
-            kind = ""
-            for raw in self.response:
-                if self.stopping.is_set():
-                    break
-                self.received += len(raw)
-                if raw.startswith(b"event: "):
-                    kind = raw[7:].strip().decode()
-                elif raw.startswith(b"data: ") and self.measuring:
-                    if kind == "position":  # the fix's ts, without decoding the rest
-                        at = raw.find(b'"ts":')
-                        ts = raw[at + 5 :].lstrip()[1:].split(b'"', 1)[0].decode()
-                        sent = datetime.fromisoformat(ts)
-                        self.latencies.append((datetime.now(UTC) - sent).total_seconds() * 1000)
-                    elif kind == "end":
-                        self.ended = raw[6:].decode()
-        except (OSError, ValueError):
-            pass
+        with selectors.DefaultSelector() as selector:
+            for sub in self.subs:
+                selector.register(sub.sock, selectors.EVENT_READ, sub)
+            while not self.stopping.is_set():
+                for key, _ in selector.select(0.2):
+                    sub = key.data
+                    try:
+                        data = sub.sock.recv(1 << 20)
+                    except BlockingIOError:
+                        continue
+                    if not data:
+                        selector.unregister(sub.sock)
+                        continue
+                    sub.feed(data, self.measuring)
 
     def close(self) -> None:
-        """Cut the connection under the reader (it sees the end of the stream and returns)."""
-        try:
-            if self.conn.sock is not None:
-                self.conn.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        """Stop reading and close every stream."""
+        self.stopping.set()
+        self.join(10)
+        for sub in self.subs:
+            sub.sock.close()
+
+
+def _stored_lag(engine: Any, stopping: threading.Event, found: list[float]) -> None:
+    """Each second, publish->stored of the fixes stored in it (vehicle_states: stamp - ts).
+
+    The ingest's share of publish->feed: what is left is the hub's and the stream's.
+    """
+    query = text(
+        "SELECT extract(epoch FROM updated_at - ts) * 1000 FROM vehicle_states "
+        "WHERE updated_at > now() - interval '1 second'"
+    )
+    while not stopping.wait(1):
+        with engine.connect() as conn:
+            found += [float(ms) for ms in conn.execute(query).scalars()]
 
 
 def _statements(engine: Any, use_pss: bool) -> int:
@@ -142,28 +186,39 @@ def pct(values: list[float], q: float) -> float:
 
 
 def measure(
-    port: int, token: str, subscribers: int, seconds: float, engine: Any, use_pss: bool
+    port: int,
+    token: str,
+    subscribers: int,
+    seconds: float,
+    engine: Any,
+    use_pss: bool,
+    api: psutil.Process,
+    profile: bool = False,
 ) -> dict[str, Any]:
-    """Open `subscribers` feeds, let them run `seconds`, return latency and statements/s."""
-    stopping = threading.Event()
+    """Open `subscribers` feeds, let them run `seconds`; return latency, statements/s, the API's
+    CPU (and with `profile` its py-spy profile) over that window."""
     subs = []
     for i in range(subscribers):
         ticket = _call(port, "POST", "/api/v1/auth/stream-ticket", token=token)["ticket"]
-        subs.append(Subscriber(port, ticket, i < TIMED, stopping))
-    for sub in subs:
-        sub.start()
+        subs.append(Subscriber(port, ticket, i < TIMED))
+    readers = Readers(subs)
+    readers.start()
     time.sleep(3)  # backlogs sent, every stream live
-    for sub in subs:
-        sub.measuring = True
+    readers.measuring = True
+    bench = psutil.Process()
+    spy = _start_profiler(api.pid, seconds - 2) if profile else None
+    cpu0, bench_cpu0 = sum(api.cpu_times()[:2]), sum(bench.cpu_times()[:2])
     before, t0 = _statements(engine, use_pss), time.monotonic()
+    stored: list[float] = []
+    stopping = threading.Event()
+    sampler = threading.Thread(target=_stored_lag, args=(engine, stopping, stored), daemon=True)
+    sampler.start()
     time.sleep(seconds)
-    after, took = _statements(engine, use_pss), time.monotonic() - t0
     stopping.set()
-    for sub in subs:
-        sub.close()
-    for sub in subs:
-        sub.join(10)
-        sub.conn.close()
+    sampler.join(10)
+    after, took = _statements(engine, use_pss), time.monotonic() - t0
+    cpu, bench_cpu = sum(api.cpu_times()[:2]) - cpu0, sum(bench.cpu_times()[:2]) - bench_cpu0
+    readers.close()
     latencies = [ms for sub in subs for ms in sub.latencies]
     received = sum(sub.received for sub in subs)
     return {
@@ -172,8 +227,14 @@ def measure(
         "events_timed": len(latencies),
         "p50_ms": pct(latencies, 0.5),
         "p95_ms": pct(latencies, 0.95),
+        "stored_p50_ms": pct(stored, 0.5),
+        "stored_p95_ms": pct(stored, 0.95),
         "mb_per_s": received / took / 1e6,
+        "api_cpu": cpu / took,
+        "api_rss_mb": api.memory_info().rss / 2**20,
+        "bench_cpu": bench_cpu / took,
         "ended": [sub.ended for sub in subs if sub.ended],
+        "profile": _profile_summary(spy) if spy is not None else [],
     }
 
 
@@ -182,6 +243,7 @@ def main() -> None:
     parser.add_argument("--vehicles", type=int, default=2000)
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--profile", action="store_true", help="py-spy the API process.")
     args = parser.parse_args()
     out = RESULTS_DIR
     with scratch_postgis() as database, private_mosquitto() as url:
@@ -258,17 +320,27 @@ def main() -> None:
             time.sleep(5)  # the fleet is reporting, the ingest keeps up
             stats = create_engine(database.url.replace("postgresql://", "postgresql+psycopg://"))
             runs = []
+            api = psutil.Process(procs[1].pid).children()[0]  # gunicorn's one worker
             for n in args.subscribers:
-                run = measure(port, token, n, args.seconds, stats, use_pss)
+                run = measure(port, token, n, args.seconds, stats, use_pss, api, args.profile)
                 runs.append(run)
                 print(
                     f"{n:4d} subscriber(s), {args.vehicles} vehicles @ 1 Hz: publish->feed "
                     f"p50 {run['p50_ms']:.0f} ms p95 {run['p95_ms']:.0f} ms "
-                    f"({run['events_timed']} events timed), {run['statements_per_s']:.1f} "
-                    f"statements/s [{how}], {run['mb_per_s']:.1f} MB/s streamed"
+                    f"({run['events_timed']} events timed; of it publish->stored "
+                    f"p50 {run['stored_p50_ms']:.0f} ms p95 {run['stored_p95_ms']:.0f} ms), "
+                    f"{run['statements_per_s']:.1f} "
+                    f"statements/s [{how}], {run['mb_per_s']:.1f} MB/s streamed, "
+                    f"API process {run['api_cpu']:.0%} of a core and "
+                    f"{run['api_rss_mb']:.0f} MB RSS, "
+                    f"bench readers {run['bench_cpu']:.0%} of a core"
                     + (f", ended: {run['ended'][:3]}" if run["ended"] else ""),
                     flush=True,
                 )
+                if run["profile"]:
+                    print(f"     py-spy of the API process, {n} subscriber(s) (inclusive, own):")
+                    for frame, inclusive, own in run["profile"]:
+                        print(f"      {inclusive:6.1%} {own:6.1%}  {frame}")
             stats.dispose()
         finally:
             if stop_fleet is not None:

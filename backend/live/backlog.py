@@ -7,21 +7,23 @@ from sqlalchemy.orm import Session
 
 from backend.dispatch.models import Alert
 from backend.live import events
-from backend.live.collect import FeedCursor, replay_changes
-from backend.live.events import LiveEvent
+from backend.live.collect import FeedCursor, replay_changes, state_rows
+from backend.live.events import BBox, LiveEvent
 from backend.org.models import Vehicle
 from backend.tracking.models import VehicleState
 
 
-def positions(session: Session, departments: frozenset[int]) -> list[LiveEvent]:
-    """Every visible vehicle's current position."""
-    rows = session.execute(
-        select(VehicleState, Vehicle)
-        .join(Vehicle, Vehicle.id == VehicleState.vehicle_id)
-        .where(Vehicle.department_id.in_(departments))
-        .order_by(VehicleState.updated_at)
-    ).all()
-    return [events.position(state, vehicle) for state, vehicle in rows]
+def positions(
+    session: Session, departments: frozenset[int], bbox: BBox | None = None
+) -> list[LiveEvent]:
+    """Every visible vehicle's current position (only those inside `bbox` when given)."""
+    query = state_rows().where(Vehicle.department_id.in_(departments))
+    if bbox is not None:
+        min_lon, min_lat, max_lon, max_lat = bbox
+        query = query.where(
+            VehicleState.lon.between(min_lon, max_lon), VehicleState.lat.between(min_lat, max_lat)
+        )
+    return [events.position_of(row) for row in session.execute(query)]
 
 
 def alerts(

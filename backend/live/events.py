@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import orjson
+from sqlalchemy import Row
 
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
 from backend.dispatch.schemas import AlertSchema
 from backend.network.schemas import OutageSchema
-from backend.org.models import Vehicle
-from backend.tracking.models import VehicleState
-from backend.tracking.service import state_properties
+from backend.tracking.service import StateRow, state_properties
+
+# A viewport in WGS-84 degrees: (min_lon, min_lat, max_lon, max_lat).
+BBox = tuple[float, float, float, float]
 
 
 class EventType(StrEnum):
@@ -29,7 +32,10 @@ class EventType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LiveEvent:
-    """One event and the departments whose members may see it."""
+    """One event and the departments whose members may see it.
+
+    Its bytes are formatted once (`frame`) and shared by every stream that sends it.
+    """
 
     type: EventType
     data: dict[str, Any]
@@ -38,36 +44,60 @@ class LiveEvent:
     event_id: str | None = None
     # The change it reports (order events): one change reaches a stream once, backlog or live.
     change_id: int | None = None
+    # Position events: the vehicle, so a subscriber behind gets only its latest fix.
+    vehicle_id: int | None = None
+    # Formatted bytes, with and without the id (filled on first use; never compared).
+    _frames: dict[bool, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def visible_to(self, departments: frozenset[int] | None) -> bool:
         """Tell whether a subscriber seeing these departments (None: all) may see it."""
         return departments is None or not self.departments.isdisjoint(departments)
 
-    def sse(self, with_id: bool = True) -> str:
-        """Format as one Server-Sent Event (without its id when the stream resumes by another)."""
-        return sse(self.type, self.data, self.event_id if with_id else None)
+    def inside(self, bbox: BBox) -> bool:
+        """Tell whether a position lies in (min_lon, min_lat, max_lon, max_lat); others do."""
+        if self.type is not EventType.POSITION:
+            return True
+        lon, lat = self.data["geometry"]["coordinates"]
+        return bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]
+
+    def frame(self, with_id: bool = True) -> bytes:
+        """This event as one Server-Sent Event, formatted once whatever the number of streams.
+
+        Without its id when the stream resumes by another kind of cursor.
+        """
+        found = self._frames.get(with_id)
+        if found is None:
+            found = sse(self.type, self.data, self.event_id if with_id else None)
+            self._frames[with_id] = found
+        return found
 
 
-def sse(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
-    """Format one Server-Sent Event."""
-    head = f"id: {event_id}\n" if event_id else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+def sse(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes:
+    """Format one Server-Sent Event (UTF-8)."""
+    head = f"id: {event_id}\nevent: {event}\ndata: " if event_id else f"event: {event}\ndata: "
+    return head.encode() + orjson.dumps(data) + b"\n\n"
 
 
-def position(state: VehicleState, vehicle: Vehicle) -> LiveEvent:
+def position(state: StateRow, plate: str, specialty: str, department_id: int) -> LiveEvent:
     """A vehicle's current fix and state as a GeoJSON Feature."""
     feature = {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [state.lon, state.lat]},
-        "properties": state_properties(state, vehicle.plate, vehicle.specialty),
+        "properties": state_properties(state, plate, specialty),
     }
-    return LiveEvent(EventType.POSITION, feature, frozenset({vehicle.department_id}))
+    departments = frozenset({department_id})
+    return LiveEvent(EventType.POSITION, feature, departments, vehicle_id=state.vehicle_id)
 
 
-def vehicle_state(state: VehicleState, vehicle: Vehicle) -> LiveEvent:
+def vehicle_state(state: StateRow, plate: str, specialty: str, department_id: int) -> LiveEvent:
     """A vehicle's liveness / connected / available flags changed."""
-    props = state_properties(state, vehicle.plate, vehicle.specialty)
-    return LiveEvent(EventType.STATE, props, frozenset({vehicle.department_id}))
+    props = state_properties(state, plate, specialty)
+    return LiveEvent(EventType.STATE, props, frozenset({department_id}))
+
+
+def position_of(row: Row[Any]) -> LiveEvent:
+    """`position` from a row of `collect.STATE_COLUMNS` (no ORM objects on the hot path)."""
+    return position(row, row.plate, row.specialty, row.department_id)
 
 
 def order_departments(order: WorkOrder, crew_department: int | None) -> frozenset[int]:

@@ -12,7 +12,7 @@ from backend.auth.actor import Actor
 from backend.auth.guard import spend_stream_ticket
 from backend.config import Config
 from backend.db import Database
-from backend.live.events import EventType, LiveEvent
+from backend.live.events import BBox, EventType, LiveEvent
 from backend.live.hub import LiveHub, LiveSettings, stream
 
 EXTENSION = "fieldline.live"
@@ -23,6 +23,7 @@ def init_app(app: Flask, database: Database, config: Config) -> None:
     settings = LiveSettings(
         poll_s=config.LIVE_POLL_SECONDS,
         keepalive_s=config.LIVE_KEEPALIVE_SECONDS,
+        round_s=config.LIVE_ROUND_SECONDS,
         queue_size=config.LIVE_QUEUE_SIZE,
     )
     app.extensions[EXTENSION] = LiveHub(database, settings)
@@ -50,6 +51,7 @@ def event_stream(
     *,
     max_seconds: float | None,
     id_types: Iterable[EventType] = (),
+    bbox: BBox | None = None,
 ) -> Response:
     """Subscribe the actor, read its backlog with the request's session, then stream.
 
@@ -65,13 +67,13 @@ def event_stream(
         else frozenset(session.scalars(policy.department_filter(actor)))
     )
     live = hub()
-    sub = live.subscribe(departments, types)
+    sub = live.subscribe(departments, types, id_types=id_types, bbox=bbox)
     try:
         events = backlog(departments)
     except BaseException:
         live.unsubscribe(sub)
         raise
-    body = stream(live, sub, events, max_seconds=max_seconds, id_types=frozenset(id_types))
+    body = stream(live, sub, events, max_seconds=max_seconds)
     return Response(
         stream_with_context(body),
         mimetype="text/event-stream",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -15,7 +14,8 @@ from sqlalchemy.orm import sessionmaker
 from backend.db import READ_ONLY, Database
 from backend.errors import ServiceUnavailable
 from backend.live.collect import Collector
-from backend.live.events import EventType, LiveEvent, sse
+from backend.live.events import BBox, EventType, LiveEvent, sse
+from backend.live.fanout import Audience, Item, Subscription, coalesce
 from backend.live.signals import ChangeWaiter, waiter_for
 
 log = logging.getLogger(__name__)
@@ -27,45 +27,13 @@ class LiveSettings:
 
     poll_s: float = 0.5
     keepalive_s: float = 15.0
+    # At most one round this often: under a busy fleet each round sends each moved vehicle
+    # once, not one round (and one write per stream) per ingest commit.
+    round_s: float = 0.2
     queue_size: int = 1000
     ready_timeout_s: float = 30.0
     # With a read replica: how long a round waits for the replica to replay what was notified.
     replica_wait_s: float = 1.0
-
-
-class Subscription:
-    """One SSE client: what it may see, and a queue the hub fills."""
-
-    def __init__(
-        self, departments: frozenset[int] | None, types: frozenset[EventType], size: int
-    ) -> None:
-        self.departments = departments
-        self.types = types
-        self.queue: queue.Queue[LiveEvent] = queue.Queue(maxsize=size)
-        self.ready = threading.Event()
-        self.lagging = False
-
-    def offer(self, events: Iterable[LiveEvent]) -> None:
-        """Queue the events this subscriber may see; a full queue marks it lagging."""
-        for event in events:
-            if event.type in self.types and event.visible_to(self.departments):
-                try:
-                    self.queue.put_nowait(event)
-                except queue.Full:
-                    self.lagging = True  # it reconnects and resumes; the hub never waits
-                    return
-
-    def take(self, timeout: float) -> list[LiveEvent]:
-        """Wait up to `timeout` for events; return all that are queued."""
-        try:
-            found = [self.queue.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                found.append(self.queue.get_nowait())
-            except queue.Empty:
-                return found
 
 
 class LiveHub:
@@ -83,18 +51,26 @@ class LiveHub:
         )
         self._replica = database.replica_engine is not None
         self._lock = threading.Lock()
-        self._subscribers: set[Subscription] = set()
+        # Open streams by audience: each round is filtered and formatted once per audience.
+        self._audiences: dict[Audience, set[Subscription]] = {}
         self._pending: list[Subscription] = []
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
         self.rounds = 0  # how many query rounds ran (tests check one per change, not per client)
+        self._last_round = 0.0
 
     def subscribe(
-        self, departments: frozenset[int] | None, types: Iterable[EventType]
+        self,
+        departments: frozenset[int] | None,
+        types: Iterable[EventType],
+        *,
+        id_types: Iterable[EventType] = (),
+        bbox: BBox | None = None,
     ) -> Subscription:
         """Register a subscriber; return once every later commit will reach it."""
-        sub = Subscription(departments, frozenset(types), self.settings.queue_size)
+        audience = Audience(departments, frozenset(types), frozenset(id_types), bbox)
+        sub = Subscription(audience, self.settings.queue_size)
         with self._lock:
             if self._stopped:
                 raise ServiceUnavailable("The live feed is shutting down; retry.")
@@ -111,10 +87,14 @@ class LiveHub:
     def unsubscribe(self, sub: Subscription) -> None:
         """Forget a subscriber (its client went away or its stream ended)."""
         with self._lock:
-            self._subscribers.discard(sub)
+            group = self._audiences.get(sub.audience)
+            if group is not None:
+                group.discard(sub)
+                if not group:
+                    del self._audiences[sub.audience]
             if sub in self._pending:
                 self._pending.remove(sub)
-            idle = not self._subscribers and not self._pending
+            idle = not self._audiences and not self._pending
         if idle:
             self._wake.set()  # the listener stops now, not after its keep-alive wait
 
@@ -122,7 +102,7 @@ class LiveHub:
         """End every stream's feed and the listener thread (app teardown, end of tests)."""
         with self._lock:
             self._stopped = True
-            self._subscribers.clear()
+            self._audiences.clear()
             self._pending.clear()
             thread = self._thread
         self._wake.set()
@@ -137,14 +117,14 @@ class LiveHub:
     def subscriber_count(self) -> int:
         """How many streams are open."""
         with self._lock:
-            return len(self._subscribers) + len(self._pending)
+            return sum(len(group) for group in self._audiences.values()) + len(self._pending)
 
     def _run(self) -> None:
         waiter: ChangeWaiter | None = None
         collector: Collector | None = None
         while True:
             with self._lock:
-                if self._stopped or (not self._subscribers and not self._pending):
+                if self._stopped or (not self._audiences and not self._pending):
                     # Nobody listens: stop; the next subscriber starts afresh.
                     self._thread = None
                     if waiter is not None:
@@ -160,6 +140,8 @@ class LiveHub:
                 with self._lock:
                     pending = bool(self._pending)
                 if changed or pending or collector is None:
+                    if not pending:
+                        self._pace()
                     if self._replica and changed:
                         # What was notified is on the replica before the round reads it.
                         self._await_replica(waiter.position())
@@ -173,6 +155,12 @@ class LiveHub:
                 # The collector keeps its cursors: the next round reads what the outage hid.
                 waiter = None
                 self._wake.wait(1)
+
+    def _pace(self) -> None:
+        """Wait out the rest of `round_s` since the last round (a new subscriber cuts it short)."""
+        rest = self._last_round + self.settings.round_s - time.monotonic()
+        if rest > 0:
+            self._wake.wait(rest)
 
     def _await_replica(self, position: str | None) -> None:
         """Wait (up to `replica_wait_s`) until the replica replayed the primary's `position`.
@@ -196,6 +184,7 @@ class LiveHub:
                 time.sleep(0.005)
 
     def _round(self, collector: Collector | None) -> Collector:
+        self._last_round = time.monotonic()
         with self._sessions() as session:
             if collector is None:
                 collector = Collector(session)
@@ -206,44 +195,51 @@ class LiveHub:
         self.rounds += 1
         with self._lock:
             joining, self._pending = self._pending, []
-            self._subscribers.update(joining)
-            subscribers = list(self._subscribers)
-        for sub in subscribers:
-            sub.offer(found)
+            for sub in joining:
+                self._audiences.setdefault(sub.audience, set()).add(sub)
+            audiences = [(audience, list(group)) for audience, group in self._audiences.items()]
+        # Filtered per audience, each event formatted once, the same batch for every stream.
+        for audience, group in audiences:
+            batch = audience.batch(found) if found else None
+            if batch is not None:
+                for sub in group:
+                    sub.offer(batch)
         for sub in joining:  # from here on every commit reaches it
             sub.ready.set()
         return collector
 
 
 def stream(
-    hub: LiveHub,
-    sub: Subscription,
-    backlog: list[LiveEvent],
-    *,
-    max_seconds: float | None,
-    id_types: frozenset[EventType] = frozenset(),
-) -> Iterator[str]:
+    hub: LiveHub, sub: Subscription, backlog: list[LiveEvent], *, max_seconds: float | None
+) -> Iterator[bytes]:
     """Yield the backlog, then live events, until `max_seconds` pass or the client lags.
 
-    Holds no database session while it waits. Only events of `id_types` carry an `id:`, so a
-    client's Last-Event-ID always names one kind of cursor.
+    Holds no database session while it waits. One write per round: the batch its audience
+    shares, as is, unless the stream was behind (then coalesced) or has resumable events to
+    check against what it already sent.
     """
     sent: set[str] = set()
 
-    def fresh(events: Iterable[LiveEvent]) -> Iterator[str]:
-        for event in events:
-            with_id = event.type in id_types and event.event_id is not None
-            if with_id:  # the backlog and the first live round may overlap
-                key = str(event.event_id if event.change_id is None else event.change_id)
-                if key in sent:
+    def fresh(items: Iterable[Item]) -> bytes:
+        frames = []
+        for item in items:
+            if item.key is not None:  # the backlog and the first live round may overlap
+                if item.key in sent:
                     continue
-                sent.add(key)
-            yield event.sse(with_id=with_id)
+                sent.add(item.key)
+            frames.append(item.frame)
+        return b"".join(frames)
 
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     try:
-        yield "retry: 3000\n\n"
-        yield from fresh(backlog)
+        yield b"retry: 3000\n\n"
+        first = fresh(sub.audience.item(event) for event in backlog)
+        # An open stream keeps no copy of the fleet it opened with: 100 consoles holding 2,000
+        # events each are hundreds of MB for the garbage collector to walk again and again.
+        del backlog
+        if first:
+            yield first
+        del first
         while True:
             remaining = hub.settings.keepalive_s
             if deadline is not None:
@@ -251,12 +247,19 @@ def stream(
                 if remaining <= 0:
                     yield sse("end", {"reason": "max_seconds"})
                     return
-            events = sub.take(remaining)
+            batches = sub.take(remaining)
             if sub.lagging:
                 yield sse("end", {"reason": "lagging"})
                 return
             if len(sent) > 10_000:
                 sent.clear()
-            yield from fresh(events) if events else [": keep-alive\n\n"]
+            if not batches:
+                yield b": keep-alive\n\n"
+            elif len(batches) == 1 and not batches[0].resumable:
+                yield batches[0].body
+            else:
+                body = fresh(coalesce(batches))
+                if body:
+                    yield body
     finally:
         hub.unsubscribe(sub)

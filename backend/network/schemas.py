@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from backend.archive.access import mask_phone
-from backend.inputs import DbInteger, Timestamp
+from backend.inputs import DbInteger, Timestamp, bbox_degrees
 from backend.network.geometry import geojson
 from sync.fields import Float, Integer
 
@@ -167,16 +167,6 @@ class FlagSchema(Schema):
     updated_by = fields.String(dump_only=True)
 
 
-def _bbox(value: str) -> tuple[float, float, float, float]:
-    try:
-        west, south, east, north = (float(v) for v in value.split(","))
-    except ValueError as exc:
-        raise ValidationError("bbox is west,south,east,north in degrees.") from exc
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise ValidationError("bbox must be west<=east, south<=north, inside WGS-84.")
-    return west, south, east, north
-
-
 class LayerArgsSchema(Schema):
     """A layer page: optional bbox, page and page size."""
 
@@ -187,12 +177,12 @@ class LayerArgsSchema(Schema):
     @validates_schema
     def _check_bbox(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "bbox" in data:
-            _bbox(data["bbox"])
+            bbox_degrees(data["bbox"])
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     """Return the bbox query argument as four floats (validated by `LayerArgsSchema`)."""
-    return _bbox(value) if value else None
+    return bbox_degrees(value) if value else None
 
 
 OUTAGE_STATES = ("predicted", "confirmed", "partially_restored", "restored", "closed")

@@ -13,7 +13,7 @@ from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.errors import BadRequest, Unauthorized, field_error
-from backend.inputs import Blueprint, StreamTicketArgs, Timestamp
+from backend.inputs import BBoxField, Blueprint, StreamTicketArgs, Timestamp
 from backend.live import backlog
 from backend.live.collect import FeedCursor
 from backend.live.events import EventType, LiveEvent
@@ -105,9 +105,15 @@ class IngestReplySchema(Schema):
 
 
 class FeedArgs(StreamTicketArgs):
-    """`max_seconds` ends the stream (tests, polling clients)."""
+    """`max_seconds` ends the stream (tests, polling clients); `bbox` limits positions."""
 
     max_seconds = Float(load_default=None, validate=validate.Range(0, 86_400))
+    bbox = BBoxField(
+        metadata={
+            "description": "A viewport west,south,east,north (WGS-84 degrees): `position` "
+            "events (and the opening positions) only of vehicles inside it"
+        },
+    )
 
 
 @blp.route("/vehicles")
@@ -169,7 +175,7 @@ def live_feed(args: dict[str, Any]) -> Response:
     types = feed_events_for(actor)
 
     def catch_up(departments: frozenset[int]) -> list[LiveEvent]:
-        found = backlog.positions(session, departments)
+        found = backlog.positions(session, departments, args.get("bbox"))
         if EventType.ALERT in types:
             found += backlog.alerts(session, departments)
         if resume_after is not None:
@@ -185,6 +191,7 @@ def live_feed(args: dict[str, Any]) -> Response:
         catch_up,
         max_seconds=args["max_seconds"],
         id_types=RESUMABLE,
+        bbox=args.get("bbox"),
     )
 
 

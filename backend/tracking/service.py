@@ -7,7 +7,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, scope_filter
@@ -52,7 +52,11 @@ def live_vehicles(*, session: Session, actor: Actor, datum: Datum = Datum.WGS84)
     )
 
 
-def state_properties(state: VehicleState, plate: str, specialty: str) -> dict[str, Any]:
+# A vehicle's current state: the ORM row, or a plain row of its columns (the live feed).
+StateRow = VehicleState | Row[Any]
+
+
+def state_properties(state: StateRow, plate: str, specialty: str) -> dict[str, Any]:
     """The properties of a vehicle on the live map and in the feed."""
     return {
         "vehicle_id": state.vehicle_id,
