@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from backend.archive import meters as meter_service
@@ -24,7 +24,7 @@ from backend.archive.grants import customer_scope_without_grants
 from backend.archive.records import Customer, Meter, Premise
 from backend.archive.versions import plain
 from backend.archive.vocab import Source
-from backend.archive.worksites import DONE_INSPECTION, DONE_ORDER
+from backend.archive.worksites import Scope, changed_records, crews_at, work_scope
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, can
 from backend.auth.sync_access import backend_actor
@@ -37,8 +37,6 @@ from sync.entities import RejectionError
 from sync.protocol import RejectReason, format_time
 from sync.registry import SyncActor
 from sync.store.prefetch import lookup, prefetch_rows, push_memo
-
-Scope = tuple[int, int]  # (department, crew)
 
 
 def _customer_ids(session: Session, records: Sequence[Any]) -> dict[uuid.UUID, uuid.UUID]:
@@ -239,26 +237,6 @@ def note_meter_reading(session: Any, actor: SyncActor, reading: MeterReading) ->
         raise _rejection(exc) from exc
 
 
-def _crews_at(session: Session, premise_ids: set[uuid.UUID]) -> dict[uuid.UUID, set[Scope]]:
-    """Return the (department, crew) scopes with open work at each premise."""
-    found: dict[uuid.UUID, set[Scope]] = {}
-    if not premise_ids:
-        return found
-    ids = sorted(premise_ids)
-    orders = select(WorkOrder.premise_id, WorkOrder.department_id, WorkOrder.crew_id).where(
-        WorkOrder.premise_id.in_(ids), WorkOrder.crew_id.is_not(None),
-        WorkOrder.status != DONE_ORDER,
-    )  # fmt: skip
-    inspections = select(Inspection.premise_id, Inspection.department_id, Inspection.crew_id).where(
-        Inspection.premise_id.in_(ids), Inspection.crew_id.is_not(None),
-        Inspection.status != DONE_INSPECTION, Inspection.deleted.is_(False),
-    )  # fmt: skip
-    for statement in (orders, inspections):
-        for premise_id, department_id, crew_id in session.execute(statement):
-            found.setdefault(premise_id, set()).add((department_id, crew_id))
-    return found
-
-
 def _file_records(session: Session, premise_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
     """Return the archive records a crew at this premise pulls: it, its customer, its meters."""
     premise = session.get(Premise, premise_id)
@@ -272,36 +250,6 @@ def _file_records(session: Session, premise_id: uuid.UUID) -> list[tuple[str, uu
     ]
 
 
-def _work_scope(obj: Any, *, before: bool) -> tuple[uuid.UUID, int, int] | None:
-    """Return (premise, department, crew) of open work, as it was before this flush or is now."""
-    state = inspect(obj)
-
-    def value(name: str) -> Any:
-        history = state.attrs[name].history
-        if before and history.has_changes():
-            return history.deleted[0] if history.deleted else None
-        return getattr(obj, name)
-
-    if before and state.pending:
-        return None
-    done = DONE_ORDER if isinstance(obj, WorkOrder) else DONE_INSPECTION
-    premise, crew = value("premise_id"), value("crew_id")
-    if premise is None or crew is None or value("status") == done:
-        return None
-    if isinstance(obj, Inspection) and value("deleted"):
-        return None
-    return premise, value("department_id"), crew
-
-
-def _changed_heads(session: Session) -> list[Any]:
-    return [
-        o
-        for o in (*session.new, *session.dirty)
-        if isinstance(o, Customer | Premise | Meter)
-        and (o in session.new or session.is_modified(o, include_collections=False))
-    ]
-
-
 def announce_changes(session: Session, flush_context: Any, instances: Any) -> None:
     """Add the change-feed rows this flush's work and file changes imply (a before_flush hook)."""
     rows: list[tuple[str, uuid.UUID, str, Scope]] = []
@@ -309,14 +257,14 @@ def announce_changes(session: Session, flush_context: Any, instances: Any) -> No
         for obj in (*session.new, *session.dirty):
             if not isinstance(obj, WorkOrder | Inspection):
                 continue
-            old, new = _work_scope(obj, before=True), _work_scope(obj, before=False)
+            old, new = work_scope(obj, before=True), work_scope(obj, before=False)
             if old == new:
                 continue
             if old is not None:
                 rows += [(e, i, "leave", old[1:]) for e, i in _file_records(session, old[0])]
             if new is not None:
                 rows += [(e, i, "upsert", new[1:]) for e, i in _file_records(session, new[0])]
-        heads = _changed_heads(session)
+        heads = changed_records(session, (Customer, Premise, Meter))
         premises = {h.id: h for h in heads if isinstance(h, Premise)}
         wanted: dict[Any, set[uuid.UUID]] = {}
         for head in heads:
@@ -328,7 +276,7 @@ def announce_changes(session: Session, flush_context: Any, instances: Any) -> No
                 wanted[head] = set(
                     session.scalars(select(Premise.id).where(Premise.customer_id == head.id))
                 ) | {p.id for p in premises.values() if p.customer_id == head.id}
-        crews = _crews_at(session, set().union(*wanted.values()) if wanted else set())
+        crews = crews_at(session, set().union(*wanted.values()) if wanted else set())
         for head, premise_ids in wanted.items():
             for scope in set().union(*(crews.get(p, set()) for p in premise_ids)):
                 rows.append((head.__sync_entity__, head.id, "upsert", scope))

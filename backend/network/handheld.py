@@ -22,9 +22,15 @@ from typing import Any
 from sqlalchemy import event, inspect, or_, select, union
 from sqlalchemy.orm import Session, object_session
 
-from backend.archive.handheld import _crews_at, _work_scope
 from backend.archive.records import Premise
-from backend.archive.worksites import DONE_INSPECTION, DONE_ORDER, worked_premise_ids
+from backend.archive.worksites import (
+    Scope,
+    changed_records,
+    crews_at,
+    open_work_at,
+    work_scope,
+    worked_premise_ids,
+)
 from backend.auth import policy
 from backend.auth.sync_access import backend_actor
 from backend.dispatch.models import WorkOrder
@@ -37,7 +43,6 @@ from sync.changes import add_scoped_changes
 from sync.protocol import format_time
 from sync.registry import SyncActor
 
-Scope = tuple[int, int]  # (department, crew)
 Row = tuple[str, uuid.UUID, str, Scope]
 
 
@@ -154,28 +159,16 @@ def crews_near(session: Session, line_ids: set[uuid.UUID]) -> dict[uuid.UUID, se
         .scalar_subquery()
     )
     on_line = or_(Premise.line_id.in_(ids), area_line.in_(ids))
-    premise_line = select(Premise.id, Premise.line_id, area_line.label("area_line")).where(on_line)
-    premises = premise_line.subquery()
-    orders = (
-        select(premises.c.line_id, premises.c.area_line, WorkOrder.department_id, WorkOrder.crew_id)
-        .join(premises, premises.c.id == WorkOrder.premise_id)
-        .where(WorkOrder.crew_id.is_not(None), WorkOrder.status != DONE_ORDER)
+    premises = (
+        select(Premise.id, Premise.line_id, area_line.label("area_line")).where(on_line).cte()
     )
-    inspections = (
-        select(
-            premises.c.line_id, premises.c.area_line, Inspection.department_id, Inspection.crew_id
-        )
-        .join(premises, premises.c.id == Inspection.premise_id)
-        .where(
-            Inspection.crew_id.is_not(None),
-            Inspection.status != DONE_INSPECTION,
-            Inspection.deleted.is_(False),
-        )
-    )
-    for statement in (orders, inspections):
-        for line_id, area_line, department_id, crew_id in session.execute(statement):
-            for line in {line_id, area_line} & line_ids:
-                found.setdefault(line, set()).add((department_id, crew_id))
+    work = open_work_at(select(premises.c.id))
+    statement = select(
+        premises.c.line_id, premises.c.area_line, work.c.department_id, work.c.crew_id
+    ).join(work, work.c.premise_id == premises.c.id)
+    for line_id, area_line_id, department_id, crew_id in session.execute(statement):
+        for line in {line_id, area_line_id} & line_ids:
+            found.setdefault(line, set()).add((department_id, crew_id))
     return found
 
 
@@ -221,7 +214,7 @@ def _previous(obj: Any, name: str) -> Any:
 
 def _work_rows(session: Session, obj: Any) -> list[Row]:
     """Rows for work that moved: leave the old crew's lines, reach the new crew's."""
-    old, new = _work_scope(obj, before=True), _work_scope(obj, before=False)
+    old, new = work_scope(obj, before=True), work_scope(obj, before=False)
     if old == new:
         return []
     rows: list[Row] = []
@@ -249,21 +242,12 @@ def _premise_rows(session: Session, premise: Premise) -> list[Row]:
     if before == after:
         return []
     rows: list[Row] = []
-    for scope in _crews_at(session, {premise.id}).get(premise.id, set()):
+    for scope in crews_at(session, {premise.id}).get(premise.id, set()):
         for line in before - after:
             rows += [(e, i, "leave", scope) for e, i in line_records(session, line)]
         for line in after - before:
             rows += [(e, i, "upsert", scope) for e, i in line_records(session, line)]
     return rows
-
-
-def _changed_network(session: Session) -> list[Any]:
-    return [
-        o
-        for o in (*session.new, *session.dirty)
-        if isinstance(o, FeederLine | TransformerArea | Outage)
-        and (o in session.new or session.is_modified(o, include_collections=False))
-    ]
 
 
 def announce_changes(session: Session, flush_context: Any, instances: Any) -> None:
@@ -275,7 +259,7 @@ def announce_changes(session: Session, flush_context: Any, instances: Any) -> No
                 rows += _work_rows(session, obj)
             elif isinstance(obj, Premise):
                 rows += _premise_rows(session, obj)
-        changed = _changed_network(session)
+        changed = changed_records(session, (FeederLine, TransformerArea, Outage))
         lines: dict[Any, set[uuid.UUID]] = {}
         for record in changed:
             wanted = {_line_of(record)}
