@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.archive.access import ArchiveAction, customer_scope, require
 from backend.archive.records import Customer, Premise
 from backend.auth.actor import Actor
-from backend.network.geometry import geojson
-from gis.queries import intersects_bbox
+from backend.network.layers import collection, feature, page_in_bbox
 
 
 def premise_features(
@@ -34,21 +33,15 @@ def premise_features(
         .join(Customer, Customer.id == Premise.customer_id)
         .where(customer_scope(actor, session), Premise.location.isnot(None))
     )
-    if bbox is not None:
-        statement = statement.where(intersects_bbox(dialect, Premise.location, *bbox))
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = session.execute(
-        statement.order_by(Customer.account_number, Premise.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
+    total, rows = page_in_bbox(
+        session, statement, dialect=dialect, column=Premise.location, bbox=bbox,
+        order_by=(Customer.account_number, Premise.id), page=page, page_size=page_size,
+    )  # fmt: skip
     features = [
-        {
-            "type": "Feature",
-            "id": str(premise.id),
-            "geometry": geojson(premise.location),
-            "properties": {
-                "id": str(premise.id),
+        feature(
+            premise.id,
+            premise.location,
+            {
                 "customer_id": str(customer.id),
                 "account_number": customer.account_number,
                 "name": customer.name,
@@ -60,14 +53,7 @@ def premise_features(
                     str(premise.transformer_area_id) if premise.transformer_area_id else None
                 ),
             },
-        }
+        )
         for premise, customer in rows
     ]
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        "numberMatched": total,
-        "numberReturned": len(features),
-        "page": page,
-        "page_size": page_size,
-    }
+    return collection(features, total=total, page=page, page_size=page_size)

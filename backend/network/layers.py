@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
@@ -53,24 +53,56 @@ def feature_collection(
     model, column_name, properties = LAYERS[layer]
     column = getattr(model, column_name)
     statement = select(model).where(network_filter(actor, model.department_id), column.isnot(None))
+    total, rows = page_in_bbox(
+        session, statement, dialect=dialect, column=column, bbox=bbox,
+        order_by=(model.code,), page=page, page_size=page_size,
+    )  # fmt: skip
+    features = [
+        feature(
+            row.id,
+            getattr(row, column_name),
+            {p: _plain(getattr(row, p)) for p in properties},
+        )
+        for (row,) in rows
+    ]
+    return collection(features, total=total, page=page, page_size=page_size)
+
+
+def page_in_bbox(
+    session: Session,
+    statement: Select[Any],
+    *,
+    dialect: str,
+    column: Any,
+    bbox: tuple[float, float, float, float] | None,
+    order_by: tuple[Any, ...],
+    page: int,
+    page_size: int,
+) -> tuple[int, list[Any]]:
+    """Return the total a statement matches within the bbox and the rows of one page."""
     if bbox is not None:
         statement = statement.where(intersects_bbox(dialect, column, *bbox))
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = session.scalars(
-        statement.order_by(model.code).offset((page - 1) * page_size).limit(page_size)
-    )
-    features = [
-        {
-            "type": "Feature",
-            "id": str(row.id),
-            "geometry": geojson(getattr(row, column_name)),
-            "properties": {
-                "id": str(row.id),
-                **{p: _plain(getattr(row, p)) for p in properties},
-            },
-        }
-        for row in rows
-    ]
+    rows = session.execute(
+        statement.order_by(*order_by).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return total, list(rows)
+
+
+def feature(record_id: uuid.UUID, geometry: Any, properties: dict[str, Any]) -> dict[str, Any]:
+    """Return one GeoJSON feature; its properties lead with the record's id."""
+    return {
+        "type": "Feature",
+        "id": str(record_id),
+        "geometry": geojson(geometry),
+        "properties": {"id": str(record_id), **properties},
+    }
+
+
+def collection(
+    features: list[dict[str, Any]], *, total: int, page: int, page_size: int
+) -> dict[str, Any]:
+    """Return a page of features as a GeoJSON FeatureCollection with the total matched."""
     return {
         "type": "FeatureCollection",
         "features": features,
