@@ -106,20 +106,25 @@ class RowErrorSchema(Schema):
     reason = fields.String()
 
 
-class ImportJobBaseSchema(Schema):
+class ImportOutcomeSchema(Schema):
+    """What an import did with the rows of its file (a job, or the network's one-shot import)."""
+
+    dry_run = fields.Boolean()
+    total_rows = Integer()
+    processed_rows = Integer()
+    progress = Float(metadata={"description": "0..1"})
+    created_rows = Integer()
+    errors = fields.List(fields.Nested(RowErrorSchema))
+
+
+class ImportJobBaseSchema(ImportOutcomeSchema):
     """An import and its outcome (each domain's job schema extends it)."""
 
     id = fields.UUID()
     filename = fields.String()
     file_format = fields.String()
     encoding = fields.String(allow_none=True)
-    dry_run = fields.Boolean()
     status = fields.String(metadata={"description": "validated, committed or failed"})
-    total_rows = Integer()
-    processed_rows = Integer()
-    progress = Float(metadata={"description": "0..1"})
-    created_rows = Integer()
-    errors = fields.List(fields.Nested(RowErrorSchema))
     created_by = fields.String()
     created_at = Timestamp()
     finished_at = Timestamp(allow_none=True)

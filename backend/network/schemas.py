@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from backend.archive.access import mask_phone
+from backend.imports import ImportOutcomeSchema
 from backend.inputs import DbInteger, Timestamp, bbox_degrees
 from backend.network.geometry import geojson
 from sync.fields import Float, Integer
@@ -516,25 +517,14 @@ class NetworkImportFileSchema(Schema):
     file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
-class NetworkImportRowErrorSchema(Schema):
-    """One problem of one row (sheet row, or feature number in a GeoJSON file)."""
+class NetworkImportSchema(ImportOutcomeSchema):
+    """The outcome: `committed`, `validated` (dry run) — or a 422 with `row_errors`.
 
-    row = Integer()
-    column = fields.String()
-    reason = fields.String()
-
-
-class NetworkImportSchema(Schema):
-    """The outcome: `committed`, `validated` (dry run) — or a 422 with `row_errors`."""
+    A row is the sheet row, or the feature number in a GeoJSON file.
+    """
 
     kind = fields.String()
-    dry_run = fields.Boolean()
     status = fields.String()
-    total_rows = Integer()
-    processed_rows = Integer()
-    created_rows = Integer()
     updated_rows = Integer()
     would_create = Integer()
     would_update = Integer()
-    progress = Float()
-    errors = fields.List(fields.Nested(NetworkImportRowErrorSchema))
