@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import func, select
+
 from backend.db import utcnow
 from backend.risk.abc import add_months
+from backend.risk.models import RiskClassRecord
 from tests.conftest import assert_problem
 from tests.risk.helpers import station_customer
 from tests.risk.test_billing_api import upload
@@ -30,6 +35,23 @@ def test_an_import_evaluates_behaviour_and_class(api, demo, session):
     view = api("collector").get(f"/api/v1/customers/{customer['id']}/risk-class").get_json()
     assert (view["behaviour"], view["criterion"], view["risk_class"]) == ("C", 6, "CA5")
     assert view["policy"]["prepay_only"] is True and view["facts"]["unpaid"] == "300.00"
+
+
+def test_a_customer_never_evaluated_reads_as_evaluated_now_not_missing(api, demo, session):
+    customer = station_customer(api, demo)
+    url = f"/api/v1/customers/{customer['id']}/risk-class"
+    response = api("auditor").get(url)
+    assert response.status_code == 200, response.get_json()
+    view = response.get_json()
+    assert (view["customer_id"], view["behaviour"], view["criterion"], view["credit_grade"]) == (
+        customer["id"], None, None, None,
+    )  # fmt: skip
+    assert (view["facts"], view["risk_class"], view["policy"]["monitoring"]) == ({}, "CA3", True)
+    stored = select(func.count()).select_from(RiskClassRecord)
+    assert (
+        session.scalar(stored.where(RiskClassRecord.customer_id == uuid.UUID(customer["id"]))) == 0
+    )
+    assert_problem(api("auditor").get(f"/api/v1/customers/{uuid.uuid4()}/risk-class"), 404)
 
 
 def test_raising_a_CA5_customers_credit_limit_is_refused(api, demo):

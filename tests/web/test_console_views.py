@@ -15,6 +15,7 @@ from backend.demo.inspection import seed_inspection
 from backend.demo.network import seed_network
 from backend.demo.risk import seed_risk
 from backend.demo.seed import seed_demo_archive
+from tests.archive.helpers import customer_body
 from tests.web.conftest import DEMO_FILES, Stack
 from tests.web.pages import Api, ConsolePage
 
@@ -185,6 +186,28 @@ CUSTOMER_FILE = re.compile(r"/api/v1/customers/[0-9a-f-]{36}$")
 
 def _account(api: Api, customer_id: str) -> str:
     return str(api.call("GET", f"/customers/{customer_id}")["account_number"])
+
+
+def test_a_customer_never_rated_nor_billed_shows_its_credit_without_a_failed_request(
+    open_console: Any, stack: Stack
+) -> None:
+    archivist, collector = Api(stack, "archivist"), Api(stack, "collector")
+    body = customer_body(department_id=archivist.department("ST-URB"))
+    fresh = _call(archivist, "POST", "/customers", body)  # no bill, no rating (the demo rates all)
+    assert collector.call("GET", f"/customers/{fresh['id']}/credit")["rated"] is False
+    cls = collector.call("GET", f"/customers/{fresh['id']}/risk-class")
+
+    page = open_console("collector").page
+    page.click("#views-nav a[data-view=risk]")
+    page.fill("#credit-q", fresh["account_number"])
+    page.locator("form:has(#credit-q) button[type=submit]").click()
+    page.locator(f"#credit-view h3[data-customer='{fresh['id']}']").wait_for(timeout=TIMEOUT)
+    view = page.locator("#credit-view")
+    assert view.locator(".credit-facts").count() == 0 and "尚未评定" in view.inner_text()
+    payment = view.locator(".payment-facts")
+    assert view.locator(".ca-class").inner_text() == cls["risk_class"]
+    assert "未评定：评价期内无账单" in payment.inner_text()
+    assert "{" not in view.inner_text() and "null" not in payment.inner_text()
 
 
 def test_a_call_center_user_gets_no_credit_views(open_console: Any, stack: Stack) -> None:

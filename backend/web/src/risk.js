@@ -192,11 +192,10 @@ export async function showCredit(id) {
   loading(box);
   let parts;
   try {
-    const missingIsNull = (promise) => promise.catch((error) => (error.status === 404 ? null : Promise.reject(error)));
     const [file, credit, cls, lists, cases] = await Promise.all([
       get(`/customers/${id}`),
       get(`/customers/${id}/credit`), // 200 with `rated: false` before the first rating
-      missingIsNull(get(`/customers/${id}/risk-class`)),
+      get(`/customers/${id}/risk-class`), // 200 before the first evaluation too (evaluated, not kept)
       getAll("/risk/list-entries", { customer_id: id, include_ended: true }, 100),
       getAll("/risk/collection-cases", { customer_id: id }, 100),
     ]);
@@ -223,16 +222,15 @@ export async function showCredit(id) {
       : h("p", { class: "note", text: t("risk.notRated") }),
     rating ? breakdown(rating.breakdown || []) : null,
     h("h4", { text: t("risk.payment") }),
-    cls
-      ? h(
-          "dl",
-          { class: "facts payment-facts" },
-          fact("risk.behaviour", `${cls.behaviour ?? "—"} (${t("risk.criterionN", { n: cls.criterion })})`),
-          [h("dt", { text: t("risk.caClass") }), h("dd", {}, h("span", { class: "ca-class", dataset: { ca: cls.risk_class }, text: cls.risk_class }))],
-          fact("risk.policy", cls.policy?.summary),
-          cls.facts ? fact("risk.detail", t("risk.facts", cls.facts)) : null,
-        )
-      : h("p", { class: "note", text: t("risk.notRated") }),
+    h(
+      "dl",
+      { class: "facts payment-facts" },
+      // No billing month in the window: no behaviour, criterion or facts to show.
+      fact("risk.behaviour", cls.behaviour ? `${cls.behaviour} (${t("risk.criterionN", { n: cls.criterion })})` : t("risk.notJudged")),
+      [h("dt", { text: t("risk.caClass") }), h("dd", {}, h("span", { class: "ca-class", dataset: { ca: cls.risk_class }, text: cls.risk_class }))],
+      fact("risk.policy", cls.policy?.summary),
+      cls.behaviour ? fact("risk.detail", t("risk.facts", cls.facts)) : null,
+    ),
     h("h4", { text: t("risk.lists") }),
     lists.length
       ? h(
