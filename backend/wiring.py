@@ -8,7 +8,7 @@ worker) and the test setup call `open_database` or `install_session_listeners` e
 from typing import Any
 
 from backend.archive import blobs as archive_blobs
-from backend.archive import handheld
+from backend.archive import handheld, seals
 from backend.archive import models as archive_models  # noqa: F401
 from backend.archive import sync_adapters as archive_sync
 from backend.auth import audit
@@ -51,6 +51,7 @@ def install_session_listeners() -> None:
     sync_changes.install_listeners()  # synced records get versions and feed rows first
     auth_models.install_listeners()  # a new secret or deactivation ends old tokens
     handheld.install_listeners()  # work and file changes reach the handhelds' change feed
+    seals.install_listeners()  # in-service meters' seals keep their unique copy
     live_announce.install_listeners()  # outage changes reach the live feed
     network_handheld.install_listeners()  # and the lines, areas and outages near that work
     audit.install_listeners()  # every audited change leaves an audit row

@@ -154,6 +154,28 @@ def _network_reaches_the_feed(database: Database) -> None:
     print(f"network feed rows for crews near the demo lines: {seen}")
 
 
+def _in_service_seals_copied(database: Database) -> None:
+    """2500 copies every seal of an in-service meter into its keyed table, held by that meter."""
+    import json
+    from uuid import UUID
+
+    with database.engine.connect() as conn:
+        meters = conn.execute(text("SELECT id, seals FROM meters WHERE status = 'in_service'"))
+        carried = {
+            (seal, str(UUID(str(meter_id))))
+            for meter_id, raw in meters
+            for seal in (json.loads(raw) if isinstance(raw, str) else raw) or []
+        }
+        copied = {
+            (seal, str(UUID(str(meter_id))))
+            for seal, meter_id in conn.execute(
+                text("SELECT seal_number, meter_id FROM in_service_seals")
+            )
+        }
+    assert carried, "the demo meters carry seals"
+    assert copied <= carried and {s for s, _ in copied} == {s for s, _ in carried}
+
+
 def test_upgrade_from_previous_release_keeps_demo_data(empty_database: str, tmp_path: Path):
     old_tree = _checkout(PREVIOUS_RELEASE, tmp_path / "previous")
     _run_old(old_tree, empty_database, "db", "upgrade")
@@ -170,6 +192,7 @@ def test_upgrade_from_previous_release_keeps_demo_data(empty_database: str, tmp_
 
         migrate.upgrade(empty_database)
         _network_reaches_the_feed(database)
+        _in_service_seals_copied(database)
         seed_all(database)  # `make run` on an existing install: upgrade, then seed again
 
         after = _row_counts(database)

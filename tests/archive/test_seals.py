@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.archive.helpers import meter_body
+import pytest
+
+from backend.archive import versions
+from backend.archive.records import Meter
+from backend.archive.seals import SealTaken, check_seals_free
+from tests.archive.helpers import customer_body, meter_body
 from tests.conftest import assert_problem
 from tests.inspection.helpers import push, station_file
+from tests.sync.conftest import token
 from tests.sync.helpers import mutation
 
 
@@ -96,3 +104,40 @@ def test_seal_events_over_rest_and_from_handhelds_take_the_same_rule(api, demo):
     assert holder["number"] in verdicts[0]["problem"]["detail"]
     seals = inspector.get(f"/api/v1/meters/{file['meter_id']}").get_json()["seals"]
     assert "SEAL-E1" not in seals and "SEAL-E2" in seals
+
+
+def test_two_writers_that_both_found_a_seal_free_cannot_both_commit_it(
+    sync_app, backend, committed_db
+):
+    """The key on the in-service seals decides a race the checks (run before writing) miss."""
+    client = sync_app.test_client()
+    headers = {"Authorization": f"Bearer {token(backend, 'archivist')}"}
+    file = client.post("/api/v1/customers", json=customer_body(), headers=headers).get_json()
+    url = f"/api/v1/premises/{file['premises'][0]['id']}/meters"
+    first, second = (
+        client.post(url, json=meter_body(seals=[]), headers=headers).get_json() for _ in range(2)
+    )
+    seal = f"RACE-{uuid.uuid4().hex[:12]}"
+
+    def seal_meter(session: Any, meter: dict[str, Any]) -> None:
+        head = session.get(Meter, uuid.UUID(meter["id"]))
+        versions.append(session, head, {"seals": [seal]}, actor="t", reason="r", source="ui")
+
+    def second_writer() -> None:  # its check passed while the first had not committed
+        with committed_db.unit_of_work() as session:
+            seal_meter(session, second)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with committed_db.unit_of_work() as session:
+            check_seals_free(session, seals=[seal])
+            seal_meter(session, first)  # written, not committed: the second writer waits
+            late = pool.submit(second_writer)
+        with pytest.raises(SealTaken) as refused:
+            late.result()
+    assert (refused.value.extensions["meter_id"], refused.value.extensions["seal_number"]) == (
+        first["id"],
+        seal,
+    )
+    seals = {m["id"]: client.get(f"/api/v1/meters/{m['id']}", headers=headers).get_json()["seals"]
+             for m in (first, second)}  # fmt: skip
+    assert seals == {first["id"]: [seal], second["id"]: []}
