@@ -19,8 +19,6 @@ py-spy (when on PATH) during each measured window and prints its heaviest frames
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import re
 import selectors
@@ -38,6 +36,7 @@ import psutil  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from backend.demo import DEMO_PASSWORD  # noqa: E402
+from bench._loopback import call_json, healthy  # noqa: E402
 from bench._results import RESULTS_DIR, Measure, record  # noqa: E402
 from bench._tracking_env import (  # noqa: E402
     add_vehicles,
@@ -56,19 +55,10 @@ TIMED = 5  # subscribers whose events are parsed and timed (the rest are read an
 
 
 def _call(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-        response = conn.getresponse()
-        payload = response.read()
-        if response.status >= 300:
-            raise RuntimeError(f"{method} {path}: {response.status} {payload[:200]!r}")
-        return json.loads(payload) if payload else None
-    finally:
-        conn.close()
+    status, reply = call_json(port, method, path, body, token, timeout=60)
+    if status >= 300:
+        raise RuntimeError(f"{method} {path}: {status} {str(reply)[:200]}")
+    return reply
 
 
 POSITION_TS = re.compile(rb'event: position\ndata: \{[^\n]*?"ts":"([^"]+)"')
@@ -303,12 +293,8 @@ def main() -> None:
         stop_fleet = None
         try:
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    _call(port, "GET", "/healthz")
-                    break
-                except (OSError, RuntimeError):
-                    time.sleep(0.3)
+            while not healthy(port) and time.monotonic() < deadline:
+                time.sleep(0.3)
             time.sleep(2)  # the ingest subscribes
             pubs, _, stop_fleet = start_fleet(url, ROOT_TOPIC, vids)
             token = _call(

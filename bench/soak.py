@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import http.client
 import json
 import multiprocessing
 import os
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import psutil  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from bench._loopback import call_json, healthy  # noqa: E402
 from bench._results import RESULTS_DIR, Measure, record  # noqa: E402
 from bench._tracking_env import (  # noqa: E402
     add_vehicles,
@@ -57,18 +57,6 @@ class Pusher(threading.Thread):
         self.port, self.stopping = port, stopping
         self.acked: list[str] = []
 
-    def _call(self, path: str, body: Any, token: str | None = None) -> tuple[int, Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        try:
-            conn.request("POST", path, body=json.dumps(body), headers=headers)
-            response = conn.getresponse()
-            return response.status, json.loads(response.read() or b"null")
-        finally:
-            conn.close()
-
     def run(self) -> None:
         from backend.demo import DEMO_DEVICE_SECRET
         from sync.protocol import format_time
@@ -78,7 +66,7 @@ class Pusher(threading.Thread):
             try:
                 if token is None:
                     body = {"identifier": "H-1001", "secret": DEMO_DEVICE_SECRET}
-                    status, reply = self._call("/api/v1/auth/device-login", body)
+                    status, reply = call_json(self.port, "POST", "/api/v1/auth/device-login", body)
                     token = reply["access_token"] if status == 200 else None
                     time.sleep(0 if token else 1)
                     continue
@@ -104,7 +92,7 @@ class Pusher(threading.Thread):
                     "sent_at": now,
                     "mutations": [mutation],
                 }
-                status, reply = self._call("/api/v1/sync/push", batch, token)
+                status, reply = call_json(self.port, "POST", "/api/v1/sync/push", batch, token)
                 if status == 200 and reply["verdicts"][0]["verdict"] in ("applied", "duplicate"):
                     self.acked.append(record_id)
                 elif status == 401:
@@ -122,15 +110,6 @@ def _rss(process: psutil.Process | None) -> int:
         return sum(p.memory_info().rss for p in family)
     except psutil.Error:
         return 0
-
-
-def _healthy(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
 
 
 class Stopped(Exception):
@@ -223,7 +202,7 @@ def _run(
         )
         cleanup.callback(_end, procs[name])
     deadline = time.monotonic() + 60
-    while not _healthy(port) and time.monotonic() < deadline:
+    while not healthy(port, timeout=2) and time.monotonic() < deadline:
         time.sleep(0.2)
     mosquitto = next(
         (p for p in psutil.process_iter(["name", "cmdline"]) if _is_our_broker(p, url)), None

@@ -6,7 +6,6 @@ Bounded: a handful of vehicles at 10 Hz and one handheld pushing, for about a mi
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import threading
@@ -20,6 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from backend.demo import DEMO_DEVICE_SECRET
+from bench._loopback import call_json, healthy
 from sync.protocol import format_time
 from tests.faults.stack import PrivateCluster, Service, fieldline, gunicorn
 from tests.tracking.brokers import Mosquitto, connect, free_port, wait_until
@@ -60,27 +60,6 @@ def _env(cluster: PrivateCluster, broker: Mosquitto, blobs: str) -> dict[str, st
         "BLOB_DIR": blobs,
         "LOG_LEVEL": "WARNING",
     }
-
-
-def _call(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-        response = conn.getresponse()
-        raw = response.read()
-        return response.status, json.loads(raw) if raw else None
-    finally:
-        conn.close()
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return _call(port, "GET", "/healthz")[0] == 200
-    except OSError:
-        return False
 
 
 class Load:
@@ -139,7 +118,7 @@ class Load:
             try:
                 if token is None:
                     body = {"identifier": "H-1001", "secret": DEMO_DEVICE_SECRET}
-                    status, reply = _call(self.port, "POST", "/api/v1/auth/device-login", body)
+                    status, reply = call_json(self.port, "POST", "/api/v1/auth/device-login", body)
                     token = reply["access_token"] if status == 200 else None
                     continue
                 mutation = {
@@ -165,7 +144,9 @@ class Load:
                 # A client retries the same batch until it gets an answer (replays are no-ops).
                 while not self.stopping.is_set():
                     try:
-                        status, reply = _call(self.port, "POST", "/api/v1/sync/push", batch, token)
+                        status, reply = call_json(
+                            self.port, "POST", "/api/v1/sync/push", batch, token
+                        )
                     except OSError:
                         time.sleep(0.2)
                         continue
@@ -192,7 +173,7 @@ def test_acknowledged_data_survives_kills_and_restarts(
     subprocess.run(fieldline("db", "upgrade"), env=env, check=True, capture_output=True)  # noqa: S603
     subprocess.run(fieldline("seed-demo"), env=env, check=True, capture_output=True)  # noqa: S603
     port = free_port()
-    api = Service("api", gunicorn(port), env, ready=lambda: _healthy(port))
+    api = Service("api", gunicorn(port), env, ready=lambda: healthy(port))
     ingest = Service("ingest", fieldline("ingest"), env)
     worker = Service("worker", fieldline("worker", "--interval", "1"), env)
     services = [api, ingest, worker]

@@ -9,31 +9,18 @@ and checks that a plain request still gets its answer.
 from __future__ import annotations
 
 import http.client
-import json
 import os
 from typing import Any
 
 import pytest
 
 from backend.demo import DEMO_PASSWORD
+from bench._loopback import call_json, healthy
 from tests.faults.stack import Service, gunicorn
 from tests.tracking.brokers import free_port
 
 STREAMS = 4  # twice the workers `gunicorn()` starts
-
-
-def _call(port: int, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)  # a hang, not a speed
-    try:
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers=headers)  # fmt: skip
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        conn.close()
+HANG = 30  # seconds: a request timing out means a hang, not a slow answer
 
 
 def _still_open(conn: http.client.HTTPConnection) -> bool:
@@ -51,13 +38,6 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
         return False
 
 
-def _healthy(port: int) -> bool:
-    try:
-        return _call(port, "GET", "/healthz")[0] == 200
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("backend", ["postgis"], indirect=True)
 def test_open_streams_leave_the_api_answering(backend: Any, committed_db: Any, tmp_path) -> None:
     port = free_port()
@@ -68,24 +48,26 @@ def test_open_streams_leave_the_api_answering(backend: Any, committed_db: Any, t
         "SECRET_KEY": "streams-" + "k" * 40,
         "LOG_LEVEL": "WARNING",
     }
-    api = Service("api-streams", gunicorn(port), env, ready=lambda: _healthy(port)).start()
+    api = Service("api-streams", gunicorn(port), env, ready=lambda: healthy(port)).start()
     streams: list[http.client.HTTPConnection] = []
     try:
-        status, login = _call(port, "POST", "/api/v1/auth/login",
-                              {"username": "dispatcher", "password": DEMO_PASSWORD})  # fmt: skip
+        login_body = {"username": "dispatcher", "password": DEMO_PASSWORD}
+        status, login = call_json(port, "POST", "/api/v1/auth/login", login_body, timeout=HANG)
         assert status == 200, (login, api.tail())
         token = login["access_token"]
         for _ in range(STREAMS):
-            status, ticket = _call(port, "POST", "/api/v1/auth/stream-ticket", token=token)
+            status, ticket = call_json(
+                port, "POST", "/api/v1/auth/stream-ticket", token=token, timeout=HANG
+            )
             assert status == 200, ticket
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG)
             conn.request("GET", f"/api/v1/alerts/stream?ticket={ticket['ticket']}")
             response = conn.getresponse()  # headers only: the stream stays open
             assert response.status == 200
             assert response.getheader("Content-Type", "").startswith("text/event-stream")
             streams.append(conn)
         # The API still answers, and every stream is still open.
-        status, me = _call(port, "GET", "/api/v1/auth/me", token=token)
+        status, me = call_json(port, "GET", "/api/v1/auth/me", token=token, timeout=HANG)
         assert status == 200 and me["label"], (me, api.tail())
         assert [_still_open(conn) for conn in streams] == [True] * STREAMS, api.tail()
     finally:
