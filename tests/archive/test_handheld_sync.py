@@ -16,7 +16,7 @@ from backend.dispatch import service as dispatch
 from backend.errors import Forbidden, OutOfScope
 from sync.protocol import format_time
 from tests.archive.helpers import customer_body, meter_body
-from tests.dispatch.factories import actor, new_order
+from tests.dispatch.factories import actor, new_order, reassign_committed
 from tests.sync.helpers import batch, mutation
 
 
@@ -68,12 +68,7 @@ def test_work_moving_removes_the_file_from_the_old_crew(committed_db, make_clien
     ids = _file_and_order(committed_db)
     old.pull()
     assert old.get("premise", ids["premise"]) is not None
-    with committed_db.unit_of_work(actor="test") as session:
-        demo = seed_org(session)
-        dispatch.reassign_order(
-            session=session, actor=actor(session, "dispatcher"), order_id=uuid.UUID(ids["order"]),
-            crew_id=demo.crews["Urban Crew 2"].id, vehicle_id=None, reason="closer crew",
-        )  # fmt: skip
+    reassign_committed(committed_db, ids["order"], "Urban Crew 2")
     old.pull()
     new.pull()
     for entity in ("customer", "premise", "meter"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import User
-from backend.demo import DemoOrg
+from backend.db import Database
+from backend.demo import DemoOrg, seed_org
 from backend.dispatch import service
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.timing.recording import record_timing_event
@@ -96,3 +98,13 @@ def path_records(session: Session, demo: DemoOrg) -> dict[str, object]:
         "department_id": demo.departments["RC-N"].id,
         "user_id": demo.users["crew1"].id,
     }
+
+
+def reassign_committed(database: Database, order_id: str, crew: str) -> None:
+    """The dispatcher hands the order to another demo crew, in a unit of work of its own."""
+    with database.unit_of_work(actor="test") as session:
+        demo = seed_org(session)
+        service.reassign_order(
+            session=session, actor=actor(session, "dispatcher"), order_id=uuid.UUID(order_id),
+            crew_id=demo.crews[crew].id, vehicle_id=None, reason="closer crew",
+        )  # fmt: skip

@@ -17,7 +17,7 @@ from backend.network import outages, service
 from backend.network.models import FeederLine
 from sync.changes import Change
 from tests.archive.helpers import customer_body
-from tests.dispatch.factories import actor, new_order
+from tests.dispatch.factories import actor, new_order, reassign_committed
 from tests.sync.helpers import batch, mutation
 
 ROUTE = {"type": "LineString", "coordinates": [[120.10, 30.25], [120.15, 30.27]]}
@@ -133,12 +133,7 @@ def test_work_moving_moves_the_network_to_the_new_crew(committed_db, make_client
     ids = _scene(committed_db)
     old.pull()
     assert old.get("feeder_line", ids["near"]) is not None
-    with committed_db.unit_of_work(actor="test") as session:
-        demo = seed_org(session)
-        dispatch.reassign_order(
-            session=session, actor=actor(session, "dispatcher"), order_id=uuid.UUID(ids["order"]),
-            crew_id=demo.crews["Urban Crew 2"].id, vehicle_id=None, reason="closer crew",
-        )  # fmt: skip
+    reassign_committed(committed_db, ids["order"], "Urban Crew 2")
     old.pull()
     new.pull()
     records = [("feeder_line", ids["near"]), ("outage", ids["near_outage"])]
