@@ -27,6 +27,7 @@ from backend.db import Database, utcnow
 from backend.dispatch.escalation import queue_delivery
 from backend.dispatch.models import Alert
 from backend.org.models import Department
+from backend.ticking import tick_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +148,11 @@ def run_worker(
     webhook: str | None = None,
 ) -> int:
     """Tick every `interval` seconds until `stop` is set; return the reminders raised."""
-    stop = stop or threading.Event()
-    raised = 0
-    while True:
-        try:
-            with database.unit_of_work(actor="worker:archive-chasing") as session:
-                raised += len(tick(session=session, webhook=webhook))
-        except Exception:  # keep ticking: the next tick recomputes everything
-            log.exception("archive chasing tick failed")
-        if once or stop.wait(interval):
-            return raised
+    return tick_until_stopped(
+        database, lambda session: len(tick(session=session, webhook=webhook)),
+        actor="worker:archive-chasing", interval=interval, stop=stop, once=once, log=log,
+        what="archive chasing",
+    )  # fmt: skip
 
 
 def chasing_worker(app: Flask, config: Config) -> None:

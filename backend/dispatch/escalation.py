@@ -34,6 +34,7 @@ from backend.dispatch.timing.states import AWAITING_CENTER, AWAITING_CREW
 from backend.network.grouping import linked_orders
 from backend.network.water_orders import due_water_alerts
 from backend.org.models import Department
+from backend.ticking import tick_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -225,17 +226,12 @@ def run_worker(
     policy: EscalationPolicy | None = None,
 ) -> int:
     """Tick every `interval` seconds until `stop` is set; return the number of alerts raised."""
-    stop = stop or threading.Event()
-    policy = policy or EscalationPolicy()
-    raised = 0
-    while True:
-        try:
-            with database.unit_of_work(actor="worker:escalation") as session:
-                raised += len(tick(session=session, policy=policy))
-        except Exception:  # keep ticking: the next tick recomputes everything
-            log.exception("escalation tick failed")
-        if once or stop.wait(interval):
-            return raised
+    rules = policy or EscalationPolicy()
+    return tick_until_stopped(
+        database, lambda session: len(tick(session=session, policy=rules)),
+        actor="worker:escalation", interval=interval, stop=stop, once=once, log=log,
+        what="escalation",
+    )  # fmt: skip
 
 
 def escalation_worker(app: Flask, config: Config) -> None:

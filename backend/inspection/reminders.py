@@ -22,6 +22,7 @@ from backend.db import Database, utcnow
 from backend.inspection import procedure
 from backend.inspection.cases import InspectionCase
 from backend.inspection.plan_models import Hazard, InspectionTask, Reminder
+from backend.ticking import tick_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +105,17 @@ def run_worker(
     once: bool = False,
 ) -> int:
     """Tick every `interval` seconds until `stop` is set; return the reminders written."""
-    stop = stop or threading.Event()
-    written = 0
-    while True:
-        try:
-            with database.unit_of_work(actor="worker:inspection-reminders") as session:
-                for reminder in derive(session, lead_days=lead_days):
-                    written += 1
-                    log.info("reminder: %s", reminder.message)
-        except Exception:  # keep ticking: the next tick derives everything again
-            log.exception("inspection reminder tick failed")
-        if once or stop.wait(interval):
-            return written
+
+    def write(session: Session) -> int:
+        reminders = derive(session, lead_days=lead_days)
+        for reminder in reminders:
+            log.info("reminder: %s", reminder.message)
+        return len(reminders)
+
+    return tick_until_stopped(
+        database, write, actor="worker:inspection-reminders", interval=interval, stop=stop,
+        once=once, log=log, what="inspection reminder",
+    )  # fmt: skip
 
 
 def reminder_worker(app: Flask, config: Config) -> None:

@@ -11,6 +11,7 @@ from flask import Flask
 from backend.config import Config
 from backend.db import Database, utcnow
 from backend.risk import credit_service
+from backend.ticking import tick_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +25,14 @@ def run_worker(
     Each tick rates at most `batch` customers in one transaction, so a large archive is
     worked through over several ticks without one long transaction.
     """
-    stop = stop or threading.Event()
-    rated = 0
-    while True:
-        try:
-            with database.unit_of_work(actor="worker:credit-rating") as session:
-                rated += credit_service.rerate_due(
-                    session, now=utcnow(), every=every, large_kw=large_kw, limit=batch
-                )
-        except Exception:  # keep ticking: the next tick finds the same customers due
-            log.exception("credit re-rating tick failed")
-        if once or stop.wait(interval):
-            return rated
+    return tick_until_stopped(
+        database,
+        lambda session: credit_service.rerate_due(
+            session, now=utcnow(), every=every, large_kw=large_kw, limit=batch
+        ),
+        actor="worker:credit-rating", interval=interval, stop=stop, once=once, log=log,
+        what="credit re-rating",
+    )  # fmt: skip
 
 
 def rating_worker(app: Flask, config: Config) -> None:
