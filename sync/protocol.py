@@ -276,6 +276,23 @@ def unstorable_text(value: object) -> str | None:
     return None
 
 
+_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_flat(entity: str | None, fields: Mapping[str, object] | None) -> bool:
+    """Whether a mutation of flat fields (no object or list values) holds only storable text.
+
+    The common case, answered by one search over all its text; False: look closer.
+    """
+    texts = [entity or "", *(fields or ())]
+    for value in (fields or {}).values():
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, Mapping | list | tuple):
+            return False
+    return _UNSTORABLE_RE.search("".join(texts)) is None
+
+
 def storable(value: object) -> object:
     """Return a JSON value with NUL and lone surrogates replaced by U+FFFD (for echoing back)."""
     if isinstance(value, str):
@@ -426,6 +443,8 @@ def _parse_mutation(item: object, prefix: str, errors: _Errors) -> Mutation | No
 
 def _defect(entity: str | None, fields: Mapping[str, object] | None) -> str | None:
     """Return why a well-formed mutation cannot be stored (it is rejected alone), or None."""
+    if _storable_flat(entity, fields):
+        return None
     problem = unstorable_text(entity)
     if problem is not None:
         return f"entity {problem}"

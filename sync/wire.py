@@ -10,6 +10,7 @@ goes through these functions.
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 _ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -57,15 +58,15 @@ def unstorable_paths(value: object, path: tuple[str, ...] = ()) -> Iterator[tupl
 
 def json_depth(value: object) -> int:
     """Return how deeply arrays and objects nest in a JSON value (a scalar is depth 0)."""
+    if not isinstance(value, dict | list | tuple):
+        return 0
     deepest = 0
-    stack: list[tuple[int, object]] = [(0, value)]
-    while stack:
+    stack: list[tuple[int, Any]] = [(1, value)]
+    while stack:  # only containers are stacked: a push body is mostly scalars
         depth, node = stack.pop()
-        if isinstance(node, dict):
-            node = list(node.values())
-        if isinstance(node, list | tuple):
-            deepest = max(deepest, depth + 1)
-            stack.extend((depth + 1, item) for item in node)
+        deepest = max(deepest, depth)
+        items = node.values() if isinstance(node, dict) else node
+        stack.extend((depth + 1, item) for item in items if isinstance(item, dict | list | tuple))
     return deepest
 
 

@@ -222,6 +222,8 @@ def meter_event_written(session: Any, actor: SyncActor, event: MeterEvent) -> No
 
 def reading_written(session: Any, actor: SyncActor, reading: MeterReading) -> None:
     """A photographed manual reading is reconciled with the remote ones at once."""
+    if not meter_field.reconciles_on_arrival(reading):
+        return  # most readings: nothing to reconcile, so no rules to read from the config
     meter_field.reading_arrived(
         session, reading, meter_field.ReconcileRules.from_config(current_app.config)
     )

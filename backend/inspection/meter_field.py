@@ -248,9 +248,14 @@ def _raise(
     return anomaly
 
 
+def reconciles_on_arrival(reading: Any) -> bool:
+    """Whether a synced reading is reconciled at once: a manual one with a photo."""
+    return getattr(reading, "source", None) in (None, "manual") and bool(reading.photo_sha256)
+
+
 def reading_arrived(session: Session, reading: Any, rules: ReconcileRules) -> None:
     """A manual reading with a photo was synced: reconcile its meter at once."""
-    if getattr(reading, "source", None) not in (None, "manual") or not reading.photo_sha256:
+    if not reconciles_on_arrival(reading):
         return
     meter = session.get(Meter, reading.meter_id)
     if meter is not None:

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
@@ -14,13 +14,15 @@ from sqlalchemy.orm import Session
 from sync.changes import (
     bulk_insert,
     insert_new_records,
+    json_text,
     on_version,
     pending_version_callbacks,
 )
 from sync.entities import RejectionError
-from sync.merge import MergeResult, ServerRecord, merge, unknown_entity
-from sync.protocol import Mutation, PushBatch, RejectReason, Verdict, VerdictKind, storable
+from sync.merge import MergeResult, ServerRecord, Writes, merge, unknown_entity
+from sync.protocol import Mutation, Op, PushBatch, RejectReason, Verdict, VerdictKind, storable
 from sync.registry import EntityAdapter, Registry, SyncActor
+from sync.store.plans import plan_of
 from sync.store.prefetch import forget_push_memo
 from sync.store.records import (
     column_problem,
@@ -62,10 +64,19 @@ class _Context:
     now: datetime
     skew: timedelta
     corrected: bool
-    # In order: a stored verdict (replay) or what was decided, finished after the flush.
-    entries: list[dict[str, object] | tuple[Mutation, MergeResult, Any]] = field(
+    # Whether new records of bulk-append entities take the compiled path (`_append`).
+    compiled: bool = True
+    # In order: a stored verdict (replay), what was decided, or a new appended record;
+    # finished after the flush.
+    entries: list["dict[str, object] | tuple[Mutation, MergeResult, Any] | _Appended"] = field(
         default_factory=list
     )
+    permits: dict[tuple[str, Op], str | None] = field(default_factory=dict)
+    batch_name: str = field(init=False)  # the batch id as stored
+
+    def __post_init__(self) -> None:
+        self.batch_name = str(self.batch.batch_id)
+
     stored: dict[str, StoredMutation] = field(default_factory=dict)
     loaded: dict[tuple[str, str], Any] = field(default_factory=dict)
     tombstones: set[tuple[str, str]] = field(default_factory=set)
@@ -77,12 +88,20 @@ class _Context:
 
 
 def push(
-    session: Session, actor: SyncActor, batch: PushBatch, *, registry: Registry, now: datetime
+    session: Session,
+    actor: SyncActor,
+    batch: PushBatch,
+    *,
+    registry: Registry,
+    now: datetime,
+    compiled: bool = True,
 ) -> PushOutcome:
     """Apply a validated batch mutation by mutation; the caller commits all of it or nothing.
 
     Records, stored verdicts and tombstones are read in one query each and written in one
-    flush; a record touched twice in a batch is flushed before its second merge.
+    flush; a record touched twice in a batch is flushed before its second merge. New records
+    of bulk-append entities are judged by their entity's compiled plan (`compiled=False`:
+    through the merge engine like the others; the tests compare both).
     """
     skew = now - batch.sent_at
     corrected = abs(skew) > SKEW_TOLERANCE
@@ -96,7 +115,7 @@ def push(
             corrected=corrected,
         )
     )
-    ctx = _Context(session, actor, registry, batch, now, skew, corrected)
+    ctx = _Context(session, actor, registry, batch, now, skew, corrected, compiled)
     try:
         _prefetch(ctx)
         for mutation in batch.mutations:
@@ -136,7 +155,7 @@ def _prefetch(ctx: _Context) -> None:
         # Locked in id order, so two concurrent pushes cannot deadlock on the same records.
         for record in session.scalars(records.with_for_update() if lock else records):
             ctx.loaded[(entity, str(record.id))] = record
-        missing = [str(i) for i in record_ids if (entity, str(i)) not in ctx.loaded]
+        missing = [i for i in map(str, record_ids) if (entity, i) not in ctx.loaded]
         if missing:
             gone = select(Tombstone.record_id).where(
                 Tombstone.entity == entity, Tombstone.record_id.in_(missing)
@@ -201,6 +220,13 @@ def _apply_one(ctx: _Context, mutation: Mutation) -> None:
         )
         return
     adapter = ctx.registry.get(mutation.entity)
+    if (
+        adapter is not None
+        and adapter.bulk_append
+        and ctx.compiled
+        and _append(ctx, adapter, mutation)
+    ):
+        return
     record: Any = None
     defect = _defect(ctx, mutation)
     if defect is not None:
@@ -220,10 +246,26 @@ def _apply_one(ctx: _Context, mutation: Mutation) -> None:
 
 
 def _finish(
-    ctx: _Context, entry: dict[str, object] | tuple[Mutation, MergeResult, Any]
+    ctx: _Context, entry: "dict[str, object] | tuple[Mutation, MergeResult, Any] | _Appended"
 ) -> Verdict | dict[str, object]:
     if isinstance(entry, dict):
         return entry
+    if isinstance(entry, _Appended):
+        mutation, pending = entry
+        # What `MergeResult.verdict(...).to_wire()` gives for an applied new record.
+        wire: dict[str, object] = {
+            "mutation_id": str(mutation.mutation_id),
+            "verdict": VerdictKind.APPLIED.value,
+            "entity": mutation.entity,
+            "id": str(mutation.id),
+            "version": pending.version,
+            "conflicts": [],
+            "problem": None,
+            "applied_fields": list(pending.written),
+            "original": None,
+        }
+        _keep_verdict(ctx, mutation, wire, plain=True)
+        return wire
     mutation, result, record = entry
     verdict = result.verdict(mutation, None if record is None else int(record.version))
     wire = verdict.to_wire()
@@ -232,28 +274,41 @@ def _finish(
     # on both backends. Other verdicts hold only ids, numbers and the spec's names.
     plain = not verdict.conflicts and verdict.problem is None
     cleaned = wire if plain else storable(wire)
+    _keep_verdict(ctx, mutation, cleaned, plain=plain)
+    return verdict if cleaned == wire else cast(dict[str, object], cleaned)
+
+
+def _keep_verdict(ctx: _Context, mutation: Mutation, wire: object, *, plain: bool) -> None:
+    """Add the verdict's row for replays; a plain one (no client values) as orjson's text."""
     ctx.verdict_rows.append(
         {
             "mutation_id": str(mutation.mutation_id),
-            "batch_id": str(ctx.batch.batch_id),
+            "batch_id": ctx.batch_name,
             "device": ctx.actor.name,
             "entity": mutation.entity,
             "record_id": str(mutation.id),
-            "verdict": cleaned,
+            "verdict": json_text(wire) if plain else wire,
             "occurred_at": _occurred(ctx, mutation),
             "device_occurred_at": mutation.occurred_at,
             "clock_corrected": _corrected(ctx, mutation),
             "received_at": ctx.now,
         }
     )
-    return verdict if cleaned == wire else cast(dict[str, object], cleaned)
+
+
+def _permit(ctx: _Context, adapter: EntityAdapter, op: Op) -> str | None:
+    """The role's answer to pushing `op` of the entity, asked once per push (one caller)."""
+    key = (adapter.spec.name, op)
+    if key not in ctx.permits:
+        ctx.permits[key] = adapter.permit(ctx.actor, op.value)
+    return ctx.permits[key]
 
 
 def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[Any, MergeResult]:
     if not adapter.pushable:
         detail = f"{adapter.spec.name} records change through their own API, not sync pushes"
         return None, MergeResult.rejected(RejectReason.OP_NOT_ALLOWED, detail)
-    refusal = adapter.permit(ctx.actor, mutation.op.value)
+    refusal = _permit(ctx, adapter, mutation.op)
     if refusal is not None:  # the role may not push this at all: nothing is loaded or merged
         detail = f"{adapter.spec.name} {mutation.id}: {refusal}"
         return None, MergeResult.rejected(RejectReason.FORBIDDEN, detail)
@@ -283,15 +338,68 @@ def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[A
     unfit = column_problem(adapter, result.writes.values)
     if unfit is not None:
         return record, MergeResult.rejected(RejectReason.INVALID_VALUE, unfit)
+    return record, _authorized(ctx, adapter, mutation, record, result)
+
+
+def _authorized(
+    ctx: _Context, adapter: EntityAdapter, mutation: Mutation, record: Any, result: MergeResult
+) -> MergeResult:
+    """Return `result`, or its refusal by the entity's authorizer or the blob check."""
     try:
         refusal = adapter.authorize(ctx.session, ctx.actor, record, mutation.fields) or (
             _foreign_blob(ctx, adapter, result.writes.values)
         )
     except RejectionError as exc:  # an authorizer that judges the values, not the scope
-        return record, MergeResult.rejected(exc.reason, exc.detail)
+        return MergeResult.rejected(exc.reason, exc.detail)
     if refusal is not None:
-        return record, MergeResult.rejected(RejectReason.OUT_OF_SCOPE, f"{name}: {refusal}")
-    return record, result
+        detail = f"{adapter.spec.name} {mutation.id}: {refusal}"
+        return MergeResult.rejected(RejectReason.OUT_OF_SCOPE, detail)
+    return result
+
+
+class _Appended(NamedTuple):
+    """A new record of a bulk-append entity, judged by its compiled plan (`_append`)."""
+
+    mutation: Mutation
+    pending: "_Pending"
+
+
+def _append(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> bool:
+    """Judge and stage a new record of a bulk-append entity by its plan; False: not this path.
+
+    The same decisions as `_judge` and `_write` for an `append` of an unknown id that the
+    plan accepts as sent (`EntityPlan.appended`); the same role check and authorizer, asked
+    the same way. Anything else (a replay, a tombstone, an earlier mutation of this batch on
+    the id, a value the merge engine would refuse) takes the general path.
+    """
+    if mutation.op is not Op.APPEND or mutation.defect is not None or not adapter.pushable:
+        return False
+    key = (mutation.entity, str(mutation.id))
+    if key in ctx.loaded or key in ctx.tombstones or key in ctx.touched:
+        return False
+    if _permit(ctx, adapter, mutation.op) is not None:
+        return False
+    values = plan_of(adapter).appended(mutation.fields)
+    if values is None:
+        return False
+    moment = _server_time(ctx, mutation)
+    if moment is None:
+        return False
+    ctx.times[mutation.mutation_id] = moment
+    applied = MergeResult(VerdictKind.APPLIED, Writes(values), applied_fields=tuple(values))
+    result = _authorized(ctx, adapter, mutation, None, applied)
+    if result is applied:
+        try:
+            pending = _pending(ctx, adapter, mutation, result)
+        except RejectionError as exc:
+            result = MergeResult.rejected(exc.reason, exc.detail)
+        else:
+            ctx.loaded[key] = pending
+            ctx.touched.add(key)
+            ctx.entries.append(_Appended(mutation, pending))
+            return True
+    ctx.entries.append((mutation, result, None))
+    return True
 
 
 def _foreign_blob(
@@ -407,16 +515,16 @@ def _pending(
     ctx: _Context, adapter: EntityAdapter, mutation: Mutation, result: MergeResult
 ) -> _Pending:
     """Prepare a new record's row (the hook sees it as a transient instance first)."""
+    plan = plan_of(adapter)
     values = _new_values(ctx, adapter, mutation)
-    for name, value in result.writes.values.items():
-        values[name] = from_wire(adapter, name, value)
+    values.update(plan.from_wire(result.writes.values))
     if adapter.after_write is not None and result.writes.values:
         # The hook reads and may set columns: a plain object with the record's attributes
         # (every field present, unsent ones None), cheaper than a model instance.
-        record = SimpleNamespace(**(dict.fromkeys(adapter.spec.fields) | values))
+        record = SimpleNamespace(**(plan.blank | values))
         before = dict(vars(record))
         adapter.after_write(ctx.session, ctx.actor, record)  # refuses before it writes
-        columns = adapter.model.__table__.columns
+        columns = plan.columns
         values = {
             k: v
             for k, v in vars(record).items()
@@ -447,18 +555,17 @@ def _insert_pending(ctx: _Context) -> None:
 
 def _new_values(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> dict[str, Any]:
     """The columns the store sets on a record it creates: id, scope, times, author."""
-    dept_col, crew_col = adapter.scope_columns
-    values: dict[str, Any] = {"id": mutation.id, dept_col: ctx.actor.department_id}
-    if crew_col:
-        values[crew_col] = ctx.actor.crew_id
-    columns = adapter.model.__table__.columns
-    if adapter.time_field:
-        values[adapter.time_field] = _occurred(ctx, mutation)
-        if _corrected(ctx, mutation) and "clock_corrected" in columns:
+    plan = plan_of(adapter)
+    values: dict[str, Any] = {"id": mutation.id, plan.department: ctx.actor.department_id}
+    if plan.crew:
+        values[plan.crew] = ctx.actor.crew_id
+    if plan.time_field:
+        values[plan.time_field] = _occurred(ctx, mutation)
+        if plan.clock_corrected and _corrected(ctx, mutation):
             values["clock_corrected"] = True
-            if "device_time" in columns:
+            if plan.device_time:
                 values["device_time"] = mutation.occurred_at
-    if "created_by" in columns:
+    if plan.created_by:
         values["created_by"] = ctx.actor.name
     return values
 

@@ -1,7 +1,7 @@
 """Page the change feed: cursors, scope and the entries a device pulls."""
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sync.changes import Change, pull_horizon
 from sync.registry import EntityAdapter, Registry, SyncActor
 from sync.store.errors import SyncError
-from sync.store.records import record_fields, visible_ids
+from sync.store.records import record_fields, visible_ids, wire_fields
 from sync.store.tables import BlobRecord
 from sync.wire import ascii_int
 
@@ -136,10 +136,15 @@ def pull(
         last[(entity, record_id)] = (change_id, op)
     adapters = registry.by_model_entity()
     records, visible = _load_records(session, actor, adapters, last)
+    plans = {entity: _row_plan(a) for entity, a in adapters.items() if _plain_columns(a)}
     # One query for the whole page's photo/reading blobs, not one per record.
     stored = _complete(
         session,
-        [h for (entity, _), r in records.items() for h in _blobs(adapters.get(entity), r)],
+        [
+            h
+            for (entity, _), r in records.items()
+            for h in _blobs(adapters.get(entity), r, plans.get(entity))
+        ],
     )
     changes = []
     for (entity, record_id), (change_id, op) in last.items():
@@ -147,7 +152,7 @@ def pull(
         if adapter is None:
             continue
         record = records.get((entity, record_id))
-        entry = _entry(adapter, record, record_id, op, stored, visible)
+        entry = _entry(adapter, record, record_id, op, stored, visible, plans.get(entity))
         if entry is not None:
             entry["change"] = change_id
             changes.append(entry)
@@ -184,7 +189,7 @@ def _load_records(
         loaded: list[Any] = []
         if _plain_columns(adapter):
             # Plain column records: the row's columns are all a page needs (no ORM objects).
-            columns = _page_columns(adapter)
+            columns = list(_row_plan(adapter).columns)
             if adapter.scope is not None:
                 columns = [*columns, case((adapter.scope(actor), True), else_=False)]
             for row in session.execute(select(*columns).where(matching)):
@@ -215,18 +220,56 @@ def _plain_columns(adapter: EntityAdapter) -> bool:
 _TUPLE_NAMES = frozenset(dir(tuple))
 
 
-def _page_columns(adapter: EntityAdapter) -> list[Any]:
-    """The columns a pulled record shows: id, version, tombstone, scope, fields, blobs."""
-    model = adapter.model
-    names = ["id", "version", "deleted", *(c for c in adapter.scope_columns if c)]
-    names += [n for n in (*adapter.spec.fields, *adapter.blob_fields) if n not in names]
-    return [getattr(model, n) for n in names]
+@dataclass(frozen=True)
+class _RowPlan:
+    """A plain-column entity's page columns, and where each wire field sits in a row.
+
+    Rows are read by position: naming a row's attribute costs more than converting its value.
+    The row starts with id, version, deleted.
+    """
+
+    columns: tuple[Any, ...]
+    fields: tuple[tuple[str, int, Callable[[Any], object] | None], ...]
+    blobs: tuple[int, ...]
+
+    def fields_of(self, row: Sequence[Any]) -> dict[str, object]:
+        """Return the row's spec fields as wire values (`records.record_fields`)."""
+        return {
+            name: value if value is None or convert is None else convert(value)
+            for name, index, convert in self.fields
+            for value in (row[index],)
+        }
+
+    def blobs_of(self, row: Sequence[Any]) -> list[str]:
+        """Return the blob hashes the row references."""
+        return [row[i] for i in self.blobs if row[i]]
 
 
-def _blobs(adapter: EntityAdapter | None, record: Any) -> list[str]:
-    """Return the blob hashes a loaded record references."""
+_ROW_PLANS: dict[type[Any], _RowPlan] = {}
+
+
+def _row_plan(adapter: EntityAdapter) -> _RowPlan:
+    """The columns a pulled record shows (id, version, tombstone, scope, fields, blobs), once."""
+    plan = _ROW_PLANS.get(adapter.model)
+    if plan is None:
+        model = adapter.model
+        names = ["id", "version", "deleted", *(c for c in adapter.scope_columns if c)]
+        names += [n for n in (*adapter.spec.fields, *adapter.blob_fields) if n not in names]
+        index = {name: i for i, name in enumerate(names)}
+        plan = _ROW_PLANS[adapter.model] = _RowPlan(
+            columns=tuple(getattr(model, n) for n in names),
+            fields=tuple((name, index[name], convert) for name, convert in wire_fields(adapter)),
+            blobs=tuple(index[name] for name in adapter.blob_fields),
+        )
+    return plan
+
+
+def _blobs(adapter: EntityAdapter | None, record: Any, plan: _RowPlan | None) -> list[str]:
+    """Return the blob hashes a loaded record (or row, read by its plan) references."""
     if adapter is None or record is None:
         return []
+    if plan is not None:
+        return plan.blobs_of(record)
     return [getattr(record, f) for f in adapter.blob_fields if getattr(record, f)]
 
 
@@ -237,23 +280,26 @@ def _entry(
     op: str,
     stored: set[str],
     visible: set[tuple[str, str]],
+    plan: _RowPlan | None,
 ) -> dict[str, object] | None:
+    """The page's entry of a record: a record, or a row of its columns read by `plan`."""
     head = {"entity": adapter.spec.name, "id": record_id}
-    if record is not None and (adapter.model.__sync_entity__, record_id) not in visible:
+    if record is None:
+        return {**head, "op": "delete", "version": None}
+    version, deleted = (
+        (record[1], record[2]) if plan is not None else (record.version, record.deleted)
+    )
+    if (adapter.model.__sync_entity__, record_id) not in visible:
         # A record that left the scope (or never was in it: a feed row routes by department
         # and crew only); an earlier upsert of it is withheld, the leave says so.
-        return {**head, "op": "leave", "version": record.version} if op == "leave" else None
-    if record is None or record.deleted or op == "delete":
-        return {**head, "op": "delete", "version": None if record is None else record.version}
-    entry: dict[str, object] = {
-        **head,
-        "op": "upsert",
-        "version": record.version,
-        "fields": record_fields(adapter, record),
-    }
+        return {**head, "op": "leave", "version": version} if op == "leave" else None
+    if deleted or op == "delete":
+        return {**head, "op": "delete", "version": version}
+    fields = record_fields(adapter, record) if plan is None else plan.fields_of(record)
+    entry: dict[str, object] = {**head, "op": "upsert", "version": version, "fields": fields}
     if adapter.blob_fields:
         entry["blobs"] = {
-            sha: "stored" if sha in stored else "pending" for sha in _blobs(adapter, record)
+            sha: "stored" if sha in stored else "pending" for sha in _blobs(adapter, record, plan)
         }
     return entry
 

@@ -25,7 +25,8 @@ def to_wire(value: object) -> object:
 _PYTHON_TYPES: dict[tuple[type[Any], str], type[Any] | None] = {}
 
 
-def _python_type(adapter: EntityAdapter, name: str) -> type[Any] | None:
+def python_type(adapter: EntityAdapter, name: str) -> type[Any] | None:
+    """Return the Python type of a field's column (None when the type does not say)."""
     key = (adapter.model, name)
     if key not in _PYTHON_TYPES:
         _PYTHON_TYPES[key] = _column_python_type(adapter.model, name)
@@ -37,20 +38,20 @@ def _column_python_type(model: type[Any], name: str) -> type[Any] | None:
     if isinstance(column_type, TypeDecorator):
         column_type = column_type.impl_instance
     try:
-        python_type: type[Any] = column_type.python_type
+        kind: type[Any] = column_type.python_type
     except NotImplementedError:
         return None
-    return python_type
+    return kind
 
 
 def from_wire(adapter: EntityAdapter, name: str, value: object) -> object:
     """Return a normalised wire value as the column's Python value."""
     if value is None:
         return None
-    python_type = _python_type(adapter, name)
-    if python_type is uuid.UUID:
+    kind = python_type(adapter, name)
+    if kind is uuid.UUID:
         return uuid.UUID(str(value))
-    if python_type is datetime:
+    if kind is datetime:
         return parse_time(value)
     return value
 
@@ -70,25 +71,70 @@ def column_problem(adapter: EntityAdapter, values: Mapping[str, object]) -> str 
     string or an integer overflow a per-mutation rejection on both backends, where PostgreSQL
     would otherwise refuse the whole batch at flush and SQLite would store it.
     """
-    columns = adapter.model.__table__.columns
+    checks = column_checks(adapter.model)
     for name, value in values.items():
-        if name not in columns or value is None or isinstance(value, bool):
+        check = checks.get(name)
+        if check is None or value is None or isinstance(value, bool):
             continue
-        column_type = columns[name].type
-        if isinstance(column_type, TypeDecorator):
-            column_type = column_type.impl_instance
-        if isinstance(value, str) and isinstance(column_type, String):
-            if column_type.length is not None and len(value) > column_type.length:
-                return f"{name}: longer than {column_type.length} characters"
-        elif isinstance(value, int) and isinstance(column_type, Integer):
-            bits = next(b for kind, b in _INTEGER_BITS if isinstance(column_type, kind))
-            if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        problem = check(name, value)
+        if problem is not None:
+            return problem
+    return None
+
+
+ColumnCheck = Callable[[str, object], str | None]
+_COLUMN_CHECKS: dict[type[Any], dict[str, ColumnCheck]] = {}
+
+
+def column_checks(model: type[Any]) -> dict[str, ColumnCheck]:
+    """Each bounded column's check (length, integer range, float range), decided once per model.
+
+    A check takes the field name and a non-null, non-bool value.
+    """
+    checks = _COLUMN_CHECKS.get(model)
+    if checks is None:
+        checks = {}
+        for column in model.__table__.columns:
+            check = _column_check(column.type)
+            if check is not None:
+                checks[column.key] = check
+        _COLUMN_CHECKS[model] = checks
+    return checks
+
+
+def _column_check(column_type: Any) -> ColumnCheck | None:
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    if isinstance(column_type, String) and column_type.length is not None:
+        length = column_type.length
+
+        def fits_length(name: str, value: object) -> str | None:
+            if isinstance(value, str) and len(value) > length:
+                return f"{name}: longer than {length} characters"
+            return None
+
+        return fits_length
+    if isinstance(column_type, Integer):
+        bits = next(b for kind, b in _INTEGER_BITS if isinstance(column_type, kind))
+        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1)
+
+        def fits_range(name: str, value: object) -> str | None:
+            if isinstance(value, int) and not low <= value < high:
                 return f"{name}: {value} is out of range for a {bits}-bit integer"
-        elif isinstance(value, int) and isinstance(column_type, Float):
-            try:
-                float(value)
-            except OverflowError:
-                return f"{name}: {value} is too large for a number"
+            return None
+
+        return fits_range
+    if isinstance(column_type, Float):
+        return _fits_float
+    return None
+
+
+def _fits_float(name: str, value: object) -> str | None:
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            return f"{name}: {value} is too large for a number"
     return None
 
 
@@ -98,7 +144,7 @@ def record_fields(adapter: EntityAdapter, record: Any) -> dict[str, object]:
         return adapter.read(record)
     return {
         name: value if value is None or convert is None else convert(value)
-        for name, convert in _wire_fields(adapter)
+        for name, convert in wire_fields(adapter)
         for value in (getattr(record, name),)
     }
 
@@ -106,7 +152,7 @@ def record_fields(adapter: EntityAdapter, record: Any) -> dict[str, object]:
 _WIRE_FIELDS: dict[type[Any], list[tuple[str, Callable[[Any], object] | None]]] = {}
 
 
-def _wire_fields(adapter: EntityAdapter) -> list[tuple[str, Callable[[Any], object] | None]]:
+def wire_fields(adapter: EntityAdapter) -> list[tuple[str, Callable[[Any], object] | None]]:
     """Each spec field and how its column's values become wire values (None: as they are).
 
     Decided once per model from the column's type, so a pull page of a thousand records
@@ -117,13 +163,13 @@ def _wire_fields(adapter: EntityAdapter) -> list[tuple[str, Callable[[Any], obje
         columns = adapter.model.__table__.columns
         fields = []
         for name in adapter.spec.fields:
-            python_type = _python_type(adapter, name) if name in columns else object
+            kind = python_type(adapter, name) if name in columns else object
             # A TypeDecorator's results may be of another type than its impl's: to_wire.
-            if python_type is uuid.UUID:
+            if kind is uuid.UUID:
                 fields.append((name, str))
-            elif python_type is datetime:
+            elif kind is datetime:
                 fields.append((name, format_time))
-            elif python_type in (str, int, float, bool) and not decorated(columns[name]):
+            elif kind in (str, int, float, bool) and not decorated(columns[name]):
                 fields.append((name, None))
             else:
                 fields.append((name, to_wire))

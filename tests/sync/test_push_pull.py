@@ -248,14 +248,14 @@ def test_a_failure_mid_batch_applies_nothing(http, committed_db, monkeypatch):
     device = http(URBAN)
     first = mutation("meter_reading", "append", reading())
     second = mutation("meter_reading", "append", reading())
-    original = store_apply._write
+    original = store_apply._pending  # what stages a new reading, on either path
 
-    def explode(ctx, adapter, mut, record, result):
+    def explode(ctx, adapter, mut, result):
         if mut.mutation_id == uuid.UUID(second["mutation_id"]):
             raise RuntimeError("disk full")
-        return original(ctx, adapter, mut, record, result)
+        return original(ctx, adapter, mut, result)
 
-    monkeypatch.setattr(store_apply, "_write", explode)
+    monkeypatch.setattr(store_apply, "_pending", explode)
     reply = device.request("POST", "/api/v1/sync/push", json_body=batch(first, second))
     assert reply.status == 500
     with committed_db.unit_of_work() as session:
