@@ -343,7 +343,10 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     # Column by column: each column's processor over its values, then the rows as tuples.
     for index, column in enumerate(columns):
-        processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+        one_step = getattr(column.type, "bulk_processor", None)  # sync.columns.UTCDateTime
+        processor = (one_step and one_step(dialect)) or (
+            column.type.dialect_impl(dialect).bind_processor(dialect)
+        )
         if processor is None:
             continue
         process = _keeping_json_text(processor) if isinstance(column.type, JSON) else processor

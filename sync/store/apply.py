@@ -23,7 +23,7 @@ from sync.merge import MergeResult, ServerRecord, Writes, merge, unknown_entity
 from sync.protocol import Mutation, Op, PushBatch, RejectReason, Verdict, VerdictKind, storable
 from sync.registry import EntityAdapter, Registry, SyncActor
 from sync.store.plans import plan_of
-from sync.store.prefetch import forget_push_memo
+from sync.store.prefetch import among, forget_push_memo
 from sync.store.records import (
     column_problem,
     from_wire,
@@ -136,7 +136,7 @@ def _prefetch(ctx: _Context) -> None:
     ids = [str(m.mutation_id) for m in mutations]
     # Only this principal's verdicts: another device's mutation id is not a replay of ours.
     query = select(StoredMutation).where(
-        StoredMutation.device == ctx.actor.name, StoredMutation.mutation_id.in_(ids)
+        StoredMutation.device == ctx.actor.name, among(session, StoredMutation.mutation_id, ids)
     )
     ctx.stored = {s.mutation_id: s for s in session.scalars(query)}
     lock = session.get_bind().dialect.name == "postgresql"
@@ -150,7 +150,7 @@ def _prefetch(ctx: _Context) -> None:
             values = [m.fields for m in mutations if m.entity == entity and m.defect is None]
             adapter.prefetch(session, ctx.actor, values)
         model = adapter.model
-        records: Any = select(model).where(model.id.in_(sorted(record_ids)))
+        records: Any = select(model).where(among(session, model.id, sorted(record_ids)))
         records = records.execution_options(populate_existing=True).order_by(model.id)
         # Locked in id order, so two concurrent pushes cannot deadlock on the same records.
         for record in session.scalars(records.with_for_update() if lock else records):
@@ -158,7 +158,7 @@ def _prefetch(ctx: _Context) -> None:
         missing = [i for i in map(str, record_ids) if (entity, i) not in ctx.loaded]
         if missing:
             gone = select(Tombstone.record_id).where(
-                Tombstone.entity == entity, Tombstone.record_id.in_(missing)
+                Tombstone.entity == entity, among(session, Tombstone.record_id, missing)
             )
             ctx.tombstones.update((entity, r) for r in session.scalars(gone))
 
