@@ -1,16 +1,20 @@
 """Sync throughput: push apply rate against a raw bulk insert, and pull latency at scale.
 
 Usage: python bench/bench_sync.py [--mutations N] [--records N] [--in-scope N] [--backend B]
+                                  [--profile]
 
 Runs on a fresh SpatiaLite file and a scratch PostGIS database (`--backend` picks one). Prints
 absolute figures, ratios and every pull page's time, and records them for `bench/report.py`.
-The slowest page's baseline is the median page.
+The slowest page's baseline is the median page. `--profile` also prints the push requests'
+top functions (cProfile, by own time).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import platform
+import pstats
 import shutil
 import statistics
 import sys
@@ -53,11 +57,15 @@ def _reading_fields() -> dict[str, object]:
     }
 
 
-def bench_push(app, database: Database, token: str, crew: Crew, count: int) -> tuple[float, float]:
+def bench_push(
+    app, database: Database, token: str, crew: Crew, count: int,
+    profile: cProfile.Profile | None = None,
+) -> tuple[float, float]:  # fmt: skip
     """Push `count` appends over HTTP and bulk-insert as many rows raw; return both rates.
 
     Batch by batch, a push then a raw insert of the same size, so both see the same machine
     load (the benchmark machine is shared); one batch of each first, uncounted, as warm-up.
+    `profile` runs during the counted pushes only.
     """
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
@@ -101,9 +109,13 @@ def bench_push(app, database: Database, token: str, crew: Crew, count: int) -> t
             "mutations": [pushed() for _ in range(BATCH)],
         }
         rows = [raw() for _ in range(BATCH)]
+        if profile is not None and batch >= 0:
+            profile.enable()
         started = time.perf_counter()
         reply = client.post("/api/v1/sync/push", json=body, headers=headers)
         took = time.perf_counter() - started
+        if profile is not None:
+            profile.disable()
         assert reply.status_code == 200, reply.get_json()
         started = time.perf_counter()
         with database.unit_of_work() as session:
@@ -190,7 +202,10 @@ def run(url: str, args: argparse.Namespace) -> tuple[float, float, list[float]]:
         "/api/v1/auth/device-login", json={"identifier": "H-1001", "secret": DEMO_DEVICE_SECRET}
     )
     token = login.get_json()["access_token"]
-    push, raw = bench_push(app, database, token, crews[0], args.mutations)
+    profile = cProfile.Profile() if args.profile else None
+    push, raw = bench_push(app, database, token, crews[0], args.mutations, profile)
+    if profile is not None:  # timed with the profiler on: the rates above are not comparable
+        pstats.Stats(profile).sort_stats("tottime").print_stats(15)
     started = time.perf_counter()
     seed_feed(database, crews, args.records, args.in_scope)
     if database.engine.dialect.name == "postgresql":
@@ -258,6 +273,7 @@ def main() -> None:
     parser.add_argument(
         "--backend", choices=["spatialite", "postgis"], action="append", help="default: both"
     )
+    parser.add_argument("--profile", action="store_true", help="profile the pushes (cProfile)")
     args = parser.parse_args()
     scratch = {"spatialite": scratch_spatialite, "postgis": scratch_postgis_url}
     measures, pages = [], {}
