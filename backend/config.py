@@ -130,8 +130,8 @@ class Config:
     INGEST_BATCH_SIZE: int = field(default_factory=lambda: int(_env("INGEST_BATCH_SIZE", "500")))
     # How long the ingest's writer waits for more messages before writing a partial batch:
     # under a trickle (a fleet spread over the second) every batch costs its round trips, so a
-    # longer wait means fewer, larger batches for a few milliseconds of latency.
-    INGEST_LINGER_MS: float = field(default_factory=lambda: float(_env("INGEST_LINGER_MS", "15")))
+    # longer wait means fewer, larger batches, and every message waits it out (publish→stored).
+    INGEST_LINGER_MS: float = field(default_factory=lambda: float(_env("INGEST_LINGER_MS", "5")))
     # MQTT keepalive of the ingest's connection: the broker drops it after 1.5x this long
     # without a packet from it (a frozen or overloaded process), and keeps its session.
     INGEST_KEEPALIVE_SECONDS: int = field(

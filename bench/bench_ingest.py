@@ -225,6 +225,7 @@ def timed_worker(url: str, db_url: str, control: multiprocessing.Queue, out: Any
     Also reports its own CPU time and batch count over the run (the cost per message under
     a trickle, where batches are small).
     """
+    from backend.config import Config
     from backend.tracking.ingest.decode import PositionFix
     from backend.tracking.ingest.worker import IngestSettings, IngestWorker, tune_gc_for_ingest
     from backend.wiring import open_database
@@ -250,6 +251,7 @@ def timed_worker(url: str, db_url: str, control: multiprocessing.Queue, out: Any
         publish_orders=False,
         owntracks=False,
         liveness_every_s=3600,
+        linger_s=Config().INGEST_LINGER_MS / 1000,  # as `fieldline ingest` would
     )
     worker = TimedWorker(open_database(db_url), settings).start()
     worker.connected.wait(10)

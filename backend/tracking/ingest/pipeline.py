@@ -174,13 +174,15 @@ class Pipeline:
                 counts[(vehicle.vid, str(rejection.reason))] += 1
                 continue
             rows.append(row)
-        report.outcome = store_positions(session, rows, now)
+        report.outcome = store_positions(session, rows, now, counts)
         for vid, n in report.outcome.duplicates.items():
             counts[(vid, "duplicate")] += n
         vids = {r.vehicle.id: r.vehicle.vid for r in rows}
         for vehicle_id, stored in report.outcome.inserted.items():
             report.stored += stored
             counts[(vids[vehicle_id], "stored")] += stored
+        # What the batch statement counted already; events, acks and parking count below.
+        counted = Counter(counts) if report.outcome.counted else Counter()
         for item in others:
             self._other(session, item, report, now)
         if self.geofences and report.outcome.inserted:
@@ -197,7 +199,7 @@ class Pipeline:
                     replayed.attributed,
                     report.stored + replayed.stored,
                 )
-        bump_counters(session, counts, now)
+        bump_counters(session, counts - counted, now)
         return report
 
     def _anchor(

@@ -109,17 +109,26 @@ class BatchOutcome:
     # Of the vehicles with new fixes, those holding an open order (the only ones geofences
     # need); None when the store did not find out (then the geofences ask themselves).
     holding: frozenset[int] | None = None
+    # Whether the store already added the batch's counts to the ingest counters.
+    counted: bool = False
 
 
 def _insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-def store_positions(session: Session, rows: Sequence[PositionRow], now: datetime) -> BatchOutcome:
+def store_positions(
+    session: Session,
+    rows: Sequence[PositionRow],
+    now: datetime,
+    counts: Counter[tuple[str, str]] | None = None,
+) -> BatchOutcome:
     """Insert fixes in one statement; the (vehicle, ts, seq) key makes replays no-ops.
 
     Then move each vehicle's state to its newest fix, but only when that fix is newer than
-    the stored one, so a late batch never rewinds the map.
+    the stored one, so a late batch never rewinds the map. On PostgreSQL the same statement
+    adds `counts` (the batch's counts so far) and each vehicle's stored and duplicate fixes
+    to the ingest counters (`outcome.counted`).
     """
     outcome = BatchOutcome()
     if not rows:
@@ -132,8 +141,12 @@ def store_positions(session: Session, rows: Sequence[PositionRow], now: datetime
         unique[key] = row
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        stored, holding = _store_postgres(session, list(unique.values()), now)
+        tally = Counter(counts or {})
+        for vid, n in outcome.duplicates.items():
+            tally[(vid, "duplicate")] += n
+        stored, holding = _store_postgres(session, list(unique.values()), now, tally)
         outcome.holding = frozenset(holding)
+        outcome.counted = True
     else:
         stored = _store_generic(session, dialect, unique, now)
     outcome.inserted = {vehicle_id: n for vehicle_id, (n, _) in stored.items()}
@@ -157,7 +170,7 @@ WITH batch AS (
     SELECT (r->>0)::bigint AS vehicle_id, (r->>1)::timestamptz AS ts, (r->>2)::bigint AS seq,
            (r->>3)::float8 AS lat, (r->>4)::float8 AS lon, (r->>5)::float8 AS acc,
            (r->>6)::float8 AS speed, (r->>7)::float8 AS heading, (r->>8)::float8 AS batt,
-           r->>9 AS source, (r->>10)::bool AS backfilled, r->>11 AS datum
+           r->>9 AS source, (r->>10)::bool AS backfilled, r->>11 AS datum, r->>12 AS vid
     FROM json_array_elements($1::json) AS r
 ), stored AS (
     INSERT INTO positions (vehicle_id, ts, seq, recorded_at, lat, lon, geom, acc, speed,
@@ -196,6 +209,20 @@ WITH batch AS (
     WHERE vs.ts < excluded.ts OR vs.last_seen < excluded.last_seen
 ), counted AS (
     SELECT vehicle_id, count(*) AS n, min(ts) AS earliest FROM stored GROUP BY vehicle_id
+), tallies AS (
+    -- The batch's ingest counters: each vehicle's stored and duplicate fixes, and the counts
+    -- the caller made before ($4), in the same statement (no round trip of their own).
+    SELECT b.vid AS key, CASE WHEN s.vehicle_id IS NULL THEN 'duplicate' ELSE 'stored' END
+           AS reason, count(*) AS n
+    FROM batch b LEFT JOIN stored s USING (vehicle_id, ts, seq)
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT c->>0, c->>1, (c->>2)::bigint FROM json_array_elements($4::json) AS c
+), bumped AS (
+    INSERT INTO ingest_counters AS c (key, reason, count, updated_at)
+    SELECT left(key, 140), left(reason, 32), sum(n), $2 FROM tallies
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (key, reason) DO UPDATE SET count = c.count + excluded.count, updated_at = $2
 )
 -- Whether the vehicle holds an open order: most hold none, and then the geofences need not
 -- look at the batch at all (no query of their own).
@@ -231,9 +258,9 @@ def _execute_raw(session: Session, sql: str, params: Sequence[Any]) -> list[Any]
 
 
 def _store_postgres(
-    session: Session, rows: list[PositionRow], now: datetime
+    session: Session, rows: list[PositionRow], now: datetime, counts: Counter[tuple[str, str]]
 ) -> tuple[dict[int, tuple[int, datetime]], set[int]]:
-    """Write the batch with `_PG_BATCH`.
+    """Write the batch, and add it and `counts` to the ingest counters, with `_PG_BATCH`.
 
     Returns, per vehicle, how many fixes it stored and the oldest; and which of those vehicles
     hold an open order.
@@ -252,11 +279,13 @@ def _store_postgres(
             row.source,
             row.backfilled,
             row.datum,
+            row.vehicle.vid,
         )
         for row in rows
         for fix in (row.fix,)
     ]
-    params = (orjson.dumps(batch).decode(), now, _OPEN_STATES)
+    tally = [(key, reason, n) for (key, reason), n in counts.items() if n]
+    params = (orjson.dumps(batch).decode(), now, _OPEN_STATES, orjson.dumps(tally).decode())
     rows_out = _execute_raw(session, _PG_BATCH, params)
     stored = {int(vehicle_id): (int(n), ts) for vehicle_id, n, ts, _ in rows_out}
     return stored, {int(vehicle_id) for vehicle_id, _, _, holds in rows_out if holds}
