@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from backend.archive import versions
 from backend.archive.records import Meter
@@ -15,7 +18,8 @@ from tests.archive.helpers import customer_body, meter_body
 from tests.conftest import assert_problem
 from tests.inspection.helpers import push, station_file
 from tests.sync.conftest import token
-from tests.sync.helpers import mutation
+from tests.sync.helpers import batch, mutation
+from tests.tracking.brokers import wait_until
 
 
 def _meter(api: Any, demo: Any, **overrides: Any) -> dict[str, Any]:
@@ -106,38 +110,83 @@ def test_seal_events_over_rest_and_from_handhelds_take_the_same_rule(api, demo):
     assert "SEAL-E1" not in seals and "SEAL-E2" in seals
 
 
+def _committed_meters(client: Any, headers: dict[str, str], count: int) -> list[dict[str, Any]]:
+    """Meters without seals on one new file in the inspector's station, committed."""
+    departments = client.get("/api/v1/departments", headers=headers).get_json()
+    station = next(d["id"] for d in departments if d["code"] == "ST-URB")
+    body = customer_body(department_id=station)
+    file = client.post("/api/v1/customers", json=body, headers=headers).get_json()
+    url = f"/api/v1/premises/{file['premises'][0]['id']}/meters"
+    return [
+        client.post(url, json=meter_body(seals=[]), headers=headers).get_json()
+        for _ in range(count)
+    ]
+
+
+def _blocked_on_the_key(database: Any) -> bool:
+    """PostgreSQL: another transaction waits on a lock (the seal's key). SQLite has one writer:
+    the other waits before it reads, so there the race is decided by the check."""
+    if database.dialect != "postgresql":
+        return True
+    with database.engine.connect() as conn:
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        return bool(conn.execute(text(waiting)).scalar_one())
+
+
+@contextmanager
+def _sealed_uncommitted(database: Any, meter: dict[str, Any], seal: str) -> Iterator[None]:
+    """Hold `seal` written on `meter`, not committed, while the caller's block runs."""
+    with database.unit_of_work() as session:
+        check_seals_free(session, seals=[seal])
+        head = session.get(Meter, uuid.UUID(meter["id"]))
+        versions.append(session, head, {"seals": [seal]}, actor="t", reason="r", source="ui")
+        yield
+
+
 def test_two_writers_that_both_found_a_seal_free_cannot_both_commit_it(
     sync_app, backend, committed_db
 ):
     """The key on the in-service seals decides a race the checks (run before writing) miss."""
     client = sync_app.test_client()
     headers = {"Authorization": f"Bearer {token(backend, 'archivist')}"}
-    file = client.post("/api/v1/customers", json=customer_body(), headers=headers).get_json()
-    url = f"/api/v1/premises/{file['premises'][0]['id']}/meters"
-    first, second = (
-        client.post(url, json=meter_body(seals=[]), headers=headers).get_json() for _ in range(2)
-    )
+    first, second, third = _committed_meters(client, headers, 3)
     seal = f"RACE-{uuid.uuid4().hex[:12]}"
-
-    def seal_meter(session: Any, meter: dict[str, Any]) -> None:
-        head = session.get(Meter, uuid.UUID(meter["id"]))
-        versions.append(session, head, {"seals": [seal]}, actor="t", reason="r", source="ui")
 
     def second_writer() -> None:  # its check passed while the first had not committed
         with committed_db.unit_of_work() as session:
-            seal_meter(session, second)
+            head = session.get(Meter, uuid.UUID(second["id"]))
+            versions.append(session, head, {"seals": [seal]}, actor="t", reason="r", source="ui")
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        with committed_db.unit_of_work() as session:
-            check_seals_free(session, seals=[seal])
-            seal_meter(session, first)  # written, not committed: the second writer waits
+        with _sealed_uncommitted(committed_db, first, seal):
             late = pool.submit(second_writer)
+            wait_until(lambda: _blocked_on_the_key(committed_db))
         with pytest.raises(SealTaken) as refused:
             late.result()
     assert (refused.value.extensions["meter_id"], refused.value.extensions["seal_number"]) == (
         first["id"],
         seal,
     )
+
+    # A handheld's seal event racing the same way is refused: on PostgreSQL the key refuses the
+    # batch at its flush (409, nothing of it kept; a resend is judged by the check), on SQLite
+    # the push waits for the writer and its check rejects the mutation.
+    other_seal = f"RACE-{uuid.uuid4().hex[:12]}"
+    inspector = {"Authorization": f"Bearer {token(backend, 'inspector')}"}
+    event = {"meter_id": third["id"], "kind": "seal_applied", "seal_number": other_seal}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with _sealed_uncommitted(committed_db, second, other_seal):
+            push = batch(mutation("meter_event", "append", event))
+            pushed = pool.submit(client.post, "/api/v1/sync/push", json=push, headers=inspector)
+            wait_until(lambda: _blocked_on_the_key(committed_db))  # it was authorized
+        response = pushed.result()
+    if response.status_code == 409:
+        _seal_taken(response, second, other_seal)
+    else:
+        assert response.status_code == 200, response.get_json()
+        verdict = response.get_json()["verdicts"][0]
+        assert verdict["verdict"] == "rejected" and second["number"] in verdict["problem"]["detail"]
+
     seals = {m["id"]: client.get(f"/api/v1/meters/{m['id']}", headers=headers).get_json()["seals"]
-             for m in (first, second)}  # fmt: skip
-    assert seals == {first["id"]: [seal], second["id"]: []}
+             for m in (first, second, third)}  # fmt: skip
+    assert seals == {first["id"]: [seal], second["id"]: [other_seal], third["id"]: []}
