@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SIMULATE ?= 5
 export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
 
-.PHONY: run test lint bench soak install system-run system-test services openapi clean console console-deps
+.PHONY: run test lint bench bench-quick soak install system-run system-test services openapi clean console console-deps
 
 # The console: npm packages from the committed lockfile, bundled by esbuild into
 # backend/web/static/dist/ (built, not committed; every entry point below builds it).
@@ -62,10 +62,15 @@ lint: $(STAMP)
 test: system-test services lint console
 	$(BIN)/pytest
 
-## bench: every benchmark (ratios against same-run baselines), then var/bench/report.md
+## bench: every benchmark (ratios against same-run baselines), then var/bench/report.md and each
+## bench's wall time; BENCH_SCALE (default 1: the issue's sizes) multiplies every bench's sizes
+BENCH_SCALE ?= 1
 bench: system-test services $(STAMP)
-	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
-	$(BIN)/python bench/report.py
+	FIELDLINE_BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python bench/run_all.py
+
+## bench-quick: the same at 1/100 of the sizes (every code path in a few minutes, figures not quotable)
+bench-quick: BENCH_SCALE = 0.01
+bench-quick: bench
 
 ## soak: the fleet at 1 Hz plus handhelds for MINUTES (default 120); var/bench/soak.csv and .png
 MINUTES ?= 120

@@ -15,6 +15,7 @@ from pathlib import Path
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[1] / "var" / "bench"
 RESULTS_DIR = Path(os.environ.get("FIELDLINE_BENCH_DIR", _DEFAULT_DIR))
+WALL_TIMES = "wall_times.json"  # written by `bench/run_all.py`, read by `bench/report.py`
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ import throughput against a raw COPY.
 
 Usage: python bench/bench_archive.py [--customers N] [--queries N] [--import-rows N]
 
-Generates N customers (default 1 000 000) with COPY into a scratch PostGIS database, then
+Generates N customers (default 1 000 000 times `FIELDLINE_BENCH_SCALE`, see `bench/_scale.py`)
+with COPY into a scratch PostGIS database (indexes built after the load, `bench/_generate.py`), then
 times, in the same run, a plain primary-key lookup (the baseline), the search by account
 number, the fuzzy name search (pg_trgm over CJK bigrams) and a listing page (the first 20 of
 a department's files by account number) through `find_customers`, printing p50/p95 and
@@ -40,7 +41,9 @@ from backend.archive.tabular import read_csv  # noqa: E402
 from backend.auth.actor import actor_for_user  # noqa: E402
 from backend.auth.models import User  # noqa: E402
 from backend.org.models import Department  # noqa: E402
+from bench._generate import bulk_load, progress  # noqa: E402
 from bench._results import Measure, record  # noqa: E402
+from bench._scale import scaled  # noqa: E402
 from bench._tracking_env import scratch_postgis  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
@@ -62,10 +65,11 @@ def generate(database: object, count: int, department_id: int, rng: random.Rando
     now = datetime.now(UTC).isoformat()
     samples = []
     engine = database.engine  # type: ignore[attr-defined]
-    with engine.raw_connection() as raw:
-        cursor = raw.cursor()
-        # Short transactions (the GIN indexes take the rows as they come): a long one would hold
-        # back the cluster-wide snapshot horizon that sync pulls on this server wait for.
+    tables = ["customers", "archive_versions"]
+    with engine.raw_connection() as raw, bulk_load(raw, tables) as cursor:
+        bar = progress(count, "generating customers", "customer")
+        # Short transactions: a long one would hold back the cluster-wide snapshot horizon
+        # that sync pulls on this server wait for.
         chunk = 20_000
         for start in range(0, count, chunk):
             heads, versions = io.StringIO(), io.StringIO()
@@ -91,10 +95,8 @@ def generate(database: object, count: int, department_id: int, rng: random.Rando
             ) as cp:
                 cp.write(versions.getvalue())
             raw.commit()
-            if (start + chunk) % 100_000 == 0 or start + chunk >= count:
-                print(f"  generated {min(count, start + chunk):,} customers", flush=True)
-        cursor.execute("ANALYZE customers")
-        raw.commit()
+            bar.update(min(count, start + chunk) - start)
+        bar.close()
     return samples
 
 
@@ -113,9 +115,9 @@ def _p(times: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--import-rows", type=int, default=2_000)
+    parser.add_argument("--customers", type=int, default=scaled(1_000_000, 1000))
+    parser.add_argument("--queries", type=int, default=scaled(200, 20))
+    parser.add_argument("--import-rows", type=int, default=scaled(2_000, 50))
     args = parser.parse_args()
     rng = random.Random(12)  # noqa: S311 - benchmark data
     print(f"archive bench: {args.customers:,} customers on PostGIS ({platform.machine()})")

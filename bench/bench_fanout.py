@@ -38,6 +38,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from backend.demo import DEMO_PASSWORD  # noqa: E402
 from bench._loopback import call_json, healthy  # noqa: E402
 from bench._results import RESULTS_DIR, Measure, record  # noqa: E402
+from bench._scale import scaled, scaled_seconds  # noqa: E402
 from bench._tracking_env import (  # noqa: E402
     add_vehicles,
     free_port,
@@ -230,9 +231,9 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--vehicles", type=int, default=2000)
+    parser.add_argument("--vehicles", type=int, default=scaled(2000, 50))
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 100])
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=scaled_seconds(20, 3))
     parser.add_argument("--profile", action="store_true", help="py-spy the API process.")
     args = parser.parse_args()
     out = RESULTS_DIR

@@ -40,6 +40,7 @@ from paho.mqtt.properties import Properties  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from bench._results import Measure, record  # noqa: E402
+from bench._scale import scaled, scaled_seconds  # noqa: E402
 from bench._tracking_env import (  # noqa: E402
     PUBLISHERS,
     add_vehicles,
@@ -435,10 +436,14 @@ def live(ctx: Any, url: str, database: Any, fleet_size: int, seconds: float, pro
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--vehicles", type=int, default=200)
-    parser.add_argument("--fleet", type=int, default=2000, help="Vehicles at 1 Hz (latency).")
-    parser.add_argument("--seconds", type=float, default=20, help="Length of the latency run.")
+    parser.add_argument("--messages", type=int, default=scaled(20_000, 1000))
+    parser.add_argument("--vehicles", type=int, default=scaled(200, 20))
+    parser.add_argument(
+        "--fleet", type=int, default=scaled(2000, 50), help="Vehicles at 1 Hz (latency)."
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=scaled_seconds(20, 3), help="Length of the latency run."
+    )
     parser.add_argument("--only-live", action="store_true", help="Only the 1 Hz fleet run.")
     parser.add_argument("--profile", action="store_true", help="py-spy the live run's ingest.")
     args = parser.parse_args()

@@ -36,6 +36,7 @@ from backend.inspection import plans  # noqa: E402
 from backend.inspection.plan_models import InspectionTask  # noqa: E402
 from backend.org.models import Department  # noqa: E402
 from bench._results import Measure, record  # noqa: E402
+from bench._scale import scaled  # noqa: E402
 from bench._tracking_env import scratch_postgis  # noqa: E402
 from sync.changes import Change  # noqa: E402
 
@@ -138,9 +139,9 @@ def raw_copy(database: Any, plan_id: uuid.UUID) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=scaled(100_000, 1000))
     parser.add_argument("--inspectors", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=scaled(3, 1))
     args = parser.parse_args()
     print(f"inspection bench: {args.customers:,} premises on PostGIS ({platform.machine()})")
     with scratch_postgis() as database:

@@ -42,7 +42,9 @@ from backend.org.models import Department, Vehicle  # noqa: E402
 from backend.tracking.models import VehicleState  # noqa: E402
 from backend.tracking.nearest import nearest_by_scan, nearest_free_vehicles  # noqa: E402
 from bench import _results  # noqa: E402
+from bench._generate import progress  # noqa: E402
 from bench._results import Measure, record  # noqa: E402
+from bench._scale import scaled  # noqa: E402
 from bench._tracking_env import scratch_postgis, scratch_spatialite  # noqa: E402
 from gis.geometry import point_ewkt  # noqa: E402
 
@@ -83,6 +85,7 @@ def grow(database: Database, have: int, want: int, rng: random.Random) -> None:
         department = session.scalar(select(Department.id).where(Department.code == "ST-URB"))
         call_center = session.scalar(select(Department.id).where(Department.code == "CALL"))
     now = datetime.now(UTC)
+    bar = progress(want - have, f"adding vehicles up to {want:,}", "vehicle")
     for first in range(have, want, 100_000):
         last = min(want, first + 100_000)
         vehicles = [(f"N-{i:07d}", department, SPECIALTIES[i % 4], f"N{i:07d}", "wgs84", 10, now)
@@ -127,6 +130,8 @@ def grow(database: Database, have: int, want: int, rng: random.Random) -> None:
             with database.unit_of_work(actor="bench") as session:
                 session.execute(insert(WorkOrder), [dict(zip(order_cols, r, strict=True))
                                                     for r in orders])  # fmt: skip
+        bar.update(last - first)
+    bar.close()
     with database.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
@@ -223,9 +228,11 @@ def chart(rows: list[dict]) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--scan-queries", type=int, default=20)
+    parser.add_argument(
+        "--sizes", default=",".join(str(scaled(n, 100)) for n in (10_000, 100_000, 1_000_000))
+    )
+    parser.add_argument("--queries", type=int, default=scaled(200, 20))
+    parser.add_argument("--scan-queries", type=int, default=scaled(20, 5))
     parser.add_argument("--backend", choices=sorted(SCRATCH), action="append")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))

@@ -2,7 +2,8 @@
 
 Usage: python bench/bench_network.py [--customers N] [--line-customers N] [--queries N]
 
-Generates N customers (default 1 000 000) with one premise each, hung on transformer areas of
+Generates N customers (default 1 000 000 times `FIELDLINE_BENCH_SCALE`, `bench/_scale.py`) with
+one premise each (indexes built after the load, `bench/_generate.py`), hung on transformer areas of
 feeder lines (20 areas a line); one line carries `--line-customers` (default 10 000). Then, in
 the same run:
 
@@ -42,7 +43,9 @@ from backend.auth.actor import actor_for_user  # noqa: E402
 from backend.auth.models import User  # noqa: E402
 from backend.network import outages, quick, service  # noqa: E402
 from backend.org.models import Department  # noqa: E402
+from bench._generate import bulk_load, progress  # noqa: E402
 from bench._results import Measure, record  # noqa: E402
+from bench._scale import scaled  # noqa: E402
 from bench._tracking_env import scratch_postgis  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
@@ -90,8 +93,11 @@ def generate(database, count: int, big: int, network, department_id: int,
     """COPY customers with one premise each: `big` on the first line, the rest spread."""
     now = datetime.now(UTC).isoformat()
     samples = []
-    with database.engine.raw_connection() as raw:
-        cursor = raw.cursor()
+    with (
+        database.engine.raw_connection() as raw,
+        bulk_load(raw, ["customers", "premises"]) as cursor,
+    ):
+        bar = progress(count, "generating customers", "customer")
         chunk = 20_000
         for start in range(0, count, chunk):
             heads, premises = io.StringIO(), io.StringIO()
@@ -116,11 +122,8 @@ def generate(database, count: int, big: int, network, department_id: int,
             with cursor.copy(f"COPY premises ({', '.join(PREMISE_COLUMNS)}) FROM STDIN") as cp:
                 cp.write(premises.getvalue())
             raw.commit()
-            if (start + chunk) % 100_000 == 0 or start + chunk >= count:
-                print(f"  generated {min(count, start + chunk):,} customers", flush=True)
-        cursor.execute("ANALYZE customers")
-        cursor.execute("ANALYZE premises")
-        raw.commit()
+            bar.update(min(count, start + chunk) - start)
+        bar.close()
     return samples
 
 
@@ -139,10 +142,10 @@ def _p(times: list[float], q: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--line-customers", type=int, default=10_000)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--outages", type=int, default=10)
+    parser.add_argument("--customers", type=int, default=scaled(1_000_000, 1000))
+    parser.add_argument("--line-customers", type=int, default=scaled(10_000, 100))
+    parser.add_argument("--queries", type=int, default=scaled(200, 20))
+    parser.add_argument("--outages", type=int, default=scaled(10, 3))
     args = parser.parse_args()
     rng = random.Random(14)  # noqa: S311 - benchmark data
     lines = max(2, args.customers // (args.line_customers or 1))

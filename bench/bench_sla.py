@@ -29,6 +29,7 @@ from backend.dispatch.timing.sla import (  # noqa: E402
     compute_timeline,
 )
 from bench._results import Measure, record  # noqa: E402
+from bench._scale import scaled  # noqa: E402
 
 SEED = 20250301
 GOAL = 0.3  # of the plain summing loop's throughput
@@ -120,7 +121,7 @@ def best_of(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--orders", type=int, default=scaled(100_000, 1000))
     parser.add_argument("--repeat", type=int, default=5, help="turns of each loop; best is kept")
     args = parser.parse_args()
 

@@ -39,6 +39,7 @@ from backend.inspection.models import MeterReading  # noqa: E402
 from backend.org.models import Crew  # noqa: E402
 from backend.serving import settle_heap  # noqa: E402
 from bench._results import RESULTS_DIR, Measure, record  # noqa: E402
+from bench._scale import scaled  # noqa: E402
 from bench._tracking_env import scratch_postgis  # noqa: E402
 from sync.changes import Change, next_versions  # noqa: E402
 from sync.protocol import format_time  # noqa: E402
@@ -267,14 +268,16 @@ def pages_chart(pages: dict[str, list[float]]) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mutations", type=int, default=5000)
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--in-scope", type=int, default=10_000)
+    parser.add_argument("--mutations", type=int, default=scaled(5000, 2 * BATCH))
+    parser.add_argument("--records", type=int, default=scaled(100_000, 2000))
+    parser.add_argument("--in-scope", type=int, default=scaled(10_000, 500))
     parser.add_argument(
         "--backend", choices=["spatialite", "postgis"], action="append", help="default: both"
     )
     parser.add_argument("--profile", action="store_true", help="profile the pushes (cProfile)")
     args = parser.parse_args()
+    if args.mutations < BATCH:  # the push is timed by whole batches
+        parser.error(f"--mutations must be at least one batch ({BATCH})")
     scratch = {"spatialite": scratch_spatialite, "postgis": scratch_postgis_url}
     measures, pages = [], {}
     for backend in args.backend or ["spatialite", "postgis"]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from bench._results import RESULTS_DIR  # noqa: E402
+from bench._results import RESULTS_DIR, WALL_TIMES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("FIELDLINE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -174,6 +174,22 @@ def ratio_chart(rows: list[Row], out: Path) -> Path | None:
     return out
 
 
+def wall_times(folder: Path) -> list[str]:
+    """The run's size knob and each bench's wall time (from `bench/run_all.py`), if recorded."""
+    path = folder / WALL_TIMES
+    if not path.exists():
+        return []
+    run = json.loads(path.read_text())
+    benches = run.get("benches", {})
+    total = sum(float(b["seconds"]) for b in benches.values())
+    scale = f"`FIELDLINE_BENCH_SCALE` = {run.get('scale', 1):g} (1: the issue's sizes)."
+    lines = ["", "## Wall time", "", scale, "", "| bench | seconds | finished |", "|---|---:|---|"]
+    for name, bench in benches.items():
+        lines.append(f"| {name} | {fmt(float(bench['seconds']))} | {_met(bench['ok'])} |")
+    lines.append(f"| total | {fmt(total)} | |")
+    return lines
+
+
 def _link(chart: Path, folder: Path) -> str:
     try:
         return str(chart.resolve().relative_to(folder.resolve()))
@@ -217,6 +233,7 @@ def render(folder: Path, others: list[Path] | None = None) -> Path:
         lines.append("| (no bench results found) | | | | | | | |")
     unmet = [r for r in rows if r.met is False]
     lines += ["", f"Goals: {sum(r.met is True for r in rows)} met, {len(unmet)} not met."]
+    lines += wall_times(folder)
     drawn = ratio_chart(rows, folder / "ratios.png")
     images = ([drawn] if drawn else []) + [c for c in charts if c.exists()]
     if images:

@@ -56,3 +56,24 @@ def test_bench_charts_are_linked_and_ranges_span_the_runs(tmp_path: Path, result
     assert "| 3,000–4,000 |" in report
     assert "![pull_pages](pull_pages.png)" in report
     assert [r.name for r in load(results)[0]] == ["push"]
+
+
+def test_wall_times_and_scale_of_the_run_are_listed(results: Path) -> None:
+    record("sla", [Measure("timelines", 1.0, "orders/s")])
+    (results / _results.WALL_TIMES).write_text(
+        '{"scale": 0.01, "benches": {"sla": {"seconds": 12.5, "ok": true},'
+        ' "nearest": {"seconds": 1500.0, "ok": false}}}'
+    )
+
+    report = render(results).read_text()
+
+    assert "`FIELDLINE_BENCH_SCALE` = 0.01" in report
+    assert "| sla | 12.50 | yes |" in report
+    assert "| nearest | 1,500 | **no** |" in report
+    assert "| total | 1,512 | |" in report
+
+
+def test_a_run_without_wall_times_has_no_wall_time_section(results: Path) -> None:
+    record("sla", [Measure("timelines", 1.0, "orders/s")])
+
+    assert "## Wall time" not in render(results).read_text()
