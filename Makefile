@@ -60,7 +60,7 @@ lint: $(STAMP)
 
 ## test: lint, types, then the whole suite on PostGIS and SpatiaLite
 test: system-test services lint console
-	$(BIN)/pytest
+	BIN=$(BIN) scripts/test.sh
 
 ## bench: every benchmark (ratios against same-run baselines), then var/bench/report.md and each
 ## bench's wall time; BENCH_SCALE (default 1: the issue's sizes) multiplies every bench's sizes

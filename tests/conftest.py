@@ -119,8 +119,31 @@ def backend(request: pytest.FixtureRequest, backend_runs: dict[str, BackendRun])
     return backend_runs[key]
 
 
+SHARDS = ("postgis", "rest", "alone")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shard",
+        choices=SHARDS,
+        help="run one part of the suite (scripts/test.sh runs postgis and rest side by side, "
+        "then alone): postgis = tests on PostGIS plus the fault tests, alone = tests that judge "
+        "timing and need the machine to themselves, rest = everything else",
+    )
+
+
+def _shard_of(item: pytest.Item) -> str:
+    if item.get_closest_marker("alone"):
+        return "alone"
+    callspec = getattr(item, "callspec", None)
+    on_postgis = callspec is not None and callspec.params.get("backend") == "postgis"
+    # PostGIS tests share one cluster, whose snapshot horizon is cluster-wide: a long rolled-back
+    # transaction in one process would hold back another's sync pull, so they run in one process.
+    return "postgis" if on_postgis or item.path.parent.name == "faults" else "rest"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Honour the postgis_only / spatialite_only markers."""
+    """Honour the postgis_only / spatialite_only markers and `--shard`."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         name = callspec.params.get("backend") if callspec else None
@@ -128,6 +151,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="PostGIS-only behaviour"))
         if name == "postgis" and item.get_closest_marker("spatialite_only"):
             item.add_marker(pytest.mark.skip(reason="SpatiaLite-only behaviour"))
+    shard = config.getoption("--shard")
+    if shard:
+        deselected = [item for item in items if _shard_of(item) != shard]
+        items[:] = [item for item in items if _shard_of(item) == shard]
+        config.hook.pytest_deselected(items=deselected)
 
 
 @pytest.fixture
