@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 import flask_smorest
+import orjson
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Page
@@ -70,8 +71,16 @@ class JSONProvider(DefaultJSONProvider):
     """Flask's JSON provider with a nesting limit on everything it decodes."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        value = _fast_loads(s) if not kwargs else _UNREAD
+        if value is _UNREAD:
+            value = self._module_loads(s, **kwargs)
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise _too_deep()
+        return value
+
+    def _module_loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:
-            value = super().loads(s, **kwargs)
+            return super().loads(s, **kwargs)
         except RecursionError:
             raise _too_deep() from None
         except json.JSONDecodeError:
@@ -80,9 +89,28 @@ class JSONProvider(DefaultJSONProvider):
             raise NumberTooLong(
                 f"The JSON body holds a number that cannot be read: {error}."
             ) from None
-        if json_depth(value) > MAX_JSON_DEPTH:
-            raise _too_deep()
-        return value
+
+
+_UNREAD = object()
+# Digits as "0", everything else as " ": a run of 19 zeros is a number orjson may not keep.
+_DIGITS_ONLY = bytes(ord("0") if b in b"0123456789" else ord(" ") for b in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def _fast_loads(s: str | bytes) -> Any:
+    """Decode UTF-8 JSON with orjson (a push body in half the time), or return `_UNREAD`.
+
+    Only where both decoders give the same value: orjson turns an integer past 64 bits into a
+    float, so text with a run of 19 digits is left to the json module, as is anything orjson
+    refuses (NaN, lone surrogates, a BOM, other encodings, nesting past its own limit), so
+    that errors and their 400s stay the json module's.
+    """
+    if not isinstance(s, bytes) or _LONG_NUMBER in s.translate(_DIGITS_ONLY):
+        return _UNREAD
+    try:
+        return orjson.loads(s)
+    except orjson.JSONDecodeError:
+        return _UNREAD
 
 
 def text_problem(paths: Iterable[tuple[str, ...]], location: str) -> Unprocessable | None:

@@ -63,6 +63,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         def as_sqlite_text(value: datetime | None) -> str | None:
             if value is None:
                 return None
+            if value.tzinfo is UTC:  # most are: the text less its "+00:00"
+                return value.isoformat(" ", "microseconds")[:-6]
             if value.tzinfo is None:
                 raise ValueError(NAIVE_REFUSED)
             return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

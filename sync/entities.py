@@ -8,10 +8,11 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-from sync.protocol import Op, RejectReason, format_time, parse_time, parse_uuid
+from sync.protocol import Op, RejectReason, format_time, parse_time, uuid_text
 
 
 class FieldKind(StrEnum):
@@ -101,26 +102,36 @@ def boolean() -> Validator:
     return check
 
 
+def utc_moment(value: object) -> datetime:
+    """Return the UTC datetime of an RFC 3339 date-time with offset, or raise FieldValueError."""
+    moment = parse_time(value)
+    if moment is None:
+        raise FieldValueError("must be an RFC 3339 date-time with offset")
+    return moment
+
+
+def _rfc3339(value: object) -> object:
+    return format_time(utc_moment(value))
+
+
 def timestamp() -> Validator:
     """Accept an RFC 3339 date-time with offset, normalised to UTC so equal instants match."""
+    return _rfc3339
 
-    def check(value: object) -> object:
-        moment = parse_time(value)
-        if moment is None:
-            raise FieldValueError("must be an RFC 3339 date-time with offset")
-        return format_time(moment)
 
-    return check
+# Validators whose value a column of the matching type takes in one step, without the
+# normalised text in between (the compiled push plans, `sync.store.plans`).
+COLUMN_VALUE: Mapping[Validator, Validator] = MappingProxyType({_rfc3339: utc_moment})
 
 
 def uuid_ref() -> Validator:
     """Accept a canonical UUID string; normalise to lower case."""
 
     def check(value: object) -> object:
-        parsed = parse_uuid(value)
-        if parsed is None:
+        text = uuid_text(value)  # what str(UUID(value)) spells, without the round trip
+        if text is None:
             raise FieldValueError("must be a UUID")
-        return str(parsed)
+        return text
 
     return check
 

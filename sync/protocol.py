@@ -116,6 +116,8 @@ class Mutation:
 
     `defect` (never sent; set by `parse_push`) says why the mutation cannot be stored at all,
     e.g. a NUL character in a field: it is rejected with that reason, alone.
+    `mutation_text` and `id_text` are the ids as `str()` spells them (lower case): `parse_push`
+    keeps the wire's, so a push of 500 does not format a thousand UUIDs back; else derived.
     """
 
     mutation_id: uuid.UUID
@@ -126,13 +128,21 @@ class Mutation:
     fields: Mapping[str, object]
     occurred_at: datetime | None
     defect: str | None = field(default=None, compare=False)
+    mutation_text: str = field(default="", compare=False, repr=False)
+    id_text: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.mutation_text:
+            object.__setattr__(self, "mutation_text", str(self.mutation_id))
+        if not self.id_text:
+            object.__setattr__(self, "id_text", str(self.id))
 
     def to_wire(self) -> dict[str, object]:
         """Return the JSON-ready form (what `parse_push` accepts)."""
         return {
-            "mutation_id": str(self.mutation_id),
+            "mutation_id": self.mutation_text,
             "entity": self.entity,
-            "id": str(self.id),
+            "id": self.id_text,
             "op": self.op.value,
             "base_version": self.base_version,
             "fields": dict(self.fields),
@@ -311,6 +321,13 @@ def parse_uuid(value: object) -> uuid.UUID | None:
     return uuid.UUID(value)
 
 
+def uuid_text(value: object) -> str | None:
+    """Return a canonical 8-4-4-4-12 UUID string as `str(UUID(value))` spells it, or None."""
+    if not isinstance(value, str) or not _UUID_RE.fullmatch(value):
+        return None
+    return value.lower()
+
+
 _BATCH_KEYS = frozenset({"device_id", "batch_id", "sent_at", "mutations"})
 _MUTATION_KEYS = frozenset(
     {"mutation_id", "entity", "id", "op", "base_version", "fields", "occurred_at"}
@@ -357,6 +374,12 @@ class _Errors:
             self.add(path, "Not a valid UUID.")
         return parsed
 
+    def uuid_text(self, value: object, path: str) -> str | None:
+        text = uuid_text(value)
+        if text is None:
+            self.add(path, "Not a valid UUID.")
+        return text
+
     def time(self, value: object, path: str) -> datetime | None:
         parsed = parse_time(value)
         if parsed is None:
@@ -393,14 +416,14 @@ def parse_push(body: object) -> PushBatch:
     elif len(raw) > MAX_BATCH:
         errors.add("mutations", f"Longer than maximum length {MAX_BATCH}.")
     else:
-        seen: set[uuid.UUID] = set()
+        seen: set[str] = set()
         for index, item in enumerate(raw):
             mutation = _parse_mutation(item, f"mutations.{index}.", errors)
             if mutation is None:
                 continue
-            if mutation.mutation_id in seen:
+            if mutation.mutation_text in seen:
                 errors.add(f"mutations.{index}.mutation_id", "Duplicate mutation_id in batch.")
-            seen.add(mutation.mutation_id)
+            seen.add(mutation.mutation_text)
             mutations.append(mutation)
     if errors.by_path or device_id is None or batch_id is None or sent_at is None:
         raise ProtocolError(errors.by_path)
@@ -414,19 +437,20 @@ def _parse_mutation(item: object, prefix: str, errors: _Errors) -> Mutation | No
     before = len(errors.by_path)
     if not errors.keys(item, _MUTATION_KEYS, prefix):
         return None
-    mutation_id = errors.uuid(item["mutation_id"], prefix + "mutation_id")
+    mutation_id = errors.uuid_text(item["mutation_id"], prefix + "mutation_id")
     entity = errors.name(item["entity"], prefix + "entity")
-    record_id = errors.uuid(item["id"], prefix + "id")
+    record_id = errors.uuid_text(item["id"], prefix + "id")
     op = _parse_op(item["op"], prefix + "op", errors)
     base_version = _parse_base_version(item["base_version"], op, prefix + "base_version", errors)
     fields = _parse_fields(item["fields"], op, prefix + "fields", errors)
     occurred_at = item["occurred_at"]
-    occurred = None
+    occurred = None if occurred_at is None else parse_time(occurred_at)
     defect = _defect(entity, fields)
-    if time_out_of_range(occurred_at):
-        defect = defect or f"occurred_at {occurred_at} is outside years 1-9999 in UTC"
-    elif occurred_at is not None:
-        occurred = errors.time(occurred_at, prefix + "occurred_at")
+    if occurred is None and occurred_at is not None:  # only then tell the two failures apart
+        if time_out_of_range(occurred_at):
+            defect = defect or f"occurred_at {occurred_at} is outside years 1-9999 in UTC"
+        else:
+            errors.time(occurred_at, prefix + "occurred_at")
     if (
         len(errors.by_path) > before
         or mutation_id is None
@@ -438,7 +462,10 @@ def _parse_mutation(item: object, prefix: str, errors: _Errors) -> Mutation | No
         return None
     if defect is not None:
         entity = str(storable(entity))
-    return Mutation(mutation_id, entity, record_id, op, base_version, fields, occurred, defect)
+    return Mutation(
+        uuid.UUID(mutation_id), entity, uuid.UUID(record_id), op, base_version, fields, occurred,
+        defect, mutation_id, record_id,
+    )  # fmt: skip
 
 
 def _defect(entity: str | None, fields: Mapping[str, object] | None) -> str | None:

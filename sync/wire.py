@@ -10,7 +10,6 @@ goes through these functions.
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any
 
 _ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -22,6 +21,7 @@ MIN_YEAR = 1900
 MAX_YEAR = 2200
 TEXT_MESSAGE = "Must not contain NUL characters or unpaired surrogates."
 TIME_MESSAGE = f"Must be between the years {MIN_YEAR} and {MAX_YEAR}."
+_CONTAINERS = (dict, list, tuple)
 
 
 def ascii_int(text: str | None, *, maximum: int = 2**63 - 1) -> int | None:
@@ -58,16 +58,18 @@ def unstorable_paths(value: object, path: tuple[str, ...] = ()) -> Iterator[tupl
 
 def json_depth(value: object) -> int:
     """Return how deeply arrays and objects nest in a JSON value (a scalar is depth 0)."""
-    if not isinstance(value, dict | list | tuple):
+    if not isinstance(value, _CONTAINERS):
         return 0
-    deepest = 0
-    stack: list[tuple[int, Any]] = [(1, value)]
-    while stack:  # only containers are stacked: a push body is mostly scalars
-        depth, node = stack.pop()
-        deepest = max(deepest, depth)
-        items = node.values() if isinstance(node, dict) else node
-        stack.extend((depth + 1, item) for item in items if isinstance(item, dict | list | tuple))
-    return deepest
+    depth, level = 0, [value]
+    while level:  # level by level, one comprehension each: a push body is mostly scalars
+        depth += 1
+        level = [
+            item
+            for node in level
+            for item in (node.values() if isinstance(node, dict) else node)
+            if isinstance(item, _CONTAINERS)
+        ]
+    return depth
 
 
 def time_in_bounds(value: datetime | date) -> bool:

@@ -23,7 +23,7 @@ from sync.merge import MergeResult, ServerRecord, Writes, merge, unknown_entity
 from sync.protocol import Mutation, Op, PushBatch, RejectReason, Verdict, VerdictKind, storable
 from sync.registry import EntityAdapter, Registry, SyncActor
 from sync.store.plans import plan_of
-from sync.store.prefetch import among, forget_push_memo
+from sync.store.prefetch import among, forget_push_memo, uuid_order
 from sync.store.records import (
     column_problem,
     from_wire,
@@ -84,7 +84,7 @@ class _Context:
     verdict_rows: list[dict[str, object]] = field(default_factory=list)
     pending: list["_Pending"] = field(default_factory=list)  # new bulk-append records
     # Each mutation's occurred_at on the server clock (None: not representable).
-    times: dict[uuid.UUID, datetime | None] = field(default_factory=dict)
+    times: dict[str, datetime | None] = field(default_factory=dict)
 
 
 def push(
@@ -133,7 +133,7 @@ def push(
 
 def _prefetch(ctx: _Context) -> None:
     session, mutations = ctx.session, ctx.batch.mutations
-    ids = [str(m.mutation_id) for m in mutations]
+    ids = [m.mutation_text for m in mutations]
     # Only this principal's verdicts: another device's mutation id is not a replay of ours.
     query = select(StoredMutation).where(
         StoredMutation.device == ctx.actor.name, among(session, StoredMutation.mutation_id, ids)
@@ -150,7 +150,8 @@ def _prefetch(ctx: _Context) -> None:
             values = [m.fields for m in mutations if m.entity == entity and m.defect is None]
             adapter.prefetch(session, ctx.actor, values)
         model = adapter.model
-        records: Any = select(model).where(among(session, model.id, sorted(record_ids)))
+        in_order = sorted(record_ids, key=uuid_order)
+        records: Any = select(model).where(among(session, model.id, in_order))
         records = records.execution_options(populate_existing=True).order_by(model.id)
         # Locked in id order, so two concurrent pushes cannot deadlock on the same records.
         for record in session.scalars(records.with_for_update() if lock else records):
@@ -190,7 +191,7 @@ def _server_time(ctx: _Context, mutation: Mutation) -> datetime | None:
 
 
 def _occurred(ctx: _Context, mutation: Mutation) -> datetime:
-    moment = ctx.times.get(mutation.mutation_id)
+    moment = ctx.times.get(mutation.mutation_text)
     return ctx.now if moment is None else moment
 
 
@@ -207,12 +208,12 @@ def _defect(ctx: _Context, mutation: Mutation) -> MergeResult | None:
     if moment is None:
         detail = "occurred_at corrected by the device's clock skew falls before year 1"
         return MergeResult.rejected(RejectReason.INVALID_VALUE, detail)
-    ctx.times[mutation.mutation_id] = moment
+    ctx.times[mutation.mutation_text] = moment
     return None
 
 
 def _apply_one(ctx: _Context, mutation: Mutation) -> None:
-    stored = ctx.stored.get(str(mutation.mutation_id))
+    stored = ctx.stored.get(mutation.mutation_text)
     if stored is not None:
         original = stored.verdict["verdict"]
         ctx.entries.append(
@@ -241,7 +242,7 @@ def _apply_one(ctx: _Context, mutation: Mutation) -> None:
         except RejectionError as exc:
             result = MergeResult.rejected(exc.reason, exc.detail)
         else:
-            ctx.touched.add((mutation.entity, str(mutation.id)))
+            ctx.touched.add((mutation.entity, mutation.id_text))
     ctx.entries.append((mutation, result, record))
 
 
@@ -254,10 +255,10 @@ def _finish(
         mutation, pending = entry
         # What `MergeResult.verdict(...).to_wire()` gives for an applied new record.
         wire: dict[str, object] = {
-            "mutation_id": str(mutation.mutation_id),
+            "mutation_id": mutation.mutation_text,
             "verdict": VerdictKind.APPLIED.value,
             "entity": mutation.entity,
-            "id": str(mutation.id),
+            "id": mutation.id_text,
             "version": pending.version,
             "conflicts": [],
             "problem": None,
@@ -282,11 +283,11 @@ def _keep_verdict(ctx: _Context, mutation: Mutation, wire: object, *, plain: boo
     """Add the verdict's row for replays; a plain one (no client values) as orjson's text."""
     ctx.verdict_rows.append(
         {
-            "mutation_id": str(mutation.mutation_id),
+            "mutation_id": mutation.mutation_text,
             "batch_id": ctx.batch_name,
             "device": ctx.actor.name,
             "entity": mutation.entity,
-            "record_id": str(mutation.id),
+            "record_id": mutation.id_text,
             "verdict": json_text(wire) if plain else wire,
             "occurred_at": _occurred(ctx, mutation),
             "device_occurred_at": mutation.occurred_at,
@@ -312,7 +313,7 @@ def _judge(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> tuple[A
     if refusal is not None:  # the role may not push this at all: nothing is loaded or merged
         detail = f"{adapter.spec.name} {mutation.id}: {refusal}"
         return None, MergeResult.rejected(RejectReason.FORBIDDEN, detail)
-    key = (mutation.entity, str(mutation.id))
+    key = (mutation.entity, mutation.id_text)
     if key in ctx.touched:
         _flush(ctx)  # an earlier mutation of this batch changed it: merge against that
         if isinstance(ctx.loaded.get(key), _Pending):  # inserted in bulk: read it back
@@ -374,7 +375,7 @@ def _append(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> bool:
     """
     if mutation.op is not Op.APPEND or mutation.defect is not None or not adapter.pushable:
         return False
-    key = (mutation.entity, str(mutation.id))
+    key = (mutation.entity, mutation.id_text)
     if key in ctx.loaded or key in ctx.tombstones or key in ctx.touched:
         return False
     if _permit(ctx, adapter, mutation.op) is not None:
@@ -385,12 +386,12 @@ def _append(ctx: _Context, adapter: EntityAdapter, mutation: Mutation) -> bool:
     moment = _server_time(ctx, mutation)
     if moment is None:
         return False
-    ctx.times[mutation.mutation_id] = moment
+    ctx.times[mutation.mutation_text] = moment
     applied = MergeResult(VerdictKind.APPLIED, Writes(values), applied_fields=tuple(values))
     result = _authorized(ctx, adapter, mutation, None, applied)
     if result is applied:
         try:
-            pending = _pending(ctx, adapter, mutation, result)
+            pending = _pending(ctx, adapter, mutation, result, as_columns=values)
         except RejectionError as exc:
             result = MergeResult.rejected(exc.reason, exc.detail)
         else:
@@ -427,15 +428,15 @@ def _write(
                 result.writes.values,
                 ctx.skew if ctx.corrected else timedelta(0),
             )
-        ctx.loaded[(mutation.entity, str(mutation.id))] = record
+        ctx.loaded[(mutation.entity, mutation.id_text)] = record
         return record
     if record is None and adapter.bulk_append:
         pending = _pending(ctx, adapter, mutation, result)
-        ctx.loaded[(mutation.entity, str(mutation.id))] = pending
+        ctx.loaded[(mutation.entity, mutation.id_text)] = pending
         return pending
     if record is None:
         record = _create(ctx, adapter, mutation)
-        ctx.loaded[(mutation.entity, str(mutation.id))] = record
+        ctx.loaded[(mutation.entity, mutation.id_text)] = record
     if result.delete:
         record.deleted = True
     elif result.writes.values:
@@ -462,12 +463,12 @@ def _write(
         ctx.session.add(
             SyncConflict(
                 entity=adapter.spec.name,
-                record_id=str(mutation.id),
+                record_id=mutation.id_text,
                 field=conflict.field,
                 key=conflict.key,
                 server_value=conflict.server,
                 client_value=conflict.client,
-                mutation_id=str(mutation.mutation_id),
+                mutation_id=mutation.mutation_text,
                 device=ctx.actor.name,
                 department_id=dept,
                 crew_id=crew,
@@ -512,12 +513,20 @@ class _Pending:
 
 
 def _pending(
-    ctx: _Context, adapter: EntityAdapter, mutation: Mutation, result: MergeResult
+    ctx: _Context,
+    adapter: EntityAdapter,
+    mutation: Mutation,
+    result: MergeResult,
+    *,
+    as_columns: Mapping[str, object] | None = None,
 ) -> _Pending:
-    """Prepare a new record's row (the hook sees it as a transient instance first)."""
+    """Prepare a new record's row (the hook sees it as a transient instance first).
+
+    `as_columns`: the written values as column values already (`EntityPlan.appended`).
+    """
     plan = plan_of(adapter)
     values = _new_values(ctx, adapter, mutation)
-    values.update(plan.from_wire(result.writes.values))
+    values.update(plan.from_wire(result.writes.values) if as_columns is None else as_columns)
     if adapter.after_write is not None and result.writes.values:
         # The hook reads and may set columns: a plain object with the record's attributes
         # (every field present, unsent ones None), cheaper than a model instance.

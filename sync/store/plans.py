@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sync.entities import FieldSpec, FieldValueError
+from sync.entities import COLUMN_VALUE, FieldSpec, FieldValueError
 from sync.protocol import parse_time
 from sync.registry import EntityAdapter
 from sync.store.records import ColumnCheck, column_checks, python_type
@@ -21,7 +21,7 @@ Convert = Callable[[Any], object]
 
 
 def _to_uuid(value: object) -> object:
-    return uuid.UUID(str(value))
+    return uuid.UUID(value if isinstance(value, str) else str(value))
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class EntityPlan:
         required: Fields a new record must have (not null).
         convert: Wire value to column value, for the fields that are not stored as sent.
         checks: Column bounds of the fields (`records.column_problem`, per field).
+        accept: Per field, whether it takes null and its wire value's column value in one
+            call (validated, within the column's bounds, converted), else FieldValueError.
         blank: Every field as None (what `after_write` sees of the fields not sent).
         columns: The model's column names.
         department, crew: The scope columns stamped on a new record.
@@ -44,6 +46,7 @@ class EntityPlan:
     required: tuple[str, ...]
     convert: Mapping[str, Convert]
     checks: Mapping[str, ColumnCheck]
+    accept: Mapping[str, tuple[bool, Convert]]
     blank: dict[str, None]
     columns: frozenset[str]
     department: str
@@ -62,37 +65,53 @@ class EntityPlan:
         }
 
     def appended(self, sent: Mapping[str, object]) -> dict[str, object] | None:
-        """Return a new append-only record's normalised values, or None to judge it in full.
+        """Return a new append-only record's column values, or None to judge it in full.
 
         Accepted exactly when the merge engine would apply it (known fields, valid values,
-        required ones present, every value fits its column), with the same values in the
-        order sent; None for anything it would reject, to get that rejection from it.
+        required ones present, every value fits its column), with the column values that
+        `from_wire` makes of its normalised ones, in the order sent; None for anything it
+        would reject, to get that rejection from it.
         """
-        fields = self.fields
+        accept = self.accept
         values: dict[str, object] = {}
         for name, value in sent.items():
-            spec = fields.get(name)
-            if spec is None:
+            rule = accept.get(name)
+            if rule is None:
                 return None
             if value is None:
-                if not spec.nullable:
+                if not rule[0]:
                     return None
                 values[name] = None
                 continue
             try:
-                values[name] = spec.validate(value)
+                values[name] = rule[1](value)
             except FieldValueError:
                 return None
         for name in self.required:
             if values.get(name) is None:
                 return None
-        checks = self.checks
-        for name, value in values.items():
-            check = checks.get(name)
-            if check is not None and value is not None and not isinstance(value, bool):
-                if check(name, value) is not None:
-                    return None
         return values
+
+
+def _acceptor(
+    name: str, field: FieldSpec, check: ColumnCheck | None, convert: Convert | None
+) -> Convert:
+    """A non-null wire value's column value: what `validate`, the column check, `from_wire` give."""
+    validate = field.validate
+    if check is None and convert is parse_time and validate in COLUMN_VALUE:
+        return COLUMN_VALUE[validate]  # a timestamp's datetime, without its text in between
+    if check is None and convert is None:
+        return validate
+
+    def accept(value: object) -> object:
+        valid = validate(value)
+        if check is not None and valid is not None and not isinstance(valid, bool):
+            problem = check(name, valid)
+            if problem is not None:
+                raise FieldValueError(problem)
+        return valid if convert is None or valid is None else convert(valid)
+
+    return accept
 
 
 # By adapter identity (adapters hold mappings: not hashable); the adapter is kept with its plan
@@ -118,13 +137,17 @@ def _compile(adapter: EntityAdapter) -> EntityPlan:
             convert[name] = _to_uuid
         elif kind is datetime:
             convert[name] = parse_time
-    checks = column_checks(model)
+    checks = {name: check for name, check in column_checks(model).items() if name in spec.fields}
     department, crew = adapter.scope_columns
     return EntityPlan(
         fields=spec.fields,
         required=tuple(n for n, f in spec.fields.items() if f.required),
         convert=convert,
-        checks={name: checks[name] for name in spec.fields if name in checks},
+        checks=checks,
+        accept={
+            name: (field.nullable, _acceptor(name, field, checks.get(name), convert.get(name)))
+            for name, field in spec.fields.items()
+        },
         blank=dict.fromkeys(spec.fields),
         columns=columns,
         department=department,

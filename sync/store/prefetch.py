@@ -30,7 +30,7 @@ def prefetch_rows(session: Any, model: type[Any], ids: Sequence[UUID]) -> list[A
 
     `lookup` then finds them without a query, and knows the missing ones are missing.
     """
-    wanted = sorted(set(ids))
+    wanted = sorted(set(ids), key=uuid_order)
     if not wanted:
         return []
     rows = list(session.scalars(select(model).where(among(session, model.id, wanted))))
@@ -38,6 +38,11 @@ def prefetch_rows(session: Any, model: type[Any], ids: Sequence[UUID]) -> list[A
     missing: set[tuple[type[Any], UUID]] = push_memo(session).setdefault("missing", set())
     missing.update((model, i) for i in wanted if i not in found)
     return rows
+
+
+def uuid_order(value: UUID) -> int:
+    """Sort key of UUIDs in their own order, without a Python `__lt__` call per comparison."""
+    return value.int
 
 
 def among(session: Any, column: Any, values: Iterable[Any]) -> Any:
@@ -49,7 +54,8 @@ def among(session: Any, column: Any, values: Iterable[Any]) -> Any:
     listed = list(values)
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam("among", listed, type_=ARRAY(column.type), unique=True))
-    return column.in_(listed)
+    # One expanding parameter: `in_(listed)` would coerce the 500 values one by one first.
+    return column.in_(bindparam("among", listed, expanding=True, unique=True))
 
 
 def lookup(session: Any, model: type[Any], ident: UUID) -> Any:

@@ -36,7 +36,7 @@ READING_FIELDS: dict[str, tuple[list[object], list[object]]] = {
     "premise_id": (["@premise", "@unknown", None], [7]),
     "value": ([1520.5, 0, 12], [-1, "12", 10**400, None]),
     "reading_kind": (["kwh"], ["", "k" * 40, None]),
-    "read_at": ([PAST], ["2026-02-30T00:00:00Z", None]),
+    "read_at": ([PAST, "2026-03-01T10:30:00.25+02:00"], ["2026-02-30T00:00:00Z", None]),
     "photo_sha256": (["A" * 64, None], ["xyz"]),
     "bogus": ([], [1]),
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
@@ -90,6 +90,7 @@ def test_bulk_insert_stores_what_insert_stores(session: Session, demo: Any) -> N
 
     # The same rows twice, under different keys: once through insert(), once in bulk.
     plain = [_reading(crew), _reading(crew, photo_sha256="a" * 64, premise_id=uuid.uuid4())]
+    plain[1]["recorded_at"] = MOMENT.astimezone(timezone(timedelta(hours=5, minutes=30)))
     plain[1]["clock_corrected"] = True
     twins = [{**r, "id": uuid.uuid4()} for r in plain]
     # A left-out column with a Python default (`source`) gets it in bulk too.

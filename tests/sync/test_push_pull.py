@@ -250,10 +250,10 @@ def test_a_failure_mid_batch_applies_nothing(http, committed_db, monkeypatch):
     second = mutation("meter_reading", "append", reading())
     original = store_apply._pending  # what stages a new reading, on either path
 
-    def explode(ctx, adapter, mut, result):
+    def explode(ctx, adapter, mut, result, **kwargs):
         if mut.mutation_id == uuid.UUID(second["mutation_id"]):
             raise RuntimeError("disk full")
-        return original(ctx, adapter, mut, result)
+        return original(ctx, adapter, mut, result, **kwargs)
 
     monkeypatch.setattr(store_apply, "_pending", explode)
     reply = device.request("POST", "/api/v1/sync/push", json_body=batch(first, second))
