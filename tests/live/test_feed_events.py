@@ -84,12 +84,18 @@ def test_order_changes_are_feed_events(backend: Any, committed_db: Any) -> None:
         finally:
             feed.close()
             center_feed.close()
-        # A client coming back with Last-Event-ID gets what it missed, in order.
+        # A client coming back with Last-Event-ID gets what it missed, in order. On PostgreSQL
+        # a resume also replays changes of transactions still open at its cursor (any in the
+        # cluster), so what it had already may come again first: twice, never lost (README).
         again = EventStream(
             address, "/api/v1/tracking/feed?max_seconds=0", caller, last_event_id=first_id
         )
         try:
-            assert _until(again, order["id"], *ISSUED) == issue
+            replayed = _until(again, order["id"], *ISSUED)
+            assert [event for event in replayed if event not in created] == issue
+            assert set(replayed) - set(issue) <= set(created)
+            if backend.name == "spatialite":  # one writer: the change number alone is exact
+                assert replayed == issue
         finally:
             again.close()
 
