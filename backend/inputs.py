@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import flask_smorest
@@ -36,6 +36,7 @@ from werkzeug.routing import PathConverter, UnicodeConverter
 from backend.db import point_element
 from backend.errors import BadRequest, Unprocessable
 from backend.unit_of_work import request_session
+from sync.entities import FUTURE_ALLOWANCE
 from sync.fields import Float, Integer
 from sync.wire import (
     TEXT_MESSAGE,
@@ -255,6 +256,14 @@ class Timestamp(fields.AwareDateTime):
         if not time_in_bounds(moment):
             raise self.make_error("bounds")
         return moment
+
+
+def not_ahead_of_server(moment: datetime) -> None:
+    """Refuse a time of observation more than `FUTURE_ALLOWANCE` ahead of the server clock."""
+    if moment > datetime.now(UTC) + FUTURE_ALLOWANCE:
+        raise ValidationError(
+            f"Must be at most {FUTURE_ALLOWANCE} ahead of the server clock; check the device clock."
+        )
 
 
 class Day(fields.Date):

@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -110,18 +110,55 @@ def utc_moment(value: object) -> datetime:
     return moment
 
 
+# How far ahead of the server clock a device's time of observation may be: the allowance that
+# dispatch gives a timing event's `occurred_at` before refusing it (closer ones are clamped),
+# as the GPS fix filter does a position. Beyond it the device clock is wrong or the time made up.
+FUTURE_ALLOWANCE = timedelta(minutes=2)
+
+
+def observed_moment(value: object) -> datetime:
+    """Return the UTC datetime of a time of observation, refusing one beyond `FUTURE_ALLOWANCE`.
+
+    Evidence (a reading's `read_at`, a fix's `ts`) is refused rather than clamped: a clamped
+    time would be a time nobody observed. Checked against the server clock at validation.
+    """
+    moment = utc_moment(value)
+    if moment > datetime.now(UTC) + FUTURE_ALLOWANCE:
+        raise FieldValueError(
+            f"must be at most {FUTURE_ALLOWANCE} ahead of the server clock; check the device clock"
+        )
+    return moment
+
+
 def _rfc3339(value: object) -> object:
     return format_time(utc_moment(value))
 
 
-def timestamp() -> Validator:
-    """Accept an RFC 3339 date-time with offset, normalised to UTC so equal instants match."""
-    return _rfc3339
+def _observed_rfc3339(value: object) -> object:
+    return format_time(observed_moment(value))
+
+
+def timestamp(*, observed: bool = False) -> Validator:
+    """Accept an RFC 3339 date-time with offset, normalised to UTC so equal instants match.
+
+    `observed`: a time of observation, refused beyond `FUTURE_ALLOWANCE` ahead of the server.
+    """
+    return _observed_rfc3339 if observed else _rfc3339
 
 
 # Validators whose value a column of the matching type takes in one step, without the
 # normalised text in between (the compiled push plans, `sync.store.plans`).
-COLUMN_VALUE: Mapping[Validator, Validator] = MappingProxyType({_rfc3339: utc_moment})
+COLUMN_VALUE: Mapping[Validator, Validator] = MappingProxyType(
+    {_rfc3339: utc_moment, _observed_rfc3339: observed_moment}
+)
+
+# A register's largest reading: ten integer digits (9 999 999 999) are more than any electricity,
+# gas or water register shows, and a float still holds it to the micro-unit. Above it a value
+# is a typo or an attack, and as the meter's last reading it would poison consumption figures.
+REGISTER_MAXIMUM = 1e10
+# The worst accuracy radius (metres) a GPS fix may report and still be stored: 10 km is a
+# cell-tower position; beyond it the fix places nobody anywhere.
+GPS_ACCURACY_MAXIMUM_M = 10_000.0
 
 
 def uuid_ref() -> Validator:
@@ -484,17 +521,17 @@ TIMING_EVENT = EntitySpec("timing_event", append_only=True, fields={
 METER_READING = EntitySpec("meter_reading", append_only=True, fields={
     "meter_id":          append(uuid_ref(), required=True),
     "premise_id":        append(uuid_ref(), nullable=True),
-    "value":             append(number(minimum=0), required=True),
+    "value":             append(number(0, REGISTER_MAXIMUM), required=True),
     "reading_kind":      append(text(32, blank=False), required=True),
-    "read_at":           append(timestamp(), required=True),
+    "read_at":           append(timestamp(observed=True), required=True),
     "photo_sha256":      append(sha256(), nullable=True),
 })
 
 GPS_FIX = EntitySpec("gps_fix", append_only=True, fields={
     "lat":               append(number(-90, 90), required=True),
     "lon":               append(number(-180, 180), required=True),
-    "acc":               append(number(minimum=0), nullable=True),
-    "ts":                append(timestamp(), required=True),
+    "acc":               append(number(0, GPS_ACCURACY_MAXIMUM_M), nullable=True),
+    "ts":                append(timestamp(observed=True), required=True),
 })
 
 PHOTO = EntitySpec("photo", append_only=True, fields={
@@ -582,7 +619,7 @@ HAZARD = EntitySpec("hazard", fields={
     "photo_sha256":      readonly(sha256(), on_create=True),
     "lat":               readonly(number(-90, 90), on_create=True),
     "lon":               readonly(number(-180, 180), on_create=True),
-    "reading":           readonly(number(minimum=0), on_create=True),
+    "reading":           readonly(number(0, REGISTER_MAXIMUM), on_create=True),
     "number":            readonly(text(32)),
     "status":            readonly(text(16)),
     "notice_number":     readonly(text(32)),

@@ -21,6 +21,7 @@ from backend.auth.policy import Action, load_in_scope
 from backend.db import utcnow
 from backend.errors import Conflict, OutOfScope, field_error
 from backend.inspection.models import MeterReading
+from sync.entities import FUTURE_ALLOWANCE
 
 METER_EDITABLE = (
     "meter_type", "multiplier", "reading_method", "installed_on", "calibrated_on", "seals",
@@ -150,13 +151,22 @@ def note_reading(
 ) -> None:
     """Move the meter's last reading forward (a version) when a newer reading arrives.
 
+    The last reading is the one with the latest `read_at` among accepted readings. A reading
+    from the future is refused (every door refuses it first), and a head that is itself from
+    the future (stored before doors checked) gives way to the next reading, so none can pin it.
     The reader must be allowed to capture readings and have the meter's file in scope (the
     service asks, whichever door the reading came through).
     """
     require(actor, Action.FIELD_CAPTURE)
     if not in_scope(session, actor, meter.customer_id):
         raise OutOfScope(f"Meter {meter.number} is outside your data scope.")
-    if meter.last_read_at is not None and read_at <= meter.last_read_at:
+    latest_believable = utcnow() + FUTURE_ALLOWANCE
+    if read_at > latest_believable:
+        raise field_error(
+            "read_at", f"A reading may be at most {FUTURE_ALLOWANCE} ahead of the server clock."
+        )
+    head = meter.last_read_at
+    if head is not None and head <= latest_believable and read_at <= head:
         return  # an older reading synced late: history only, the head stays
     versions.append(
         session, meter, {"last_reading": value, "last_read_at": read_at}, actor=actor.audit_name,

@@ -7,10 +7,11 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from backend.archive.vocab import VOLTAGE_LEVELS, CustomerType
-from backend.inputs import Timestamp
+from backend.inputs import Timestamp, not_ahead_of_server
 from backend.inspection.checklists import ITEM_KINDS
 from backend.inspection.hazards import CATEGORIES, RESOLUTIONS, SEVERITIES
 from backend.inspection.meter_field import EVENT_KINDS, FAULTS
+from sync.entities import REGISTER_MAXIMUM
 from sync.fields import Float, Integer
 
 KEY = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="lower-case letters, digits and _")
@@ -204,7 +205,9 @@ class HazardCreateSchema(Schema):
     )
     lat = Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
     lon = Float(load_default=None, allow_none=True, validate=validate.Range(-180, 180))
-    reading = Float(load_default=None, allow_none=True, validate=validate.Range(0, 1e12))
+    reading = Float(
+        load_default=None, allow_none=True, validate=validate.Range(0, REGISTER_MAXIMUM)
+    )
 
 
 class HazardSchema(Schema):
@@ -294,8 +297,8 @@ class RemoteReadingSchema(Schema):
     """One remote reading from the metering system."""
 
     meter_id = fields.UUID(required=True)
-    value = Float(required=True, validate=validate.Range(0, 1e12))
-    read_at = Timestamp(required=True)
+    value = Float(required=True, validate=validate.Range(0, REGISTER_MAXIMUM))
+    read_at = Timestamp(required=True, validate=not_ahead_of_server)
 
 
 class RemoteImportSchema(Schema):

@@ -156,7 +156,7 @@ def _photographed_reading(inspector, file, value, at):
 def test_remote_reading_far_from_the_photographed_one_raises_an_anomaly_and_a_task(api, demo):
     inspector, supervisor = api("inspector"), api("supervisor")
     close, far = station_file(api, demo), station_file(api, demo)
-    now = datetime.now(UTC) - timedelta(hours=1)
+    now = datetime.now(UTC) - timedelta(hours=3)  # the far remote reading is 2 h later: past
     _photographed_reading(inspector, close, 1000.0, now)
     _photographed_reading(inspector, far, 1000.0, now)
     readings = [

@@ -5,7 +5,8 @@ entity's compiled plan (`sync.store.plans`) and everything else through the merg
 `compiled=False` all of it goes through the merge engine. The same batch, pushed once each way
 by the same device over HTTP, must get the same verdicts, store the same rows and keep the
 same verdicts for replays, on both backends: valid and invalid values, ids reused within the
-batch, meters inside and outside the crew's work, device clocks off.
+batch, meters inside and outside the crew's work, device clocks off, readings and fixes
+beyond their bounds (values, accuracies, times ahead of the server).
 """
 
 from __future__ import annotations
@@ -23,28 +24,41 @@ from sqlalchemy import select
 
 from backend.inspection.models import GpsFix, MeterReading
 from sync import store
+from sync.entities import FUTURE_ALLOWANCE, GPS_ACCURACY_MAXIMUM_M, REGISTER_MAXIMUM
 from sync.protocol import format_time
 from sync.store import apply as store_apply
 from tests.archive.test_handheld_sync import _file_and_order
 from tests.sync.helpers import batch
 
 PAST = format_time(datetime(2026, 3, 1, 8, 30, tzinfo=UTC))
+# Times of observation ahead of the server: within the allowance (it only grows older as the
+# test runs), beyond it, at the end of time.
+_NOW = datetime.now(UTC)
+SOON = format_time(_NOW + timedelta(minutes=1))
+LATE = format_time(_NOW + FUTURE_ALLOWANCE + timedelta(hours=1))
+END_OF_TIME = "9999-12-31T23:59:59+14:00"
 # Per field: values the spec accepts, values it refuses. Symbols (`@meter`) are replaced per
 # run by that run's own ids, so both runs start alike.
 READING_FIELDS: dict[str, tuple[list[object], list[object]]] = {
     "meter_id": (["@meter", "@foreign_meter", "@unknown"], ["not-a-uuid", None]),
     "premise_id": (["@premise", "@unknown", None], [7]),
-    "value": ([1520.5, 0, 12], [-1, "12", 10**400, None]),
+    "value": (
+        [1520.5, 0, 12, REGISTER_MAXIMUM],
+        [-1, "12", 10**400, None, 1e308, REGISTER_MAXIMUM + 1, 10**10 + 1],
+    ),
     "reading_kind": (["kwh"], ["", "k" * 40, None]),
-    "read_at": ([PAST, "2026-03-01T10:30:00.25+02:00"], ["2026-02-30T00:00:00Z", None]),
+    "read_at": (
+        [PAST, "2026-03-01T10:30:00.25+02:00", SOON],
+        ["2026-02-30T00:00:00Z", None, LATE, END_OF_TIME],
+    ),
     "photo_sha256": (["A" * 64, None], ["xyz"]),
     "bogus": ([], [1]),
 }
 FIX_FIELDS: dict[str, tuple[list[object], list[object]]] = {
     "lat": ([30.25, -90], [91, True, None]),
     "lon": ([120.17], ["east"]),
-    "acc": ([5, None], [-1]),
-    "ts": ([PAST], ["yesterday"]),
+    "acc": ([5, None, GPS_ACCURACY_MAXIMUM_M], [-1, 1e308, GPS_ACCURACY_MAXIMUM_M + 0.5]),
+    "ts": ([PAST, SOON], ["yesterday", LATE, END_OF_TIME]),
 }
 REQUIRED = {"meter_id", "value", "reading_kind", "read_at", "lat", "lon", "ts"}
 FUTURE = format_time(datetime(2099, 1, 1, tzinfo=UTC))  # ahead of the server: clamped

@@ -37,6 +37,7 @@ from hypothesis.stateful import (
 from backend.inspection.models import Inspection, MeterReading
 from sync import store
 from sync.client import TransportError
+from sync.entities import REGISTER_MAXIMUM
 from sync.merge import same
 from sync.registry import registry
 from tests.sync.conftest import feed_end
@@ -346,7 +347,7 @@ def _good(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         fields = {"status": "draft", "notes": draw(_GOOD_TEXT), "result": draw(_GOOD_TEXT)}
         return mutation("inspection", "create", fields)
-    value = draw(st.floats(0, 1e12, allow_nan=False))
+    value = draw(st.floats(0, REGISTER_MAXIMUM, allow_nan=False))
     return mutation("meter_reading", "append", reading(value=value))
 
 
@@ -361,9 +362,11 @@ def _bad(draw: st.DrawFn) -> dict[str, Any]:
         result = draw(st.text(_STORABLE, min_size=65, max_size=80))
         return mutation("inspection", "create", {"status": "draft", "result": result})
     if kind == "number":
-        return mutation("meter_reading", "append", reading(value=10 ** draw(st.integers(309, 400))))
+        too_big = draw(st.sampled_from([10 ** draw(st.integers(309, 400)), 1e308, 2e10]))
+        return mutation("meter_reading", "append", reading(value=too_big))
     if kind == "time":
-        moment = draw(st.sampled_from(["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"]))
+        moment = draw(st.sampled_from(["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01",
+                                       "9999-12-31T23:59:59+14:00"]))  # fmt: skip
         return mutation("meter_reading", "append", reading(read_at=moment))
     if kind == "entity":
         return mutation(draw(st.sampled_from(["e" * 100, "photo\x00", "\ud800"])), "append", {})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,9 +19,10 @@ from backend.dispatch.timing import sla
 from backend.dispatch.timing.policies import policy_for
 from backend.dispatch.timing.states import POINTS
 from backend.errors import NotFound, field_error
+from sync.entities import FUTURE_ALLOWANCE
 
 # A device time further ahead of the server than this is refused; closer, it is clamped.
-FUTURE_TOLERANCE = timedelta(minutes=2)
+FUTURE_TOLERANCE = FUTURE_ALLOWANCE  # the one allowance for device times (sync.entities)
 # A recall invalidates the points from here on that were recorded before it.
 RECALL_REWIND = {"crew": POINTS.index("D"), "center": POINTS.index("B")}
 
