@@ -96,7 +96,7 @@ def add_meter(
     _meter_type(session, data["meter_type"])
     _check_days(data)
     if data.get("status", IN_SERVICE) == IN_SERVICE:
-        check_seals_free(session, seals=data.get("seals") or [])
+        check_seals_free(session, actor=actor, seals=data.get("seals") or [])
     if session.scalar(select(Meter.id).where(Meter.number == data["number"])) is not None:
         raise field_error("number", f"Meter {data['number']} already exists.")
     meter = Meter(
@@ -134,7 +134,8 @@ def change_meter(
     _check_days(changes)
     # New seals, or a meter back in service with its seals: none may be on another meter.
     if {"seals", "status"} & set(changes) and changes.get("status", meter.status) == IN_SERVICE:
-        check_seals_free(session, seals=changes.get("seals", meter.seals) or [], meter_id=meter.id)
+        seals = changes.get("seals", meter.seals) or []
+        check_seals_free(session, actor=actor, seals=seals, meter_id=meter.id)
     if "number" in changes and changes["number"] != meter.number:
         taken = select(Meter.id).where(Meter.number == changes["number"], Meter.id != meter.id)
         if session.scalar(taken) is not None:

@@ -5,10 +5,15 @@ constraint reaches; `InServiceSeal` is their derived copy for meters in service,
 seal, keyed by the seal number. A flush hook keeps it in step with the meters in the same
 transaction, so the key is the rule: two transactions that put one seal on two meters cannot
 both commit (PostgreSQL makes the second wait for the first, then refuses it; SQLite has one
-writer at a time). Writers still ask `check_seals_free` (or `seal_holder`) first, for a 409
-that names the other meter before anything is written: REST (a new meter, a change; the
+writer at a time). Writers still ask `check_seals_free` (or `seal_holder` and
+`where_taken`) first, for a 409 before anything is written: REST (a new meter, a change; the
 import's updates take the same `change_meter`, and its rows carry no seals), seal events (REST
 and sync) and field verification (when pushed, and again when applied).
+
+The refusal names the other meter only to a caller who may read it (the scope check of
+`GET /meters/{id}`); anyone else learns that the seal is in use, not where: seal numbers are
+sequential, so naming the meter would map seals to meters across departments. The key's own
+refusal (a race the check missed) knows no caller, so it never names the meter.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from backend.archive.records import Meter
+from backend.auth.actor import Actor
+from backend.auth.policy import Action, can, in_scope
 from backend.db import Base
 from backend.errors import Conflict
 
@@ -38,7 +45,10 @@ class InServiceSeal(Base):
 
 
 class SealTaken(Conflict):
-    """A seal number is on another in-service meter (`seal_number`, `meter_id`, `meter_number`)."""
+    """A seal number is on another in-service meter.
+
+    Extensions: `seal_number`; `meter_id` and `meter_number` when the caller may read that meter.
+    """
 
     slug, title = "seal-taken", "Seal on another meter"
 
@@ -77,21 +87,37 @@ def seal_holder(
     return found[0], meter
 
 
-def _taken(seal: str, meter_id: uuid.UUID, number: str) -> SealTaken:
-    return SealTaken(
-        f"Seal {seal} is on meter {number} already; remove it there first.",
-        seal_number=seal, meter_id=str(meter_id), meter_number=number,
-    )  # fmt: skip
+def _may_read(session: Session, actor: Actor, meter: Meter) -> bool:
+    """Whether `GET /meters/{id}` would show the caller this meter (role and scope)."""
+    return actor.kind == "system" or (
+        can(actor, Action.ARCHIVE_READ) and in_scope(session, actor, meter)
+    )
+
+
+def where_taken(session: Session, actor: Actor, seal: str, other: Meter) -> str:
+    """Say where the seal is: on which meter only to a caller who may read that meter."""
+    if _may_read(session, actor, other):
+        return f"Seal {seal} is on meter {other.number} already"
+    return f"Seal {seal} is in use on another meter"
+
+
+def seal_taken(session: Session, actor: Actor, seal: str, other: Meter) -> SealTaken:
+    """The 409 for a seal on `other`, naming it only to a caller who may read it."""
+    detail = f"{where_taken(session, actor, seal, other)}; remove it there first."
+    if _may_read(session, actor, other):
+        return SealTaken(
+            detail, seal_number=seal, meter_id=str(other.id), meter_number=other.number
+        )
+    return SealTaken(detail, seal_number=seal)
 
 
 def check_seals_free(
-    session: Session, *, seals: Iterable[str], meter_id: uuid.UUID | None = None
+    session: Session, *, actor: Actor, seals: Iterable[str], meter_id: uuid.UUID | None = None
 ) -> None:
-    """Raise `SealTaken` (409, naming the other meter) if another in-service meter has a seal."""
+    """Raise `SealTaken` (409) if another in-service meter has one of the seals."""
     found = seal_holder(session, seals=seals, meter_id=meter_id)
     if found is not None:
-        seal, other = found
-        raise _taken(seal, other.id, other.number)
+        raise seal_taken(session, actor, *found)
 
 
 def _seals_moved(session: Session) -> list[Meter]:
@@ -112,7 +138,8 @@ def copy_seals(session: Session, flush_context: Any) -> None:
 
     All the flush's old rows go first, so a seal moved between two meters in one flush is
     free again before it is claimed. A claim refused by the key (a concurrent transaction
-    committed the seal first) undoes only itself and raises `SealTaken` naming that meter.
+    committed the seal first) undoes only itself and raises `SealTaken`; a flush knows no
+    caller, so it names the seal but not the meter.
     """
     meters = _seals_moved(session)
     if not meters:
@@ -134,7 +161,9 @@ def copy_seals(session: Session, flush_context: Any) -> None:
             found = _holders(connection, seals, meter.id)
             if found is None:  # pragma: no cover - the key refused a seal nobody holds
                 raise
-            raise _taken(*found) from None
+            seal = found[0]
+            detail = f"Seal {seal} is in use on another meter; remove it there first."
+            raise SealTaken(detail, seal_number=seal) from None
         savepoint.commit()
 
 

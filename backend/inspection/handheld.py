@@ -205,7 +205,12 @@ def authorize_meter_event(
     seal, fault = values.get("seal_number"), values.get("fault")
     try:
         meter_field.meter_changes(
-            session, meter, str(values["kind"]), seal and str(seal), fault and str(fault)
+            session,
+            _caller(actor),
+            meter,
+            str(values["kind"]),
+            seal and str(seal),
+            fault and str(fault),
         )  # type: ignore[arg-type]  # noqa: E501
     except Problem as exc:
         raise rejection(exc) from exc
@@ -217,7 +222,7 @@ def meter_event_written(session: Any, actor: SyncActor, event: MeterEvent) -> No
     meter = session.get(Meter, event.meter_id)
     if meter is not None:
         event.department_id = meter.department_id
-    meter_field.apply_event(session, event, source=Source.SYNC)
+    meter_field.apply_event(session, _caller(actor), event, source=Source.SYNC)
 
 
 def reading_written(session: Any, actor: SyncActor, reading: MeterReading) -> None:

@@ -58,11 +58,12 @@ class ReconcileRules:
 
 
 def meter_changes(
-    session: Session, meter: Meter, kind: str, seal: str | None, fault: str | None
+    session: Session, actor: Actor, meter: Meter, kind: str, seal: str | None, fault: str | None
 ) -> dict[str, Any]:
     """What an event changes on the meter; raises a problem when it does not fit.
 
-    A seal applied to an in-service meter must not be on another one (409, `SealTaken`).
+    A seal applied to an in-service meter must not be on another one (409, `SealTaken`, which
+    names that meter only if `actor` may read it).
     """
     seals, faults = list(meter.seals or []), list(meter.faults or [])
     if kind in ("seal_applied", "seal_removed") and not seal:
@@ -73,7 +74,7 @@ def meter_changes(
         if seal in seals:
             raise field_error("seal_number", f"Seal {seal} is already on meter {meter.number}.")
         if meter.status == IN_SERVICE:
-            check_seals_free(session, seals=[str(seal)], meter_id=meter.id)
+            check_seals_free(session, actor=actor, seals=[str(seal)], meter_id=meter.id)
         seals.append(str(seal))
     elif kind == "seal_removed":
         if seal not in seals:
@@ -107,11 +108,11 @@ def load_meter(session: Session, actor: Actor, meter_id: uuid.UUID) -> Meter:
     return meter
 
 
-def apply_event(session: Session, event: MeterEvent, *, source: str) -> None:
+def apply_event(session: Session, actor: Actor, event: MeterEvent, *, source: str) -> None:
     """Move the meter to its next version with the event's change."""
     meter = session.get(Meter, event.meter_id)
     assert meter is not None  # noqa: S101 - checked before the event was kept
-    changes = meter_changes(session, meter, event.kind, event.seal_number, event.fault)
+    changes = meter_changes(session, actor, meter, event.kind, event.seal_number, event.fault)
     detail = event.seal_number or event.fault
     versions.append(
         session, meter, changes, actor=event.created_by, reason=f"{event.kind} {detail}",
@@ -126,7 +127,7 @@ def record_event(
     """Record a seal or fault event over REST (sync pushes take the same checks)."""
     authorize(actor, Action.METER_EVENT_RECORD)
     meter = load_meter(session, actor, meter_id)
-    meter_changes(session, meter, data["kind"], data.get("seal_number"), data.get("fault"))
+    meter_changes(session, actor, meter, data["kind"], data.get("seal_number"), data.get("fault"))
     now = utcnow()
     event = MeterEvent(
         meter_id=meter.id, department_id=meter.department_id, crew_id=actor.crew_id,
@@ -137,7 +138,7 @@ def record_event(
     )  # fmt: skip
     session.add(event)
     session.flush()
-    apply_event(session, event, source=Source.UI)
+    apply_event(session, actor, event, source=Source.UI)
     session.flush()
     return event
 

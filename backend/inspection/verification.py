@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from backend.archive import meters as archive_meters
 from backend.archive import service as archive
 from backend.archive.records import Customer, Meter, MeterType, Premise
-from backend.archive.seals import seal_holder
+from backend.archive.seals import seal_holder, where_taken
 from backend.archive.vocab import ReadingMethod, Source
 from backend.auth.actor import Actor
 from backend.auth.models import User
@@ -315,9 +315,11 @@ def meter_of(session: Session, item: VerificationItem, corrections: Mapping[str,
 
 
 def meter_problems(
-    session: Session, item: VerificationItem, corrections: Mapping[str, Any]
+    session: Session, actor: Actor, item: VerificationItem, corrections: Mapping[str, Any]
 ) -> list[str]:
     """The rules that ask the archive: which meter, a known type, a number and seals not taken.
+
+    A taken seal names the other meter only if `actor` may read it.
 
     Dates are checked against the meter as it stands (calibrated not before installed).
     """
@@ -341,8 +343,7 @@ def meter_problems(
         session, seals=seals_of(str(corrections.get("meter.seals") or "")), meter_id=meter.id
     )
     if taken is not None:  # the archive's rule for every door (409 `seal-taken` elsewhere)
-        seal, other = taken
-        problems.append(f"meter.seals: {seal} is on meter {other.number} already")
+        problems.append(f"meter.seals: {where_taken(session, actor, *taken)}")
     return problems
 
 
@@ -382,7 +383,7 @@ def check_item(
     if item.status not in ("pending", "rejected", "checked"):
         raise InvalidTransition(f"The file is {item.status}.", current_state=item.status)
     corrections = {**(item.corrections or {}), **dict(values.get("corrections") or {})}
-    problems = correction_problems(corrections) or meter_problems(session, item, corrections)
+    problems = correction_problems(corrections) or meter_problems(session, actor, item, corrections)
     if problems:
         raise field_error("corrections", "; ".join(problems))
     item.corrections = corrections
@@ -459,7 +460,7 @@ def review_item(
             current_state=item.status,
         )
     problems = correction_problems(item.corrections or {}) or meter_problems(
-        session, item, item.corrections or {}
+        session, actor, item, item.corrections or {}
     )
     if problems:  # rules changed since the check, or the archive since the push
         raise field_error("corrections", "; ".join(problems))
