@@ -102,6 +102,15 @@ class OutOfScope(Forbidden):
 
     slug, title = "out-of-scope", "Outside your data scope"
 
+    @classmethod
+    def of(cls, label: str) -> OutOfScope:
+        """The refusal for a record of kind `label` ("Work order").
+
+        It never names the record (number, name, account): the caller may not read it, and
+        the URL's id is all it brought.
+        """
+        return cls(f"This {label.lower()} is outside your data scope.")
+
 
 class NotFound(Problem):
     """The record does not exist (or is not visible to the caller)."""

@@ -160,7 +160,7 @@ def note_reading(
     """
     require(actor, Action.FIELD_CAPTURE)
     if not in_scope(session, actor, meter.customer_id):
-        raise OutOfScope(f"Meter {meter.number} is outside your data scope.")
+        raise OutOfScope.of("Meter")
     latest_believable = utcnow() + FUTURE_ALLOWANCE
     if read_at > latest_believable:
         raise field_error(

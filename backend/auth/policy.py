@@ -663,11 +663,10 @@ def load_in_scope(
     if lock:
         statement = statement.with_for_update()
     record = session.scalar(statement)
-    name = getattr(record, "number", None) or record_id
     if record is None:
         raise NotFound(f"{_label(model)} {record_id} does not exist.")
     if not in_scope(session, actor, record):
-        raise OutOfScope(f"{_label(model)} {name} is outside your data scope.")
+        raise OutOfScope.of(_label(model))
     if action is not None:
         authorize(actor, action)
     return record

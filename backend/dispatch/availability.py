@@ -171,7 +171,7 @@ def report_availability(
     order = load_order(session, order_id, lock=True)
     authorize(actor, Action.CREW_POINT_REPORT)
     if order.crew_id is None or not holds_order(actor, order):
-        raise OutOfScope(f"Work order {order.number} is not with your crew.")
+        raise OutOfScope("This work order is not with your crew.")
     existing = session.scalar(select(TimingEvent).where(TimingEvent.event_id == event_id))
     if existing is not None:
         if existing.order_id != order.id or existing.point != point:

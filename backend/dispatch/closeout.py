@@ -37,7 +37,7 @@ def may_write_fault(
         ),
     )
     if crew_side and not policy.holds_order(actor, order):
-        raise Forbidden(f"Work order {order.number} was not sent to your crew.")
+        raise Forbidden("This work order was not sent to your crew.")
     return order
 
 

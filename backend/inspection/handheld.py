@@ -201,7 +201,7 @@ def authorize_meter_event(
     if meter is None:
         return f"meter {values['meter_id']} is not in the customer archive"
     if meter.id not in archive_visible(session, actor, [meter]):
-        return f"meter {meter.number} is outside your scope"
+        return f"meter {values['meter_id']} is outside your scope"  # the id it sent, no number
     seal, fault = values.get("seal_number"), values.get("fault")
     try:
         meter_field.meter_changes(

@@ -104,7 +104,7 @@ def load_meter(session: Session, actor: Actor, meter_id: uuid.UUID) -> Meter:
     if not in_scope(session, actor, meter):
         from backend.errors import OutOfScope
 
-        raise OutOfScope(f"Meter {meter.number} is outside your data scope.")
+        raise OutOfScope.of("Meter")
     return meter
 
 

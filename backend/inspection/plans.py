@@ -279,7 +279,7 @@ def get_task(*, session: Session, actor: Actor, task_id: uuid.UUID) -> Inspectio
     """Load a task the actor may read (an inspector: only their own)."""
     task = load_in_scope(session, actor, InspectionTask, task_id, action=Action.PLAN_READ)
     if not can(actor, Action.TASK_READ_ALL) and task.inspector_id != actor.id:
-        raise OutOfScope(f"Task {task.number} is another inspector's.")
+        raise OutOfScope("This task is another inspector's.")
     return task
 
 
@@ -320,7 +320,7 @@ def submit_result(
     """
     task = load_in_scope(session, actor, InspectionTask, task_id, action=Action.TASK_WORK)
     if not may_work(actor, task):
-        raise OutOfScope(f"Task {task.number} is another inspector's.")
+        raise OutOfScope("This task is another inspector's.")
     if task.status not in OPEN_TASK:
         raise Conflict(f"Task {task.number} is {task.status}.")
     answers = data.get("checklist") or {}

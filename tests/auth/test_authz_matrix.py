@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import Database
 from backend.demo import DEMO_DEVICE_SECRET, DEMO_PASSWORD, DemoOrg
+from backend.dispatch.models import WorkOrder
 from backend.risk.credit_service import install_defaults
 from backend.risk.default_models import DEFAULT_MODELS
 from sync.blobs.storage import LocalBlobStorage
@@ -435,6 +436,9 @@ class Matrix:
         self.own = fx.own_side(session, demo)
         self.other_crew = fx.own_side(session, demo, "Urban Crew 2", "ZJ-A1002", "crew6")
         self.foreign = fx.foreign_side(session)
+        # What names the foreign records (an order's number; "MX-" starts its account, its
+        # collection case's number and its handheld's identifier): no refusal may show them.
+        self.foreign_names = (session.get(WorkOrder, uuid.UUID(self.foreign.order)).number, "MX-")
         install_defaults(session)  # the credit models, so their cells reach the views
         session.flush()
         session.commit()  # releases the fixture's savepoint: visible to the requests
@@ -605,6 +609,9 @@ class Matrix:
             response.close()
         finally:
             savepoint.rollback()
+        if side is self.foreign and response.status_code == 403:
+            shown = response.get_data(as_text=True)
+            assert not any(name in shown for name in self.foreign_names), (method, path, shown)
         return response.status_code
 
     def row(self, method: str, path: str, side: fx.Side) -> str:

@@ -83,7 +83,7 @@ def _check_reporter(
         return False
     if vehicle_id is None and not access.crew_bound(actor):
         if not access.sees_order(session, actor, order):
-            raise OutOfScope(f"Work order {order.number} is outside your data scope.")
+            raise OutOfScope.of("Work order")
         access.authorize(actor, access.Action.CREW_POINT_CORRECT)
         return True
     if vehicle_id is None:
@@ -112,7 +112,7 @@ def _check_reporter(
             f"Work order {order.number} was recalled from your crew; it is {order.status}.",
             current_state=order.status,
         )
-    raise Forbidden(f"Work order {order.number} was not sent to your crew.")
+    raise Forbidden("This work order was not sent to your crew.")
 
 
 def record_timing_event(
