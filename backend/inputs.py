@@ -331,15 +331,23 @@ def bbox_degrees(value: str) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
+BBOX_MAX_CHARS = 200  # four coordinates with room to spare
+
+
 class BBoxField(fields.String):
     """A viewport `west,south,east,north` in WGS-84 degrees, loaded as four floats."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("metadata", {"description": "west,south,east,north (WGS-84 degrees)"})
-        super().__init__(validate=validate.Length(max=200), **kwargs)
+        self._length = validate.Length(max=BBOX_MAX_CHARS)
+        # Declared for the OpenAPI document; validators run on the loaded four floats, so
+        # `_deserialize` measures the text itself.
+        super().__init__(validate=self._length, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        return bbox_degrees(super()._deserialize(value, attr, data, **kwargs))
+        text = super()._deserialize(value, attr, data, **kwargs)
+        self._length(text)
+        return bbox_degrees(text)
 
 
 class SelectPage(Page):  # type: ignore[misc]

@@ -319,3 +319,23 @@ def test_every_schema_date_time_is_bounded(app):
         if isinstance(leaf, fields.Date | fields.DateTime) and not isinstance(leaf, Timestamp | Day)
     ]
     assert unbounded == []
+
+
+# A bbox of four valid coordinates padded past the declared 200 characters: the limit holds
+# for the text, not for the four floats it reads as.
+LONG_BBOX = "120." + "0" * 5000 + ",30.0,120.3,30.5"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/tracking/feed?max_seconds=0&bbox={}",
+        "/api/v1/network/layers/lines?bbox={}",
+        "/api/v1/archive/layers/premises?bbox={}",
+    ],
+)
+def test_a_bbox_longer_than_its_declared_limit_is_422(api, url):
+    dispatcher = api("dispatcher")
+    problem = assert_problem(dispatcher.get(url.format(LONG_BBOX)), 422, "validation-error")
+    assert "bbox" in str(problem["errors"])
+    assert dispatcher.get(url.format("120.0,30.0,120.3,30.5")).status_code == 200

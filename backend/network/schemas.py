@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, missing, validate, vali
 
 from backend.archive.access import mask_phone
 from backend.imports import ImportOutcomeSchema
-from backend.inputs import DbInteger, Timestamp, bbox_degrees
+from backend.inputs import BBOX_MAX_CHARS, DbInteger, Timestamp, bbox_degrees
 from backend.network.geometry import geojson
 from sync.fields import Float, Integer
 
@@ -171,7 +171,10 @@ class FlagSchema(Schema):
 class LayerArgsSchema(Schema):
     """A layer page: optional bbox, page and page size."""
 
-    bbox = fields.String(metadata={"description": "west,south,east,north (WGS-84 degrees)"})
+    bbox = fields.String(
+        validate=validate.Length(max=BBOX_MAX_CHARS),
+        metadata={"description": "west,south,east,north (WGS-84 degrees)"},
+    )
     page = Integer(load_default=1, validate=validate.Range(1, 100_000))
     page_size = Integer(load_default=500, validate=validate.Range(1, 5000))
 
