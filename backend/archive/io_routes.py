@@ -158,6 +158,6 @@ class CustomerExports(MethodView):
         media = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX_MEDIA_TYPE}
         return Response(
             write(rows, columns, file_format),
-            mimetype=media[file_format],
+            content_type=media[file_format],  # as is: `mimetype` would add a second charset
             headers={"Content-Disposition": f'attachment; filename="customers.{file_format}"'},
         )

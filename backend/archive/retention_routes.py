@@ -342,7 +342,7 @@ class QualityReport(MethodView):
         media = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX_MEDIA_TYPE}
         return Response(
             write(rows, quality.COLUMNS, file_format),
-            mimetype=media[file_format],
+            content_type=media[file_format],  # as is: `mimetype` would add a second charset
             headers={
                 "Content-Disposition": f'attachment; filename="archive-quality.{file_format}"'
             },

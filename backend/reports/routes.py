@@ -36,7 +36,7 @@ def _render(name: str, tables: dict[str, Any], args: dict[str, Any]) -> Any:
         )
     return Response(
         export.to_csv(tables[table]),
-        mimetype="text/csv",
+        content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}-{table}.csv"'},
     )
 

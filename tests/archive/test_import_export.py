@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from openpyxl import load_workbook
 
+from backend.reports.export import XLSX_MEDIA_TYPE
 from tests.conftest import assert_problem
 
 _n = itertools.count(1)
@@ -142,6 +143,8 @@ def test_export_roundtrips_and_follows_field_permissions(api):
     back = _post(archivist, exported.data, name="back.xlsx", dry_run=True)
     assert back.get_json()["status"] == "validated", back.get_json()
     masked = api("auditor").get(f"/api/v1/customer-exports?format=csv&q={row['户号']}")
+    assert masked.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert exported.headers["Content-Type"] == XLSX_MEDIA_TYPE
     text = masked.data.decode("utf-8-sig")
     assert "13800138000" not in text and "*******8000" in text
     assert_problem(api("crew1").get("/api/v1/customer-exports"), 403)

@@ -167,6 +167,7 @@ def test_quality_figures_per_department(api, demo):
     sub = rows[demo.departments["ST-SUB"].id]
     assert sub["reads_by_grant"] == 1 and sub["incomplete"] == 1
     report = archivist.get("/api/v1/archive/quality/report?format=csv")
+    assert report.headers["Content-Type"] == "text/csv; charset=utf-8"
     table = list(csv.DictReader(io.StringIO(report.get_data().decode("utf-8-sig"))))
     assert {int(r["department_id"]): int(r["incomplete"]) for r in table}[urban] == 1
     xlsx = archivist.get("/api/v1/archive/quality/report?format=xlsx")

@@ -124,7 +124,7 @@ def test_csv_and_xlsx_parse_back(api, three_orders):
         "/api/v1/reports/sla-compliance",
         query_string={**WINDOW, "format": "csv", "table": "segments"},
     )
-    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [(r["segment"], int(r["count"]), int(r["breached"])) for r in rows] == [
         (r["segment"], r["count"], r["breached"]) for r in json_body["segments"]
