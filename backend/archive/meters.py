@@ -40,9 +40,10 @@ METER_DAYS = ("installed_on", "calibrated_on")
 def meter_day_problem(day: date) -> str | None:
     """What makes an installation or calibration date implausible, or None.
 
-    The one rule for every door that writes a meter's dates: REST, the import and the field
-    verification (its corrections are checked when pushed). "The future" starts after today
-    in the zone furthest ahead (UTC+14), so a meter fitted today anywhere is never refused.
+    The one rule for every door that writes a meter's dates: REST (its schemas' `MeterDay`
+    too), the import and the field verification (its corrections are checked when pushed).
+    "The future" starts after today in the zone furthest ahead (UTC+14), so a meter fitted
+    today anywhere is never refused.
     """
     if day < EARLIEST_METER_DAY:
         return f"a date from {EARLIEST_METER_DAY.isoformat()} on"
@@ -51,12 +52,29 @@ def meter_day_problem(day: date) -> str | None:
     return None
 
 
-def _check_days(values: dict[str, Any]) -> None:
+def calibration_day_problem(installed_on: date | None, calibrated_on: date | None) -> str | None:
+    """What is wrong with the calibration date against the installation date, or None.
+
+    The meter was calibrated before it was fitted only by a slip, and its calibration cycle
+    would then count from before it was in service. The same doors ask, with the meter's
+    dates as they would stand after the change.
+    """
+    if installed_on is not None and calibrated_on is not None and calibrated_on < installed_on:
+        return "a date not before the meter's installation date"
+    return None
+
+
+def _check_days(values: dict[str, Any], meter: Meter | None = None) -> None:
     for field in METER_DAYS:
         day = values.get(field)
         problem = meter_day_problem(day) if day is not None else None
         if problem:
             raise field_error(field, f"Expected {problem}.")
+    if meter is not None:  # a change: the dates it leaves alone stand
+        values = {field: getattr(meter, field) for field in METER_DAYS} | values
+    problem = calibration_day_problem(values.get("installed_on"), values.get("calibrated_on"))
+    if problem:
+        raise field_error("calibrated_on", f"Expected {problem}.")
 
 
 def add_months(day: date, months: int) -> date:
@@ -131,7 +149,7 @@ def change_meter(
         raise field_error(unknown[0], f"{unknown[0]} cannot be changed this way.")
     if "meter_type" in changes:
         _meter_type(session, changes["meter_type"])
-    _check_days(changes)
+    _check_days(changes, meter)
     # New seals, or a meter back in service with its seals: none may be on another meter.
     if {"seals", "status"} & set(changes) and changes.get("status", meter.status) == IN_SERVICE:
         seals = changes.get("seals", meter.seals) or []

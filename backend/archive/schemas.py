@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from datetime import date
+from typing import Any
 
+from marshmallow import Schema, ValidationError, fields, validate
+
+from backend.archive.meters import meter_day_problem
 from backend.archive.vocab import (
     VOLTAGE_LEVELS,
     AccountStatus,
@@ -22,6 +26,21 @@ REASON = fields.String(required=True, validate=validate.Length(1, 500))
 CAPACITY = validate.Range(0, 1_000_000)
 # Who may claim which source through the API: imports and sync have their own paths.
 API_SOURCES = [Source.UI.value, Source.FIELD_VERIFICATION.value]
+
+
+class MeterDay(Day):
+    """A meter's installation or calibration day, read by the archive's date rule.
+
+    The rule's range (from 1950, not in the future) lies inside the API's years, so its
+    message is the only one a readable day gets (REST and the import).
+    """
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> date:
+        day: date = fields.Date._deserialize(self, value, attr, data, **kwargs)
+        problem = meter_day_problem(day)
+        if problem:
+            raise ValidationError(f"Expected {problem}.")
+        return day
 
 
 class ContactSchema(Schema):
@@ -133,8 +152,8 @@ class MeterCreateSchema(Schema):
     reading_method = fields.String(
         required=True, validate=validate.OneOf([m.value for m in ReadingMethod])
     )
-    installed_on = Day(required=True)
-    calibrated_on = Day(load_default=None, allow_none=True)
+    installed_on = MeterDay(required=True)
+    calibrated_on = MeterDay(load_default=None, allow_none=True)
     seals = _seals(load_default=list)
     faults = _faults(load_default=list)
     reason = fields.String(load_default=None, validate=validate.Length(1, 500))
@@ -146,8 +165,8 @@ class MeterChangeSchema(ChangeSchema):
     meter_type = fields.String(validate=validate.Length(1, 32))
     multiplier = Float(validate=validate.Range(0.001, 100_000), allow_nan=False)
     reading_method = fields.String(validate=validate.OneOf([m.value for m in ReadingMethod]))
-    installed_on = Day()
-    calibrated_on = Day(allow_none=True)
+    installed_on = MeterDay()
+    calibrated_on = MeterDay(allow_none=True)
     seals = _seals()
     faults = _faults()
     status = fields.String(validate=validate.OneOf(["in_service", "removed"]))

@@ -288,9 +288,8 @@ def _meter_value_problem(name: str, text: str) -> str | None:
 def _date_order_problems(corrections: Mapping[str, Any]) -> list[str]:
     installed = _day(str(corrections.get("meter.installed_on") or ""))
     calibrated = _day(str(corrections.get("meter.calibrated_on") or ""))
-    if installed and calibrated and calibrated < installed:
-        return ["meter.calibrated_on: not before meter.installed_on"]
-    return []
+    problem = archive_meters.calibration_day_problem(installed, calibrated)
+    return [f"meter.calibrated_on: {problem}"] if problem else []
 
 
 def meter_of(session: Session, item: VerificationItem, corrections: Mapping[str, Any]) -> Meter:
@@ -337,8 +336,9 @@ def meter_problems(
         problems.append(f"meter.meter_type: unknown meter type {code!r}")
     installed = _day(str(corrections.get("meter.installed_on") or "")) or meter.installed_on
     calibrated = _day(str(corrections.get("meter.calibrated_on") or "")) or meter.calibrated_on
-    if calibrated is not None and calibrated < installed:
-        problems.append("meter.calibrated_on: not before the meter's installation date")
+    problem = archive_meters.calibration_day_problem(installed, calibrated)
+    if problem:  # the archive's rule for every door (422 on `calibrated_on` elsewhere)
+        problems.append(f"meter.calibrated_on: {problem}")
     taken = seal_holder(
         session, seals=seals_of(str(corrections.get("meter.seals") or "")), meter_id=meter.id
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -135,6 +136,41 @@ def test_implausible_meter_dates_are_refused_when_installed_or_changed(api, fiel
         assert problem["errors"][0]["field"] == field
         shown = archivist.get(f"/api/v1/meters/{meter['id']}").get_json()
         assert shown[field] != str(value) and shown["version_no"] == 1
+
+
+def _date_errors(response: Any) -> dict[str, list[str]]:  # field -> messages
+    return {e["field"]: e["messages"] for e in assert_problem(response, 422)["errors"]}
+
+
+def test_a_calibration_before_the_installation_is_refused_as_over_sync(api):
+    """The archive's one date rule: a day out of any range reads its message, not the API's
+    years; the calibration is not before the installation, as the meter would stand."""
+    archivist = api("archivist")
+    premise_id = open_file(archivist)["premises"][0]["id"]
+    url = f"/api/v1/premises/{premise_id}/meters"
+    before = "Expected a date not before the meter's installation date."
+    early = archivist.post(
+        url, json=meter_body(installed_on="1960-01-01", calibrated_on="1959-01-01")
+    )
+    assert _date_errors(early) == {"calibrated_on": [before]}
+    for day in ("0001-01-01", "1899-12-31", "9999-12-31"):
+        expected = "future" if day.startswith("9") else "from 1950-01-01 on"
+        (message,) = _date_errors(archivist.post(url, json=meter_body(installed_on=day)))[
+            "installed_on"
+        ]
+        assert message.startswith("Expected a date") and expected in message, message
+
+    created = archivist.post(
+        url, json=meter_body(installed_on="1960-01-01", calibrated_on="1961-01-01")
+    )
+    assert created.status_code == 201, created.get_json()
+    meter = f"/api/v1/meters/{created.get_json()['id']}"
+    for change in ({"calibrated_on": "1959-01-01"}, {"installed_on": "1962-01-01"}):
+        refused = archivist.patch(meter, json={**change, "reason": "corrected"})
+        assert _date_errors(refused) == {"calibrated_on": [before]}
+    both = {"installed_on": "1962-01-01", "calibrated_on": "1962-01-01", "reason": "refitted"}
+    assert archivist.patch(meter, json=both).status_code == 200
+    assert archivist.get(meter).get_json()["version_no"] == 2
 
 
 def test_meter_due_dates_follow_type_intervals(api):

@@ -16,7 +16,7 @@ from tests.conftest import assert_problem
 _n = itertools.count(1)
 HEADER_ZH = ["户号", "户名", "用户类型", "电压等级", "合同容量", "地区", "管理单位", "联系人",
              "联系电话", "用电地址", "纬度", "经度", "线路", "电能表编号", "表型", "抄表方式",
-             "装表日期"]  # fmt: skip
+             "装表日期", "检定日期"]  # fmt: skip
 
 
 def _row(**overrides):
@@ -116,6 +116,20 @@ def test_implausible_meter_dates_are_row_errors_on_new_and_known_files(api):
     assert set(found) == {(2, "装表日期"), (3, "装表日期"), (4, "装表日期")}
     assert "1950-01-01" in found[(2, "装表日期")] and "future" in found[(3, "装表日期")]
     assert _found(archivist, rows[0]["户号"]) == []
+
+    # Out of the API's years: the rule's message too; a calibration before the installation
+    # is refused on a new file (here) and on a known one (through the meter service).
+    rows = [
+        _row(装表日期="0001-01-01"),
+        _row(装表日期="1960-01-01", 检定日期="1959-01-01"),
+    ]
+    problem = assert_problem(_post(archivist, _csv(rows)), 422)
+    found = {(e["row"], e["column"]): e["reason"] for e in problem["row_errors"]}
+    assert found[(2, "装表日期")] == "Expected a date from 1950-01-01 on."
+    assert found[(3, "检定日期")] == "Expected a date not before the meter's installation date."
+    rows = [{**known, "检定日期": "2000-01-01"}]
+    problem = assert_problem(_post(archivist, _csv(rows)), 422)
+    assert "installation date" in str(problem["row_errors"])
 
 
 def test_reimport_appends_versions_and_malformed_files_are_refused(api):
