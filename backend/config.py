@@ -105,6 +105,21 @@ class Config:
         default_factory=lambda: float(_env("LIVE_ROUND_SECONDS", "0.2"))
     )
     LIVE_QUEUE_SIZE: int = field(default_factory=lambda: int(_env("LIVE_QUEUE_SIZE", "1000")))
+    # Each open stream holds a server thread: at most this many per user and per process (past
+    # either, 429 with Retry-After). 0 per process: half of WEB_THREADS, so a process always
+    # keeps threads for logins and ordinary requests. A stream ends (`end` event, the client
+    # reconnects with Last-Event-ID) after LIVE_MAX_STREAM_SECONDS whatever it asked for.
+    LIVE_STREAMS_PER_USER: int = field(
+        default_factory=lambda: int(_env("LIVE_STREAMS_PER_USER", "4"))
+    )
+    LIVE_STREAMS_PER_PROCESS: int = field(
+        default_factory=lambda: int(_env("LIVE_STREAMS_PER_PROCESS", "0"))
+    )
+    LIVE_MAX_STREAM_SECONDS: float = field(
+        default_factory=lambda: float(_env("LIVE_MAX_STREAM_SECONDS", "3600"))
+    )
+    # Threads per gunicorn worker (deploy/gunicorn.conf.py reads the same variable).
+    WEB_THREADS: int = field(default_factory=lambda: int(_env("WEB_THREADS", "32")))
     # Failed logins from one address across all accounts (users, devices, OsmAnd keys).
     LOGIN_MAX_FAILURES_PER_ADDRESS: int = field(
         default_factory=lambda: int(_env("LOGIN_MAX_FAILURES_PER_ADDRESS", "50"))
@@ -243,6 +258,10 @@ class Config:
     # Served from the swagger-ui-bundle wheel by backend/apidocs.py: the explorer works offline.
     OPENAPI_SWAGGER_UI_URL: str = "/api/docs-assets/"
 
+    def live_streams_per_process(self) -> int:
+        """The per-process stream cap: as set, else half the threads of a worker (at least 1)."""
+        return self.LIVE_STREAMS_PER_PROCESS or max(1, self.WEB_THREADS // 2)
+
     def as_flask(self) -> dict[str, object]:
         """Return the settings as a Flask config mapping."""
         values = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -264,3 +283,6 @@ class TestConfig(Config):
     FAST_HASH: bool = True
     SECRET_KEY: str = "test-secret-key-with-enough-length-for-hs256"  # noqa: S105
     MQTT_URL: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))
+    # Tests open many streams of one user in one app (fan-out); the caps have their own tests.
+    LIVE_STREAMS_PER_USER: int = 1000
+    LIVE_STREAMS_PER_PROCESS: int = 1000

@@ -56,7 +56,12 @@ def event_stream_response(description: str, events: list[str]) -> dict[str, Any]
         },
     }
     return {
-        "description": f"{description}; `end` closes a stream bounded by `max_seconds`",
+        "description": (
+            f"{description}; `end` closes the stream with its `reason`: `max_seconds`, "
+            "`lifetime` (LIVE_MAX_STREAM_SECONDS), `lagging` (reconnect with Last-Event-ID), "
+            "`revoked`, `forbidden` or `scope_changed` (the caller was disabled, logged out, "
+            "or changed role or department; checked once per keep-alive period)"
+        ),
         "content": {"text/event-stream": {"schema": event}},
     }
 

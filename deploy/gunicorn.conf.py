@@ -4,10 +4,13 @@ The access log goes to stdout with tokens, stream tickets, OsmAnd keys and passw
 redacted (`backend.serving.RedactingGunicornLogger`); gunicorn names no version in `Server`.
 """
 
+import os
+
 # An SSE stream (a dispatcher's open console) holds its thread for as long as it is open:
 # threaded workers keep the other threads answering requests (deploy/PRODUCTION.md).
 worker_class = "gthread"
-threads = 32
+# WEB_THREADS is read by the app too: half of them at most hold streams (LIVE_STREAMS_PER_PROCESS).
+threads = int(os.environ.get("WEB_THREADS", "32"))
 
 logger_class = "backend.serving.RedactingGunicornLogger"
 accesslog = "-"

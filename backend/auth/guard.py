@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import jwt as pyjwt
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
+from sqlalchemy.orm import Session
 
 from backend.auth import sessions
 from backend.auth.actor import Actor, actor_for_user
@@ -62,7 +63,10 @@ def init_app(app: Flask) -> None:
 
 
 def _load_actor(claims: dict[str, Any]) -> Actor:
-    session = request_session()
+    return _actor_of(request_session(), claims)
+
+
+def _actor_of(session: Session, claims: dict[str, Any]) -> Actor:
     kind = claims.get("kind", "user")
     subject = int(claims["sub"].split(":", 1)[1])
     if kind == "device":
@@ -146,6 +150,41 @@ def _verified_claims(*, refresh: bool, stream: bool) -> dict[str, Any]:
     return jwt_claims
 
 
+def stream_recheck(actor: Actor, action: Action) -> Callable[[], str | None]:
+    """Return a check an open stream runs now and then: None while its caller may go on.
+
+    It loads the caller again from this request's claims, as `requires` did (account active,
+    token generation, login session not revoked), and asks the policy again: the reason to end
+    is `revoked` (disabled, logged out, password changed), `forbidden` (the role lost
+    `action`) or `scope_changed` (another role or department than at subscribe time).
+    """
+    claims: dict[str, Any] = g.claims
+    db = database()
+
+    def recheck() -> str | None:
+        session = db.read_session()
+        try:
+            family = claims.get("fam")
+            if not isinstance(family, str) or sessions.family_revoked(
+                session=session, family_id=family
+            ):
+                return "revoked"
+            try:
+                now = _actor_of(session, claims)
+            except Unauthorized:
+                return "revoked"
+        finally:
+            session.close()
+        if not can(now, action):
+            return "forbidden"
+        held = (actor.role, actor.department_id, actor.department_path)
+        if (now.role, now.department_id, now.department_path) != held:
+            return "scope_changed"
+        return None
+
+    return recheck
+
+
 def current_actor() -> Actor:
     """Return the actor of this request (set by `requires`)."""
     actor: Actor | None = g.get("actor")
@@ -210,7 +249,7 @@ def requires(
             elif scope is not None:
                 model, arg = scope
                 load_in_scope(request_session(), actor, model, kwargs[arg])
-            g.actor = actor
+            g.actor, g.claims = actor, claims
             request_session().info["actor"] = actor.audit_name
             if before_body is not None:
                 before_body(**kwargs)

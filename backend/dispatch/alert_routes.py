@@ -14,7 +14,7 @@ from backend.dispatch.schemas import AlertFilterSchema, AlertSchema, StreamArgsS
 from backend.inputs import Blueprint, SelectPage, header_int
 from backend.live import backlog
 from backend.live.events import EventType, LiveEvent
-from backend.live.http import event_stream
+from backend.live.http import STREAMS_AT_CAP, event_stream
 from backend.spec import event_stream_response
 from backend.unit_of_work import request_session
 
@@ -45,6 +45,7 @@ def acknowledge(alert_id: int) -> Alert:
 @requires(Action.ALERT_READ, stream=True)
 @blp.arguments(StreamArgsSchema, location="query")
 @blp.doc(responses={"200": event_stream_response("Server-sent `alert` events", ["alert"])})
+@blp.alt_response(429, description=STREAMS_AT_CAP)
 def stream(args: dict[str, Any]) -> Response:
     """Stream new alerts live (SSE); resumes after `Last-Event-ID` or `?after=`."""
     last = header_int(request.headers.get("Last-Event-ID"), name="Last-Event-ID", maximum=2**31 - 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -210,13 +210,21 @@ class LiveHub:
 
 
 def stream(
-    hub: LiveHub, sub: Subscription, backlog: list[LiveEvent], *, max_seconds: float | None
+    hub: LiveHub,
+    sub: Subscription,
+    backlog: list[LiveEvent],
+    *,
+    max_seconds: float | None,
+    ends_as: str = "max_seconds",
+    recheck: Callable[[], str | None] | None = None,
 ) -> Iterator[bytes]:
     """Yield the backlog, then live events, until `max_seconds` pass or the client lags.
 
     Holds no database session while it waits. One write per round: the batch its audience
     shares, as is, unless the stream was behind (then coalesced) or has resumable events to
-    check against what it already sent.
+    check against what it already sent. Once per keep-alive period, busy or not, `recheck`
+    says whether the caller may still listen (None) or why the stream ends; `ends_as` is the
+    reason given when `max_seconds` pass.
     """
     sent: set[str] = set()
 
@@ -231,6 +239,7 @@ def stream(
         return b"".join(frames)
 
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    next_check = time.monotonic() + hub.settings.keepalive_s
     try:
         yield b"retry: 3000\n\n"
         first = fresh(sub.audience.item(event) for event in backlog)
@@ -241,16 +250,24 @@ def stream(
             yield first
         del first
         while True:
-            remaining = hub.settings.keepalive_s
+            # Wakes at least once per keep-alive period, the recheck's too.
+            remaining = max(0.0, next_check - time.monotonic())
             if deadline is not None:
-                remaining = min(remaining, deadline - time.monotonic())
-                if remaining <= 0:
-                    yield sse("end", {"reason": "max_seconds"})
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    yield sse("end", {"reason": ends_as})
                     return
+                remaining = min(remaining, left)
             batches = sub.take(remaining)
             if sub.lagging:
                 yield sse("end", {"reason": "lagging"})
                 return
+            if time.monotonic() >= next_check:
+                refused = None if recheck is None else recheck()
+                if refused is not None:
+                    yield sse("end", {"reason": refused})
+                    return
+                next_check = time.monotonic() + hub.settings.keepalive_s
             if len(sent) > 10_000:
                 sent.clear()
             if not batches:

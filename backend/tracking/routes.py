@@ -17,7 +17,7 @@ from backend.inputs import BBoxField, Blueprint, StreamTicketArgs, Timestamp
 from backend.live import backlog
 from backend.live.collect import FeedCursor
 from backend.live.events import EventType, LiveEvent
-from backend.live.http import event_stream
+from backend.live.http import STREAMS_AT_CAP, event_stream
 from backend.spec import GEOJSON_COLLECTION, event_stream_response, json_response, text_response
 from backend.tracking import nearest, service
 from backend.tracking.checkpoints import arrival_rules
@@ -160,6 +160,7 @@ def nearest_vehicles(args: dict[str, Any]) -> Any:
 @blp.doc(
     responses={"200": event_stream_response("Live map events", [e.value for e in FEED_EVENTS])}
 )
+@blp.alt_response(429, description=STREAMS_AT_CAP)
 def live_feed(args: dict[str, Any]) -> Response:
     """Stream positions, vehicle states, order changes, alerts and outages (text/event-stream).
 

@@ -74,3 +74,51 @@ def test_open_streams_leave_the_api_answering(backend: Any, committed_db: Any, t
         for conn in streams:
             conn.close()
         api.kill9()  # open streams would hold a graceful stop for its whole timeout
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_streams_past_the_cap_leave_threads_for_the_api(
+    backend: Any, committed_db: Any, tmp_path
+) -> None:
+    # 2 workers x 4 threads: 8 open streams would take every thread, and /healthz and logins
+    # would wait for a stream to end. The default cap (half the threads) refuses past 2 per
+    # process with a 429 instead.
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": backend.url,
+        "BLOB_DIR": str(tmp_path / "blobs"),
+        "SECRET_KEY": "streams-" + "k" * 40,
+        "LOG_LEVEL": "WARNING",
+        "WEB_THREADS": "4",
+    }
+    env.pop("LIVE_STREAMS_PER_PROCESS", None)
+    api = Service("api-stream-cap", gunicorn(port), env, ready=lambda: healthy(port)).start()
+    streams: list[http.client.HTTPConnection] = []
+    login_body = {"username": "dispatcher", "password": DEMO_PASSWORD}
+    try:
+        status, login = call_json(port, "POST", "/api/v1/auth/login", login_body, timeout=HANG)
+        assert status == 200, (login, api.tail())
+        headers = {"Authorization": f"Bearer {login['access_token']}"}
+        answers = []
+        for _ in range(8):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG)
+            conn.request("GET", "/api/v1/tracking/feed", headers=headers)
+            response = conn.getresponse()  # headers only: an open stream is never read
+            answers.append(response.status)
+            if response.status == 200:
+                streams.append(conn)
+            else:
+                assert response.getheader("Retry-After"), api.tail()
+                conn.close()
+        assert set(answers) == {200, 429} and answers.count(200) <= 4, answers
+        # The API still answers health checks and logins.
+        status, _ = call_json(port, "GET", "/healthz", timeout=HANG)
+        assert status == 200, api.tail()
+        status, again = call_json(port, "POST", "/api/v1/auth/login", login_body, timeout=HANG)
+        assert status == 200, (again, api.tail())
+        assert all(_still_open(conn) for conn in streams), api.tail()
+    finally:
+        for conn in streams:
+            conn.close()
+        api.kill9()

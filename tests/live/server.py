@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import queue
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,6 +75,7 @@ class EventStream:
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
         self.conn.request("GET", path, headers=headers)
+        self.sock = self.conn.sock  # the connection forgets it once the response will close
         self.response = self.conn.getresponse()  # waits for the headers (the route returned)
         self.status = self.response.status
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -103,7 +106,7 @@ class EventStream:
                             self.ids[id(value)] = event_id
                         self.events.put((kind, value))
                     kind, data, event_id = "message", "", None
-        except (OSError, ValueError):  # the test closed the connection
+        except (OSError, ValueError, http.client.HTTPException):  # the test hung up
             pass
         self.events.put(("closed", None))
 
@@ -120,4 +123,9 @@ class EventStream:
         return self.ids.get(id(data))
 
     def close(self) -> None:
+        """Hang up: the server sees the connection gone at its next write."""
+        if self.sock is not None:
+            # The response's reader still holds the socket open; a shutdown reaches the peer.
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
         self.conn.close()

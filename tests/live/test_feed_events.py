@@ -117,8 +117,9 @@ def test_idle_subscribers_cost_no_queries(backend: Any, committed_db: Any) -> No
             for stream in streams:
                 assert stream.next_event("retry")
                 stream.next_event("comment")  # a keep-alive: the stream has been waiting
-            # Three dispatchers waited a whole keep-alive period: not one query.
-            assert statements == []
+            # Three dispatchers waited a whole keep-alive period: the hub ran not one query (each
+            # stream only re-checked its caller, in its own thread, once per period).
+            assert "live-hub" not in statements
             rounds = hub.rounds
             ts = int((datetime.now(UTC) - timedelta(seconds=1)).timestamp())
             status, _ = call(
