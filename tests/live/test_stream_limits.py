@@ -144,7 +144,6 @@ def test_a_stream_that_fails_to_open_frees_its_place(
     [
         ({"active": False}, "revoked"),
         ({"role": "crew"}, "forbidden"),
-        ({"department": "ROOT"}, "scope_changed"),
     ],
 )
 def test_a_stream_ends_when_its_caller_changes(
