@@ -6,6 +6,7 @@ production, and a place that must come back however the stream ends.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from backend.auth.models import User
+from backend.demo import DEMO_PASSWORD
 from backend.live import backlog
 from backend.live.capacity import StreamLimits, StreamSlots
 from backend.live.http import EXTENSION, SLOTS
@@ -144,6 +146,9 @@ def test_a_stream_that_fails_to_open_frees_its_place(
     [
         ({"active": False}, "revoked"),
         ({"role": "crew"}, "forbidden"),
+        # On SpatiaLite the stream's recheck still reads the old department after the PATCH
+        # (an open defect, not diagnosed yet: see the README's live-feed section).
+        pytest.param({"department": "ROOT"}, "scope_changed", marks=pytest.mark.postgis_only),
     ],
 )
 def test_a_stream_ends_when_its_caller_changes(
@@ -154,14 +159,33 @@ def test_a_stream_ends_when_its_caller_changes(
     reason: str,
 ) -> None:
     admin = login(address, "admin")
-    user_id = _user_id(committed_db, "supervisor")
+    # A supervisor of its own: disabling a shared demo login would revoke the tokens other
+    # modules keep for it (their clients log in once).
+    _, supervisor = call(
+        address, "GET", f"/api/v1/users/{_user_id(committed_db, 'supervisor')}", token=admin
+    )
+    username = f"stream-{uuid.uuid4().hex[:8]}"
+    status, created = call(
+        address,
+        "POST",
+        "/api/v1/users",
+        {
+            "username": username,
+            "full_name": "Stream tester",
+            "password": DEMO_PASSWORD,
+            "role": "supervisor",
+            "department_id": supervisor["department_id"],
+        },
+        admin,
+    )
+    assert status == 201, created
+    user_id = created["id"]
     if "department" in change:
         with committed_db.unit_of_work() as session:
             code = change.pop("department")
             root = session.scalars(select(Department.id).where(Department.code == code)).one()
             change = {"department_id": root}
-    _, before = call(address, "GET", f"/api/v1/users/{user_id}", token=admin)
-    feed = EventStream(address, FEED, login(address, "supervisor"))
+    feed = EventStream(address, FEED, login(address, username))
     try:
         assert feed.next_event("retry")
         assert feed.next_event("comment")  # a keep-alive: the caller is still allowed
@@ -170,6 +194,7 @@ def test_a_stream_ends_when_its_caller_changes(
         assert feed.next_event("end") == {"reason": reason}
     finally:
         feed.close()
-        restore = {key: before[key] for key in ("active", "role", "department_id")}
-        assert call(address, "PATCH", f"/api/v1/users/{user_id}", restore, admin)[0] == 200
+        assert (
+            call(address, "PATCH", f"/api/v1/users/{user_id}", {"active": False}, admin)[0] == 200
+        )
     wait_until(lambda: limited.open_count() == 0)
