@@ -153,9 +153,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="SpatiaLite-only behaviour"))
     shard = config.getoption("--shard")
     if shard:
-        deselected = [item for item in items if _shard_of(item) != shard]
-        items[:] = [item for item in items if _shard_of(item) == shard]
-        config.hook.pytest_deselected(items=deselected)
+        chosen = {item: _shard_of(item) == shard for item in items}
+        config.hook.pytest_deselected(items=[item for item in items if not chosen[item]])
+        items[:] = [item for item in items if chosen[item]]
 
 
 @pytest.fixture

@@ -38,16 +38,22 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
         return False
 
 
-@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
-def test_open_streams_leave_the_api_answering(backend: Any, committed_db: Any, tmp_path) -> None:
-    port = free_port()
-    env = {
+def _api_env(backend: Any, tmp_path: Any, **extra: str) -> dict[str, str]:
+    """The API's environment: the backend's database and a blob folder of its own."""
+    return {
         **os.environ,
         "DATABASE_URL": backend.url,
         "BLOB_DIR": str(tmp_path / "blobs"),
         "SECRET_KEY": "streams-" + "k" * 40,
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_open_streams_leave_the_api_answering(backend: Any, committed_db: Any, tmp_path) -> None:
+    port = free_port()
+    env = _api_env(backend, tmp_path)
     api = Service("api-streams", gunicorn(port), env, ready=lambda: healthy(port)).start()
     streams: list[http.client.HTTPConnection] = []
     try:
@@ -84,14 +90,7 @@ def test_streams_past_the_cap_leave_threads_for_the_api(
     # would wait for a stream to end. The default cap (half the threads) refuses past 2 per
     # process with a 429 instead.
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": backend.url,
-        "BLOB_DIR": str(tmp_path / "blobs"),
-        "SECRET_KEY": "streams-" + "k" * 40,
-        "LOG_LEVEL": "WARNING",
-        "WEB_THREADS": "4",
-    }
+    env = _api_env(backend, tmp_path, WEB_THREADS="4")
     env.pop("LIVE_STREAMS_PER_PROCESS", None)
     api = Service("api-stream-cap", gunicorn(port), env, ready=lambda: healthy(port)).start()
     streams: list[http.client.HTTPConnection] = []
