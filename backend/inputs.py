@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import flask_smorest
@@ -34,9 +34,9 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import PathConverter, UnicodeConverter
 
 from backend.db import point_element
-from backend.errors import BadRequest, Unprocessable
+from backend.errors import BadRequest, Unprocessable, field_error
 from backend.unit_of_work import request_session
-from sync.entities import FUTURE_ALLOWANCE
+from sync.entities import AHEAD_OF_SERVER_MESSAGE, ahead_of_server
 from sync.fields import Float, Integer
 from sync.wire import (
     TEXT_MESSAGE,
@@ -258,12 +258,24 @@ class Timestamp(fields.AwareDateTime):
         return moment
 
 
+# The sync spec's wording of the bound, as a sentence (REST messages are sentences).
+AHEAD_OF_SERVER_SENTENCE = AHEAD_OF_SERVER_MESSAGE.capitalize() + "."
+
+
 def not_ahead_of_server(moment: datetime) -> None:
     """Refuse a time of observation more than `FUTURE_ALLOWANCE` ahead of the server clock."""
-    if moment > datetime.now(UTC) + FUTURE_ALLOWANCE:
-        raise ValidationError(
-            f"Must be at most {FUTURE_ALLOWANCE} ahead of the server clock; check the device clock."
-        )
+    if ahead_of_server(moment):
+        raise ValidationError(AHEAD_OF_SERVER_SENTENCE)
+
+
+def refuse_ahead_of_server(field: str, moment: datetime | None) -> None:
+    """Refuse (422 naming `field`) a time of observation beyond the allowance; services call it.
+
+    The schemas' `not_ahead_of_server` stops it at a REST door first; a service that several
+    doors share asks again, so a sync push or an import is held to the same rule.
+    """
+    if moment is not None and ahead_of_server(moment):
+        raise field_error(field, AHEAD_OF_SERVER_SENTENCE)
 
 
 class Day(fields.Date):

@@ -116,17 +116,30 @@ def utc_moment(value: object) -> datetime:
 FUTURE_ALLOWANCE = timedelta(minutes=2)
 
 
+AHEAD_OF_SERVER_MESSAGE = (
+    f"must be at most {FUTURE_ALLOWANCE} ahead of the server clock; check the device clock"
+)
+
+
+def ahead_of_server(moment: datetime) -> bool:
+    """Return whether a time of observation lies beyond `FUTURE_ALLOWANCE` ahead of the server.
+
+    The one rule for every device-observed time (readings, fixes, photos, meter events, fault
+    records), whichever door it comes through: REST schemas, services and sync specs ask here.
+    """
+    return moment > datetime.now(UTC) + FUTURE_ALLOWANCE
+
+
 def observed_moment(value: object) -> datetime:
     """Return the UTC datetime of a time of observation, refusing one beyond `FUTURE_ALLOWANCE`.
 
-    Evidence (a reading's `read_at`, a fix's `ts`) is refused rather than clamped: a clamped
-    time would be a time nobody observed. Checked against the server clock at validation.
+    Evidence (a reading's `read_at`, a fix's `ts`, a photo's `taken_at`) is refused rather than
+    clamped: a clamped time would be a time nobody observed. Checked against the server clock
+    at validation.
     """
     moment = utc_moment(value)
-    if moment > datetime.now(UTC) + FUTURE_ALLOWANCE:
-        raise FieldValueError(
-            f"must be at most {FUTURE_ALLOWANCE} ahead of the server clock; check the device clock"
-        )
+    if ahead_of_server(moment):
+        raise FieldValueError(AHEAD_OF_SERVER_MESSAGE)
     return moment
 
 
@@ -495,7 +508,7 @@ FAULT_RECORD = EntitySpec("fault_record", fields={
     "actions_taken":     scalar(text(4000)),
     "equipment":         scalar(text(200)),
     "materials":         scalar(items(text(200, blank=False), max_items=100)),
-    "restored_at":       scalar(timestamp()),
+    "restored_at":       scalar(timestamp(observed=True)),
     "filled_by":         readonly(text(120)),
     "filled_at":         readonly(timestamp()),
 })
@@ -542,7 +555,7 @@ PHOTO = EntitySpec("photo", append_only=True, fields={
     "premise_id":        append(uuid_ref(), nullable=True),
     "caption":           append(text(500), nullable=True),
     "stage":             append(text(32), nullable=True),
-    "taken_at":          append(timestamp(), nullable=True),
+    "taken_at":          append(timestamp(observed=True), nullable=True),
 })
 
 # The customer archive on handhelds: customers, premises and meters of the premises a crew

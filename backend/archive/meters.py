@@ -20,6 +20,7 @@ from backend.auth.actor import Actor
 from backend.auth.policy import Action, load_in_scope
 from backend.db import utcnow
 from backend.errors import Conflict, OutOfScope, field_error
+from backend.inputs import refuse_ahead_of_server
 from backend.inspection.models import MeterReading
 from sync.entities import FUTURE_ALLOWANCE
 
@@ -180,10 +181,7 @@ def note_reading(
     if not in_scope(session, actor, meter.customer_id):
         raise OutOfScope.of("Meter")
     latest_believable = utcnow() + FUTURE_ALLOWANCE
-    if read_at > latest_believable:
-        raise field_error(
-            "read_at", f"A reading may be at most {FUTURE_ALLOWANCE} ahead of the server clock."
-        )
+    refuse_ahead_of_server("read_at", read_at)
     head = meter.last_read_at
     if head is not None and head <= latest_believable and read_at <= head:
         return  # an older reading synced late: history only, the head stays

@@ -17,6 +17,7 @@ from backend.dispatch.service import get_order, system_step
 from backend.dispatch.timing.events import append_event
 from backend.dispatch.timing.states import Action, next_state
 from backend.errors import Conflict, Forbidden, NotFound
+from backend.inputs import refuse_ahead_of_server
 
 
 def may_write_fault(
@@ -55,6 +56,7 @@ def record_fault(
     `record_id` is the id a new record gets (an offline handheld chooses it); it is ignored
     when the order already has a record.
     """
+    refuse_ahead_of_server("restored_at", data.get("restored_at"))
     now = now or utcnow()
     order = may_write_fault(session=session, actor=actor, order_id=order_id, lock=True)
     next_state(order.status, Action.RECORD_FAULT)

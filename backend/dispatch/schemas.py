@@ -7,7 +7,13 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from backend.dispatch.timing.sla import EventSource
-from backend.inputs import DbInteger, PointField, StreamTicketArgs, Timestamp
+from backend.inputs import (
+    DbInteger,
+    PointField,
+    StreamTicketArgs,
+    Timestamp,
+    not_ahead_of_server,
+)
 from backend.org.models import Specialty
 from sync.fields import Float, Integer
 
@@ -192,7 +198,7 @@ class FaultRecordSchema(Schema):
     actions_taken = fields.String(load_default=None, validate=validate.Length(max=4000))
     equipment = fields.String(load_default=None, validate=validate.Length(max=200))
     materials = fields.List(fields.String(validate=validate.Length(1, 200)), load_default=list)
-    restored_at = Timestamp(load_default=None)
+    restored_at = Timestamp(load_default=None, validate=not_ahead_of_server)
     filled_by = fields.String(dump_only=True)
     filled_at = Timestamp(dump_only=True)
     version = Integer(dump_only=True)

@@ -27,6 +27,7 @@ from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize, in_scope
 from backend.db import utcnow
 from backend.errors import NotFound, field_error
+from backend.inputs import refuse_ahead_of_server
 from backend.inspection import plans
 from backend.inspection.meter_models import MeterAnomaly, MeterEvent
 from backend.inspection.models import MeterReading
@@ -127,6 +128,7 @@ def record_event(
     """Record a seal or fault event over REST (sync pushes take the same checks)."""
     authorize(actor, Action.METER_EVENT_RECORD)
     meter = load_meter(session, actor, meter_id)
+    refuse_ahead_of_server("occurred_at", data.get("occurred_at"))
     meter_changes(session, actor, meter, data["kind"], data.get("seal_number"), data.get("fault"))
     now = utcnow()
     event = MeterEvent(

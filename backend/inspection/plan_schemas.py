@@ -274,7 +274,7 @@ class MeterEventCreateSchema(Schema):
     )
     inspection_id = fields.UUID(load_default=None, allow_none=True)
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
-    occurred_at = Timestamp(load_default=None, allow_none=True)
+    occurred_at = Timestamp(load_default=None, allow_none=True, validate=not_ahead_of_server)
 
 
 class MeterEventSchema(Schema):
