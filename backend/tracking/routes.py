@@ -22,9 +22,11 @@ from backend.spec import GEOJSON_COLLECTION, event_stream_response, json_respons
 from backend.tracking import nearest, service
 from backend.tracking.checkpoints import arrival_rules
 from backend.tracking.ingest.decode import DecodeError, decode_osmand, decode_traccar_json
+from backend.tracking.ingest.pipeline import BatchReport
 from backend.tracking.models import PositionSource
 from backend.unit_of_work import request_session, writes_on_get
 from gis.datum import Datum
+from gis.filters import RejectReason
 from sync.fields import Float, Integer
 
 blp = Blueprint("tracking", __name__, url_prefix="/api/v1/tracking", description="Vehicle tracking")
@@ -99,9 +101,17 @@ class NearestSchema(Schema):
 
 
 class IngestReplySchema(Schema):
-    """How many fixes were stored (0 for a duplicate or a filtered fix)."""
+    """How many fixes were stored; a dropped fix (filtered or a duplicate) also says why."""
 
     stored = Integer()
+    dropped = Integer(metadata={"description": "Fixes not stored (only when one was dropped)."})
+    reason = fields.String(
+        validate=validate.OneOf([str(r) for r in RejectReason]),
+        metadata={
+            "description": "Why the fix was dropped: the fix filter's reason (only when one "
+            "was dropped). Final: the same fix sent again is dropped again."
+        },
+    )
 
 
 class FeedArgs(StreamTicketArgs):
@@ -239,7 +249,16 @@ def osmand() -> Any:
         where = "json" if request.is_json else "query"
         raise field_error(fix.field or "_", f"The fix was rejected: {fix}.", where)
     report = ingest.ingest(session=session, device=device, fix=fix, source=source)
-    return {"stored": report.stored}
+    return ingest_reply(report)
+
+
+def ingest_reply(report: BatchReport) -> dict[str, Any]:
+    """Say what became of the fix: still 200 when dropped, so the terminal does not resend it."""
+    reply: dict[str, Any] = {"stored": report.stored}
+    if report.dropped:
+        reply["dropped"] = report.dropped.total()
+        reply["reason"] = report.dropped.most_common(1)[0][0]
+    return reply
 
 
 def _device_credentials() -> tuple[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -155,6 +155,27 @@ def test_osmand_http_endpoint_authenticates_each_device(
     assert response.get_json() == {"stored": 1}
     bad = client.post(f"/api/v1/tracking/osmand?id=T-1001&lat=x&key={DEMO_DEVICE_SECRET}")
     assert_problem(bad, 422)
+
+
+def test_osmand_says_why_a_fix_was_dropped(client: Any, session: Session, demo: DemoOrg) -> None:
+    def send(ts: datetime, lat: float = 30.29, accuracy: float = 8) -> Any:
+        query = f"id=T-1001&lat={lat}&lon=120.16&timestamp={int(ts.timestamp())}"
+        response = client.post(
+            f"/api/v1/tracking/osmand?{query}&accuracy={accuracy}&key={DEMO_DEVICE_SECRET}"
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)  # never resent
+        return response.get_json()
+
+    now = utcnow()
+    assert send(now - timedelta(seconds=30)) == {"stored": 1}
+    assert send(now - timedelta(seconds=30)) == {"stored": 0, "dropped": 1, "reason": "duplicate"}
+    poor = send(now - timedelta(seconds=20), accuracy=5000)
+    assert poor == {"stored": 0, "dropped": 1, "reason": "poor_accuracy"}
+    ahead = send(now + timedelta(hours=1))
+    assert ahead == {"stored": 0, "dropped": 1, "reason": "future"}
+    jump = send(now - timedelta(seconds=10), lat=31.29)  # 111 km in 20 s
+    assert jump == {"stored": 0, "dropped": 1, "reason": "impossible_speed"}
+    assert len(session.scalars(select(Position).where(Position.source == "osmand")).all()) == 1
 
 
 def test_dispatch_candidates_get_distance_and_eta(session: Session, demo: DemoOrg) -> None:

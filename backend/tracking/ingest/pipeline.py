@@ -36,7 +36,7 @@ from backend.tracking.ingest.store import (
 )
 from backend.tracking.models import PositionSource
 from backend.tracking.terminal import apply_ack, apply_event
-from gis.filters import FixFilter
+from gis.filters import FixFilter, RejectReason
 from gis.geofence import ArrivalRules
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,8 @@ class BatchReport:
 
     stored: int = 0
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Fixes not stored, by the fix filter's reason (or `duplicate`): what a sender is told.
+    dropped: Counter[str] = field(default_factory=Counter)
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     # Messages naming no known vehicle: parked as dead letters (or, replaying, left parked).
     unattributed: list[Inbound] = field(default_factory=list)
@@ -172,11 +174,13 @@ class Pipeline:
             rejection = self.filter.check(_Converted.of(row), now)
             if rejection is not None:
                 counts[(vehicle.vid, str(rejection.reason))] += 1
+                report.dropped[str(rejection.reason)] += 1
                 continue
             rows.append(row)
         report.outcome = store_positions(session, rows, now, counts)
         for vid, n in report.outcome.duplicates.items():
             counts[(vid, "duplicate")] += n
+            report.dropped[str(RejectReason.DUPLICATE)] += n
         vids = {r.vehicle.id: r.vehicle.vid for r in rows}
         for vehicle_id, stored in report.outcome.inserted.items():
             report.stored += stored
