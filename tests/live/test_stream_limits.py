@@ -202,3 +202,17 @@ def test_a_stream_ends_when_its_caller_changes(
             call(address, "PATCH", f"/api/v1/users/{user_id}", {"active": False}, admin)[0] == 200
         )
     wait_until(lambda: limited.open_count() == 0)
+
+
+def test_logging_out_ends_an_open_stream(limited: StreamSlots, address: str) -> None:
+    token = login(address, "dispatcher")  # a login session of its own: logout ends only it
+    feed = EventStream(address, FEED, token)
+    try:
+        assert feed.next_event("retry")
+        assert feed.next_event("comment")  # a keep-alive: the session is still live
+        status, body = call(address, "POST", "/api/v1/auth/logout", {}, token)
+        assert status == 204, body
+        assert feed.next_event("end") == {"reason": "revoked"}
+    finally:
+        feed.close()
+    wait_until(lambda: limited.open_count() == 0)
