@@ -191,7 +191,8 @@ def _check_existing(
                 )
         meter = meters.get(data.get("meter_number") or "")
         if meter is not None and (customer is None or meter.customer_id != customer.id):
-            errors.add(number, "meter_number", f"Meter {meter.number} belongs to another account.")
+            in_use = meter_service.number_in_use(session, actor, meter.number, meter)
+            errors.add(number, "meter_number", f"{in_use}; not this account's meter.")
 
 
 _CUSTOMER_KEYS = ("name", "customer_type", "voltage_level", "contract_capacity_kw",

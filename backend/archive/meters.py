@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from backend.archive import versions
 from backend.archive.access import ArchiveAction, in_scope, require
 from backend.archive.records import Meter, MeterType, Premise
-from backend.archive.seals import IN_SERVICE, check_seals_free
+from backend.archive.seals import IN_SERVICE, check_seals_free, may_read_meter
 from backend.archive.service import get_customer, get_premise
 from backend.archive.vocab import AccountStatus, Source
 from backend.auth.actor import Actor
@@ -98,6 +98,47 @@ def due_dates(meter: Meter, meter_type: MeterType) -> dict[str, date | None]:
     }
 
 
+class MeterNumberTaken(Conflict):
+    """A meter number is another meter's (numbers are unique across the archive).
+
+    Extensions: `meter_number` (as asked); `meter_id` when the caller may read that meter.
+    """
+
+    slug, title = "meter-number-taken", "Meter number in use"
+
+
+def number_holder(session: Session, number: str, meter_id: uuid.UUID | None = None) -> Meter | None:
+    """The meter other than `meter_id` that carries `number`, if any."""
+    query = select(Meter).where(Meter.number == number)
+    if meter_id is not None:
+        query = query.where(Meter.id != meter_id)
+    return session.scalar(query)
+
+
+def number_in_use(session: Session, actor: Actor, number: str, other: Meter) -> str:
+    """Say that the number is taken; more only to a caller who may read the other meter.
+
+    Anyone else learns that the number cannot be used, not where: the one rule for every door
+    (a new meter, a change, the import, field verification), as `seals.where_taken` for seals.
+    """
+    if may_read_meter(session, actor, other):
+        return f"Meter {number} already exists"
+    return f"Meter number {number} is already registered"
+
+
+def check_number_free(
+    session: Session, *, actor: Actor, number: str, meter_id: uuid.UUID | None = None
+) -> None:
+    """Raise `MeterNumberTaken` (409) if a meter other than `meter_id` has the number."""
+    other = number_holder(session, number, meter_id)
+    if other is None:
+        return
+    detail = f"{number_in_use(session, actor, number, other)}; meter numbers are unique."
+    if may_read_meter(session, actor, other):
+        raise MeterNumberTaken(detail, meter_number=number, meter_id=str(other.id))
+    raise MeterNumberTaken(detail, meter_number=number)
+
+
 def _meter_type(session: Session, code: str) -> MeterType:
     found = session.get(MeterType, code)
     if found is None:
@@ -116,8 +157,7 @@ def add_meter(
     _check_days(data)
     if data.get("status", IN_SERVICE) == IN_SERVICE:
         check_seals_free(session, actor=actor, seals=data.get("seals") or [])
-    if session.scalar(select(Meter.id).where(Meter.number == data["number"])) is not None:
-        raise field_error("number", f"Meter {data['number']} already exists.")
+    check_number_free(session, actor=actor, number=data["number"])
     meter = Meter(
         **data, premise_id=premise.id, customer_id=premise.customer_id,
         department_id=premise.department_id,
@@ -156,9 +196,7 @@ def change_meter(
         seals = changes.get("seals", meter.seals) or []
         check_seals_free(session, actor=actor, seals=seals, meter_id=meter.id)
     if "number" in changes and changes["number"] != meter.number:
-        taken = select(Meter.id).where(Meter.number == changes["number"], Meter.id != meter.id)
-        if session.scalar(taken) is not None:
-            raise field_error("number", f"Meter {changes['number']} already exists.")
+        check_number_free(session, actor=actor, number=changes["number"], meter_id=meter.id)
     versions.append(
         session, meter, changes, actor=actor.audit_name, reason=reason, source=source,
         base_version=base_version,

@@ -226,7 +226,11 @@ class PremiseMeters(MethodView):
     @requires(Action.METER_EDIT, scope=(Premise, "premise_id"))
     @blp.arguments(MeterCreateSchema)
     @blp.response(201, MeterReadSchema)
-    @blp.alt_response(409, description="A seal is on another in-service meter (`seal-taken`)")
+    @blp.alt_response(
+        409,
+        description="A seal is on another in-service meter (`seal-taken`), or the number is "
+        "another meter's (`meter-number-taken`)",
+    )
     def post(self, data: dict[str, Any], premise_id: uuid.UUID) -> dict[str, Any]:
         """Install a meter at a premise."""
         session, actor = request_session(), current_actor()

@@ -87,7 +87,7 @@ def seal_holder(
     return found[0], meter
 
 
-def _may_read(session: Session, actor: Actor, meter: Meter) -> bool:
+def may_read_meter(session: Session, actor: Actor, meter: Meter) -> bool:
     """Whether `GET /meters/{id}` would show the caller this meter (role and scope)."""
     return actor.kind == "system" or (
         can(actor, Action.ARCHIVE_READ) and in_scope(session, actor, meter)
@@ -96,7 +96,7 @@ def _may_read(session: Session, actor: Actor, meter: Meter) -> bool:
 
 def where_taken(session: Session, actor: Actor, seal: str, other: Meter) -> str:
     """Say where the seal is: on which meter only to a caller who may read that meter."""
-    if _may_read(session, actor, other):
+    if may_read_meter(session, actor, other):
         return f"Seal {seal} is on meter {other.number} already"
     return f"Seal {seal} is in use on another meter"
 
@@ -104,7 +104,7 @@ def where_taken(session: Session, actor: Actor, seal: str, other: Meter) -> str:
 def seal_taken(session: Session, actor: Actor, seal: str, other: Meter) -> SealTaken:
     """The 409 for a seal on `other`, naming it only to a caller who may read it."""
     detail = f"{where_taken(session, actor, seal, other)}; remove it there first."
-    if _may_read(session, actor, other):
+    if may_read_meter(session, actor, other):
         return SealTaken(
             detail, seal_number=seal, meter_id=str(other.id), meter_number=other.number
         )

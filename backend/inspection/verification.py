@@ -318,7 +318,7 @@ def meter_problems(
 ) -> list[str]:
     """The rules that ask the archive: which meter, a known type, a number and seals not taken.
 
-    A taken seal names the other meter only if `actor` may read it.
+    A taken seal or number names the other meter only if `actor` may read it.
 
     Dates are checked against the meter as it stands (calibrated not before installed).
     """
@@ -328,9 +328,11 @@ def meter_problems(
     problems = []
     number = corrections.get("meter.number")
     if number and number != meter.number:
-        taken = session.scalar(select(Meter.id).where(Meter.number == number, Meter.id != meter.id))
-        if taken is not None:
-            problems.append(f"meter.number: meter {number} is another meter in the archive")
+        holder = archive_meters.number_holder(session, number, meter.id)
+        if holder is not None:  # the archive's rule for every door (409 elsewhere)
+            problems.append(
+                f"meter.number: {archive_meters.number_in_use(session, actor, number, holder)}"
+            )
     code = corrections.get("meter.meter_type")
     if code and session.get(MeterType, code) is None:
         problems.append(f"meter.meter_type: unknown meter type {code!r}")

@@ -111,7 +111,7 @@ def test_a_meter_corrected_offline_becomes_a_field_verification_version(
     bad = correct({"meter_id": meter["id"], "meter.multiplier": "300/0"})
     assert bad["verdict"] == "rejected" and "meter.multiplier" in bad["problem"]["detail"]
     taken = correct({"meter_id": meter["id"], "meter.number": other["number"]})
-    assert taken["verdict"] == "rejected" and "another meter" in taken["problem"]["detail"]
+    assert taken["verdict"] == "rejected" and "already exists" in taken["problem"]["detail"]
     sealed = correct({"meter_id": meter["id"], "meter.seals": f"T{tag}-9"})
     assert sealed["verdict"] == "rejected" and "meter.seals" in sealed["problem"]["detail"]
     assert f"on meter {other['number']}" in sealed["problem"]["detail"]  # the archive's rule
