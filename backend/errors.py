@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, json
 from marshmallow import INCLUDE, Schema, fields
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from sync.fields import Integer
@@ -207,6 +207,14 @@ def _http_problem(exc: HTTPException) -> Response:
     return problem_response(body, headers)
 
 
+def constraint_conflict() -> Conflict:
+    """The 409 of a write that a unique or reference key refused, at flush or at commit."""
+    return Conflict(
+        "The change conflicts with existing data (a unique or reference constraint refused "
+        "it); nothing was written."
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     """Render every error, ours and the framework's, as problem+json without stack traces."""
 
@@ -228,6 +236,13 @@ def register_error_handlers(app: Flask) -> None:
                 "A value does not fit its field (out of range or malformed); nothing was written."
             ).to_dict()
         )
+
+    @app.errorhandler(IntegrityError)
+    def handle_integrity_error(exc: IntegrityError) -> Response:
+        # A key refused a write that the rule before it let through: two requests racing for
+        # one meter number, say. The request's session is rolled back (`unit_of_work`).
+        log.info("write refused by a constraint: %s", exc.orig)
+        return problem_response(constraint_conflict().to_dict())
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from backend.db import Database
-from backend.errors import Conflict, ServiceUnavailable, problem_response
+from backend.errors import ServiceUnavailable, constraint_conflict, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +86,7 @@ def init_app(app: Flask, db: Database) -> None:
         except IntegrityError as exc:
             session.rollback()
             log.info("commit refused by a constraint: %s", exc.orig)
-            return problem_response(
-                Conflict(
-                    "The change conflicts with existing data (a unique or reference "
-                    "constraint refused it); nothing was written."
-                ).to_dict()
-            )
+            return problem_response(constraint_conflict().to_dict())
         except OperationalError:
             session.rollback()
             log.exception("commit failed")

@@ -10,6 +10,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import select
+
+from backend.archive.records import Meter
 from backend.auth.models import User
 from backend.auth.passwords import hash_secret
 from tests.archive.helpers import customer_body, meter_body
@@ -105,3 +108,25 @@ def test_an_import_row_with_a_taken_number_names_only_a_readable_meter(api, demo
     reasons = {e["row"]: e["reason"] for e in problem["row_errors"] if e["column"] == "电能表编号"}
     assert HIDDEN in reasons[2] and "already exists" in reasons[3], reasons
     assert not _reveals(response.get_data(as_text=True), foreign)
+
+
+def test_two_meters_racing_for_one_number_end_in_409_not_500(api, demo, db, monkeypatch):
+    """The check passes both writers of a new number; the unique key refuses the second.
+
+    The race is staged by letting the check see no holder (as the second writer's check does
+    when the first has not committed yet): the key's refusal is a 409, nothing written.
+    """
+    from backend.archive import meters
+
+    first = _meter_in(api, demo, "ST-URB")
+    monkeypatch.setattr(meters, "number_holder", lambda *args, **kwargs: None)
+    premise = station_file(api, demo)["premise_id"]
+    archivist = api("archivist")
+    raced = archivist.post(
+        f"/api/v1/premises/{premise}/meters", json=meter_body(number=first["number"], seals=[])
+    )
+    problem = assert_problem(raced, 409, "conflict")
+    assert not _reveals(problem["detail"], first)
+    with db.unit_of_work() as session:
+        holders = session.scalars(select(Meter.id).where(Meter.number == first["number"])).all()
+    assert [str(h) for h in holders] == [first["id"]]
