@@ -69,7 +69,7 @@ class Change(SyncBase):
     )
     txid: Mapped[int] = mapped_column(BigInteger, default=0)
     entity: Mapped[str] = mapped_column(String(32))
-    record_id: Mapped[str] = mapped_column(String(64), index=True)
+    record_id: Mapped[str] = mapped_column(String(64))  # not indexed: read with its page only
     # upsert: the record is new or changed; delete: tombstone; leave: it left this scope.
     op: Mapped[str] = mapped_column(String(8))
     scope_department_id: Mapped[int | None] = mapped_column(Integer)

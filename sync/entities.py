@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
-from sync.protocol import Op, RejectReason, format_time, parse_time, uuid_text
+from sync.protocol import Op, RejectReason, format_time, parse_time, uuid_of, uuid_text
 
 
 class FieldKind(StrEnum):
@@ -159,12 +159,6 @@ def timestamp(*, observed: bool = False) -> Validator:
     return _observed_rfc3339 if observed else _rfc3339
 
 
-# Validators whose value a column of the matching type takes in one step, without the
-# normalised text in between (the compiled push plans, `sync.store.plans`).
-COLUMN_VALUE: Mapping[Validator, Validator] = MappingProxyType(
-    {_rfc3339: utc_moment, _observed_rfc3339: observed_moment}
-)
-
 # A register's largest reading: ten integer digits (9 999 999 999) are more than any electricity,
 # gas or water register shows, and a float still holds it to the micro-unit. Above it a value
 # is a typo or an attack, and as the meter's last reading it would poison consumption figures.
@@ -174,16 +168,27 @@ REGISTER_MAXIMUM = 1e10
 GPS_ACCURACY_MAXIMUM_M = 10_000.0
 
 
+def _uuid_ref(value: object) -> str:
+    text = uuid_text(value)  # what str(UUID(value)) spells, without the round trip
+    if text is None:
+        raise FieldValueError("must be a UUID")
+    return text
+
+
+def _uuid_column(value: object) -> object:
+    return uuid_of(_uuid_ref(value))
+
+
 def uuid_ref() -> Validator:
     """Accept a canonical UUID string; normalise to lower case."""
+    return _uuid_ref
 
-    def check(value: object) -> object:
-        text = uuid_text(value)  # what str(UUID(value)) spells, without the round trip
-        if text is None:
-            raise FieldValueError("must be a UUID")
-        return text
 
-    return check
+# Validators whose value a column of the matching type takes in one step, without the
+# normalised text in between (the compiled push plans, `sync.store.plans`).
+COLUMN_VALUE: Mapping[Validator, Validator] = MappingProxyType(
+    {_rfc3339: utc_moment, _observed_rfc3339: observed_moment, _uuid_ref: _uuid_column}
+)
 
 
 _SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")

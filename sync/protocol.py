@@ -318,7 +318,16 @@ def parse_uuid(value: object) -> uuid.UUID | None:
     """Parse a canonical 8-4-4-4-12 UUID string, or return None if invalid."""
     if not isinstance(value, str) or not _UUID_RE.fullmatch(value):
         return None
-    return uuid.UUID(value)
+    return uuid_of(value)
+
+
+def uuid_of(text: str) -> uuid.UUID:
+    """The UUID of a canonical 8-4-4-4-12 string already checked (`uuid_text`, `parse_uuid`).
+
+    From its integer: `UUID(text)` first strips the URN and brace forms this text cannot have,
+    which makes it twice as slow, and a push parses a few UUIDs per mutation.
+    """
+    return uuid.UUID(int=int(text.replace("-", ""), 16))
 
 
 def uuid_text(value: object) -> str | None:
@@ -351,6 +360,8 @@ class _Errors:
 
     def keys(self, body: Mapping[str, object], allowed: frozenset[str], prefix: str) -> bool:
         """Report missing and unknown keys; return True when all allowed keys are present."""
+        if body.keys() == allowed:  # the common case, in one comparison
+            return True
         for key in sorted(allowed - body.keys()):
             self.add(prefix + key, MISSING)
         for key in sorted(str(k) for k in body.keys() - allowed):
@@ -463,7 +474,7 @@ def _parse_mutation(item: object, prefix: str, errors: _Errors) -> Mutation | No
     if defect is not None:
         entity = str(storable(entity))
     return Mutation(
-        uuid.UUID(mutation_id), entity, uuid.UUID(record_id), op, base_version, fields, occurred,
+        uuid_of(mutation_id), entity, uuid_of(record_id), op, base_version, fields, occurred,
         defect, mutation_id, record_id,
     )  # fmt: skip
 

@@ -30,10 +30,9 @@ from backend.config import ROOT, TestConfig
 from backend.db import Database
 from backend.demo import DEMO_PASSWORD, seed_all
 
-# The commit that landed last (stop 17: Trust, Core, Console, Archive, first Network and
-# Inspection slices; head 1300).
-PREVIOUS_RELEASE = "ef1e51a7d2628eaa424496a91575a4488c79d5e4"
-PREVIOUS_HEAD = "1900_network_sync"
+# The commit that landed last (stop 20: Scale, stream caps, seals; head 2500).
+PREVIOUS_RELEASE = "7d7a7fbb98db8a1d307c2f1bdb84c66d94c0bab4"
+PREVIOUS_HEAD = "2500_in_service_seals"
 
 # Tables a later revision renamed or dropped on purpose, with where their rows went.
 # (0600 dropped vehicle_assignments, before the release above; none since.)
@@ -176,6 +175,19 @@ def _in_service_seals_copied(database: Database) -> None:
     assert copied <= carried and {s for s, _ in copied} == {s for s, _ in carried}
 
 
+def _unread_sync_indexes_dropped(database: Database) -> None:
+    """2600 drops the sync tables' indexes that no query reads; the keys stay."""
+    inspector = inspect(database.engine)
+    left = {
+        index["name"]
+        for table in ("sync_mutations", "sync_changes")
+        for index in inspector.get_indexes(table)
+    }
+    assert not left & {"ix_sync_mutations_device", "ix_sync_mutations_batch_id",
+                       "ix_sync_mutations_record_id", "ix_sync_changes_record_id"}  # fmt: skip
+    assert "ix_sync_changes_department_feed" in left
+
+
 def test_upgrade_from_previous_release_keeps_demo_data(empty_database: str, tmp_path: Path):
     old_tree = _checkout(PREVIOUS_RELEASE, tmp_path / "previous")
     _run_old(old_tree, empty_database, "db", "upgrade")
@@ -193,6 +205,7 @@ def test_upgrade_from_previous_release_keeps_demo_data(empty_database: str, tmp_
         migrate.upgrade(empty_database)
         _network_reaches_the_feed(database)
         _in_service_seals_copied(database)
+        _unread_sync_indexes_dropped(database)
         seed_all(database)  # `make run` on an existing install: upgrade, then seed again
 
         after = _row_counts(database)

@@ -34,7 +34,7 @@ from backend.errors import Forbidden, OutOfScope, Problem
 from backend.inspection.models import Inspection, MeterReading
 from sync.changes import add_scoped_changes
 from sync.entities import RejectionError
-from sync.protocol import RejectReason, format_time
+from sync.protocol import RejectReason, format_time, parse_uuid, uuid_of
 from sync.registry import SyncActor
 from sync.store.prefetch import lookup, prefetch_rows, push_memo
 
@@ -183,7 +183,7 @@ def authorize_reading(
     raw = values.get("meter_id")
     if record is not None or not isinstance(raw, str):
         return None
-    meter = lookup(session, Meter, uuid.UUID(raw))
+    meter = lookup(session, Meter, uuid_of(raw))  # the entity spec checked it: canonical
     if meter is None:
         return authorize_archive_refs(session, actor, record, values)
     seen = push_memo(session).get("visible_meters")
@@ -196,15 +196,9 @@ def authorize_reading(
 
 
 def _uuids(values: Sequence[Mapping[str, object]], name: str) -> list[uuid.UUID]:
-    found = []
-    for item in values:
-        raw = item.get(name)
-        if isinstance(raw, str):
-            try:
-                found.append(uuid.UUID(raw))
-            except ValueError:
-                continue  # the entity spec rejects the mutation
-    return found
+    # A value that is no UUID is skipped: the entity spec rejects its mutation.
+    parsed = (parse_uuid(item.get(name)) for item in values)
+    return [found for found in parsed if found is not None]
 
 
 def prefetch_readings(

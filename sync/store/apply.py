@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from sync.changes import (
@@ -77,7 +77,7 @@ class _Context:
     def __post_init__(self) -> None:
         self.batch_name = str(self.batch.batch_id)
 
-    stored: dict[str, StoredMutation] = field(default_factory=dict)
+    stored: dict[str, dict[str, Any]] = field(default_factory=dict)  # verdicts kept for replays
     loaded: dict[tuple[str, str], Any] = field(default_factory=dict)
     tombstones: set[tuple[str, str]] = field(default_factory=set)
     touched: set[tuple[str, str]] = field(default_factory=set)
@@ -105,16 +105,16 @@ def push(
     """
     skew = now - batch.sent_at
     corrected = abs(skew) > SKEW_TOLERANCE
-    session.add(
-        DeviceClock(
-            device=actor.name,
-            batch_id=str(batch.batch_id),
-            sent_at=batch.sent_at,
-            received_at=now,
-            skew_seconds=skew.total_seconds(),
-            corrected=corrected,
-        )
-    )
+    clock = {
+        "device": actor.name,
+        "batch_id": str(batch.batch_id),
+        "sent_at": batch.sent_at,
+        "received_at": now,
+        "skew_seconds": skew.total_seconds(),
+        "corrected": corrected,
+    }
+    # A plain INSERT: an ORM object would make the batch's first query flush a unit of work.
+    session.execute(insert(cast(Table, DeviceClock.__table__)), clock)
     ctx = _Context(session, actor, registry, batch, now, skew, corrected, compiled)
     try:
         _prefetch(ctx)
@@ -135,10 +135,10 @@ def _prefetch(ctx: _Context) -> None:
     session, mutations = ctx.session, ctx.batch.mutations
     ids = [m.mutation_text for m in mutations]
     # Only this principal's verdicts: another device's mutation id is not a replay of ours.
-    query = select(StoredMutation).where(
+    query = select(StoredMutation.mutation_id, StoredMutation.verdict).where(
         StoredMutation.device == ctx.actor.name, among(session, StoredMutation.mutation_id, ids)
     )
-    ctx.stored = {s.mutation_id: s for s in session.scalars(query)}
+    ctx.stored = {mutation_id: verdict for mutation_id, verdict in session.execute(query)}
     lock = session.get_bind().dialect.name == "postgresql"
     by_entity: dict[str, set[uuid.UUID]] = {}
     for mutation in mutations:
@@ -215,10 +215,8 @@ def _defect(ctx: _Context, mutation: Mutation) -> MergeResult | None:
 def _apply_one(ctx: _Context, mutation: Mutation) -> None:
     stored = ctx.stored.get(mutation.mutation_text)
     if stored is not None:
-        original = stored.verdict["verdict"]
-        ctx.entries.append(
-            {**stored.verdict, "verdict": VerdictKind.DUPLICATE.value, "original": original}
-        )
+        original = stored["verdict"]
+        ctx.entries.append({**stored, "verdict": VerdictKind.DUPLICATE.value, "original": original})
         return
     adapter = ctx.registry.get(mutation.entity)
     if (
@@ -604,7 +602,7 @@ def purge(session: Session, adapter: EntityAdapter, record_id: uuid.UUID, actor:
         session.flush()
     if record is not None:
         session.delete(record)
-    if session.get(Tombstone, (adapter.spec.name, str(record_id))) is None:
+    if session.get(Tombstone, (str(record_id), adapter.spec.name)) is None:  # key order
         session.add(
             Tombstone(
                 entity=adapter.spec.name,

@@ -98,8 +98,8 @@ def _acceptor(
 ) -> Convert:
     """A non-null wire value's column value: what `validate`, the column check, `from_wire` give."""
     validate = field.validate
-    if check is None and convert is parse_time and validate in COLUMN_VALUE:
-        return COLUMN_VALUE[validate]  # a timestamp's datetime, without its text in between
+    if check is None and convert in (parse_time, _to_uuid) and validate in COLUMN_VALUE:
+        return COLUMN_VALUE[validate]  # a timestamp's datetime or a UUID, without text between
     if check is None and convert is None:
         return validate
 

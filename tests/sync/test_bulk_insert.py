@@ -92,6 +92,17 @@ def test_bulk_insert_stores_what_insert_stores(session: Session, demo: Any) -> N
     plain = [_reading(crew), _reading(crew, photo_sha256="a" * 64, premise_id=uuid.uuid4())]
     plain[1]["recorded_at"] = MOMENT.astimezone(timezone(timedelta(hours=5, minutes=30)))
     plain[1]["clock_corrected"] = True
+    # The ends of the years a column holds, one at an offset, and a time without microseconds
+    # (its ISO text has none): bulk times are text on both backends.
+    plain.append(
+        _reading(
+            crew,
+            occurred_at=datetime(1, 1, 1, tzinfo=UTC),
+            read_at=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            recorded_at=datetime(1, 1, 1, 10, tzinfo=timezone(timedelta(hours=5))),
+        )
+    )
+    plain.append(_reading(crew, read_at=MOMENT.replace(microsecond=0)))
     twins = [{**r, "id": uuid.uuid4()} for r in plain]
     # A left-out column with a Python default (`source`) gets it in bulk too.
     by_keys: dict[frozenset[str], list[dict[str, Any]]] = {}
