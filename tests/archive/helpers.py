@@ -56,3 +56,15 @@ def open_file(api: Any, **overrides: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body
+
+
+def meter_on_new_file(api: Any, demo: Any, station: str, seals: list[str]) -> dict[str, Any]:
+    """An in-service meter with `seals`, on a new file of `station` (the archivist installs it)."""
+    archivist = api("archivist")
+    body = customer_body(department_id=demo.departments[station].id)
+    customer = archivist.post("/api/v1/customers", json=body).get_json()
+    url = f"/api/v1/premises/{customer['premises'][0]['id']}/meters"
+    response = archivist.post(url, json=meter_body(seals=seals))
+    assert response.status_code == 201, response.get_json()
+    meter: dict[str, Any] = response.get_json()
+    return meter

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from backend.archive.records import Meter
 from backend.auth.models import User
 from backend.auth.passwords import hash_secret
-from tests.archive.helpers import customer_body, meter_body
+from tests.archive.helpers import meter_body, meter_on_new_file
 from tests.archive.test_import_export import _csv, _post, _row
 from tests.archive.test_seal_disclosure import _verification_item
 from tests.conftest import assert_problem
@@ -27,15 +27,8 @@ PASSWORD = "long-enough-password"
 
 
 def _meter_in(api: Any, demo: Any, station: str) -> dict[str, Any]:
-    """A meter on a new file of `station`, with the file's ids."""
-    archivist = api("archivist")
-    body = customer_body(department_id=demo.departments[station].id)
-    customer = archivist.post("/api/v1/customers", json=body).get_json()
-    url = f"/api/v1/premises/{customer['premises'][0]['id']}/meters"
-    response = archivist.post(url, json=meter_body(seals=[]))
-    assert response.status_code == 201, response.get_json()
-    meter: dict[str, Any] = response.get_json()
-    return meter
+    """A meter without seals on a new file of `station`, with the file's ids."""
+    return meter_on_new_file(api, demo, station, [])
 
 
 def _reveals(text: str, holder: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.archive.helpers import customer_body, meter_body
+from tests.archive.helpers import customer_body, meter_body, meter_on_new_file
 from tests.conftest import assert_problem
 from tests.inspection.helpers import push, station_file
 from tests.sync.helpers import mutation
@@ -20,15 +20,7 @@ HIDDEN = "is in use on another meter"
 
 def _sealed_meter(api: Any, demo: Any, station: str) -> dict[str, Any]:
     """An in-service meter with one fresh seal, on a new file of `station`."""
-    archivist = api("archivist")
-    body = customer_body(department_id=demo.departments[station].id)
-    customer = archivist.post("/api/v1/customers", json=body).get_json()
-    seal = f"SD-{uuid.uuid4().hex[:10]}"
-    url = f"/api/v1/premises/{customer['premises'][0]['id']}/meters"
-    response = archivist.post(url, json=meter_body(seals=[seal]))
-    assert response.status_code == 201, response.get_json()
-    meter: dict[str, Any] = response.get_json()
-    return meter
+    return meter_on_new_file(api, demo, station, [f"SD-{uuid.uuid4().hex[:10]}"])
 
 
 def _named(response: Any, holder: dict[str, Any]) -> None:
