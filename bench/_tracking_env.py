@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,10 +147,18 @@ def private_mosquitto() -> Iterator[str]:
 
 # One Python client tops out near 2,000 QoS 1 messages a second: a fleet publishes from several.
 PUBLISHERS = 4
+# How many seconds of its vehicles' fixes a publisher buffers while the broker is not acking.
+BUFFER_SECONDS = 30
 
 
 def fleet_publisher(
-    url: str, root: str, vids: list[str], acked: Any, stopping: Any, seq_base: int = 0
+    url: str,
+    root: str,
+    vids: list[str],
+    acked: Any,
+    refused: Any,
+    stopping: Any,
+    seq_base: int = 0,
 ) -> None:
     """Each of `vids` once a second at its own phase, QoS 1; count what the broker acknowledged.
 
@@ -159,6 +168,11 @@ def fleet_publisher(
     library (latencies are measured from it). Acks are counted locally and added to the
     shared counter twice a second: a lock per ack costs more than the publish. Run it in a
     process of its own (several for a large fleet: `PUBLISHERS`).
+
+    Like a terminal's, the outbound buffer is bounded: `BUFFER_SECONDS` of its vehicles' fixes.
+    A fix the full buffer refuses is counted in `refused` (never acknowledged, so never owed).
+    Unbounded, a publisher starved of CPU grew its queue to hundreds of MB and then spent a
+    core draining it, starving the pipeline it measures.
     """
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -166,14 +180,15 @@ def fleet_publisher(
     host, port = url.removeprefix("mqtt://").split(":")
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"fleet-{uuid.uuid4().hex[:8]}")
     client.max_inflight_messages_set(5000)
-    local = [0]
+    client.max_queued_messages_set(max(len(vids) * BUFFER_SECONDS, 5000))
+    local, refused_here = [0], [0]
     client.on_publish = lambda *_a: local.__setitem__(0, local[0] + 1)
     client.connect(host, int(port))
     client.loop_start()
     lons = {vid: 120.0 + i * 1e-3 for i, vid in enumerate(vids)}
     slots = 100
     per_slot = [vids[i::slots] for i in range(slots)]
-    flushed, second, start = 0, 0, time.monotonic()
+    flushed, refused_flushed, second, start = 0, 0, 0, time.monotonic()
     while not stopping.is_set():
         second += 1
         for slot, group in enumerate(per_slot):
@@ -186,14 +201,18 @@ def fleet_publisher(
                     "acc": 5,
                     "seq": seq_base + second,
                 }
-                client.publish(f"{root}/vehicles/{vid}/position", json.dumps(body), qos=1)
+                info = client.publish(f"{root}/vehicles/{vid}/position", json.dumps(body), qos=1)
+                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                    refused_here[0] += 1
             if slot % 50 == 0:
                 flushed = _flush(acked, local[0], flushed)
+                refused_flushed = _flush(refused, refused_here[0], refused_flushed)
             if stopping.is_set():
                 break
     time.sleep(2)
     client.loop_stop()
     _flush(acked, local[0], flushed)
+    _flush(refused, refused_here[0], refused_flushed)
 
 
 def _flush(counter: Any, count: int, flushed: int) -> int:
@@ -203,25 +222,33 @@ def _flush(counter: Any, count: int, flushed: int) -> int:
     return count
 
 
-def start_fleet(
-    url: str, root: str, vids: list[str], seq_base: int = 0
-) -> tuple[list[Any], Any, Any]:
-    """Start `PUBLISHERS` fleet publisher processes; return (processes, acked, stop event).
+@dataclass(frozen=True)
+class Fleet:
+    """Publisher processes and their shared counters (multiprocessing Values)."""
+
+    procs: list[Any]
+    acked: Any  # fixes the broker acknowledged
+    refused: Any  # fixes a full outbound buffer refused
+    stopping: Any  # set it to stop publishing
+
+
+def start_fleet(url: str, root: str, vids: list[str], seq_base: int = 0) -> Fleet:
+    """Start `PUBLISHERS` fleet publisher processes.
 
     Forked, not spawned: a spawned child re-imports the calling script and with it SQLAlchemy
     and the app, which takes tens of seconds on a loaded machine; the publisher needs only
     paho, which it imports itself.
     """
     ctx = multiprocessing.get_context("fork")
-    acked, stopping = ctx.Value("q", 0), ctx.Event()
+    acked, refused, stopping = ctx.Value("q", 0), ctx.Value("q", 0), ctx.Event()
     procs = [
         ctx.Process(
             target=fleet_publisher,
-            args=(url, root, vids[i::PUBLISHERS], acked, stopping, seq_base),
+            args=(url, root, vids[i::PUBLISHERS], acked, refused, stopping, seq_base),
             daemon=True,
         )
         for i in range(PUBLISHERS)
     ]
     for proc in procs:
         proc.start()
-    return procs, acked, stopping
+    return Fleet(procs, acked, refused, stopping)

@@ -297,7 +297,8 @@ def main() -> None:
             while not healthy(port) and time.monotonic() < deadline:
                 time.sleep(0.3)
             time.sleep(2)  # the ingest subscribes
-            pubs, _, stop_fleet = start_fleet(url, ROOT_TOPIC, vids)
+            fleet = start_fleet(url, ROOT_TOPIC, vids)
+            pubs, stop_fleet = fleet.procs, fleet.stopping
             token = _call(
                 port,
                 "POST",

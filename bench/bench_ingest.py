@@ -324,14 +324,14 @@ def latency(
         assert ready == "ready"
         pids.append(pid)
     spy = _start_profiler(pids[1], seconds) if profile else None
-    pubs, acked, stopping = start_fleet(url, ROOT_TOPIC, vids, seq_base=10_000_000)
+    fleet = start_fleet(url, ROOT_TOPIC, vids, seq_base=10_000_000)
     t0 = time.perf_counter()
     time.sleep(seconds)
-    stopping.set()
-    for pub in pubs:
+    fleet.stopping.set()
+    for pub in fleet.procs:
         pub.join(60)
     took = time.perf_counter() - t0
-    sent = int(acked.value)
+    sent = int(fleet.acked.value)
     for control, _ in queues:
         control.put(sent)
     (raw, _, _), (stored, cpu, batches) = (out.get(timeout=180) for _, out in queues)

@@ -166,6 +166,14 @@ def _run(
     database = cleanup.enter_context(scratch_postgis())
     url = cleanup.enter_context(private_mosquitto())
     vids = [vid for _, vid in add_vehicles(database, vehicles, prefix="S")]
+    with database.engine.begin() as conn:
+        # The sampler reads the fixes stored since its last sample by `recorded_at`, which no
+        # product index covers (positions is keyed by vehicle and time). Without an index every
+        # sample scanned the whole table, a cost that grew with the run and showed as latency
+        # growth (58-minute run at e8a0acd). Only the soak's scratch database has this index: an
+        # append at the right edge per fix, a small cost next to the product's own key. (A BRIN
+        # index was not enough: its unsummarised tail is scanned whole, and grew per sample.)
+        conn.execute(text("CREATE INDEX soak_positions_recorded_at ON positions (recorded_at)"))
     env = {
         **os.environ,
         "DATABASE_URL": database.url,
@@ -208,7 +216,8 @@ def _run(
         (p for p in psutil.process_iter(["name", "cmdline"]) if _is_our_broker(p, url)), None
     )
     time.sleep(3)  # the ingest subscribes (its session then queues everything)
-    pubs, acked, stop_publisher = start_fleet(url, ROOT_TOPIC, vids)
+    fleet = start_fleet(url, ROOT_TOPIC, vids)
+    pubs, acked, stop_publisher = fleet.procs, fleet.acked, fleet.stopping
     for pub in pubs:
         cleanup.callback(_end, pub, 5)
     cleanup.callback(stop_publisher.set)
@@ -232,6 +241,7 @@ def _run(
         time.sleep(every)
         now = datetime.now(UTC)
         published, done = acked.value, stored()
+        sampling = time.perf_counter()
         p50, p95 = conn.execute(
             text(
                 "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
@@ -241,6 +251,7 @@ def _run(
             ),
             {"last": last, "now": now},
         ).one()
+        sample_ms = (time.perf_counter() - sampling) * 1000
         size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
         conn.rollback()
         last = now
@@ -249,9 +260,11 @@ def _run(
             "published": published,
             "stored": done,
             "lag": published - done,
+            "refused": fleet.refused.value,
             "p50_ms": round(p50 or 0, 1),
             "p95_ms": round(p95 or 0, 1),
             "db_mb": round((size or 0) / 1e6, 1),
+            "sample_ms": round(sample_ms, 1),
             "pushes": len(pusher.acked),
             "rss_ingest_mb": round(_rss(procs["ingest"]) / 1e6, 1),
             "rss_api_mb": round(_rss(procs["api"]) / 1e6, 1),
@@ -283,6 +296,7 @@ def _run(
         "published_acked": final_acked,
         "stored": final_stored,
         "lost_positions": max(0, final_acked - final_stored),
+        "refused_by_full_buffer": fleet.refused.value,
         "pushes_acked": len(ids),
         "lost_mutations": len(ids) - int(kept),
         "lag_first_third_max": max(r["lag"] for r in rows[:third]) if rows else 0,
