@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from backend.config import Config, TestConfig
+from backend.config import Config, ConfigError, TestConfig
 from backend.dispatch.escalation import EscalationPolicy
 
 
@@ -22,6 +22,32 @@ def test_environment_becomes_config(monkeypatch: pytest.MonkeyPatch) -> None:
     policy = EscalationPolicy.from_config(config)
     assert policy.accept_within == timedelta(minutes=2.5)
     assert policy.webhook_url == "https://hooks.example/alerts"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kind"),
+    [
+        ("LOGIN_MAX_FAILURES", "five", "a whole number"),
+        ("LIVE_ROUND_SECONDS", "0,2", "a number"),
+        ("JWT_ACCESS_MINUTES", "1.5", "minutes"),
+        ("MQTT_VERSION", "v5", "a whole number"),
+    ],
+)
+def test_a_value_a_setting_cannot_take_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, kind: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        Config(SECRET_KEY="x" * 40)
+    assert str(refused.value) == f"{name}={value!r} is not {kind}"
+
+
+def test_a_variable_set_but_empty_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LOGIN_MAX_FAILURES", "JWT_REFRESH_DAYS", "MQTT_VERSION", "LOG_LEVEL"):
+        monkeypatch.setenv(name, "")
+    config = Config(SECRET_KEY="x" * 40)
+    assert (config.LOGIN_MAX_FAILURES, config.MQTT_VERSION, config.LOG_LEVEL) == (5, None, "INFO")
+    assert config.JWT_REFRESH_TOKEN_EXPIRES == timedelta(days=14)
 
 
 def test_a_config_is_passed_not_read_back_from_the_environment(
