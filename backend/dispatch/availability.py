@@ -44,6 +44,18 @@ def is_available(session: Session, crew_id: int) -> bool:
     return status is None or status.available
 
 
+def unavailable_among(session: Session, crew_ids: list[int]) -> set[int]:
+    """Return which of these crews stand down now, in one query (see `is_available`)."""
+    if not crew_ids:
+        return set()
+    rows = session.scalars(
+        select(CrewStatus.crew_id).where(
+            CrewStatus.crew_id.in_(crew_ids), CrewStatus.available.is_(False)
+        )
+    )
+    return set(rows)
+
+
 def ensure_available(session: Session, crew: Crew) -> None:
     """Raise 409 when dispatching to a crew that stood down."""
     status = status_of(session, crew.id)

@@ -14,11 +14,11 @@ from typing import Any
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from backend.auth.actor import Actor
 from backend.auth.policy import Action
-from backend.dispatch.availability import is_available
+from backend.dispatch.availability import unavailable_among
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.service import get_order, same_site
 from backend.dispatch.timing.states import OPEN_CREW_STATES
@@ -51,35 +51,47 @@ def rank_key(crew: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def candidates(*, session: Session, actor: Actor, order_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Rank the crews that may take an order, with their vehicles' distance and ETA."""
+    """Rank the crews that may take an order, with their vehicles' distance and ETA.
+
+    A fixed number of queries however many crews the region has: the crews with their
+    stations, then the stood-down ones, the vehicles and the distances, each in one query.
+    """
     order = get_order(session=session, actor=actor, order_id=order_id, action=Action.ORDER_DISPATCH)
     loads = crew_loads(session)
-    crews = session.scalars(
+    in_region = session.scalars(
         select(Crew)
-        .join(Department, Crew.department_id == Department.id)
+        .join(Crew.department)
+        .options(contains_eager(Crew.department))  # same_site reads the crew's station
         .where(
             Department.path.startswith(actor.department_path),
             Department.region_code == order.region_code,
         )
         .order_by(Crew.id)
     )
-    ranked = []
-    for crew in crews:
-        if order.specialty not in (crew.work_types or []) or not is_available(session, crew.id):
-            continue
-        vehicles = session.scalars(select(Vehicle).where(Vehicle.crew_id == crew.id))
-        ranked.append(
-            {
-                "crew_id": crew.id,
-                "crew_name": crew.name,
-                "department_id": crew.department_id,
-                "load": loads.get(crew.id, 0),
-                "same_site": same_site(crew, order.repair_center),
-                "vehicles": [{"id": v.id, "plate": v.plate} for v in vehicles],
-                "distance_m": None,
-                "eta_min": None,
-            }
-        )
+    skilled = [crew for crew in in_region if order.specialty in (crew.work_types or [])]
+    stood_down = unavailable_among(session, [crew.id for crew in skilled])
+    crews = [crew for crew in skilled if crew.id not in stood_down]
+    fleet: dict[int, list[dict[str, Any]]] = {crew.id: [] for crew in crews}
+    vehicles = session.execute(
+        select(Vehicle.crew_id, Vehicle.id, Vehicle.plate)
+        .where(Vehicle.crew_id.in_(list(fleet)))
+        .order_by(Vehicle.id)
+    )
+    for crew_id, vehicle_id, plate in vehicles:
+        fleet[crew_id].append({"id": vehicle_id, "plate": plate})
+    ranked = [
+        {
+            "crew_id": crew.id,
+            "crew_name": crew.name,
+            "department_id": crew.department_id,
+            "load": loads.get(crew.id, 0),
+            "same_site": same_site(crew, order.repair_center),
+            "vehicles": fleet[crew.id],
+            "distance_m": None,
+            "eta_min": None,
+        }
+        for crew in crews
+    ]
     if order.location is not None:
         site = to_shape(order.location)
         annotate_distances(session=session, ranked=ranked, lon=site.x, lat=site.y)

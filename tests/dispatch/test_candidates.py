@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
 from backend.demo import DemoOrg
 from backend.dispatch.candidates import rank_key
+from backend.dispatch.models import CrewStatus
+from backend.org.models import Crew, Vehicle
 from backend.tracking.ingest.decode import PositionFix
 from backend.tracking.ingest.pipeline import Inbound, Pipeline
 from tests.dispatch.test_api_flow import create
@@ -104,6 +108,47 @@ def test_order_without_location_ranks_by_load_then_site(
     out = ranked(api, oid)
     assert [c["crew_name"] for c in out] == ["Urban Crew 1", "Urban Crew 2"]  # crew id
     assert all(c["eta_min"] is None and c["distance_m"] is None for c in out)
+
+
+def _statements_of(call: Any) -> tuple[Any, int]:
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        return call(), len(statements)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+def test_ranking_costs_the_same_queries_however_many_crews(
+    api: Any, session: Session, demo: DemoOrg
+) -> None:
+    place(session, ("T-1001", 120.1701, 30.2901, 5), ("T-1002", 120.1550, 30.2830, 5))
+    oid = order(api, demo, "low_voltage", FAULT)
+    ranked(api, oid)  # warm: the first request of a process loads what it caches
+    before, before_count = _statements_of(lambda: ranked(api, oid))
+    station = demo.crews["Urban Crew 1"].department_id
+    added = [
+        Crew(name=f"Night Crew {i}", department_id=station, work_types=["low_voltage"])
+        for i in range(6)
+    ]
+    session.add_all(added)
+    session.flush()
+    session.add_all(
+        Vehicle(plate=f"ZJ-N{i}", department_id=station, crew_id=crew.id, specialty="low_voltage")
+        for i, crew in enumerate(added)
+    )
+    session.add(CrewStatus(crew_id=added[0].id, available=False, reason="meal", changed_by="test"))
+    session.flush()
+    after, after_count = _statements_of(lambda: ranked(api, oid))
+    assert after_count == before_count, (before_count, after_count)
+    names = [c["crew_name"] for c in after]
+    assert len(after) == len(before) + 5 and "Night Crew 0" not in names  # stood down
+    night = next(c for c in after if c["crew_name"] == "Night Crew 1")
+    assert [v["plate"] for v in night["vehicles"]] == ["ZJ-N1"] and night["distance_m"] is None
 
 
 def test_rank_key_rule() -> None:
