@@ -115,7 +115,7 @@ def create_order(
         raise OutOfScope(f"Department {call_center_id} is outside your data scope.")
     if not data.get("region_code"):
         data["region_code"] = call_center.region_code or "default"
-    link_archive(session, data)
+    link_archive(session, actor, data)
     order = WorkOrder(
         id=data.pop("id", None) or uuid.uuid4(),
         number=_number(now),
