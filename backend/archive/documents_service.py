@@ -31,7 +31,9 @@ def attach(
         premise = session.get(Premise, premise_id)
         if premise is None or premise.customer_id != customer.id:
             raise field_error("premise_id", f"Premise {premise_id} is not in this file.")
-    _refuse_foreign_blob(session, actor, data["sha256"].lower())
+    from backend.auth.sync_access import refuse_foreign_blob  # it imports the archive
+
+    refuse_foreign_blob(session, actor, data["sha256"], "sha256")
     supersedes = data.get("supersedes_id")
     if supersedes is not None:
         earlier = session.get(CustomerDocument, supersedes)
@@ -46,22 +48,6 @@ def attach(
     session.add(document)
     session.flush()
     return document
-
-
-def _refuse_foreign_blob(session: Session, actor: Actor, sha256: str) -> None:
-    """Refuse a blob of someone else's that the caller may not read.
-
-    A document may name only a blob the caller uploads, uploaded or may read already (or one
-    nobody has sent yet): naming someone else's photo would make it readable.
-    """
-    from backend.auth.sync_access import sync_actor  # it imports the archive
-    from sync.blobs.scope import may_reference
-    from sync.registry import registry
-
-    if not may_reference(session, sync_actor(session, actor), registry, sha256):
-        raise field_error(
-            "sha256", "A blob of someone else's that you may not read; upload the file yourself."
-        )
 
 
 def documents_of(

@@ -16,7 +16,14 @@ from backend.auth import policy
 from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
 from backend.dispatch.models import WorkOrder
-from backend.errors import Conflict, Forbidden, InvalidTransition, NotFound, Problem
+from backend.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    Problem,
+    field_error,
+)
 from backend.inspection.models import Inspection
 from backend.unit_of_work import request_session
 from sync.entities import EntitySpec, RejectionError
@@ -133,6 +140,21 @@ def references_in_scope(
         if not visible:
             return f"{field_name} {raw} is outside your scope"
     return None
+
+
+def refuse_foreign_blob(session: Session, actor: Actor, sha256: str | None, field: str) -> None:
+    """A record written over REST names a blob only as a pushed record may (`may_reference`).
+
+    Naming a blob makes it readable with the record: only one the caller uploads, uploaded or
+    may read already (or one nobody has sent yet) — never a hash copied from someone else's.
+    """
+    from sync.blobs.scope import may_reference
+    from sync.registry import registry
+
+    if sha256 and not may_reference(session, sync_actor(session, actor), registry, sha256.lower()):
+        raise field_error(
+            field, "A blob of someone else's that you may not read; upload the file yourself."
+        )
 
 
 def rejection(exc: Problem) -> RejectionError:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from backend.archive.records import Premise
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize, department_filter, in_scope, load_in_scope
+from backend.auth.sync_access import refuse_foreign_blob
 from backend.db import utcnow
 from backend.errors import InvalidTransition, field_error
 from backend.inspection import plans
@@ -85,6 +86,7 @@ def record_hazard(
     authorize(actor, Action.TASK_WORK)
     check_hazard(data)
     premise, inspection, task = resolve_site(session, actor, data)
+    refuse_foreign_blob(session, actor, data.get("photo_sha256"), "photo_sha256")
     now = utcnow()
     record_id = hazard_id or uuid.uuid4()
     hazard = Hazard(

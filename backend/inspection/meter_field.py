@@ -25,6 +25,7 @@ from backend.archive.seals import IN_SERVICE, check_seals_free
 from backend.archive.vocab import MeterFault, Source
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize, in_scope
+from backend.auth.sync_access import refuse_foreign_blob
 from backend.db import utcnow
 from backend.errors import NotFound, field_error
 from backend.inputs import refuse_ahead_of_server
@@ -129,6 +130,7 @@ def record_event(
     authorize(actor, Action.METER_EVENT_RECORD)
     meter = load_meter(session, actor, meter_id)
     refuse_ahead_of_server("occurred_at", data.get("occurred_at"))
+    refuse_foreign_blob(session, actor, data.get("photo_sha256"), "photo_sha256")
     meter_changes(session, actor, meter, data["kind"], data.get("seal_number"), data.get("fault"))
     now = utcnow()
     event = MeterEvent(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sync.changes import touch
 from sync.registry import BlobReference, EntityAdapter, Registry, SyncActor
 from sync.store.feed import scope_clause
+from sync.store.records import visible_ids
 from sync.store.tables import BlobRecord, BlobUpload
 
 
@@ -29,6 +30,9 @@ def _synced_reader(adapter: EntityAdapter, field: str) -> Any:
                 column == sha256, model.deleted.is_(False), adapter.scope(actor)
             )
             return session.scalar(query.limit(1)) is not None
+        if adapter.visible is not None:  # the application's rule over loaded records, as a pull
+            live = select(model).where(column == sha256, model.deleted.is_(False))
+            return bool(visible_ids(session, adapter, actor, list(session.scalars(live))))
         department = getattr(model, dept_col)
         crew = getattr(model, crew_col) if crew_col else None
         scope = (
