@@ -157,6 +157,7 @@ class EntityAdapter:
 # (session, actor, sha256) -> whether the caller may read some row of one table that
 # references the blob.
 BlobReader = Callable[[Any, SyncActor, str], bool]
+BlobReadNote = Callable[[Any, SyncActor, str], None]
 
 
 @dataclass(frozen=True)
@@ -170,11 +171,15 @@ class BlobReference:
         name: What the rows are, for messages (`customer_document`).
         column: The ORM attribute holding the SHA-256 (`CustomerDocument.sha256`).
         readable: Whether the caller may read one of the rows referencing a blob.
+        on_read: Called when the caller is served the bytes (or thumbnail) through `/blobs`,
+            after access was granted: the rows' own reads are logged there, as their own
+            download route logs them (the archive's read log of document bytes).
     """
 
     name: str
     column: Any
     readable: BlobReader
+    on_read: BlobReadNote | None = None
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,17 @@ of the orders it took. A document is readable with its customer file.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from typing import Any
+
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from backend.archive.access import customer_scope, hidden_document_stages
 from backend.archive.documents import CustomerDocument
+from backend.archive.grants import record_reads
 from backend.archive.models import Photo
 from backend.archive.records import Customer, Premise
+from backend.archive.retention_models import DestroyedDocument
 from backend.auth import policy
 from backend.auth.sync_access import backend_actor
 from backend.dispatch.models import WorkOrder
@@ -22,19 +26,37 @@ from backend.inspection.models import Inspection
 from sync.registry import BlobReference, Registry, SyncActor
 
 
-def document_of_visible_file(session: Session, actor: SyncActor, sha256: str) -> bool:
-    """Return whether a document of a customer file the caller may read holds this blob."""
+def _visible_documents(session: Session, actor: SyncActor, sha256: str) -> Select[Any]:
+    """The files (customer ids) whose readable, not destroyed documents hold this blob."""
     caller = backend_actor(actor)
-    query = (
-        select(CustomerDocument.id)
+    return (
+        select(CustomerDocument.customer_id)
         .join(Customer, Customer.id == CustomerDocument.customer_id)
         .where(
             CustomerDocument.sha256 == sha256,
             CustomerDocument.stage.not_in(hidden_document_stages(caller)),
+            CustomerDocument.id.not_in(select(DestroyedDocument.document_id)),
             customer_scope(caller, session),
         )
     )
-    return session.scalar(query.limit(1)) is not None
+
+
+def document_of_visible_file(session: Session, actor: SyncActor, sha256: str) -> bool:
+    """Return whether a document of a customer file the caller may read holds this blob.
+
+    A destroyed document grants nothing, even while another record keeps its bytes.
+    """
+    return session.scalar(_visible_documents(session, actor, sha256).limit(1)) is not None
+
+
+def log_document_read(session: Session, actor: SyncActor, sha256: str) -> None:
+    """Log a read of the files whose documents hold bytes served through `/blobs`.
+
+    The same read as `/documents/{id}/content`, which logs it too.
+    """
+    files = sorted(set(session.scalars(_visible_documents(session, actor, sha256))), key=str)
+    if files:
+        record_reads(backend_actor(actor), files, "document bytes")
 
 
 def photo_of_visible_file(session: Session, actor: SyncActor, sha256: str) -> bool:
@@ -88,6 +110,11 @@ def register(registry: Registry) -> None:
         BlobReference("photo.inspection", Photo.sha256, photo_of_visible_inspection)
     )
     registry.add_blob_reference(
-        BlobReference("customer_document", CustomerDocument.sha256, document_of_visible_file)
+        BlobReference(
+            "customer_document",
+            CustomerDocument.sha256,
+            document_of_visible_file,
+            on_read=log_document_read,
+        )
     )
     registry.add_blob_reference(BlobReference("photo.archive", Photo.sha256, photo_of_visible_file))

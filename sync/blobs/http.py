@@ -16,7 +16,7 @@ from flask_smorest import Blueprint
 
 from sync.blobs import service as blobs
 from sync.blobs.images import THUMBNAIL_TYPE, thumbnail_name
-from sync.blobs.scope import may_read
+from sync.blobs.scope import may_read, note_read
 from sync.http import authenticate, blob_storage, context, render_sync_error, typed
 from sync.registry import registry
 from sync.schemas import BlobSchema, BlobUploadQuerySchema
@@ -96,6 +96,15 @@ def _state(sha256: str) -> blobs.BlobState:
     state = blobs.state_of(session, blob_storage(), actor, sha256, readable=_readable(sha256))
     if state is None:
         raise SyncError(404, "not-found", "Not found", f"no blob {sha256} you may read")
+    return state
+
+
+def _served(sha256: str) -> blobs.BlobState:
+    """The state of a blob whose bytes are about to be sent; the read is noted first."""
+    state = _state(sha256)
+    if state.blob is not None:
+        session, actor = context()
+        note_read(session, actor, registry, state.sha256)
     return state
 
 
@@ -184,7 +193,7 @@ _EXTENSIONS = {
 @typed(blp.doc(responses=_doc_bytes("The blob's bytes", sorted(blobs.SIZE_LIMITS))))
 def content(sha256: str) -> Response:
     """Download a stored blob (its own media type; byte ranges and If-None-Match)."""
-    state = _state(sha256)
+    state = _served(sha256)
     if state.blob is None:
         raise SyncError(404, "not-found", "Not found", f"blob {sha256} has not arrived yet")
     extension = _EXTENSIONS.get(state.media_type, "bin")
@@ -196,7 +205,7 @@ def content(sha256: str) -> Response:
 @typed(blp.doc(responses=_doc_bytes("A JPEG of at most 320 px", [THUMBNAIL_TYPE])))
 def thumbnail(sha256: str) -> Response:
     """Download the 320 px JPEG thumbnail of a stored image blob."""
-    state = _state(sha256)
+    state = _served(sha256)
     if state.blob is None or not state.blob.has_thumbnail:
         raise SyncError(404, "not-found", "Not found", f"blob {sha256} has no thumbnail")
     name = thumbnail_name(state.sha256)

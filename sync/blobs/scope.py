@@ -71,6 +71,13 @@ def may_read(session: Session, actor: SyncActor, registry: Registry, sha256: str
     return any(ref.readable(session, actor, sha256) for ref in references(registry))
 
 
+def note_read(session: Session, actor: SyncActor, registry: Registry, sha256: str) -> None:
+    """The caller is served a blob's bytes: let every reference that logs its reads log it."""
+    for reference in registry.blob_references.values():
+        if reference.on_read is not None:
+            reference.on_read(session, actor, sha256)
+
+
 def may_reference(session: Session, actor: SyncActor, registry: Registry, sha256: str) -> bool:
     """Return whether a record the caller pushes may name this blob.
 

@@ -162,3 +162,34 @@ def test_every_door_to_a_document_answers_alike(sync_app, backend, committed_db)
                     assert got == status, (code, stage, who, door, got)
                 shown += listed
     assert shown >= 8  # the desks do list documents here: the test is not vacuous
+
+
+def test_document_bytes_read_through_the_blob_door_are_logged(sync_app, backend, committed_db):
+    """Reading a document's bytes is a read of its file, whichever door serves them."""
+    from sqlalchemy import select
+
+    from backend.org.models import Department
+    from tests.archive.helpers import customer_body
+
+    client = sync_app.test_client()
+    archivist = {"Authorization": f"Bearer {token(backend, 'archivist')}"}
+    dispatcher = {"Authorization": f"Bearer {token(backend, 'dispatcher')}"}
+    with committed_db.unit_of_work() as session:
+        station = session.scalar(select(Department.id).where(Department.code == "ST-URB"))
+    file = client.post(
+        "/api/v1/customers", json=customer_body(department_id=station), headers=archivist
+    ).get_json()
+    sha = _upload(client, archivist, _photo())
+    url = f"/api/v1/customers/{file['id']}/documents"
+    assert client.post(url, json=_doc(sha), headers=archivist).status_code == 201
+
+    def logged() -> list[str]:
+        log = client.get(
+            "/api/v1/archive/reads", query_string={"customer_id": file["id"]}, headers=archivist
+        )
+        return [r["what"] for r in log.get_json() if r["reader"].endswith(":dispatcher")]
+
+    before = logged()
+    for door in ("content", "thumbnail"):
+        assert client.get(f"/api/v1/blobs/{sha}/{door}", headers=dispatcher).status_code == 200
+    assert logged().count("document bytes") == before.count("document bytes") + 2

@@ -70,6 +70,12 @@ def _document(api, customer_id, data, stage="contract"):
     return made.get_json()
 
 
+def _bytes_reads(api, customer_id):
+    log = api.get("/api/v1/archive/reads", query_string={"customer_id": customer_id})
+    assert log.status_code == 200, log.get_json()
+    return sum(1 for r in log.get_json() if r["what"] == "document bytes")
+
+
 def test_destruction_is_supervised_and_keeps_what_was_destroyed(api, app, session, demo):
     archivist, admin = api("archivist"), api("admin")
     body = open_file(archivist)
@@ -102,6 +108,10 @@ def test_destruction_is_supervised_and_keeps_what_was_destroyed(api, app, sessio
     storage = app.extensions["fieldline.blobs"]
     assert not storage.exists(doomed["sha256"]) and storage.exists(shared["sha256"])
     assert_problem(archivist.get(f"/api/v1/documents/{doomed['id']}/content"), 404)
+    # The kept bytes are still a document of the other file only: a read through the blob
+    # door is logged on that file, not on the destroyed one.
+    assert archivist.get(f"/api/v1/blobs/{shared['sha256']}/content").status_code == 200
+    assert _bytes_reads(archivist, other["id"]) == 1 and _bytes_reads(archivist, body["id"]) == 0
     documents = archivist.get(f"/api/v1/customers/{body['id']}/documents").get_json()
     assert {d["id"]: d["blob"] for d in documents}[doomed["id"]] == "destroyed"
     assert archivist.get(f"/api/v1/customers/{body['id']}/history").status_code == 200
