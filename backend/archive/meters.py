@@ -229,12 +229,12 @@ def note_reading(
     )  # fmt: skip
 
 
-def readings(session: Session, meter_id: uuid.UUID) -> list[MeterReading]:
-    """Return a meter's readings, newest first."""
+def readings(session: Session, meter_id: uuid.UUID, visible: Any) -> list[MeterReading]:
+    """Return those of a meter's readings `visible` (a WHERE clause) admits, newest first."""
     return list(
         session.scalars(
             select(MeterReading)
-            .where(MeterReading.meter_id == meter_id, MeterReading.deleted.is_(False))
+            .where(MeterReading.meter_id == meter_id, MeterReading.deleted.is_(False), visible)
             .order_by(MeterReading.read_at.desc())
         )
     )

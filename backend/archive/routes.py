@@ -33,9 +33,10 @@ from backend.archive.schemas import (
 )
 from backend.archive.views import customer_view, meter_view, premise_view, version_view
 from backend.auth.guard import current_actor, requires
-from backend.auth.policy import Action
+from backend.auth.policy import Action, field_record_filter
 from backend.errors import Conflict, NotFound
 from backend.inputs import Blueprint, SelectPage
+from backend.inspection.models import MeterReading
 from backend.network.schemas import LayerArgsSchema, parse_bbox
 from backend.spec import GEOJSON_COLLECTION, json_response
 from backend.unit_of_work import database, request_session
@@ -275,13 +276,16 @@ class MeterById(MethodView):
 class MeterReadings(MethodView):
     """A meter's reading history."""
 
-    @requires(Action.ARCHIVE_READ, scope=(Meter, "meter_id"))
+    # Readings are field records: the same role and rule as their sync pull (not every
+    # reader of the file: the archivist and the call center read no field records).
+    @requires(Action.FIELD_RECORD_READ, scope=(Meter, "meter_id"))
     @blp.response(200, ReadingSchema(many=True))
     def get(self, meter_id: uuid.UUID) -> Any:
-        """List a meter's readings, newest first."""
-        session = request_session()
-        meter_service.get_meter(session=session, actor=current_actor(), meter_id=meter_id)
-        return meter_service.readings(session, meter_id)
+        """List the meter's readings you may read (your crews' and your own), newest first."""
+        session, actor = request_session(), current_actor()
+        meter = meter_service.get_meter(session=session, actor=actor, meter_id=meter_id)
+        record_reads(actor, [meter.customer_id], "readings")
+        return meter_service.readings(session, meter_id, field_record_filter(actor, MeterReading))
 
 
 @blp.route("/meter-types")
