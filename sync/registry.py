@@ -29,6 +29,8 @@ class SyncActor:
         can_resolve: May resolve queued conflicts (dispatchers, supervisors, admins).
         can_upload: May upload blobs (field roles and devices; never the auditor).
         crew_scoped: Sees crew records of its own crews only, like a device (crew members).
+        unreadable: Entities whose records the caller's role may not read at all (their
+            read action is not its), whatever their scope: e.g. their queued conflicts.
         origin: The application's own caller object, handed back to its services by the
             adapters; sync never looks inside it.
     """
@@ -42,6 +44,7 @@ class SyncActor:
     can_resolve: bool = False
     can_upload: bool = False
     crew_scoped: bool = False
+    unreadable: frozenset[str] = frozenset()
     origin: object = None
 
     def sees(self, department_id: int | None, crew_id: int | None) -> bool:

@@ -48,6 +48,11 @@ def sync_actor(session: Session, actor: Actor) -> SyncActor:
         can_resolve=policy.can(actor, policy.Action.CONFLICT_RESOLVE),
         can_upload=policy.can(actor, policy.Action.UPLOAD_BLOB),
         crew_scoped=crew_bound and actor.kind == "user",
+        unreadable=frozenset(
+            entity
+            for entity, action in policy.SYNC_READ_ACTIONS.items()
+            if not policy.can(actor, action)
+        ),
         origin=actor,
     )
 

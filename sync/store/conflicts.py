@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from sync.entities import RejectionError
@@ -45,7 +45,12 @@ def _scope(actor: SyncActor) -> Any:
     of a station see only the conflicts of their own crews and pushes, never an inspector's.
     """
     if actor.can_resolve:
-        return SyncConflict.department_id.in_(sorted(actor.department_ids))
+        # Nor wider than the entity: a dispatcher reads no collection visit, so sees none of
+        # its conflicts.
+        return and_(
+            SyncConflict.department_id.in_(sorted(actor.department_ids)),
+            SyncConflict.entity.not_in(sorted(actor.unreadable)),
+        )
     return or_(SyncConflict.crew_id.in_(sorted(actor.crew_ids)), SyncConflict.device == actor.name)
 
 

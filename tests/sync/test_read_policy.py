@@ -97,3 +97,47 @@ def test_a_conflict_is_shown_no_wider_than_its_record(http):
         assert len(http(who).request("GET", url).body) == 1, who
     for who in ("archivist", "callcenter", "inspector", "crew6", "H-1002"):
         assert http(who).request("GET", url).body == [], who
+
+
+def test_the_conflict_queue_is_no_wider_than_the_entity(http, committed_db):
+    """A conflict quotes both values: a resolver sees it only for entities its role reads.
+
+    The dispatcher resolves its repair center's conflicts, but reads no collection visit
+    (what a customer owes), so it neither lists nor opens a visit's conflict.
+    """
+    import uuid
+
+    from sqlalchemy import select
+
+    from backend.org.models import Department
+    from sync.store.tables import SyncConflict
+
+    with committed_db.unit_of_work(actor="test") as session:
+        center = session.scalar(select(Department.id).where(Department.code == "RC-N"))
+        queued, records = {}, {}
+        for entity in ("work_order", "collection_visit"):
+            records[entity] = str(uuid.uuid4())
+            conflict = SyncConflict(
+                entity=entity, record_id=records[entity], field="notes", server_value="owes 1",
+                client_value="owes 2", mutation_id=str(uuid.uuid4()), device="test",
+                department_id=center, crew_id=None, created_at=datetime.now(UTC),
+            )  # fmt: skip
+            session.add(conflict)
+            session.flush()
+            queued[entity] = conflict.id
+    dispatcher = http("dispatcher")
+    listed = {}
+    for entity, conflict_id in queued.items():
+        record = records[entity]
+        reply = dispatcher.request("GET", f"/api/v1/sync/conflicts?record_id={record}")
+        assert reply.status == 200, reply.body
+        listed[entity] = [c["id"] for c in reply.body]
+        shown = dispatcher.request("GET", f"/api/v1/sync/conflicts/{conflict_id}")
+        assert shown.status == (200 if entity == "work_order" else 404), (entity, shown.body)
+    assert listed == {"work_order": [queued["work_order"]], "collection_visit": []}
+    opened = dispatcher.request(
+        "POST",
+        f"/api/v1/sync/conflicts/{queued['collection_visit']}/resolve",
+        json_body={"resolution": "take_server"},
+    )
+    assert opened.status == 404, opened.body
