@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
-from backend.auth.policy import Action, load_in_scope
+from backend.auth.policy import Action, load_in_scope, order_filter
 from backend.dispatch.models import WorkOrder
 from backend.dispatch.timing.states import OPEN_CREW_STATES
 from backend.errors import field_error
@@ -18,13 +18,19 @@ from backend.org.models import Vehicle
 def vehicle_queue(
     *, session: Session, actor: Actor, vehicle_id: int, action: Action = Action.QUEUE_READ
 ) -> list[WorkOrder]:
-    """Return a vehicle's open orders in the order the crew should work them."""
+    """Return a vehicle's open orders the caller may read, in the order to work them."""
     # Devices and crew members see only their own (crew's) vehicle: the policy's vehicle scope.
     load_in_scope(session, actor, Vehicle, vehicle_id, action=action)
+    # And only orders they may read: a vehicle moved to another crew still carries the old
+    # crew's open orders, which the new crew does not read by any other door.
     return list(
         session.scalars(
             select(WorkOrder)
-            .where(WorkOrder.vehicle_id == vehicle_id, WorkOrder.status.in_(OPEN_CREW_STATES))
+            .where(
+                WorkOrder.vehicle_id == vehicle_id,
+                WorkOrder.status.in_(OPEN_CREW_STATES),
+                order_filter(actor),
+            )
             .order_by(WorkOrder.queue_position, WorkOrder.created_at)
         )
     )

@@ -158,6 +158,14 @@ def test_vehicle_queue_holds_several_orders(api, demo):
     r = center.put(f"/api/v1/vehicles/{vid}/queue", json={"order_ids": ids[::-1]})
     assert [o["id"] for o in r.get_json()] == ids[::-1]
     assert_problem(center.put(f"/api/v1/vehicles/{vid}/queue", json={"order_ids": ids[:1]}), 422)
+    # Moved to Urban Crew 2, the vehicle still carries Urban Crew 1's open orders: its new
+    # crew reads them by no door, so not through the queue either.
+    moved = center.patch(f"/api/v1/vehicles/{vid}", json={"crew_id": demo.crews["Urban Crew 2"].id})
+    assert moved.status_code == 200, moved.get_json()
+    for oid in ids:
+        assert_problem(api("crew6").get(f"/api/v1/work-orders/{oid}"), 403)
+    assert api("crew6").get(f"/api/v1/vehicles/{vid}/queue").get_json() == []
+    assert_problem(api("crew1").get(f"/api/v1/vehicles/{vid}/queue"), 403)  # not its vehicle now
 
 
 def test_sla_policy_per_region(api, demo):
