@@ -92,6 +92,17 @@ def test_unreadable_device_credentials_are_refused(api):
     assert response.mimetype == "application/problem+json"
 
 
+@pytest.mark.parametrize("identifier", [{"a": 1}, ["T-1001"], 5, True, 1.5, "\ud800", "a\u0000b"])
+def test_a_device_identifier_of_any_json_type_is_a_problem(api, identifier):
+    """OsmAnd/Traccar JSON names the device in its body: an anonymous caller's, any type."""
+    response = api().post(
+        "/api/v1/tracking/osmand?key=secret",
+        data=json.dumps({"device_id": identifier}),
+        content_type="application/json",
+    )
+    assert_problem(response, 422 if isinstance(identifier, str) else 401)
+
+
 UNICODE_DIGITS = ["²", "١٢", "߁"]
 
 

@@ -13,7 +13,7 @@ from backend.auth.actor import Actor
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
 from backend.errors import BadRequest, Unauthorized, field_error
-from backend.inputs import BBoxField, Blueprint, StreamTicketArgs, Timestamp
+from backend.inputs import BBoxField, Blueprint, StreamTicketArgs, Timestamp, check_text
 from backend.live import backlog
 from backend.live.collect import FeedCursor
 from backend.live.events import EventType, LiveEvent
@@ -271,7 +271,8 @@ def _device_credentials() -> tuple[str, str]:
     if identifier is None and request.is_json:
         body = request.get_json(silent=True)
         identifier = body.get("device_id") if isinstance(body, dict) else None
+        check_text({"device_id": identifier}, "json")  # a name the login and throttle store
     secret = fields.get("key")
-    if not identifier or not secret:
+    if not isinstance(identifier, str) or not identifier or not secret:  # JSON: any type
         raise Unauthorized("Send the device identifier and secret (Basic auth or `key`).")
     return identifier, secret
