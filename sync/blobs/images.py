@@ -20,16 +20,19 @@ def thumbnail_name(sha256: str) -> str:
 
 def analyse_image(storage: BlobStorage, blob: BlobRecord) -> None:
     """Read EXIF time and GPS into the blob and store a JPEG thumbnail (undecodable: neither)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(io.BytesIO(storage.read(blob.sha256))) as image:
-            blob.taken_at, blob.lat, blob.lon = read_exif(image)
+            metadata = read_exif(image)
             image.thumbnail(THUMBNAIL_SIZE)
             out = io.BytesIO()
             image.convert("RGB").save(out, "JPEG", quality=80)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return  # not decodable: stored as is, without metadata
+    except Exception:  # noqa: BLE001 - a decoder's own failure (a broken PNG chunk is a
+        # SyntaxError, others raise struct.error, EOFError...): the bytes are stored already,
+        # verified by their hash; they stay, without metadata, and the upload is answered.
+        return
+    blob.taken_at, blob.lat, blob.lon = metadata
     storage.write(thumbnail_name(blob.sha256), out.getvalue())
     blob.has_thumbnail = True
 

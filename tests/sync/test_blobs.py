@@ -49,6 +49,43 @@ def test_upload_survives_a_dropped_connection_and_extracts_exif(make_client, htt
     assert again.status == 200 and again.body["complete"]
 
 
+def broken_png() -> bytes:
+    """A PNG whose second image-data chunk has a zeroed type: Pillow fails mid-decode."""
+    import struct
+    import zlib
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(out, "PNG")
+    data, position, broken = out.getvalue(), 8, out.getvalue()[:8]
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind, body = data[position + 4 : position + 8], data[position + 8 : position + 8 + length]
+        position += 12 + length
+        if kind == b"IDAT":
+            broken += chunk(b"IDAT", body[: length // 2]) + chunk(b"\0\0\0\0", body[length // 2 :])
+        else:
+            broken += chunk(kind, body)
+    return broken + os.urandom(16)
+
+
+def test_an_image_the_decoder_fails_on_is_stored_without_metadata(http):
+    device = http("H-1001")
+    data = broken_png()
+    sha = hashlib.sha256(data).hexdigest()
+    stored = device.request("PUT", f"/api/v1/blobs/{sha}", data=data,
+                            headers={"Content-Type": "image/png"})  # fmt: skip
+    assert stored.status == 200 and stored.body["complete"], stored.body
+    info = device.request("GET", f"/api/v1/blobs/{sha}").body
+    assert info["thumbnail"] is False and info["taken_at"] is None
+    content = device.request("GET", f"/api/v1/blobs/{sha}/content")
+    assert content.status == 200
+
+
 def test_wrong_hash_is_refused_and_the_upload_starts_over(http):
     device = http("H-1001")
     data = os.urandom(1000)
