@@ -29,9 +29,9 @@ class GeometryError(ValueError):
 def _transformer(srid: int) -> pyproj.Transformer:
     try:
         source = pyproj.CRS.from_epsg(srid)
-    except pyproj.exceptions.CRSError as exc:
-        raise GeometryError(f"unknown SRID {srid}") from exc
-    return pyproj.Transformer.from_crs(source, pyproj.CRS.from_epsg(WGS84_SRID), always_xy=True)
+        return pyproj.Transformer.from_crs(source, pyproj.CRS.from_epsg(WGS84_SRID), always_xy=True)
+    except pyproj.exceptions.ProjError as exc:  # unknown, or no way to WGS-84 (CRSError too)
+        raise GeometryError(f"unknown SRID {srid}, or none that maps to WGS-84") from exc
 
 
 def _load(value: Any) -> BaseGeometry:
@@ -45,8 +45,12 @@ def _load(value: Any) -> BaseGeometry:
             if text.upper().startswith("SRID="):
                 text = text.split(";", 1)[1]
             return shapely_wkt.loads(text)
-    except (ShapelyError, GEOSException, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise GeometryError(f"not a geometry: {exc}") from exc
+    except (
+        ShapelyError, GEOSException, ValueError, TypeError, KeyError, AttributeError,
+        IndexError,  # a MultiPolygon member without rings
+        RecursionError,  # GeoJSON text nested thousands deep (the body's depth limit is past)
+    ) as exc:  # fmt: skip
+        raise GeometryError(f"not a geometry: {str(exc)[:200]}") from exc
     raise GeometryError("a geometry is GeoJSON or WKT")
 
 

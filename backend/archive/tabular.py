@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -113,22 +113,36 @@ def read_csv(
         raise Unprocessable(f"The CSV file is malformed: {exc}.") from exc
 
 
-def read_xlsx(data: bytes, aliases: Mapping[str, str] = ALIASES) -> Table:
-    """Parse the first sheet of an XLSX workbook."""
+def xlsx_rows(data: bytes) -> Iterator[list[Any]]:
+    """Yield the rows of an XLSX workbook's first sheet, values only.
+
+    openpyxl reads a read-only sheet lazily, so a damaged cell (a number that is not one, a
+    shared string past the table's end, broken XML) raises only when its row is reached:
+    that, like a file that does not open, is a 422.
+    """
     from zipfile import BadZipFile
 
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    damaged = (InvalidFileException, BadZipFile, KeyError, OSError, ValueError, IndexError,
+               TypeError, SyntaxError)  # fmt: skip # SyntaxError: XML ParseError
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, BadZipFile, KeyError, OSError, ValueError) as exc:
+    except damaged as exc:
         raise Unprocessable("The file is not an XLSX workbook.") from exc
     try:
-        rows = book.worksheets[0].iter_rows(values_only=True)
-        return _table((list(row) for row in rows), aliases)
+        for row in book.worksheets[0].iter_rows(values_only=True):
+            yield list(row)
+    except damaged as exc:
+        raise Unprocessable(f"The XLSX workbook is damaged: {str(exc)[:200]}.") from exc
     finally:
         book.close()
+
+
+def read_xlsx(data: bytes, aliases: Mapping[str, str] = ALIASES) -> Table:
+    """Parse the first sheet of an XLSX workbook."""
+    return _table(xlsx_rows(data), aliases)
 
 
 def write(rows: Iterable[dict[str, Any]], columns: list[str], file_format: str) -> bytes:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from backend.archive.records import Customer, Premise
 from backend.archive.service import change_premise
-from backend.archive.tabular import decode
+from backend.archive.tabular import decode, xlsx_rows
 from backend.auth.actor import Actor
 from backend.auth.policy import Action, authorize
 from backend.errors import Conflict, Problem, Unprocessable
@@ -50,7 +50,7 @@ def read_rows(data: bytes, filename: str, encoding: str | None) -> list[tuple[in
     if name.endswith((".geojson", ".json")) or data.lstrip()[:1] == b"{":
         return _geojson(data)
     if name.endswith(".xlsx") or data[:2] == b"PK":
-        return _table(_xlsx(data))
+        return _table(xlsx_rows(data))
     text, _ = decode(data, encoding)
     try:
         return _table(csv.reader(io.StringIO(text)))
@@ -75,22 +75,6 @@ def _geojson(data: bytes) -> list[tuple[int, dict[str, Any]]]:
         values["geometry"] = feature.get("geometry") if isinstance(feature, dict) else None
         rows.append((number, values))
     return _bounded(rows)
-
-
-def _xlsx(data: bytes) -> Iterator[list[Any]]:
-    from zipfile import BadZipFile
-
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise Unprocessable("The file is not an XLSX workbook.") from exc
-    try:
-        yield from (list(r) for r in book.worksheets[0].iter_rows(values_only=True))
-    finally:
-        book.close()
 
 
 def _table(lines: Iterator[list[Any]] | Any) -> list[tuple[int, dict[str, Any]]]:
@@ -137,13 +121,18 @@ class _RowError(Exception):
 def _existing(session: Session, model: Any, v: dict[str, Any]) -> Any:
     """The record a row's code names already (the row then updates it), or None."""
     code = v.get("code")
-    return None if code in (None, "") else session.scalar(select(model).where(model.code == code))
+    if not isinstance(code, str) or not code:  # a GeoJSON property may be any type: the
+        return None  # schema then refuses it (compared with a text column, PostgreSQL fails)
+    return session.scalar(select(model).where(model.code == code))
 
 
 def _line(session: Session, actor: Actor, v: dict[str, Any], srid: int) -> str:
     v["route"], v["srid"] = v.pop("geometry", None), srid
     if isinstance(v.get("switch_points"), str):
-        v["switch_points"] = json.loads(v["switch_points"])
+        try:
+            v["switch_points"] = json.loads(v["switch_points"])
+        except (ValueError, RecursionError) as exc:
+            raise _RowError("switch_points", "not a JSON list of points") from exc
     data = _load(LineSchema(), v)
     line = _existing(session, FeederLine, v)
     if line is None:

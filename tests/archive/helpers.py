@@ -68,3 +68,32 @@ def meter_on_new_file(api: Any, demo: Any, station: str, seals: list[str]) -> di
     assert response.status_code == 201, response.get_json()
     meter: dict[str, Any] = response.get_json()
     return meter
+
+
+def damaged_xlsx(header: list[str]) -> bytes:
+    """An XLSX workbook that opens, whose second row holds a number cell that is not one.
+
+    openpyxl reads a read-only sheet lazily: the damage raises only when that row is read.
+    """
+    import io
+    import zipfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(header)
+    book.active.append([12345] + [""] * (len(header) - 1))
+    good = io.BytesIO()
+    book.save(good)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(good.getvalue())) as source,
+        zipfile.ZipFile(out, "w") as target,
+    ):
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<v>12345</v>", b"<v>abc</v>")
+                assert b"<v>abc</v>" in data
+            target.writestr(item, data)
+    return out.getvalue()

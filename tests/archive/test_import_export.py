@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from openpyxl import load_workbook
 
 from backend.reports.export import XLSX_MEDIA_TYPE
+from tests.archive.helpers import damaged_xlsx
 from tests.conftest import assert_problem
 
 _n = itertools.count(1)
@@ -141,6 +142,8 @@ def test_reimport_appends_versions_and_malformed_files_are_refused(api):
     customer = _found(archivist, row["户号"])[0]
     assert customer["version_no"] == 2 and customer["contract_capacity_kw"] == 12
     assert_problem(_post(archivist, b"\xff\xfe\x00garbage", name="x.xlsx"), 422)
+    damaged = assert_problem(_post(archivist, damaged_xlsx(HEADER_ZH), name="d.xlsx"), 422)
+    assert "damaged" in damaged["detail"]
     assert_problem(_post(archivist, "户号,颜色\n1,红\n".encode()), 422)
     assert_problem(_post(archivist, b""), 422)
 

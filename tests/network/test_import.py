@@ -8,7 +8,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from tests.archive.helpers import customer_body
+from tests.archive.helpers import customer_body, damaged_xlsx
 from tests.conftest import assert_problem
 
 
@@ -90,6 +90,39 @@ def test_every_bad_row_is_reported_and_nothing_is_written(api: Any) -> None:
     assert_problem(_upload(dispatcher, "lines", "x.geojson", b'{"type": "Feature"}'), 422)
     assert_problem(_upload(dispatcher, "pipes", "x.csv", b"code\n"), 422)  # unknown kind
     assert_problem(_upload(api("crew1"), "lines", "l.geojson", _lines_geojson("C")), 403)
+
+
+def test_hostile_files_are_problems_not_errors(api: Any) -> None:
+    """Inputs that once reached a 500: each is a 422 naming what is wrong, nothing written."""
+    dispatcher = api("dispatcher")
+    damaged = _upload(dispatcher, "water-nodes", "n.xlsx", damaged_xlsx(["code", "kind", "wkt"]))
+    assert "damaged" in assert_problem(damaged, 422)["detail"]
+    deep = '{"type":"Point","coordinates":' + "[" * 5000 + "]" * 5000 + "}"
+    empty_member = {"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]], []]}
+    features = [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [120.2, 30.3]},
+         "properties": {"code": code, "kind": "valve"}}
+        for code in (5, True, 1.5, {"a": 1})
+    ] + [
+        {"type": "Feature", "geometry": geometry, "properties": {"code": f"G-{i}", "kind": "valve"}}
+        for i, geometry in enumerate((deep, empty_member))
+    ]  # fmt: skip
+    data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    body = assert_problem(_upload(dispatcher, "water-nodes", "n.geojson", data), 422)
+    assert [(e["row"], e["column"]) for e in body["row_errors"]] == [
+        (1, "code"), (2, "code"), (3, "code"), (4, "code"), (5, "geometry"), (6, "geometry"),
+    ], body["row_errors"]  # fmt: skip
+    csv = (
+        b"code,name,voltage,switch_points,wkt\nS-1,a,10kV,"
+        + b"[" * 5000
+        + b",LINESTRING(120.1 30.2, 120.2 30.3)\n"
+    )
+    body = assert_problem(_upload(dispatcher, "lines", "l.csv", csv), 422)
+    assert [e["column"] for e in body["row_errors"]] == ["switch_points"], body["row_errors"]
+    station = {"code": "S-DEEP", "name": "x", "location": deep}
+    assert_problem(dispatcher.post("/api/v1/network/substations", json=station), 422)
+    station = {"code": "S-EMPTY", "name": "x", "location": empty_member}
+    assert_problem(dispatcher.post("/api/v1/network/substations", json=station), 422)
 
 
 def test_water_assets_from_xlsx_and_customers_areas(api: Any) -> None:
