@@ -112,6 +112,28 @@ def test_terminal_and_geofence_both_kept_earliest_wins(session, demo):
     assert session.scalar(select(TimingEvent.backfilled).where(TimingEvent.event_id == "geo-h"))
 
 
+def test_a_recorded_breach_says_whether_the_timeline_still_shows_it(session, demo):
+    """A breach row is never rewritten; the timeline marks one later evidence undid."""
+    from backend.dispatch.timing.timelines import timeline
+
+    order = new_order(session, demo)
+    walk(session, demo, order, {"D": 2, "E": 2.5, "F": 3, "G": 4, "H": 40})  # GH 36 > 28 min
+    dispatcher = actor(session, "dispatcher")
+    before = timeline(session=session, actor=dispatcher, order_id=order.id)
+    assert [(b["segment"], b["current"]) for b in before["breaches"]] == [("GH", True)]
+    record_timing_event(
+        session=session, actor=actor(session, "crew1"), order_id=order.id, point="H",
+        occurred_at=T0 + minutes(20), source="geofence", event_id="geo-h-early",
+        now=T0 + minutes(41),
+    )  # fmt: skip
+    after = timeline(session=session, actor=dispatcher, order_id=order.id)
+    gh = next(s for s in after["segments"] if s["segment"] == "GH")
+    assert gh["breached"] is False and gh["duration_s"] == 16 * 60
+    assert [(b["segment"], b["duration_s"], b["current"]) for b in after["breaches"]] == [
+        ("GH", 36 * 60, False)
+    ]
+
+
 def test_mark_delivered_from_terminal_ack(session, demo):
     order = new_order(session, demo)
     walk(session, demo, order, {"D": 2})

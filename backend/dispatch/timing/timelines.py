@@ -31,14 +31,24 @@ def timeline(
     breaches = session.scalars(
         select(SlaBreach).where(SlaBreach.order_id == order.id).order_by(SlaBreach.id)
     )
+    segments = [
+        dump_segment(s, responsible_department(order, s.responsible)) for s in computed.segments
+    ]
+    total = dump_segment(computed.total, None)
+    # A breach row is the record of a finished segment as first detected, never rewritten;
+    # later evidence (an earlier witness of its end, a recall and a new dispatch round) can
+    # change the segment. `current` says whether the timeline above still shows that breach.
+    now_breached = {
+        (s["segment"], s["responsible_department_id"]): s["duration_s"]
+        for s in (*segments, total)
+        if s["breached"]
+    }
     return {
         "order_id": order.id,
         "same_site": bool(order.same_site),
         "points": points,
-        "segments": [
-            dump_segment(s, responsible_department(order, s.responsible)) for s in computed.segments
-        ],
-        "total": dump_segment(computed.total, None),
+        "segments": segments,
+        "total": total,
         "breaches": [
             {
                 "segment": b.segment,
@@ -47,6 +57,7 @@ def timeline(
                 "responsible": b.responsible,
                 "department_id": b.department_id,
                 "detected_at": b.detected_at.isoformat(),
+                "current": now_breached.get((b.segment, b.department_id)) == b.duration_s,
             }
             for b in breaches
         ],
