@@ -124,6 +124,12 @@ class Conflict(Problem):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class TooFarBehind(Problem):
+    """A stream resumed from a point so old that replaying it would not be a catch-up."""
+
+    status, slug, title = 409, "too-far-behind", "Too far behind to resume"
+
+
 class InvalidTransition(Conflict):
     """A state machine refused a move; `current_state` names where the record is."""
 

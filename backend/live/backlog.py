@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.dispatch.models import Alert
-from backend.live import events
-from backend.live.collect import FeedCursor, replay_changes, state_rows
+from backend.live import collect, events
+from backend.live.collect import FeedCursor, replay_changes, state_rows, too_far_behind
 from backend.live.events import BBox, LiveEvent
 from backend.org.models import Vehicle
 from backend.tracking.models import VehicleState
@@ -33,9 +33,11 @@ def alerts(
     query = select(Alert).where(Alert.department_id.in_(departments)).order_by(Alert.id)
     if after_id is None:
         query = query.where(Alert.acknowledged_at.is_(None), Alert.settled_at.is_(None))
-    else:
-        query = query.where(Alert.id > after_id)
-    return [events.alert(alert) for alert in session.scalars(query)]
+        return [events.alert(alert) for alert in session.scalars(query)]
+    missed = list(session.scalars(query.where(Alert.id > after_id).limit(collect.REPLAY_LIMIT + 1)))
+    if len(missed) > collect.REPLAY_LIMIT:
+        raise too_far_behind("alerts")
+    return [events.alert(alert) for alert in missed]
 
 
 def order_changes(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import utcnow
 from backend.dispatch.models import Alert, TimingEvent, WorkOrder
+from backend.errors import TooFarBehind
 from backend.live import events
 from backend.live.announce import OUTAGE
 from backend.live.events import LiveEvent
@@ -30,6 +31,10 @@ ORDER_ENTITIES = ("work_order", "timing_event")
 # Everything the feed reports from the change feed: order changes, timing points, outages.
 FEED_ENTITIES = (*ORDER_ENTITIES, OUTAGE)
 PAGE = 500
+# A stream resumed further back than this many changes (or alerts) is refused (409
+# `too-far-behind`): the client reloads through REST and opens the stream afresh. Replaying
+# more would hold the request for the whole history (`sync_changes` is never pruned).
+REPLAY_LIMIT = 5_000
 
 Flags = tuple[str, bool, bool]
 # A position's columns as plain rows: ORM objects for the whole fleet every round cost more
@@ -89,6 +94,8 @@ class FeedCursor:
         """Read a cursor from Last-Event-ID; None when it is not one."""
         parts = raw.strip().split(".")
         if len(parts) not in (1, 3) or not all(p.isascii() and p.isdigit() for p in parts):
+            return None
+        if any(len(p) > 19 for p in parts):  # past 2**63 (and int() refuses 4,300 digits)
             return None
         numbers = [int(p) for p in parts]
         if any(n >= 2**63 for n in numbers):
@@ -300,6 +307,14 @@ def _outages(
     return found
 
 
+def too_far_behind(what: str) -> TooFarBehind:
+    """The refusal of a resume point more than `REPLAY_LIMIT` `what` back."""
+    return TooFarBehind(
+        f"The stream would have to replay more than {REPLAY_LIMIT} {what}: load the current "
+        "state through the REST API and open the stream without Last-Event-ID (or `after`)."
+    )
+
+
 def replay_changes(session: Session, cursor: FeedCursor) -> list[LiveEvent]:
     """Order and outage events a subscriber resuming with Last-Event-ID missed (`FeedCursor`)."""
     horizon = pull_horizon(session)
@@ -322,6 +337,8 @@ def replay_changes(session: Session, cursor: FeedCursor) -> list[LiveEvent]:
             .limit(PAGE)
         ).all()
         rows += [(i, t, e, r) for i, t, e, r in page]
+        if len(rows) > REPLAY_LIMIT:
+            raise too_far_behind("changes")
         if len(page) < PAGE:
             return load_changes(session, rows, horizon)
         page_after = (page[-1][1], page[-1][0])
