@@ -113,6 +113,10 @@ def read_csv(
         raise Unprocessable(f"The CSV file is malformed: {exc}.") from exc
 
 
+MAX_SHEET_ROWS = 100_000  # rows of an XLSX sheet read, blank ones included
+MAX_SHEET_COLUMNS = 256  # cells of a row read (the widest import has a few dozen columns)
+
+
 def xlsx_rows(data: bytes) -> Iterator[list[Any]]:
     """Yield the rows of an XLSX workbook's first sheet, values only.
 
@@ -132,8 +136,14 @@ def xlsx_rows(data: bytes) -> Iterator[list[Any]]:
     except damaged as exc:
         raise Unprocessable("The file is not an XLSX workbook.") from exc
     try:
-        for row in book.worksheets[0].iter_rows(values_only=True):
-            yield list(row)
+        # Bounded however the sheet is written: openpyxl yields an empty row for every row
+        # number skipped (one cell at row 10^12 is 10^12 rows), and a declared dimension
+        # widens every row (up to 16,384 columns).
+        rows = book.worksheets[0].iter_rows(values_only=True, max_row=MAX_SHEET_ROWS + 1)
+        for number, row in enumerate(rows, start=1):
+            if number > MAX_SHEET_ROWS:
+                raise Unprocessable(f"At most {MAX_SHEET_ROWS} rows per sheet; split the file.")
+            yield list(row[:MAX_SHEET_COLUMNS])
     except damaged as exc:
         raise Unprocessable(f"The XLSX workbook is damaged: {str(exc)[:200]}.") from exc
     finally:

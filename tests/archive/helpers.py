@@ -70,11 +70,9 @@ def meter_on_new_file(api: Any, demo: Any, station: str, seals: list[str]) -> di
     return meter
 
 
-def damaged_xlsx(header: list[str]) -> bytes:
-    """An XLSX workbook that opens, whose second row holds a number cell that is not one.
-
-    openpyxl reads a read-only sheet lazily: the damage raises only when that row is read.
-    """
+def patched_xlsx(header: list[str], old: bytes, new: bytes) -> bytes:
+    """An XLSX workbook (the header, then a row of 12345 and blanks) with `old` replaced by
+    `new` in its sheet's XML: damage openpyxl raises on only when it reaches that row."""
     import io
     import zipfile
 
@@ -86,14 +84,23 @@ def damaged_xlsx(header: list[str]) -> bytes:
     good = io.BytesIO()
     book.save(good)
     out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(good.getvalue())) as source,
-        zipfile.ZipFile(out, "w") as target,
-    ):
+    source = zipfile.ZipFile(io.BytesIO(good.getvalue()))
+    with source, zipfile.ZipFile(out, "w") as target:
         for item in source.infolist():
             data = source.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
-                data = data.replace(b"<v>12345</v>", b"<v>abc</v>")
-                assert b"<v>abc</v>" in data
+                assert old in data
+                data = data.replace(old, new)
             target.writestr(item, data)
     return out.getvalue()
+
+
+def damaged_xlsx(header: list[str]) -> bytes:
+    """An XLSX workbook whose second row holds a number cell that is not one."""
+    return patched_xlsx(header, b"<v>12345</v>", b"<v>abc</v>")
+
+
+def sprawling_xlsx(header: list[str]) -> bytes:
+    """An XLSX workbook of a few hundred bytes with one cell at row 10^12 and no dimension."""
+    far = b'<row r="1000000000000"><c r="A1000000000000" t="n"><v>1</v></c></row></sheetData>'
+    return patched_xlsx(header, b"</sheetData>", far)

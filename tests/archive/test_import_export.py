@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from openpyxl import load_workbook
 
 from backend.reports.export import XLSX_MEDIA_TYPE
-from tests.archive.helpers import damaged_xlsx
+from tests.archive.helpers import damaged_xlsx, sprawling_xlsx
 from tests.conftest import assert_problem
 
 _n = itertools.count(1)
@@ -144,6 +144,9 @@ def test_reimport_appends_versions_and_malformed_files_are_refused(api):
     assert_problem(_post(archivist, b"\xff\xfe\x00garbage", name="x.xlsx"), 422)
     damaged = assert_problem(_post(archivist, damaged_xlsx(HEADER_ZH), name="d.xlsx"), 422)
     assert "damaged" in damaged["detail"]
+    # One cell at row 10^12: the reader stops at its bound instead of yielding blank rows.
+    sprawling = assert_problem(_post(archivist, sprawling_xlsx(HEADER_ZH), name="s.xlsx"), 422)
+    assert "rows per sheet" in sprawling["detail"]
     assert_problem(_post(archivist, "户号,颜色\n1,红\n".encode()), 422)
     assert_problem(_post(archivist, b""), 422)
 
