@@ -8,6 +8,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 Table = list[dict[str, Any]]
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -34,10 +35,21 @@ def csv_restore(value: str) -> str:
     return value
 
 
+def _xml_text(value: str) -> str:
+    """Return text XML can carry: control characters as their OOXML escape `_xHHHH_`.
+
+    A name or note may hold one (only NUL is refused on input); XML 1.0 cannot write it, and
+    Excel shows the escape as the character.
+    """
+    return ILLEGAL_CHARACTERS_RE.sub(lambda found: f"_x{ord(found.group()):04X}_", value)
+
+
 def xlsx_row(sheet: Any, values: list[Any]) -> list[Any]:
     """A worksheet row whose strings are always text cells (openpyxl makes `=...` a formula)."""
     row: list[Any] = []
     for value in values:
+        if isinstance(value, str):
+            value = _xml_text(value)
         if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
             cell = WriteOnlyCell(sheet, value=value)
             cell.data_type = "s"

@@ -236,3 +236,14 @@ def test_exports_never_carry_a_live_formula(api):
     back = _post(archivist, as_csv.data, name="back.csv", dry_run=True)
     assert back.get_json()["status"] == "validated", back.get_json()
     assert _found(archivist, row["户号"])[0]["name"] == formula
+
+
+def test_exports_carry_control_characters_as_their_ooxml_escape(api):
+    """A name holding a control character (storable: only NUL is refused) exports as XLSX."""
+    archivist = api("archivist")
+    row = _row(户名="王\x01芳\x02")
+    assert _post(archivist, _csv([row])).status_code == 201
+    exported = archivist.get(f"/api/v1/customer-exports?format=xlsx&q={row['户号']}")
+    assert exported.status_code == 200, exported.get_data(as_text=True)[:300]
+    values = [c.value for c in list(load_workbook(io.BytesIO(exported.data)).active.iter_rows())[1]]
+    assert "王_x0001_芳_x0002_" in values
