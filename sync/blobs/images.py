@@ -33,7 +33,10 @@ def analyse_image(storage: BlobStorage, blob: BlobRecord) -> None:
         # verified by their hash; they stay, without metadata, and the upload is answered.
         return
     blob.taken_at, blob.lat, blob.lon = metadata
-    storage.write(thumbnail_name(blob.sha256), out.getvalue())
+    try:
+        storage.write(thumbnail_name(blob.sha256), out.getvalue())
+    except OSError:  # the store full (StorageFull) or failing: the blob is kept, unthumbnailed
+        return
     blob.has_thumbnail = True
 
 

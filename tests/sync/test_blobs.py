@@ -86,6 +86,28 @@ def test_an_image_the_decoder_fails_on_is_stored_without_metadata(http):
     assert content.status == 200
 
 
+def test_a_thumbnail_the_store_refuses_leaves_the_blob_stored(http, sync_app, monkeypatch):
+    """The bytes are verified and in place: a full store refusing the thumbnail costs only it."""
+    from sync.blobs.storage import StorageFull
+
+    storage = sync_app.extensions["fieldline.blobs"]
+    write = storage.write
+
+    def full_for_thumbnails(name: str, data: bytes) -> None:
+        if name.endswith(".thumb.jpg"):
+            raise StorageFull("no space left")
+        write(name, data)
+
+    monkeypatch.setattr(storage, "write", full_for_thumbnails)
+    data = jpeg_with_exif()
+    sha = hashlib.sha256(data).hexdigest()
+    stored = http("H-1001").request("PUT", f"/api/v1/blobs/{sha}", data=data,
+                                    headers={"Content-Type": "image/jpeg"})  # fmt: skip
+    assert stored.status == 200 and stored.body["complete"], stored.body
+    info = http("H-1001").request("GET", f"/api/v1/blobs/{sha}").body
+    assert info["thumbnail"] is False and info["taken_at"] == "2026-11-20T00:30:00Z"
+
+
 def test_wrong_hash_is_refused_and_the_upload_starts_over(http):
     device = http("H-1001")
     data = os.urandom(1000)
