@@ -233,6 +233,10 @@ EVENT = {"event_id": "e-1", "order_id": "o-1", "type": "accepted", "ts": EPOCH}
         ({**EVENT, "order_id": 17}, "wrong_type"),
         ({**EVENT, "ts": "soon"}, "bad_timestamp"),
         ({**EVENT, "reason": ["a"]}, "wrong_type"),
+        # Text PostgreSQL cannot store would fail the whole ingest batch it rides in.
+        ({**EVENT, "event_id": "e\x00"}, "unstorable_text"),
+        ({**EVENT, "order_id": "\ud800"}, "unstorable_text"),
+        ({**EVENT, "reason": "flat\x00"}, "unstorable_text"),
     ],
 )
 def test_event_rejections(payload: dict[str, Any], reason: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from gis.datum import Datum
+from sync.protocol import unstorable_text
 
 MAX_PAYLOAD_BYTES: Final = 8 * 1024
 KNOT_M_S: Final = 1852.0 / 3600.0
@@ -48,6 +49,7 @@ Reason = Literal[
     "unknown_topic",
     "ignored_type",
     "bad_timestamp",
+    "unstorable_text",
 ]
 TopicKind = Literal["position", "event", "status", "ack", "owntracks"]
 _VEHICLE_TOPICS: Final[dict[str, TopicKind]] = {
@@ -448,6 +450,10 @@ def _opt_string(obj: Mapping[str, Any], key: str, max_len: int) -> str | None:
         raise DecodeError("wrong_type", "expected a string", field=key)
     if not 0 < len(value) <= max_len:
         raise DecodeError("out_of_range", f"length must be 1..{max_len}", field=key)
+    # PostgreSQL refuses NUL in text: stored, one such message would fail its whole batch.
+    why = unstorable_text(value)
+    if why is not None:
+        raise DecodeError("unstorable_text", why, field=key)
     return value
 
 
