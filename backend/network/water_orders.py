@@ -93,7 +93,7 @@ def _stages(order: WorkOrder, tier: str, start: datetime, limit: timedelta,
     center = order.repair_center_id or order.department_id
     alerts = []
     for stage, due_at in ((1, start + limit), (2, start + limit + further)):
-        if now < due_at:
+        if now <= due_at:  # late once past the limit, as the SLA engine counts a breach
             break
         late = round((now - start) / timedelta(minutes=1))
         if stage == 1:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from backend.dispatch.alerts import settle_all
 from backend.dispatch.escalation import EscalationPolicy, tick
-from backend.dispatch.models import Alert, WorkOrder
+from backend.dispatch.models import Alert, TimingEvent, WorkOrder
 from backend.dispatch.timing.policies import policy_for
 from backend.dispatch.timing.sla import TOTAL
 from tests.conftest import assert_problem
@@ -136,7 +136,11 @@ def test_water_orders_get_arrival_and_overdue_reminders_at_two_levels(
     arrival = water.limit_for(TOTAL, False)
     assert arrival == timedelta(minutes=90)  # the water policy of revision 1630
     policy = EscalationPolicy()
-    start = order.created_at
+    start = session.scalar(  # the call (timing point A) starts both clocks
+        select(TimingEvent.occurred_at).where(
+            TimingEvent.order_id == order_id, TimingEvent.point == "A"
+        )
+    )
 
     def reminders() -> list[tuple[str, int]]:
         rows = session.scalars(
@@ -145,6 +149,8 @@ def test_water_orders_get_arrival_and_overdue_reminders_at_two_levels(
         return sorted((a.tier, a.stage) for a in rows)
 
     tick(session=session, now=start + arrival - timedelta(seconds=30))
+    assert reminders() == []
+    tick(session=session, now=start + arrival)  # at the limit is in time (the engine's rule)
     assert reminders() == []
     tick(session=session, now=start + arrival + timedelta(seconds=30))
     assert reminders() == [("water_arrival", 1)]
