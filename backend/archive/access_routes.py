@@ -13,6 +13,7 @@ from backend.archive import grants, lending
 from backend.archive.access_models import AccessRequest, PaperLoan
 from backend.auth.guard import current_actor, requires
 from backend.auth.policy import Action
+from backend.db import utcnow
 from backend.inputs import Blueprint, Day, DbInteger, SelectPage, Timestamp
 from backend.unit_of_work import request_session
 from sync.fields import Integer
@@ -204,9 +205,9 @@ class FileReads(MethodView):
         return grants.reads(request_session(), current_actor(), **args)
 
 
-def _loan_view(loan: PaperLoan, today: Any) -> dict[str, Any]:
+def _loan_view(loan: PaperLoan, now: datetime) -> dict[str, Any]:
     view = {c.key: getattr(loan, c.key) for c in PaperLoan.__table__.columns}
-    return {**view, "overdue": loan.status == "out" and loan.due_on < today}
+    return {**view, "overdue": loan.status == "out" and now >= lending.loan_due_at(loan)}
 
 
 @blp.route("/archive/loans")
@@ -220,8 +221,8 @@ class Loans(MethodView):
         """List loans: your own; approvers and the archive those of their scope."""
         session = request_session()
         query = lending.loans(session, current_actor(), status=args.get("status"))
-        today = datetime.now().astimezone().date()
-        return [_loan_view(loan, today) for loan in session.scalars(query.limit(1000))]
+        now = utcnow()
+        return [_loan_view(loan, now) for loan in session.scalars(query.limit(1000))]
 
     @requires(Action.ARCHIVE_LOAN_REQUEST)
     @blp.arguments(LoanCreateSchema)
@@ -230,7 +231,7 @@ class Loans(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Ask to sign out a file's paper (needs a supervisor's approval)."""
         loan = lending.request_loan(session=request_session(), actor=current_actor(), **data)
-        return _loan_view(loan, loan.due_on)
+        return _loan_view(loan, utcnow())
 
 
 def _step(name: str, action: Action, run: Any, doc: str) -> None:
@@ -241,7 +242,7 @@ def _step(name: str, action: Action, run: Any, doc: str) -> None:
         @blp.alt_response(409, description="The loan is not in the state this step needs")
         def post(self, data: dict[str, Any], loan_id: uuid.UUID) -> dict[str, Any]:
             loan = run(session=request_session(), actor=current_actor(), loan_id=loan_id)
-            return _loan_view(loan, datetime.now().astimezone().date())
+            return _loan_view(loan, utcnow())
 
     LoanStep.post.__doc__ = doc
     LoanStep.__name__ = f"Loan{name.title().replace('-', '')}"

@@ -9,7 +9,7 @@ An overdue loan is a deadline (`loan_return`) the chasing worker follows.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_, select
@@ -145,6 +145,14 @@ def loans(session: Session, actor: Actor, *, status: str | None = None) -> Selec
     return query.order_by(PaperLoan.created_at.desc())
 
 
+def loan_due_at(loan: PaperLoan) -> datetime:
+    """Return when a loan falls due: the end of its due day (UTC, as every deadline).
+
+    One rule for the loans list's `overdue` and the deadline worklist.
+    """
+    return datetime.combine(loan.due_on + timedelta(days=1), time(), tzinfo=UTC)
+
+
 def open_loan_items(
     session: Session, scope: ColumnElement[bool], rule: Any, now: datetime
 ) -> list[Any]:
@@ -158,7 +166,7 @@ def open_loan_items(
     )
     found = []
     for loan, customer in session.execute(query):
-        due_at = datetime.combine(loan.due_on + timedelta(days=1), time(), tzinfo=now.tzinfo)
+        due_at = loan_due_at(loan)
         found.append(Item(
             kind=Kind.LOAN_RETURN, subject_id=str(loan.id), customer_id=customer.id,
             account_number=customer.account_number, department_id=customer.department_id,

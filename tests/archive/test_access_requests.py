@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from backend.archive import chasing, deadlines
 from backend.archive.access_models import AccessRequest, PaperLoan
+from backend.archive.access_routes import _loan_view
 from backend.archive.records import Customer
 from tests.archive.helpers import open_file
 from tests.archive.test_access import _work_at
@@ -193,6 +194,8 @@ def test_an_overdue_loan_is_chased(api, session, demo):
                           (end_of_due_day, "overdue")]:  # fmt: skip
         items = deadlines.open_items(session, now=now, scope=scope, kinds={"loan_return"})
         assert [i.status for i in items] == [expected]
+        # The loans list says overdue exactly when the worklist does (one rule, UTC days).
+        assert _loan_view(row, now)["overdue"] is (expected == "overdue")
     raised = chasing.tick(session=session, now=end_of_due_day)
     assert {(r.kind, r.stage) for r in raised if r.subject_id == loan["id"]} == {
         ("loan_return", 1), ("loan_return", 2)}  # fmt: skip
