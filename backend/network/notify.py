@@ -23,6 +23,7 @@ from backend.archive.records import Customer, Premise
 from backend.db import utcnow
 from backend.network.models import CustomerFlag
 from backend.network.outage_models import Outage, OutageArea, OutageNotification
+from backend.network.tree import supplied
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def notify_flagged(session: Session, outage: Outage, kind: str) -> int:
                 )
             ),
             CustomerFlag.important | CustomerFlag.high_risk,
-            Customer.status == "active",
+            supplied(),
         )
     )
     done = set(

@@ -23,7 +23,7 @@ from backend.network.models import CustomerFlag, FeederLine, TransformerArea
 from backend.network.notify import notify_flagged
 from backend.network.outage_models import Outage, OutageArea, OutageNotification
 from backend.network.service import load
-from backend.network.tree import area_counts
+from backend.network.tree import area_counts, supplied
 
 MOVES: dict[str, frozenset[str]] = {
     "predicted": frozenset({"confirmed", "closed"}),
@@ -267,6 +267,7 @@ def affected_customers(
             Customer.id.in_(
                 select(Premise.customer_id).where(Premise.transformer_area_id.in_(cut))
             ),
+            supplied(),
             customer_scope(actor),
         )
     )

@@ -18,6 +18,14 @@ from backend.network.models import CustomerFlag, FeederLine, TransformerArea
 from backend.network.service import load
 
 
+def supplied() -> Any:
+    """WHERE clause of the customers an area supplies: active accounts.
+
+    A closed account keeps its premise's area but is neither counted, listed nor notified.
+    """
+    return Customer.status == "active"
+
+
 def area_counts(session: Session, area_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
     """Return, per area, its customers and how many of them are important / high-risk."""
     ids = list(area_ids)
@@ -32,7 +40,7 @@ def area_counts(session: Session, area_ids: Iterable[uuid.UUID]) -> dict[uuid.UU
         )
         .join(Customer, Customer.id == Premise.customer_id)
         .outerjoin(CustomerFlag, CustomerFlag.customer_id == Premise.customer_id)
-        .where(Premise.transformer_area_id.in_(ids), Customer.status == "active")
+        .where(Premise.transformer_area_id.in_(ids), supplied())
         .group_by(Premise.transformer_area_id)
     )
     counts = {i: {"customers": 0, "important": 0, "high_risk": 0} for i in ids}
@@ -62,7 +70,8 @@ def area_customers(
 ) -> Select[Any]:
     """Return a select of an area's customers with their flags, flagged ones first.
 
-    Only the customers of the actor's archive scope are named (the tree's counts cover all).
+    Only the customers of the actor's archive scope are named (the tree's counts cover all
+    supplied ones, so a list is never longer than its count).
     """
     area = load(session, actor, TransformerArea, area_id)
     statement = (
@@ -71,6 +80,7 @@ def area_customers(
             Customer.id.in_(
                 select(Premise.customer_id).where(Premise.transformer_area_id == area.id)
             ),
+            supplied(),
             customer_scope(actor),
         )
         .outerjoin(CustomerFlag, CustomerFlag.customer_id == Customer.id)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from backend.archive import versions
+from backend.archive.records import Customer
 from tests.conftest import assert_problem
 from tests.network.helpers import area_body, line_body, make_area, make_customer, make_line
 
 
-def test_line_area_customers_tree_with_counts_and_flags(api: Any) -> None:
+def test_line_area_customers_tree_with_counts_and_flags(api: Any, session: Session) -> None:
     dispatcher, archivist = api("dispatcher"), api("archivist")
     line = make_line(dispatcher)
     assert line["route"]["type"] == "LineString"
@@ -38,6 +43,17 @@ def test_line_area_customers_tree_with_counts_and_flags(api: Any) -> None:
     assert len(archivist.get(url).get_json()) == 2
     # Names only within one's archive scope: the repair center does not keep these files.
     assert dispatcher.get(url).get_json() == []
+    # A closed account keeps its premise's area but is supplied no more: neither counted
+    # nor listed (a list is never longer than its count).
+    other = next(c for c in archivist.get(url).get_json() if c["id"] != c1["id"])
+    customer = session.get(Customer, uuid.UUID(other["id"]))
+    # A new version, as a close does (through the API it needs its closure documents first).
+    versions.append(session, customer, {"status": "closed"}, actor="test", reason="moved",
+                    source="ui")  # fmt: skip
+    session.flush()
+    after = api("callcenter").get(f"/api/v1/network/lines/{line['id']}/tree").get_json()
+    assert {n["area"]["code"]: n["customers"] for n in after["areas"]}[a1["code"]] == 1
+    assert [c["id"] for c in archivist.get(url).get_json()] == [c1["id"]]
 
 
 def test_geometry_is_validated_and_reprojected(api: Any) -> None:
