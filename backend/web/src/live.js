@@ -2,7 +2,7 @@
 import { streamUrl } from "./api.js";
 import { $, clear, h } from "./dom.js";
 import { fmtTime, label, onLanguage, t } from "./i18n.js";
-import { can, emit, loadAlerts, loadOrders, on, orderLabel, plateOf, putPosition, refreshOrder, state } from "./store.js";
+import { can, emit, loadAlerts, loadOrders, on, orderLabel, plateOf, putPosition, refreshOrder, refreshTimeline, state } from "./store.js";
 
 const POINTS = ["A", "B", "C", "center_accepted", "D", "E", "F", "G", "H", "finished", "recalled", "follow_up", "closed"];
 const seenEvents = new Set();
@@ -70,8 +70,11 @@ async function connect() {
   source.addEventListener("order_event", (e) => {
     const data = JSON.parse(e.data);
     orderEvent(data);
+    const order = state.orders.get(data.order_id);
     // Older servers sent no `order` events: a timing point then means the order changed too.
-    if (!hasOrderEvents && state.orders.has(data.order_id)) orderChanged(data);
+    if (!hasOrderEvents && order) orderChanged(data);
+    // A point may leave the order as it was (a backfill): its timeline moved all the same.
+    else if (order) refreshTimeline(order).catch(() => {});
   });
   source.addEventListener("order", (e) => {
     hasOrderEvents = true;

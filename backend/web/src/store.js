@@ -89,6 +89,13 @@ export async function refreshOrder(id) {
   return order;
 }
 
+// A timing point that left the order as it was (a late, backfilled one) still moves its
+// timeline: fetch it again whatever the version.
+export function refreshTimeline(order) {
+  state.timelines.delete(order.id);
+  return loadTimelines([order]);
+}
+
 // Timelines of changed orders only (keyed by version), a few at a time.
 export async function loadTimelines(orders) {
   const stale = orders.filter((o) => state.timelines.get(o.id)?.version !== o.version);
