@@ -114,9 +114,12 @@ def set_device_active(*, session: Session, actor: Actor, device_id: int, active:
 
     Disabling bumps the token generation (`models.revoke_tokens_on_credential_change`), so
     every access and refresh token of the device is refused from the next request; a vehicle
-    terminal's MQTT credential is removed (the embedded broker refuses it at once; Mosquitto
-    once `fieldline vehicles credentials` rewrote its files). Re-enabling brings no old token
-    back, nor the old MQTT password: issue a new one with that command.
+    terminal's MQTT credential is removed from the database; the broker refuses the login
+    once `fieldline vehicles credentials` rewrote its files (the embedded broker re-reads them
+    when they change, Mosquitto on SIGHUP). Meanwhile the ingest refuses whatever the terminal
+    would prove: its events, its acks and the timing points of its positions
+    (`tracking.terminal.disabled_terminals`). Re-enabling brings no old token back, nor the
+    old MQTT password: issue a new one with that command.
     """
     device = load_in_scope(session, actor, Device, device_id, action=Action.DEVICE_MANAGE)
     if device.active == active:

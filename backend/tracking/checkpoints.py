@@ -136,6 +136,11 @@ def evaluate(
             .distinct()
         )
     )
+    if holding:  # a stopped terminal's positions prove no timing point (`disabled_terminals`)
+        from backend.tracking.terminal import disabled_terminals  # it imports the ingest
+
+        stopped = disabled_terminals(session, holding)
+        holding = [vehicle_id for vehicle_id in holding if vehicle_id not in stopped]
     if not holding:  # most vehicles hold no order most of the time: one query for the batch
         return []
     _one_evaluator_per_vehicle(session, holding)

@@ -126,14 +126,27 @@ def _set_availability(
     return Outcome.APPLIED
 
 
-def terminal_disabled(session: Session, vehicle_id: int) -> bool:
-    """Tell whether every terminal device of the vehicle was disabled (an admin stopped it).
+def disabled_terminals(session: Session, vehicle_ids: list[int]) -> set[int]:
+    """Return which of these vehicles had every terminal device disabled (an admin stopped it).
 
-    Its MQTT login is gone too, but a broker that has not reloaded its password file yet still
-    lets it publish: its events are refused here all the same.
+    Its MQTT login is gone too, but a broker that has not reloaded its password file yet
+    still lets it publish: its events, its acks and the timing points its positions would
+    prove are refused here all the same (its positions are still stored, as tracking).
     """
-    states = session.scalars(select(Device.active).where(Device.vehicle_id == vehicle_id)).all()
-    return bool(states) and not any(states)
+    if not vehicle_ids:
+        return set()
+    rows = session.execute(
+        select(Device.vehicle_id, Device.active).where(Device.vehicle_id.in_(vehicle_ids))
+    )
+    states: dict[int, bool] = {}
+    for vehicle_id, active in rows:
+        states[vehicle_id] = states.get(vehicle_id, False) or bool(active)
+    return {vehicle_id for vehicle_id, any_active in states.items() if not any_active}
+
+
+def terminal_disabled(session: Session, vehicle_id: int) -> bool:
+    """Tell whether every terminal device of the vehicle was disabled (`disabled_terminals`)."""
+    return vehicle_id in disabled_terminals(session, [vehicle_id])
 
 
 def apply_event(session: Session, vehicle: VehicleRef, event: TerminalEvent, now: datetime) -> str:
@@ -169,6 +182,10 @@ def apply_ack(session: Session, vehicle: VehicleRef, ack: OrderAck, now: datetim
     row = _remember(session, vehicle, f"ack:{ack.message_id}", "ack", ack.order_id, ack.ts)
     if row is None:
         return Outcome.REPLAYED
+    if terminal_disabled(session, vehicle.id):  # an ack proves point E, as an event would
+        log.info("vehicle %s: ack refused: its terminal is disabled", vehicle.vid)
+        row.outcome = Outcome.REFUSED
+        return row.outcome
     message = session.scalar(
         select(OutboundMessage).where(
             OutboundMessage.message_id == ack.message_id, OutboundMessage.vehicle_id == vehicle.id

@@ -95,11 +95,16 @@ def test_a_disabled_terminal_moves_no_order(session: Session, demo: DemoOrg) -> 
     from backend.auth.models import Device
     from backend.tracking.models import TerminalMessage
 
+    from backend.tracking.models import Checkpoint
+
     order = new_order(session, demo, at=t0 - timedelta(minutes=5))
+    order.location = point_element(*SITE)
+    session.flush()
     service.dispatch_order(
         session=session, actor=actor(session, "dispatcher"), order_id=order.id,
         crew_id=demo.crews["Urban Crew 1"].id, vehicle_id=demo.vehicles["ZJ-A1001"].id, now=t0,
     )  # fmt: skip
+    queued = next(m for m, _ in pending_messages(session) if m.order_id == str(order.id))
     terminal = session.scalars(select(Device).where(Device.identifier == "T-1001")).one()
     auth.set_device_active(
         session=session, actor=actor(session, "admin"), device_id=terminal.id, active=False
@@ -109,5 +114,15 @@ def test_a_disabled_terminal_moves_no_order(session: Session, demo: DemoOrg) -> 
     Pipeline().process(session, [message("event", accept)])
     stored = session.scalars(select(TerminalMessage).where(TerminalMessage.event_id == "e-off"))
     assert stored.one().outcome == "refused"
+    # Nor its receipt of the order (point E), nor what its positions would prove (G, H).
+    ack = {"order_id": str(order.id), "message_id": queued.message_id, "ts": at}
+    at_site = [fix(60 + 10 * i, *SITE, 100 + i, 0.0) for i in range(12)]
+    Pipeline().process(session, [message("ack", ack), *at_site])
+    acked = session.scalars(
+        select(TerminalMessage).where(TerminalMessage.event_id == f"ack:{queued.message_id}")
+    )
+    assert acked.one().outcome == "refused"
     points = session.scalars(select(TimingEvent.point).where(TimingEvent.order_id == order.id))
     assert "E" not in set(points)
+    claims = session.scalars(select(Checkpoint).where(Checkpoint.order_id == str(order.id)))
+    assert claims.all() == []
