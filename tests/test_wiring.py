@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -77,3 +78,14 @@ def test_the_utc_type_refuses_naive_times_on_sync_tables_too(session: Session) -
     session.add(clock)
     with pytest.raises(StatementError, match="naive datetime refused"):
         session.flush()
+
+
+def test_sqlite_commits_reach_the_disk_before_they_are_acknowledged(tmp_path: Path) -> None:
+    """WAL with synchronous=NORMAL may lose the last commits to a power cut: FULL (2) it is."""
+    from backend.db import Database
+
+    database = Database(f"sqlite:///{tmp_path / 'durable.db'}")
+    with database.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    database.engine.dispose()
