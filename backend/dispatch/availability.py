@@ -172,6 +172,7 @@ def report_availability(
     event_id: str,
     note: str | None = None,
     now: datetime | None = None,
+    record_id: uuid.UUID | None = None,
 ) -> TimingEvent:
     """A crew reports from the field that it stands down or is back (`unavailable`/`available`).
 
@@ -202,4 +203,5 @@ def report_availability(
     return append_event(
         session, order, point=point, occurred_at=at, source=source,
         actor=actor.audit_name, event_id=event_id, details=details, now=now,
+        record_id=record_id,
     )  # fmt: skip

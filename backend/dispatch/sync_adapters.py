@@ -68,7 +68,8 @@ def _create_timing_event(
 ) -> TimingEvent:
     """Record a point through the dispatch service (state machine, SLA, idempotency).
 
-    The device's record id becomes the event id, so a replayed append finds the event.
+    The device's record id is the event's id and its idempotency key: a replayed append finds
+    the event, and the device pulls it back under the id it keeps.
     `unavailable` / `available` go through the availability rule, like the API's and the
     terminal's.
     """
@@ -87,8 +88,12 @@ def _create_timing_event(
     }
     try:
         if point in AVAILABILITY_EVENTS:
-            return report_availability(**report, note=str(note) if note else None)
-        event, _created = record_timing_event(**report, details={"note": note} if note else None)
+            return report_availability(
+                **report, note=str(note) if note else None, record_id=record_id
+            )
+        event, _created = record_timing_event(
+            **report, details={"note": note} if note else None, record_id=record_id
+        )
     except Conflict as exc:
         if point in AVAILABILITY_EVENTS:  # the rule refused: the crew's pool would be empty
             raise RejectionError(RejectReason.SERVER_STATE, exc.detail) from exc

@@ -50,7 +50,7 @@ def test_a_crew_pulls_its_order_and_pushes_timing_events(committed_db, make_clie
     reply = http("H-1001").request("POST", "/api/v1/sync/push", json_body=batch(received))
     assert reply.body["verdicts"][0]["verdict"] == "applied", reply.body
     # The same event appended again under a new mutation id is not recorded twice.
-    again = _event(order_id, "E", record_id=received["id"])
+    again = {**received, "mutation_id": str(uuid.uuid4())}
     reply = http("H-1001").request("POST", "/api/v1/sync/push", json_body=batch(again))
     assert reply.body["verdicts"][0]["verdict"] == "applied", reply.body
     with committed_db.unit_of_work() as session:
@@ -61,6 +61,10 @@ def test_a_crew_pulls_its_order_and_pushes_timing_events(committed_db, make_clie
     assert device.get("work_order", order_id)["status"] != "dispatched"
     events = device.server_copy("timing_event")
     assert any(f["order_id"] == order_id and f["point"] == "E" for _v, f in events.values())
+    # Stored under the id the device chose: it pulls back the one record it keeps, not a twin.
+    with committed_db.unit_of_work() as session:
+        assert session.get(TimingEvent, uuid.UUID(received["id"])) is not None
+    assert received["id"] in events
 
 
 def test_other_crews_and_order_edits_are_refused(committed_db, http):

@@ -54,10 +54,14 @@ def append_event(
     clock_corrected: bool = False,
     device_time: datetime | None = None,
     now: datetime | None = None,
+    record_id: uuid.UUID | None = None,
 ) -> TimingEvent:
-    """Append one event to an order's history (no checks: callers validated it)."""
+    """Append one event to an order's history (no checks: callers validated it).
+
+    `record_id`: the row's id when its sender chose it (a handheld's synced record).
+    """
     event = TimingEvent(
-        id=uuid.uuid4(),
+        id=record_id or uuid.uuid4(),
         order_id=order.id,
         event_id=event_id or str(uuid.uuid4()),
         point=point,

@@ -128,6 +128,7 @@ def record_timing_event(
     backfilled: bool = False,
     vehicle_id: int | None = None,
     now: datetime | None = None,
+    record_id: uuid.UUID | None = None,
 ) -> tuple[TimingEvent, bool]:
     """Record a crew-side point (E, F, G, H or `finished`): validate, decide, append, once.
 
@@ -148,6 +149,8 @@ def record_timing_event(
         backfilled: the sender knows the event arrives late (ORed with our own check).
         vehicle_id: the reporting vehicle (tracking); it must hold the order.
         now: the server time to validate against (tests); defaults to the clock.
+        record_id: the event's own id when the sender chose it (a handheld's synced record:
+            the device keeps it under that id and pulls it back under the same one).
 
     Returns:
         The stored event and True, or the earlier event with that id and False.
@@ -176,6 +179,7 @@ def record_timing_event(
         event_id=event_id,
         details=details,
         backfilled=backfilled,
+        record_id=record_id,
     )
     history = order_events(session, order.id)
     event = take(session, order, history, report, actor=actor.audit_name, now=now)
@@ -216,6 +220,7 @@ class Report:
     details: dict[str, Any] | None = None
     backfilled: bool = False
     device_time: datetime | None = None
+    record_id: uuid.UUID | None = None  # the event's id, when the sender chose it
 
 
 def take(
@@ -257,6 +262,7 @@ def take(
                 source=report.source,
                 actor=actor,
                 event_id=report.event_id,
+                record_id=report.record_id,
                 details=report.details,
                 backfilled=report.backfilled or decision.backfilled,
                 clock_corrected=report.device_time is not None,
