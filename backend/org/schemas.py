@@ -118,6 +118,15 @@ class VehicleReadSchema(Schema):
     report_interval_s = Integer()
 
 
+# A terminal id is its MQTT login and a topic level: a safe alphabet, and never digits only
+# (a vehicle without a terminal reports under its numeric id: "7" would take vehicle 7's).
+TERMINAL_ID = validate.Regexp(
+    r"^(?!\d+$)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    error="1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, not digits "
+    "only (a vehicle without a terminal reports under its numeric id).",
+)
+
+
 class VehicleCreateSchema(Schema):
     """A new vehicle."""
 
@@ -125,7 +134,7 @@ class VehicleCreateSchema(Schema):
     department_id = DbInteger(required=True, strict=True)
     crew_id = DbInteger(load_default=None, strict=True)
     specialty = fields.String(required=True, validate=validate.OneOf(SPECIALTIES))
-    terminal_id = fields.String(load_default=None, validate=validate.Length(1, 64))
+    terminal_id = fields.String(load_default=None, validate=TERMINAL_ID)
     datum = fields.String(load_default="wgs84", validate=validate.OneOf(["wgs84", "gcj02", "bd09"]))
     report_interval_s = Integer(load_default=10, validate=validate.Range(1, 3600), strict=True)
 
@@ -135,6 +144,6 @@ class VehicleUpdateSchema(Schema):
 
     crew_id = DbInteger(allow_none=True, strict=True)
     specialty = fields.String(validate=validate.OneOf(SPECIALTIES))
-    terminal_id = fields.String(allow_none=True, validate=validate.Length(1, 64))
+    terminal_id = fields.String(allow_none=True, validate=TERMINAL_ID)
     datum = fields.String(validate=validate.OneOf(["wgs84", "gcj02", "bd09"]))
     report_interval_s = Integer(validate=validate.Range(1, 3600), strict=True)

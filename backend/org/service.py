@@ -130,10 +130,17 @@ def get_vehicle(*, session: Session, actor: Actor, vehicle_id: int) -> Vehicle:
     return load_in_scope(session, actor, Vehicle, vehicle_id, action=Action.VEHICLE_READ)
 
 
+# The MQTT logins of Fieldline's own services (`fieldline vehicles credentials --service-user`
+# defaults): a terminal taking one would read every vehicle and write every order.
+RESERVED_LOGINS = frozenset({"ingest", "simulator"})
+
+
 def _check_vehicle_refs(session: Session, actor: Actor, data: dict[str, Any]) -> None:
     if data.get("crew_id") is not None:
         load_in_scope(session, actor, Crew, data["crew_id"])
     if data.get("terminal_id"):
+        if data["terminal_id"] in RESERVED_LOGINS:
+            raise Conflict(f"'{data['terminal_id']}' is a service's MQTT login, not a terminal's.")
         taken = session.scalar(select(Vehicle.id).where(Vehicle.terminal_id == data["terminal_id"]))
         if taken is not None:
             raise Conflict(f"Terminal '{data['terminal_id']}' is fitted to vehicle {taken}.")

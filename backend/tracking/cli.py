@@ -120,7 +120,10 @@ def credentials(out: Path, rotate: bool, service_user: tuple[str, ...], owner: s
     config = Config()
     owner = creds.default_owner() if owner is None else owner or None
     with open_database(config.DATABASE_URL).unit_of_work(actor="system:credentials") as session:
-        issued = creds.issue(session, rotate=rotate, service_users=service_user)
+        try:
+            issued = creds.issue(session, rotate=rotate, service_users=service_user)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
         passwd, acl = creds.write_files(session, out, config.MQTT_TOPIC_ROOT, owner)
     for item in issued:
         click.echo(f"{item.role:8} {item.username:24} {item.password}")

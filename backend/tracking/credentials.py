@@ -79,6 +79,12 @@ def issue(
         if vehicle.id in disabled:
             continue
         wanted.append((vehicle.terminal_id or str(vehicle.id), vehicle.id, "vehicle"))
+    names = [username for username, _, _ in wanted]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:  # one login for two identities would let one publish as the other
+        raise ValueError(
+            f"MQTT login(s) claimed twice: {', '.join(clashes)}; change the terminal ids"
+        )
     for username, vehicle_id, role in wanted:
         credential = existing.get(username)
         if credential is not None and not rotate:

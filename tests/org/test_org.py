@@ -71,6 +71,27 @@ def test_vehicle_terminal_must_be_unique(api, demo):
     body["terminal_id"] = "T-9999"
     created = api("dispatcher").post("/api/v1/vehicles", json=body)
     assert created.status_code == 201 and created.get_json()["datum"] == "wgs84"
+    # A terminal id is an MQTT login and topic level: never another vehicle's numeric id (a
+    # vehicle without a terminal reports under it), a service's login, or a topic wildcard.
+    url = f"/api/v1/vehicles/{created.get_json()['id']}"
+    other = str(demo.vehicles["ZJ-A1002"].id)
+    for taken, status in ((other, 422), ("ingest", 409), ("a/b", 422), ("+", 422), ("#", 422)):
+        assert_problem(api("dispatcher").patch(url, json={"terminal_id": taken}), status)
+    assert api("dispatcher").patch(url, json={"terminal_id": "T-9999.b"}).status_code == 200
+
+
+def test_mqtt_logins_are_issued_once_per_identity(session, demo):
+    """A clash (a terminal id equal to a service login) stops the credentials command."""
+    import pytest
+
+    from backend.org.models import Vehicle
+    from backend.tracking import credentials
+
+    vehicle = session.get(Vehicle, demo.vehicles["ZJ-A1002"].id)
+    vehicle.terminal_id = "ingest"  # past the API's rule: written straight to the table
+    session.flush()
+    with pytest.raises(ValueError, match="claimed twice: ingest"):
+        credentials.issue(session)
 
 
 def test_crew_role_cannot_manage_vehicles(api, demo):
