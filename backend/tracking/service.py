@@ -162,16 +162,24 @@ class DeviceAuthenticator:
             return None
         return remembered[1]
 
+    def _forget(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._good.pop(key, None)
+
     def check(self, session: Session, identifier: str, secret: str) -> Device:
         """Return the active vehicle-terminal device, or raise 401."""
         device = session.scalar(select(Device).where(Device.identifier == identifier))
         key = self._key(identifier, secret)
         if device is None or not device.active or device.vehicle_id is None:
+            self._forget(key)
             verify_secret(None, secret)  # same cost whether or not the device exists
             raise Unauthorized("Unknown or disabled device, or wrong secret.")
         # A rotated secret or a disabled-and-re-enabled device forgets what was remembered.
         fresh = self._remembered(identifier, secret) == device.token_generation
         if not fresh and not verify_secret(device.secret_hash, secret):
+            # Forgotten at once: the next try with this secret is a guess, charged to the
+            # login throttle (`remembers` spares only pairs still good).
+            self._forget(key)
             raise Unauthorized("Unknown or disabled device, or wrong secret.")
         with self._lock:
             self._good[key] = (utcnow(), device.token_generation)

@@ -139,3 +139,24 @@ def test_login_attempts_are_recorded_with_the_client_address(client, session, de
     login(client, username, "guess", "203.0.113.77")
     attempt = session.scalars(select(LoginAttempt).where(LoginAttempt.username == username)).one()
     assert (attempt.remote_addr, attempt.succeeded) == ("203.0.113.77", False)
+
+
+def test_a_secret_refused_once_is_a_guess_again(session, demo):
+    """After a rotation or a disable, the old secret is charged to the throttle from its first
+    refusal on: a remembered good pair is forgotten when it fails."""
+    from backend.auth import service as auth
+    from backend.auth.models import Device
+    from backend.errors import Unauthorized
+    from backend.tracking.service import DeviceAuthenticator
+    from tests.dispatch.factories import actor
+
+    devices = DeviceAuthenticator()
+    devices.check(session, "T-1001", DEMO_DEVICE_SECRET)
+    assert devices.remembers("T-1001", DEMO_DEVICE_SECRET)
+    terminal = session.scalars(select(Device).where(Device.identifier == "T-1001")).one()
+    auth.set_device_active(
+        session=session, actor=actor(session, "admin"), device_id=terminal.id, active=False
+    )
+    with pytest.raises(Unauthorized):
+        devices.check(session, "T-1001", DEMO_DEVICE_SECRET)
+    assert not devices.remembers("T-1001", DEMO_DEVICE_SECRET)
