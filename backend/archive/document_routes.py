@@ -19,6 +19,7 @@ from backend.auth.policy import Action
 from backend.errors import NotFound
 from backend.inputs import Blueprint, Timestamp
 from backend.unit_of_work import request_session
+from sync.blobs.http import EXTENSIONS, send_blob
 from sync.blobs.images import thumbnail_name
 from sync.http import blob_storage
 
@@ -129,7 +130,11 @@ def _bytes(document_id: uuid.UUID, name: str, media_type: str | None) -> Respons
     stored = name.format(sha=document.sha256)
     if blob is None or not blob.complete or not storage.exists(stored):
         raise NotFound(f"The bytes of document {document_id} have not arrived (or no thumbnail).")
-    return Response(storage.read(stored), mimetype=media_type or blob.media_type)
+    # As the blob door serves them: a PDF or an unknown type downloads (attachment) under a
+    # sandboxing policy, never rendered on the API's own origin.
+    served = media_type or blob.media_type or "application/octet-stream"
+    extension = EXTENSIONS.get(served, "bin")
+    return send_blob(storage.read(stored), served, stored, f"{document.id}.{extension}")
 
 
 @blp.route("/documents/<uuid:document_id>/content")

@@ -164,7 +164,8 @@ class BlobView(MethodView):
         return _state(sha256).to_wire()
 
 
-def _send(data: bytes, media_type: str, etag: str, filename: str) -> Response:
+def send_blob(data: bytes, media_type: str, etag: str, filename: str) -> Response:
+    """Serve stored bytes: conditional, privately cached for good, never run by a browser."""
     response = send_file(
         io.BytesIO(data), mimetype=media_type, conditional=True, etag=etag, max_age=None
     )
@@ -181,7 +182,7 @@ def _send(data: bytes, media_type: str, etag: str, filename: str) -> Response:
     return response
 
 
-_EXTENSIONS = {
+EXTENSIONS = {  # the file name's extension of a served media type
     "image/jpeg": "jpg",
     "image/png": "png",
     "image/webp": "webp",
@@ -196,9 +197,9 @@ def content(sha256: str) -> Response:
     state = _served(sha256)
     if state.blob is None:
         raise SyncError(404, "not-found", "Not found", f"blob {sha256} has not arrived yet")
-    extension = _EXTENSIONS.get(state.media_type, "bin")
+    extension = EXTENSIONS.get(state.media_type, "bin")
     data = blob_storage().read(state.sha256)
-    return _send(data, state.media_type, state.sha256, f"{state.sha256}.{extension}")
+    return send_blob(data, state.media_type, state.sha256, f"{state.sha256}.{extension}")
 
 
 @typed(blp.route("/blobs/<sha256>/thumbnail", methods=["GET"]))
@@ -210,4 +211,4 @@ def thumbnail(sha256: str) -> Response:
         raise SyncError(404, "not-found", "Not found", f"blob {sha256} has no thumbnail")
     name = thumbnail_name(state.sha256)
     data = blob_storage().read(name)
-    return _send(data, THUMBNAIL_TYPE, f"{state.sha256}-thumb", f"{state.sha256}-thumb.jpg")
+    return send_blob(data, THUMBNAIL_TYPE, f"{state.sha256}-thumb", f"{state.sha256}-thumb.jpg")

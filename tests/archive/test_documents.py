@@ -53,6 +53,10 @@ def test_attach_photo_lists_with_thumbnail_and_serves_bytes(sync_app, backend, c
     assert client.get(f"{url}?stage=closure", headers=headers).get_json() == []
     content = client.get(f"/api/v1/documents/{document['id']}/content", headers=headers)
     assert content.status_code == 200 and content.data == data
+    # Served as the blob door serves bytes: never run by the browser on the API's origin.
+    assert content.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert content.headers["X-Content-Type-Options"] == "nosniff"
+    assert content.headers["Content-Disposition"].startswith("inline;")  # an image
     thumb = client.get(f"/api/v1/documents/{document['id']}/thumbnail", headers=headers)
     assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
     assert max(Image.open(io.BytesIO(thumb.data)).size) < 800

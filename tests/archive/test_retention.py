@@ -67,6 +67,9 @@ def _document(api, customer_id, data, stage="contract"):
     body = {"sha256": sha, "stage": stage, "kind": "scan", "title": f"{stage} scan"}
     made = api.post(f"/api/v1/customers/{customer_id}/documents", json=body)
     assert made.status_code == 201, made.get_json()
+    served = api.get(f"/api/v1/documents/{made.get_json()['id']}/content")
+    # A PDF downloads: not rendered on the API's own origin.
+    assert served.headers["Content-Disposition"].startswith("attachment;"), served.headers
     return made.get_json()
 
 
