@@ -15,6 +15,7 @@ from backend.auth import audit
 from backend.auth import models as auth_models
 from backend.auth.sync_access import request_actor
 from backend.db import Base, Database
+from backend.dispatch import feed as dispatch_feed
 from backend.dispatch import models as dispatch_models  # noqa: F401
 from backend.dispatch import sync_adapters as dispatch_sync
 from backend.inspection import cases as inspection_cases  # noqa: F401
@@ -51,6 +52,7 @@ def install_session_listeners() -> None:
     sync_changes.install_listeners()  # synced records get versions and feed rows first
     auth_models.install_listeners()  # a new secret or deactivation ends old tokens
     handheld.install_listeners()  # work and file changes reach the handhelds' change feed
+    dispatch_feed.install_listeners()  # and order changes every department that sees the order
     seals.install_listeners()  # in-service meters' seals keep their unique copy
     live_announce.install_listeners()  # outage changes reach the live feed
     network_handheld.install_listeners()  # and the lines, areas and outages near that work

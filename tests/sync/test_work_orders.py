@@ -411,3 +411,42 @@ def test_a_handhelds_unavailable_report_goes_through_the_availability_rule(commi
                 status = session.get(CrewStatus, crew_id)
                 if status is not None:
                     status.available, status.reason = True, None
+
+
+def test_order_changes_reach_every_department_that_sees_the_order_and_follow_a_reassign(
+    committed_db, make_client, http
+):
+    """The call center that took the order keeps pulling its changes after it was issued;
+    a reassigned order's history leaves the old crew's handheld and reaches the new crew."""
+    call_center, old_crew, new_crew = (
+        make_client("callcenter"), make_client("H-1001"), make_client("crew6"),
+    )  # fmt: skip
+    order_id = _dispatched_order(committed_db)  # issued to RC-N, sent to Urban Crew 1
+    for client in (call_center, old_crew, new_crew):
+        client.pull()
+    assert order_id in call_center.server_copy("work_order")
+    accepted = mutation("work_order", "update", {"status": "accepted"}, record_id=order_id,
+                        base=old_crew.server_copy("work_order")[order_id][0])  # fmt: skip
+    [verdict] = _push(http, "H-1001", accepted)["verdicts"]
+    assert verdict["verdict"] == "applied", verdict
+    call_center.pull()
+    assert call_center.get("work_order", order_id)["status"] == "accepted"
+    old_crew.pull()
+    history = {i for i, (_v, f) in old_crew.server_copy("timing_event").items()
+               if f["order_id"] == order_id}  # fmt: skip
+    assert history, "the crew pulled its order's timing events"
+    with committed_db.unit_of_work(actor="test") as session:
+        demo = seed_org(session)
+        service.reassign_order(session=session, actor=actor(session, "dispatcher"),
+                               order_id=uuid.UUID(order_id), crew_id=demo.crews["Urban Crew 2"].id,
+                               vehicle_id=demo.vehicles["ZJ-A1002"].id, reason="closer crew")  # fmt: skip
+    old_crew.pull()
+    new_crew.pull()
+    assert old_crew.get("work_order", order_id) is None
+    assert not history & set(old_crew.server_copy("timing_event"))
+    assert history <= set(new_crew.server_copy("timing_event"))
+    call_center.pull()
+    assert (
+        call_center.get("work_order", order_id)["crew_id"]
+        == new_crew.get("work_order", order_id)["crew_id"]
+    )
