@@ -225,3 +225,37 @@ def test_a_conflict_resolution_writes_through_the_domain_service(committed_db, h
                    ArchiveVersion.customer_id == uuid.UUID(ids["customer"]))
         ).one()  # fmt: skip
         assert latest.changed_by.endswith(":supervisor") and latest.source == "sync"
+
+
+def test_a_file_moved_to_another_department_takes_its_premises_and_meters(
+    committed_db, make_client
+):
+    """The inspector of the urban station keeps its station's files offline; a file moved
+    out of the station leaves whole (customer, premises, meters), not its customer alone."""
+    inspector = make_client("inspector")  # ST-URB, no crew: the station's files
+    with committed_db.unit_of_work(actor="test") as session:
+        demo = seed_org(session)
+        archivist = actor(session, "archivist")
+        data = CustomerCreateSchema().load(
+            customer_body(department_id=demo.departments["ST-URB"].id)
+        )
+        customer = service.open_customer(session=session, actor=archivist, data=data)
+        premise = service.premises_of(session, customer.id)[0]
+        meter = meters.add_meter(
+            session=session, actor=archivist, premise_id=premise.id,
+            data={k: v for k, v in MeterCreateSchema().load(meter_body()).items() if k != "reason"},
+        )  # fmt: skip
+        ids = {"customer": str(customer.id), "premise": str(premise.id), "meter": str(meter.id)}
+        elsewhere = demo.departments["ST-SUB"].id
+    inspector.pull()
+    for entity, record_id in ids.items():
+        assert inspector.get(entity, record_id) is not None, entity
+    with committed_db.unit_of_work(actor="test") as session:
+        service.change_customer(
+            session=session, actor=actor(session, "archivist"),
+            customer_id=uuid.UUID(ids["customer"]), changes={"department_id": elsewhere},
+            reason="moved to the suburban station",
+        )  # fmt: skip
+    inspector.pull()
+    for entity, record_id in ids.items():
+        assert inspector.get(entity, record_id) is None, entity
