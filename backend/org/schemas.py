@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from backend.inputs import DbInteger, PointField
 from backend.org.models import DepartmentKind, Specialty
@@ -118,13 +118,21 @@ class VehicleReadSchema(Schema):
     report_interval_s = Integer()
 
 
+def _not_digits_only(value: str) -> None:
+    if value.isdigit():
+        raise ValidationError("Not digits only: a vehicle without a terminal reports under its id.")
+
+
 # A terminal id is its MQTT login and a topic level: a safe alphabet, and never digits only
 # (a vehicle without a terminal reports under its numeric id: "7" would take vehicle 7's).
-TERMINAL_ID = validate.Regexp(
-    r"^(?!\d+$)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-    error="1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, not digits "
-    "only (a vehicle without a terminal reports under its numeric id).",
-)
+TERMINAL_ID = [
+    validate.Length(1, 64),
+    validate.Regexp(
+        r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        error="Letters, digits, '.', '_' or '-', starting with a letter or digit.",
+    ),
+    _not_digits_only,
+]
 
 
 class VehicleCreateSchema(Schema):
