@@ -94,6 +94,10 @@ def _pct(part: Decimal | int, whole: Decimal | int) -> float:
     return round(float(Decimal(part) / Decimal(whole) * 100), 2) if whole else 0.0
 
 
+# The whole enterprise's view, for the total a class is measured against (never returned).
+_ENTERPRISE = Actor(kind="system", id=0, label="abc", department_id=0, department_path="/")
+
+
 def report(
     *, session: Session, actor: Actor, as_of: date, window_months: int, thresholds: Thresholds
 ) -> dict[str, Any]:
@@ -101,7 +105,14 @@ def report(
     authorize(actor, Action.RISK_READ)
     first = add_months(as_of, -(window_months - 1))
     data = revenues(session, actor, first=first, last=as_of)
-    classes = classify({k: v for k, (_, v) in data.items()}, thresholds)
+    # A class is a share of the enterprise's revenue (seed 001: 企业总营业额), whoever asks:
+    # a station's user and an admin see a customer in the same class.
+    everyone = (
+        data if actor.kind == "system" else revenues(session, _ENTERPRISE, first=first, last=as_of)
+    )
+    classed = classify({k: v for k, (_, v) in everyone.items()}, thresholds)
+    classes = {key: classed[key] for key in data}  # the caller's customers only
+    enterprise = sum((v for _, v in everyone.values()), Decimal(0))
     total = sum((v for _, v in data.values()), Decimal(0))
     summary = []
     for name in CLASSES:
@@ -120,7 +131,7 @@ def report(
                 "customer_id": str(customer.id),
                 "department_id": customer.department_id,
                 "revenue": float(revenue),
-                "revenue_share_pct": _pct(revenue, total),
+                "revenue_share_pct": _pct(revenue, enterprise),  # what the class compares
                 "class": classes[key],
             }  # fmt: skip
             for key, (customer, revenue) in data.items()

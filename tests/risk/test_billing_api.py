@@ -118,3 +118,25 @@ def test_billing_and_abc_are_credit_data(api, demo):
         assert_problem(api(who).get(f"/api/v1/customers/{customer['id']}/billing"), 403)
         assert_problem(api(who).get("/api/v1/risk/abc"), 403)
     assert_problem(upload(api("keyaccount"), [["户号", "账期", "应收电费"]]), 403)
+
+
+def test_an_abc_class_is_the_same_whoever_asks(api, demo):
+    """A class is a share of the enterprise's revenue, not of the caller's slice of it."""
+    ours = [station_customer(api, demo)["account_number"] for _ in range(2)]
+    theirs = station_customer(api, demo, station="CALL")["account_number"]  # not the collector's
+    rows = [["户号", "账期", "应收电费", "实收电费"]]
+    rows += [[a, "2026-03", x, x] for a, x in ((ours[0], "900"), (ours[1], "100"))]
+    assert upload(api("collector"), rows).status_code == 201
+    big = [["户号", "账期", "应收电费", "实收电费"], [theirs, "2026-03", "99000", "99000"]]
+    assert upload(api("admin"), big).status_code == 201
+
+    def classes(who):
+        report = api(who).get("/api/v1/risk/abc?as_of=2026-03&window_months=3").get_json()
+        return {r["account_number"]: r["class"] for r in report["customers"]}
+
+    mine, everyone = classes("collector"), classes("admin")
+    assert theirs not in mine
+    # 900 of 100,000 is 0.9 %: B, not the A it is of the collector's 1,000.
+    assert (
+        {a: mine[a] for a in ours} == {a: everyone[a] for a in ours} == {ours[0]: "B", ours[1]: "C"}
+    )
