@@ -23,6 +23,7 @@ from backend.archive.vocab import AccountStatus, Stage
 from backend.auth.actor import Actor
 from backend.db import utcnow
 from backend.errors import Conflict
+from backend.inputs import refuse_ahead_of_server
 
 # step -> the stages whose documents must exist first. Acceptance closes a new connection
 # (业扩 送电); closure closes the account (its closure application must be on file).
@@ -77,6 +78,9 @@ def record_step(
 ) -> BusinessStep:
     """Record that a business step was completed: passes its gate, starts its deadlines."""
     require(actor, ArchiveAction.RECORD_STEP)
+    # A step done "in the future" would start its deadlines then: the 48-hour digitising and
+    # one-week handover clocks could be pushed out at will.
+    refuse_ahead_of_server("completed_at", completed_at)
     customer = get_customer(session=session, actor=actor, customer_id=customer_id)
     if customer.status == AccountStatus.CLOSED:
         raise Conflict(f"Account {customer.account_number} is closed; its file is read-only.")

@@ -141,6 +141,9 @@ def test_gate_refuses_a_step_while_its_documents_are_missing(api, demo):
     assert archivist.post(url, json={"stage": "acceptance"}).status_code == 201
     assert [s["stage"] for s in archivist.get(url).get_json()] == ["acceptance"]
     assert_problem(api("crew1").post(url, json={"stage": "survey"}), 403)
+    # A step done "later" would start its deadlines then: refused like any future time.
+    later = {"stage": "application", "completed_at": "2199-01-01T00:00:00Z"}
+    assert_problem(archivist.post(url, json=later), 422)
 
 
 def test_closing_an_account_needs_its_closure_documents(api, demo):
