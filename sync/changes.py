@@ -123,6 +123,13 @@ def current_txid(session: Session) -> int:
     return 0
 
 
+# The op of a feed row that carries a record's current version to an audience its own scope
+# columns do not route to: pulled as an upsert, but no new change (the live feed skips it).
+REACH = "reach"
+# Feed rows that route a record rather than record a change of it.
+ROUTING_OPS = ("leave", REACH)
+
+
 def add_scoped_changes(
     session: Session, rows: list[tuple[str, Any, str, tuple[int | None, int | None]]]
 ) -> None:

@@ -6,7 +6,8 @@ crew (`policy.order_filter`); its timing events and fault record follow it
 crew) only, so without this hook a call center or a crew's station pulled an order once and
 then none of its changes, and a reassigned order's history neither left the old crew's
 handhelds nor reached the new crew's. A pull still decides visibility on the record as it is
-now: a `leave` to a caller who still sees the record arrives as an upsert.
+now: a `leave` to a caller who still sees the record arrives as an upsert. The rows added here
+are `reach` rows (`sync.changes.REACH`): pulled as upserts, not news for the live feed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend.dispatch.models import FaultRecord, TimingEvent, WorkOrder
 from backend.org.models import Crew
-from sync.changes import add_scoped_changes
+from sync.changes import REACH, add_scoped_changes
 
 Scope = tuple[int | None, int | None]
 
@@ -30,7 +31,32 @@ def _value(order: WorkOrder, name: str, *, before: bool) -> Any:
     return getattr(order, name)
 
 
-def audiences(session: Session, order: WorkOrder, *, before: bool = False) -> set[Scope]:
+_SCOPE_COLUMNS = ("department_id", "crew_id", "call_center_id", "repair_center_id")
+
+
+def _moved(order: WorkOrder) -> bool:
+    """Whether this flush changes who may see the order (one of its scope columns)."""
+    state = inspect(order)
+    return any(state.attrs[name].history.has_changes() for name in _SCOPE_COLUMNS)
+
+
+class _Stations:
+    """Each crew's station, read once per flush."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.known: dict[int, int | None] = {}
+
+    def of(self, crew: int) -> int | None:
+        if crew not in self.known:
+            station: int | None = self.session.scalar(
+                select(Crew.department_id).where(Crew.id == crew)
+            )
+            self.known[crew] = station
+        return self.known[crew]
+
+
+def audiences(order: WorkOrder, stations: _Stations, *, before: bool = False) -> set[Scope]:
     """The feed scopes that reach everyone who may see the order (as it was, or is now)."""
     crew = _value(order, "crew_id", before=before)
     scopes: set[Scope] = {(_value(order, "department_id", before=before), crew)}
@@ -39,8 +65,7 @@ def audiences(session: Session, order: WorkOrder, *, before: bool = False) -> se
         if department is not None:
             scopes.add((department, None))
     if crew is not None:
-        station = session.scalar(select(Crew.department_id).where(Crew.id == crew))
-        scopes.add((station, crew))
+        scopes.add((stations.of(crew), crew))
     return scopes
 
 
@@ -51,30 +76,54 @@ def _children(session: Session, order: WorkOrder) -> list[tuple[str, Any]]:
 
 
 def announce_orders(session: Session, flush_context: Any, instances: Any) -> None:
-    """Add the feed rows of this flush's order changes to all their audiences (before_flush)."""
+    """Add the feed rows of this flush's order changes to all their audiences (before_flush).
+
+    Each record's own row (its own department and crew) is the Synced mixin's; this adds the
+    other audiences: of a changed order, of a new or changed timing event or fault record
+    (they follow their order), and, when the order moved, leaves for the audiences it lost
+    and its history for the ones it gained.
+    """
     rows: list[tuple[str, Any, str, Scope]] = []
+    stations = _Stations(session)
     with session.no_autoflush:
-        for order in (*session.new, *session.dirty):
-            if not isinstance(order, WorkOrder):
+        for record in (*session.new, *session.dirty):
+            if record not in session.new and not session.is_modified(record):
                 continue
-            if order not in session.new and not session.is_modified(order):
-                continue
-            now = audiences(session, order)
-            own = (order.department_id, order.crew_id)  # its own row is the Synced mixin's
-            others = sorted(now - {own}, key=str)
-            rows += [("work_order", order.id, "upsert", scope) for scope in others]
-            if order in session.new:
-                continue
-            before = audiences(session, order, before=True)
-            if before == now:
-                continue
-            children = _children(session, order)
-            for scope in sorted(before - now, key=str):
-                rows.append(("work_order", order.id, "leave", scope))
-                rows += [(entity, i, "leave", scope) for entity, i in children]
-            for scope in sorted(now - before, key=str):
-                rows += [(entity, i, "upsert", scope) for entity, i in children]
+            if isinstance(record, WorkOrder):
+                rows += _order_rows(session, record, stations)
+            elif isinstance(record, TimingEvent | FaultRecord):
+                order = session.get(WorkOrder, record.order_id)
+                if order is not None:
+                    own = (record.department_id, record.crew_id)
+                    entity = record.__sync_entity__
+                    rows += [
+                        (entity, record.id, REACH, scope)
+                        for scope in sorted(audiences(order, stations) - {own}, key=str)
+                    ]
     add_scoped_changes(session, rows)
+
+
+def _order_rows(
+    session: Session, order: WorkOrder, stations: _Stations
+) -> list[tuple[str, Any, str, Scope]]:
+    now = audiences(order, stations)
+    own = (order.department_id, order.crew_id)  # its own row is the Synced mixin's
+    rows = [("work_order", order.id, REACH, scope) for scope in sorted(now - {own}, key=str)]
+    if order in session.new or not _moved(order):
+        return rows
+    before = audiences(order, stations, before=True)
+    children = _children(session, order)
+    own_before = (
+        _value(order, "department_id", before=True),
+        _value(order, "crew_id", before=True),
+    )
+    for scope in sorted(before - now, key=str):
+        if scope != own_before:  # the mixin's own leave
+            rows.append(("work_order", order.id, "leave", scope))
+        rows += [(entity, i, "leave", scope) for entity, i in children]
+    for scope in sorted(now - before, key=str):
+        rows += [(entity, i, REACH, scope) for entity, i in children]
+    return rows
 
 
 def install_listeners() -> None:

@@ -21,7 +21,7 @@ from backend.network.outage_models import Outage
 from backend.network.outages import outage_view
 from backend.org.models import Crew, Department, Vehicle
 from backend.tracking.models import VehicleState
-from sync.changes import NO_HORIZON, Change, pull_horizon
+from sync.changes import NO_HORIZON, ROUTING_OPS, Change, pull_horizon
 
 # Rows are stamped before their transaction commits: look this far back so a batch that
 # commits a little late is not skipped (what was already sent is remembered, not resent).
@@ -214,7 +214,7 @@ class Collector:
                 if change_id in self.changes_sent:
                     continue
                 self.changes_sent[change_id] = txid
-                if entity in FEED_ENTITIES and op != "leave":
+                if entity in FEED_ENTITIES and op not in ROUTING_OPS:
                     fresh.append((change_id, txid, entity, record_id))
             found += load_changes(session, fresh, horizon)
             if len(rows) < PAGE:
@@ -332,7 +332,7 @@ def replay_changes(session: Session, cursor: FeedCursor) -> list[LiveEvent]:
         page = session.execute(
             select(Change.id, Change.txid, Change.entity, Change.record_id)
             .where(missed, tuple_(Change.txid, Change.id) > page_after)
-            .where(Change.entity.in_(FEED_ENTITIES), Change.op != "leave")
+            .where(Change.entity.in_(FEED_ENTITIES), Change.op.not_in(ROUTING_OPS))
             .order_by(Change.txid, Change.id)
             .limit(PAGE)
         ).all()

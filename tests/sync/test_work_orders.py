@@ -431,6 +431,9 @@ def test_order_changes_reach_every_department_that_sees_the_order_and_follow_a_r
     assert verdict["verdict"] == "applied", verdict
     call_center.pull()
     assert call_center.get("work_order", order_id)["status"] == "accepted"
+    points = {f["point"] for _v, f in call_center.server_copy("timing_event").values()
+              if f["order_id"] == order_id}  # fmt: skip
+    assert "F" in points, points  # the events follow their order to every department
     old_crew.pull()
     history = {i for i, (_v, f) in old_crew.server_copy("timing_event").items()
                if f["order_id"] == order_id}  # fmt: skip
