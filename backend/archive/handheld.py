@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from backend.archive import meters as meter_service
@@ -274,29 +274,7 @@ def announce_changes(session: Session, flush_context: Any, instances: Any) -> No
         for head, premise_ids in wanted.items():
             for scope in set().union(*(crews.get(p, set()) for p in premise_ids)):
                 rows.append((head.__sync_entity__, head.id, "upsert", scope))
-        for head in heads:
-            if isinstance(head, Customer) and head not in session.new:
-                rows += _moved_file(session, head)
     add_scoped_changes(session, rows)
-
-
-def _moved_file(session: Session, customer: Customer) -> list[tuple[str, uuid.UUID, str, Scope]]:
-    """A file moved to another department: its premises and meters move with it.
-
-    Their visibility follows the customer's scope, but their feed rows route by their own
-    `department_id`, which the move leaves as it was: the old department's handhelds are told
-    to drop them, the new one's to take them.
-    """
-    history = inspect(customer).attrs.department_id.history
-    if not history.deleted or history.deleted[0] == customer.department_id:
-        return []
-    old, new = history.deleted[0], customer.department_id
-    premises = list(session.scalars(select(Premise.id).where(Premise.customer_id == customer.id)))
-    meters = session.scalars(select(Meter.id).where(Meter.premise_id.in_(premises)))
-    records = [("premise", p) for p in premises] + [("meter", m) for m in meters]
-    return [(e, i, "leave", (old, None)) for e, i in records] + [
-        (e, i, "upsert", (new, None)) for e, i in records
-    ]
 
 
 def install_listeners() -> None:

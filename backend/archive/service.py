@@ -132,10 +132,17 @@ def change_customer(
         check_region(session, changes["region_code"])
     if "department_id" in changes:
         changes["department_id"] = _owner(session, actor, changes["department_id"])
+    moved = changes.get("department_id", customer.department_id) != customer.department_id
     versions.append(
         session, customer, changes, actor=actor.audit_name, reason=reason, source=source,
         base_version=base_version,
     )  # fmt: skip
+    if moved:  # the file moves whole: its premises and meters are kept where it is kept
+        for part in (*premises_of(session, customer.id), *meters_of(session, customer.id)):
+            versions.append(
+                session, part, {"department_id": customer.department_id},
+                actor=actor.audit_name, reason=f"file moved: {reason}", source=source,
+            )  # fmt: skip
     refresh_search(session, customer)
     return customer
 

@@ -259,3 +259,6 @@ def test_a_file_moved_to_another_department_takes_its_premises_and_meters(
     inspector.pull()
     for entity, record_id in ids.items():
         assert inspector.get(entity, record_id) is None, entity
+    with committed_db.unit_of_work() as session:  # kept where the file is kept, as versions
+        assert session.get(Premise, uuid.UUID(ids["premise"])).department_id == elsewhere
+        assert session.get(Meter, uuid.UUID(ids["meter"])).department_id == elsewhere
