@@ -160,7 +160,7 @@ class EntityAdapter:
 # (session, actor, sha256) -> whether the caller may read some row of one table that
 # references the blob.
 BlobReader = Callable[[Any, SyncActor, str], bool]
-BlobReadNote = Callable[[Any, SyncActor, str], None]
+BlobReadNote = Callable[[Any, SyncActor, str], bool]  # True: a read was logged
 
 
 @dataclass(frozen=True)

@@ -49,14 +49,18 @@ def document_of_visible_file(session: Session, actor: SyncActor, sha256: str) ->
     return session.scalar(_visible_documents(session, actor, sha256).limit(1)) is not None
 
 
-def log_document_read(session: Session, actor: SyncActor, sha256: str) -> None:
+def log_document_read(session: Session, actor: SyncActor, sha256: str) -> bool:
     """Log a read of the files whose documents hold bytes served through `/blobs`.
 
-    The same read as `/documents/{id}/content`, which logs it too.
+    The same read as `/documents/{id}/content`, which logs it too. A blob that is no
+    document (a handheld's photo, most of them) costs one indexed lookup.
     """
+    if session.scalar(select(CustomerDocument.id).where(CustomerDocument.sha256 == sha256)) is None:
+        return False
     files = sorted(set(session.scalars(_visible_documents(session, actor, sha256))), key=str)
     if files:
         record_reads(backend_actor(actor), files, "document bytes")
+    return bool(files)
 
 
 def photo_of_visible_file(session: Session, actor: SyncActor, sha256: str) -> bool:

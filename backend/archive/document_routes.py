@@ -134,7 +134,8 @@ def _bytes(document_id: uuid.UUID, name: str, media_type: str | None) -> Respons
     # sandboxing policy, never rendered on the API's own origin.
     served = media_type or blob.media_type or "application/octet-stream"
     extension = EXTENSIONS.get(served, "bin")
-    return send_blob(storage.read(stored), served, stored, f"{document.id}.{extension}")
+    name = f"{document.id}.{extension}"
+    return send_blob(storage.read(stored), served, stored, name, logged=True)  # see the log
 
 
 @blp.route("/documents/<uuid:document_id>/content")

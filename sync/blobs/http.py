@@ -99,13 +99,16 @@ def _state(sha256: str) -> blobs.BlobState:
     return state
 
 
-def _served(sha256: str) -> blobs.BlobState:
-    """The state of a blob whose bytes are about to be sent; the read is noted first."""
+def _served(sha256: str) -> tuple[blobs.BlobState, bool]:
+    """Return the state of a blob whose bytes are about to be sent, and whether it logged.
+
+    A logged read (`note_read`) must reach the server again next time: no cache answers it.
+    """
     state = _state(sha256)
-    if state.blob is not None:
-        session, actor = context()
-        note_read(session, actor, registry, state.sha256)
-    return state
+    if state.blob is None:
+        return state, False
+    session, actor = context()
+    return state, note_read(session, actor, registry, state.sha256)
 
 
 @blp.route("/blobs/<sha256>")
@@ -164,16 +167,25 @@ class BlobView(MethodView):
         return _state(sha256).to_wire()
 
 
-def send_blob(data: bytes, media_type: str, etag: str, filename: str) -> Response:
-    """Serve stored bytes: conditional, privately cached for good, never run by a browser."""
+def send_blob(
+    data: bytes, media_type: str, etag: str, filename: str, *, logged: bool = False
+) -> Response:
+    """Serve stored bytes: conditional, private, never run by a browser.
+
+    Content-addressed, so cached for good, unless each read is `logged` (a customer file's
+    document): then the browser revalidates every time (a 304 with the ETag), so every view
+    reaches the read log and a destroyed document or an expired grant stops showing.
+    """
     response = send_file(
         io.BytesIO(data), mimetype=media_type, conditional=True, etag=etag, max_age=None
     )
-    # Content-addressed, so immutable; private because only some callers may read it.
-    response.cache_control.no_cache = None
     response.cache_control.private = True
-    response.cache_control.max_age = IMMUTABLE
-    response.cache_control.immutable = True
+    if logged:
+        response.cache_control.no_cache = True
+    else:
+        response.cache_control.no_cache = None
+        response.cache_control.max_age = IMMUTABLE
+        response.cache_control.immutable = True
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     inline = media_type.startswith("image/")
@@ -194,21 +206,22 @@ EXTENSIONS = {  # the file name's extension of a served media type
 @typed(blp.doc(responses=_doc_bytes("The blob's bytes", sorted(blobs.SIZE_LIMITS))))
 def content(sha256: str) -> Response:
     """Download a stored blob (its own media type; byte ranges and If-None-Match)."""
-    state = _served(sha256)
+    state, logged = _served(sha256)
     if state.blob is None:
         raise SyncError(404, "not-found", "Not found", f"blob {sha256} has not arrived yet")
     extension = EXTENSIONS.get(state.media_type, "bin")
     data = blob_storage().read(state.sha256)
-    return send_blob(data, state.media_type, state.sha256, f"{state.sha256}.{extension}")
+    name = f"{state.sha256}.{extension}"
+    return send_blob(data, state.media_type, state.sha256, name, logged=logged)
 
 
 @typed(blp.route("/blobs/<sha256>/thumbnail", methods=["GET"]))
 @typed(blp.doc(responses=_doc_bytes("A JPEG of at most 320 px", [THUMBNAIL_TYPE])))
 def thumbnail(sha256: str) -> Response:
     """Download the 320 px JPEG thumbnail of a stored image blob."""
-    state = _served(sha256)
+    state, logged = _served(sha256)
     if state.blob is None or not state.blob.has_thumbnail:
         raise SyncError(404, "not-found", "Not found", f"blob {sha256} has no thumbnail")
-    name = thumbnail_name(state.sha256)
-    data = blob_storage().read(name)
-    return send_blob(data, THUMBNAIL_TYPE, f"{state.sha256}-thumb", f"{state.sha256}-thumb.jpg")
+    data = blob_storage().read(thumbnail_name(state.sha256))
+    etag, name = f"{state.sha256}-thumb", f"{state.sha256}-thumb.jpg"
+    return send_blob(data, THUMBNAIL_TYPE, etag, name, logged=logged)

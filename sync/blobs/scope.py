@@ -71,11 +71,16 @@ def may_read(session: Session, actor: SyncActor, registry: Registry, sha256: str
     return any(ref.readable(session, actor, sha256) for ref in references(registry))
 
 
-def note_read(session: Session, actor: SyncActor, registry: Registry, sha256: str) -> None:
-    """The caller is served a blob's bytes: let every reference that logs its reads log it."""
+def note_read(session: Session, actor: SyncActor, registry: Registry, sha256: str) -> bool:
+    """The caller is served a blob's bytes: let every reference that logs its reads log it.
+
+    Returns whether one did (each view must then reach the server again).
+    """
+    logged = False
     for reference in registry.blob_references.values():
         if reference.on_read is not None:
-            reference.on_read(session, actor, sha256)
+            logged = bool(reference.on_read(session, actor, sha256)) or logged
+    return logged
 
 
 def may_reference(session: Session, actor: SyncActor, registry: Registry, sha256: str) -> bool:

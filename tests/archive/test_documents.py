@@ -57,6 +57,8 @@ def test_attach_photo_lists_with_thumbnail_and_serves_bytes(sync_app, backend, c
     assert content.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
     assert content.headers["X-Content-Type-Options"] == "nosniff"
     assert content.headers["Content-Disposition"].startswith("inline;")  # an image
+    # Every view is a logged read: no cache answers it (the browser revalidates each time).
+    assert "no-cache" in content.headers["Cache-Control"]
     thumb = client.get(f"/api/v1/documents/{document['id']}/thumbnail", headers=headers)
     assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
     assert max(Image.open(io.BytesIO(thumb.data)).size) < 800
@@ -195,5 +197,6 @@ def test_document_bytes_read_through_the_blob_door_are_logged(sync_app, backend,
 
     before = logged()
     for door in ("content", "thumbnail"):
-        assert client.get(f"/api/v1/blobs/{sha}/{door}", headers=dispatcher).status_code == 200
+        served = client.get(f"/api/v1/blobs/{sha}/{door}", headers=dispatcher)
+        assert served.status_code == 200 and "no-cache" in served.headers["Cache-Control"]
     assert logged().count("document bytes") == before.count("document bytes") + 2

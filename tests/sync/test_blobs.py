@@ -84,6 +84,7 @@ def test_an_image_the_decoder_fails_on_is_stored_without_metadata(http):
     assert info["thumbnail"] is False and info["taken_at"] is None
     content = device.request("GET", f"/api/v1/blobs/{sha}/content")
     assert content.status == 200
+    assert "immutable" in content.headers["cache-control"]  # no document: cached for good
 
 
 def test_a_thumbnail_the_store_refuses_leaves_the_blob_stored(http, sync_app, monkeypatch):
