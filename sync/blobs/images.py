@@ -19,23 +19,28 @@ def thumbnail_name(sha256: str) -> str:
 
 
 def analyse_image(storage: BlobStorage, blob: BlobRecord) -> None:
-    """Read EXIF time and GPS into the blob and store a JPEG thumbnail (undecodable: neither)."""
+    """Read EXIF time and GPS into the blob and store a JPEG thumbnail, each as far as it goes.
+
+    The bytes are stored already, verified by their hash: whatever a decoder fails on (a
+    broken PNG chunk is a SyntaxError, others raise struct.error, EOFError...) costs only
+    what it would have given, and the upload is answered. The EXIF block is read before the
+    pixels, so a truncated photo keeps its capture time and position.
+    """
     from PIL import Image
 
+    data = storage.read(blob.sha256)
     try:
-        with Image.open(io.BytesIO(storage.read(blob.sha256))) as image:
-            metadata = read_exif(image)
+        with Image.open(io.BytesIO(data)) as image:
+            blob.taken_at, blob.lat, blob.lon = read_exif(image)
+    except Exception:  # noqa: BLE001 - see above
+        return
+    try:
+        with Image.open(io.BytesIO(data)) as image:
             image.thumbnail(THUMBNAIL_SIZE)
             out = io.BytesIO()
             image.convert("RGB").save(out, "JPEG", quality=80)
-    except Exception:  # noqa: BLE001 - a decoder's own failure (a broken PNG chunk is a
-        # SyntaxError, others raise struct.error, EOFError...): the bytes are stored already,
-        # verified by their hash; they stay, without metadata, and the upload is answered.
-        return
-    blob.taken_at, blob.lat, blob.lon = metadata
-    try:
         storage.write(thumbnail_name(blob.sha256), out.getvalue())
-    except OSError:  # the store full (StorageFull) or failing: the blob is kept, unthumbnailed
+    except Exception:  # noqa: BLE001 - and the store full (StorageFull): no thumbnail
         return
     blob.has_thumbnail = True
 

@@ -87,6 +87,19 @@ def test_an_image_the_decoder_fails_on_is_stored_without_metadata(http):
     assert "immutable" in content.headers["cache-control"]  # no document: cached for good
 
 
+def test_a_truncated_photo_keeps_its_exif_without_a_thumbnail(http):
+    """The EXIF block comes before the pixels: a photo cut short keeps its time and place."""
+    whole = jpeg_with_exif()
+    data = whole[: len(whole) // 2]
+    sha = hashlib.sha256(data).hexdigest()
+    stored = http("H-1001").request("PUT", f"/api/v1/blobs/{sha}", data=data,
+                                    headers={"Content-Type": "image/jpeg"})  # fmt: skip
+    assert stored.status == 200, stored.body
+    info = http("H-1001").request("GET", f"/api/v1/blobs/{sha}").body
+    assert info["thumbnail"] is False and info["taken_at"] == "2026-11-20T00:30:00Z"
+    assert abs(info["lat"] - 30.25) < 1e-6
+
+
 def test_a_thumbnail_the_store_refuses_leaves_the_blob_stored(http, sync_app, monkeypatch):
     """The bytes are verified and in place: a full store refusing the thumbnail costs only it."""
     from sync.blobs.storage import StorageFull
