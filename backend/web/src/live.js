@@ -73,8 +73,9 @@ async function connect() {
     const order = state.orders.get(data.order_id);
     // Older servers sent no `order` events: a timing point then means the order changed too.
     if (!hasOrderEvents && order) orderChanged(data);
-    // A point may leave the order as it was (a backfill): its timeline moved all the same.
-    else if (order) refreshTimeline(order).catch(() => {});
+    // A backfilled point leaves the order as it was (no `order` event follows), but its
+    // timeline moved all the same; any other point comes with an `order` event that does it.
+    else if (order && data.backfilled) refreshTimeline(order).catch(() => {});
   });
   source.addEventListener("order", (e) => {
     hasOrderEvents = true;
