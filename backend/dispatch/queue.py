@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor
@@ -48,7 +48,16 @@ def reorder_queue(
             "order_ids", "List each open order of the vehicle exactly once (see GET first)."
         )
     by_id = {o.id: o for o in queue}
-    for position, order_id in enumerate(order_ids, start=1):
+    # Orders the caller may not read (an old crew's, on a vehicle moved to another crew) keep
+    # their places; the caller's go after them, so no two share a position.
+    hidden = session.scalar(
+        select(func.max(WorkOrder.queue_position)).where(
+            WorkOrder.vehicle_id == vehicle_id,
+            WorkOrder.status.in_(OPEN_CREW_STATES),
+            WorkOrder.id.not_in([o.id for o in queue]),
+        )
+    )
+    for position, order_id in enumerate(order_ids, start=(hidden or 0) + 1):
         by_id[order_id].queue_position = position
     session.flush()
     return sorted(queue, key=lambda o: o.queue_position or 0)
