@@ -7,9 +7,11 @@ processes (every vehicle once a second at its own phase, QoS 1) and a handheld p
 readings over HTTP. However it ends (its end, an error, Ctrl-C or SIGTERM), it ends every child
 it started and drops its scratch database and broker.
 Every `--every` seconds it samples the RSS of each process, the ingest lag (fixes the broker
-acknowledged minus fixes stored, a count), publish→stored latency of the fixes stored since the
-last sample (p50/p95 of `recorded_at - ts`) and the database size; it writes
-var/bench/soak.csv and var/bench/soak.png, then drains and counts what was lost.
+acknowledged minus fixes the ingest took: stored, or dropped by one of its filters),
+publish→stored latency of the fixes stored since the last sample (p50/p95 of
+`recorded_at - ts`) and the database size; it writes var/bench/soak.csv and
+var/bench/soak.png, then drains and counts what was lost: acknowledged, neither stored nor
+dropped by a rule.
 """
 
 from __future__ import annotations
@@ -231,16 +233,24 @@ def _run(
     csv_path, png_path = out / "soak.csv", out / "soak.png"
     conn = cleanup.enter_context(database.engine.connect())
 
-    def stored() -> int:
-        total = "SELECT coalesce(sum(count), 0) FROM ingest_counters"
-        value = conn.execute(text(f"{total} WHERE reason = 'stored'")).scalar_one()
+    def counted() -> dict[str, int]:
+        """Fixes the ingest took, by outcome: `stored`, or the filter that dropped them."""
+        rows = conn.execute(
+            text("SELECT reason, coalesce(sum(count), 0) FROM ingest_counters GROUP BY reason")
+        ).all()
         conn.rollback()
-        return int(value)
+        return {reason: int(count) for reason, count in rows}
+
+    def stored() -> int:
+        return counted().get("stored", 0)
+
+    def taken() -> int:  # stored or dropped by a filter: accounted for, either way
+        return sum(counted().values())
 
     while time.monotonic() - start < minutes * 60:
         time.sleep(every)
         now = datetime.now(UTC)
-        published, done = acked.value, stored()
+        published, done = acked.value, taken()
         sampling = time.perf_counter()
         p50, p95 = conn.execute(
             text(
@@ -258,7 +268,7 @@ def _run(
         row = {
             "seconds": round(time.monotonic() - start, 1),
             "published": published,
-            "stored": done,
+            "taken": done,  # stored, or dropped by a filter
             "lag": published - done,
             "refused": fleet.refused.value,
             "p50_ms": round(p50 or 0, 1),
@@ -280,9 +290,10 @@ def _run(
     pusher.join(30)
     # Drain: everything the broker acknowledged is stored, however long that takes.
     drain_deadline = time.monotonic() + 300
-    while stored() < acked.value and time.monotonic() < drain_deadline:
+    while taken() < acked.value and time.monotonic() < drain_deadline:
         time.sleep(1)
-    final_stored, final_acked = stored(), acked.value
+    outcomes, final_acked = counted(), acked.value
+    final_stored = outcomes.pop("stored", 0)
     ids = list(pusher.acked)
     kept = conn.execute(
         text("SELECT count(*) FROM meter_readings WHERE id::text = ANY(:ids)"),
@@ -295,7 +306,8 @@ def _run(
         "vehicles": vehicles,
         "published_acked": final_acked,
         "stored": final_stored,
-        "lost_positions": max(0, final_acked - final_stored),
+        "dropped_by_filters": outcomes,  # acknowledged, then refused by a rule (not lost)
+        "lost_positions": max(0, final_acked - final_stored - sum(outcomes.values())),
         "refused_by_full_buffer": fleet.refused.value,
         "pushes_acked": len(ids),
         "lost_mutations": len(ids) - int(kept),
@@ -381,8 +393,8 @@ def main() -> None:
         "soak",
         [
             Measure(
-                f"soak {args.minutes:g} min: positions stored of those acknowledged",
-                summary["stored"],
+                f"soak {args.minutes:g} min: positions taken (stored or filtered) of those acked",
+                summary["stored"] + sum(summary["dropped_by_filters"].values()),
                 "fixes",
                 baseline=published,
                 goal="all",

@@ -47,6 +47,7 @@ def test_three_minute_soak_loses_nothing_and_keeps_up(tmp_path: Path) -> None:
     assert summary["published_acked"] >= VEHICLES, summary
     assert summary["pushes_acked"] > 0, summary
     assert (summary["lost_positions"], summary["lost_mutations"]) == (0, 0), summary
+    assert summary["dropped_by_filters"] == {}, summary  # the fleet's tracks are plausible
     assert summary["lag_last_third_max"] <= max(2 * summary["lag_first_third_max"], 2 * VEHICLES), (
         summary
     )
