@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,6 +50,21 @@ def _int(name: str, default: int) -> int:
 
 def _optional_int(name: str) -> int | None:
     return field(default_factory=lambda: _parsed(name, int, None, "a whole number"))
+
+
+def _decimal_text(name: str, default: str) -> str:
+    """A decimal kept as its text (exact shares and money), checked when the Config is made."""
+
+    def read() -> str:
+        text = _raw(name) or default
+        try:
+            if not Decimal(text).is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise ConfigError(f"{name}={text!r} is not a decimal number") from None
+        return text
+
+    return field(default_factory=read)
 
 
 def _float(name: str, default: float) -> float:
@@ -190,8 +206,8 @@ class Config:
     RISK_RERATE_DAYS: float = _float("RISK_RERATE_DAYS", 30)
     # ABC classes: revenue window (months) and the shares that make class A and class C.
     RISK_ABC_WINDOW_MONTHS: int = _int("RISK_ABC_WINDOW_MONTHS", 12)
-    RISK_ABC_A_SHARE: str = _text("RISK_ABC_A_SHARE", "0.02")
-    RISK_ABC_C_SHARE: str = _text("RISK_ABC_C_SHARE", "0.005")
+    RISK_ABC_A_SHARE: str = _decimal_text("RISK_ABC_A_SHARE", "0.02")
+    RISK_ABC_C_SHARE: str = _decimal_text("RISK_ABC_C_SHARE", "0.005")
     # Payment behaviour: months judged, next-month settlements that count as "frequent",
     # months of growing arrears that make class C.
     RISK_BEHAVIOUR_WINDOW_MONTHS: int = _int("RISK_BEHAVIOUR_WINDOW_MONTHS", 12)
@@ -200,7 +216,7 @@ class Config:
     # Classification reviews fall due this many days after the last (about two months); key
     # customers are those billed at least RISK_KEY_REVENUE over the last 12 months.
     RISK_REVIEW_DAYS: int = _int("RISK_REVIEW_DAYS", 61)
-    RISK_KEY_REVENUE: str = _text("RISK_KEY_REVENUE", "200000")
+    RISK_KEY_REVENUE: str = _decimal_text("RISK_KEY_REVENUE", "200000")
     # Reminders ahead of a task's due date; reconciliation of remote and manual readings.
     INSPECTION_REMIND_DAYS: float = _float("INSPECTION_REMIND_DAYS", 2)
     INSPECTION_RECONCILE_TOLERANCE_KWH: float = _float("INSPECTION_RECONCILE_TOLERANCE_KWH", 5)

@@ -10,7 +10,7 @@ import os
 # threaded workers keep the other threads answering requests (deploy/PRODUCTION.md).
 worker_class = "gthread"
 # WEB_THREADS is read by the app too: half of them at most hold streams (LIVE_STREAMS_PER_PROCESS).
-threads = int(os.environ.get("WEB_THREADS", "32"))
+threads = int(os.environ.get("WEB_THREADS") or "32")  # set but empty counts as unset
 
 logger_class = "backend.serving.RedactingGunicornLogger"
 accesslog = "-"

@@ -31,6 +31,8 @@ def test_environment_becomes_config(monkeypatch: pytest.MonkeyPatch) -> None:
         ("LIVE_ROUND_SECONDS", "0,2", "a number"),
         ("JWT_ACCESS_MINUTES", "1.5", "minutes"),
         ("MQTT_VERSION", "v5", "a whole number"),
+        ("RISK_ABC_A_SHARE", "2%", "a decimal number"),
+        ("RISK_KEY_REVENUE", "NaN", "a decimal number"),
     ],
 )
 def test_a_value_a_setting_cannot_take_names_the_variable(
