@@ -139,7 +139,10 @@ def xlsx_rows(data: bytes) -> Iterator[list[Any]]:
         # Bounded however the sheet is written: openpyxl yields an empty row for every row
         # number skipped (one cell at row 10^12 is 10^12 rows), and a declared dimension
         # widens every row (up to 16,384 columns).
-        rows = book.worksheets[0].iter_rows(values_only=True, max_row=MAX_SHEET_ROWS + 1)
+        sheet = book.worksheets[0]
+        declared = sheet.max_column  # from the sheet's dimension, if it has one
+        width = min(declared, MAX_SHEET_COLUMNS) if declared else None
+        rows = sheet.iter_rows(values_only=True, max_row=MAX_SHEET_ROWS + 1, max_col=width)
         for number, row in enumerate(rows, start=1):
             if number > MAX_SHEET_ROWS:
                 raise Unprocessable(f"At most {MAX_SHEET_ROWS} rows per sheet; split the file.")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from openpyxl import load_workbook
 
 from backend.reports.export import XLSX_MEDIA_TYPE
-from tests.archive.helpers import damaged_xlsx, sprawling_xlsx
+from tests.archive.helpers import damaged_xlsx, patched_xlsx, sprawling_xlsx
 from tests.conftest import assert_problem
 
 _n = itertools.count(1)
@@ -147,6 +147,10 @@ def test_reimport_appends_versions_and_malformed_files_are_refused(api):
     # One cell at row 10^12: the reader stops at its bound instead of yielding blank rows.
     sprawling = assert_problem(_post(archivist, sprawling_xlsx(HEADER_ZH), name="s.xlsx"), 422)
     assert "rows per sheet" in sprawling["detail"]
+    # A sheet declaring 16,384 columns by a million rows is read to its real rows, 256 wide.
+    wide = patched_xlsx(HEADER_ZH, b'<dimension ref="A1:', b'<dimension ref="A1:XFD1048576" x="')
+    answered = _post(archivist, wide, name="w.xlsx", dry_run=True)
+    assert answered.status_code in (201, 422), answered.get_json()
     assert_problem(_post(archivist, "户号,颜色\n1,红\n".encode()), 422)
     assert_problem(_post(archivist, b""), 422)
 
