@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from backend.archive.deadline_models import BusinessStep, DeadlineRule
 from backend.archive.documents import CustomerDocument
-from backend.archive.meters import add_months
+from backend.archive.meters import READING_REASON, add_months
 from backend.archive.records import ArchiveVersion, Customer, Meter, MeterType
 from backend.archive.vocab import AccountStatus, Source, Stage
 from backend.db import utcnow
@@ -180,6 +180,7 @@ def open_items(
             ArchiveVersion.customer_id == BusinessStep.customer_id,
             ArchiveVersion.version_no > 1,
             ArchiveVersion.changed_at >= BusinessStep.completed_at,
+            ArchiveVersion.reason != READING_REASON,  # a reading updates no file
         )
         query = steps.where(active, BusinessStep.stage == Stage.CHANGE, ~updated)
         for step, customer in session.execute(query):

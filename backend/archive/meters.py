@@ -38,6 +38,11 @@ EARLIEST_METER_DAY = date(1950, 1, 1)
 METER_DAYS = ("installed_on", "calibrated_on")
 
 
+# The reason of the meter version each new reading appends (its value on the file's head):
+# a reading, not an update of the file (`deadlines`: a changed customer's file stays due).
+READING_REASON = "meter reading"
+
+
 def meter_day_problem(day: date) -> str | None:
     """What makes an installation or calibration date implausible, or None.
 
@@ -225,7 +230,7 @@ def note_reading(
         return  # an older reading synced late: history only, the head stays
     versions.append(
         session, meter, {"last_reading": value, "last_read_at": read_at}, actor=actor.audit_name,
-        reason="meter reading", source=source,
+        reason=READING_REASON, source=source,
     )  # fmt: skip
 
 

@@ -14,15 +14,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from backend.archive import chasing, deadlines, gates
+from backend.archive import chasing, deadlines, gates, meters
 from backend.archive.deadline_models import Reminder
-from backend.archive.records import Customer
-from backend.auth.actor import actor_for_user
+from backend.archive.records import Customer, Meter
+from backend.auth.actor import Actor, actor_for_user
 from backend.auth.models import User
 from backend.dispatch.models import Alert
 from backend.tracking.models import AlertOutbox
-from tests.archive.helpers import open_file
+from tests.archive.helpers import meter_body, open_file
 from tests.conftest import assert_problem
+
+SYSTEM = Actor(kind="system", id=0, label="test", department_id=0, department_path="/")
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -102,6 +104,15 @@ def test_deadlines_are_met_by_the_events_that_end_them(api, session, demo):
     _attach(archivist, body["id"], "contract")
     assert _items(session, body["id"], "new_file", late) == []
     _step(session, body["id"], "change", at=datetime.now(UTC) - H)
+    assert len(_items(session, body["id"], "changed_file", late)) == 1
+    # A meter reading appends a meter version: a reading, not the file's update.
+    premise = body["premises"][0]["id"]
+    meter = archivist.post(f"/api/v1/premises/{premise}/meters", json=meter_body()).get_json()
+    meters.note_reading(
+        session, session.get(Meter, uuid.UUID(meter["id"])), value=12.5,
+        read_at=datetime.now(UTC) - timedelta(minutes=1), actor=SYSTEM, source="sync",
+    )  # fmt: skip
+    session.flush()
     assert len(_items(session, body["id"], "changed_file", late)) == 1
     changed = archivist.patch(f"/api/v1/customers/{body['id']}",
                               json={"name": "西湖茶叶（新）", "reason": "renamed"})  # fmt: skip
