@@ -47,6 +47,8 @@ from bench._tracking_env import (  # noqa: E402
 )
 
 ROOT_TOPIC = "soak/v1"
+# Ingest counters that are no outcome of an acknowledged fix of their own.
+NOT_OUTCOMES = frozenset({"duplicate", "unknown_vehicle"})
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 
@@ -234,18 +236,22 @@ def _run(
     conn = cleanup.enter_context(database.engine.connect())
 
     def counted() -> dict[str, int]:
-        """Fixes the ingest took, by outcome: `stored`, or the filter that dropped them."""
+        """The ingest's counters by outcome: `stored`, a filter's reason, `duplicate`..."""
         rows = conn.execute(
             text("SELECT reason, coalesce(sum(count), 0) FROM ingest_counters GROUP BY reason")
         ).all()
         conn.rollback()
         return {reason: int(count) for reason, count in rows}
 
-    def stored() -> int:
-        return counted().get("stored", 0)
+    def filtered(outcomes: dict[str, int]) -> dict[str, int]:
+        """Fixes a filter refused: each was acknowledged once and is accounted for. Not a
+        redelivery of a stored fix (`duplicate`) nor a parked one (counted again when
+        replayed): those would count one acknowledged fix twice and hide a loss."""
+        return {r: n for r, n in outcomes.items() if r not in NOT_OUTCOMES}
 
-    def taken() -> int:  # stored or dropped by a filter: accounted for, either way
-        return sum(counted().values())
+    def taken() -> int:  # stored or refused by a filter: accounted for, either way
+        outcomes = counted()
+        return sum(filtered(outcomes).values())
 
     while time.monotonic() - start < minutes * 60:
         time.sleep(every)
@@ -293,7 +299,8 @@ def _run(
     while taken() < acked.value and time.monotonic() < drain_deadline:
         time.sleep(1)
     outcomes, final_acked = counted(), acked.value
-    final_stored = outcomes.pop("stored", 0)
+    dropped = filtered(outcomes)
+    final_stored = dropped.pop("stored", 0)
     ids = list(pusher.acked)
     kept = conn.execute(
         text("SELECT count(*) FROM meter_readings WHERE id::text = ANY(:ids)"),
@@ -306,8 +313,9 @@ def _run(
         "vehicles": vehicles,
         "published_acked": final_acked,
         "stored": final_stored,
-        "dropped_by_filters": outcomes,  # acknowledged, then refused by a rule (not lost)
-        "lost_positions": max(0, final_acked - final_stored - sum(outcomes.values())),
+        "dropped_by_filters": dropped,  # acknowledged, then refused by a rule (not lost)
+        "duplicates": outcomes.get("duplicate", 0),  # redeliveries of stored fixes
+        "lost_positions": max(0, final_acked - final_stored - sum(dropped.values())),
         "refused_by_full_buffer": fleet.refused.value,
         "pushes_acked": len(ids),
         "lost_mutations": len(ids) - int(kept),

@@ -47,9 +47,15 @@ class Thresholds:
             )  # fmt: skip
 
 
-def classify(revenues: Mapping[K, Decimal], thresholds: Thresholds) -> dict[K, str]:
-    """The class of every customer (every key gets exactly one)."""
-    total = sum(revenues.values(), Decimal(0))
+def classify(
+    revenues: Mapping[K, Decimal], thresholds: Thresholds, total: Decimal | None = None
+) -> dict[K, str]:
+    """The class of every customer (every key gets exactly one).
+
+    Each is a share of `total` (default: the sum of `revenues`).
+    """
+    if total is None:
+        total = sum(revenues.values(), Decimal(0))
     result = {}
     for key, revenue in revenues.items():
         if total > 0 and revenue >= thresholds.a_share * total:
@@ -90,12 +96,23 @@ def revenues(
     return {c.id: (c, Decimal(str(r or 0)).quantize(Decimal("0.01"))) for c, r in rows}
 
 
+def enterprise_revenue(session: Session, *, first: date, last: date) -> Decimal:
+    """The billed revenue of every active customer over months [first, last] (one sum)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(BillingRecord.billed), 0))
+        .join(Customer, Customer.id == BillingRecord.customer_id)
+        .where(
+            BillingRecord.id.in_(effective_ids()),
+            BillingRecord.period >= first,
+            BillingRecord.period <= last,
+            Customer.status == "active",
+        )
+    )
+    return Decimal(str(total or 0)).quantize(Decimal("0.01"))
+
+
 def _pct(part: Decimal | int, whole: Decimal | int) -> float:
     return round(float(Decimal(part) / Decimal(whole) * 100), 2) if whole else 0.0
-
-
-# The whole enterprise's view, for the total a class is measured against (never returned).
-_ENTERPRISE = Actor(kind="system", id=0, label="abc", department_id=0, department_path="/")
 
 
 def report(
@@ -107,12 +124,8 @@ def report(
     data = revenues(session, actor, first=first, last=as_of)
     # A class is a share of the enterprise's revenue (seed 001: 企业总营业额), whoever asks:
     # a station's user and an admin see a customer in the same class.
-    everyone = (
-        data if actor.kind == "system" else revenues(session, _ENTERPRISE, first=first, last=as_of)
-    )
-    classed = classify({k: v for k, (_, v) in everyone.items()}, thresholds)
-    classes = {key: classed[key] for key in data}  # the caller's customers only
-    enterprise = sum((v for _, v in everyone.values()), Decimal(0))
+    enterprise = enterprise_revenue(session, first=first, last=as_of)
+    classes = classify({k: v for k, (_, v) in data.items()}, thresholds, enterprise)
     total = sum((v for _, v in data.values()), Decimal(0))
     summary = []
     for name in CLASSES:
