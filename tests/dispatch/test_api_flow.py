@@ -165,13 +165,6 @@ def test_vehicle_queue_holds_several_orders(api, demo):
     for oid in ids:
         assert_problem(api("crew6").get(f"/api/v1/work-orders/{oid}"), 403)
     assert api("crew6").get(f"/api/v1/vehicles/{vid}/queue").get_json() == []
-    # A new order of the new crew queues behind the ones it cannot see: no shared place.
-    mine = create(api, demo, repair_center_id=demo.departments["RC-N"].id)["id"]
-    center.post(f"/api/v1/work-orders/{mine}/dispatch",
-                json={"crew_id": demo.crews["Urban Crew 2"].id, "vehicle_id": vid})  # fmt: skip
-    assert [o["id"] for o in api("crew6").get(f"/api/v1/vehicles/{vid}/queue").json] == [mine]
-    positions = [o["queue_position"] for o in center.get(f"/api/v1/vehicles/{vid}/queue").json]
-    assert len(positions) == len(set(positions)) == 4, positions
     assert_problem(api("crew1").get(f"/api/v1/vehicles/{vid}/queue"), 403)  # not its vehicle now
 
 
@@ -185,3 +178,48 @@ def test_sla_policy_per_region(api, demo):
     assert r.get_json()["limits_minutes"]["GH"] == 20
     body["limits_minutes"]["AB"] = -1
     assert_problem(sup.put("/api/v1/sla-policies/HZ/electric", json=body), 422)
+
+
+def test_reordering_numbers_the_callers_orders_after_those_it_may_not_read(session, demo):
+    """A vehicle moved between repair centers carries the first one's open orders, which the
+    second does not read: reordering its own puts them after those, never on their places."""
+    from dataclasses import replace
+
+    from backend.dispatch import queue as queues
+    from backend.dispatch import service
+    from backend.org.models import Crew, Department
+    from tests.dispatch.factories import actor, new_order
+
+    vehicle = demo.vehicles["ZJ-A1001"]
+    theirs = []
+    for _ in range(2):  # North's orders on the vehicle, places 1 and 2
+        order = new_order(session, demo)
+        service.dispatch_order(session=session, actor=actor(session, "dispatcher"),
+                               order_id=order.id, crew_id=demo.crews["Urban Crew 1"].id,
+                               vehicle_id=vehicle.id)  # fmt: skip
+        theirs.append(order)
+    root = session.get(Department, demo.departments["RC-N"].parent_id)
+    south = Department(code="RC-S", name="South", kind="repair_center", parent_id=root.id,
+                       region_code=root.region_code)  # fmt: skip
+    session.add(south)
+    session.flush()
+    south.path = f"{root.path}{south.id}/"
+    crew = Crew(name="South Crew", department_id=south.id, work_types=["low_voltage"])
+    session.add(crew)
+    session.flush()
+    vehicle.crew_id, vehicle.department_id = crew.id, south.id
+    session.flush()
+    mine = new_order(session, demo)
+    mine.repair_center_id = mine.department_id = south.id
+    mine.vehicle_id, mine.crew_id, mine.status, mine.queue_position = (
+        vehicle.id, crew.id, "dispatched", 1,
+    )  # fmt: skip
+    session.flush()
+    manager = replace(actor(session, "admin"), department_id=south.id,
+                      department_path=south.path)  # South's admin  # fmt: skip
+    visible = queues.vehicle_queue(session=session, actor=manager, vehicle_id=vehicle.id)
+    assert [o.id for o in visible] == [mine.id]
+    queues.reorder_queue(session=session, actor=manager, vehicle_id=vehicle.id,
+                         order_ids=[mine.id])  # fmt: skip
+    places = sorted(o.queue_position for o in (*theirs, mine))
+    assert places == [1, 2, 3], places
