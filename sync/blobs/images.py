@@ -32,8 +32,8 @@ def analyse_image(storage: BlobStorage, blob: BlobRecord) -> None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             blob.taken_at, blob.lat, blob.lon = read_exif(image)
-    except Exception:  # noqa: BLE001 - see above
-        return
+    except Exception:  # noqa: BLE001, S110 - see above; the pixels may still decode
+        pass
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.thumbnail(THUMBNAIL_SIZE)
