@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 _numbers = itertools.count(1)
@@ -70,7 +71,7 @@ def meter_on_new_file(api: Any, demo: Any, station: str, seals: list[str]) -> di
     return meter
 
 
-def patched_xlsx(header: list[str], old: bytes, new: bytes) -> bytes:
+def patched_xlsx(header: list[str], old: bytes, new: bytes, *, pattern: bool = False) -> bytes:
     """An XLSX workbook (the header, then a row of 12345 and blanks) with `old` replaced by
     `new` in its sheet's XML: damage openpyxl raises on only when it reaches that row."""
     import io
@@ -89,8 +90,12 @@ def patched_xlsx(header: list[str], old: bytes, new: bytes) -> bytes:
         for item in source.infolist():
             data = source.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
-                assert old in data
-                data = data.replace(old, new)
+                if pattern:  # `old` is a regular expression
+                    data, found = re.subn(old, new, data)
+                    assert found, old
+                else:
+                    assert old in data
+                    data = data.replace(old, new)
             target.writestr(item, data)
     return out.getvalue()
 
