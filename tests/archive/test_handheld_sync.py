@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -20,21 +21,25 @@ from tests.dispatch.factories import actor, new_order, reassign_committed
 from tests.sync.helpers import batch, mutation
 
 
+def _file_with_meter(session, demo, station: str) -> tuple[Any, Any, Any]:
+    """Open a customer file in `station` with one premise and a meter; return all three."""
+    archivist = actor(session, "archivist")
+    data = CustomerCreateSchema().load(customer_body(department_id=demo.departments[station].id))
+    customer = service.open_customer(session=session, actor=archivist, data=data)
+    premise = service.premises_of(session, customer.id)[0]
+    meter = meters.add_meter(
+        session=session, actor=archivist, premise_id=premise.id,
+        data={k: v for k, v in MeterCreateSchema().load(meter_body()).items() if k != "reason"},
+    )  # fmt: skip
+    return customer, premise, meter
+
+
 def _file_and_order(committed_db, crew: str = "Urban Crew 1") -> dict[str, str]:
     """A suburban customer with a meter, and an order at its premise dispatched to `crew`."""
     now = datetime.now(UTC)
     with committed_db.unit_of_work(actor="test") as session:
         demo = seed_org(session)
-        archivist = actor(session, "archivist")
-        data = CustomerCreateSchema().load(
-            customer_body(department_id=demo.departments["ST-SUB"].id)
-        )
-        customer = service.open_customer(session=session, actor=archivist, data=data)
-        premise = service.premises_of(session, customer.id)[0]
-        meter = meters.add_meter(
-            session=session, actor=archivist, premise_id=premise.id,
-            data={k: v for k, v in MeterCreateSchema().load(meter_body()).items() if k != "reason"},
-        )  # fmt: skip
+        customer, premise, meter = _file_with_meter(session, demo, "ST-SUB")
         order = new_order(session, demo, at=now - timedelta(minutes=5), premise_id=premise.id)
         dispatch.dispatch_order(
             session=session, actor=actor(session, "dispatcher"), order_id=order.id,
@@ -235,16 +240,7 @@ def test_a_file_moved_to_another_department_takes_its_premises_and_meters(
     inspector = make_client("inspector")  # ST-URB, no crew: the station's files
     with committed_db.unit_of_work(actor="test") as session:
         demo = seed_org(session)
-        archivist = actor(session, "archivist")
-        data = CustomerCreateSchema().load(
-            customer_body(department_id=demo.departments["ST-URB"].id)
-        )
-        customer = service.open_customer(session=session, actor=archivist, data=data)
-        premise = service.premises_of(session, customer.id)[0]
-        meter = meters.add_meter(
-            session=session, actor=archivist, premise_id=premise.id,
-            data={k: v for k, v in MeterCreateSchema().load(meter_body()).items() if k != "reason"},
-        )  # fmt: skip
+        customer, premise, meter = _file_with_meter(session, demo, "ST-URB")
         ids = {"customer": str(customer.id), "premise": str(premise.id), "meter": str(meter.id)}
         elsewhere = demo.departments["ST-SUB"].id
     inspector.pull()
