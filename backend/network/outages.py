@@ -146,9 +146,14 @@ def create_outage(
     )
     session.flush()
     notify_flagged(session, outage, "outage")
-    from backend.network.suggestions import settle_covered  # suggestions build on outages
+    now = now or utcnow()
+    if outage.status in CUT and outage.starts_at <= now:
+        # Only an outage cutting the areas now explains their calls (as `grouping` links a
+        # new call): one planned for tomorrow, or only predicted, leaves them held, so they
+        # still escalate and the next call still groups with them.
+        from backend.network.suggestions import settle_covered  # suggestions build on outages
 
-    settle_covered(session, actor, outage, now or utcnow())
+        settle_covered(session, actor, outage, now)
     return outage
 
 

@@ -238,3 +238,26 @@ def test_an_outage_set_by_hand_settles_the_suggestions_it_covers(
             )
         )
     assert held and held <= joined
+
+
+def test_an_outage_that_has_not_started_leaves_the_held_calls_held(
+    api: Any, demo: Any, db: Any
+) -> None:
+    """A planned outage for tomorrow (or one only predicted) does not explain today's calls:
+    they stay held, so they still escalate and the next call still joins them."""
+    dispatcher = api("dispatcher")
+    line, listed, calls = _line_with_two_suggested_areas(api, demo)
+    now = datetime.now(UTC)
+    for status, starts in (("confirmed", now + timedelta(days=1)), ("predicted", now)):
+        created = dispatcher.post("/api/v1/outages", json={
+            "kind": "planned", "scope": "line", "line_id": line["id"], "reason": "works",
+            "status": status, "starts_at": _iso(starts),
+            "planned_end_at": _iso(starts + timedelta(hours=2)),
+        })  # fmt: skip
+        assert created.status_code == 201, created.get_json()
+        still = {s["id"] for s in dispatcher.get("/api/v1/outage-suggestions?status=open").json}
+        assert still >= {s["id"] for s in listed}, status
+    held = [uuid.UUID(c["id"]) for c in calls if c["repair_center_id"] is None]
+    with db.session_factory() as session:
+        linked = session.scalar(select(func.count()).where(OrderOutageLink.order_id.in_(held)))
+    assert held and linked == 0
