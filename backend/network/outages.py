@@ -48,6 +48,9 @@ def _managed(session: Session, actor: Actor, outage_id: uuid.UUID) -> Outage:
     authorize(actor, Action.OUTAGE_MANAGE)
     if actor.kind != "system":
         ensure_department_in_scope(session, actor, outage.department_id)
+    # Locked, then read again (PostgreSQL): a change decided on a stale state would overwrite
+    # what the restore worker (which locks too) committed meanwhile, instead of a 409.
+    session.refresh(outage, with_for_update=True)
     return outage
 
 
