@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from backend.auth.actor import Actor, scope_filter
@@ -24,6 +24,7 @@ from backend.dispatch.service import visible_filter
 from backend.dispatch.timing.events import counting_events, responsible_department, timeline_for
 from backend.dispatch.timing.policies import PolicyCache
 from backend.dispatch.timing.sla import SEGMENTS, TOTAL, SegmentResult
+from backend.dispatch.timing.states import OPEN_CREW_STATES
 from backend.org.models import Department, Vehicle
 
 Table = list[dict[str, Any]]
@@ -230,7 +231,9 @@ def vehicle_busy(
         for v in session.scalars(select(Vehicle).where(scope_filter(actor, Vehicle.department_id)))
     }
     names = {d.id: d.name for d in session.scalars(select(Department))}
-    # Orders dispatched before the window may still keep a vehicle busy inside it.
+    # Orders dispatched before the window may still keep a vehicle busy inside it, however long
+    # ago they were taken: those still open, and those with a point (their finish, a recall)
+    # inside or after the window.
     orders = list(
         session.scalars(
             select(WorkOrder).where(
@@ -239,7 +242,12 @@ def vehicle_busy(
                         TimingEvent.point == "D", TimingEvent.occurred_at < end
                     )
                 ),
-                WorkOrder.created_at >= start - timedelta(days=1),
+                or_(
+                    WorkOrder.status.in_(OPEN_CREW_STATES),
+                    WorkOrder.id.in_(
+                        select(TimingEvent.order_id).where(TimingEvent.occurred_at >= start)
+                    ),
+                ),
             )
         )
     )

@@ -207,3 +207,15 @@ def test_vehicle_busy_utilisation_is_divided_before_rounding(api, session, demo)
     body = api("dispatcher").get("/api/v1/reports/vehicle-busy", query_string=window).get_json()
     water = [r for r in body["hours"] if r["specialty"] == "water"]
     assert [(r["busy_minutes"], r["utilisation"]) for r in water] == [(0.34, 1.0)]
+
+
+def test_vehicle_busy_counts_orders_taken_days_before_the_window(api, session, demo):
+    """A job dispatched two days ago and finished two hours into the window kept its vehicle
+    busy for those two hours, however long ago the call came."""
+    order = new_order(session, demo, at=T0 - minutes(2 * 24 * 60 + 10))
+    walk(session, demo, order, {"D": -2880, "E": -2879, "F": -2878, "G": -2877, "H": -2870,
+                                "finished": 120})  # fmt: skip
+    session.commit()
+    body = api("dispatcher").get("/api/v1/reports/vehicle-busy", query_string=WINDOW).get_json()
+    busy = sum(r["busy_minutes"] for r in body["hours"] if r["specialty"] == "low_voltage")
+    assert 119.9 <= busy <= 120.1, body["hours"]
