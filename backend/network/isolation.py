@@ -2,11 +2,13 @@
 
 The network is a graph: nodes (junctions, valves, sources such as a plant or a tank) joined
 by pipes. From both ends of the broken pipe the search walks pipes outward and stops at
-every valve (closing it bounds the segment). The answer lists those valves and the pipes
-left dry. Cycles are walked once (visited set). If the search reaches a source, water keeps
-flowing in past every closable valve: the answer says `isolable = False` and names the
-sources reached (close at the plant, or add a valve). A network with no valve at all is the
-same case when it has a source; without a source the whole component is the segment.
+every valve (closing it bounds the segment). The answer lists those valves, the segment's
+pipes, and the pipes beyond them that the sources no longer reach once they are shut
+(`cut_off`): all of them run dry. Cycles are walked once (visited set). If the search
+reaches a source, water keeps flowing in past every closable valve: the answer says
+`isolable = False` and names the sources reached (close at the plant, or add a valve). A
+network with no valve at all is the same case when it has a source; without a source the
+whole component is the segment.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Isolation:
     pipes: frozenset[Hashable]
     isolable: bool
     sources_reached: frozenset[Node] = field(default_factory=frozenset)
+    # Pipes beyond the closed valves that only the isolated stretch fed: dry too.
+    cut_off: frozenset[Hashable] = field(default_factory=frozenset)
 
 
 def isolate(
@@ -62,10 +66,44 @@ def isolate(
             if pid not in dry:
                 dry.add(pid)
                 queue.extend(n for n in pipes[pid] if n not in seen)
+    cut_off: set[Hashable] = set()
+    if source_set and not reached:
+        # Beyond the closed valves, what only the closed stretch fed goes dry too: every pipe
+        # the sources reached before and no longer reach once the valves are shut.
+        before = _wet(pipes, at, source_set, frozenset(), frozenset())
+        after = _wet(pipes, at, source_set, frozenset(closed), frozenset(dry))
+        cut_off = before - after - dry
     return Isolation(
         pipe=pipe,
         valves=frozenset(closed),
         pipes=frozenset(dry),
         isolable=not reached,
         sources_reached=frozenset(reached),
+        cut_off=frozenset(cut_off),
     )
+
+
+def _wet(
+    pipes: Mapping[Hashable, tuple[Node, Node]],
+    at: Mapping[Node, list[Hashable]],
+    sources: frozenset[Node],
+    closed: frozenset[Node],
+    cut: frozenset[Hashable],
+) -> set[Hashable]:
+    """The pipes water from `sources` reaches, not through a `closed` valve nor a `cut` pipe."""
+    wet: set[Hashable] = set()
+    seen: set[Node] = set()
+    queue: deque[Node] = deque(sources)
+    while queue:
+        node = queue.popleft()
+        if node in seen:
+            continue
+        seen.add(node)
+        for pid in at.get(node, ()):
+            if pid in cut:
+                continue
+            wet.add(pid)  # water reaches a pipe up to a closed valve on it
+            if node in closed:
+                continue
+            queue.extend(n for n in pipes[pid] if n not in seen and n not in closed)
+    return wet

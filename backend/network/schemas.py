@@ -497,7 +497,13 @@ class IsolationSchema(Schema):
     already_closed = fields.List(fields.Nested(_NodeRef))
     sources_reached = fields.List(fields.Nested(_NodeRef))
     pipes = fields.List(fields.Nested(_PipeRef), metadata={"description": "run dry"})
-    hydrants_out = fields.List(fields.Nested(_NodeRef))
+    cut_off = fields.List(
+        fields.Nested(_PipeRef),
+        metadata={"description": "beyond the closed valves, fed only through them: dry too"},
+    )
+    hydrants_out = fields.List(
+        fields.Nested(_NodeRef), metadata={"description": "on the pipes above or cut off"}
+    )
 
 
 class NetworkImportFormSchema(Schema):

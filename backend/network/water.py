@@ -137,10 +137,14 @@ def isolation(*, session: Session, actor: Actor, pipe_id: uuid.UUID) -> dict[str
     sources = [i for i, n in nodes.items() if n.kind == "source"]
     answer = isolate(pipes, valves, pipe.id, sources)
     already = [nodes[v] for v in answer.valves if nodes[v].valve_open is False]
-    dry_pipes = list(session.scalars(
-        select(WaterPipe).where(WaterPipe.id.in_(list(answer.pipes))).order_by(WaterPipe.code)
-    ))  # fmt: skip
-    dry_nodes = {n for p in answer.pipes for n in pipes[p]} - set(answer.valves)
+
+    def listed(ids: frozenset[Any]) -> list[WaterPipe]:
+        query = select(WaterPipe).where(WaterPipe.id.in_(list(ids))).order_by(WaterPipe.code)
+        return list(session.scalars(query))
+
+    dry_pipes, cut_off = listed(answer.pipes), listed(answer.cut_off)
+    dry = answer.pipes | answer.cut_off
+    dry_nodes = {n for p in dry for n in pipes[p]} - set(answer.valves)
     return {
         "pipe": pipe,
         "isolable": answer.isolable,
@@ -148,6 +152,7 @@ def isolation(*, session: Session, actor: Actor, pipe_id: uuid.UUID) -> dict[str
         "already_closed": sorted(already, key=lambda n: n.code),
         "sources_reached": sorted((nodes[s] for s in answer.sources_reached), key=lambda n: n.code),
         "pipes": dry_pipes,
+        "cut_off": cut_off,
         "hydrants_out": sorted(
             (nodes[n] for n in dry_nodes if nodes[n].kind == "hydrant"), key=lambda n: n.code
         ),

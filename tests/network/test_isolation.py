@@ -56,3 +56,14 @@ def test_no_valve_at_all() -> None:
 def test_unknown_pipe() -> None:
     with pytest.raises(KeyError):
         isolate(PIPES, VALVES, "nope")
+
+
+def test_what_only_the_isolated_stretch_fed_is_cut_off_too() -> None:
+    """Plant S - p1 - V1 - p2 (broken) - V2 - p3 - hydrant H: p3 and H lose their water."""
+    result = isolate({"p1": ("S", "V1"), "p2": ("V1", "V2"), "p3": ("V2", "H")},
+                     {"V1", "V2"}, "p2", sources={"S"})  # fmt: skip
+    assert (result.valves, result.pipes, result.cut_off) == ({"V1", "V2"}, {"p2"}, {"p3"})
+    # Fed from another side as well, nothing is cut off.
+    looped = isolate({"p1": ("S", "V1"), "p2": ("V1", "V2"), "p3": ("V2", "H"), "p4": ("S", "H")},
+                     {"V1", "V2"}, "p2", sources={"S"})  # fmt: skip
+    assert looped.cut_off == frozenset()
