@@ -73,6 +73,8 @@ def _phone(customer: Customer) -> str | None:
 def _text(outage: Outage, kind: str) -> str:
     if kind == "restored":
         return f"Fieldline: supply restored ({outage.number})."
+    if kind == "called_off":
+        return f"Fieldline: the announced outage is called off ({outage.number})."
     until = outage.planned_end_at.strftime("%Y-%m-%d %H:%M UTC")
     return f"Fieldline: power outage from {outage.starts_at:%Y-%m-%d %H:%M} UTC until {until}: {outage.reason} ({outage.number})."  # noqa: E501
 

@@ -240,7 +240,10 @@ def extend(
 
 
 def restore_due(*, session: Session, now: datetime | None = None) -> list[Outage]:
-    """Restore every cut outage whose planned end has passed (the worker's tick)."""
+    """Restore the cut outages past their planned end; close the lapsed predictions.
+
+    The worker's tick: a prediction nobody confirmed by its planned end is called off.
+    """
     now = now or utcnow()
     due = list(
         session.scalars(
@@ -252,8 +255,21 @@ def restore_due(*, session: Session, now: datetime | None = None) -> list[Outage
     )
     for outage in due:
         _restore(session, outage, None, outage.planned_end_at, "automatic")
+    # A prediction nobody confirmed by its planned end is called off: closed, and the flagged
+    # customers told so (they were told of it), rather than "out" in the quick query for ever.
+    lapsed = list(
+        session.scalars(
+            select(Outage)
+            .where(Outage.status == "predicted", Outage.planned_end_at <= now)
+            .order_by(Outage.planned_end_at)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for outage in lapsed:
+        outage.status, outage.closed_at = "closed", outage.planned_end_at
+        notify_flagged(session, outage, "called_off")
     session.flush()
-    return due
+    return due + lapsed
 
 
 def affected_customers(

@@ -192,6 +192,23 @@ def test_automatic_restore_at_planned_end_unless_extended(api: Any, session: Any
     assert all(a["restored_at"] for a in shown["areas"])
 
 
+def test_a_prediction_nobody_confirmed_is_called_off_at_its_planned_end(
+    api: Any, session: Any
+) -> None:
+    """Else the quick query would say "out" for ever, past an end time long gone."""
+    line, _, _ = _network(api)
+    dispatcher = api("dispatcher")
+    end = datetime.now(UTC) + timedelta(minutes=30)
+    body = outage_body(line, planned_end_at=_iso(end), status="predicted")
+    outage = dispatcher.post("/api/v1/outages", json=body).get_json()
+    assert outage["status"] == "predicted", outage
+    assert restore_due(session=session, now=end - timedelta(seconds=1)) == []
+    done = restore_due(session=session, now=end + timedelta(minutes=1))
+    assert [str(o.id) for o in done] == [outage["id"]]
+    shown = dispatcher.get(f"/api/v1/outages/{outage['id']}").get_json()
+    assert shown["status"] == "closed" and shown["restored_at"] is None
+
+
 def test_worker_tick_restores_what_fell_due_while_it_was_down(api: Any, db: Database) -> None:
     line, _, _ = _network(api)
     now = datetime.now(UTC)
