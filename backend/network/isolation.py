@@ -38,8 +38,12 @@ def isolate(
     valves: Iterable[Node],
     pipe: Hashable,
     sources: Iterable[Node] = (),
+    shut: Iterable[Node] = (),
 ) -> Isolation:
-    """Return the valves that isolate `pipe` (pipes: id -> (node, node))."""
+    """Return the valves that isolate `pipe` (pipes: id -> (node, node)).
+
+    `shut`: valves already closed (zone boundaries): no water passes them, before or after.
+    """
     if pipe not in pipes:
         raise KeyError(f"unknown pipe {pipe!r}")
     valve_set, source_set = frozenset(valves), frozenset(sources)
@@ -70,8 +74,9 @@ def isolate(
     if source_set and not reached:
         # Beyond the closed valves, what only the closed stretch fed goes dry too: every pipe
         # the sources reached before and no longer reach once the valves are shut.
-        before = _wet(pipes, at, source_set, frozenset(), frozenset())
-        after = _wet(pipes, at, source_set, frozenset(closed), frozenset(dry))
+        already = frozenset(shut)
+        before = _wet(pipes, at, source_set, already, frozenset())
+        after = _wet(pipes, at, source_set, already | closed, frozenset(dry))
         cut_off = before - after - dry
     return Isolation(
         pipe=pipe,

@@ -213,11 +213,17 @@ def move(
     if to in ("partially_restored", "restored"):
         _restore(session, outage, area_ids if to == "partially_restored" else None, now,
                  actor.audit_name)  # fmt: skip
+    elif to == "closed" and outage.status == "predicted":
+        _call_off(session, outage, now)  # the flagged customers were told of it
     elif to == "closed":
         outage.status, outage.closed_at = "closed", now
     else:
         outage.status = to
     session.flush()
+    if outage.status in CUT and outage.starts_at <= now:  # confirmed: it explains the calls
+        from backend.network.suggestions import settle_covered  # suggestions build on outages
+
+        settle_covered(session, actor, outage, now)
     return outage
 
 
@@ -240,10 +246,7 @@ def extend(
 
 
 def restore_due(*, session: Session, now: datetime | None = None) -> list[Outage]:
-    """Restore the cut outages past their planned end; close the lapsed predictions.
-
-    The worker's tick: a prediction nobody confirmed by its planned end is called off.
-    """
+    """Restore every cut outage whose planned end has passed (the worker's tick)."""
     now = now or utcnow()
     due = list(
         session.scalars(
@@ -255,8 +258,17 @@ def restore_due(*, session: Session, now: datetime | None = None) -> list[Outage
     )
     for outage in due:
         _restore(session, outage, None, outage.planned_end_at, "automatic")
-    # A prediction nobody confirmed by its planned end is called off: closed, and the flagged
-    # customers told so (they were told of it), rather than "out" in the quick query for ever.
+    session.flush()
+    return due
+
+
+def call_off_lapsed(*, session: Session, now: datetime | None = None) -> list[Outage]:
+    """Close every prediction nobody confirmed by its planned end (the worker's tick).
+
+    Called off: closed at that end, and the flagged customers told so (they were told of
+    it), rather than "out" in the quick query for ever.
+    """
+    now = now or utcnow()
     lapsed = list(
         session.scalars(
             select(Outage)
@@ -266,10 +278,28 @@ def restore_due(*, session: Session, now: datetime | None = None) -> list[Outage
         )
     )
     for outage in lapsed:
-        outage.status, outage.closed_at = "closed", outage.planned_end_at
-        notify_flagged(session, outage, "called_off")
+        _call_off(session, outage, outage.planned_end_at)
     session.flush()
-    return due + lapsed
+    return lapsed
+
+
+def _call_off(session: Session, outage: Outage, at: datetime) -> None:
+    outage.status, outage.closed_at = "closed", at
+    notify_flagged(session, outage, "called_off")
+
+
+def settle_started(*, session: Session, actor: Actor, now: datetime | None = None) -> None:
+    """Let the outages that now cut their areas settle the suggestions they cover (a tick).
+
+    An outage confirmed after it was set, or planned for a start that has come, explains the
+    calls held under its areas from then on (`suggestions.settle_covered`).
+    """
+    from backend.network.suggestions import settle_covered  # suggestions build on outages
+
+    now = now or utcnow()
+    started = session.scalars(select(Outage).where(Outage.status.in_(CUT), Outage.starts_at <= now))
+    for outage in list(started):
+        settle_covered(session, actor, outage, now)
 
 
 def affected_customers(

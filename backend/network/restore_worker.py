@@ -13,10 +13,14 @@ import threading
 
 from flask import Flask
 
+from backend.auth.actor import Actor
 from backend.config import Config
 from backend.db import Database
 from backend.network.notify import deliver_pending
-from backend.network.outages import restore_due
+from backend.network.outages import call_off_lapsed, restore_due, settle_started
+
+# Who settles suggestions for an outage whose start came (`decided_by` of the suggestion).
+WORKER = Actor(kind="system", id=0, label="outage-restore", department_id=0, department_path="/")
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,9 @@ def run_worker(
                 restored += len(done)
                 for outage in done:
                     log.info("outage %s restored at its planned end", outage.number)
+                for outage in call_off_lapsed(session=session):
+                    log.info("predicted outage %s called off at its planned end", outage.number)
+                settle_started(session=session, actor=WORKER)
         except Exception:  # keep ticking: the next tick recomputes everything
             log.exception("outage restore tick failed")
         try:

@@ -135,7 +135,8 @@ def isolation(*, session: Session, actor: Actor, pipe_id: uuid.UUID) -> dict[str
     }
     valves = [i for i, n in nodes.items() if n.kind == "valve"]
     sources = [i for i, n in nodes.items() if n.kind == "source"]
-    answer = isolate(pipes, valves, pipe.id, sources)
+    shut = [i for i in valves if nodes[i].valve_open is False]  # zone boundaries
+    answer = isolate(pipes, valves, pipe.id, sources, shut)
     already = [nodes[v] for v in answer.valves if nodes[v].valve_open is False]
 
     def listed(ids: frozenset[Any]) -> list[WaterPipe]:

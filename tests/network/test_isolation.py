@@ -67,3 +67,12 @@ def test_what_only_the_isolated_stretch_fed_is_cut_off_too() -> None:
     looped = isolate({"p1": ("S", "V1"), "p2": ("V1", "V2"), "p3": ("V2", "H"), "p4": ("S", "H")},
                      {"V1", "V2"}, "p2", sources={"S"})  # fmt: skip
     assert looped.cut_off == frozenset()
+
+
+def test_a_valve_already_shut_feeds_nothing_beyond_it() -> None:
+    """S - V1 - p2 (broken) - V2 - p3 - H, and H - p4 - V3 (shut, a zone boundary) - p5 - S:
+    H is fed only through the broken stretch, so it runs dry."""
+    pipes = {"p1": ("S", "V1"), "p2": ("V1", "V2"), "p3": ("V2", "H"), "p4": ("H", "V3"),
+             "p5": ("V3", "S")}  # fmt: skip
+    result = isolate(pipes, {"V1", "V2", "V3"}, "p2", sources={"S"}, shut={"V3"})
+    assert result.cut_off == {"p3", "p4"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from backend.db import Database
 from backend.network import notify, restore_worker
-from backend.network.outages import restore_due
+from backend.network.outages import call_off_lapsed, restore_due
 from tests.conftest import assert_problem
 from tests.network.helpers import make_area, make_customer, make_line
 
@@ -203,7 +203,8 @@ def test_a_prediction_nobody_confirmed_is_called_off_at_its_planned_end(
     outage = dispatcher.post("/api/v1/outages", json=body).get_json()
     assert outage["status"] == "predicted", outage
     assert restore_due(session=session, now=end - timedelta(seconds=1)) == []
-    done = restore_due(session=session, now=end + timedelta(minutes=1))
+    assert call_off_lapsed(session=session, now=end - timedelta(seconds=1)) == []
+    done = call_off_lapsed(session=session, now=end + timedelta(minutes=1))
     assert [str(o.id) for o in done] == [outage["id"]]
     shown = dispatcher.get(f"/api/v1/outages/{outage['id']}").get_json()
     assert shown["status"] == "closed" and shown["restored_at"] is None

@@ -257,7 +257,17 @@ def test_an_outage_that_has_not_started_leaves_the_held_calls_held(
         assert created.status_code == 201, created.get_json()
         still = {s["id"] for s in dispatcher.get("/api/v1/outage-suggestions?status=open").json}
         assert still >= {s["id"] for s in listed}, status
+    predicted = created.get_json()["id"]
     held = [uuid.UUID(c["id"]) for c in calls if c["repair_center_id"] is None]
-    with db.session_factory() as session:
-        linked = session.scalar(select(func.count()).where(OrderOutageLink.order_id.in_(held)))
-    assert held and linked == 0
+
+    def linked() -> int:
+        with db.session_factory() as session:
+            count = select(func.count()).where(OrderOutageLink.order_id.in_(held))
+            return int(session.scalar(count) or 0)
+
+    assert held and linked() == 0
+    # Confirmed, the prediction cuts the line now: it settles them as if set confirmed.
+    confirmed = dispatcher.post(f"/api/v1/outages/{predicted}/transition", json={"to": "confirmed"})
+    assert confirmed.status_code == 200, confirmed.get_json()
+    assert dispatcher.get("/api/v1/outage-suggestions?status=open").json == []
+    assert linked() == len(held)
