@@ -165,6 +165,13 @@ def test_vehicle_queue_holds_several_orders(api, demo):
     for oid in ids:
         assert_problem(api("crew6").get(f"/api/v1/work-orders/{oid}"), 403)
     assert api("crew6").get(f"/api/v1/vehicles/{vid}/queue").get_json() == []
+    # A new order of the new crew queues behind the ones it cannot see: no shared place.
+    mine = create(api, demo, repair_center_id=demo.departments["RC-N"].id)["id"]
+    center.post(f"/api/v1/work-orders/{mine}/dispatch",
+                json={"crew_id": demo.crews["Urban Crew 2"].id, "vehicle_id": vid})  # fmt: skip
+    assert [o["id"] for o in api("crew6").get(f"/api/v1/vehicles/{vid}/queue").json] == [mine]
+    positions = [o["queue_position"] for o in center.get(f"/api/v1/vehicles/{vid}/queue").json]
+    assert len(positions) == len(set(positions)) == 4, positions
     assert_problem(api("crew1").get(f"/api/v1/vehicles/{vid}/queue"), 403)  # not its vehicle now
 
 
