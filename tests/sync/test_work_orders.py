@@ -440,9 +440,11 @@ def test_order_changes_reach_every_department_that_sees_the_order_and_follow_a_r
     assert history, "the crew pulled its order's timing events"
     with committed_db.unit_of_work(actor="test") as session:
         demo = seed_org(session)
-        service.reassign_order(session=session, actor=actor(session, "dispatcher"),
-                               order_id=uuid.UUID(order_id), crew_id=demo.crews["Urban Crew 2"].id,
-                               vehicle_id=demo.vehicles["ZJ-A1002"].id, reason="closer crew")  # fmt: skip
+        service.reassign_order(
+            session=session, actor=actor(session, "dispatcher"), order_id=uuid.UUID(order_id),
+            crew_id=demo.crews["Urban Crew 2"].id, vehicle_id=demo.vehicles["ZJ-A1002"].id,
+            reason="closer crew",
+        )  # fmt: skip
     old_crew.pull()
     new_crew.pull()
     assert old_crew.get("work_order", order_id) is None

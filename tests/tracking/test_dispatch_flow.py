@@ -93,9 +93,7 @@ def test_a_disabled_terminal_moves_no_order(session: Session, demo: DemoOrg) -> 
     """Until Mosquitto reloads its files a disabled terminal can still publish: refused here."""
     from backend.auth import service as auth
     from backend.auth.models import Device
-    from backend.tracking.models import TerminalMessage
-
-    from backend.tracking.models import Checkpoint
+    from backend.tracking.models import Checkpoint, TerminalMessage
 
     order = new_order(session, demo, at=t0 - timedelta(minutes=5))
     order.location = point_element(*SITE)
