@@ -149,15 +149,21 @@ def create_outage(
     )
     session.flush()
     notify_flagged(session, outage, "outage")
-    now = now or utcnow()
+    _settle_if_cutting(session, actor, outage, now or utcnow())
+    return outage
+
+
+def _settle_if_cutting(session: Session, actor: Actor, outage: Outage, now: datetime) -> None:
+    """Let an outage that cuts its areas now settle the suggestions it covers.
+
+    Only such an outage explains their calls (as `grouping` links a new call): one planned
+    for tomorrow, or only predicted, leaves them held, so they still escalate and the next
+    call still groups with them.
+    """
     if outage.status in CUT and outage.starts_at <= now:
-        # Only an outage cutting the areas now explains their calls (as `grouping` links a
-        # new call): one planned for tomorrow, or only predicted, leaves them held, so they
-        # still escalate and the next call still groups with them.
         from backend.network.suggestions import settle_covered  # suggestions build on outages
 
         settle_covered(session, actor, outage, now)
-    return outage
 
 
 def _restore(
@@ -220,10 +226,7 @@ def move(
     else:
         outage.status = to
     session.flush()
-    if outage.status in CUT and outage.starts_at <= now:  # confirmed: it explains the calls
-        from backend.network.suggestions import settle_covered  # suggestions build on outages
-
-        settle_covered(session, actor, outage, now)
+    _settle_if_cutting(session, actor, outage, now)  # confirmed: it explains the calls
     return outage
 
 
@@ -294,12 +297,10 @@ def settle_started(*, session: Session, actor: Actor, now: datetime | None = Non
     An outage confirmed after it was set, or planned for a start that has come, explains the
     calls held under its areas from then on (`suggestions.settle_covered`).
     """
-    from backend.network.suggestions import settle_covered  # suggestions build on outages
-
     now = now or utcnow()
     started = session.scalars(select(Outage).where(Outage.status.in_(CUT), Outage.starts_at <= now))
     for outage in list(started):
-        settle_covered(session, actor, outage, now)
+        _settle_if_cutting(session, actor, outage, now)
 
 
 def affected_customers(

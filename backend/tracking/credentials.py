@@ -74,7 +74,9 @@ def issue(
     issued: list[Issued] = []
     existing = {c.username: c for c in session.scalars(select(MqttCredential))}
     wanted: list[tuple[str, int | None, str]] = [(u, None, "service") for u in service_users]
-    disabled = _disabled_vehicles(session)
+    from backend.tracking.terminal import disabled_terminals  # it builds on the ingest
+
+    disabled = disabled_terminals(session)  # no MQTT login until re-enabled
     for vehicle in session.scalars(select(Vehicle).order_by(Vehicle.id)):
         if vehicle.id in disabled:
             continue
@@ -107,17 +109,6 @@ def revoke_vehicle(session: Session, vehicle_id: int) -> None:
     ):
         session.delete(credential)
     session.flush()
-
-
-def _disabled_vehicles(session: Session) -> set[int]:
-    """Vehicles whose terminals are all disabled: they get no MQTT login until re-enabled."""
-    from backend.auth.models import Device
-
-    rows = session.execute(
-        select(Device.vehicle_id, Device.active).where(Device.vehicle_id.is_not(None))
-    ).all()
-    enabled = {v for v, active in rows if active}
-    return {v for v, active in rows if not active and v not in enabled}
 
 
 def password_file(session: Session) -> str:

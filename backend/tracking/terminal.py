@@ -126,18 +126,20 @@ def _set_availability(
     return Outcome.APPLIED
 
 
-def disabled_terminals(session: Session, vehicle_ids: list[int]) -> set[int]:
-    """Return which of these vehicles had every terminal device disabled (an admin stopped it).
+def disabled_terminals(session: Session, vehicle_ids: list[int] | None = None) -> set[int]:
+    """Return which of these vehicles (None: any) had every terminal device disabled.
 
     Its MQTT login is gone too, but a broker that has not reloaded its password file yet
     still lets it publish: its events, its acks and the timing points its positions would
     prove are refused here all the same (its positions are still stored, as tracking).
     """
-    if not vehicle_ids:
+    if vehicle_ids is not None and not vehicle_ids:
         return set()
-    rows = session.execute(
-        select(Device.vehicle_id, Device.active).where(Device.vehicle_id.in_(vehicle_ids))
-    )
+    wanted = (
+        Device.vehicle_id.is_not(None) if vehicle_ids is None
+        else Device.vehicle_id.in_(vehicle_ids)
+    )  # fmt: skip
+    rows = session.execute(select(Device.vehicle_id, Device.active).where(wanted))
     states: dict[int, bool] = {}
     for vehicle_id, active in rows:
         states[vehicle_id] = states.get(vehicle_id, False) or bool(active)
