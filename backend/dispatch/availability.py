@@ -129,11 +129,10 @@ def set_availability(
         raise field_error("reason", "Say why the crew is unavailable (meal, vehicle fault ...).")
     if not available:
         others = [c for c in pool(session, crew, lock=True) if c.id != crew.id]
+        stood_down = unavailable_among(session, [c.id for c in others])
         for work_type in crew.work_types or []:
             standing = [
-                c
-                for c in others
-                if work_type in (c.work_types or []) and is_available(session, c.id)
+                c for c in others if work_type in (c.work_types or []) and c.id not in stood_down
             ]
             if not standing:
                 raise Conflict(
